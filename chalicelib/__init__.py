@@ -1,0 +1,1 @@
+"""Payment hub core: domain, storage, channels, crypto, services. Imports no web framework."""

@@ -1,0 +1,84 @@
+"""Channel accounts: validated configuration documents plus their secrets.
+
+The document (ids, enabled methods, priority, endpoints) lives in the config table; the key material lives
+in Secrets Manager under ``payhub/<stage>/channels/<account_id>`` and is resolved into ``ChannelSecrets``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.config.secret import Secret
+
+
+class ChannelAccountConfig(BaseModel):
+    """The non-secret part of a channel account, as stored in the config table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
+    channel: str = Field(pattern=r"^[a-z0-9_]+$")
+    enabled: bool = True
+    priority: int = 100
+    methods: tuple[str, ...]
+    currencies: tuple[str, ...] = ("CNY",)
+    api_base_url: str = Field(pattern=r"^https?://")
+    # Channel-specific identifiers (WeChat: mchid, appid, merchant_serial_no, sign_type, public_key_id, ...)
+    settings: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods_belong_to_channel(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
+        if not methods:
+            raise ValueError("at least one method is required")
+        return methods
+
+
+class ChannelSecrets:
+    """Key material of one account. Values are ``Secret`` so they never reach a log by accident.
+
+    Keys by convention (WeChat): ``merchant_private_key`` (PEM or SM2 hex), ``apiv3_key``,
+    ``platform_keys`` (JSON object serial -> PEM / SM2 public hex; several during rotation).
+    """
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = {k: v for k, v in values.items()}
+
+    def get(self, name: str) -> Secret:
+        value = self._values.get(name)
+        if not isinstance(value, str):
+            raise KeyError(f"channel secret {name!r} is not configured")
+        return Secret(value)
+
+    def get_map(self, name: str) -> dict[str, Secret]:
+        value = self._values.get(name) or {}
+        if not isinstance(value, dict):
+            raise KeyError(f"channel secret {name!r} must be an object")
+        return {k: Secret(v) for k, v in value.items()}
+
+    def __repr__(self) -> str:
+        return f"ChannelSecrets(keys={sorted(self._values)})"
+
+
+class ChannelAccount:
+    """What adapters receive: the validated config and its secrets."""
+
+    def __init__(self, config: ChannelAccountConfig, secrets: ChannelSecrets) -> None:
+        self.config = config
+        self.secrets = secrets
+
+    @property
+    def account_id(self) -> str:
+        return self.config.account_id
+
+    def setting(self, name: str) -> str:
+        try:
+            return self.config.settings[name]
+        except KeyError as exc:
+            raise KeyError(f"channel account {self.account_id} lacks setting {name!r}") from exc
+
+    def __repr__(self) -> str:
+        return f"ChannelAccount({self.config.channel}/{self.account_id})"

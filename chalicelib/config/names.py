@@ -1,0 +1,59 @@
+"""Resource names per stage: the one place that says what a table, queue or secret is called.
+
+Used by the runtime (``settings``), the CDK stack and the local stack alike, so stages stay isolated by
+name: nothing of ``dev`` can be addressed from ``prod`` code and vice versa.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STAGES = ("local", "dev", "test", "prod")
+QUEUES = ("webhooks", "status-sync", "refunds")
+
+
+@dataclass(frozen=True)
+class StageNames:
+    stage: str
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}; expected one of {STAGES}")
+
+    @property
+    def prefix(self) -> str:
+        return f"payhub-{self.stage}"
+
+    @property
+    def state_table(self) -> str:
+        return f"{self.prefix}-state"
+
+    @property
+    def ledger_table(self) -> str:
+        return f"{self.prefix}-ledger"
+
+    @property
+    def idempotency_table(self) -> str:
+        return f"{self.prefix}-idempotency"
+
+    @property
+    def config_table(self) -> str:
+        return f"{self.prefix}-config"
+
+    def queue(self, name: str) -> str:
+        if name not in QUEUES:
+            raise ValueError(f"unknown queue {name!r}")
+        return f"{self.prefix}-{name}"
+
+    def dead_letter_queue(self, name: str) -> str:
+        return f"{self.queue(name)}-dlq"
+
+    def channel_secret(self, account_id: str) -> str:
+        return f"payhub/{self.stage}/channels/{account_id}"
+
+    def merchant_webhook_secret(self, merchant_id: str) -> str:
+        return f"payhub/{self.stage}/merchants/{merchant_id}/webhook"
+
+    @property
+    def kms_alias(self) -> str:
+        return f"alias/{self.prefix}"

@@ -1,0 +1,115 @@
+"""The hub's error hierarchy: one class per situation, each with an HTTP status and a stable code.
+
+Mapped to the API error body once, at the edge (functions/). Foreign errors are wrapped with
+``raise ... from exc`` so the cause stays in the traceback but never in the merchant-facing message.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose."""
+
+    http_status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidRequest(HubError):
+    """The request body or a parameter is malformed; ``param`` names the field."""
+
+    http_status = 400
+    code = "invalid_request"
+
+
+class AuthenticationFailed(HubError):
+    """Missing or unknown API key."""
+
+    http_status = 401
+    code = "authentication_failed"
+
+
+class NotFound(HubError):
+    """No such object for this merchant (another merchant's objects are 404 too, never 403)."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class Conflict(HubError):
+    """The request conflicts with the object's current state."""
+
+    http_status = 409
+    code = "conflict"
+
+
+class IdempotencyInFlight(Conflict):
+    """A request with the same Idempotency-Key is still being processed."""
+
+    code = "idempotency_in_flight"
+
+
+class DuplicateMerchantOrderNo(Conflict):
+    """``merchant_order_no`` already names another payment of this merchant."""
+
+    code = "duplicate_merchant_order_no"
+
+
+class DuplicateMerchantRefundNo(Conflict):
+    """``merchant_refund_no`` already names another refund of this payment."""
+
+    code = "duplicate_merchant_refund_no"
+
+
+class InvalidState(Conflict):
+    """The object is not in a state that allows this operation."""
+
+    code = "invalid_state"
+
+
+class Unprocessable(HubError):
+    """Well-formed request that cannot be carried out."""
+
+    http_status = 422
+    code = "unprocessable"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    """The same Idempotency-Key was sent with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class RefundExceedsCaptured(Unprocessable):
+    """The refund would push the refunded total past the captured amount."""
+
+    code = "refund_exceeds_captured"
+
+
+class NoChannelAvailable(Unprocessable):
+    """No enabled channel account supports the requested method and currency."""
+
+    code = "no_channel_available"
+
+
+class ChannelError(HubError):
+    """The channel answered with an error or could not be reached."""
+
+    http_status = 502
+    code = "channel_error"
+
+    def __init__(self, message: str, *, channel_code: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.channel_code = channel_code
+        self.retryable = retryable
+
+
+class CallbackRejected(HubError):
+    """A channel callback failed verification (signature, timestamp, decryption, envelope)."""
+
+    http_status = 401
+    code = "callback_rejected"

@@ -1,0 +1,50 @@
+"""Money as integer minor units plus an ISO 4217 currency. No float ever touches an amount."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+# Minor-unit exponent per currency (ISO 4217). Anything not listed has two decimals.
+_EXPONENTS: dict[str, int] = {
+    "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "UGX": 0, "XAF": 0, "XOF": 0, "PYG": 0,
+    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
+}
+SUPPORTED_CURRENCIES = frozenset(
+    {"CNY", "HKD", "USD", "EUR", "GBP", "SGD", "AUD", "CAD", "CHF", "MOP", "TWD", "THB", "MYR"} | set(_EXPONENTS)
+)
+
+
+def exponent(currency: str) -> int:
+    """Number of decimals in the currency's minor unit."""
+    return _EXPONENTS.get(currency, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in minor units (fen, cents, yen) of one currency."""
+
+    minor: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.minor, int) or isinstance(self.minor, bool):
+            raise TypeError("Money.minor must be an int")
+        if self.currency not in SUPPORTED_CURRENCIES:
+            raise ValueError(f"unsupported currency {self.currency!r}")
+
+    def to_decimal_string(self) -> str:
+        """Major-unit string with exactly the currency's decimals: 8888 CNY -> '88.88'."""
+        exp = exponent(self.currency)
+        value = Decimal(self.minor).scaleb(-exp)
+        return f"{value:.{exp}f}"
+
+    @classmethod
+    def from_decimal_string(cls, text: str, currency: str) -> Money:
+        """Parse a major-unit string; refuses more decimals than the currency has."""
+        value = Decimal(text)
+        exp = exponent(currency)
+        scaled = value.scaleb(exp)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{text!r} has more than {exp} decimals for {currency}")
+        return cls(int(scaled.to_integral_value(ROUND_HALF_UP)), currency)
