@@ -1,0 +1,41 @@
+"""The Chalice app: every route group and worker, registered in one place. No business logic here.
+
+Deployed, each route group runs as its own Lambda (see infra/stack.py); this app is what `chalice local`
+serves and what Chalice packages.
+"""
+
+from chalice import Chalice
+
+from chalicelib.observability import configure_logging
+from functions import callbacks, payments, refund_worker, refunds, status_sync_worker, sweeps, webhook_worker
+from functions.standalone import blueprint
+
+configure_logging()
+app = Chalice(app_name="payhub")
+for group in (payments, refunds, callbacks):
+    app.register_blueprint(blueprint(group.__name__, group.ROUTES))
+
+
+@app.lambda_function(name="webhook_worker")
+def webhook_worker_fn(event, context):
+    return webhook_worker.handler(event, context)
+
+
+@app.lambda_function(name="status_sync_worker")
+def status_sync_worker_fn(event, context):
+    return status_sync_worker.handler(event, context)
+
+
+@app.lambda_function(name="refund_worker")
+def refund_worker_fn(event, context):
+    return refund_worker.handler(event, context)
+
+
+@app.lambda_function(name="outbox_sweep")
+def outbox_sweep_fn(event, context):
+    return sweeps.outbox_sweep(event, context)
+
+
+@app.lambda_function(name="status_sync_sweep")
+def status_sync_sweep_fn(event, context):
+    return sweeps.status_sync_sweep(event, context)

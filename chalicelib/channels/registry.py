@@ -1,0 +1,44 @@
+"""Every channel the hub speaks: one entry per adapter module, and which method belongs to which channel.
+
+Adding a channel is one module under chalicelib/channels/, one line here, its sandbox and its tests.
+Adapters are imported lazily so a function only pays the import cost of the channels it touches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+
+from chalicelib.channels.base import ChannelAdapter
+from chalicelib.domain.errors import InvalidRequest
+
+# channel -> (module, class)
+ADAPTERS: dict[str, tuple[str, str]] = {
+    "wechatpay": ("chalicelib.channels.wechatpay", "WeChatPayAdapter"),
+}
+
+# method prefix (before the dot) -> channel
+METHOD_PREFIXES: dict[str, str] = {
+    "wechat": "wechatpay",
+}
+
+
+def channel_for_method(method: str) -> str:
+    prefix = method.split(".", 1)[0]
+    channel = METHOD_PREFIXES.get(prefix)
+    if channel is None or "." not in method:
+        raise InvalidRequest(f"unknown payment method {method!r}", param="method")
+    return channel
+
+
+@lru_cache(maxsize=None)
+def adapter(channel: str) -> ChannelAdapter:
+    try:
+        module_name, class_name = ADAPTERS[channel]
+    except KeyError as exc:
+        raise InvalidRequest(f"unknown channel {channel!r}", param="channel") from exc
+    from chalicelib.channels.transport import UrllibTransport
+
+    cls = getattr(importlib.import_module(module_name), class_name)
+    instance: ChannelAdapter = cls(UrllibTransport())
+    return instance

@@ -1,0 +1,80 @@
+"""The shared outbound HTTP transport: urllib3 (already present via botocore), pooled, TLS 1.2+.
+
+Errors never echo request headers or bodies: they carry signatures and payer data. One log line per call
+with method, path, status and elapsed time, and nothing else from the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.util.retry import Retry
+
+from chalicelib.channels.base import HttpRequest, HttpResponse
+from chalicelib.domain.errors import ChannelError
+
+logger = logging.getLogger(__name__)
+
+# Only failed connects are retried here: the request never left, so even a POST is safe to resend.
+# Anything after the request was sent is the caller's decision (it knows whether the call is idempotent).
+_CONNECT_RETRIES = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False)
+
+
+class UrllibTransport:
+    """``Transport`` over a urllib3 ``PoolManager``; one instance per process (Lambda container)."""
+
+    def __init__(self, *, connect_timeout_s: float = 3.0, pool_maxsize: int = 10, num_pools: int = 20) -> None:
+        self._connect_timeout_s = connect_timeout_s
+        self._pool = urllib3.PoolManager(
+            num_pools=num_pools,
+            maxsize=pool_maxsize,
+            retries=_CONNECT_RETRIES,
+            ssl_minimum_version=ssl.TLSVersion.TLSv1_2,
+            cert_reqs="CERT_REQUIRED",
+        )
+
+    def send(self, request: HttpRequest, *, timeout_s: float = 10.0) -> HttpResponse:
+        parts = urlsplit(request.url)
+        # Log the path only: queries can carry merchant ids and bill tokens.
+        target = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        timeout = urllib3.Timeout(connect=min(self._connect_timeout_s, timeout_s), read=timeout_s, total=timeout_s)
+        started = time.monotonic()
+        try:
+            raw = self._pool.request(
+                request.method,
+                request.url,
+                body=request.body or None,
+                headers=dict(request.headers),
+                timeout=timeout,
+                redirect=False,  # a redirect would carry our Authorization header to another URL
+                preload_content=True,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            self._log(request.method, parts.path, None, elapsed_ms, error=type(exc).__name__)
+            # Message names the failure class and target only; the urllib3 exception stays as __cause__.
+            raise ChannelError(
+                f"{request.method} {target} failed: {type(exc).__name__}", retryable=True
+            ) from exc
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        self._log(request.method, parts.path, raw.status, elapsed_ms)
+        headers = {name.lower(): value for name, value in raw.headers.items()}
+        return HttpResponse(status=raw.status, headers=headers, body=raw.data)
+
+    @staticmethod
+    def _log(method: str, path: str, status: int | None, elapsed_ms: int, error: str | None = None) -> None:
+        fields = {"http_method": method, "url_path": path, "http_status": status, "elapsed_ms": elapsed_ms}
+        if error:
+            fields["error"] = error
+        logger.info(
+            "channel_http method=%s path=%s status=%s elapsed_ms=%d%s",
+            method, path, status, elapsed_ms, f" error={error}" if error else "",
+            extra=fields,
+        )
+
+    def close(self) -> None:
+        self._pool.clear()

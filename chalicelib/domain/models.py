@@ -1,0 +1,148 @@
+"""The hub's records. Immutable values; a change is a new value written under a condition on the old one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chalicelib.domain.money import Money
+from chalicelib.domain.states import AttemptState, PaymentState, RefundState
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    merchant_id: str
+    merchant_order_no: str
+    amount: int
+    currency: str
+    description: str
+    method: str
+    status: PaymentState
+    version: int
+    created_at: str
+    updated_at: str
+    expires_at: str
+    current_attempt_id: str | None = None
+    succeeded_attempt_id: str | None = None
+    notify_url: str | None = None
+    payer: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    action: dict[str, Any] | None = None
+    # Refund bookkeeping. refundable = captured - refunded - refund_pending, kept as its own attribute so a
+    # DynamoDB condition can guard it (conditions cannot add).
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    amount_refund_pending: int = 0
+    amount_refundable: int = 0
+    failure_reason: str | None = None
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    def evolve(self, **changes: Any) -> Payment:
+        return replace(self, **changes)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.payment_id,
+            "object": "payment",
+            "merchant_order_no": self.merchant_order_no,
+            "amount": self.amount,
+            "currency": self.currency,
+            "description": self.description,
+            "method": self.method,
+            "status": str(self.status),
+            "amount_captured": self.amount_captured,
+            "amount_refunded": self.amount_refunded,
+            "amount_refund_pending": self.amount_refund_pending,
+            "action": self.action,
+            "attempt_id": self.current_attempt_id,
+            "notify_url": self.notify_url,
+            "metadata": self.metadata,
+            "failure_reason": self.failure_reason,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "expires_at": self.expires_at,
+        }
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempt_id: str
+    payment_id: str
+    merchant_id: str
+    channel: str
+    account_id: str
+    method: str
+    amount: int
+    currency: str
+    status: AttemptState
+    version: int
+    created_at: str
+    updated_at: str
+    expires_at: str
+    channel_order_ref: str | None = None
+    channel_transaction_id: str | None = None
+    raw_status: str | None = None
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    def evolve(self, **changes: Any) -> Attempt:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Refund:
+    refund_id: str
+    payment_id: str
+    attempt_id: str
+    merchant_id: str
+    channel: str
+    account_id: str
+    amount: int
+    currency: str
+    status: RefundState
+    version: int
+    created_at: str
+    updated_at: str
+    merchant_refund_no: str
+    reason: str | None = None
+    automatic: bool = False  # created by the hub (late or double success), not by the merchant
+    channel_refund_id: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    def evolve(self, **changes: Any) -> Refund:
+        return replace(self, **changes)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.refund_id,
+            "object": "refund",
+            "payment_id": self.payment_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "status": str(self.status),
+            "merchant_refund_no": self.merchant_refund_no,
+            "reason": self.reason,
+            "automatic": self.automatic,
+            "failure_reason": self.failure_reason,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class Merchant:
+    merchant_id: str
+    name: str
+    late_success_policy: str = "refund"  # "accept" | "refund": what to do with money arriving after close
+    webhook_url: str | None = None
+    status: str = "active"

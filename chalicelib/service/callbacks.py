@@ -1,0 +1,84 @@
+"""Channel callbacks: verify → decrypt → cross-check against what we stored → dedupe → transition.
+
+A callback that fails verification is rejected and logged as a security event. One that verifies but whose
+business fields disagree with our records (another merchant id, another amount) is acknowledged, so the
+channel stops retrying, but never applied, and raised as an alert for a person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+
+from chalicelib.channels.base import CallbackReply, InboundCallback, Notification, NotificationKind
+from chalicelib.channels.registry import adapter
+from chalicelib.config.accounts import ChannelAccount
+from chalicelib.domain.clock import utcnow
+from chalicelib.domain.errors import CallbackRejected
+from chalicelib.service.outcomes import Dedupe, apply_attempt_status
+from chalicelib.service.refunds import apply_refund_status
+from chalicelib.storage import config_repo, state_repo
+
+log = logging.getLogger(__name__)
+
+
+class BusinessMismatch(Exception):
+    """A verified callback whose fields disagree with our records."""
+
+
+def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], body: bytes) -> CallbackReply:
+    channel_adapter = adapter(channel)
+    account = config_repo.channel_account(account_id)
+    fingerprint = hashlib.sha256(body).hexdigest()[:16]  # lets operators match logs without storing bodies
+    if account is None or account.config.channel != channel:
+        log.warning("callback rejected: unknown account", extra={"channel": channel, "account": account_id,
+                                                                   "body_sha256": fingerprint})
+        return channel_adapter.acknowledge(False)
+    inbound = InboundCallback(headers={k.lower(): v for k, v in headers.items()}, body=body, received_at=utcnow())
+    try:
+        notification = channel_adapter.verify_and_parse_notification(account, inbound)
+    except CallbackRejected as exc:
+        log.warning("callback rejected: %s", exc.message, extra={
+            "security_event": "callback_rejected", "channel": channel, "account": account_id,
+            "body_sha256": fingerprint})
+        return channel_adapter.acknowledge(False)
+    try:
+        _cross_check(account, notification)
+    except BusinessMismatch as exc:
+        log.error("ALERT callback verified but not applied: %s", exc, extra={
+            "alert": "callback_business_mismatch", "channel": channel, "account": account_id,
+            "event_id": notification.event_id, "object_id": notification.object_id})
+        return channel_adapter.acknowledge(True)
+    dedupe = Dedupe(channel, account_id, notification.event_id)
+    if notification.kind is NotificationKind.PAYMENT:
+        assert notification.payment is not None
+        result = apply_attempt_status(notification.object_id, notification.payment, source="callback", dedupe=dedupe)
+    else:
+        assert notification.refund is not None
+        result = apply_refund_status(notification.object_id, notification.refund, source="callback", dedupe=dedupe)
+    log.info("callback %s for %s: %s", notification.event_id, notification.object_id, result)
+    return channel_adapter.acknowledge(True)
+
+
+def _cross_check(account: ChannelAccount, notification: Notification) -> None:
+    expected_merchant = account.config.settings.get("mchid") or account.config.settings.get("merchant_id")
+    if expected_merchant and notification.channel_merchant_id != expected_merchant:
+        raise BusinessMismatch(f"merchant id {notification.channel_merchant_id} is not this account's")
+    expected_app = account.config.settings.get("appid")
+    if expected_app and notification.channel_app_id and notification.channel_app_id != expected_app:
+        raise BusinessMismatch(f"app id {notification.channel_app_id} is not this account's")
+    if notification.kind is NotificationKind.PAYMENT:
+        attempt = state_repo.get_attempt(notification.object_id)
+        if attempt is None or attempt.account_id != account.account_id:
+            raise BusinessMismatch(f"no attempt {notification.object_id} on this account")
+        amount = notification.payment.amount if notification.payment else None
+        if amount is not None and (amount.minor, amount.currency) != (attempt.amount, attempt.currency):
+            raise BusinessMismatch(f"amount {amount} differs from the attempt's {attempt.amount} {attempt.currency}")
+    else:
+        refund = state_repo.get_refund(notification.object_id)
+        if refund is None or refund.account_id != account.account_id:
+            raise BusinessMismatch(f"no refund {notification.object_id} on this account")
+        amount = notification.refund.amount if notification.refund else None
+        if amount is not None and (amount.minor, amount.currency) != (refund.amount, refund.currency):
+            raise BusinessMismatch(f"refund amount {amount} differs from {refund.amount} {refund.currency}")

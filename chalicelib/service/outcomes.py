@@ -1,0 +1,135 @@
+"""Apply a channel's news about an attempt: one conditional transaction per decision, retried on races.
+
+Callbacks and status sync both land here, so a payment reaches the same state whichever arrives first,
+and fifty copies of the same news make one transition, one journal and one merchant event.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from chalicelib.channels.base import PaymentStatus
+from chalicelib.domain import ledger
+from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.decisions import Plan, decide
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.models import Attempt, Payment, Refund
+from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, RefundState
+from chalicelib.storage import config_repo, outbox, records, state_repo
+from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.transaction import Transaction, TransactionConflict
+
+log = logging.getLogger(__name__)
+MAX_RACE_RETRIES = 8
+
+
+class Applied(enum.StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # this exact notification was applied before
+    NO_CHANGE = "no_change"  # news older than, or equal to, what we hold
+
+
+@dataclass(frozen=True)
+class Dedupe:
+    """A channel notification id, recorded in the same transaction as the change it causes."""
+
+    channel: str
+    account_id: str
+    event_id: str
+
+
+def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str, dedupe: Dedupe | None = None) -> Applied:
+    for _ in range(MAX_RACE_RETRIES):
+        attempt = state_repo.get_attempt(attempt_id)
+        payment = state_repo.get_payment(attempt.payment_id) if attempt else None
+        if attempt is None or payment is None:
+            raise NotFound(f"no attempt {attempt_id}")
+        merchant = config_repo.get_merchant(payment.merchant_id)
+        policy = merchant.late_success_policy if merchant else "refund"
+        plan = decide(payment, attempt, status.outcome, policy)
+        if plan.is_noop:
+            return Applied.NO_CHANGE
+        try:
+            _commit(payment, attempt, status, plan, source=source, dedupe=dedupe)
+        except TransactionConflict as conflict:
+            if any(label.startswith("callback:") for label in conflict.failed_labels):
+                return Applied.DUPLICATE
+            log.info("attempt %s raced (%s); deciding again", attempt_id, conflict.failed_labels)
+            continue
+        return Applied.APPLIED
+    raise RuntimeError(f"attempt {attempt_id} kept racing after {MAX_RACE_RETRIES} tries")
+
+
+def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Plan, *, source: str,
+            dedupe: Dedupe | None) -> None:
+    now = iso(utcnow())
+    tx = Transaction()
+    events: list[outbox.OutboxEvent] = []
+    assert plan.attempt_to is not None
+    attempt_changes: dict[str, object] = {"status": str(plan.attempt_to), "updated_at": now, "raw_status": status.raw_status}
+    if status.channel_transaction_id:
+        attempt_changes["channel_transaction_id"] = status.channel_transaction_id
+    state_repo.guard_version(
+        tx, "attempt", records.attempt_key(attempt.attempt_id), status=str(attempt.status), version=attempt.version,
+        changes=attempt_changes, remove=("sync_shard", "sync_due_at") if plan.attempt_to in ATTEMPT_FINAL else (),
+    )
+    payment_changes: dict[str, object] = {"updated_at": now}
+    updated = payment
+    if plan.payment_to is not None:
+        payment_changes["status"] = str(plan.payment_to)
+        if plan.payment_to.value == "succeeded":
+            payment_changes["succeeded_attempt_id"] = attempt.attempt_id
+        if plan.payment_to.value == "failed":
+            payment_changes["failure_reason"] = status.raw_status
+    if plan.capture:
+        payment_changes["amount_captured"] = payment.amount_captured + attempt.amount
+        if plan.auto_refund:
+            payment_changes["amount_refund_pending"] = payment.amount_refund_pending + attempt.amount
+        else:
+            payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
+        add_journal(tx, ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
+                                                attempt.money), now=now)
+    updated = payment.evolve(**{k: v for k, v in payment_changes.items() if k != "status"},
+                             status=plan.payment_to or payment.status, version=payment.version + 1)
+    state_repo.guard_version(tx, "payment", records.payment_key(payment.payment_id), status=str(payment.status),
+                             version=payment.version, changes=payment_changes)
+    if plan.payment_to is not None:
+        event_type = PAYMENT_TRANSITIONS[(payment.status, plan.payment_to)]
+        if event_type:
+            events.append(outbox.add_event(tx, merchant_id=payment.merchant_id, object_id=payment.payment_id,
+                                           event_type=event_type, data=updated.public(), now=now))
+    if plan.auto_refund:
+        events.append(_add_auto_refund(tx, payment, attempt, plan.reason, now))
+    if dedupe is not None:
+        tx.put_new(f"callback:{dedupe.event_id}", state_repo.state_table(), {
+            **records.callback_key(dedupe.channel, dedupe.account_id, dedupe.event_id),
+            "object_id": attempt.attempt_id, "received_at": now, "applied": plan.reason,
+        })
+    tx.put_new("audit", state_repo.state_table(), {
+        "pk": f"AUDIT#{attempt.attempt_id}", "sk": f"{now}#{new_id('aud')}", "source": source,
+        "attempt_from": str(attempt.status), "attempt_to": str(plan.attempt_to),
+        "payment_from": str(payment.status), "payment_to": str(plan.payment_to or payment.status),
+        "reason": plan.reason, "raw_status": status.raw_status,
+    })
+    tx.commit()
+    log.info("attempt %s %s -> %s, payment %s -> %s (%s, via %s)", attempt.attempt_id, attempt.status,
+             plan.attempt_to, payment.status, plan.payment_to or payment.status, plan.reason, source)
+    outbox.publish_after_commit(events)
+
+
+def _add_auto_refund(tx: Transaction, payment: Payment, attempt: Attempt, reason: str, now: str) -> outbox.OutboxEvent:
+    refund = Refund(
+        refund_id=new_id("re"), payment_id=payment.payment_id, attempt_id=attempt.attempt_id,
+        merchant_id=payment.merchant_id, channel=attempt.channel, account_id=attempt.account_id,
+        amount=attempt.amount, currency=attempt.currency, status=RefundState.PENDING, version=0,
+        created_at=now, updated_at=now, merchant_refund_no=f"auto-{attempt.attempt_id}", reason=reason, automatic=True,
+    )
+    tx.put_new("auto_refund", state_repo.state_table(), records.refund_item(refund))
+    tx.put_new("auto_refund_no", state_repo.state_table(), {
+        **records.refund_no_key(payment.payment_id, refund.merchant_refund_no), "refund_id": refund.refund_id,
+    })
+    return outbox.add_command(tx, topic="refunds", object_id=refund.refund_id, command="refund.submit", now=now)
+

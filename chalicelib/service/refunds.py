@@ -1,0 +1,166 @@
+"""Refunds: reserve the amount on the payment atomically, send it to the channel from a worker, settle it.
+
+The reservation is one conditional update (``amount_refundable >= amount``) in the same transaction as the
+refund record, so concurrent refunds can never together pass the captured amount. A failed refund gives
+its reservation back; a successful one moves it to ``amount_refunded`` and posts the reversing journal.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from chalicelib.channels.base import RefundOutcome, RefundRequest, RefundStatus
+from chalicelib.channels.registry import adapter
+from chalicelib.config.settings import settings
+from chalicelib.domain import ledger
+from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.errors import (
+    ChannelError, DuplicateMerchantRefundNo, InvalidState, NotFound, RefundExceedsCaptured,
+)
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.models import Merchant, Refund
+from chalicelib.domain.states import PaymentState, RefundState, REFUND_TRANSITIONS, refund_can
+from chalicelib.service.inputs import CreateRefundInput
+from chalicelib.service.outcomes import Applied, Dedupe
+from chalicelib.service.payments import get_payment
+from chalicelib.service.routing import account_or_error, callback_url
+from chalicelib.storage import outbox, records, state_repo
+from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.transaction import Transaction, TransactionConflict
+
+log = logging.getLogger(__name__)
+MAX_RACE_RETRIES = 8
+_OUTCOME_TO_STATE = {
+    RefundOutcome.PROCESSING: RefundState.PROCESSING,
+    RefundOutcome.SUCCEEDED: RefundState.SUCCEEDED,
+    RefundOutcome.FAILED: RefundState.FAILED,
+}
+
+
+def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput) -> Refund:
+    payment = get_payment(merchant, payment_id)
+    if payment.status is not PaymentState.SUCCEEDED:
+        raise InvalidState(f"payment is {payment.status}; only succeeded payments can be refunded", param="payment_id")
+    if body.amount > payment.amount_refundable:
+        raise RefundExceedsCaptured(
+            f"amount {body.amount} exceeds the refundable {payment.amount_refundable}", param="amount")
+    attempt = state_repo.get_attempt(payment.succeeded_attempt_id or "")
+    if attempt is None:
+        raise InvalidState("payment has no captured attempt", param="payment_id")
+    now = iso(utcnow())
+    refund = Refund(
+        refund_id=new_id("re"), payment_id=payment_id, attempt_id=attempt.attempt_id, merchant_id=merchant.merchant_id,
+        channel=attempt.channel, account_id=attempt.account_id, amount=body.amount, currency=payment.currency,
+        status=RefundState.PENDING, version=0, created_at=now, updated_at=now,
+        merchant_refund_no=body.merchant_refund_no, reason=body.reason,
+    )
+    table = state_repo.state_table()
+    tx = Transaction()
+    tx.update("payment", table, records.payment_key(payment_id), {"updated_at": now},
+              add_values={"amount_refundable": -body.amount, "amount_refund_pending": body.amount, "version": 1},
+              condition="#status = :succeeded AND amount_refundable >= :amount",
+              condition_values={":succeeded": "succeeded", ":amount": body.amount})
+    tx.put_new("refund_no", table, {**records.refund_no_key(payment_id, body.merchant_refund_no),
+                                    "refund_id": refund.refund_id})
+    tx.put_new("refund", table, records.refund_item(refund))
+    submit = outbox.add_command(tx, topic="refunds", object_id=refund.refund_id, command="refund.submit", now=now)
+    try:
+        tx.commit()
+    except TransactionConflict as exc:
+        if "refund_no" in exc.failed_labels:
+            raise DuplicateMerchantRefundNo(
+                f"merchant_refund_no {body.merchant_refund_no!r} is already used", param="merchant_refund_no") from exc
+        raise RefundExceedsCaptured("amount exceeds what is left to refund", param="amount") from exc
+    outbox.publish_after_commit([submit])
+    return refund
+
+
+def get_refund(merchant: Merchant, refund_id: str) -> Refund:
+    refund = state_repo.get_refund(refund_id)
+    if refund is None or refund.merchant_id != merchant.merchant_id:
+        raise NotFound(f"no refund {refund_id}", param="refund_id")
+    return refund
+
+
+def submit_refund(refund_id: str) -> str:
+    """Worker step: send a pending refund to the channel (idempotent there by our refund id)."""
+    refund = state_repo.get_refund(refund_id)
+    if refund is None:
+        raise NotFound(f"no refund {refund_id}")
+    if refund.status is not RefundState.PENDING:
+        return "already_submitted"
+    attempt = state_repo.get_attempt(refund.attempt_id)
+    assert attempt is not None
+    account = account_or_error(refund.account_id)
+    request = RefundRequest(
+        refund_id=refund_id, attempt_id=attempt.attempt_id, channel_transaction_id=attempt.channel_transaction_id,
+        amount=refund.money, attempt_amount=attempt.money, reason=refund.reason,
+        notify_url=callback_url(settings().public_base_url, refund.channel, refund.account_id),
+    )
+    try:
+        status = adapter(refund.channel).refund(account, request)
+    except ChannelError as exc:
+        if exc.retryable:
+            raise  # SQS redelivers; the channel dedupes on our refund id
+        status = RefundStatus(outcome=RefundOutcome.FAILED, raw_status=exc.channel_code or "ERROR")
+    return str(apply_refund_status(refund_id, status, source="refund_worker"))
+
+
+def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, dedupe: Dedupe | None = None) -> Applied:
+    target = _OUTCOME_TO_STATE.get(status.outcome)
+    for _ in range(MAX_RACE_RETRIES):
+        refund = state_repo.get_refund(refund_id)
+        if refund is None:
+            raise NotFound(f"no refund {refund_id}")
+        if target is None or not refund_can(refund.status, target):
+            return Applied.NO_CHANGE
+        try:
+            _commit(refund, target, status, source=source, dedupe=dedupe)
+        except TransactionConflict as conflict:
+            if any(label.startswith("callback:") for label in conflict.failed_labels):
+                return Applied.DUPLICATE
+            continue
+        return Applied.APPLIED
+    raise RuntimeError(f"refund {refund_id} kept racing")
+
+
+def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source: str, dedupe: Dedupe | None) -> None:
+    now = utcnow()
+    stamp = iso(now)
+    table = state_repo.state_table()
+    tx = Transaction()
+    changes: dict[str, object] = {"status": str(target), "updated_at": stamp}
+    if status.channel_refund_id:
+        changes["channel_refund_id"] = status.channel_refund_id
+    if target is RefundState.FAILED:
+        changes["failure_reason"] = status.raw_status
+    if target is RefundState.PROCESSING:
+        changes.update({"sync_shard": "0", "sync_due_at": iso(now + timedelta(seconds=30)), "sync_count": 0})
+    state_repo.guard_version(tx, "refund", records.refund_key(refund.refund_id), status=str(refund.status),
+                             version=refund.version, changes=changes,
+                             remove=("sync_shard", "sync_due_at") if target is not RefundState.PROCESSING else ())
+    if target is RefundState.SUCCEEDED:
+        tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
+                  add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1},
+                  condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
+        add_journal(tx, ledger.refund_paid(refund.refund_id, refund.account_id, refund.merchant_id, refund.money),
+                    now=stamp)
+    elif target is RefundState.FAILED:
+        tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
+                  add_values={"amount_refund_pending": -refund.amount, "amount_refundable": refund.amount, "version": 1},
+                  condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
+    events = []
+    event_type = REFUND_TRANSITIONS[(refund.status, target)]
+    if event_type:
+        public = refund.evolve(status=target, updated_at=stamp, failure_reason=changes.get("failure_reason")).public()
+        events.append(outbox.add_event(tx, merchant_id=refund.merchant_id, object_id=refund.refund_id,
+                                       event_type=event_type, data=public, now=stamp))
+    if dedupe is not None:
+        tx.put_new(f"callback:{dedupe.event_id}", table, {
+            **records.callback_key(dedupe.channel, dedupe.account_id, dedupe.event_id),
+            "object_id": refund.refund_id, "received_at": stamp, "applied": str(target),
+        })
+    tx.commit()
+    log.info("refund %s %s -> %s via %s", refund.refund_id, refund.status, target, source)
+    outbox.publish_after_commit(events)

@@ -1,0 +1,92 @@
+"""Idempotency-Key store: one conditional write decides who runs a request.
+
+    t0  request A: put IN_PROGRESS if the key is new (or its record expired)      -> A runs
+    t1  request B, same key, same body: condition fails, old item returned
+            IN_PROGRESS -> 409 idempotency_in_flight       COMPLETED -> stored response replayed
+    t1' request C, same key, other body -> 422 idempotency_key_reused
+    t2  A finishes: COMPLETED + response (kept 24 h);  A crashes with a 5xx: record deleted, retry may run
+
+A lock older than LOCK_TIMEOUT_S is treated as abandoned (the Lambda died) and may be taken over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.config.settings import settings
+from chalicelib.domain.errors import IdempotencyInFlight, IdempotencyKeyReused, InvalidRequest
+from chalicelib.storage.aws import client
+from chalicelib.storage.codec import from_item, to_item
+
+RETENTION_S = 24 * 3600 + 3600
+LOCK_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _key(merchant_id: str, idempotency_key: str) -> dict[str, Any]:
+    return to_item({"pk": f"{merchant_id}#{idempotency_key}"})
+
+
+def begin(merchant_id: str, idempotency_key: str, fingerprint: str) -> StoredResponse | None:
+    """Take the key. Returns a stored response to replay, or None when the caller should run the request."""
+    if not 1 <= len(idempotency_key) <= 255:
+        raise InvalidRequest("Idempotency-Key must be 1 to 255 characters", param="Idempotency-Key")
+    now = int(time.time())
+    try:
+        client("dynamodb").put_item(
+            TableName=settings().names.idempotency_table,
+            Item={**_key(merchant_id, idempotency_key), **to_item({
+                "status": "in_progress", "fingerprint": fingerprint, "locked_at": now,
+                "expires_at_epoch": now + RETENTION_S})},
+            ConditionExpression="attribute_not_exists(pk) OR expires_at_epoch < :now "
+                                "OR (#status = :in_progress AND locked_at < :stale AND fingerprint = :fp)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_item({":now": now, ":in_progress": "in_progress",
+                                               ":stale": now - LOCK_TIMEOUT_S, ":fp": fingerprint}),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return None
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        old = from_item(exc.response.get("Item") or {})
+    if old.get("fingerprint") != fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request",
+                                   param="Idempotency-Key")
+    if old.get("status") == "completed":
+        return StoredResponse(int(old["response_status"]), json.loads(old["response_body"]))
+    raise IdempotencyInFlight("a request with this Idempotency-Key is still in flight", param="Idempotency-Key")
+
+
+def complete(merchant_id: str, idempotency_key: str, response: StoredResponse) -> None:
+    client("dynamodb").update_item(
+        TableName=settings().names.idempotency_table, Key=_key(merchant_id, idempotency_key),
+        UpdateExpression="SET #status = :completed, response_status = :code, response_body = :body",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=to_item({":completed": "completed", ":code": response.status,
+                                           ":body": json.dumps(response.body)}),
+    )
+
+
+def abandon(merchant_id: str, idempotency_key: str) -> None:
+    """Release the key after a server-side failure so the merchant's retry can run."""
+    client("dynamodb").delete_item(TableName=settings().names.idempotency_table, Key=_key(merchant_id, idempotency_key),
+                                   ConditionExpression="#status = :in_progress",
+                                   ExpressionAttributeNames={"#status": "status"},
+                                   ExpressionAttributeValues=to_item({":in_progress": "in_progress"}))

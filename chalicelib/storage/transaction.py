@@ -1,0 +1,104 @@
+"""One atomic write: state transitions, their outbox events and ledger journals go in together or not at all.
+
+A cancelled transaction is reported per item, so callers can tell "someone else already did this"
+(a condition on a state/version or on a dedupe key failed) from a real fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.storage.aws import client
+from chalicelib.storage.codec import to_item, to_value
+
+MAX_ITEMS = 100
+
+
+class TransactionConflict(Exception):
+    """A condition failed; ``failed_labels`` names the items whose condition did not hold."""
+
+    def __init__(self, failed_labels: list[str]) -> None:
+        super().__init__(f"condition failed on {failed_labels}")
+        self.failed_labels = failed_labels
+
+
+@dataclass
+class Transaction:
+    _items: list[dict[str, Any]] = field(default_factory=list)
+    _labels: list[str] = field(default_factory=list)
+
+    def put_new(self, label: str, table: str, item: dict[str, Any]) -> None:
+        """Insert; fails if an item with the same key exists (dedupe keys, new records, journals)."""
+        self._add(label, {"Put": {"TableName": table, "Item": to_item(item),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
+
+    def update(
+        self,
+        label: str,
+        table: str,
+        key: dict[str, str],
+        set_values: dict[str, Any],
+        *,
+        condition: str,
+        condition_values: dict[str, Any],
+        remove: tuple[str, ...] = (),
+        add_values: dict[str, int] | None = None,
+    ) -> None:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        clauses: list[str] = []
+        for i, (name, value) in enumerate(set_values.items()):
+            names[f"#s{i}"] = name
+            values[f":s{i}"] = to_value(value)
+            clauses.append(f"#s{i} = :s{i}")
+        expression = "SET " + ", ".join(clauses) if clauses else ""
+        if add_values:
+            parts = []
+            for i, (name, delta) in enumerate(add_values.items()):
+                names[f"#a{i}"] = name
+                values[f":a{i}"] = to_value(delta)
+                parts.append(f"#a{i} :a{i}")
+            expression += " ADD " + ", ".join(parts)
+        if remove:
+            for i, name in enumerate(remove):
+                names[f"#r{i}"] = name
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        for placeholder, value in condition_values.items():
+            values[placeholder] = to_value(value)
+        for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
+            if token.startswith("#") and token not in names:
+                names[token] = token[1:]
+        self._add(label, {"Update": {
+            "TableName": table, "Key": to_item(key), "UpdateExpression": expression.strip(),
+            "ConditionExpression": condition, "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }})
+
+    def _add(self, label: str, operation: dict[str, Any]) -> None:
+        if len(self._items) >= MAX_ITEMS:
+            raise ValueError("a DynamoDB transaction holds at most 100 items")
+        self._items.append(operation)
+        self._labels.append(label)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def commit(self) -> None:
+        if not self._items:
+            return
+        try:
+            client("dynamodb").transact_write_items(TransactItems=self._items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            failed = [
+                self._labels[i] for i, reason in enumerate(reasons)
+                if reason.get("Code") == "ConditionalCheckFailed"
+            ]
+            if not failed:
+                raise
+            raise TransactionConflict(failed) from exc

@@ -1,0 +1,82 @@
+"""Pre-order function: create, read and close payments; merchant events and redelivery; the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.models import Merchant
+from chalicelib.service import payments, webhooks
+from chalicelib.service.inputs import CreatePaymentInput
+from functions.edge import JSON, json_response, merchant_call, parse_body, request_id
+from functions.openapi import openapi_document
+from functions.standalone import Route, standalone_app
+
+
+def create_payment(request: Request) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        return 201, payments.create_payment(merchant, parse_body(request, CreatePaymentInput)).public()
+
+    return merchant_call(request, run)
+
+
+def find_payment(request: Request) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        order_no = (request.query_params or {}).get("merchant_order_no")
+        if not order_no:
+            raise InvalidRequest("query parameter merchant_order_no is required", param="merchant_order_no")
+        return 200, payments.find_by_order_no(merchant, order_no).public()
+
+    return merchant_call(request, run)
+
+
+def get_payment(request: Request, payment_id: str) -> Response:
+    return merchant_call(request, lambda m: (200, payments.get_payment(m, payment_id).public()))
+
+
+def close_payment(request: Request, payment_id: str) -> Response:
+    return merchant_call(request, lambda m: (200, payments.close_payment(m, payment_id).public()))
+
+
+def list_events(request: Request) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        params = request.query_params or {}
+        try:
+            limit = int(params.get("limit", "20"))
+        except ValueError as exc:
+            raise InvalidRequest("limit must be an integer", param="limit") from exc
+        if not 1 <= limit <= 100:
+            raise InvalidRequest("limit must be between 1 and 100", param="limit")
+        events, next_cursor = webhooks.list_events(merchant, limit, params.get("starting_after"))
+        return 200, {"object": "list", "data": events, "has_more": next_cursor is not None,
+                     "next_starting_after": next_cursor}
+
+    return merchant_call(request, run)
+
+
+def get_event(request: Request, event_id: str) -> Response:
+    return merchant_call(request, lambda m: (200, webhooks.get_event(m, event_id)))
+
+
+def redeliver_event(request: Request, event_id: str) -> Response:
+    return merchant_call(request, lambda m: (202, webhooks.redeliver(m, event_id)))
+
+
+def openapi(request: Request) -> Response:
+    return json_response(200, openapi_document(), request_id(request))
+
+
+ROUTES: list[Route] = [
+    ("/v1/payments", "POST", create_payment, JSON),
+    ("/v1/payments", "GET", find_payment, JSON),
+    ("/v1/payments/{payment_id}", "GET", get_payment, JSON),
+    ("/v1/payments/{payment_id}/close", "POST", close_payment, JSON),
+    ("/v1/events", "GET", list_events, JSON),
+    ("/v1/events/{event_id}", "GET", get_event, JSON),
+    ("/v1/events/{event_id}/redeliver", "POST", redeliver_event, JSON),
+    ("/v1/openapi.json", "GET", openapi, JSON),
+]
+app = standalone_app("payhub-payments", __name__, ROUTES)

@@ -1,0 +1,32 @@
+"""Refunds function: create and read refunds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.domain.models import Merchant
+from chalicelib.service import refunds
+from chalicelib.service.inputs import CreateRefundInput
+from functions.edge import JSON, merchant_call, parse_body
+from functions.standalone import Route, standalone_app
+
+
+def create_refund(request: Request, payment_id: str) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        return 201, refunds.create_refund(merchant, payment_id, parse_body(request, CreateRefundInput)).public()
+
+    return merchant_call(request, run)
+
+
+def get_refund(request: Request, refund_id: str) -> Response:
+    return merchant_call(request, lambda m: (200, refunds.get_refund(m, refund_id).public()))
+
+
+ROUTES: list[Route] = [
+    ("/v1/payments/{payment_id}/refunds", "POST", create_refund, JSON),
+    ("/v1/refunds/{refund_id}", "GET", get_refund, JSON),
+]
+app = standalone_app("payhub-refunds", __name__, ROUTES)

@@ -1,0 +1,47 @@
+"""Route tables become Chalice blueprints, and each route group also runs as its own Lambda.
+
+A route module declares ``ROUTES`` (path, method, handler(request, **path_params)). ``blueprint(...)``
+builds a fresh Blueprint from it each time it is called: Chalice consumes a blueprint's options when it is
+registered, so one blueprint cannot serve two apps. ``app.py`` registers every group in one app (what
+``chalice local`` serves and Chalice packages); each module's own ``app`` holds only its group, and infra
+points that group's API Gateway integrations at a function whose handler is ``functions.<group>.app``, so
+a flood of merchant traffic cannot starve channel callbacks and each function imports only its module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from chalice import Blueprint, Chalice, Response
+from chalice.app import Request
+
+from chalicelib.observability import configure_logging
+
+Handler = Callable[..., Response]
+Route = tuple[str, str, Handler, Sequence[str]]  # path, method, handler, content types
+
+
+def blueprint(import_name: str, routes: Sequence[Route]) -> Blueprint:
+    bp = Blueprint(import_name)
+    for path, method, handler, content_types in routes:
+        bp.route(path, methods=[method], content_types=list(content_types),
+                 name=handler.__name__)(_bind(bp, handler))
+    return bp
+
+
+def _bind(bp: Blueprint, handler: Handler) -> Callable[..., Response]:
+    def view(**params: Any) -> Response:
+        request: Request = bp.current_request
+        return handler(request, **params)
+
+    view.__name__ = handler.__name__
+    view.__doc__ = handler.__doc__
+    return view
+
+
+def standalone_app(name: str, import_name: str, routes: Sequence[Route]) -> Chalice:
+    configure_logging()
+    app = Chalice(app_name=name)
+    app.register_blueprint(blueprint(import_name, routes))
+    return app

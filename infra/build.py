@@ -1,0 +1,111 @@
+"""Packaging build step: stage exactly what ships to Lambda, then let Chalice package it.
+
+``chalice package`` ships only ``app.py``, ``chalicelib/``, ``vendor/`` and what ``requirements.txt``
+resolves to (DESIGN §1). So this step copies a clean project into ``build/stage/<stage>/``:
+
+- ``app.py``, ``chalicelib/`` and ``.chalice/config.json`` as they are;
+- ``functions/`` as ``vendor/functions/`` (Chalice copies vendor/ to the zip root, so Lambda imports
+  ``functions.payments`` exactly as the tests do);
+- an EMPTY ``requirements.txt``: runtime packages live in the layer (layers/build.py), not zipped twice.
+
+Nothing else is copied, so sandbox/, tests/, infra/, bench/ can never reach a Lambda.
+
+    python -m infra.build --stage dev            # stage only (what the CDK app consumes)
+    python -m infra.build --stage dev --package  # also run `chalice package` into build/package/<stage>/
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from chalicelib.config.names import STAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = ROOT / "build"
+# Copied into the staged project as (source relative to ROOT, destination relative to the stage dir).
+SHIPPED = (
+    ("app.py", "app.py"),
+    ("chalicelib", "chalicelib"),
+    (".chalice/config.json", ".chalice/config.json"),
+    ("functions", "vendor/functions"),
+)
+NEVER_SHIPPED = ("sandbox", "tests", "infra", "bench", "layers", "payhub_cli")
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
+
+
+def stage_dir(stage: str) -> Path:
+    return BUILD_DIR / "stage" / stage
+
+
+def stage_project(stage: str, root: Path = ROOT) -> Path:
+    """Copy the shippable part of the project into a fresh ``build/stage/<stage>/`` and return it."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    target = stage_dir(stage)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for source, destination in SHIPPED:
+        _copy(root / source, target / destination)
+    (target / "requirements.txt").write_text("# runtime packages ship in the layer (layers/build.py)\n")
+    return target
+
+
+def package(stage: str, output_dir: Path | None = None) -> Path:
+    """Stage the project and run ``chalice package`` on it; returns the output dir (sam.json, deployment.zip)."""
+    project = stage_project(stage)
+    output = output_dir or BUILD_DIR / "package" / stage
+    if output.exists():
+        shutil.rmtree(output)
+    # chalice needs a region to render ARNs even though nothing is called; any region does offline.
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    subprocess.run(
+        [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
+         "package", "--stage", stage, str(output)],
+        cwd=project,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return output
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import a standalone script such as layers/build.py (layers/ is not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(f"_payhub_{path.parent.name}_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _copy(source: Path, destination: Path) -> None:
+    if not source.exists():
+        raise FileNotFoundError(f"{source} is missing: the package cannot be built without it")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, destination, ignore=_IGNORED)
+    else:
+        shutil.copy2(source, destination)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default="dev", choices=STAGES)
+    parser.add_argument("--package", action="store_true", help="also run `chalice package`")
+    args = parser.parse_args()
+    if args.package:
+        print(package(args.stage))
+    else:
+        print(stage_project(args.stage))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Every Lambda function of the hub: what it runs, how big it is and what it may touch.
+
+One table read by the CDK stack (roles, sizing, triggers), the package test (handlers to import) and the
+local stack (which queue feeds which worker, which sweep runs on which schedule). Access is declared here,
+per function, so least privilege is reviewed in one place instead of being spread through ``stack.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Access levels for tables. "append" is for the ledger: entries are written once, never updated or deleted.
+READ = "read"
+APPEND = "append"
+WRITE = "write"
+
+
+@dataclass(frozen=True)
+class Access:
+    tables: dict[str, str] = field(default_factory=dict)  # Table.logical_id -> READ | APPEND | WRITE
+    sends_to: tuple[str, ...] = ()  # queue keys (chalicelib.config.names.QUEUES)
+    channel_secrets: bool = False  # payhub/<stage>/channels/*
+    merchant_webhook_secrets: bool = False  # payhub/<stage>/merchants/*/webhook
+
+
+@dataclass(frozen=True)
+class Sizing:
+    memory_mb: int
+    timeout_s: int
+    reserved_concurrency: int
+
+
+@dataclass(frozen=True)
+class RouteGroup:
+    """Routes served by one Lambda behind the shared API Gateway (DESIGN §1)."""
+
+    name: str
+    handler: str  # the group's standalone Chalice app: imports only its own route module
+    routes: tuple[tuple[str, str], ...]  # (METHOD, path) exactly as in the Chalice app
+    access: Access
+    sizing: dict[str, Sizing]  # per stage
+    # API Gateway throttle per route, kept below the Lambda cap: a throttled Lambda answers 500, API Gateway 429.
+    merchant_facing: bool = True
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A ``@app.lambda_function`` fed by a queue or a schedule; its handler imports only its own module."""
+
+    name: str  # the name given to @app.lambda_function, also Schedule.function in infra.resources
+    handler: str
+    access: Access
+    queue: str | None = None  # queue key it consumes; None for scheduled sweeps
+    memory_mb: int = 512
+    timeout_s: int = 30  # the queue's visibility timeout must be >= 6x this (AWS guidance for SQS triggers)
+
+
+_STATE_RW = {"StateTable": WRITE, "ConfigTable": READ}
+
+
+def _sizes(dev: Sizing, prod: Sizing) -> dict[str, Sizing]:
+    return {"local": dev, "dev": dev, "test": dev, "prod": prod}
+
+
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (
+    RouteGroup(
+        name="payments",
+        handler="functions.payments.app",
+        routes=(
+            ("POST", "/v1/payments"),
+            ("GET", "/v1/payments"),
+            ("GET", "/v1/payments/{payment_id}"),
+            ("POST", "/v1/payments/{payment_id}/close"),
+            ("GET", "/v1/events"),
+            ("POST", "/v1/events/{event_id}/redeliver"),
+            ("GET", "/v1/openapi.json"),
+        ),
+        access=Access(
+            tables={**_STATE_RW, "IdempotencyTable": WRITE},
+            sends_to=("webhooks", "status-sync"),
+            channel_secrets=True,
+        ),
+        sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
+    ),
+    RouteGroup(
+        name="refunds",
+        handler="functions.refunds.app",
+        routes=(
+            ("POST", "/v1/payments/{payment_id}/refunds"),
+            ("GET", "/v1/refunds/{refund_id}"),
+        ),
+        access=Access(
+            tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
+            sends_to=("webhooks", "refunds"),
+        ),
+        sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
+    ),
+    RouteGroup(
+        name="callbacks",
+        handler="functions.callbacks.app",
+        routes=(("POST", "/callbacks/{channel}/{account}"),),
+        access=Access(
+            tables={**_STATE_RW, "LedgerTable": APPEND},
+            sends_to=("webhooks", "status-sync", "refunds"),
+            channel_secrets=True,
+        ),
+        sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
+        merchant_facing=False,
+    ),
+)
+
+WORKERS: tuple[Worker, ...] = (
+    Worker(
+        name="webhook_worker",
+        handler="functions.webhook_worker.handler",
+        queue="webhooks",
+        access=Access(tables=_STATE_RW, sends_to=("webhooks",), merchant_webhook_secrets=True),
+    ),
+    Worker(
+        name="status_sync_worker",
+        handler="functions.status_sync_worker.handler",
+        queue="status-sync",
+        access=Access(
+            tables={**_STATE_RW, "LedgerTable": APPEND},
+            sends_to=("webhooks", "status-sync", "refunds"),
+            channel_secrets=True,
+        ),
+    ),
+    Worker(
+        name="refund_worker",
+        handler="functions.refund_worker.handler",
+        queue="refunds",
+        access=Access(
+            tables={**_STATE_RW, "LedgerTable": APPEND},
+            sends_to=("webhooks", "status-sync", "refunds"),
+            channel_secrets=True,
+        ),
+    ),
+    Worker(
+        name="outbox_sweep",
+        handler="functions.sweeps.outbox_sweep",
+        access=Access(tables=_STATE_RW, sends_to=("webhooks", "status-sync", "refunds")),
+        timeout_s=60,
+    ),
+    Worker(
+        name="status_sync_sweep",
+        handler="functions.sweeps.status_sync_sweep",
+        access=Access(tables=_STATE_RW, sends_to=("status-sync",)),
+        timeout_s=60,
+    ),
+)
+
+WORKERS_BY_NAME = {worker.name: worker for worker in WORKERS}
+
+
+def all_handlers() -> list[str]:
+    """Every handler string Lambda will import, for the package test."""
+    return ["app.app"] + [g.handler for g in ROUTE_GROUPS] + [w.handler for w in WORKERS]
