@@ -38,9 +38,7 @@ class RouteGroup:
     handler: str  # the group's standalone Chalice app: imports only its own route module
     routes: tuple[tuple[str, str], ...]  # (METHOD, path) exactly as in the Chalice app
     access: Access
-    sizing: dict[str, Sizing]  # per stage
-    # API Gateway throttle per route, kept below the Lambda cap: a throttled Lambda answers 500, API Gateway 429.
-    merchant_facing: bool = True
+    sizing: dict[str, Sizing]  # per stage; API Gateway throttles of the routes are derived from the cap
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             sends_to=("webhooks", "status-sync"),
             channel_secrets=True,
         ),
-        sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
+        sizing=_sizes(Sizing(1024, 15, 20), Sizing(1024, 15, 300)),
     ),
     RouteGroup(
         name="refunds",
@@ -104,8 +102,8 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             sends_to=("webhooks", "status-sync", "refunds"),
             channel_secrets=True,
         ),
+        # Own cap so merchant traffic can never starve channel callbacks (DESIGN §1).
         sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
-        merchant_facing=False,
     ),
 )
 

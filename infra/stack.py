@@ -43,8 +43,10 @@ from infra.resources import Queue, Resources, Table, resources
 # STRICT also refuses requests whose SNI/Host does not match the API (domain fronting).
 API_SECURITY_POLICY = "SecurityPolicy_TLS12_PFS_2025_EDGE"
 API_ENDPOINT_ACCESS_MODE = "STRICT"
-# API Gateway throttles sit at this share of the Lambda's reserved concurrency: API Gateway then answers 429
-# (retryable, documented) before Lambda throttles and API Gateway turns that into a 500.
+# The API Gateway throttles of a group's routes add up to this share of its Lambda's reserved concurrency:
+# API Gateway then answers 429 (retryable, documented) before Lambda throttles, which API Gateway turns into
+# a 500. Concurrency = rate x duration, so this holds while requests take <= 1 s (timeouts are 15 s: a slow
+# channel can still saturate the function, which the throttles alarm reports).
 THROTTLE_SHARE_OF_CONCURRENCY = 0.8
 # AWS guidance for SQS event sources: visibility timeout at least 6x the function timeout, or messages
 # reappear while a retried batch is still being processed.
@@ -188,7 +190,7 @@ class PayHubStack(cdk.Stack):
                     INTEGRATION_URI, {"Arn": cdk.Fn.get_att(function.logical_id, "Arn").to_string()}
                 )
                 self._permit_route(function, group.name, method, path)
-                method_settings.append(_throttle(method, path, sizing.reserved_concurrency))
+                method_settings.append(_throttle(method, path, sizing.reserved_concurrency, len(group.routes)))
         self.rest_api.definition_body = body
         self.rest_api.method_settings = method_settings
 
@@ -388,8 +390,10 @@ def _path_id(path: str) -> str:
     return "".join(part.title() for part in re.findall(r"[A-Za-z0-9]+", path))
 
 
-def _throttle(method: str, path: str, reserved_concurrency: int) -> dict[str, Any]:
-    limit = max(1, int(reserved_concurrency * THROTTLE_SHARE_OF_CONCURRENCY))
+def _throttle(method: str, path: str, reserved_concurrency: int, routes_in_group: int) -> dict[str, Any]:
+    # API Gateway throttles per method, not per function: the group's budget is shared equally between its
+    # routes so that all of them at their limit still stay under the function's cap (requests of <= 1 s).
+    limit = max(1, int(reserved_concurrency * THROTTLE_SHARE_OF_CONCURRENCY) // routes_in_group)
     return {
         "HttpMethod": method,
         "ResourcePath": "/" + path.replace("/", "~1"),  # API Gateway's escaping: "/v1/x" -> "/~1v1~1x"

@@ -95,20 +95,19 @@ def _precompile() -> None:
 
 
 def _write_zip() -> None:
-    paths = sorted(SITE.rglob("*"), key=lambda p: p.relative_to(BUILD).as_posix())
+    entries = sorted((path.relative_to(BUILD).as_posix() + ("/" if path.is_dir() else ""), path)
+                     for path in SITE.rglob("*"))
     with zipfile.ZipFile(ZIP_PATH, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for path in paths:
-            name = path.relative_to(BUILD).as_posix()
+        for name, path in entries:
+            info = zipfile.ZipInfo(name, ZIP_EPOCH)
+            info.create_system = 3  # unix, so the mode bits mean the same on every build host
             if path.is_dir():
-                info = zipfile.ZipInfo(name + "/", ZIP_EPOCH)
                 info.external_attr = DIR_MODE
                 archive.writestr(info, b"")
             else:
-                info = zipfile.ZipInfo(name, ZIP_EPOCH)
                 info.external_attr = FILE_MODE
                 info.compress_type = zipfile.ZIP_DEFLATED
-                info.create_system = 3  # unix, so the mode bits are honoured on every build host
-                archive.writestr(info, path.read_bytes())
+                archive.writestr(info, path.read_bytes(), compresslevel=9)
 
 
 def sha256(path: Path) -> str:

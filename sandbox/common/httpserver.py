@@ -126,7 +126,9 @@ class BackgroundHTTPServer:
             raise RuntimeError("server already started")
         self._server = ThreadingHTTPServer((host, port), self._handler_class)
         self._server.daemon_threads = True  # a held (timeout-fault) response must not block stop()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
+        # A short poll interval only bounds how long stop() waits; idle cost is negligible.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sandbox-http",
+                                        daemon=True)
         self._thread.start()
         bound_host, bound_port = self._server.server_address[:2]
         return f"http://{bound_host!s}:{bound_port}"

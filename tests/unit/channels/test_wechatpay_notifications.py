@@ -256,8 +256,7 @@ def test_bad_envelope_rejected_after_valid_signature(kit: WeChatKit, body: bytes
 
 def test_wrong_apiv3_key_rejected(kit: WeChatKit) -> None:
     body, headers = _payment_callback(kit)
-    account = kit.account()
-    account.secrets._values["apiv3_key"] = "X" * 32
+    account = kit.account(apiv3_key="X" * 32)  # a misconfigured account: right signature, wrong AEAD key
     with pytest.raises(CallbackRejected, match="decryption failed"):
         ADAPTER.verify_and_parse_notification(account, kit.callback(body, headers))
 

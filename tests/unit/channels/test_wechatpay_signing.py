@@ -33,7 +33,8 @@ SM2_VECTOR = (VECTORS or {}).get("wechat_sm2_signature") or {
     "public_key_uncompressed_hex": "047bcd47f75ea19d04c0a72b4da70f57dd1b3f9337cc5dd1241881b913431939bf69a55ef6b46710"
                                    "c7e1724523d0f646dd694d2483976f6e850d466378fa8b2f7e",
     "message": "message",
-    "signature_b64_der": "MEYCIQD35Rp3CKt7pLme/a0GaCVmwSeOl7X/12+ppRivcJuf6QIhAO5Vpy4tSk9SJUrgH5I5Qy0aYhFG9lN0aof1f5wJOI05",
+    "signature_b64_der": "MEYCIQD35Rp3CKt7pLme/a0GaCVmwSeOl7X/12+ppRivcJuf6QIhAO5Vpy4tSk9SJUrgH5I5Qy0a"
+                         "YhFG9lN0aof1f5wJOI05",
 }
 
 

@@ -76,7 +76,8 @@ class WeChatKit:
     platform_pubkey_mode: PlatformKey
     platform_sm2: PlatformKey
 
-    def account(self, sign_type: str = "RSA", api_base_url: str = "https://api.test.invalid") -> ChannelAccount:
+    def account(self, sign_type: str = "RSA", api_base_url: str = "https://api.test.invalid",
+                apiv3_key: str = APIV3_KEY) -> ChannelAccount:
         settings = {"mchid": MCHID, "appid": APPID, "merchant_serial_no": MERCHANT_SERIAL, "sign_type": sign_type,
                     "public_key_id": self.platform_pubkey_mode.serial}
         if sign_type == "SM2":
@@ -89,7 +90,7 @@ class WeChatKit:
         platform = [self.platform_rsa, self.platform_rsa_old, self.platform_pubkey_mode, self.platform_sm2]
         secrets = ChannelSecrets({
             "merchant_private_key": self.merchant_sm2_private if sign_type == "SM2" else self.merchant_rsa_pem,
-            "apiv3_key": APIV3_KEY,
+            "apiv3_key": apiv3_key,
             "platform_keys": {key.serial: key.public_text for key in platform},
         })
         return ChannelAccount(config, secrets)
@@ -128,7 +129,9 @@ class WeChatKit:
         return InboundCallback(headers=headers, body=body, received_at=received_at)
 
 
-def transaction(trade_state: str = "SUCCESS", total: int = 100, out_trade_no: str = "att_1217752501201407033233368018") -> dict[str, Any]:
+def transaction(
+    trade_state: str = "SUCCESS", total: int = 100, out_trade_no: str = "att_1217752501201407033233368018"
+) -> dict[str, Any]:
     return {
         "appid": APPID, "mchid": MCHID, "out_trade_no": out_trade_no, "transaction_id": "1217752501201407033233368018",
         "trade_type": "JSAPI", "trade_state": trade_state, "trade_state_desc": "支付成功", "bank_type": "CMC",
@@ -183,5 +186,6 @@ def make_kit() -> WeChatKit:
         platform_sm2=PlatformKey("7E2B6A3D9C0F41E8A5D7B3C1E9F02468ACE13579", SCHEME_SM2, sm2_platform_public,
                                  sm2_private_hex=sm2_platform_private),
     )
+
 
 

@@ -1,0 +1,72 @@
+"""Create a stage's tables, queues (with DLQs) and KMS key over boto3, from infra/resources.py.
+
+The same definitions the CDK stack synthesizes, so local and deployed resources cannot drift apart.
+Idempotent: existing resources are left as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.storage.aws import client
+from infra.resources import Queue, Table, resources
+
+
+def _create_table(table: Table) -> None:
+    dynamodb = client("dynamodb")
+    key_schema = [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
+    if table.sort_key:
+        key_schema.append({"AttributeName": table.sort_key, "KeyType": "RANGE"})
+    params: dict[str, Any] = {
+        "TableName": table.name, "BillingMode": "PAY_PER_REQUEST", "KeySchema": key_schema,
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in table.attributes],
+    }
+    if table.indexes:
+        params["GlobalSecondaryIndexes"] = [{
+            "IndexName": index.name,
+            "KeySchema": [{"AttributeName": index.partition_key, "KeyType": "HASH"}] + (
+                [{"AttributeName": index.sort_key, "KeyType": "RANGE"}] if index.sort_key else []),
+            "Projection": {"ProjectionType": "ALL"},
+        } for index in table.indexes]
+    try:
+        dynamodb.create_table(**params)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+        return
+    if table.ttl_attribute:
+        dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": table.ttl_attribute})
+
+
+def _create_queue(queue: Queue) -> None:
+    sqs = client("sqs")
+    dlq_url = sqs.create_queue(QueueName=queue.dead_letter_name,
+                               Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.create_queue(QueueName=queue.name, Attributes={
+        "VisibilityTimeout": str(queue.visibility_timeout_s),
+        "MessageRetentionPeriod": str(queue.retention_s),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}),
+    })
+
+
+def _create_kms_key(alias: str) -> None:
+    kms = client("kms")
+    aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
+    if alias in aliases:
+        return
+    key_id = kms.create_key(Description=f"payhub {alias}")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+
+
+def create_stage_resources(stage: str) -> None:
+    defs = resources(stage)
+    for table in defs.tables:
+        _create_table(table)
+    for queue in defs.queues:
+        _create_queue(queue)
+    _create_kms_key(defs.names.kms_alias)

@@ -1,0 +1,1 @@
+"""`payhub`: the operator's command line."""

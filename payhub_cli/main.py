@@ -1,0 +1,160 @@
+"""`payhub` — operator commands. Each talks to the stage's AWS resources directly (moto when local).
+
+Errors are one clear line on stderr and a non-zero exit; secrets are never echoed except the credentials
+`merchant create` exists to hand out once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class CliError(Exception):
+    """Shown to the operator as one line."""
+
+
+def _use_local_stack() -> None:
+    """When the local stack is running and nothing else is configured, point at its moto."""
+    stack = ROOT / ".local" / "stack.json"
+    if os.environ.get("PAYHUB_STAGE", "local") == "local" and "AWS_ENDPOINT_URL" not in os.environ and stack.exists():
+        from infra.local.moto import FAKE_CREDENTIALS
+
+        for key, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
+        os.environ["AWS_ENDPOINT_URL"] = json.loads(stack.read_text())["aws_endpoint_url"]
+    os.environ.setdefault("PAYHUB_STAGE", "local")
+
+
+def merchant_create(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.service.merchants import create_merchant
+
+    created = create_merchant(args.name, webhook_url=args.webhook_url, late_success_policy=args.late_success)
+    return {"merchant_id": created.merchant.merchant_id, "api_key": created.api_key,
+            "webhook_secret": created.webhook_secret}
+
+
+def merchant_list(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from chalicelib.storage import config_repo
+
+    return [{"merchant_id": m.merchant_id, "name": m.name, "late_success_policy": m.late_success_policy,
+             "webhook_url": m.webhook_url, "status": m.status} for m in config_repo.list_merchants()]
+
+
+def channel_put(args: argparse.Namespace) -> dict[str, Any]:
+    """FILE is JSON: {"account": {...config document...}, "secrets": {...} (optional: keeps current secrets)}."""
+    from chalicelib.channels.registry import ADAPTERS
+    from chalicelib.config.accounts import ChannelAccountConfig
+    from chalicelib.storage import config_repo
+
+    try:
+        document = json.loads(Path(args.file).read_text())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {args.file}: {exc}") from exc
+    if not isinstance(document, dict) or "account" not in document:
+        raise CliError(f"{args.file}: expected an object with 'account' (and optionally 'secrets')")
+    try:
+        config = ChannelAccountConfig.model_validate(document["account"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CliError(f"{args.file}: account.{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    if config.channel not in ADAPTERS:
+        raise CliError(f"{args.file}: account.channel: unknown channel {config.channel!r} (known: {sorted(ADAPTERS)})")
+    secrets = document.get("secrets")
+    if secrets is not None and not isinstance(secrets, dict):
+        raise CliError(f"{args.file}: secrets must be an object")
+    config_repo.put_channel_account(config, secrets)
+    return {"account_id": config.account_id, "channel": config.channel, "secrets_updated": secrets is not None}
+
+
+def channel_list(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from chalicelib.storage import config_repo
+
+    return [{"account_id": c.account_id, "channel": c.channel, "enabled": c.enabled, "priority": c.priority,
+             "methods": list(c.methods), "api_base_url": c.api_base_url} for c in config_repo.list_channel_accounts()]
+
+
+def sandbox_pay(args: argparse.Namespace) -> dict[str, Any]:
+    """Play the payer: the channel sandbox marks the payment's current attempt paid and sends its callback."""
+    from chalicelib.storage import config_repo, state_repo
+
+    payment = state_repo.get_payment(args.payment_id)
+    if payment is None or not payment.current_attempt_id:
+        raise CliError(f"no payment {args.payment_id}")
+    attempt = state_repo.get_attempt(payment.current_attempt_id)
+    account = config_repo.channel_account(attempt.account_id) if attempt else None
+    if attempt is None or account is None:
+        raise CliError(f"payment {args.payment_id} has no channel account configured")
+    body = {"out_trade_no": attempt.attempt_id, "result": "fail" if args.fail else "success"}
+    if "mchid" in account.config.settings:
+        body["mchid"] = account.config.settings["mchid"]
+    request = urllib.request.Request(f"{account.config.api_base_url}/_sandbox/pay", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - sandbox URL from config
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise CliError(f"sandbox refused: HTTP {exc.code} {exc.read().decode(errors='replace')[:200]}") from exc
+    except urllib.error.URLError as exc:
+        raise CliError(f"sandbox at {account.config.api_base_url} is not reachable: {exc.reason}") from exc
+    return {"payment_id": payment.payment_id, "attempt_id": attempt.attempt_id, "channel": attempt.channel,
+            "sandbox": answer}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="payhub", description="Payment hub operator commands")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    merchant = groups.add_parser("merchant", help="merchants").add_subparsers(dest="command", required=True)
+    create = merchant.add_parser("create", help="create a merchant; prints its API key and webhook secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--webhook-url")
+    create.add_argument("--late-success", choices=("refund", "accept"), default="refund",
+                        help="what to do when money arrives after a payment was closed")
+    create.set_defaults(run=merchant_create)
+    merchant.add_parser("list", help="list merchants").set_defaults(run=merchant_list)
+
+    channel = groups.add_parser("channel", help="channel accounts").add_subparsers(dest="command", required=True)
+    put = channel.add_parser("put", help="create or update a channel account from a JSON file")
+    put.add_argument("file")
+    put.set_defaults(run=channel_put)
+    channel.add_parser("list", help="list channel accounts").set_defaults(run=channel_list)
+
+    sandbox = groups.add_parser("sandbox", help="channel sandboxes").add_subparsers(dest="command", required=True)
+    pay = sandbox.add_parser("pay", help="complete a payment at its channel sandbox (sends the signed callback)")
+    pay.add_argument("payment_id")
+    pay.add_argument("--fail", action="store_true", help="the payer's payment fails instead")
+    pay.set_defaults(run=sandbox_pay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _use_local_stack()
+    try:
+        result = args.run(args)
+    except CliError as exc:
+        print(f"payhub: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the operator gets one line, not a traceback
+        from chalicelib.domain.errors import HubError
+
+        message = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+        print(f"payhub: {message}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

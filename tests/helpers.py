@@ -1,0 +1,54 @@
+"""Small helpers shared by functional and end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+
+@dataclass
+class MerchantClient:
+    """A merchant's system calling the API over HTTP."""
+
+    api_url: str
+    merchant_id: str
+    api_key: str
+    webhook_secret: str
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+             idempotency_key: str | None = None, raw: bytes | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        if method == "POST":
+            headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        return requests.request(method, f"{self.api_url}{path}", data=data, headers=headers, timeout=30)
+
+    def create_payment(self, **overrides: Any) -> dict[str, Any]:
+        body = {"merchant_order_no": f"o{uuid.uuid4().hex[:20]}", "amount": 1000, "currency": "CNY",
+                "description": "test order", "method": "wechat.native", **overrides}
+        response = self.call("POST", "/v1/payments", body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def get(self, path: str) -> dict[str, Any]:
+        response = self.call("GET", path)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+def wait_for(condition: Callable[[], Any], *, timeout_s: float = 10.0, every_s: float = 0.05) -> Any:
+    """Poll until ``condition()`` is truthy; fail with a clear message instead of hanging."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        time.sleep(every_s)

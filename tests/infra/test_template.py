@@ -1,0 +1,315 @@
+"""What cfn-lint cannot see: the synthesized stack wires every function, queue and route as designed.
+
+Expected values are written out here (route -> function, handlers, queues -> workers) rather than derived
+from infra/functions.py, so a slip in the catalog fails a test instead of being copied into the template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterator
+
+import pytest
+
+from infra.resources import resources
+
+# DESIGN §1 / the API contract: every route and the group (Lambda) that must serve it.
+ROUTE_TO_GROUP = {
+    ("POST", "/v1/payments"): "payments",
+    ("GET", "/v1/payments"): "payments",
+    ("GET", "/v1/payments/{payment_id}"): "payments",
+    ("POST", "/v1/payments/{payment_id}/close"): "payments",
+    ("GET", "/v1/events"): "payments",
+    ("POST", "/v1/events/{event_id}/redeliver"): "payments",
+    ("GET", "/v1/openapi.json"): "payments",
+    ("POST", "/v1/payments/{payment_id}/refunds"): "refunds",
+    ("GET", "/v1/refunds/{refund_id}"): "refunds",
+    ("POST", "/callbacks/{channel}/{account}"): "callbacks",
+}
+GROUP_HANDLERS = {
+    "payments": "functions.payments.app",
+    "refunds": "functions.refunds.app",
+    "callbacks": "functions.callbacks.app",
+}
+QUEUE_WORKER_HANDLERS = {
+    "webhooks": "functions.webhook_worker.handler",
+    "status-sync": "functions.status_sync_worker.handler",
+    "refunds": "functions.refund_worker.handler",
+}
+SWEEP_HANDLERS = {
+    "outbox_sweep": "functions.sweeps.outbox_sweep",
+    "status_sync_sweep": "functions.sweeps.status_sync_sweep",
+}
+GUARDED_SERVICES = ("dynamodb:", "sqs:", "secretsmanager:", "kms:")
+
+
+@pytest.fixture(scope="module")
+def dev(synth) -> dict[str, Any]:
+    return synth("dev")
+
+
+def of_type(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    return {lid: r for lid, r in template["Resources"].items() if r["Type"] == type_name}
+
+
+def functions_by_handler(template: dict[str, Any]) -> dict[str, str]:
+    """Handler string -> logical id; each handler must belong to exactly one function."""
+    result: dict[str, str] = {}
+    for logical_id, function in of_type(template, "AWS::Serverless::Function").items():
+        handler = function["Properties"]["Handler"]
+        assert handler not in result, f"two functions share handler {handler}"
+        result[handler] = logical_id
+    return result
+
+
+def ref_target(value: Any) -> str:
+    """The logical id a Ref / GetAtt points at."""
+    if "Ref" in value:
+        return value["Ref"]
+    return value["Fn::GetAtt"][0]
+
+
+def queue_by_name(template: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    matches = [(lid, q) for lid, q in of_type(template, "AWS::SQS::Queue").items()
+               if q["Properties"].get("QueueName") == name]
+    assert len(matches) == 1, f"queue {name}: {len(matches)} found"
+    return matches[0]
+
+
+# --- stateful resources ---------------------------------------------------------------------------------
+
+def test_tables_match_the_shared_definitions(dev):
+    tables = {t["Properties"]["TableName"]: t for t in of_type(dev, "AWS::DynamoDB::Table").values()}
+    spec = resources("dev")
+    assert set(tables) == {t.name for t in spec.tables}
+    key_id = _only(of_type(dev, "AWS::KMS::Key"))
+    for table in spec.tables:
+        props = tables[table.name]["Properties"]
+        keys = {k["AttributeName"]: k["KeyType"] for k in props["KeySchema"]}
+        assert keys == {table.partition_key: "HASH", **({table.sort_key: "RANGE"} if table.sort_key else {})}
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert props["SSESpecification"]["SSEEnabled"] is True
+        assert props["SSESpecification"]["SSEType"] == "KMS"
+        assert ref_target(props["SSESpecification"]["KMSMasterKeyId"]) == key_id
+        if table.ttl_attribute:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": table.ttl_attribute, "Enabled": True}
+        else:
+            assert "TimeToLiveSpecification" not in props
+        indexes = {i["IndexName"]: i for i in props.get("GlobalSecondaryIndexes", [])}
+        assert set(indexes) == {i.name for i in table.indexes}
+        for index in table.indexes:
+            schema = {k["AttributeName"]: k["KeyType"] for k in indexes[index.name]["KeySchema"]}
+            assert schema == {index.partition_key: "HASH", **({index.sort_key: "RANGE"} if index.sort_key else {})}
+        assert tables[table.name]["DeletionPolicy"] == "Retain"
+
+
+def _only(resources_of_type: dict[str, Any]) -> str:
+    assert len(resources_of_type) == 1
+    return next(iter(resources_of_type))
+
+
+def test_one_rotating_key_per_stage_with_its_alias(dev):
+    key = of_type(dev, "AWS::KMS::Key")[_only(of_type(dev, "AWS::KMS::Key"))]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    alias = of_type(dev, "AWS::KMS::Alias")[_only(of_type(dev, "AWS::KMS::Alias"))]
+    assert alias["Properties"]["AliasName"] == resources("dev").names.kms_alias
+
+
+def test_every_queue_has_an_encrypted_dead_letter_queue_with_redrive(dev):
+    for spec in resources("dev").queues:
+        _, queue = queue_by_name(dev, spec.name)
+        dlq_id, dlq = queue_by_name(dev, spec.dead_letter_name)
+        redrive = queue["Properties"]["RedrivePolicy"]
+        assert ref_target(redrive["deadLetterTargetArn"]) == dlq_id
+        assert redrive["maxReceiveCount"] == spec.max_receive_count
+        assert queue["Properties"]["VisibilityTimeout"] == spec.visibility_timeout_s
+        for props in (queue["Properties"], dlq["Properties"]):
+            assert "KmsMasterKeyId" in props
+
+
+def test_every_worker_consumes_its_queue_reporting_batch_item_failures(dev):
+    handlers = functions_by_handler(dev)
+    mappings = of_type(dev, "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == len(QUEUE_WORKER_HANDLERS)
+    seen = set()
+    for mapping in mappings.values():
+        props = mapping["Properties"]
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        queue_id = ref_target(props["EventSourceArn"])
+        queue_name = dev["Resources"][queue_id]["Properties"]["QueueName"]
+        key = next(q.key for q in resources("dev").queues if q.name == queue_name)
+        assert ref_target(props["FunctionName"]) == handlers[QUEUE_WORKER_HANDLERS[key]]
+        function = dev["Resources"][handlers[QUEUE_WORKER_HANDLERS[key]]]["Properties"]
+        assert dev["Resources"][queue_id]["Properties"]["VisibilityTimeout"] >= 6 * function["Timeout"]
+        seen.add(key)
+    assert seen == set(QUEUE_WORKER_HANDLERS)
+
+
+def test_schedules_invoke_the_sweeps(dev):
+    handlers = functions_by_handler(dev)
+    rules = of_type(dev, "AWS::Events::Rule")
+    targets = {ref_target(t["Arn"]): r["Properties"]["ScheduleExpression"]
+               for r in rules.values() for t in r["Properties"]["Targets"]}
+    expected = {s.function: s.rate_minutes for s in resources("dev").schedules}
+    assert set(expected) == set(SWEEP_HANDLERS)
+    for sweep, handler in SWEEP_HANDLERS.items():
+        minutes = expected[sweep]
+        assert targets[handlers[handler]] == f"rate({minutes} minute{'s' if minutes > 1 else ''})"
+    permitted = {ref_target(p["Properties"]["FunctionName"]) for p in of_type(dev, "AWS::Lambda::Permission").values()
+                 if p["Properties"]["Principal"] == "events.amazonaws.com"}
+    assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()}
+
+
+def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
+    alarmed = set()
+    for alarm in of_type(dev, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if props.get("MetricName") != "ApproximateNumberOfMessagesVisible":
+            continue
+        assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
+        assert props["AlarmActions"], "an alarm nobody hears"
+        (dimension,) = props["Dimensions"]
+        alarmed.add(dev["Resources"][dimension["Value"]["Fn::GetAtt"][0]]["Properties"]["QueueName"])
+    assert alarmed == {q.dead_letter_name for q in resources("dev").queues}
+
+
+# --- the API split (DESIGN §1) --------------------------------------------------------------------------
+
+def rest_api(template: dict[str, Any]) -> dict[str, Any]:
+    return of_type(template, "AWS::Serverless::Api")[_only(of_type(template, "AWS::Serverless::Api"))]["Properties"]
+
+
+def integrations(template: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(METHOD, path, logical id of the integrated function) for every route in the API definition."""
+    for path, methods in rest_api(template)["DefinitionBody"]["paths"].items():
+        for method, operation in methods.items():
+            uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            text, variables = uri if isinstance(uri, list) else (uri, {})
+            variable = re.search(r"\$\{([^}]+)\}/invocations", text).group(1)  # type: ignore[union-attr]
+            target = ref_target(variables[variable]) if variable in variables else variable.split(".")[0]
+            yield method.upper(), path, target
+
+
+def test_each_route_is_served_by_its_own_groups_function(dev):
+    handlers = functions_by_handler(dev)
+    actual = {(method, path): target for method, path, target in integrations(dev)}
+    expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
+    assert actual == expected
+    assert len(set(expected.values())) == 3
+
+
+def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):
+    handlers = functions_by_handler(dev)
+    api_id = _only(of_type(dev, "AWS::Serverless::Api"))
+    granted = []
+    for permission in of_type(dev, "AWS::Lambda::Permission").values():
+        props = permission["Properties"]
+        if props["Principal"] != "apigateway.amazonaws.com":
+            continue
+        text, variables = props["SourceArn"]["Fn::Sub"]
+        assert ref_target(variables["Api"]) == api_id
+        method, source_path = re.fullmatch(r".*:\$\{Api\}/\*/([A-Z]+)(/.*)", text).groups()  # type: ignore[union-attr]
+        granted.append((ref_target(props["FunctionName"]), method, source_path))
+    expected = [(handlers[GROUP_HANDLERS[group]], method, re.sub(r"\{[^}]+\}", "*", path))
+                for (method, path), group in ROUTE_TO_GROUP.items()]
+    assert sorted(granted) == sorted(expected)
+
+
+def test_route_groups_have_own_roles_caps_and_throttles_below_the_caps(dev):
+    functions = of_type(dev, "AWS::Serverless::Function")
+    handlers = functions_by_handler(dev)
+    roles = [functions[lid]["Properties"]["Role"]["Fn::GetAtt"][0] for lid in functions]
+    assert len(set(roles)) == len(roles), "every function has its own role"
+    settings = rest_api(dev)["MethodSettings"]
+    for group, handler in GROUP_HANDLERS.items():
+        cap = functions[handlers[handler]]["Properties"]["ReservedConcurrentExecutions"]
+        assert cap >= 1
+        paths = [path for (_, path), g in ROUTE_TO_GROUP.items() if g == group]
+        throttles = [s for s in settings if s["ResourcePath"] in {"/" + p.replace("/", "~1") for p in paths}]
+        assert len(throttles) == len(paths)
+        assert sum(s["ThrottlingRateLimit"] for s in throttles) < cap or cap < len(paths)
+        assert sum(s["ThrottlingBurstLimit"] for s in throttles) < cap or cap < len(paths)
+
+
+def test_chalices_shared_handler_and_role_are_gone(dev):
+    assert "APIHandler" not in dev["Resources"] and "DefaultRole" not in dev["Resources"]
+    assert "APIHandlerInvokePermission" not in dev["Resources"]
+    assert "APIHandler" not in json.dumps(dev)
+
+
+def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
+    layer_id = _only(of_type(dev, "AWS::Lambda::LayerVersion"))
+    functions = of_type(dev, "AWS::Serverless::Function")
+    assert set(functions_by_handler(dev)) == (
+        set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values()))
+    for function in functions.values():
+        props = function["Properties"]
+        assert [ref_target(layer) for layer in props["Layers"]] == [layer_id]
+        assert props["Environment"]["Variables"]["PAYHUB_STAGE"] == "dev"
+        assert props["Runtime"] == "python3.11"
+        assert "FunctionName" not in props
+
+
+def test_api_endpoint_refuses_tls_below_1_2(dev):
+    api = rest_api(dev)
+    assert api["SecurityPolicy"].startswith("SecurityPolicy_TLS12") or api["SecurityPolicy"].startswith(
+        "SecurityPolicy_TLS13")
+    assert api["EndpointAccessMode"] == "STRICT"
+
+
+# --- least privilege and isolation ----------------------------------------------------------------------
+
+def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, resource in template["Resources"].items():
+        props = resource["Properties"]
+        documents = [p["PolicyDocument"] for p in props.get("Policies", [])] if resource["Type"] == "AWS::IAM::Role" \
+            else [props["PolicyDocument"]] if resource["Type"] == "AWS::IAM::Policy" else []
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical_id, statement
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_resource_for_data_or_secrets(dev):
+    for role, statement in statements(dev):
+        actions = as_list(statement["Action"])
+        if any(a.startswith(GUARDED_SERVICES) or a == "*" for a in actions):
+            for resource in as_list(statement["Resource"]):
+                assert resource != "*", f"{role}: {actions} on *"
+
+
+def test_secret_access_is_exactly_this_stages_prefixes(dev):
+    secret_resources = set()
+    for _, statement in statements(dev):
+        if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
+            for resource in as_list(statement["Resource"]):
+                secret_resources.add(json.dumps(resource))
+    assert secret_resources
+    for resource in secret_resources:
+        assert re.search(r"secret:payhub/dev/(channels|merchants)/\*", resource), resource
+
+
+def test_stages_share_no_names(synth):
+    def names(template: dict[str, Any]) -> set[str]:
+        found = set()
+        for resource in template["Resources"].values():
+            for key in ("TableName", "QueueName", "AliasName", "LogGroupName", "Name"):
+                value = resource["Properties"].get(key)
+                if isinstance(value, str):
+                    found.add(value)
+        return found
+
+    test_names, prod_names = names(synth("test")), names(synth("prod"))
+    assert test_names and prod_names
+    assert not test_names & prod_names
+    assert all("test" in name for name in test_names)
+    assert all("prod" in name for name in prod_names)
+    for template, stage in ((synth("test"), "test"), (synth("prod"), "prod")):
+        env = {f["Properties"]["Environment"]["Variables"]["PAYHUB_STAGE"]
+               for f in of_type(template, "AWS::Serverless::Function").values()}
+        assert env == {stage}
