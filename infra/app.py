@@ -8,6 +8,7 @@ by ``layers/build.py`` (cached) before the stack is defined, so ``cdk synth`` is
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def synth_stage(app: cdk.App, stage: str) -> PayHubStack:
 
 
 def main() -> None:
+    # chalice.cdk leaves one uuid-named package per synth in build/chalice.out; keep only this run's.
+    shutil.rmtree(build.BUILD_DIR / "chalice.out", ignore_errors=True)
     app = cdk.App()
     stage = app.node.try_get_context("stage") or os.environ.get("PAYHUB_STAGE") or "dev"
     synth_stage(app, stage)

@@ -70,6 +70,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/payments/{payment_id}"),
             ("POST", "/v1/payments/{payment_id}/close"),
             ("GET", "/v1/events"),
+            ("GET", "/v1/events/{event_id}"),
             ("POST", "/v1/events/{event_id}/redeliver"),
             ("GET", "/v1/openapi.json"),
         ),

@@ -7,6 +7,7 @@ because its settings are read once per process (as in a Lambda).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ API_PORT = free_port()
 os.environ["PAYHUB_STAGE"] = "local"
 os.environ["PAYHUB_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{API_PORT}"
 os.environ["PAYHUB_SECRETS_TTL_S"] = "0"  # tests rotate keys and flip settings; always read fresh
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 @dataclass
@@ -65,19 +67,9 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture
 def merchant(stack: Stack) -> Any:
     """A fresh merchant per test (so tests never see each other's objects), webhooks to the test endpoint."""
+    from tests.helpers import make_merchant
+
     return make_merchant(stack)
-
-
-def make_merchant(stack: Stack, *, late_success_policy: str = "refund") -> Any:
-    import uuid
-
-    from chalicelib.service.merchants import create_merchant
-    from tests.helpers import MerchantClient
-
-    url = stack.receiver.endpoint(uuid.uuid4().hex[:12])
-    created = create_merchant("Test Merchant", webhook_url=url, late_success_policy=late_success_policy)
-    stack.receiver.trust(url, created.webhook_secret)
-    return MerchantClient(stack.api_url, created.merchant.merchant_id, created.api_key, created.webhook_secret)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ class MerchantClient:
     merchant_id: str
     api_key: str
     webhook_secret: str
+    webhook_url: str = ""
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
              idempotency_key: str | None = None, raw: bytes | None = None) -> requests.Response:
@@ -52,3 +53,14 @@ def wait_for(condition: Callable[[], Any], *, timeout_s: float = 10.0, every_s: 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s")
         time.sleep(every_s)
+
+
+def make_merchant(stack: Any, *, late_success_policy: str = "refund") -> Any:
+    import uuid
+
+    from chalicelib.service.merchants import create_merchant
+
+    url = stack.receiver.endpoint(uuid.uuid4().hex[:12])
+    created = create_merchant("Test Merchant", webhook_url=url, late_success_policy=late_success_policy)
+    stack.receiver.trust(url, created.webhook_secret)
+    return MerchantClient(stack.api_url, created.merchant.merchant_id, created.api_key, created.webhook_secret, url)

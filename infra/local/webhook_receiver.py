@@ -20,7 +20,7 @@ class WebhookReceiver:
         self.secrets: dict[str, str] = {}  # path -> the merchant's webhook secret
         self.received: list[dict[str, Any]] = []  # verified events, in arrival order
         self.rejected = 0
-        self.fail_next = 0
+        self.failures_left: dict[str, int] = {}  # path -> deliveries to answer with 503
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -46,13 +46,18 @@ class WebhookReceiver:
         """The URL one merchant's webhooks go to; call ``trust`` with its secret once the merchant exists."""
         return f"{self.base_url}/webhooks/{name}"
 
+    def fail_next(self, url: str, count: int) -> None:
+        """Answer the next ``count`` deliveries to ``url`` with 503, as a merchant outage would."""
+        with self._lock:
+            self.failures_left[url.removeprefix(self.base_url)] = count
+
     def trust(self, url: str, secret: str) -> None:
         self.secrets[url.removeprefix(self.base_url)] = secret
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
         with self._lock:
-            if self.fail_next > 0:
-                self.fail_next -= 1
+            if self.failures_left.get(path, 0) > 0:
+                self.failures_left[path] -= 1
                 return 503
         try:
             if path not in self.secrets:

@@ -131,9 +131,11 @@ class Deliverer:
         status_code: int | None = None
         error: str | None = None
         try:
+            if not job.url.startswith(("http://", "https://")):
+                raise ValueError(f"notify URL must be http(s): {job.url!r}")
             body, headers = job.prepare(attempt_no)
-            request = urllib.request.Request(job.url, data=body, headers=headers, method="POST")
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as answer:
+            request = urllib.request.Request(job.url, data=body, headers=headers, method="POST")  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as answer:  # noqa: S310 - checked above
                 status_code = answer.status
         except urllib.error.HTTPError as exc:
             status_code = exc.code

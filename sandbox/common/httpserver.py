@@ -86,7 +86,7 @@ def _make_handler_class(router: Router, not_found: Handler) -> type[BaseHTTPRequ
             request = Request(self.command, self.path, split.path, query, headers, body, params)
             try:
                 response = handler(request)
-            except Exception:  # a sandbox bug must still answer, or the client hangs until its timeout
+            except Exception:  # noqa: BLE001 - a sandbox bug must still answer, or the client hangs until its timeout
                 _log.exception("handler crashed: %s %s", self.command, self.path)
                 response = json_response(500, {"code": "SANDBOX_BUG", "message": "sandbox handler crashed"})
             self._send(response)

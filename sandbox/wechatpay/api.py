@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sandbox.common.httpserver import Request
 
@@ -205,9 +205,8 @@ class V3Api:
         if not entries:
             raise NoStatementExist("该日期无账单: no movements on that day")
         # Sandbox bills are available at once (WeChat's are T+1 after 10:00) so development need not wait a day.
-        content = bill.package(
-            bill.render_trade_bill(entries, bill_type, self._state.refund_progress), tar_type  # type: ignore[arg-type]
-        )
+        rendered = bill.render_trade_bill(entries, cast(bill.BillType, bill_type), self._state.refund_progress)
+        content = bill.package(rendered, tar_type)
         token = secrets.token_urlsafe(24)
         with self._bills_lock:
             self._bills[token] = _BillFile(merchant.mchid, content, time.monotonic() + BILL_URL_TTL_S)

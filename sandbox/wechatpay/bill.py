@@ -27,7 +27,8 @@ HEADERS: dict[str, list[str]] = {
     "REFUND": _COMMON_HEAD + ["退款申请时间", "退款成功时间"] + _REFUND_COLUMNS + _TAIL + ["申请退款金额", "费率备注"],
 }
 SUMMARY_HEADERS: dict[str, list[str]] = {
-    "ALL": ["总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额", "申请退款总金额"],
+    "ALL": ["总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额",
+            "申请退款总金额"],
     "SUCCESS": ["总交易单数", "应结订单总金额", "手续费总金额", "订单总金额"],
 }
 SUMMARY_HEADERS["REFUND"] = SUMMARY_HEADERS["ALL"]

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 from chalicelib.crypto.aead import aes_gcm_encrypt, sm4_gcm_encrypt, sm4_key_from_secret
 from sandbox.common.delivery import Deliverer, DeliveryJob, Prepare
 
-from .auth import SCHEMES, PlatformKey, SignType, Signer, new_signer, random_nonce, response_message
-from .faults import Fault, FaultBook
+from .auth import SCHEMES, PlatformKey, Signer, SignType, new_signer, random_nonce, response_message
+from .faults import Fault, FaultBook, FaultMode
 from .resources import refund_notification_json, transaction_json
 from .state import BEIJING, Merchant, Order, Refund, rfc3339_beijing
 
@@ -34,6 +34,9 @@ RETRY_SCHEDULE_S: tuple[float, ...] = (
     15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
 )
 STALE_BY_S = 600
+_PER_EVENT_FAULTS: tuple[FaultMode, ...] = (
+    "duplicate_callback", "late_callback", "forged_callback", "tampered_callback", "stale_callback",
+)
 _NONCE_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -98,20 +101,21 @@ class CallbackSender:
     def _jobs(self, merchant: Merchant, url: str, event_type: str, summary: str, original_type: str,
               plaintext: Mapping[str, Any], labels: dict[str, str]) -> list[DeliveryJob]:
         """One job per copy to send (none when ``no_callback`` fires), with this event's faults baked in."""
-        envelope = {
-            "id": _event_id(), "create_time": rfc3339_beijing(datetime.now(BEIJING)),
+        event_id = _event_id()
+        envelope: dict[str, Any] = {
+            "id": event_id, "create_time": rfc3339_beijing(datetime.now(BEIJING)),
             "resource_type": "encrypt-resource", "event_type": event_type, "summary": summary,
             "resource": encrypt_resource(merchant, original_type, plaintext),
         }
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         path = urlsplit(url).path
         if self._faults.take("no_callback", path):
-            self._deliverer.record_suppressed(envelope["id"], url, {**labels, "fault": "no_callback"})
+            self._deliverer.record_suppressed(event_id, url, {**labels, "fault": "no_callback"})
             _log.info("no_callback: %s for %s was never sent", event_type, labels.get("out_trade_no"))
             return []
         fired: dict[str, Fault] = {}
-        for mode in ("duplicate_callback", "late_callback", "forged_callback", "tampered_callback", "stale_callback"):
-            fault = self._faults.take(mode, path)  # type: ignore[arg-type]
+        for mode in _PER_EVENT_FAULTS:
+            fault = self._faults.take(mode, path)
             if fault is not None:
                 fired[mode] = fault
         copies = fired["duplicate_callback"].copies if "duplicate_callback" in fired else 1
@@ -119,7 +123,7 @@ class CallbackSender:
         prepare = self._preparer(merchant, body, frozenset(fired))
         fault_label = ",".join(sorted(fired))
         return [
-            DeliveryJob(envelope["id"], url, prepare, {**labels, "fault": fault_label, "copy": str(n + 1)},
+            DeliveryJob(event_id, url, prepare, {**labels, "fault": fault_label, "copy": str(n + 1)},
                         first_delay_s)
             for n in range(copies)
         ]

@@ -7,7 +7,7 @@ an outage), not for anything a merchant could call. Errors are ``{"code", "messa
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sandbox.common.delivery import Deliverer
@@ -54,10 +54,10 @@ class ControlApi:
         self._callbacks = callbacks
         self._platform_keys = platform_keys
 
-    def guarded(self, handler: Any) -> Any:
+    def guarded(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
         def wrapped(request: Request) -> Response:
             try:
-                return handler(request)  # type: ignore[no-any-return]
+                return handler(request)
             except ControlError as exc:
                 return json_response(exc.status, {"code": exc.code, "message": exc.message})
             except IllegalTransition as exc:
@@ -81,7 +81,8 @@ class ControlApi:
         try:
             public_key = check_merchant_public_key(sign_type, _required_str(body, "merchant_public_key"))
         except ValueError as exc:
-            raise ControlError(400, "PARAM_ERROR", f"merchant_public_key is not a valid {sign_type} key: {exc}") from exc
+            message = f"merchant_public_key is not a valid {sign_type} key: {exc}"
+            raise ControlError(400, "PARAM_ERROR", message) from exc
         serial_mode = body.get("serial_mode", "public_key_id")
         if serial_mode not in ("public_key_id", "platform_serial"):
             raise ControlError(400, "PARAM_ERROR", "serial_mode must be public_key_id or platform_serial")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 FaultMode = Literal[
     "timeout", "error_5xx", "duplicate_callback", "late_callback", "out_of_order", "forged_callback",
@@ -48,8 +48,8 @@ class FaultBook:
             raise ValueError(f"unknown fault mode {mode!r}; expected one of {sorted(FAULT_MODES)}")
         if count < 1 or copies < 1:
             raise ValueError("count and copies must be >= 1")
-        fault = Fault(mode, count, DEFAULT_DELAY_S.get(mode, 0.0) if delay_s is None else delay_s,  # type: ignore[arg-type]
-                      path_prefix, copies)
+        delay = DEFAULT_DELAY_S.get(mode, 0.0) if delay_s is None else delay_s
+        fault = Fault(cast(FaultMode, mode), count, delay, path_prefix, copies)
         with self._lock:
             self._faults.append(fault)
         return fault

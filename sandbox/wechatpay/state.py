@@ -310,7 +310,8 @@ class SandboxState:
 
     def refunds_of(self, mchid: str, out_trade_no: str) -> list[Refund]:
         with self._lock:
-            return [copy.deepcopy(r) for (m, _), r in self.refunds.items() if m == mchid and r.out_trade_no == out_trade_no]
+            return [copy.deepcopy(refund) for (owner, _), refund in self.refunds.items()
+                    if owner == mchid and refund.out_trade_no == out_trade_no]
 
     # -- ledger ------------------------------------------------------------------------------------------
 

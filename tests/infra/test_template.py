@@ -21,6 +21,7 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/payments/{payment_id}"): "payments",
     ("POST", "/v1/payments/{payment_id}/close"): "payments",
     ("GET", "/v1/events"): "payments",
+    ("GET", "/v1/events/{event_id}"): "payments",
     ("POST", "/v1/events/{event_id}/redeliver"): "payments",
     ("GET", "/v1/openapi.json"): "payments",
     ("POST", "/v1/payments/{payment_id}/refunds"): "refunds",

@@ -89,6 +89,12 @@ def _fee_yuan(row: dict[str, str], name: str) -> Decimal | None:
         raise ValueError(f"bad fee {row[name]!r}") from exc
 
 
+def _refund_ref(row: dict[str, str], name: str) -> str | None:
+    # Payment rows carry "0" in the refund-number columns, not an empty cell.
+    value = row.get(name, "")
+    return value if value not in ("", "0") else None
+
+
 def _detail(row: dict[str, str]) -> dict[str, Any]:
     occurred_at = datetime.strptime(row["交易时间"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
     return {
@@ -96,8 +102,8 @@ def _detail(row: dict[str, str]) -> dict[str, Any]:
         "occurred_at": occurred_at,
         "attempt_id": row.get("商户订单号") or None,
         "channel_transaction_id": row.get("微信订单号") or None,
-        "refund_id": row.get("商户退款单号") or None,
-        "channel_refund_id": row.get("微信退款单号") or None,
+        "refund_id": _refund_ref(row, "商户退款单号"),
+        "channel_refund_id": _refund_ref(row, "微信退款单号"),
         "trade_state": row.get("交易状态", ""),
         "refund_status": row.get("退款状态") or None,
         "amount": _money(row, "应结订单金额", "总金额"),  # "总金额" in the legacy layout

@@ -51,6 +51,7 @@ def test_parse_all_bill() -> None:
     assert payment["channel_transaction_id"] == "4200002246202405190000000001"
     assert payment["amount"] == Money(8888, "CNY") and payment["order_amount"] == Money(8888, "CNY")
     assert payment["fee_yuan"] == Decimal("0.53000")
+    assert payment["refund_id"] is None and payment["channel_refund_id"] is None  # "0" in a payment row
     assert payment["raw"]["商品名称"] == "T恤, 红色"  # a comma inside a cell does not shift columns
     assert payment["occurred_at"].isoformat() == "2024-05-19T10:12:13+08:00"
     assert refund["kind"] == "refund" and refund["refund_id"] == "rf_01"
