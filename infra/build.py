@@ -10,8 +10,8 @@ resolves to (DESIGN §1). So this step copies a clean project into ``build/stage
 
 Nothing else is copied, so sandbox/, tests/, infra/, bench/ can never reach a Lambda.
 
-    python -m infra.build --stage dev            # stage only (what the CDK app consumes)
-    python -m infra.build --stage dev --package  # also run `chalice package` into build/package/<stage>/
+    python infra/build.py --stage dev            # stage only (what the CDK app consumes)
+    python infra/build.py --stage dev --package  # also run `chalice package` into build/package/<stage>/
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from chalicelib.config.names import STAGES
-
 ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as `python infra/build.py`: import chalicelib from the repo root
+    sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "infra"]
+
+from chalicelib.config.names import STAGES  # noqa: E402
+
 BUILD_DIR = ROOT / "build"
 # Copied into the staged project as (source relative to ROOT, destination relative to the stage dir).
 SHIPPED = (
@@ -66,7 +69,7 @@ def package(stage: str, output_dir: Path | None = None) -> Path:
         shutil.rmtree(output)
     # chalice needs a region to render ARNs even though nothing is called; any region does offline.
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
         [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
          "package", "--stage", stage, str(output)],
         cwd=project,

@@ -151,7 +151,3 @@ WORKERS: tuple[Worker, ...] = (
 
 WORKERS_BY_NAME = {worker.name: worker for worker in WORKERS}
 
-
-def all_handlers() -> list[str]:
-    """Every handler string Lambda will import, for the package test."""
-    return ["app.app"] + [g.handler for g in ROUTE_GROUPS] + [w.handler for w in WORKERS]

@@ -1,11 +1,21 @@
-"""moto in server mode: the local AWS, reached over HTTP so boto3 takes its real wire path."""
+"""moto in server mode: the local AWS, reached over HTTP so boto3 takes its real wire path.
+
+moto's backends are not thread-safe (two concurrent TransactWriteItems can corrupt its table copy), while
+DynamoDB itself applies each request atomically. So requests are accepted concurrently but handed to
+moto's backend one at a time: races between our writers still happen, at the HTTP layer and in our code,
+and are decided by DynamoDB-style conditions, as in AWS.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from moto.server import ThreadedMotoServer
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, ThreadedMotoServer, create_backend_app
+from werkzeug.serving import make_server
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
@@ -19,10 +29,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _OneAtATime:
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+class SerializedMotoServer(ThreadedMotoServer):
+    def _server_entry(self) -> None:
+        app = _OneAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def start_moto(port: int | None = None) -> tuple[ThreadedMotoServer, str]:
     """Start moto and point this process's boto3 at it. Returns the server and its endpoint URL."""
     port = port or free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = SerializedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(FAKE_CREDENTIALS)
