@@ -18,7 +18,9 @@ from chalicelib.observability import configure_logging
 
 def sqs_handler(handle_body: Callable[[dict[str, Any]], object]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     configure_logging()
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # Report a wholly failed batch as failures too, instead of raising: the outcome is the same (all retried)
+    # and the Lambda's error metric then counts real crashes only.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def record_handler(record: SQSRecord) -> object:
         return handle_body(json.loads(record.body))

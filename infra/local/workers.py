@@ -51,8 +51,12 @@ def poll_once(queue_key: str, *, wait_s: int = 0) -> int:
     if not messages:
         return 0
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    result = _resolve(CONSUMERS[queue_key])(_sqs_event(arn, messages), None) or {}
-    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    try:
+        result = _resolve(CONSUMERS[queue_key])(_sqs_event(arn, messages), None) or {}
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    except Exception:  # noqa: BLE001 - as in Lambda: a crashed invocation fails the whole batch
+        log.exception("%s consumer crashed; the whole batch will be retried", queue_key)
+        failed = {m["MessageId"] for m in messages}
     for message in messages:
         if message["MessageId"] in failed:
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
