@@ -25,6 +25,8 @@ class JsonFormatter(logging.Formatter):
 def configure_logging() -> None:
     """Idempotent; Lambda's runtime installs its own handler, which we replace so every line is JSON."""
     root = logging.getLogger()
+    if os.environ.get("PAYHUB_LOG_FORMAT") == "text":  # the local stack keeps its readable one-line format
+        return
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stdout)

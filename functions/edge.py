@@ -17,7 +17,7 @@ from chalicelib.domain.models import Merchant
 from chalicelib.service.merchants import authenticate
 from chalicelib.storage import idempotency
 
-log = logging.getLogger("payhub.api")
+log = logging.getLogger(__name__)  # not "payhub.*": Chalice owns that logger (level ERROR, no propagation)
 M = TypeVar("M", bound=BaseModel)
 JSON_HEADERS = {"Content-Type": "application/json"}
 JSON = ("application/json",)

@@ -75,8 +75,9 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/openapi.json"),
         ),
         access=Access(
-            tables={**_STATE_RW, "IdempotencyTable": WRITE},
-            sends_to=("webhooks", "status-sync"),
+            # Closing can learn that the payer already paid: that records the capture in the ledger.
+            tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
+            sends_to=("webhooks", "refunds"),
             channel_secrets=True,
         ),
         sizing=_sizes(Sizing(1024, 15, 20), Sizing(1024, 15, 300)),
@@ -89,8 +90,8 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/refunds/{refund_id}"),
         ),
         access=Access(
-            tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
-            sends_to=("webhooks", "refunds"),
+            tables={**_STATE_RW, "IdempotencyTable": WRITE},
+            sends_to=("refunds",),
         ),
         sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
     ),

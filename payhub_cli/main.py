@@ -10,11 +10,10 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from pydantic import ValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,15 +97,14 @@ def sandbox_pay(args: argparse.Namespace) -> dict[str, Any]:
     body = {"out_trade_no": attempt.attempt_id, "result": "fail" if args.fail else "success"}
     if "mchid" in account.config.settings:
         body["mchid"] = account.config.settings["mchid"]
-    request = urllib.request.Request(f"{account.config.api_base_url}/_sandbox/pay", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - sandbox URL from config
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise CliError(f"sandbox refused: HTTP {exc.code} {exc.read().decode(errors='replace')[:200]}") from exc
-    except urllib.error.URLError as exc:
-        raise CliError(f"sandbox at {account.config.api_base_url} is not reachable: {exc.reason}") from exc
+        response = urllib3.request("POST", f"{account.config.api_base_url}/_sandbox/pay", json=body, timeout=10.0,
+                                   retries=False)
+    except urllib3.exceptions.HTTPError as exc:
+        raise CliError(f"sandbox at {account.config.api_base_url} is not reachable: {type(exc).__name__}") from exc
+    if response.status != 200:
+        raise CliError(f"sandbox refused: HTTP {response.status} {response.data.decode(errors='replace')[:200]}")
+    answer = json.loads(response.data)
     return {"payment_id": payment.payment_id, "attempt_id": attempt.attempt_id, "channel": attempt.channel,
             "sandbox": answer}
 

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.money import Money
 
-
 # --- HTTP values exchanged with the shared transport -------------------------------------------
 
 

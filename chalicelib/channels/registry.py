@@ -7,7 +7,7 @@ Adapters are imported lazily so a function only pays the import cost of the chan
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 
 from chalicelib.channels.base import ChannelAdapter
 from chalicelib.domain.errors import InvalidRequest
@@ -31,7 +31,7 @@ def channel_for_method(method: str) -> str:
     return channel
 
 
-@lru_cache(maxsize=None)
+@cache
 def adapter(channel: str) -> ChannelAdapter:
     try:
         module_name, class_name = ADAPTERS[channel]

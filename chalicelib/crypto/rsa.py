@@ -17,6 +17,7 @@ def load_private_key(pem: str) -> rsa.RSAPrivateKey:
 
 def load_public_key(pem: str) -> rsa.RSAPublicKey:
     """Load an RSA public key from a PEM public key or a PEM certificate."""
+    key: object
     if "CERTIFICATE" in pem:
         key = load_pem_x509_certificate(pem.encode()).public_key()
     else:

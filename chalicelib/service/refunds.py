@@ -16,11 +16,15 @@ from chalicelib.config.settings import settings
 from chalicelib.domain import ledger
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import (
-    ChannelError, DuplicateMerchantRefundNo, InvalidState, NotFound, RefundExceedsCaptured,
+    ChannelError,
+    DuplicateMerchantRefundNo,
+    InvalidState,
+    NotFound,
+    RefundExceedsCaptured,
 )
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Merchant, Refund
-from chalicelib.domain.states import PaymentState, RefundState, REFUND_TRANSITIONS, refund_can
+from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundState, refund_can
 from chalicelib.service.inputs import CreateRefundInput
 from chalicelib.service.outcomes import Applied, Dedupe
 from chalicelib.service.payments import get_payment

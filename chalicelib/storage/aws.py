@@ -6,7 +6,7 @@ the local stack exercise the real boto3 wire path.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -17,9 +17,10 @@ from chalicelib.config.settings import settings
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, region_name=settings().region, config=_CONFIG)
+    session = boto3.session.Session()
+    return session.client(service, region_name=settings().region, config=_CONFIG)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

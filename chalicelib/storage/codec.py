@@ -27,7 +27,8 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_value(value: Any) -> dict[str, Any]:
-    return _SERIALIZER.serialize(_prepare(value))
+    serialized: dict[str, Any] = dict(_SERIALIZER.serialize(_prepare(value)))
+    return serialized
 
 
 def _restore(value: Any) -> Any:

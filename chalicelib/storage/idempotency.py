@@ -65,7 +65,7 @@ def begin(merchant_id: str, idempotency_key: str, fingerprint: str) -> StoredRes
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        old = from_item(exc.response.get("Item") or {})
+        old = from_item(dict(exc.response.get("Item") or {}))  # type: ignore[call-overload]
     if old.get("fingerprint") != fingerprint:
         raise IdempotencyKeyReused("this Idempotency-Key was used with a different request",
                                    param="Idempotency-Key")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import secrets
 import string
-import urllib.request
 from typing import Any
 
+import urllib3
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -24,11 +24,11 @@ WECHAT_METHODS = ("wechat.jsapi", "wechat.miniprogram", "wechat.native", "wechat
 
 
 def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback sandbox only
-        loaded: dict[str, Any] = json.loads(response.read())
-        return loaded
+    response = urllib3.request("POST", url, json=body, timeout=10.0)
+    if response.status != 200:
+        raise RuntimeError(f"sandbox answered {response.status}: {response.data[:200]!r}")
+    loaded: dict[str, Any] = json.loads(response.data)
+    return loaded
 
 
 def provision_wechat_account(sandbox_url: str, *, account_id: str = "wechat-demo", sign_type: str = "RSA",

@@ -29,12 +29,13 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ["PAYHUB_STAGE"] = "local"
+    os.environ["PAYHUB_LOG_FORMAT"] = "text"
     os.environ["PAYHUB_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{args.port}"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     for noisy in ("werkzeug", "botocore", "urllib3", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    log = logging.getLogger("payhub.local")
+    log = logging.getLogger("local.stack")  # not "payhub": the Chalice app owns that logger
 
     from infra.local.moto import start_moto
 

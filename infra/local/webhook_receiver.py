@@ -11,7 +11,7 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-log = logging.getLogger("payhub.local.merchant")
+log = logging.getLogger("merchant.webhooks")
 
 
 class WebhookReceiver:

@@ -16,7 +16,7 @@ from typing import Any
 from chalicelib.config.settings import settings
 from chalicelib.storage.aws import client
 
-log = logging.getLogger("payhub.local.workers")
+log = logging.getLogger(__name__)
 
 # queue key -> handler path, as infra wires them
 CONSUMERS = {

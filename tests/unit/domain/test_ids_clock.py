@@ -1,0 +1,69 @@
+"""Object ids and the hub's time strings."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.domain.clock import iso, later, parse_iso, utcnow
+from chalicelib.domain.ids import event_id, new_id
+
+ID_BODY = re.compile(r"^[a-z2-7]{24}$")
+
+
+def test_new_id_shape_fits_wechat_out_trade_no() -> None:
+    for prefix in ("pay", "att", "re", "mch", "aud"):
+        value = new_id(prefix)
+        head, body = value.split("_", 1)
+        assert head == prefix and ID_BODY.match(body)
+        assert len(value) <= 32  # WeChat out_trade_no / out_refund_no limit
+        assert re.fullmatch(r"[A-Za-z0-9_\-|*@]+", value)
+
+
+def test_new_ids_are_unique() -> None:
+    values = {new_id("att") for _ in range(2000)}
+    assert len(values) == 2000
+
+
+def test_event_id_is_deterministic_per_object_and_type() -> None:
+    assert event_id("pay_1", "payment.succeeded") == event_id("pay_1", "payment.succeeded")
+    assert event_id("pay_1", "payment.succeeded") != event_id("pay_1", "payment.failed")
+    assert event_id("pay_1", "payment.succeeded") != event_id("pay_2", "payment.succeeded")
+    assert re.fullmatch(r"evt_[a-z2-7]{24}", event_id("pay_1", "payment.succeeded"))
+
+
+UTC_MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+ZONES = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))])
+
+
+def test_iso_format() -> None:
+    assert iso(datetime(2024, 3, 5, 7, 8, 9, 123456, tzinfo=UTC)) == "2024-03-05T07:08:09.123Z"
+    assert iso(datetime(2024, 3, 5, 15, 0, 0, tzinfo=timezone(timedelta(hours=8)))) == "2024-03-05T07:00:00.000Z"
+
+
+@given(moment=UTC_MOMENTS, zone=ZONES)
+def test_iso_round_trips_to_the_millisecond(moment: datetime, zone: timezone) -> None:
+    text = iso(moment.astimezone(zone))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text)
+    parsed = parse_iso(text)
+    assert parsed == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    assert iso(parsed) == text
+
+
+@given(first=UTC_MOMENTS, second=UTC_MOMENTS, zone=ZONES)
+def test_iso_strings_sort_as_the_moments_compare(first: datetime, second: datetime, zone: timezone) -> None:
+    a, b = iso(first.astimezone(zone)), iso(second.astimezone(zone))
+    if first <= second:
+        assert a <= b
+    else:
+        assert a >= b
+
+
+def test_utcnow_is_aware_utc_and_later_adds_seconds() -> None:
+    now = utcnow()
+    assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
+    assert later(now, 90) - now == timedelta(seconds=90)
+    assert later(now, 0.5) - now == timedelta(milliseconds=500)
