@@ -19,7 +19,7 @@ PEM = "-----BEGIN PRIVATE KEY-----\nMIIEv-very-secret\n-----END PRIVATE KEY-----
 
 
 def renderings(obj: object) -> list[str]:
-    return [repr(obj), str(obj), f"{obj}", f"{obj!r}", "%s" % (obj,), "{}".format(obj),
+    return [repr(obj), str(obj), f"{obj}", f"{obj!r}", "%s" % (obj,), "{}".format(obj),  # noqa: UP031, UP032 - the old ways too
             json.dumps({"x": obj}, default=str), json.dumps([obj], default=repr)]
 
 

@@ -18,7 +18,7 @@ from chalicelib.domain.decisions import Plan, decide
 from chalicelib.domain.models import Attempt, Payment
 from chalicelib.domain.states import AttemptState, PaymentState, attempt_can, payment_can
 
-P, A, O = PaymentState, AttemptState, PaymentOutcome
+P, A, Out = PaymentState, AttemptState, PaymentOutcome
 POLICIES = ("refund", "accept")
 NOW = "2024-01-01T00:00:00.000Z"
 
@@ -49,48 +49,48 @@ NOOP = Plan()
 # auto_refund, reason)
 CASES = [
     # Normal success: the payment succeeds and the money is captured, whichever attempt it came on.
-    (P.PENDING, A.PENDING, O.SUCCEEDED, "refund", True, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
-    (P.PROCESSING, A.PROCESSING, O.SUCCEEDED, "refund", True, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
-    (P.PENDING, A.PENDING, O.SUCCEEDED, "accept", True, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
-    (P.PENDING, A.PENDING, O.SUCCEEDED, "refund", False, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
-    (P.PENDING, A.CLOSED, O.SUCCEEDED, "refund", False, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
+    (P.PENDING, A.PENDING, Out.SUCCEEDED, "refund", True, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
+    (P.PROCESSING, A.PROCESSING, Out.SUCCEEDED, "refund", True, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
+    (P.PENDING, A.PENDING, Out.SUCCEEDED, "accept", True, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
+    (P.PENDING, A.PENDING, Out.SUCCEEDED, "refund", False, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
+    (P.PENDING, A.CLOSED, Out.SUCCEEDED, "refund", False, (A.SUCCEEDED, P.SUCCEEDED, True, False, "success")),
     # Second success of an already paid payment: recorded, captured, and given back whatever the policy.
-    (P.SUCCEEDED, A.PENDING, O.SUCCEEDED, "refund", False, (A.SUCCEEDED, None, True, True, "double_success")),
-    (P.SUCCEEDED, A.PENDING, O.SUCCEEDED, "accept", False, (A.SUCCEEDED, None, True, True, "double_success")),
-    (P.SUCCEEDED, A.CLOSED, O.SUCCEEDED, "accept", True, (A.SUCCEEDED, None, True, True, "double_success")),
-    (P.SUCCEEDED, A.PROCESSING, O.SUCCEEDED, "refund", True, (A.SUCCEEDED, None, True, True, "double_success")),
+    (P.SUCCEEDED, A.PENDING, Out.SUCCEEDED, "refund", False, (A.SUCCEEDED, None, True, True, "double_success")),
+    (P.SUCCEEDED, A.PENDING, Out.SUCCEEDED, "accept", False, (A.SUCCEEDED, None, True, True, "double_success")),
+    (P.SUCCEEDED, A.CLOSED, Out.SUCCEEDED, "accept", True, (A.SUCCEEDED, None, True, True, "double_success")),
+    (P.SUCCEEDED, A.PROCESSING, Out.SUCCEEDED, "refund", True, (A.SUCCEEDED, None, True, True, "double_success")),
     # Late success after close/fail: refunded under "refund", taken under "accept".
-    (P.CLOSED, A.CLOSED, O.SUCCEEDED, "refund", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
-    (P.FAILED, A.FAILED, O.SUCCEEDED, "refund", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
-    (P.CLOSED, A.PENDING, O.SUCCEEDED, "refund", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
-    (P.CLOSED, A.PROCESSING, O.SUCCEEDED, "refund", False,
+    (P.CLOSED, A.CLOSED, Out.SUCCEEDED, "refund", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
+    (P.FAILED, A.FAILED, Out.SUCCEEDED, "refund", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
+    (P.CLOSED, A.PENDING, Out.SUCCEEDED, "refund", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
+    (P.CLOSED, A.PROCESSING, Out.SUCCEEDED, "refund", False,
      (A.SUCCEEDED, None, True, True, "late_success_refunded")),
-    (P.CLOSED, A.CLOSED, O.SUCCEEDED, "accept", True,
+    (P.CLOSED, A.CLOSED, Out.SUCCEEDED, "accept", True,
      (A.SUCCEEDED, P.SUCCEEDED, True, False, "late_success_accepted")),
-    (P.FAILED, A.FAILED, O.SUCCEEDED, "accept", True,
+    (P.FAILED, A.FAILED, Out.SUCCEEDED, "accept", True,
      (A.SUCCEEDED, P.SUCCEEDED, True, False, "late_success_accepted")),
-    (P.FAILED, A.CLOSED, O.SUCCEEDED, "accept", False,
+    (P.FAILED, A.CLOSED, Out.SUCCEEDED, "accept", False,
      (A.SUCCEEDED, P.SUCCEEDED, True, False, "late_success_accepted")),
     # Anything but "accept" is the safe default: give the money back.
-    (P.CLOSED, A.CLOSED, O.SUCCEEDED, "", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
-    (P.CLOSED, A.CLOSED, O.SUCCEEDED, "ACCEPT", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
+    (P.CLOSED, A.CLOSED, Out.SUCCEEDED, "", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
+    (P.CLOSED, A.CLOSED, Out.SUCCEEDED, "ACCEPT", True, (A.SUCCEEDED, None, True, True, "late_success_refunded")),
     # Processing / failed / closed news moves the payment only for its current attempt.
-    (P.PENDING, A.PENDING, O.PROCESSING, "refund", True, (A.PROCESSING, P.PROCESSING, False, False, "processing")),
-    (P.PENDING, A.PENDING, O.PROCESSING, "refund", False, (A.PROCESSING, None, False, False, "processing")),
-    (P.PENDING, A.PENDING, O.FAILED, "refund", True, (A.FAILED, P.FAILED, False, False, "failed")),
-    (P.PROCESSING, A.PROCESSING, O.FAILED, "refund", True, (A.FAILED, P.FAILED, False, False, "failed")),
-    (P.PENDING, A.PENDING, O.FAILED, "refund", False, (A.FAILED, None, False, False, "failed")),
-    (P.PENDING, A.PENDING, O.CLOSED, "refund", True, (A.CLOSED, P.CLOSED, False, False, "closed")),
-    (P.PROCESSING, A.PROCESSING, O.CLOSED, "accept", True, (A.CLOSED, P.CLOSED, False, False, "closed")),
-    (P.PROCESSING, A.PROCESSING, O.CLOSED, "refund", False, (A.CLOSED, None, False, False, "closed")),
+    (P.PENDING, A.PENDING, Out.PROCESSING, "refund", True, (A.PROCESSING, P.PROCESSING, False, False, "processing")),
+    (P.PENDING, A.PENDING, Out.PROCESSING, "refund", False, (A.PROCESSING, None, False, False, "processing")),
+    (P.PENDING, A.PENDING, Out.FAILED, "refund", True, (A.FAILED, P.FAILED, False, False, "failed")),
+    (P.PROCESSING, A.PROCESSING, Out.FAILED, "refund", True, (A.FAILED, P.FAILED, False, False, "failed")),
+    (P.PENDING, A.PENDING, Out.FAILED, "refund", False, (A.FAILED, None, False, False, "failed")),
+    (P.PENDING, A.PENDING, Out.CLOSED, "refund", True, (A.CLOSED, P.CLOSED, False, False, "closed")),
+    (P.PROCESSING, A.PROCESSING, Out.CLOSED, "accept", True, (A.CLOSED, P.CLOSED, False, False, "closed")),
+    (P.PROCESSING, A.PROCESSING, Out.CLOSED, "refund", False, (A.CLOSED, None, False, False, "closed")),
     # The attempt moves but the payment, already final, stays put.
-    (P.SUCCEEDED, A.PENDING, O.CLOSED, "refund", True, (A.CLOSED, None, False, False, "closed")),
-    (P.SUCCEEDED, A.PENDING, O.FAILED, "refund", True, (A.FAILED, None, False, False, "failed")),
-    (P.SUCCEEDED, A.PENDING, O.PROCESSING, "refund", True, (A.PROCESSING, None, False, False, "processing")),
-    (P.CLOSED, A.PENDING, O.CLOSED, "refund", True, (A.CLOSED, None, False, False, "closed")),
-    (P.CLOSED, A.PENDING, O.FAILED, "refund", True, (A.FAILED, None, False, False, "failed")),
-    (P.FAILED, A.PROCESSING, O.CLOSED, "refund", True, (A.CLOSED, None, False, False, "closed")),
-    (P.PROCESSING, A.PENDING, O.PROCESSING, "refund", True, (A.PROCESSING, None, False, False, "processing")),
+    (P.SUCCEEDED, A.PENDING, Out.CLOSED, "refund", True, (A.CLOSED, None, False, False, "closed")),
+    (P.SUCCEEDED, A.PENDING, Out.FAILED, "refund", True, (A.FAILED, None, False, False, "failed")),
+    (P.SUCCEEDED, A.PENDING, Out.PROCESSING, "refund", True, (A.PROCESSING, None, False, False, "processing")),
+    (P.CLOSED, A.PENDING, Out.CLOSED, "refund", True, (A.CLOSED, None, False, False, "closed")),
+    (P.CLOSED, A.PENDING, Out.FAILED, "refund", True, (A.FAILED, None, False, False, "failed")),
+    (P.FAILED, A.PROCESSING, Out.CLOSED, "refund", True, (A.CLOSED, None, False, False, "closed")),
+    (P.PROCESSING, A.PENDING, Out.PROCESSING, "refund", True, (A.PROCESSING, None, False, False, "processing")),
 ]
 
 
@@ -107,18 +107,18 @@ def test_decide_table(payment_status: PaymentState, attempt_status: AttemptState
 
 # Repeats and news older than what we hold: nothing changes.
 NOOP_CASES = [
-    (P.SUCCEEDED, A.SUCCEEDED, O.SUCCEEDED),  # duplicate success: never captured twice
-    (P.CLOSED, A.SUCCEEDED, O.SUCCEEDED),  # duplicate late success: never refunded twice
-    (P.SUCCEEDED, A.SUCCEEDED, O.PROCESSING),
-    (P.SUCCEEDED, A.SUCCEEDED, O.FAILED),
-    (P.SUCCEEDED, A.SUCCEEDED, O.CLOSED),
-    (P.PROCESSING, A.PROCESSING, O.PROCESSING),
-    (P.FAILED, A.FAILED, O.FAILED),
-    (P.FAILED, A.FAILED, O.CLOSED),
-    (P.FAILED, A.FAILED, O.PROCESSING),
-    (P.CLOSED, A.CLOSED, O.CLOSED),
-    (P.CLOSED, A.CLOSED, O.FAILED),
-    (P.CLOSED, A.CLOSED, O.PROCESSING),
+    (P.SUCCEEDED, A.SUCCEEDED, Out.SUCCEEDED),  # duplicate success: never captured twice
+    (P.CLOSED, A.SUCCEEDED, Out.SUCCEEDED),  # duplicate late success: never refunded twice
+    (P.SUCCEEDED, A.SUCCEEDED, Out.PROCESSING),
+    (P.SUCCEEDED, A.SUCCEEDED, Out.FAILED),
+    (P.SUCCEEDED, A.SUCCEEDED, Out.CLOSED),
+    (P.PROCESSING, A.PROCESSING, Out.PROCESSING),
+    (P.FAILED, A.FAILED, Out.FAILED),
+    (P.FAILED, A.FAILED, Out.CLOSED),
+    (P.FAILED, A.FAILED, Out.PROCESSING),
+    (P.CLOSED, A.CLOSED, Out.CLOSED),
+    (P.CLOSED, A.CLOSED, Out.FAILED),
+    (P.CLOSED, A.CLOSED, Out.PROCESSING),
 ]
 
 
@@ -132,12 +132,12 @@ def test_repeated_or_stale_news_changes_nothing(payment_status: PaymentState, at
     assert not plan.capture and not plan.auto_refund
 
 
-ALL_COMBINATIONS = list(itertools.product(P, A, O, POLICIES, [True, False]))
+ALL_COMBINATIONS = list(itertools.product(P, A, Out, POLICIES, [True, False]))
 
 
 @pytest.mark.parametrize(("payment_status", "attempt_status", "policy", "current"),
                          list(itertools.product(P, A, POLICIES, [True, False])))
-@pytest.mark.parametrize("outcome", [O.PENDING, O.NOT_FOUND])
+@pytest.mark.parametrize("outcome", [Out.PENDING, Out.NOT_FOUND])
 def test_pending_and_not_found_never_change_anything(payment_status: PaymentState, attempt_status: AttemptState,
                                                      outcome: PaymentOutcome, policy: str, current: bool) -> None:
     assert run(payment_status, attempt_status, outcome, policy, current) == Plan(
@@ -164,14 +164,14 @@ def test_invariants_over_every_combination() -> None:
             assert not plan.auto_refund, where
         if plan.payment_to is not None and plan.payment_to is not P.SUCCEEDED:
             assert current, where  # only the current attempt can fail, close or advance the payment
-        if outcome is O.SUCCEEDED and payment_status in (P.CLOSED, P.FAILED) and policy == "refund":
+        if outcome is Out.SUCCEEDED and payment_status in (P.CLOSED, P.FAILED) and policy == "refund":
             assert plan.auto_refund and plan.payment_to is None, where
 
 
 def test_decide_is_pure_and_repeatable() -> None:
     payment, attempt = make_payment(P.CLOSED), make_attempt(A.CLOSED)
-    first = decide(payment, attempt, O.SUCCEEDED, "refund")
-    assert decide(payment, attempt, O.SUCCEEDED, "refund") == first
+    first = decide(payment, attempt, Out.SUCCEEDED, "refund")
+    assert decide(payment, attempt, Out.SUCCEEDED, "refund") == first
     assert payment == make_payment(P.CLOSED) and attempt == make_attempt(A.CLOSED)
 
 
@@ -219,7 +219,7 @@ class World:
 
 ATTEMPT_IDS = ("att_1", "att_2", "att_3")
 EVENTS = st.one_of(
-    st.tuples(st.just("news"), st.sampled_from(ATTEMPT_IDS), st.sampled_from(list(O))),
+    st.tuples(st.just("news"), st.sampled_from(ATTEMPT_IDS), st.sampled_from(list(Out))),
     st.tuples(st.just("close"), st.none(), st.none()),
     st.tuples(st.just("switch"), st.sampled_from(ATTEMPT_IDS), st.none()),
 )
@@ -227,7 +227,7 @@ EVENTS = st.one_of(
 
 @settings(max_examples=400)
 @given(policy=st.sampled_from(POLICIES), events=st.lists(EVENTS, max_size=30))
-def test_any_sequence_of_news_keeps_the_money_right(policy: str, events: list[tuple[str, str, O]]) -> None:
+def test_any_sequence_of_news_keeps_the_money_right(policy: str, events: list[tuple[str, str, Out]]) -> None:
     world = World(policy, make_payment(P.PENDING, "att_1"), {i: make_attempt(A.PENDING, i) for i in ATTEMPT_IDS})
     for kind, attempt_id, outcome in events:
         before_payment, before_attempt = world.payment, world.attempts.get(attempt_id or "")
@@ -238,7 +238,7 @@ def test_any_sequence_of_news_keeps_the_money_right(policy: str, events: list[tu
         else:
             assert before_attempt is not None
             plan = world.apply(attempt_id, outcome)
-            if outcome in (O.PENDING, O.NOT_FOUND):
+            if outcome in (Out.PENDING, Out.NOT_FOUND):
                 assert plan.is_noop and (world.payment, world.attempts[attempt_id]) == (before_payment, before_attempt)
             if (policy == "refund" and plan.attempt_to is A.SUCCEEDED
                     and before_payment.status in (P.CLOSED, P.FAILED)):
@@ -263,19 +263,19 @@ def test_any_sequence_of_news_keeps_the_money_right(policy: str, events: list[tu
             assert kept == [] and world.payment.succeeded_attempt_id is None
 
 
-@given(policy=st.sampled_from(POLICIES), outcomes=st.lists(st.sampled_from(list(O)), max_size=12))
-def test_news_for_one_attempt_in_any_order_succeeds_or_refunds_once(policy: str, outcomes: list[O]) -> None:
+@given(policy=st.sampled_from(POLICIES), outcomes=st.lists(st.sampled_from(list(Out)), max_size=12))
+def test_news_for_one_attempt_in_any_order_succeeds_or_refunds_once(policy: str, outcomes: list[Out]) -> None:
     world = World(policy, make_payment(P.PENDING, "att_1"), {"att_1": make_attempt(A.PENDING, "att_1")})
     for outcome in outcomes:
         world.apply("att_1", outcome)
-    succeeded = O.SUCCEEDED in outcomes
+    succeeded = Out.SUCCEEDED in outcomes
     assert world.captures == (["att_1"] if succeeded else [])
     assert (world.attempts["att_1"].status is A.SUCCEEDED) is succeeded
     if not succeeded:
         return
     # Success after the same attempt closed or failed the payment is a late success.
-    first_final = next((o for o in outcomes if o in (O.SUCCEEDED, O.FAILED, O.CLOSED)), None)
-    late = first_final is not O.SUCCEEDED
+    first_final = next((o for o in outcomes if o in (Out.SUCCEEDED, Out.FAILED, Out.CLOSED)), None)
+    late = first_final is not Out.SUCCEEDED
     if late and policy == "refund":
         assert world.auto_refunds == ["att_1"] and world.payment.status is not P.SUCCEEDED
     else:
