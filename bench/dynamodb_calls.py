@@ -84,17 +84,17 @@ class CallCounter:
         finally:
             self._local.label = previous
 
-    def before_call(self, event_name: str, **_: Any) -> None:
+    def before_call(self, event_name: str, **kwargs: Any) -> None:
         label = getattr(self._local, "label", None)
         if label is None:
             return
-        _, service, operation = event_name.split(".", 2)
+        _before_call, service, operation = event_name.split(".", 2)
         with self._lock:
             measured = self.results[label]
             measured.calls[(service, operation)] += 1
             measured.sites[f"{SERVICE_NAMES.get(service, service)}.{operation} <- {_call_chain()}"] += 1
 
-    def before_send(self, **_: Any) -> None:
+    def before_send(self, **kwargs: Any) -> None:
         label = getattr(self._local, "label", None)
         if label is not None:
             with self._lock:
@@ -423,16 +423,21 @@ def report(show_sites: bool) -> None:
     print("## AWS calls per operation (in-process stack: moto server, WeChat Pay sandbox, chalice local)\n")
     print(table(["operation", "run", *columns, "DDB total", "SQS", "Secrets", "other"], rows, align_left=2))
     print("\ncold: first run after emptying in-process caches (config/secrets TTL cache, queue URLs, boto3 clients);"
-          "\nwarm: the same operation again at once, on a second payment. '·' = none. Counts are API calls (botocore before-call),"
-          "\nmade by the hub only: HTTP requests are attributed by route, workers by their handler call.")
+          "\nwarm: the same operation again at once, on a second payment. '·' = none."
+          "\nCounts are API calls (botocore before-call) made by the hub only: HTTP requests are attributed by route,"
+          "\nworkers by their handler call.")
     if retried:
         print("retries seen (calls != HTTP sends): " + "; ".join(retried))
     if show_sites:
-        print("\nCall sites (warm runs): innermost project frames for each call")
+        print("\nCall sites: innermost project frames of every call in the warm run, then what the cold run added")
         for op in OPERATIONS:
+            warm_sites = COUNTER.results[f"{op} [warm]"].sites
+            cold_extra = COUNTER.results[f"{op} [cold]"].sites - warm_sites
             print(f"\n{op}")
-            for site, n in sorted(COUNTER.results[f"{op} [warm]"].sites.items()):
+            for site, n in sorted(warm_sites.items()):
                 print(f"  {n} x {site}")
+            for site, n in sorted(cold_extra.items()):
+                print(f"  cold only: {n} x {site}")
 
 
 def main(argv: list[str] | None = None) -> int:

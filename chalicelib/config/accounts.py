@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.config.secret import Secret
+from chalicelib.domain.money import SUPPORTED_CURRENCIES
 
 
 class ChannelAccountConfig(BaseModel):
@@ -29,12 +30,20 @@ class ChannelAccountConfig(BaseModel):
     # Channel-specific identifiers (WeChat: mchid, appid, merchant_serial_no, sign_type, public_key_id, ...)
     settings: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("methods")
+    @field_validator("methods", "currencies")
     @classmethod
-    def _methods_belong_to_channel(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
-        if not methods:
-            raise ValueError("at least one method is required")
-        return methods
+    def _not_empty(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if not values:
+            raise ValueError("at least one is required")
+        return values
+
+    @field_validator("currencies")
+    @classmethod
+    def _known_currencies(cls, currencies: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(currencies) - SUPPORTED_CURRENCIES)
+        if unknown:
+            raise ValueError(f"unsupported currencies {unknown}")
+        return currencies
 
 
 class ChannelSecrets:
@@ -61,6 +70,9 @@ class ChannelSecrets:
 
     def __repr__(self) -> str:
         return f"ChannelSecrets(keys={sorted(self._values)})"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("channel secrets cannot be pickled")
 
 
 class ChannelAccount:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 
 # Minor-unit exponent per currency (ISO 4217). Anything not listed has two decimals.
 _EXPONENTS: dict[str, int] = {
@@ -36,15 +36,23 @@ class Money:
     def to_decimal_string(self) -> str:
         """Major-unit string with exactly the currency's decimals: 8888 CNY -> '88.88'."""
         exp = exponent(self.currency)
-        value = Decimal(self.minor).scaleb(-exp)
-        return f"{value:.{exp}f}"
+        digits = str(abs(self.minor)).rjust(exp + 1, "0")
+        sign = "-" if self.minor < 0 else ""
+        return f"{sign}{digits[:-exp]}.{digits[-exp:]}" if exp else f"{sign}{digits}"
 
     @classmethod
     def from_decimal_string(cls, text: str, currency: str) -> Money:
         """Parse a major-unit string; refuses more decimals than the currency has."""
-        value = Decimal(text)
         exp = exponent(currency)
-        scaled = value.scaleb(exp)
-        if scaled != scaled.to_integral_value():
-            raise ValueError(f"{text!r} has more than {exp} decimals for {currency}")
-        return cls(int(scaled.to_integral_value(ROUND_HALF_UP)), currency)
+        with localcontext() as exact:
+            exact.prec = 200  # far past any amount: scaling must never round
+            try:
+                value = Decimal(text)
+            except InvalidOperation as exc:
+                raise ValueError(f"{text!r} is not a decimal amount") from exc
+            if not value.is_finite():
+                raise ValueError(f"{text!r} is not a finite amount")
+            scaled = value.scaleb(exp)
+            if scaled != scaled.to_integral_value():
+                raise ValueError(f"{text!r} has more than {exp} decimals for {currency}")
+            return cls(int(scaled), currency)

@@ -15,6 +15,8 @@ _DESERIALIZER = TypeDeserializer()
 def _prepare(value: Any) -> Any:
     if isinstance(value, float):
         raise TypeError("floats are not stored; use int minor units or str")
+    if isinstance(value, Decimal) and value != value.to_integral_value():
+        raise TypeError("fractional Decimals are not stored as numbers (they would come back as int); use str")
     if isinstance(value, Mapping):
         return {k: _prepare(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):

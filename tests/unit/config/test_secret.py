@@ -130,8 +130,6 @@ def test_channel_account_repr_shows_no_secret() -> None:
         assert VALUE not in text and "very-secret" not in text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ChannelSecrets keeps raw str values and defines no __reduce__, so "
-                                       "pickle.dumps (and copy) carry every secret in clear text")
 def test_channel_secrets_pickling_refused() -> None:
     with pytest.raises(TypeError):
         blob = pickle.dumps(make_secrets())

@@ -53,9 +53,6 @@ def test_integral_decimal_from_the_table_is_an_int() -> None:
     assert from_item({"amount": {"N": "-7"}, "l": {"L": [{"N": "1"}]}}) == {"amount": -7, "l": [1]}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: codec accepts a fractional Decimal (e.g. a fee rate) on the way in "
-                                       "but _restore does int(value) on the way out, silently truncating "
-                                       "Decimal('0.006') to 0; it should refuse it or give it back unchanged")
 def test_fractional_decimal_never_silently_truncated() -> None:
     try:
         item = to_item({"fee_rate": Decimal("0.006")})

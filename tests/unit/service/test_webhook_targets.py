@@ -96,9 +96,6 @@ def test_local_stage_allows_loopback_http(local: None, no_dns: None) -> None:
     check_notify_url("http://127.0.0.1:9000/hook")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when DNS fails, check_notify_url raises InvalidRequest with "
-                                       "param='notify_url' hard-coded instead of the caller's param "
-                                       "(merchant webhook_url errors name the wrong field)")
 def test_unresolvable_host_error_names_the_callers_param(prod: None, monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> object:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

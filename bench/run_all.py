@@ -1,0 +1,78 @@
+"""Run every benchmark and print its figures under a header describing the machine (``make bench``).
+
+Each benchmark runs in its own interpreter (the AWS-call count starts a whole local stack in-process and
+sets the environment before importing the hub), with this interpreter, from the repository root.
+
+    python bench/run_all.py
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCRIPTS = ("cold_start.py", "dynamodb_calls.py", "callback_verify.py")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def ram_gib() -> str:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine_header() -> str:
+    cores = os.cpu_count() or 0
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join([
+        "# payhub benchmarks",
+        f"date:    {now}",
+        f"cpu:     {cpu_model()}",
+        f"cores:   {cores} (usable by this process: {usable})",
+        f"ram:     {ram_gib()}",
+        f"python:  {platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        f"os:      {platform.system()} {platform.release()}",
+    ])
+
+
+def main() -> int:
+    print(machine_header(), flush=True)
+    failed = []
+    durations = []
+    for script in SCRIPTS:
+        print(f"\n{'=' * 100}\n", flush=True)
+        started = time.perf_counter()
+        code = subprocess.call([sys.executable, os.path.join(HERE, script)], cwd=ROOT)
+        durations.append((script, time.perf_counter() - started, code))
+        if code != 0:
+            failed.append(script)
+    print(f"\n{'=' * 100}\n")
+    for script, seconds, code in durations:
+        print(f"{script:<22} {seconds:6.1f} s{'' if code == 0 else f'  FAILED (exit {code})'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
