@@ -123,8 +123,14 @@ class CallCounter:
 
 
 def _call_chain(depth: int = 3) -> str:
-    """The innermost project frames that led to the call, e.g. ``outcomes.apply_attempt_status:48``."""
-    frames = [f for f in traceback.extract_stack() if f.filename.startswith(PROJECT_DIRS)]
+    """The innermost project frames that led to the call, e.g. ``outcomes.apply_attempt_status:48``.
+
+    Plumbing frames (the boto3 client wrapper, the TTL cache and its loader lambdas) are skipped so the
+    chain names the code that decided to make the call.
+    """
+    frames = [f for f in traceback.extract_stack()
+              if f.filename.startswith(PROJECT_DIRS) and f.name not in ("<lambda>", "load")
+              and not f.filename.endswith(os.path.join("config", "cache.py"))]
     chain = [f"{os.path.splitext(os.path.basename(f.filename))[0]}.{f.name}:{f.lineno}" for f in frames[-depth:]]
     return " <- ".join(reversed(chain)) or "?"
 

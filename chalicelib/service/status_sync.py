@@ -78,7 +78,6 @@ def close_attempt(attempt_id: str, *, source: str) -> str:
             raise
         status = channel.query(account, attempt_id, attempt.money)
         return str(apply_attempt_status(attempt_id, status, source=f"{source}:paid_before_close"))
-    # Closed at the channel, or the channel never had it (nothing can be paid there): either way, closed.
     closed = PaymentStatus(outcome=PaymentOutcome.CLOSED, raw_status="CLOSED")
     return str(apply_attempt_status(attempt_id, closed, source=source))
 

@@ -77,10 +77,17 @@ class WeChatPayAdapter:
         return _parsed(payment_status, answer)
 
     def close(self, account: ChannelAccount, attempt_id: str) -> None:
-        """204 on success; an already-paid order surfaces as ``ChannelError(channel_code="ORDERPAID")``."""
+        """204 on success; an already-paid order surfaces as ``ChannelError(channel_code="ORDERPAID")``.
+
+        An order the channel does not know counts as closed: nobody can pay it there.
+        """
         credentials = WeChatCredentials.from_account(account)
         path = f"/v3/pay/transactions/out-trade-no/{_segment(attempt_id)}/close"
-        self._client.call(credentials, "POST", path, {"mchid": credentials.mchid})
+        try:
+            self._client.call(credentials, "POST", path, {"mchid": credentials.mchid})
+        except ChannelError as exc:
+            if exc.channel_code not in NOT_FOUND_CODES:
+                raise
 
     def refund(self, account: ChannelAccount, request: RefundRequest) -> RefundStatus:
         credentials = WeChatCredentials.from_account(account)

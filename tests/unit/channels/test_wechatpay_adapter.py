@@ -262,6 +262,19 @@ def test_close_paid_order_raises_orderpaid(kit: WeChatKit, signed_response: Sign
     assert caught.value.channel_code == "ORDERPAID" and not caught.value.retryable
 
 
+def test_close_of_an_order_the_channel_never_had_counts_as_closed(kit: WeChatKit, signed_response: Signed) -> None:
+    transport = FakeTransport([signed_response(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"})])
+    _adapter(transport).close(kit.account(), "att_01HZX3")
+    assert len(transport.requests) == 1
+
+
+def test_close_failing_at_the_channel_still_raises(kit: WeChatKit, signed_response: Signed) -> None:
+    transport = FakeTransport([signed_response(500, {"code": "SYSTEM_ERROR", "message": "系统错误"})])
+    with pytest.raises(ChannelError) as caught:
+        _adapter(transport).close(kit.account(), "att_01HZX3")
+    assert caught.value.retryable
+
+
 def _refund_request(**overrides: Any) -> RefundRequest:
     values: dict[str, Any] = {"refund_id": "rf_01", "attempt_id": "att_01HZX3", "channel_transaction_id": "42",
                               "amount": Money(100, "CNY"), "attempt_amount": Money(8888, "CNY"), "reason": "退货",
