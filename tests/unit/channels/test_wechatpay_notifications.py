@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from cryptography.x509 import load_pem_x509_certificate
@@ -32,8 +31,9 @@ from chalicelib.channels.wechatpay.notifications import decrypt_resource
 from chalicelib.crypto.aead import DecryptionFailed, sm4_key_from_secret
 from chalicelib.domain.errors import CallbackRejected
 from chalicelib.domain.money import Money
+from tests.vectors import load_vectors
 
-VECTORS = json.loads(Path("/work/shared/vectors/real_channel_samples.json").read_text())
+VECTORS = load_vectors()
 ADAPTER = WeChatPayAdapter(UrllibTransport(), clock=lambda: NOW)  # callbacks never touch the transport
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -26,16 +24,10 @@ from chalicelib.channels.wechatpay.verification import verify_signature
 from chalicelib.config.secret import Secret
 from chalicelib.crypto import rsa
 from chalicelib.crypto.sm import sm2_verify
+from tests.vectors import load_vectors
 
-VECTORS = json.loads(Path("/work/shared/vectors/real_channel_samples.json").read_text()) \
-    if Path("/work/shared/vectors/real_channel_samples.json").exists() else None
-SM2_VECTOR = (VECTORS or {}).get("wechat_sm2_signature") or {
-    "public_key_uncompressed_hex": "047bcd47f75ea19d04c0a72b4da70f57dd1b3f9337cc5dd1241881b913431939bf69a55ef6b46710"
-                                   "c7e1724523d0f646dd694d2483976f6e850d466378fa8b2f7e",
-    "message": "message",
-    "signature_b64_der": "MEYCIQD35Rp3CKt7pLme/a0GaCVmwSeOl7X/12+ppRivcJuf6QIhAO5Vpy4tSk9SJUrgH5I5Qy0a"
-                         "YhFG9lN0aof1f5wJOI05",
-}
+VECTORS = load_vectors()
+SM2_VECTOR = VECTORS["wechat_sm2_signature"]
 
 
 def _rsa_signer(kit: WeChatKit) -> MerchantSigner:
