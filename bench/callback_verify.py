@@ -94,12 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         verification._rsa_public_key.cache_clear()  # what the first callback after a cold start pays
         return full(rsa_account, rsa_callback)()
 
-    # the primitives, on the same bytes the full path handles
-    message = verification_message(str(kit_module.NOW_TS), "5K8264ILTKCH16CQ2502SI8ZNMTM67VS", rsa_body)
-    assert kit.platform_rsa.rsa_private is not None
+    # the primitives, on the same bytes and signatures the full paths check
+    rsa_message = verification_message(rsa_callback.headers["wechatpay-timestamp"],
+                                       rsa_callback.headers["wechatpay-nonce"], rsa_body)
+    sm2_message = verification_message(sm_callback.headers["wechatpay-timestamp"],
+                                       sm_callback.headers["wechatpay-nonce"], sm_body)
     rsa_public = rsa.load_public_key(kit.platform_rsa.public_text)
-    rsa_signature = base64.b64decode(kit.platform_rsa.sign(message))
-    sm2_signature = base64.b64decode(kit.platform_sm2.sign(message))
+    rsa_signature = base64.b64decode(rsa_callback.headers["wechatpay-signature"])
+    sm2_signature = base64.b64decode(sm_callback.headers["wechatpay-signature"])
     aes_resource = json.loads(rsa_body)["resource"]
     sm4_resource = json.loads(sm_body)["resource"]
     apiv3 = kit_module.APIV3_KEY.encode()
@@ -111,15 +113,15 @@ def main(argv: list[str] | None = None) -> int:
 
     aes_nonce, aes_sealed, aes_aad = sealed(aes_resource)
     sm4_nonce, sm4_sealed, sm4_aad = sealed(sm4_resource)
-    assert rsa.verify_sha256(rsa_public, message, rsa_signature)
-    assert sm2_verify(kit.platform_sm2.public_text, message, sm2_signature)
+    assert rsa.verify_sha256(rsa_public, rsa_message, rsa_signature)
+    assert sm2_verify(kit.platform_sm2.public_text, sm2_message, sm2_signature)
 
     cases: list[tuple[str, Callable[[], object]]] = [
         ("full path: RSA-2048 + AEAD_AES_256_GCM", full(rsa_account, rsa_callback)),
         ("full path: SM2 + AEAD_SM4_GCM", full(sm2_account, sm_callback)),
         ("full path: RSA-2048, PEM parsed every call", full_rsa_key_uncached),
-        ("RSA-2048 PKCS#1 v1.5 SHA-256 verify", lambda: rsa.verify_sha256(rsa_public, message, rsa_signature)),
-        ("SM2 (SM3) verify, gmssl", lambda: sm2_verify(kit.platform_sm2.public_text, message, sm2_signature)),
+        ("RSA-2048 PKCS#1 v1.5 SHA-256 verify", lambda: rsa.verify_sha256(rsa_public, rsa_message, rsa_signature)),
+        ("SM2 (SM3) verify, gmssl", lambda: sm2_verify(kit.platform_sm2.public_text, sm2_message, sm2_signature)),
         ("RSA public key PEM load", lambda: rsa.load_public_key(kit.platform_rsa.public_text)),
         (f"AES-256-GCM decrypt ({len(aes_sealed) - 16} B)", lambda: aes_gcm_decrypt(apiv3, aes_nonce, aes_sealed, aes_aad)),
         (f"SM4-GCM decrypt ({len(sm4_sealed) - 16} B)", lambda: sm4_gcm_decrypt(sm4_key, sm4_nonce, sm4_sealed, sm4_aad)),

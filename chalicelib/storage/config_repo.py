@@ -2,7 +2,8 @@
 
   MERCHANT#<id>     / PROFILE     the merchant
   APIKEY#<sha256>   / APIKEY      API key hash -> merchant (the key itself is never stored)
-  ACCOUNT#<id>      / CHANNEL     a channel account's validated config document
+  CHANNEL_ACCOUNTS  / <id>        a channel account's validated config document (one partition: routing
+                                  reads them all with one Query, a callback reads one with one GetItem)
 Secrets live under per-stage names (``payhub/<stage>/...``) and are cached with a short TTL, so a rotated
 key is picked up within a minute without a deploy.
 """
@@ -24,6 +25,7 @@ from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 
 _cache: TtlCache[Any] = TtlCache(ttl_s=settings().secrets_ttl_s)
+_ACCOUNTS_PK = "CHANNEL_ACCOUNTS"
 
 
 def _table() -> str:
@@ -66,6 +68,11 @@ def merchant_for_api_key(api_key: str) -> Merchant | None:
 
 
 def get_merchant(merchant_id: str) -> Merchant | None:
+    """Cached like the rest of the config: a changed setting (late_success_policy) applies within the TTL."""
+    return _cache.get(f"merchant:{merchant_id}", lambda: _load_merchant(merchant_id))
+
+
+def _load_merchant(merchant_id: str) -> Merchant | None:
     item = _get(f"MERCHANT#{merchant_id}", "PROFILE")
     if not item:
         return None
@@ -82,7 +89,7 @@ def list_merchants() -> list[Merchant]:
         for raw in page.get("Items", []):
             item = from_item(raw)
             if item["sk"] == "PROFILE":
-                merchants.append(get_merchant(item["merchant_id"]))
+                merchants.append(_load_merchant(item["merchant_id"]))
     return [m for m in merchants if m]
 
 
@@ -100,7 +107,7 @@ def put_channel_account(config: ChannelAccountConfig, secrets: dict[str, Any] | 
     if secrets is not None:
         put_secret(settings().names.channel_secret(config.account_id), secrets)
     client("dynamodb").put_item(TableName=_table(), Item=to_item({
-        "pk": f"ACCOUNT#{config.account_id}", "sk": "CHANNEL", "document": config.model_dump_json(),
+        "pk": _ACCOUNTS_PK, "sk": config.account_id, "document": config.model_dump_json(),
         "channel": config.channel,
     }))
     _cache.invalidate()
@@ -109,8 +116,8 @@ def put_channel_account(config: ChannelAccountConfig, secrets: dict[str, Any] | 
 def list_channel_accounts() -> list[ChannelAccountConfig]:
     def load() -> list[ChannelAccountConfig]:
         found = []
-        for page in client("dynamodb").get_paginator("scan").paginate(
-            TableName=_table(), FilterExpression="sk = :sk", ExpressionAttributeValues={":sk": {"S": "CHANNEL"}},
+        for page in client("dynamodb").get_paginator("query").paginate(
+            TableName=_table(), KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": _ACCOUNTS_PK}},
         ):
             found += [ChannelAccountConfig.model_validate_json(from_item(i)["document"]) for i in page["Items"]]
         return sorted(found, key=lambda c: (c.priority, c.account_id))
@@ -119,7 +126,13 @@ def list_channel_accounts() -> list[ChannelAccountConfig]:
 
 
 def channel_account(account_id: str) -> ChannelAccount | None:
-    config = next((c for c in list_channel_accounts() if c.account_id == account_id), None)
+    """One account by id: a single GetItem (callbacks and workers need exactly one), cached with its secrets."""
+
+    def load() -> ChannelAccountConfig | None:
+        item = _get(_ACCOUNTS_PK, account_id)
+        return ChannelAccountConfig.model_validate_json(item["document"]) if item else None
+
+    config = _cache.get(f"account:{account_id}", load)
     if config is None:
         return None
     name = settings().names.channel_secret(account_id)
