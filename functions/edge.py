@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError
 from chalice import Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
@@ -62,35 +63,50 @@ def parse_body(request: Request, model: type[M]) -> M:
 def merchant_call(request: Request, run: Callable[[Merchant], tuple[int, dict[str, Any]]]) -> Response:
     """Authenticate, run under the Idempotency-Key for POSTs, and map errors to the API's error body."""
     rid = request_id(request)
-    held: tuple[str, str] | None = None  # (merchant_id, key) once this request owns the key
+    lock: idempotency.Lock | None = None  # set once this request owns the key
     try:
         merchant = authenticate(request.headers.get("authorization"))
         if request.method == "POST":
             key = request.headers.get("idempotency-key")
             if not key:
                 raise InvalidRequest("POST requests need an Idempotency-Key header", param="Idempotency-Key")
-            fingerprint = idempotency.request_hash(request.method, request.path, _body_for_hash(request.raw_body))
-            stored = idempotency.begin(merchant.merchant_id, key, fingerprint)
-            if stored is not None:
-                return json_response(stored.status, stored.body, rid)
-            held = (merchant.merchant_id, key)
+            # The route pattern plus its parameters: the same key on another payment is another request.
+            fingerprint = idempotency.request_hash(
+                request.method, request.path, [request.uri_params or {}, _body_for_hash(request.raw_body)])
+            taken = idempotency.begin(merchant.merchant_id, key, fingerprint)
+            if isinstance(taken, idempotency.StoredResponse):
+                return json_response(taken.status, taken.body, rid)
+            lock = taken
         status, payload = run(merchant)
     except HubError as error:
-        if held and error.http_status >= 500:
-            idempotency.abandon(*held)
-        elif held:  # a 4xx is the answer to this request: replay it like a success
-            idempotency.complete(*held, idempotency.StoredResponse(error.http_status, _error_body(error, rid)))
+        if lock and (error.http_status >= 500 or isinstance(error, InvalidRequest)):
+            # A server failure, or input rejected before any work: nothing to replay, the key is free again.
+            _settle(lock, None)
+        elif lock:  # a refusal after the work started (409, 422) is this request's answer: replay it
+            _settle(lock, idempotency.StoredResponse(error.http_status, _error_body(error, rid)))
         if error.http_status >= 500:
             log.error("request failed: %s", error.code, extra={"request_id": rid, "error": error.message})
         return error_response(error, rid)
     except Exception:
-        if held:
-            idempotency.abandon(*held)
+        if lock:
+            _settle(lock, None)
         log.exception("unexpected error", extra={"request_id": rid})
         return error_response(HubError("internal error; it is safe to retry with the same Idempotency-Key"), rid)
-    if held:
-        idempotency.complete(*held, idempotency.StoredResponse(status, payload))
+    if lock:
+        _settle(lock, idempotency.StoredResponse(status, payload))
     return json_response(status, payload, rid)
+
+
+def _settle(lock: idempotency.Lock, response: idempotency.StoredResponse | None) -> None:
+    """Store the answer (or release the key). The work is done either way: a failure here is logged, and the
+    merchant still gets the real answer; a retry then sees the key in flight, then free after the lock timeout."""
+    try:
+        if response is None:
+            idempotency.abandon(lock)
+        else:
+            idempotency.complete(lock, response)
+    except ClientError:
+        log.exception("could not settle Idempotency-Key", extra={"merchant_id": lock.merchant_id})
 
 
 def _body_for_hash(raw: bytes | None) -> Any:

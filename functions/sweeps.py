@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,12 +15,20 @@ configure_logging()
 OUTBOX_GRACE_S = 30  # younger events are probably being published by the request that wrote them
 
 
+SWEEP_BUDGET_S = 40.0  # under the sweep Lambdas' 60 s timeout; what is left waits for the next minute
+
+
 def outbox_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
-    stragglers = outbox.pending(older_than=iso(utcnow() - timedelta(seconds=OUTBOX_GRACE_S)))
-    outbox.publish(stragglers)
-    return {"published": len(stragglers)}
+    deadline = time.monotonic() + SWEEP_BUDGET_S
+    published = 0
+    for straggler in outbox.pending(older_than=iso(utcnow() - timedelta(seconds=OUTBOX_GRACE_S))):
+        outbox.publish([straggler])
+        published += 1
+        if time.monotonic() > deadline:
+            break
+    return {"published": published}
 
 
 def status_sync_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
-    return {"enqueued": status_sync.sweep()}
+    return {"enqueued": status_sync.sweep(SWEEP_BUDGET_S)}
 

@@ -9,7 +9,8 @@ from functions.sqs_batch import sqs_handler
 
 
 def _deliver(body: dict[str, Any]) -> str:
-    return webhooks.deliver(body["event_id"], not_before=body.get("not_before"), manual=bool(body.get("manual")))
+    return webhooks.deliver(body["event_id"], attempt=int(body.get("attempt", 1)), not_before=body.get("not_before"),
+                            manual=bool(body.get("manual")))
 
 
 handler = sqs_handler(_deliver)

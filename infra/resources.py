@@ -46,7 +46,10 @@ class Queue:
     visibility_timeout_s: int = 180
     max_receive_count: int = 8
     retention_s: int = 4 * 24 * 3600
-    batch_size: int = 10
+    # One message per invocation: each may wait on a channel or a merchant for ~10 s, and a batch that
+    # outlives the Lambda timeout would be redelivered whole (delivered webhooks posted twice, innocent
+    # messages pushed toward the DLQ). Concurrency, not batching, gives throughput here.
+    batch_size: int = 1
 
 
 @dataclass(frozen=True)

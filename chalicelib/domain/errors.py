@@ -102,10 +102,14 @@ class ChannelError(HubError):
     http_status = 502
     code = "channel_error"
 
-    def __init__(self, message: str, *, channel_code: str | None = None, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, channel_code: str | None = None, retryable: bool = False,
+                 refused: bool = False) -> None:
         super().__init__(message)
         self.channel_code = channel_code
-        self.retryable = retryable
+        self.retryable = retryable  # a transient failure: the same request may be sent again
+        # The channel answered with a definite business refusal (nothing happened there). Anything neither
+        # refused nor retryable leaves the outcome unknown, and only a query can tell what happened.
+        self.refused = refused
 
 
 class CallbackRejected(HubError):

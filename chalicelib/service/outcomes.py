@@ -20,6 +20,7 @@ from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, RefundState
 from chalicelib.storage import config_repo, outbox, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Applied(enum.StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"  # this exact notification was applied before
     NO_CHANGE = "no_change"  # news older than, or equal to, what we hold
+    MISMATCH = "mismatch"  # the channel reports another amount than we stored: a person must look
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str,
         payment = state_repo.get_payment(attempt.payment_id) if attempt else None
         if attempt is None or payment is None:
             raise NotFound(f"no attempt {attempt_id}")
+        if status.amount is not None and (status.amount.minor, status.amount.currency) != (attempt.amount,
+                                                                                          attempt.currency):
+            log.error("ALERT channel reports %s for attempt %s of %d %s; not applied", status.amount, attempt_id,
+                      attempt.amount, attempt.currency, extra={"alert": "amount_mismatch", "source": source})
+            return Applied.MISMATCH
         merchant = config_repo.get_merchant(payment.merchant_id)
         policy = merchant.late_success_policy if merchant else "refund"
         plan = decide(payment, attempt, status.outcome, policy)
@@ -74,10 +81,9 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
         attempt_changes["channel_transaction_id"] = status.channel_transaction_id
     state_repo.guard_version(
         tx, "attempt", records.attempt_key(attempt.attempt_id), status=str(attempt.status), version=attempt.version,
-        changes=attempt_changes, remove=("sync_shard", "sync_due_at") if plan.attempt_to in ATTEMPT_FINAL else (),
+        changes=attempt_changes, remove=SYNC_FIELDS if plan.attempt_to in ATTEMPT_FINAL else (),
     )
     payment_changes: dict[str, object] = {"updated_at": now}
-    updated = payment
     if plan.payment_to is not None:
         payment_changes["status"] = str(plan.payment_to)
         if plan.payment_to.value == "succeeded":
@@ -125,9 +131,11 @@ def _add_auto_refund(tx: Transaction, payment: Payment, attempt: Attempt, reason
         refund_id=new_id("re"), payment_id=payment.payment_id, attempt_id=attempt.attempt_id,
         merchant_id=payment.merchant_id, channel=attempt.channel, account_id=attempt.account_id,
         amount=attempt.amount, currency=attempt.currency, status=RefundState.PENDING, version=0,
-        created_at=now, updated_at=now, merchant_refund_no=f"auto-{attempt.attempt_id}", reason=reason, automatic=True,
+        # ":" is outside the merchant_refund_no alphabet, so a merchant's number can never take this one.
+        created_at=now, updated_at=now, merchant_refund_no=f"auto:{attempt.attempt_id}", reason=reason, automatic=True,
     )
-    tx.put_new("auto_refund", state_repo.state_table(), records.refund_item(refund))
+    tx.put_new("auto_refund", state_repo.state_table(),
+               {**records.refund_item(refund), **first_sync(utcnow(), after_s=PENDING_REFUND_RESUBMIT_S)})
     tx.put_new("auto_refund_no", state_repo.state_table(), {
         **records.refund_no_key(payment.payment_id, refund.merchant_refund_no), "refund_id": refund.refund_id,
     })

@@ -20,6 +20,7 @@ from chalicelib.service.inputs import CreatePaymentInput
 from chalicelib.service.routing import callback_url, choose_account
 from chalicelib.service.webhook_targets import check_notify_url
 from chalicelib.storage import records, state_repo
+from chalicelib.storage.sync_index import first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
     tx.put_new("order_no", table, {**records.order_no_key(merchant.merchant_id, body.merchant_order_no),
                                    "payment_id": payment_id})
     tx.put_new("payment", table, records.payment_item(payment))
-    tx.put_new("attempt", table, {**records.attempt_item(attempt), **status_sync.first_sync(now)})
+    tx.put_new("attempt", table, {**records.attempt_item(attempt), **first_sync(now)})
     try:
         tx.commit()
     except TransactionConflict as exc:

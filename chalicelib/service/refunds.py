@@ -31,6 +31,7 @@ from chalicelib.service.payments import get_payment
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import outbox, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput) 
               condition_values={":succeeded": "succeeded", ":amount": body.amount})
     tx.put_new("refund_no", table, {**records.refund_no_key(payment_id, body.merchant_refund_no),
                                     "refund_id": refund.refund_id})
-    tx.put_new("refund", table, records.refund_item(refund))
+    # If the refund worker's message is lost (DLQ after a long channel outage), status sync resubmits it.
+    tx.put_new("refund", table, {**records.refund_item(refund), **first_sync(utcnow(), after_s=PENDING_REFUND_RESUBMIT_S)})
     submit = outbox.add_command(tx, topic="refunds", object_id=refund.refund_id, command="refund.submit", now=now)
     try:
         tx.commit()
@@ -107,7 +109,11 @@ def submit_refund(refund_id: str) -> str:
     except ChannelError as exc:
         if exc.retryable:
             raise  # SQS redelivers; the channel dedupes on our refund id
-        status = RefundStatus(outcome=RefundOutcome.FAILED, raw_status=exc.channel_code or "ERROR")
+        if exc.refused:  # the channel said no: no money moved, the reservation can go back
+            status = RefundStatus(outcome=RefundOutcome.FAILED, raw_status=exc.channel_code or "REFUSED")
+        else:  # the channel may have taken it (e.g. an unverifiable answer): only a query may decide
+            log.error("refund %s outcome unknown after %s; status sync will query", refund_id, exc.channel_code)
+            status = RefundStatus(outcome=RefundOutcome.PROCESSING, raw_status=exc.channel_code or "UNKNOWN")
     return str(apply_refund_status(refund_id, status, source="refund_worker"))
 
 
@@ -117,7 +123,15 @@ def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, de
         refund = state_repo.get_refund(refund_id)
         if refund is None:
             raise NotFound(f"no refund {refund_id}")
+        if status.amount is not None and (status.amount.minor, status.amount.currency) != (refund.amount,
+                                                                                          refund.currency):
+            log.error("ALERT channel reports %s for refund %s of %d %s; not applied", status.amount, refund_id,
+                      refund.amount, refund.currency, extra={"alert": "amount_mismatch", "source": source})
+            return Applied.MISMATCH
         if target is None or not refund_can(refund.status, target):
+            if target is RefundState.SUCCEEDED and refund.status is RefundState.FAILED:
+                log.error("ALERT refund %s succeeded at the channel after we recorded it failed (%s)", refund_id,
+                          source, extra={"alert": "refund_success_after_failure", "refund_id": refund_id})
             return Applied.NO_CHANGE
         try:
             _commit(refund, target, status, source=source, dedupe=dedupe)
@@ -143,7 +157,7 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
         changes.update({"sync_shard": "0", "sync_due_at": iso(now + timedelta(seconds=30)), "sync_count": 0})
     state_repo.guard_version(tx, "refund", records.refund_key(refund.refund_id), status=str(refund.status),
                              version=refund.version, changes=changes,
-                             remove=("sync_shard", "sync_due_at") if target is not RefundState.PROCESSING else ())
+                             remove=SYNC_FIELDS if target is not RefundState.PROCESSING else ())
     if target is RefundState.SUCCEEDED:
         tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
                   add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1},

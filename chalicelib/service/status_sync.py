@@ -10,7 +10,8 @@ Expired attempts that are still unpaid are closed at the channel, then locally.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+import time
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus, RefundOutcome
@@ -23,15 +24,11 @@ from chalicelib.service.routing import account_or_error
 from chalicelib.storage import outbox, records, state_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import to_item
+from chalicelib.storage.sync_index import SYNC_SHARD
 
 log = logging.getLogger(__name__)
-SYNC_SHARD = "0"
 BACKOFF_S = (15, 30, 60, 120, 300, 600, 1800, 3600)  # then hourly
 LEASE_S = 120  # a due item handed to the queue is not handed out again for this long
-
-
-def first_sync(now: datetime) -> dict[str, Any]:
-    return {"sync_shard": SYNC_SHARD, "sync_due_at": iso(now + timedelta(seconds=BACKOFF_S[0])), "sync_count": 0}
 
 
 def _reschedule(key: dict[str, str], count: int, expires_at: str | None = None) -> None:
@@ -39,15 +36,19 @@ def _reschedule(key: dict[str, str], count: int, expires_at: str | None = None) 
     due = utcnow() + timedelta(seconds=delay)
     if expires_at:  # look again right when the order expires, so it is closed on time
         due = min(due, max(parse_iso(expires_at), utcnow() + timedelta(seconds=1)))
-    client("dynamodb").update_item(
-        TableName=state_repo.state_table(), Key=to_item(key),
-        UpdateExpression="SET sync_due_at = :due, sync_count = :count",
-        ConditionExpression="attribute_exists(sync_shard)",  # gone means final: do not resurrect it
-        ExpressionAttributeValues={":due": {"S": iso(due)}, ":count": {"N": str(count + 1)}},
-    )
+    try:
+        client("dynamodb").update_item(
+            TableName=state_repo.state_table(), Key=to_item(key),
+            UpdateExpression="SET sync_due_at = :due, sync_count = :count",
+            ConditionExpression="attribute_exists(sync_shard)",  # gone means final: do not resurrect it
+            ExpressionAttributeValues={":due": {"S": iso(due)}, ":count": {"N": str(count + 1)}},
+        )
+    except client("dynamodb").exceptions.ConditionalCheckFailedException:
+        log.info("%s became final while syncing; not rescheduled", key["pk"])
 
 
-def sync_attempt(attempt_id: str) -> str:
+def sync_attempt(attempt_id: str, count: int = 0) -> str:
+    """``count``: how many times this attempt was queried before (carried in the sweep's message)."""
     attempt = state_repo.get_attempt(attempt_id)
     if attempt is None or attempt.status in ATTEMPT_FINAL:
         return "final"
@@ -58,9 +59,7 @@ def sync_attempt(attempt_id: str) -> str:
         return str(result)
     if parse_iso(attempt.expires_at) <= utcnow():
         return close_attempt(attempt_id, source="expired")
-    current = state_repo.get_item(records.attempt_key(attempt_id)) or {}
-    if current.get("sync_shard"):
-        _reschedule_safely(records.attempt_key(attempt_id), int(current.get("sync_count", 0)), attempt.expires_at)
+    _reschedule(records.attempt_key(attempt_id), count, attempt.expires_at)
     return str(result)
 
 
@@ -82,43 +81,50 @@ def close_attempt(attempt_id: str, *, source: str) -> str:
     return str(apply_attempt_status(attempt_id, closed, source=source))
 
 
-def sync_refund(refund_id: str) -> str:
+def sync_refund(refund_id: str, count: int = 0) -> str:
     from chalicelib.service.refunds import apply_refund_status
 
     refund = state_repo.get_refund(refund_id)
     if refund is None or refund.status in REFUND_FINAL:
         return "final"
-    if refund.status.value == "pending":
+    if refund.status.value == "pending":  # its refund.submit message was lost or dead-lettered
         outbox.send("refunds", {"command": "refund.submit", "object_id": refund_id})
+        _reschedule(records.refund_key(refund_id), count)
         return "resubmitted"
     account = account_or_error(refund.account_id)
     status = adapter(refund.channel).query_refund(account, refund_id, refund.money)
     result = apply_refund_status(refund_id, status, source="status_sync")
+    if status.outcome is RefundOutcome.NOT_FOUND:
+        log.warning("refund %s is processing here but unknown to the channel (query %d)", refund_id, count + 1)
     if status.outcome in (RefundOutcome.PROCESSING, RefundOutcome.NOT_FOUND):
-        current = state_repo.get_item(records.refund_key(refund_id)) or {}
-        if current.get("sync_shard"):
-            _reschedule_safely(records.refund_key(refund_id), int(current.get("sync_count", 0)))
+        _reschedule(records.refund_key(refund_id), count)
     return str(result)
 
 
-def _reschedule_safely(key: dict[str, str], count: int, expires_at: str | None = None) -> None:
-    try:
-        _reschedule(key, count, expires_at)
-    except client("dynamodb").exceptions.ConditionalCheckFailedException:
-        log.info("%s became final while syncing; not rescheduled", key["pk"])
+def sweep(budget_s: float = 40.0) -> int:
+    """Enqueue every due attempt/refund and push its due time out by a lease so it is not enqueued twice.
 
-
-def sweep(limit: int = 200) -> int:
-    """Enqueue every due attempt/refund and push its due time out by a lease so it is not enqueued twice."""
-    now = iso(utcnow())
-    response = client("dynamodb").query(
-        TableName=state_repo.state_table(), IndexName="sync",
-        KeyConditionExpression="sync_shard = :shard AND sync_due_at <= :now",
-        ExpressionAttributeValues={":shard": {"S": SYNC_SHARD}, ":now": {"S": now}}, Limit=limit,
-    )
+    Pages through everything due until the time budget (kept under the sweep Lambda's timeout) runs out;
+    what is left is due at the next run.
+    """
+    deadline = time.monotonic() + budget_s
     leased = iso(utcnow() + timedelta(seconds=LEASE_S))
     sent = 0
-    for raw in response.get("Items", []):
+    pages = client("dynamodb").get_paginator("query").paginate(
+        TableName=state_repo.state_table(), IndexName="sync",
+        KeyConditionExpression="sync_shard = :shard AND sync_due_at <= :now",
+        ExpressionAttributeValues={":shard": {"S": SYNC_SHARD}, ":now": {"S": iso(utcnow())}},
+    )
+    for page in pages:
+        sent += _enqueue_due(page.get("Items", []), leased)
+        if time.monotonic() > deadline:
+            break
+    return sent
+
+
+def _enqueue_due(items: list[dict[str, Any]], leased: str) -> int:
+    sent = 0
+    for raw in items:
         pk, due = raw["pk"]["S"], raw["sync_due_at"]["S"]
         try:
             client("dynamodb").update_item(
@@ -129,7 +135,8 @@ def sweep(limit: int = 200) -> int:
         except client("dynamodb").exceptions.ConditionalCheckFailedException:
             continue  # another sweep took it, or it changed
         kind = "attempt" if pk.startswith("ATT#") else "refund"
-        outbox.send("status-sync", {"kind": kind, "id": pk.split("#", 1)[1]})
+        count = int(raw.get("sync_count", {}).get("N", "0"))
+        outbox.send("status-sync", {"kind": kind, "id": pk.split("#", 1)[1], "count": count})
         sent += 1
     return sent
 

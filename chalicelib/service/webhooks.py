@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import urllib3
@@ -26,7 +26,7 @@ from chalicelib.storage.codec import to_item
 log = logging.getLogger(__name__)
 # Seconds after the previous try: ~28 h in all (1m, 5m, 30m, 2h, 5h, 10h, 10h).
 RETRY_DELAYS_S = (60, 300, 1800, 7200, 18000, 36000, 36000)
-TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
+TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0, total=10.0)  # a hanging merchant costs at most 10 s
 _http = urllib3.PoolManager(retries=False)
 
 
@@ -35,30 +35,44 @@ def payload(event: dict[str, Any]) -> bytes:
                       separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def deliver(event_id: str, *, not_before: str | None = None, manual: bool = False) -> str:
+def deliver(event_id: str, *, attempt: int = 1, not_before: str | None = None, manual: bool = False) -> str:
+    """Make delivery ``attempt`` of an event (or a manual redelivery, outside the automatic schedule).
+
+    Each automatic attempt is claimed with a condition on the event's attempt counter, so a duplicated
+    message (SQS delivers at least once; the outbox sweep may republish) cannot start a second retry chain.
+    """
     if not_before and parse_iso(not_before) > utcnow():
         remaining = int((parse_iso(not_before) - utcnow()).total_seconds()) + 1
-        outbox.send("webhooks", {"event_id": event_id, "not_before": not_before}, delay_s=remaining)
+        outbox.send("webhooks", {"event_id": event_id, "attempt": attempt, "not_before": not_before},
+                    delay_s=remaining)
         return "deferred"
     event = state_repo.get_item(records.event_key(event_id))
     if event is None or "merchant_id" not in event:
         raise NotFound(f"no event {event_id}")
-    if event.get("delivery_status") == "delivered" and not manual:
-        return "already_delivered"
+    if not manual:
+        if event.get("delivery_status") == "delivered":
+            return "already_delivered"
+        if int(event.get("delivery_attempts", 0)) != attempt - 1:
+            return "superseded"  # another copy of this message already made this attempt
     merchant = config_repo.get_merchant(event["merchant_id"])
     target = _target(event, merchant)
-    attempt_no = int(event.get("delivery_attempts", 0)) + 1
     started = time.monotonic()
-    status_code, error = _post(target, event, merchant) if target else (None, "no notify_url configured")
+    status_code, error = _post(target, event) if target else (None, "no notify_url configured")
     ok = status_code is not None and 200 <= status_code < 300
-    _record(event_id, attempt_no, target, status_code, error, int((time.monotonic() - started) * 1000), ok, manual)
+    record = {"attempt": attempt, "url": target, "status_code": status_code, "error": error, "manual": manual,
+              "duration_ms": int((time.monotonic() - started) * 1000)}
+    if manual:
+        _record_manual(event_id, record, ok)
+        return "delivered" if ok else "failed"
+    if not _record(event_id, record, ok):
+        return "superseded"
     if ok:
         return "delivered"
-    if manual or attempt_no > len(RETRY_DELAYS_S):
+    if attempt > len(RETRY_DELAYS_S):
         return "failed"
-    delay = RETRY_DELAYS_S[attempt_no - 1]
-    due = iso(datetime.fromtimestamp(time.time() + delay, tz=utcnow().tzinfo))
-    outbox.send("webhooks", {"event_id": event_id, "not_before": due}, delay_s=delay)
+    delay = RETRY_DELAYS_S[attempt - 1]
+    due = iso(utcnow() + timedelta(seconds=delay))
+    outbox.send("webhooks", {"event_id": event_id, "attempt": attempt + 1, "not_before": due}, delay_s=delay)
     return "retry_scheduled"
 
 
@@ -68,7 +82,7 @@ def _target(event: dict[str, Any], merchant: Merchant | None) -> str | None:
     return (payment.notify_url if payment else None) or (merchant.webhook_url if merchant else None)
 
 
-def _post(url: str, event: dict[str, Any], merchant: Merchant | None) -> tuple[int | None, str | None]:
+def _post(url: str, event: dict[str, Any]) -> tuple[int | None, str | None]:
     try:
         check_notify_url(url)
     except Exception as exc:  # noqa: BLE001 - a refused target is recorded as the attempt's error
@@ -87,20 +101,40 @@ def _post(url: str, event: dict[str, Any], merchant: Merchant | None) -> tuple[i
     return response.status, None if response.status < 300 else f"HTTP {response.status}"
 
 
-def _record(event_id: str, attempt_no: int, url: str | None, status_code: int | None, error: str | None,
-            duration_ms: int, ok: bool, manual: bool) -> None:
+def _put_attempt(event_id: str, record: dict[str, Any], now: str) -> None:
+    client("dynamodb").put_item(TableName=state_repo.state_table(), Item=to_item({
+        "pk": f"EVT#{event_id}", "sk": f"DLV#{now}#{record['attempt']:03d}", "at": now, **record}))
+
+
+def _record(event_id: str, record: dict[str, Any], ok: bool) -> bool:
+    """Record an automatic attempt; False when another copy of the message claimed this attempt first."""
     now = iso(utcnow())
-    dynamodb = client("dynamodb")
-    dynamodb.put_item(TableName=state_repo.state_table(), Item=to_item({
-        "pk": f"EVT#{event_id}", "sk": f"DLV#{now}#{attempt_no:03d}", "attempt": attempt_no, "at": now,
-        "url": url, "status_code": status_code, "error": error, "duration_ms": duration_ms, "manual": manual,
-    }))
-    status = "delivered" if ok else ("failed" if attempt_no > len(RETRY_DELAYS_S) else "retrying")
-    dynamodb.update_item(
-        TableName=state_repo.state_table(), Key=to_item(records.event_key(event_id)),
-        UpdateExpression="SET delivery_status = :status, last_attempt_at = :now ADD delivery_attempts :one",
-        ExpressionAttributeValues=to_item({":status": status, ":now": now, ":one": 1}),
-    )
+    _put_attempt(event_id, record, now)
+    attempt = record["attempt"]
+    status = "delivered" if ok else ("failed" if attempt > len(RETRY_DELAYS_S) else "retrying")
+    try:
+        client("dynamodb").update_item(
+            TableName=state_repo.state_table(), Key=to_item(records.event_key(event_id)),
+            UpdateExpression="SET delivery_status = :status, last_attempt_at = :now, delivery_attempts = :n",
+            ConditionExpression="delivery_attempts = :previous",
+            ExpressionAttributeValues=to_item({":status": status, ":now": now, ":n": attempt,
+                                               ":previous": attempt - 1}),
+        )
+    except client("dynamodb").exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def _record_manual(event_id: str, record: dict[str, Any], ok: bool) -> None:
+    """A manual redelivery is recorded but leaves the automatic schedule alone; a success marks it delivered."""
+    now = iso(utcnow())
+    _put_attempt(event_id, record, now)
+    if ok:
+        client("dynamodb").update_item(
+            TableName=state_repo.state_table(), Key=to_item(records.event_key(event_id)),
+            UpdateExpression="SET delivery_status = :delivered, last_attempt_at = :now",
+            ExpressionAttributeValues=to_item({":delivered": "delivered", ":now": now}),
+        )
 
 
 def list_events(merchant: Merchant, limit: int, starting_after: str | None) -> tuple[list[dict[str, Any]], str | None]:

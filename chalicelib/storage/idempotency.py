@@ -43,17 +43,27 @@ def _key(merchant_id: str, idempotency_key: str) -> dict[str, Any]:
     return to_item({"pk": f"{merchant_id}#{idempotency_key}"})
 
 
-def begin(merchant_id: str, idempotency_key: str, fingerprint: str) -> StoredResponse | None:
-    """Take the key. Returns a stored response to replay, or None when the caller should run the request."""
+@dataclass(frozen=True)
+class Lock:
+    """Proof that this request owns the key: completing or releasing it requires the same lock."""
+
+    merchant_id: str
+    key: str
+    locked_at_ns: int
+
+
+def begin(merchant_id: str, idempotency_key: str, fingerprint: str) -> StoredResponse | Lock:
+    """Take the key. Returns a stored response to replay, or the Lock under which the caller runs the request."""
     if not 1 <= len(idempotency_key) <= 255:
         raise InvalidRequest("Idempotency-Key must be 1 to 255 characters", param="Idempotency-Key")
     now = int(time.time())
+    lock = Lock(merchant_id, idempotency_key, time.time_ns())
     try:
         client("dynamodb").put_item(
             TableName=settings().names.idempotency_table,
             Item={**_key(merchant_id, idempotency_key), **to_item({
                 "status": "in_progress", "fingerprint": fingerprint, "locked_at": now,
-                "expires_at_epoch": now + RETENTION_S})},
+                "lock_id": lock.locked_at_ns, "expires_at_epoch": now + RETENTION_S})},
             ConditionExpression="attribute_not_exists(pk) OR expires_at_epoch < :now "
                                 "OR (#status = :in_progress AND locked_at < :stale AND fingerprint = :fp)",
             ExpressionAttributeNames={"#status": "status"},
@@ -61,7 +71,7 @@ def begin(merchant_id: str, idempotency_key: str, fingerprint: str) -> StoredRes
                                                ":stale": now - LOCK_TIMEOUT_S, ":fp": fingerprint}),
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-        return None
+        return lock
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
@@ -74,19 +84,23 @@ def begin(merchant_id: str, idempotency_key: str, fingerprint: str) -> StoredRes
     raise IdempotencyInFlight("a request with this Idempotency-Key is still in flight", param="Idempotency-Key")
 
 
-def complete(merchant_id: str, idempotency_key: str, response: StoredResponse) -> None:
+def complete(lock: Lock, response: StoredResponse) -> None:
+    """Store the answer for replays. Only the lock's owner may: a stale owner finishing late writes nothing."""
     client("dynamodb").update_item(
-        TableName=settings().names.idempotency_table, Key=_key(merchant_id, idempotency_key),
+        TableName=settings().names.idempotency_table, Key=_key(lock.merchant_id, lock.key),
         UpdateExpression="SET #status = :completed, response_status = :code, response_body = :body",
+        ConditionExpression="#status = :in_progress AND lock_id = :mine",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues=to_item({":completed": "completed", ":code": response.status,
-                                           ":body": json.dumps(response.body)}),
+                                           ":body": json.dumps(response.body), ":in_progress": "in_progress",
+                                           ":mine": lock.locked_at_ns}),
     )
 
 
-def abandon(merchant_id: str, idempotency_key: str) -> None:
-    """Release the key after a server-side failure so the merchant's retry can run."""
-    client("dynamodb").delete_item(TableName=settings().names.idempotency_table, Key=_key(merchant_id, idempotency_key),
-                                   ConditionExpression="#status = :in_progress",
+def abandon(lock: Lock) -> None:
+    """Release the key (server-side failure, or a request rejected before any work) so a retry can run."""
+    client("dynamodb").delete_item(TableName=settings().names.idempotency_table, Key=_key(lock.merchant_id, lock.key),
+                                   ConditionExpression="#status = :in_progress AND lock_id = :mine",
                                    ExpressionAttributeNames={"#status": "status"},
-                                   ExpressionAttributeValues=to_item({":in_progress": "in_progress"}))
+                                   ExpressionAttributeValues=to_item({":in_progress": "in_progress",
+                                                                      ":mine": lock.locked_at_ns}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,19 +104,17 @@ def mark_published(evt_id: str) -> None:
     )
 
 
-def pending(older_than: str, limit: int = 100) -> list[OutboxEvent]:
-    response = client("dynamodb").query(
+def pending(older_than: str) -> Iterator[OutboxEvent]:
+    """Unpublished events older than ``older_than``, oldest first, page by page."""
+    pages = client("dynamodb").get_paginator("query").paginate(
         TableName=settings().names.state_table,
         IndexName="outbox",
         KeyConditionExpression="outbox_shard = :shard AND outbox_created_at < :cutoff",
         ExpressionAttributeValues={":shard": {"S": OUTBOX_SHARD}, ":cutoff": {"S": older_than}},
-        Limit=limit,
     )
-    events = []
-    for raw in response.get("Items", []):
-        evt_id = raw["event_id"]["S"]
-        topic = raw["topic"]["S"]
-        body = {"event_id": evt_id} if topic == "webhooks" else from_item({"body": raw["body"]})["body"]
-        events.append(OutboxEvent(evt_id, topic, body))
-    return events
-
+    for page in pages:
+        for raw in page.get("Items", []):
+            evt_id = raw["event_id"]["S"]
+            topic = raw["topic"]["S"]
+            body = {"event_id": evt_id} if topic == "webhooks" else from_item({"body": raw["body"]})["body"]
+            yield OutboxEvent(evt_id, topic, body)

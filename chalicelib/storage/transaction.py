@@ -6,6 +6,9 @@ A cancelled transaction is reported per item, so callers can tell "someone else 
 
 from __future__ import annotations
 
+import random
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +18,7 @@ from chalicelib.storage.aws import client
 from chalicelib.storage.codec import to_item, to_value
 
 MAX_ITEMS = 100
+_COLLISION_RETRIES = 5
 
 
 class TransactionConflict(Exception):
@@ -87,18 +91,27 @@ class Transaction:
         return len(self._items)
 
     def commit(self) -> None:
+        """Write every item or none.
+
+        The ClientRequestToken makes botocore's own retries (after a timeout whose first send had in fact
+        committed) succeed as the same transaction, instead of failing their own conditions. DynamoDB cancels
+        a transaction that merely collides with another one in flight (``TransactionConflict``); that is not
+        a failed condition, so it is sent again, with a fresh token, after a short jittered pause.
+        """
         if not self._items:
             return
-        try:
-            client("dynamodb").transact_write_items(TransactItems=self._items)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = exc.response.get("CancellationReasons") or []
-            failed = [
-                self._labels[i] for i, reason in enumerate(reasons)
-                if reason.get("Code") == "ConditionalCheckFailed"
-            ]
-            if not failed:
-                raise
-            raise TransactionConflict(failed) from exc
+        for attempt in range(_COLLISION_RETRIES):
+            try:
+                client("dynamodb").transact_write_items(TransactItems=self._items,
+                                                        ClientRequestToken=uuid.uuid4().hex)
+                return
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+                failed = [self._labels[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+                if failed:
+                    raise TransactionConflict(failed) from exc
+                if "TransactionConflict" not in codes or attempt == _COLLISION_RETRIES - 1:
+                    raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))

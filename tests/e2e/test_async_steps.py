@@ -57,3 +57,23 @@ def test_poison_message_ends_in_the_dead_letter_queue(stack, monkeypatch):
         workers.poll_once("refunds")
     dead = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", [])
     assert [json.loads(m["Body"])["command"] for m in dead] == ["refund.explode"]
+
+
+def test_a_duplicated_webhook_message_cannot_start_a_second_retry_chain(stack, merchant, drain, monkeypatch):
+    from chalicelib.service import webhooks
+
+    monkeypatch.setattr(webhooks, "RETRY_DELAYS_S", (900,) * 7)  # the retry stays queued during this test
+    stack.receiver.fail_next(merchant.webhook_url, 1)
+    payment = merchant.create_payment()
+    merchant.call("POST", f"/v1/payments/{payment['id']}/close")
+    drain()
+    event = merchant.get("/v1/events")["data"][0]
+    assert (event["delivery_status"], event["delivery_attempts"]) == ("retrying", 1)
+    # The same first-attempt message again (SQS at-least-once, or the outbox sweep republishing it):
+    assert webhooks.deliver(event["id"], attempt=1) == "superseded"
+    assert len(merchant.get(f"/v1/events/{event['id']}")["deliveries"]) == 1
+    # A manual redelivery is recorded without touching the automatic schedule, and marks it delivered.
+    assert webhooks.deliver(event["id"], manual=True) == "delivered"
+    after = merchant.get(f"/v1/events/{event['id']}")
+    assert (after["delivery_status"], after["delivery_attempts"], len(after["deliveries"])) == ("delivered", 1, 2)
+    assert webhooks.deliver(event["id"], attempt=2) == "already_delivered"

@@ -190,3 +190,35 @@ def test_openapi_document_matches_the_routes(stack):
     assert documented == served
     create = document["components"]["schemas"]["CreatePayment"]
     assert set(create["required"]) >= {"merchant_order_no", "amount", "currency", "description", "method"}
+
+
+def test_one_key_on_two_payments_is_two_requests_not_a_replay(stack, merchant, drain):
+    first, second = merchant.create_payment(amount=300), merchant.create_payment(amount=300)
+    for payment in (first, second):
+        requests.post(f"{stack.sandbox_url}/_sandbox/pay", json={"out_trade_no": payment["attempt_id"]}, timeout=10)
+        wait_for(lambda p=payment: merchant.get(f"/v1/payments/{p['id']}")["status"] == "succeeded")
+    body = {"amount": 300, "merchant_refund_no": "R1"}
+    a = merchant.call("POST", f"/v1/payments/{first['id']}/refunds", body, idempotency_key="refund-R1")
+    b = merchant.call("POST", f"/v1/payments/{second['id']}/refunds", body, idempotency_key="refund-R1")
+    assert a.status_code == 201 and a.json()["payment_id"] == first["id"]
+    assert b.status_code == 422 and b.json()["error"]["code"] == "idempotency_key_reused"
+    drain()
+
+
+def test_a_request_rejected_as_invalid_does_not_consume_its_key(merchant):
+    body = order_body()
+    bad = merchant.call("POST", "/v1/payments", {**body, "amount": "ten"}, idempotency_key="fix-and-retry")
+    assert bad.status_code == 400
+    fixed = merchant.call("POST", "/v1/payments", body, idempotency_key="fix-and-retry")
+    assert fixed.status_code == 201
+    again = merchant.call("POST", "/v1/payments", body, idempotency_key="fix-and-retry")
+    assert again.json() == fixed.json()
+
+
+def test_a_refusal_after_work_started_is_replayed(merchant):
+    body = order_body()
+    assert merchant.call("POST", "/v1/payments", body).status_code == 201
+    first = merchant.call("POST", "/v1/payments", body, idempotency_key="dup-order")
+    again = merchant.call("POST", "/v1/payments", body, idempotency_key="dup-order")
+    assert first.status_code == again.status_code == 409
+    assert first.json()["error"]["code"] == again.json()["error"]["code"] == "duplicate_merchant_order_no"

@@ -12,6 +12,7 @@ import requests
 
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus
 from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.ids import event_id
 from chalicelib.domain.ledger import merchant_payable_account
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.storage import ledger_repo, records, state_repo
@@ -240,3 +241,36 @@ def test_replayed_callback_for_another_account_is_rejected(stack, merchant):
     unsigned = requests.post(f"{stack.api_url}/callbacks/wechatpay/{stack.account_id}", data=body,
                              headers={"Content-Type": "application/json"}, timeout=10)
     assert unsigned.status_code >= 400
+
+
+def test_channel_news_with_another_amount_is_never_applied(stack, merchant, caplog):
+    from chalicelib.domain.money import Money
+
+    payment = merchant.create_payment(amount=1000)
+    wrong = PaymentStatus(PaymentOutcome.SUCCEEDED, "SUCCESS", amount=Money(1, "CNY"))
+    assert str(apply_attempt_status(payment["attempt_id"], wrong, source="status_sync")) == "mismatch"
+    assert merchant.get(f"/v1/payments/{payment['id']}")["status"] == "pending"
+    assert journals_of(payment["attempt_id"]) == []
+    assert any(getattr(r, "alert", None) == "amount_mismatch" for r in caplog.records)
+
+
+def test_a_refund_left_pending_is_resubmitted_by_status_sync(stack, merchant, drain):
+    """The refund's worker message was lost (e.g. dead-lettered during a long channel outage)."""
+    from chalicelib.storage import outbox
+
+    payment = merchant.create_payment(amount=900)
+    pay_at_sandbox(stack, payment["attempt_id"])
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")
+    real_send = outbox.send
+    try:
+        outbox.send = lambda topic, body, **kw: None if topic == "refunds" else real_send(topic, body, **kw)
+        refund = merchant.call("POST", f"/v1/payments/{payment['id']}/refunds",
+                               {"amount": 900, "merchant_refund_no": "lost"}).json()
+        outbox.mark_published(event_id(refund["id"], "refund.submit"))  # the relay believed it published
+    finally:
+        outbox.send = real_send
+    drain()
+    assert merchant.get(f"/v1/refunds/{refund['id']}")["status"] == "pending"
+    make_sync_due(records.refund_key(refund["id"]))
+    drain()
+    wait_for(lambda: merchant.get(f"/v1/refunds/{refund['id']}")["status"] == "succeeded", timeout_s=15)

@@ -97,6 +97,9 @@ def _channel_error(response: HttpResponse) -> ChannelError:
         code = str(error.get("code") or code)
         message = str(error.get("message") or "")[:_MESSAGE_CHARS_MAX]
     retryable = response.status >= 500 or response.status == 429 or code in RETRYABLE_CODES
+    # A 4xx with WeChat's own error code is a definite refusal; 401 SIGN_ERROR is about our request's
+    # signature (a key problem on our side), not about the business operation, so it is not one.
+    refused = isinstance(error, dict) and 400 <= response.status < 500 and response.status != 401 and not retryable
     request_id = response.headers.get("request-id", "")
     detail = f"WeChat Pay {response.status} {code}: {message}" + (f" (request-id {request_id})" if request_id else "")
-    return ChannelError(detail, channel_code=code, retryable=retryable)
+    return ChannelError(detail, channel_code=code, retryable=retryable, refused=refused)

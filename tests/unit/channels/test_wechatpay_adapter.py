@@ -268,6 +268,20 @@ def test_close_of_an_order_the_channel_never_had_counts_as_closed(kit: WeChatKit
     assert len(transport.requests) == 1
 
 
+def test_business_refusal_is_marked_refused_and_other_failures_are_not(kit: WeChatKit, signed_response: Signed) -> None:
+    refusal = FakeTransport([signed_response(400, {"code": "INVALID_REQUEST", "message": "退款金额超过可退金额"})])
+    with pytest.raises(ChannelError) as caught:
+        _adapter(refusal).refund(kit.account(), _refund_request())
+    assert caught.value.refused and not caught.value.retryable
+    accepted = signed_response(200, {"status": "PROCESSING"})
+    tampered = HttpResponse(accepted.status, accepted.headers, accepted.body.replace(b"PROCESSING", b"SUCCESS"))
+    for answer in (signed_response(500, {"code": "SYSTEM_ERROR", "message": "x"}),
+                   signed_response(401, {"code": "SIGN_ERROR", "message": "x"}), tampered):
+        with pytest.raises(ChannelError) as caught:
+            _adapter(FakeTransport([answer])).refund(kit.account(), _refund_request())
+        assert not caught.value.refused, answer.status
+
+
 def test_close_failing_at_the_channel_still_raises(kit: WeChatKit, signed_response: Signed) -> None:
     transport = FakeTransport([signed_response(500, {"code": "SYSTEM_ERROR", "message": "系统错误"})])
     with pytest.raises(ChannelError) as caught:
