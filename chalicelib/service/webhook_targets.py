@@ -10,17 +10,24 @@ from chalicelib.config.settings import settings
 from chalicelib.domain.errors import InvalidRequest
 
 
-def check_notify_url(url: str, *, param: str = "notify_url", resolve: bool = True) -> None:
+def check_notify_url(url: str, *, param: str = "notify_url", resolve: bool = True) -> str | None:
+    """Refuse a target the hub must not call. In prod, returns the checked address to connect to.
+
+    Connecting to exactly the address that was checked (not resolving the name again) is what defeats DNS
+    rebinding: a name that answers a public address to the check and a private one to the connection.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest("notify_url must be an absolute http(s) URL", param=param)
+        raise InvalidRequest(f"{param} must be an absolute http(s) URL", param=param)
     if not settings().is_prod:
-        return
+        return None
     if parts.scheme != "https":
-        raise InvalidRequest("notify_url must use https", param=param)
-    for address in _addresses(parts.hostname, resolve, param):
+        raise InvalidRequest(f"{param} must use https", param=param)
+    addresses = _addresses(parts.hostname, resolve, param)
+    for address in addresses:
         if not _public(address):
-            raise InvalidRequest("notify_url resolves to a private, loopback or link-local address", param=param)
+            raise InvalidRequest(f"{param} resolves to a private, loopback or link-local address", param=param)
+    return str(addresses[0]) if addresses else None
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

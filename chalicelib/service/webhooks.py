@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from chalicelib.domain.clock import iso, parse_iso, utcnow
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import InvalidRequest, NotFound
 from chalicelib.domain.models import Merchant
 from chalicelib.service.webhook_targets import check_notify_url
 from chalicelib.storage import config_repo, outbox, records, state_repo
@@ -84,9 +86,9 @@ def _target(event: dict[str, Any], merchant: Merchant | None) -> str | None:
 
 def _post(url: str, event: dict[str, Any]) -> tuple[int | None, str | None]:
     try:
-        check_notify_url(url)
-    except Exception as exc:  # noqa: BLE001 - a refused target is recorded as the attempt's error
-        return None, f"refused target: {exc}"
+        pinned_address = check_notify_url(url)
+    except InvalidRequest as exc:  # a refused target is recorded as the attempt's error
+        return None, f"refused target: {exc.message}"
     body = payload(event)
     timestamp = utcnow()
     secret = config_repo.webhook_secret(event["merchant_id"]).reveal()
@@ -95,10 +97,28 @@ def _post(url: str, event: dict[str, Any]) -> tuple[int | None, str | None]:
                "webhook-timestamp": str(int(timestamp.timestamp())), "webhook-signature": signature,
                "user-agent": "payhub-webhooks/1"}
     try:
-        response = _http.request("POST", url, body=body, headers=headers, timeout=TIMEOUT)
+        if pinned_address:
+            response = _post_pinned(url, pinned_address, body, headers)
+        else:
+            response = _http.request("POST", url, body=body, headers=headers, timeout=TIMEOUT)
     except urllib3.exceptions.HTTPError as exc:
         return None, type(exc).__name__
     return response.status, None if response.status < 300 else f"HTTP {response.status}"
+
+
+def _post_pinned(url: str, address: str, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    """HTTPS to the address that passed the SSRF check, with the URL's name for SNI, certificate and Host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    pool = urllib3.HTTPSConnectionPool(address, port=parts.port or 443, server_hostname=host, assert_hostname=host,
+                                       timeout=TIMEOUT, retries=False, ssl_minimum_version=ssl.TLSVersion.TLSv1_2)
+    path = parts.path or "/"
+    if parts.query:
+        path += f"?{parts.query}"
+    try:
+        return pool.urlopen("POST", path, body=body, headers={**headers, "host": host}, redirect=False)
+    finally:
+        pool.close()
 
 
 def _put_attempt(event_id: str, record: dict[str, Any], now: str) -> None:
