@@ -8,7 +8,6 @@ from typing import Any
 
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.observability import configure_logging
-from chalicelib.service import status_sync
 from chalicelib.storage import outbox
 
 configure_logging()
@@ -30,5 +29,9 @@ def outbox_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
 
 
 def status_sync_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
+    # Imported here: it pulls in the channel seam (pydantic), which the outbox sweep sharing this module
+    # would otherwise pay for at every cold start.
+    from chalicelib.service import status_sync
+
     return {"enqueued": status_sync.sweep(SWEEP_BUDGET_S)}
 

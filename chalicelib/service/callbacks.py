@@ -68,17 +68,8 @@ def _cross_check(account: ChannelAccount, notification: Notification) -> None:
     expected_app = account.config.settings.get("appid")
     if expected_app and notification.channel_app_id and notification.channel_app_id != expected_app:
         raise BusinessMismatch(f"app id {notification.channel_app_id} is not this account's")
-    if notification.kind is NotificationKind.PAYMENT:
-        attempt = state_repo.get_attempt(notification.object_id)
-        if attempt is None or attempt.account_id != account.account_id:
-            raise BusinessMismatch(f"no attempt {notification.object_id} on this account")
-        amount = notification.payment.amount if notification.payment else None
-        if amount is not None and (amount.minor, amount.currency) != (attempt.amount, attempt.currency):
-            raise BusinessMismatch(f"amount {amount} differs from the attempt's {attempt.amount} {attempt.currency}")
-    else:
-        refund = state_repo.get_refund(notification.object_id)
-        if refund is None or refund.account_id != account.account_id:
-            raise BusinessMismatch(f"no refund {notification.object_id} on this account")
-        amount = notification.refund.amount if notification.refund else None
-        if amount is not None and (amount.minor, amount.currency) != (refund.amount, refund.currency):
-            raise BusinessMismatch(f"refund amount {amount} differs from {refund.amount} {refund.currency}")
+    # Amounts are checked where every channel answer is applied (outcomes/refunds), for queries as well.
+    load = state_repo.get_attempt if notification.kind is NotificationKind.PAYMENT else state_repo.get_refund
+    record = load(notification.object_id)
+    if record is None or record.account_id != account.account_id:
+        raise BusinessMismatch(f"no {notification.kind} object {notification.object_id} on this account")

@@ -17,6 +17,7 @@ from chalicelib.domain.decisions import Plan, decide
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Attempt, Payment, Refund
+from chalicelib.domain.money import Money
 from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, RefundState
 from chalicelib.storage import config_repo, outbox, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
@@ -43,16 +44,22 @@ class Dedupe:
     event_id: str
 
 
+def amount_differs(reported: Money | None, stored: Money, *, object_id: str, source: str) -> bool:
+    """The channel names another amount than we stored: never applied, raised as an alert for a person."""
+    if reported is None or reported == stored:
+        return False
+    log.error("ALERT channel reports %s %s for %s, we hold %s %s; not applied", reported.minor, reported.currency,
+              object_id, stored.minor, stored.currency, extra={"alert": "amount_mismatch", "source": source})
+    return True
+
+
 def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str, dedupe: Dedupe | None = None) -> Applied:
     for _ in range(MAX_RACE_RETRIES):
         attempt = state_repo.get_attempt(attempt_id)
         payment = state_repo.get_payment(attempt.payment_id) if attempt else None
         if attempt is None or payment is None:
             raise NotFound(f"no attempt {attempt_id}")
-        if status.amount is not None and (status.amount.minor, status.amount.currency) != (attempt.amount,
-                                                                                          attempt.currency):
-            log.error("ALERT channel reports %s for attempt %s of %d %s; not applied", status.amount, attempt_id,
-                      attempt.amount, attempt.currency, extra={"alert": "amount_mismatch", "source": source})
+        if amount_differs(status.amount, attempt.money, object_id=attempt_id, source=source):
             return Applied.MISMATCH
         merchant = config_repo.get_merchant(payment.merchant_id)
         policy = merchant.late_success_policy if merchant else "refund"

@@ -26,7 +26,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Merchant, Refund
 from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundState, refund_can
 from chalicelib.service.inputs import CreateRefundInput
-from chalicelib.service.outcomes import Applied, Dedupe
+from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
 from chalicelib.service.payments import get_payment
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import outbox, records, state_repo
@@ -123,10 +123,7 @@ def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, de
         refund = state_repo.get_refund(refund_id)
         if refund is None:
             raise NotFound(f"no refund {refund_id}")
-        if status.amount is not None and (status.amount.minor, status.amount.currency) != (refund.amount,
-                                                                                          refund.currency):
-            log.error("ALERT channel reports %s for refund %s of %d %s; not applied", status.amount, refund_id,
-                      refund.amount, refund.currency, extra={"alert": "amount_mismatch", "source": source})
+        if amount_differs(status.amount, refund.money, object_id=refund_id, source=source):
             return Applied.MISMATCH
         if target is None or not refund_can(refund.status, target):
             if target is RefundState.SUCCEEDED and refund.status is RefundState.FAILED:

@@ -274,3 +274,18 @@ def test_a_refund_left_pending_is_resubmitted_by_status_sync(stack, merchant, dr
     make_sync_due(records.refund_key(refund["id"]))
     drain()
     wait_for(lambda: merchant.get(f"/v1/refunds/{refund['id']}")["status"] == "succeeded", timeout_s=15)
+
+
+def test_verified_callback_with_another_amount_is_acknowledged_not_applied(stack, merchant, caplog):
+    payment = merchant.create_payment(amount=1000)
+    # Our record and the channel's disagree (a bug or tampering upstream): the hub holds 999.
+    client("dynamodb").update_item(TableName=state_repo.state_table(),
+                                   Key=to_item(records.attempt_key(payment["attempt_id"])),
+                                   UpdateExpression="SET amount = :wrong", ExpressionAttributeValues={
+                                       ":wrong": {"N": "999"}})
+    pay_at_sandbox(stack, payment["attempt_id"])
+    rows = wait_for(lambda: [d for d in deliveries(stack, payment["attempt_id"]) if d["delivered"]])
+    assert rows[0]["status_code"] == 204 and len(rows) == 1  # acknowledged: the channel stops retrying
+    assert merchant.get(f"/v1/payments/{payment['id']}")["status"] == "pending"
+    assert journals_of(payment["attempt_id"]) == []
+    assert any(getattr(r, "alert", None) == "amount_mismatch" for r in caplog.records)
