@@ -16,6 +16,7 @@ from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.errors import CallbackRejected
+from chalicelib.domain.models import Attempt, Refund
 from chalicelib.service.outcomes import Dedupe, apply_attempt_status
 from chalicelib.service.refunds import apply_refund_status
 from chalicelib.storage import config_repo, state_repo
@@ -44,7 +45,7 @@ def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], b
             "body_sha256": fingerprint})
         return channel_adapter.acknowledge(False)
     try:
-        _cross_check(account, notification)
+        record = _cross_check(account, notification)
     except BusinessMismatch as exc:
         log.error("ALERT callback verified but not applied: %s", exc, extra={
             "alert": "callback_business_mismatch", "channel": channel, "account": account_id,
@@ -53,15 +54,19 @@ def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], b
     dedupe = Dedupe(channel, account_id, notification.event_id)
     if notification.kind is NotificationKind.PAYMENT:
         assert notification.payment is not None
-        result = apply_attempt_status(notification.object_id, notification.payment, source="callback", dedupe=dedupe)
+        assert isinstance(record, Attempt)
+        result = apply_attempt_status(notification.object_id, notification.payment, source="callback", dedupe=dedupe,
+                                      known=record)
     else:
-        assert notification.refund is not None
-        result = apply_refund_status(notification.object_id, notification.refund, source="callback", dedupe=dedupe)
+        assert notification.refund is not None and isinstance(record, Refund)
+        result = apply_refund_status(notification.object_id, notification.refund, source="callback", dedupe=dedupe,
+                                     known=record)
     log.info("callback %s for %s: %s", notification.event_id, notification.object_id, result)
     return channel_adapter.acknowledge(True)
 
 
-def _cross_check(account: ChannelAccount, notification: Notification) -> None:
+def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt | Refund:
+    """The notification is about our object on this account; returns that object as read."""
     expected_merchant = account.config.settings.get("mchid") or account.config.settings.get("merchant_id")
     if expected_merchant and notification.channel_merchant_id != expected_merchant:
         raise BusinessMismatch(f"merchant id {notification.channel_merchant_id} is not this account's")
@@ -73,3 +78,4 @@ def _cross_check(account: ChannelAccount, notification: Notification) -> None:
     record = load(notification.object_id)
     if record is None or record.account_id != account.account_id:
         raise BusinessMismatch(f"no {notification.kind} object {notification.object_id} on this account")
+    return record

@@ -53,9 +53,11 @@ def amount_differs(reported: Money | None, stored: Money, *, object_id: str, sou
     return True
 
 
-def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str, dedupe: Dedupe | None = None) -> Applied:
+def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str, dedupe: Dedupe | None = None,
+                         known: Attempt | None = None) -> Applied:
+    """``known``: the attempt as the caller just read it, used for the first decision (saves one read)."""
     for _ in range(MAX_RACE_RETRIES):
-        attempt = state_repo.get_attempt(attempt_id)
+        attempt, known = known or state_repo.get_attempt(attempt_id), None
         payment = state_repo.get_payment(attempt.payment_id) if attempt else None
         if attempt is None or payment is None:
             raise NotFound(f"no attempt {attempt_id}")

@@ -114,13 +114,15 @@ def submit_refund(refund_id: str) -> str:
         else:  # the channel may have taken it (e.g. an unverifiable answer): only a query may decide
             log.error("refund %s outcome unknown after %s; status sync will query", refund_id, exc.channel_code)
             status = RefundStatus(outcome=RefundOutcome.PROCESSING, raw_status=exc.channel_code or "UNKNOWN")
-    return str(apply_refund_status(refund_id, status, source="refund_worker"))
+    return str(apply_refund_status(refund_id, status, source="refund_worker", known=refund))
 
 
-def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, dedupe: Dedupe | None = None) -> Applied:
+def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, dedupe: Dedupe | None = None,
+                        known: Refund | None = None) -> Applied:
+    """``known``: the refund as the caller just read it, used for the first decision (saves one read)."""
     target = _OUTCOME_TO_STATE.get(status.outcome)
     for _ in range(MAX_RACE_RETRIES):
-        refund = state_repo.get_refund(refund_id)
+        refund, known = known or state_repo.get_refund(refund_id), None
         if refund is None:
             raise NotFound(f"no refund {refund_id}")
         if amount_differs(status.amount, refund.money, object_id=refund_id, source=source):
