@@ -18,7 +18,7 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.domain.money import Money
-from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, RefundState
+from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, PaymentState, RefundState
 from chalicelib.storage import config_repo, outbox, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
@@ -95,9 +95,9 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
     payment_changes: dict[str, object] = {"updated_at": now}
     if plan.payment_to is not None:
         payment_changes["status"] = str(plan.payment_to)
-        if plan.payment_to.value == "succeeded":
+        if plan.payment_to is PaymentState.SUCCEEDED:
             payment_changes["succeeded_attempt_id"] = attempt.attempt_id
-        if plan.payment_to.value == "failed":
+        if plan.payment_to is PaymentState.FAILED:
             payment_changes["failure_reason"] = status.raw_status
     if plan.capture:
         payment_changes["amount_captured"] = payment.amount_captured + attempt.amount

@@ -18,7 +18,7 @@ from chalicelib.channels.base import PaymentOutcome, PaymentStatus, RefundOutcom
 from chalicelib.channels.registry import adapter
 from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import ChannelError
-from chalicelib.domain.states import ATTEMPT_FINAL, REFUND_FINAL
+from chalicelib.domain.states import ATTEMPT_FINAL, REFUND_FINAL, RefundState
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import account_or_error
 from chalicelib.storage import outbox, records, state_repo
@@ -87,7 +87,7 @@ def sync_refund(refund_id: str, count: int = 0) -> str:
     refund = state_repo.get_refund(refund_id)
     if refund is None or refund.status in REFUND_FINAL:
         return "final"
-    if refund.status.value == "pending":  # its refund.submit message was lost or dead-lettered
+    if refund.status is RefundState.PENDING:  # its refund.submit message was lost or dead-lettered
         outbox.send("refunds", {"command": "refund.submit", "object_id": refund_id})
         _reschedule(records.refund_key(refund_id), count)
         return "resubmitted"

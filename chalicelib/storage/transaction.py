@@ -72,6 +72,8 @@ class Transaction:
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         for placeholder, value in condition_values.items():
             values[placeholder] = to_value(value)
+        # In conditions, "#status" simply means the attribute "status": callers write readable conditions and
+        # the placeholders (needed because status, version... are reserved words) are declared here.
         for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
             if token.startswith("#") and token not in names:
                 names[token] = token[1:]
@@ -86,9 +88,6 @@ class Transaction:
             raise ValueError("a DynamoDB transaction holds at most 100 items")
         self._items.append(operation)
         self._labels.append(label)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def commit(self) -> None:
         """Write every item or none.
