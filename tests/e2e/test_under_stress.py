@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.storage import ledger_repo, records, state_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import to_item
+from infra.local import workers
 from tests.helpers import make_merchant, wait_for
 
 
@@ -289,3 +291,33 @@ def test_verified_callback_with_another_amount_is_acknowledged_not_applied(stack
     assert merchant.get(f"/v1/payments/{payment['id']}")["status"] == "pending"
     assert journals_of(payment["attempt_id"]) == []
     assert any(getattr(r, "alert", None) == "amount_mismatch" for r in caplog.records)
+
+
+def test_channel_5xx_on_create_writes_nothing(stack, merchant):
+    arm(stack, "error_5xx", path_prefix="/v3/pay/transactions")
+    body = {"merchant_order_no": "o5xx" + merchant.merchant_id[-8:], "amount": 100, "currency": "CNY",
+            "description": "x", "method": "wechat.native"}
+    response = merchant.call("POST", "/v1/payments", body)
+    assert response.status_code == 502 and response.json()["error"]["code"] == "channel_error"
+    assert merchant.call("GET", f"/v1/payments?merchant_order_no={body['merchant_order_no']}").status_code == 404
+    retried = merchant.call("POST", "/v1/payments", body)  # the key was released: the retry may run
+    assert retried.status_code == 201
+
+
+def test_refund_whose_answer_timed_out_is_retried_and_done_once(stack, merchant, drain):
+    """The channel took the refund but the hub never saw the answer: the retry is deduplicated by our refund id."""
+    payment = merchant.create_payment(amount=400)
+    pay_at_sandbox(stack, payment["attempt_id"])
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")
+    arm(stack, "timeout", path_prefix="/v3/refund/domestic/refunds", delay_s=12)
+    arm(stack, "no_callback")  # only the retried request can tell the hub what happened
+    refund = merchant.call("POST", f"/v1/payments/{payment['id']}/refunds",
+                           {"amount": 400, "merchant_refund_no": "slow"}).json()
+    drain()  # the first try times out (retryable): the message becomes visible again shortly
+    assert merchant.get(f"/v1/refunds/{refund['id']}")["status"] == "pending"
+    time.sleep(workers.RETRY_VISIBILITY_S + 0.5)
+    drain()  # the retry sends the same out_refund_no; the channel answers with the refund it already has
+    wait_for(lambda: merchant.get(f"/v1/refunds/{refund['id']}")["status"] == "succeeded", timeout_s=20)
+    order = requests.get(f"{stack.sandbox_url}/_sandbox/orders/{payment['attempt_id']}", timeout=10).json()
+    assert len(order["refunds"]) == 1 and order["refunded_fen"] == 400
+    assert merchant.get(f"/v1/payments/{payment['id']}")["amount_refunded"] == 400
