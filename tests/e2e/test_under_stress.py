@@ -321,3 +321,32 @@ def test_refund_whose_answer_timed_out_is_retried_and_done_once(stack, merchant,
     order = requests.get(f"{stack.sandbox_url}/_sandbox/orders/{payment['attempt_id']}", timeout=10).json()
     assert len(order["refunds"]) == 1 and order["refunded_fen"] == 400
     assert merchant.get(f"/v1/payments/{payment['id']}")["amount_refunded"] == 400
+
+
+def test_out_of_order_callbacks_are_harmless(stack, merchant, drain):
+    """The refund's callback arrives before the payment's own (held back by the channel)."""
+    payment = merchant.create_payment(amount=650)
+    arm(stack, "out_of_order", delay_s=20)
+    pay_at_sandbox(stack, payment["attempt_id"])
+    make_sync_due(records.attempt_key(payment["attempt_id"]))
+    drain()  # status sync learns the payment succeeded while its callback is still held
+    assert merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded"
+    refund = merchant.call("POST", f"/v1/payments/{payment['id']}/refunds",
+                           {"amount": 650, "merchant_refund_no": "ooo"}).json()
+    drain()
+    wait_for(lambda: merchant.get(f"/v1/refunds/{refund['id']}")["status"] == "succeeded", timeout_s=15)
+    held = wait_for(lambda: [d for d in deliveries(stack, payment["attempt_id"])
+                             if d["event_type"] == "TRANSACTION.SUCCESS" and d["delivered"]], timeout_s=15)
+    assert held[0]["status_code"] == 204  # the late payment callback is acknowledged and changes nothing
+    drain()
+    assert len(journals_of(payment["attempt_id"])) == 1 and len(journals_of(refund["id"])) == 1
+    assert sorted(e["type"] for e in merchant.get("/v1/events")["data"]) == ["payment.succeeded", "refund.succeeded"]
+    assert ledger_repo.balance(merchant_payable_account(merchant.merchant_id, "CNY")) == 0
+
+
+def test_late_callback_is_applied_when_it_comes(stack, merchant):
+    payment = merchant.create_payment(amount=320)
+    arm(stack, "late_callback", delay_s=1.5)
+    pay_at_sandbox(stack, payment["attempt_id"])
+    assert merchant.get(f"/v1/payments/{payment['id']}")["status"] == "pending"
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")
