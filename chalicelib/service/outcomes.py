@@ -43,6 +43,20 @@ class Dedupe:
     account_id: str
     event_id: str
 
+    _LABEL = "callback"
+
+    def add_to(self, tx: Transaction, *, object_id: str, applied: str, now: str) -> None:
+        """Insert-only: a second copy of the notification fails this item and so the whole transaction."""
+        tx.put_new(self._LABEL, state_repo.state_table(), {
+            **records.callback_key(self.channel, self.account_id, self.event_id),
+            "object_id": object_id, "received_at": now, "applied": applied,
+        })
+
+    @classmethod
+    def was_seen(cls, conflict: TransactionConflict) -> bool:
+        """The transaction failed because this notification was already applied."""
+        return cls._LABEL in conflict.failed_labels
+
 
 def amount_differs(reported: Money | None, stored: Money, *, object_id: str, source: str) -> bool:
     """The channel names another amount than we stored: never applied, raised as an alert for a person."""
@@ -71,7 +85,7 @@ def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str,
         try:
             _commit(payment, attempt, status, plan, source=source, dedupe=dedupe)
         except TransactionConflict as conflict:
-            if any(label.startswith("callback:") for label in conflict.failed_labels):
+            if Dedupe.was_seen(conflict):
                 return Applied.DUPLICATE
             log.info("attempt %s raced (%s); deciding again", attempt_id, conflict.failed_labels)
             continue
@@ -119,10 +133,7 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
     if plan.auto_refund:
         events.append(_add_auto_refund(tx, payment, attempt, plan.reason, now))
     if dedupe is not None:
-        tx.put_new(f"callback:{dedupe.event_id}", state_repo.state_table(), {
-            **records.callback_key(dedupe.channel, dedupe.account_id, dedupe.event_id),
-            "object_id": attempt.attempt_id, "received_at": now, "applied": plan.reason,
-        })
+        dedupe.add_to(tx, object_id=attempt.attempt_id, applied=plan.reason, now=now)
     tx.put_new("audit", state_repo.state_table(), {
         "pk": f"AUDIT#{attempt.attempt_id}", "sk": f"{now}#{new_id('aud')}", "source": source,
         "attempt_from": str(attempt.status), "attempt_to": str(plan.attempt_to),

@@ -135,7 +135,7 @@ def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, de
         try:
             _commit(refund, target, status, source=source, dedupe=dedupe)
         except TransactionConflict as conflict:
-            if any(label.startswith("callback:") for label in conflict.failed_labels):
+            if Dedupe.was_seen(conflict):
                 return Applied.DUPLICATE
             continue
         return Applied.APPLIED
@@ -174,10 +174,7 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
         events.append(outbox.add_event(tx, merchant_id=refund.merchant_id, object_id=refund.refund_id,
                                        event_type=event_type, data=public, now=stamp))
     if dedupe is not None:
-        tx.put_new(f"callback:{dedupe.event_id}", table, {
-            **records.callback_key(dedupe.channel, dedupe.account_id, dedupe.event_id),
-            "object_id": refund.refund_id, "received_at": stamp, "applied": str(target),
-        })
+        dedupe.add_to(tx, object_id=refund.refund_id, applied=str(target), now=stamp)
     tx.commit()
     log.info("refund %s %s -> %s via %s", refund.refund_id, refund.status, target, source)
     outbox.publish_after_commit(events)

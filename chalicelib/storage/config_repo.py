@@ -74,8 +74,10 @@ def get_merchant(merchant_id: str) -> Merchant | None:
 
 def _load_merchant(merchant_id: str) -> Merchant | None:
     item = _get(f"MERCHANT#{merchant_id}", "PROFILE")
-    if not item:
-        return None
+    return _merchant_from(item) if item else None
+
+
+def _merchant_from(item: dict[str, Any]) -> Merchant:
     return Merchant(
         merchant_id=item["merchant_id"], name=item["name"],
         late_success_policy=item.get("late_success_policy", "refund"),
@@ -84,13 +86,13 @@ def _load_merchant(merchant_id: str) -> Merchant | None:
 
 
 def list_merchants() -> list[Merchant]:
+    """Operator listing (CLI only): one filtered Scan; the profiles come back whole, no read per merchant."""
     merchants = []
-    for page in client("dynamodb").get_paginator("scan").paginate(TableName=_table()):
-        for raw in page.get("Items", []):
-            item = from_item(raw)
-            if item["sk"] == "PROFILE":
-                merchants.append(_load_merchant(item["merchant_id"]))
-    return [m for m in merchants if m]
+    for page in client("dynamodb").get_paginator("scan").paginate(
+        TableName=_table(), FilterExpression="sk = :sk", ExpressionAttributeValues={":sk": {"S": "PROFILE"}},
+    ):
+        merchants += [_merchant_from(from_item(raw)) for raw in page.get("Items", [])]
+    return merchants
 
 
 def webhook_secret(merchant_id: str) -> Secret:
