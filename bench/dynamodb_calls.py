@@ -192,8 +192,8 @@ def start_stack() -> Stack:
     from chalice.local import create_local_server
 
     from infra.local.bootstrap import create_stage_resources
-    from infra.local.demo import provision_wechat_account
     from infra.local.moto import start_moto
+    from infra.local.provision.wechatpay import provision as provision_wechat_account
     from infra.local.webhook_receiver import WebhookReceiver
     from sandbox.wechatpay.server import WeChatPaySandbox
 

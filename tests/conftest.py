@@ -40,8 +40,8 @@ def stack() -> Iterator[Stack]:
     from chalice.local import create_local_server
 
     from infra.local.bootstrap import create_stage_resources
-    from infra.local.demo import provision_wechat_account
     from infra.local.moto import start_moto
+    from infra.local.provision.wechatpay import provision as provision_wechat_account
     from infra.local.webhook_receiver import WebhookReceiver
     from sandbox.wechatpay.server import WeChatPaySandbox
 
@@ -78,3 +78,40 @@ def drain() -> Any:
     from infra.local.workers import drain as run
 
     return run
+
+
+@dataclass
+class LocalAccount:
+    channel: str
+    sandbox: Any
+    sandbox_url: str
+    account_id: str
+
+
+_SANDBOXES: dict[str, tuple[Any, str]] = {}
+
+
+@pytest.fixture(scope="session")
+def channel_account(stack: Stack) -> Iterator[Any]:
+    """``channel_account("alipay", **options)``: that channel's sandbox (started once per session, with fast
+    retries) and a freshly provisioned account on it, as ``make run`` does. Options go to the provisioner
+    (``account_id`` defaults to the channel's demo account; provisioning the same id again rotates its keys)."""
+    from infra.local.provision import LOCAL_CHANNELS
+
+    def make(channel: str, **options: Any) -> LocalAccount:
+        local = LOCAL_CHANNELS[channel]
+        if channel == "wechatpay":
+            box, url = stack.sandbox, stack.sandbox_url
+        elif channel in _SANDBOXES:
+            box, url = _SANDBOXES[channel]
+        else:
+            box = local.new_sandbox(retry_scale=0.002)
+            url = box.start()
+            _SANDBOXES[channel] = (box, url)
+        config = local.provision(url, **options)
+        return LocalAccount(channel, box, url, config.account_id)
+
+    yield make
+    for box, _ in _SANDBOXES.values():
+        box.stop()
+    _SANDBOXES.clear()

@@ -8,7 +8,7 @@ adapter can be exercised with a fake transport and no network. Amounts cross thi
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -52,6 +52,9 @@ class PaymentOutcome(enum.StrEnum):
     FAILED = "failed"
     CLOSED = "closed"
     NOT_FOUND = "not_found"  # the channel has no such order
+    # The payer has done their part (PayPal approval, Stripe 3-D Secure under manual confirmation) and the
+    # hub must now complete the attempt at the channel with ``confirm`` (capture / confirm). Never success.
+    REQUIRES_CONFIRMATION = "requires_confirmation"
 
 
 class RefundOutcome(enum.StrEnum):
@@ -71,6 +74,25 @@ class Payer:
 
 
 @dataclass(frozen=True)
+class CardDetails:
+    """A payer's card as typed, held in memory only for the call that needs it. ``repr`` shows nothing
+    sensitive; the vault keeps the number encrypted, and the CVV is never stored at all (DESIGN §6)."""
+
+    number: str = field(repr=False)
+    exp_month: int = field(repr=False)
+    exp_year: int = field(repr=False)
+    cvv: str | None = field(default=None, repr=False)
+    holder_name: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    id_type: str | None = field(default=None, repr=False)  # UnionPay certifTp, e.g. "01" (ID card)
+    id_number: str | None = field(default=None, repr=False)
+
+    @property
+    def last4(self) -> str:
+        return self.number[-4:]
+
+
+@dataclass(frozen=True)
 class CreateRequest:
     attempt_id: str  # our order number at the channel (WeChat out_trade_no)
     method: str  # e.g. "wechat.jsapi"
@@ -80,6 +102,8 @@ class CreateRequest:
     expires_at: datetime
     payer: Payer
     return_url: str | None = None
+    card: CardDetails | None = None  # card methods that take the number server-side (unionpay.card)
+    payment_method: str | None = None  # a channel-side payment method token (Stripe ``pm_...``)
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,35 @@ class PaymentStatus:
     channel_transaction_id: str | None = None
     amount: Money | None = None
     paid_at: datetime | None = None
+    # The payer's money already moved and cannot be refused (e-CNY offline payments reported later in a
+    # batch): the hub credits it even if the payment was closed meanwhile, whatever the late-success policy.
+    settled_offline: bool = False
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    """Continue an attempt after its first step: the payer's SMS code (UnionPay card), or the hub completing
+    what the payer approved (PayPal capture, Stripe confirm after 3-D Secure). ``inputs`` come from the
+    payer through the merchant and are never stored; ``card`` is read back from the vault for card methods."""
+
+    attempt_id: str
+    method: str
+    channel_order_ref: str
+    amount: Money
+    notify_url: str
+    inputs: Mapping[str, str] = field(default_factory=dict, repr=False)
+    card: CardDetails | None = None
+    return_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    """The channel's answer: where the attempt stands, and a further step for the payer if one is needed
+    (``action`` e.g. a 3-D Secure challenge). ``channel_order_ref`` is set when the channel issued a new handle."""
+
+    status: PaymentStatus
+    action: ClientAction | None = None
+    channel_order_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +213,42 @@ class InboundCallback:
     received_at: datetime
 
 
+# --- Statements (T+1 reconciliation) --------------------------------------------------------------
+
+
+class StatementKind(enum.StrEnum):
+    PAYMENT = "payment"
+    REFUND = "refund"
+
+
+@dataclass(frozen=True, slots=True)
+class StatementRow:
+    """One detail row of a channel statement, normalised. ``object_id`` is our id at the channel (attempt id
+    for payments, refund id for refunds; "" when the channel row does not carry one). ``status`` is
+    ``succeeded`` for money that moved; anything else is the channel's word, lower-cased."""
+
+    kind: StatementKind
+    object_id: str
+    channel_ref: str | None
+    amount: Money  # payments: the amount the payer paid; refunds: the amount refunded (positive)
+    status: str
+    occurred_at: datetime  # timezone-aware
+    fee: Money | None = None
+    attempt_id: str | None = None  # refunds: the payment attempt they belong to, when the row says
+    line: int = 0  # 1-based line (or record) number in the file, for error messages and reports
+
+
+@dataclass(frozen=True, slots=True)
+class StatementSummary:
+    """The statement's own totals, when it has them (checked against the rows, and used for the ledger check)."""
+
+    count: int | None
+    payments: Money | None  # gross payment amount
+    refunds: Money | None  # refund amount, positive
+    fees: Money | None = None
+    settlement: Money | None = None  # net amount the channel settles for the day, if stated
+
+
 # --- The Protocol ----------------------------------------------------------------------------------
 
 
@@ -179,10 +268,23 @@ class ChannelAdapter(Protocol):
 
     def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus: ...
 
-    def verify_and_parse_notification(self, account: ChannelAccount, callback: InboundCallback) -> Notification: ...
+    def confirm(self, account: ChannelAccount, request: ConfirmRequest) -> ConfirmResult:
+        """Raises ``InvalidState`` for channels/methods with no such step."""
+        ...
+
+    def verify_and_parse_notification(self, account: ChannelAccount,
+                                      callback: InboundCallback) -> Notification | Sequence[Notification]:
+        """One notification, or several when the channel reports a batch (e-CNY offline payments)."""
+        ...
 
     def acknowledge(self, ok: bool) -> CallbackReply: ...
 
-    def fetch_statement(self, account: ChannelAccount, day: str) -> Iterable[bytes]: ...
+    def fetch_statement(self, account: ChannelAccount, day: str) -> Iterable[bytes]:
+        """The statement of Beijing day ``day`` (YYYY-MM-DD), integrity-checked where the channel gives a
+        hash, as a stream of chunks. Raises ``ChannelError`` (retryable) while it is not published yet."""
+        ...
 
-    def parse_statement(self, account: ChannelAccount, chunks: Iterable[bytes]) -> Iterator[Mapping[str, Any]]: ...
+    def parse_statement(self, account: ChannelAccount,
+                        chunks: Iterable[bytes]) -> Iterator[StatementRow | StatementSummary]:
+        """Parse by header name as a stream; raise ``ChannelError`` naming the line on anything malformed."""
+        ...

@@ -15,11 +15,21 @@ from chalicelib.domain.errors import InvalidRequest
 # channel -> (module, class)
 ADAPTERS: dict[str, tuple[str, str]] = {
     "wechatpay": ("chalicelib.channels.wechatpay", "WeChatPayAdapter"),
+    "alipay": ("chalicelib.channels.alipay", "AlipayAdapter"),
+    "unionpay": ("chalicelib.channels.unionpay", "UnionPayAdapter"),
+    "ecny": ("chalicelib.channels.ecny", "ECNYAdapter"),
+    "stripe": ("chalicelib.channels.stripe", "StripeAdapter"),
+    "paypal": ("chalicelib.channels.paypal", "PayPalAdapter"),
 }
 
 # method prefix (before the dot) -> channel
 METHOD_PREFIXES: dict[str, str] = {
     "wechat": "wechatpay",
+    "alipay": "alipay",
+    "unionpay": "unionpay",
+    "ecny": "ecny",
+    "stripe": "stripe",
+    "paypal": "paypal",
 }
 
 

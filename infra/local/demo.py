@@ -1,67 +1,8 @@
-"""Provision what the local stack needs to take a real-protocol payment: a WeChat Pay channel account whose
-keys are registered at the sandbox, and a demo merchant. Used by `make run` and by the end-to-end tests.
-
-Keys are generated on every start and live only in (local) Secrets Manager and the sandbox's memory.
-"""
+"""The demo merchant the local stack seeds. Channel accounts are provisioned by ``infra.local.provision``."""
 
 from __future__ import annotations
 
-import json
-import secrets
-import string
-from typing import Any
-
-import urllib3
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from chalicelib.config.accounts import ChannelAccountConfig
-from chalicelib.crypto.sm import sm2_generate_keypair
 from chalicelib.service.merchants import NewMerchant, create_merchant
-from chalicelib.storage import config_repo
-
-WECHAT_METHODS = ("wechat.jsapi", "wechat.miniprogram", "wechat.native", "wechat.h5", "wechat.app")
-
-
-def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = urllib3.request("POST", url, json=body, timeout=10.0)
-    if response.status != 200:
-        raise RuntimeError(f"sandbox answered {response.status}: {response.data[:200]!r}")
-    loaded: dict[str, Any] = json.loads(response.data)
-    return loaded
-
-
-def provision_wechat_account(sandbox_url: str, *, account_id: str = "wechat-demo", sign_type: str = "RSA",
-                             mchid: str = "1900000109", appid: str = "wx8888888888888888",
-                             priority: int = 100) -> ChannelAccountConfig:
-    """Generate merchant keys, register them at the sandbox, store the account config and its secrets."""
-    apiv3_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
-    serial_no = secrets.token_hex(20).upper()
-    settings = {"mchid": mchid, "appid": appid, "merchant_serial_no": serial_no, "sign_type": sign_type}
-    if sign_type == "SM2":
-        private_key, public_key = sm2_generate_keypair()
-        settings["merchant_sm2_public_key"] = public_key
-    else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()).decode()
-        public_key = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    registered = _post_json(f"{sandbox_url}/_sandbox/merchants", {
-        "mchid": mchid, "appids": [appid], "merchant_serial_no": serial_no, "sign_type": sign_type,
-        "merchant_public_key": public_key, "apiv3_key": apiv3_key,
-    })
-    settings["public_key_id"] = registered["public_key_id"]
-    config = ChannelAccountConfig(
-        account_id=account_id, channel="wechatpay", priority=priority, methods=WECHAT_METHODS,
-        currencies=("CNY",), api_base_url=sandbox_url, settings=settings,
-    )
-    config_repo.put_channel_account(config, {
-        "merchant_private_key": private_key, "apiv3_key": apiv3_key,
-        "platform_keys": {registered["public_key_id"]: registered["platform_public_key"],
-                          registered["platform_serial"]: registered["platform_public_key"]},
-    })
-    return config
 
 
 def create_demo_merchant(webhook_url: str | None, *, late_success_policy: str = "refund") -> NewMerchant:

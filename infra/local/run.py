@@ -46,7 +46,8 @@ def main() -> int:
     from chalice.local import create_local_server
 
     from infra.local.bootstrap import create_stage_resources
-    from infra.local.demo import create_demo_merchant, provision_wechat_account
+    from infra.local.demo import create_demo_merchant
+    from infra.local.provision.wechatpay import provision as provision_wechat_account
     from infra.local.webhook_receiver import WebhookReceiver
     from infra.local.workers import WorkerLoop
     from sandbox.wechatpay.server import WeChatPaySandbox

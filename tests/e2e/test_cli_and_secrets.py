@@ -8,7 +8,7 @@ import logging
 import requests
 
 from chalicelib.storage import config_repo
-from infra.local.demo import provision_wechat_account
+from infra.local.provision.wechatpay import provision as provision_wechat_account
 from payhub_cli.main import main as payhub
 from tests.helpers import MerchantClient, make_merchant, wait_for
 

@@ -9,6 +9,8 @@ from urllib.parse import quote, urlencode
 
 from chalicelib.channels.base import (
     CallbackReply,
+    ConfirmRequest,
+    ConfirmResult,
     CreateRequest,
     CreateResult,
     InboundCallback,
@@ -30,7 +32,7 @@ from chalicelib.channels.wechatpay.states import (
     refund_status,
 )
 from chalicelib.config.accounts import ChannelAccount
-from chalicelib.domain.errors import ChannelError, InvalidRequest
+from chalicelib.domain.errors import ChannelError, InvalidRequest, InvalidState
 from chalicelib.domain.money import Money
 
 # WeChat answers "no such order/refund" with these codes; for a query that is an outcome, not an error.
@@ -119,6 +121,9 @@ class WeChatPayAdapter:
                 return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status=exc.channel_code or "")
             raise
         return _parsed(refund_status, answer)
+
+    def confirm(self, account: ChannelAccount, request: ConfirmRequest) -> ConfirmResult:
+        raise InvalidState(f"{request.method} has no confirmation step: the payer pays in WeChat", param="payment_id")
 
     def verify_and_parse_notification(self, account: ChannelAccount, callback: InboundCallback) -> Notification:
         return notifications.parse_callback(WeChatCredentials.from_account(account), callback)
