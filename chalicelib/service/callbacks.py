@@ -44,14 +44,22 @@ def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], b
             "security_event": "callback_rejected", "channel": channel, "account": account_id,
             "body_sha256": fingerprint})
         return channel_adapter.acknowledge(False)
+    parsed = [notification] if isinstance(notification, Notification) else list(notification)
+    for item in parsed:
+        _apply(channel, account, item)
+    return channel_adapter.acknowledge(True)
+
+
+def _apply(channel: str, account: ChannelAccount, notification: Notification) -> None:
+    """Apply one verified notification; a business mismatch is alerted and skipped, never applied."""
     try:
         record = _cross_check(account, notification)
     except BusinessMismatch as exc:
         log.error("ALERT callback verified but not applied: %s", exc, extra={
-            "alert": "callback_business_mismatch", "channel": channel, "account": account_id,
+            "alert": "callback_business_mismatch", "channel": channel, "account": account.account_id,
             "event_id": notification.event_id, "object_id": notification.object_id})
-        return channel_adapter.acknowledge(True)
-    dedupe = Dedupe(channel, account_id, notification.event_id)
+        return
+    dedupe = Dedupe(channel, account.account_id, notification.event_id)
     if notification.kind is NotificationKind.PAYMENT:
         assert notification.payment is not None
         assert isinstance(record, Attempt)
@@ -62,7 +70,6 @@ def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], b
         result = apply_refund_status(notification.object_id, notification.refund, source="callback", dedupe=dedupe,
                                      known=record)
     log.info("callback %s for %s: %s", notification.event_id, notification.object_id, result)
-    return channel_adapter.acknowledge(True)
 
 
 def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt | Refund:
