@@ -80,7 +80,7 @@ def channel_list(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chalicelib.storage import config_repo
 
     return [{"account_id": c.account_id, "channel": c.channel, "enabled": c.enabled, "priority": c.priority,
-             "methods": list(c.methods), "api_base_url": c.api_base_url} for c in config_repo.list_channel_accounts()]
+             "methods": list(c.methods), "merchant_ids": list(c.merchant_ids), "api_base_url": c.api_base_url} for c in config_repo.list_channel_accounts()]
 
 
 def sandbox_pay(args: argparse.Namespace) -> dict[str, Any]:

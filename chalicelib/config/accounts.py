@@ -27,6 +27,8 @@ class ChannelAccountConfig(BaseModel):
     methods: tuple[str, ...]
     currencies: tuple[str, ...] = ("CNY",)
     api_base_url: str = Field(pattern=r"^https?://")
+    # The merchants this account takes payments for (their own channel merchant number); empty: any merchant.
+    merchant_ids: tuple[str, ...] = ()
     # Channel-specific identifiers (WeChat: mchid, appid, merchant_serial_no, sign_type, public_key_id, ...)
     settings: dict[str, str] = Field(default_factory=dict)
 

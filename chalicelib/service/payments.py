@@ -38,7 +38,7 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
     if state_repo.payment_id_for_order_no(merchant.merchant_id, body.merchant_order_no):
         raise DuplicateMerchantOrderNo(f"merchant_order_no {body.merchant_order_no!r} is already used",
                                        param="merchant_order_no")
-    account = choose_account(body.method, body.currency)
+    account = choose_account(body.method, body.currency, merchant.merchant_id)
     channel = account.config.channel
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)

@@ -1,4 +1,5 @@
-"""Pick the channel account that takes a payment: enabled, supports the method and currency, best priority."""
+"""Pick the channel account that takes a payment: enabled, supports the method and currency, open to the
+merchant; an account dedicated to the merchant wins over shared ones, then the best priority."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ from chalicelib.domain.errors import InvalidRequest, NoChannelAvailable
 from chalicelib.storage import config_repo
 
 
-def choose_account(method: str, currency: str) -> ChannelAccount:
+def choose_account(method: str, currency: str, merchant_id: str) -> ChannelAccount:
     channel = channel_for_method(method)
     if method not in adapter(channel).methods:
         raise InvalidRequest(f"unknown payment method {method!r}", param="method")
-    for config in config_repo.list_channel_accounts():  # sorted by priority
-        if config.enabled and config.channel == channel and method in config.methods and currency in config.currencies:
-            account = config_repo.channel_account(config.account_id)
-            if account is not None:
-                return account
+    candidates = [
+        config for config in config_repo.list_channel_accounts()  # sorted by priority
+        if config.enabled and config.channel == channel and method in config.methods and currency in config.currencies
+        and (not config.merchant_ids or merchant_id in config.merchant_ids)
+    ]
+    candidates.sort(key=lambda config: not config.merchant_ids)  # stable: dedicated first, priority order kept
+    for config in candidates:
+        account = config_repo.channel_account(config.account_id)
+        if account is not None:
+            return account
     raise NoChannelAvailable(f"no enabled channel account takes {method} in {currency}", param="method")
 
 

@@ -100,6 +100,22 @@ class PlatformKey:
         return cls(new_signer(sign_type), serial, key_id)
 
 
+class PlatformKeys(dict[SignType, "PlatformKey"]):
+    """WeChat's keys: one shared key per sign type, replaced for one merchant when that merchant's key is
+    rotated (platform certificates and WeChat Pay public keys are issued per merchant)."""
+
+    def __init__(self) -> None:
+        super().__init__({"RSA": PlatformKey.generate("RSA"), "SM2": PlatformKey.generate("SM2")})
+        self._by_merchant: dict[str, PlatformKey] = {}
+
+    def for_merchant(self, mchid: str, sign_type: SignType) -> PlatformKey:
+        return self._by_merchant.get(mchid) or self[sign_type]
+
+    def rotate(self, mchid: str, sign_type: SignType) -> PlatformKey:
+        self._by_merchant[mchid] = PlatformKey.generate(sign_type)
+        return self._by_merchant[mchid]
+
+
 def check_merchant_public_key(sign_type: SignType, key_text: str) -> str:
     """Validate a registered merchant key; returns it normalised. Raises ValueError."""
     if sign_type == "RSA":

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from chalicelib.crypto.aead import aes_gcm_encrypt, sm4_gcm_encrypt, sm4_key_from_secret
 from sandbox.common.delivery import Deliverer, DeliveryJob, Prepare
 
-from .auth import SCHEMES, PlatformKey, Signer, SignType, new_signer, random_nonce, response_message
+from .auth import SCHEMES, PlatformKeys, Signer, SignType, new_signer, random_nonce, response_message
 from .faults import Fault, FaultBook, FaultMode
 from .resources import refund_notification_json, transaction_json
 from .state import BEIJING, Merchant, Order, Refund, rfc3339_beijing
@@ -59,7 +59,7 @@ def _event_id() -> str:
 
 
 class CallbackSender:
-    def __init__(self, deliverer: Deliverer, faults: FaultBook, platform_keys: Mapping[SignType, PlatformKey]) -> None:
+    def __init__(self, deliverer: Deliverer, faults: FaultBook, platform_keys: PlatformKeys) -> None:
         self._deliverer = deliverer
         self._faults = faults
         self._platform_keys = platform_keys
@@ -129,7 +129,7 @@ class CallbackSender:
         ]
 
     def _preparer(self, merchant: Merchant, body: bytes, faults: frozenset[str]) -> Prepare:
-        platform = self._platform_keys[merchant.sign_type]
+        platform = self._platform_keys.for_merchant(merchant.mchid, merchant.sign_type)
         serial = platform.public_key_id if merchant.serial_mode == "public_key_id" else platform.platform_serial
         impostor = self._impostor(merchant.sign_type) if "forged_callback" in faults else None
 

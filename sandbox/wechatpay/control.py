@@ -13,7 +13,7 @@ from typing import Any
 from sandbox.common.delivery import Deliverer
 from sandbox.common.httpserver import Request, Response, json_response
 
-from .auth import PlatformKey, SignType, check_merchant_public_key
+from .auth import PlatformKeys, check_merchant_public_key
 from .callbacks import CallbackSender
 from .faults import FaultBook
 from .resources import refund_json, transaction_json
@@ -47,7 +47,7 @@ def _required_str(body: Mapping[str, Any], name: str) -> str:
 
 class ControlApi:
     def __init__(self, state: SandboxState, faults: FaultBook, deliverer: Deliverer, callbacks: CallbackSender,
-                 platform_keys: Mapping[SignType, PlatformKey]) -> None:
+                 platform_keys: PlatformKeys) -> None:
         self._state = state
         self._faults = faults
         self._deliverer = deliverer
@@ -95,12 +95,24 @@ class ControlApi:
             merchant_public_key=public_key, apiv3_key=apiv3_key, fee_rate_bps=fee_rate_bps, serial_mode=serial_mode,
         )
         self._state.register_merchant(merchant)
-        platform = self._platform_keys[sign_type]
+        platform = self._platform_keys.for_merchant(merchant.mchid, sign_type)
         return json_response(200, {
             "mchid": merchant.mchid, "sign_type": sign_type, "platform_serial": platform.platform_serial,
             "public_key_id": platform.public_key_id, "platform_public_key": platform.signer.public_key_text(),
             "wechatpay_serial": platform.public_key_id if serial_mode == "public_key_id" else platform.platform_serial,
         })
+
+    def rotate_platform_key(self, request: Request) -> Response:
+        """WeChat replaces one merchant's platform key. Answers and callbacks made from now on are signed with the new key;
+        a callback already emitted keeps its old signature on every retry, which is what a hub must go on
+        verifying while it holds both keys."""
+        merchant = self._state.merchant(_required_str(_body(request), "mchid"))
+        if merchant is None:
+            raise ControlError(404, "NOT_FOUND", "no such merchant")
+        key = self._platform_keys.rotate(merchant.mchid, merchant.sign_type)
+        return json_response(200, {"mchid": merchant.mchid, "sign_type": merchant.sign_type,
+                                   "platform_serial": key.platform_serial, "public_key_id": key.public_key_id,
+                                   "platform_public_key": key.signer.public_key_text()})
 
     def platform(self, request: Request) -> Response:
         return json_response(200, {

@@ -17,7 +17,7 @@ from sandbox.common.httpserver import BackgroundHTTPServer, Request, Response, R
 
 from . import auth
 from .api import Answer, V3Api
-from .auth import PlatformKey, SignType
+from .auth import PlatformKeys, SignType
 from .callbacks import RETRY_SCHEDULE_S, CallbackSender
 from .control import ControlApi
 from .errors import SignError, SystemError_, WeChatPayError
@@ -39,9 +39,7 @@ class WeChatPaySandbox:
         self.state = SandboxState()
         self.faults = FaultBook()
         # One platform key per sign type, made at startup and never written anywhere.
-        self.platform_keys: dict[SignType, PlatformKey] = {
-            "RSA": PlatformKey.generate("RSA"), "SM2": PlatformKey.generate("SM2"),
-        }
+        self.platform_keys = PlatformKeys()
         self.deliverer = Deliverer(RETRY_SCHEDULE_S, retry_scale, timeout_s=callback_timeout_s)
         self.callbacks = CallbackSender(self.deliverer, self.faults, self.platform_keys)
         self._refund_settle_s = refund_settle_s
@@ -85,6 +83,7 @@ class WeChatPaySandbox:
         for method, path, handler in (
             ("POST", "/_sandbox/merchants", control.register_merchant),
             ("GET", "/_sandbox/platform", control.platform),
+            ("POST", "/_sandbox/platform/rotate", control.rotate_platform_key),
             ("POST", "/_sandbox/pay", control.pay),
             ("POST", "/_sandbox/userpaying", control.userpaying),
             ("GET", "/_sandbox/orders/{out_trade_no}", control.show_order),
@@ -100,13 +99,13 @@ class WeChatPaySandbox:
     def _wrap_v3(self, handler: V3Handler) -> Callable[[Request], Response]:
         def wrapped(request: Request) -> Response:
             sign_type: SignType = "RSA"
-            serial_mode = "public_key_id"
+            serial_mode, mchid = "public_key_id", ""
             hold = None
             try:
                 if self.faults.take("error_5xx", request.path):
                     raise SystemError_("系统错误 (injected error_5xx)")
                 merchant = self._authenticate(request)
-                sign_type, serial_mode = merchant.sign_type, merchant.serial_mode
+                sign_type, serial_mode, mchid = merchant.sign_type, merchant.serial_mode, merchant.mchid
                 hold = self.faults.take("timeout", request.path)
                 answer = handler(request, merchant)
             except SignError as exc:
@@ -116,7 +115,7 @@ class WeChatPaySandbox:
                 answer = _error(exc)
             except IllegalTransition as exc:
                 answer = Answer(400, {"code": "INVALID_REQUEST", "message": str(exc)})
-            response = self._render(answer, sign_type, serial_mode)
+            response = self._render(answer, sign_type, serial_mode, mchid)
             if hold is not None:
                 # The work is done; only the answer is late, so the hub must query to learn the outcome.
                 response.delay_before_send_s = hold.delay_s
@@ -141,7 +140,7 @@ class WeChatPaySandbox:
             raise SignError("signature does not verify over METHOD\\nURL\\ntimestamp\\nnonce\\nbody\\n")
         return merchant
 
-    def _render(self, answer: Answer, sign_type: SignType, serial_mode: str) -> Response:
+    def _render(self, answer: Answer, sign_type: SignType, serial_mode: str, mchid: str) -> Response:
         if isinstance(answer.payload, bytes):
             body = answer.payload
             headers = {"Content-Type": "application/octet-stream"}
@@ -152,7 +151,7 @@ class WeChatPaySandbox:
             headers = {"Content-Type": "application/json; charset=utf-8"}
         headers["Request-ID"] = auth.random_nonce(24)
         if answer.signed:
-            platform = self.platform_keys[sign_type]
+            platform = self.platform_keys.for_merchant(mchid, sign_type)
             timestamp, nonce = str(int(time.time())), auth.random_nonce()
             headers.update({
                 "Wechatpay-Timestamp": timestamp, "Wechatpay-Nonce": nonce,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -17,8 +18,20 @@ WECHAT_METHODS = ("wechat.jsapi", "wechat.miniprogram", "wechat.native", "wechat
 
 
 def provision(sandbox_url: str, *, account_id: str = "wechat-demo", sign_type: str = "RSA",
-              mchid: str = "1900000109", appid: str = "wx8888888888888888", priority: int = 100) -> ChannelAccountConfig:
+              mchid: str = "1900000109", appid: str = "wx8888888888888888", priority: int = 100,
+              merchant_ids: tuple[str, ...] = ()) -> ChannelAccountConfig:
     """Generate merchant keys, register them at the sandbox, store the account config and its secrets."""
+    config, secrets_document = register(sandbox_url, account_id=account_id, sign_type=sign_type, mchid=mchid,
+                                        appid=appid, priority=priority, merchant_ids=merchant_ids)
+    config_repo.put_channel_account(config, secrets_document)
+    return config
+
+
+def register(sandbox_url: str, *, account_id: str, sign_type: str = "RSA", mchid: str = "1900000109",
+             appid: str = "wx8888888888888888", priority: int = 100,
+             merchant_ids: tuple[str, ...] = ()) -> tuple[ChannelAccountConfig, dict[str, Any]]:
+    """What a merchant does in WeChat's console (make keys, upload the public one, read WeChat's key back):
+    returns the account document and its secrets, ready for ``payhub channel put``."""
     apiv3_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
     serial_no = secrets.token_hex(20).upper()
     settings = {"mchid": mchid, "appid": appid, "merchant_serial_no": serial_no, "sign_type": sign_type}
@@ -37,12 +50,11 @@ def provision(sandbox_url: str, *, account_id: str = "wechat-demo", sign_type: s
     })
     settings["public_key_id"] = registered["public_key_id"]
     config = ChannelAccountConfig(
-        account_id=account_id, channel="wechatpay", priority=priority, methods=WECHAT_METHODS,
+        account_id=account_id, channel="wechatpay", priority=priority, methods=WECHAT_METHODS, merchant_ids=merchant_ids,
         currencies=("CNY",), api_base_url=sandbox_url, settings=settings,
     )
-    config_repo.put_channel_account(config, {
+    return config, {
         "merchant_private_key": private_key, "apiv3_key": apiv3_key,
         "platform_keys": {registered["public_key_id"]: registered["platform_public_key"],
                           registered["platform_serial"]: registered["platform_public_key"]},
-    })
-    return config
+    }
