@@ -1,6 +1,7 @@
-"""Cost of verifying one WeChat Pay callback, end to end and per primitive.
+"""Cost of verifying one channel callback, end to end for every channel, and per primitive for WeChat Pay.
 
-The full path is ``WeChatPayAdapter.verify_and_parse_notification``: credentials from the account, the
+Every channel's full path is its adapter's ``verify_and_parse_notification``, with cases from
+``bench/verify/<channel>.py``. For WeChat Pay, the full path is: credentials from the account, the
 Wechatpay-* headers (timestamp window, key by serial, signature over the exact bytes), the resource's AEAD
 decryption and the parse into a ``Notification``. Keys are generated in-process (tests/unit/channels/
 wechatpay_kit.py, the kit the adapter tests use); nothing touches the network or AWS.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib
 import json
 import os
 import sys
@@ -127,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         (f"SM4-GCM decrypt ({len(sm4_sealed) - 16} B)", lambda: sm4_gcm_decrypt(sm4_key, sm4_nonce, sm4_sealed, sm4_aad)),
         ("SM4 key derivation (SM3 of APIv3 key)", lambda: sm4_key_from_secret(apiv3)),
     ]
+    cases = [(f"wechatpay {name}" if name.startswith("full") else name, fn) for name, fn in cases]
+    for channel in ("alipay", "unionpay", "ecny", "stripe", "paypal"):
+        module = importlib.import_module(f"verify.{channel}")
+        cases += [(f"{channel} full path: {name}", fn) for name, fn in module.cases()]
     results = [bench(name, fn, repeat=args.repeat, target_s=args.target_s) for name, fn in cases]
 
     print(f"## Callback verification: median of {args.repeat} runs, one core\n")

@@ -1,8 +1,9 @@
 """`make run`: the whole local stack in one foreground process.
 
-moto (AWS) → tables, queues, KMS from infra/resources.py → WeChat Pay sandbox → channel account with fresh
-keys → demo merchant (credentials in .local/demo-merchant.json) → a merchant webhook endpoint that verifies
-signatures → the API on http://127.0.0.1:8000 → SQS consumers and schedules. Ctrl-C stops it all.
+moto (AWS) → tables, queues, KMS from infra/resources.py → one sandbox per channel (WeChat Pay, Alipay,
+UnionPay, e-CNY, Stripe, PayPal) → a channel account with fresh keys on each → demo merchant (credentials in
+.local/demo-merchant.json) → a merchant webhook endpoint that verifies signatures → the API on
+http://127.0.0.1:8000 → SQS consumers and schedules. Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 import threading
 from pathlib import Path
 
+from infra.local.provision import LOCAL_CHANNELS
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DIR = ROOT / ".local"
 
@@ -24,7 +27,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run the payment hub locally")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--moto-port", type=int, default=4566)
-    parser.add_argument("--wechat-port", type=int, default=8101)
+    parser.add_argument("--channels", default=",".join(LOCAL_CHANNELS),
+                        help="comma-separated channels whose sandbox to start (default: all)")
     parser.add_argument("--webhook-port", type=int, default=8200)
     args = parser.parse_args()
 
@@ -47,17 +51,21 @@ def main() -> int:
 
     from infra.local.bootstrap import create_stage_resources
     from infra.local.demo import create_demo_merchant
-    from infra.local.provision.wechatpay import provision as provision_wechat_account
     from infra.local.webhook_receiver import WebhookReceiver
     from infra.local.workers import WorkerLoop
-    from sandbox.wechatpay.server import WeChatPaySandbox
 
     create_stage_resources("local")
-    sandbox = WeChatPaySandbox(retry_scale=0.05)
-    sandbox_url = sandbox.start(port=args.wechat_port)
-    log.info("WeChat Pay sandbox on %s", sandbox_url)
-    account = provision_wechat_account(sandbox_url)
-    log.info("channel account %s (%s) ready", account.account_id, ", ".join(account.methods))
+    sandboxes = []
+    for name in args.channels.split(","):
+        if name not in LOCAL_CHANNELS:
+            parser.error(f"unknown channel {name!r} (known: {', '.join(LOCAL_CHANNELS)})")
+        local = LOCAL_CHANNELS[name]
+        sandbox = local.new_sandbox(retry_scale=0.05)
+        sandbox_url = sandbox.start(port=local.port)
+        sandboxes.append(sandbox)
+        account = local.provision(sandbox_url)
+        log.info("%s sandbox on %s; channel account %s (%s) ready", name, sandbox_url, account.account_id,
+                 ", ".join(account.methods))
 
     receiver = WebhookReceiver()
     receiver.start(port=args.webhook_port)
@@ -99,7 +107,8 @@ def main() -> int:
     finally:
         workers.stop()
         receiver.stop()
-        sandbox.stop()
+        for sandbox in sandboxes:
+            sandbox.stop()
         moto.stop()
         log.info("stopped cleanly")
     return 0
