@@ -1,0 +1,73 @@
+"""What ACP needs to find an order again, which the adapter seam does not carry: the original ``txnTime``.
+
+UnionPay identifies a transaction by merId + orderId + txnTime (the *original* request's send time), so a
+query, a close or a refund query must send the txnTime the order was created with. The seam gives
+``query``/``close`` only the attempt id and ``refund``/``query_refund`` only the refund id, so the adapter
+reads the time back from the hub's own records through this small port:
+
+- a payment's txnTime is what ``create`` returned in ``channel_order_ref`` (``<txnTime>`` or
+  ``<txnTime>:<tn>``), stored on the attempt;
+- a refund's txnTime is the refund record's creation time (Beijing, to the second): fixed before the first
+  submission, so a resubmitted refund repeats the same orderId *and* txnTime and UnionPay sees a duplicate,
+  never a second refund.
+
+Tests inject their own ``OrderBook``; the default reads the state table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from chalicelib.channels.unionpay.states import parse_txn_time, txn_time
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    txn_time: str  # yyyyMMddHHmmss, Beijing, exactly as sent in the original request
+    method: str | None = None  # the payment's method (decides bizType of a refund)
+
+
+class OrderBook(Protocol):
+    def payment(self, attempt_id: str) -> OrderRef | None: ...
+
+    def refund(self, refund_id: str) -> OrderRef | None: ...
+
+
+def order_ref_text(txn: str, tn: str | None = None) -> str:
+    return f"{txn}:{tn}" if tn else txn
+
+
+def txn_time_of(channel_order_ref: str | None) -> str | None:
+    """The txnTime inside a ``channel_order_ref`` this adapter made; None when it is not one."""
+    if not channel_order_ref:
+        return None
+    candidate = channel_order_ref.split(":", 1)[0]
+    try:
+        parse_txn_time(candidate)
+    except ValueError:
+        return None
+    return candidate
+
+
+class HubRecordsOrderBook:
+    """Reads attempts and refunds from the hub's state table (imported lazily: only queries need it)."""
+
+    def payment(self, attempt_id: str) -> OrderRef | None:
+        from chalicelib.storage import state_repo
+
+        attempt = state_repo.get_attempt(attempt_id)
+        if attempt is None:
+            return None
+        found = txn_time_of(attempt.channel_order_ref)
+        return OrderRef(found, attempt.method) if found else None
+
+    def refund(self, refund_id: str) -> OrderRef | None:
+        from chalicelib.domain.clock import parse_iso
+        from chalicelib.storage import state_repo
+
+        refund = state_repo.get_refund(refund_id)
+        if refund is None:
+            return None
+        attempt = state_repo.get_attempt(refund.attempt_id)
+        return OrderRef(txn_time(parse_iso(refund.created_at)), attempt.method if attempt else None)
