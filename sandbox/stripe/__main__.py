@@ -1,0 +1,43 @@
+"""``python -m sandbox.stripe [--host 127.0.0.1] [--port 8105] [--retry-scale 1.0] [--refund-settle-s 0.5]``"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from .server import DEFAULT_PORT, StripeSandbox
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.stripe", description="Local Stripe sandbox")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--retry-scale", type=float, default=1.0,
+                        help="multiply the webhook retry intervals (0.001 turns 60 s into 0.06 s)")
+    parser.add_argument("--refund-settle-s", type=float, default=0.5, help="seconds a refund stays pending")
+    parser.add_argument("--report-delay-s", type=float, default=0.0, help="seconds a report run stays pending")
+    parser.add_argument("--search-lag-s", type=float, default=0.0,
+                        help="seconds before a new PaymentIntent shows up in the Search API")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+
+    sandbox = StripeSandbox(retry_scale=args.retry_scale, refund_settle_s=args.refund_settle_s,
+                            report_delay_s=args.report_delay_s, search_lag_s=args.search_lag_s)
+    base_url = sandbox.start(args.host, args.port)
+    logging.getLogger("sandbox.stripe").info(
+        "register an account: curl -X POST %s/_sandbox/merchants -d '{}'  (Ctrl-C to stop)", base_url)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        logging.getLogger("sandbox.stripe").info("stopping")
+    finally:
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()

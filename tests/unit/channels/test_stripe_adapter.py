@@ -1,0 +1,434 @@
+"""StripeAdapter through a fake transport: what is sent (form, key, version, idempotency keys), amounts in
+Stripe's units, status mapping, errors, confirm/close/refund/query paths."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stripe_kit import (
+    API,
+    NOW,
+    SECRET_KEY,
+    FakeTransport,
+    error,
+    form,
+    intent,
+    make_account,
+    ok,
+    query,
+    refund,
+)
+
+from chalicelib.channels.base import (
+    ConfirmRequest,
+    CreateRequest,
+    Payer,
+    PaymentOutcome,
+    RefundOutcome,
+    RefundRequest,
+)
+from chalicelib.channels.stripe import StripeAdapter
+from chalicelib.channels.stripe.amounts import (
+    STRIPE_CURRENCIES,
+    THREE_DECIMAL,
+    WHOLE_TWO_DECIMAL,
+    ZERO_DECIMAL,
+    from_wire,
+    stripe_exponent,
+    to_wire,
+)
+from chalicelib.channels.stripe.client import encode_params
+from chalicelib.channels.stripe.states import INTENT_STATUSES, REFUND_STATUSES, payment_outcome, refund_outcome
+from chalicelib.domain.errors import ChannelError, InvalidRequest, InvalidState
+from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money, exponent
+
+
+def _create(**overrides: Any) -> CreateRequest:
+    values: dict[str, Any] = {
+        "attempt_id": "att_test1", "method": "stripe.card", "amount": Money(1000, "USD"), "description": "Green tea",
+        "notify_url": "https://hub.example/callbacks/stripe/stripe-test", "expires_at": NOW + timedelta(minutes=30),
+        "payer": Payer(), "return_url": "https://shop.example/return",
+    }
+    values.update(overrides)
+    return CreateRequest(**values)
+
+
+def _headers_ok(request, *, post: bool) -> None:
+    assert request.headers["Authorization"] == f"Bearer {SECRET_KEY}"
+    assert request.headers["Stripe-Version"] == "2024-06-20"
+    if post:
+        assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        assert request.headers["Idempotency-Key"]
+    else:
+        assert "Idempotency-Key" not in request.headers and request.body == b""
+
+
+# -- amounts ----------------------------------------------------------------------------------------------------
+
+
+def test_stripe_exponents_differ_from_iso_where_stripe_says_so() -> None:
+    assert [stripe_exponent(c) for c in ("USD", "JPY", "KRW", "BHD", "KWD", "ISK", "UGX")] == [2, 0, 0, 3, 3, 2, 2]
+    assert to_wire(Money(500, "ISK")) == 50_000  # 500 krónur, sent as a two-decimal value
+    assert to_wire(Money(500, "JPY")) == 500
+    assert to_wire(Money(1230, "BHD")) == 1230
+    with pytest.raises(ValueError, match="last"):
+        to_wire(Money(1234, "KWD"))
+    with pytest.raises(ValueError):
+        to_wire(Money(100, "LYD"))  # not a Stripe presentment currency
+    with pytest.raises(ValueError):
+        from_wire(50_001, "isk")
+
+
+@given(st.sampled_from(sorted(STRIPE_CURRENCIES)), st.integers(min_value=0, max_value=10**12))
+def test_wire_conversion_round_trips_for_every_stripe_currency(currency: str, minor: int) -> None:
+    money = Money(minor, currency)
+    if currency in THREE_DECIMAL and minor % 10:
+        with pytest.raises(ValueError):
+            to_wire(money)
+        return
+    wire = to_wire(money)
+    assert from_wire(wire, currency.lower()) == money
+    # The wire amount always means the same major amount as the ISO minor units do.
+    assert wire * 10 ** exponent(currency) == minor * 10 ** stripe_exponent(currency)
+    if currency in ZERO_DECIMAL:
+        assert wire == minor
+    if currency in WHOLE_TWO_DECIMAL:
+        assert wire % 100 == 0
+
+
+@given(st.sampled_from(sorted(SUPPORTED_CURRENCIES)), st.integers(min_value=0, max_value=10**9))
+def test_from_wire_never_invents_precision(currency: str, wire: int) -> None:
+    if currency not in STRIPE_CURRENCIES:
+        with pytest.raises(ValueError):
+            from_wire(wire, currency.lower())
+        return
+    try:
+        money = from_wire(wire, currency.lower())
+    except ValueError:
+        assert currency in WHOLE_TWO_DECIMAL and wire % 100
+        return
+    assert (currency in THREE_DECIMAL and wire % 10) or to_wire(money) == wire
+
+
+@pytest.mark.parametrize("bad", [True, 1.5, "100", -1, None])
+def test_from_wire_refuses_non_integers(bad: Any) -> None:
+    with pytest.raises(ValueError):
+        from_wire(bad, "usd")
+
+
+# -- state mapping ----------------------------------------------------------------------------------------------
+
+
+def test_intent_status_mapping_is_exhaustive_and_unknown_is_pending() -> None:
+    documented = {"requires_payment_method", "requires_confirmation", "requires_action", "processing",
+                  "requires_capture", "canceled", "succeeded"}
+    assert set(INTENT_STATUSES) == documented
+    assert payment_outcome("something_new") is PaymentOutcome.PENDING
+    assert payment_outcome("requires_payment_method") is PaymentOutcome.PENDING
+    assert payment_outcome("requires_payment_method", has_payment_error=True) is PaymentOutcome.FAILED
+    assert payment_outcome("requires_confirmation") is PaymentOutcome.REQUIRES_CONFIRMATION
+    assert payment_outcome("succeeded") is PaymentOutcome.SUCCEEDED
+
+
+def test_refund_status_mapping_is_exhaustive_and_unknown_is_processing() -> None:
+    assert set(REFUND_STATUSES) == {"pending", "requires_action", "succeeded", "failed", "canceled"}
+    assert refund_outcome("whatever") is RefundOutcome.PROCESSING
+    assert refund_outcome("failed") is RefundOutcome.FAILED
+
+
+# -- requests ---------------------------------------------------------------------------------------------------
+
+
+def test_form_encoding_nests_keys_and_indexes_lists() -> None:
+    encoded = encode_params({"amount": 5, "confirm": True, "metadata": {"attempt_id": "att_1"},
+                             "payment_method_types": ["card"], "skip": None})
+    assert encoded == "amount=5&confirm=true&metadata%5Battempt_id%5D=att_1&payment_method_types%5B0%5D=card"
+
+
+def test_create_without_payment_method_returns_stripe_js_params() -> None:
+    transport = FakeTransport([ok(intent("requires_payment_method"))])
+    result = StripeAdapter(transport).create(make_account(), _create())
+    [sent] = transport.requests
+    _headers_ok(sent, post=True)
+    assert (sent.method, sent.url) == ("POST", f"{API}/v1/payment_intents")
+    assert sent.headers["Idempotency-Key"] == "payhub:att_test1:create"
+    assert form(sent) == {"amount": "1000", "currency": "usd", "description": "Green tea",
+                          "payment_method_types[0]": "card", "metadata[attempt_id]": "att_test1"}
+    assert result.channel_order_ref == "pi_3PkitIntent000001"
+    assert result.action.type == "app_params"
+    assert result.action.params["client_secret"] == "pi_3PkitIntent000001_secret_abc"
+    assert result.action.params["publishable_key"] == "pk_test_kit"
+
+
+def test_create_with_payment_method_confirms_manually_and_returns_the_3ds_redirect() -> None:
+    redirect = {"type": "redirect_to_url", "redirect_to_url": {"url": "https://hooks.stripe.com/3ds/x",
+                                                               "return_url": "https://shop.example/return"}}
+    transport = FakeTransport([ok(intent("requires_action", next_action=redirect))])
+    result = StripeAdapter(transport).create(make_account(), _create(payment_method="pm_card_threeDSecure2Required",
+                                                                     amount=Money(500, "JPY")))
+    sent = form(transport.requests[0])
+    assert sent["payment_method"] == "pm_card_threeDSecure2Required"
+    assert (sent["confirm"], sent["confirmation_method"], sent["return_url"]) == (
+        "true", "manual", "https://shop.example/return")
+    assert (sent["amount"], sent["currency"]) == ("500", "jpy")
+    assert (result.action.type, result.action.params) == ("three_ds", {"redirect_url": "https://hooks.stripe.com/3ds/x"})
+
+
+def test_create_with_payment_method_needs_a_return_url() -> None:
+    with pytest.raises(InvalidRequest, match="return_url"):
+        StripeAdapter(FakeTransport()).create(make_account(), _create(payment_method="pm_card_visa", return_url=None))
+
+
+@pytest.mark.parametrize("overrides", [
+    {"amount": Money(1234, "BHD")}, {"amount": Money(100, "IQD")}, {"method": "wechat.native"},
+    {"payment_method": "card_123"}, {"attempt_id": "att'; DROP"},
+])
+def test_create_refuses_what_stripe_cannot_take_before_calling(overrides: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest):
+        StripeAdapter(FakeTransport()).create(make_account(), _create(**overrides))
+
+
+def test_decline_at_create_is_a_definite_refusal() -> None:
+    declined = error(402, "card_error", "card_declined", "Your card was declined.", decline_code="generic_decline",
+                     payment_intent=intent("requires_payment_method"))
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(FakeTransport([declined])).create(make_account(), _create(payment_method="pm_card_chargeDeclined"))
+    assert (caught.value.refused, caught.value.retryable, caught.value.channel_code) == (True, False, "generic_decline")
+
+
+@pytest.mark.parametrize(("response", "retryable", "refused"), [
+    (error(500, "api_error"), True, False),
+    (error(503, "api_error", **{}), True, False),
+    (error(429, "invalid_request_error", "rate_limit"), True, False),
+    (error(409, "idempotency_error", "idempotency_key_in_use"), True, False),
+    (error(400, "idempotency_error"), False, False),
+    (error(400, "invalid_request_error", "parameter_missing"), False, True),
+    (error(401, "invalid_request_error", "api_key_invalid", "Invalid API Key provided: sk_test_****1234"), False, False),
+    (ok({"error": {"type": "api_error"}}, 500, **{"stripe-should-retry": "false"}), False, False),
+])
+def test_error_mapping(response, retryable: bool, refused: bool) -> None:
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(FakeTransport([response])).create(make_account(), _create())
+    assert (caught.value.retryable, caught.value.refused) == (retryable, refused)
+    assert "sk_test_" not in caught.value.message.replace("sk_test_***", "")
+
+
+def test_non_json_answer_is_a_channel_error() -> None:
+    from chalicelib.channels.base import HttpResponse
+
+    with pytest.raises(ChannelError):
+        StripeAdapter(FakeTransport([HttpResponse(200, {}, b"<html>")])).create(make_account(), _create())
+
+
+# -- query and close --------------------------------------------------------------------------------------------
+
+
+def test_query_searches_by_attempt_id_metadata() -> None:
+    transport = FakeTransport([ok({"object": "search_result", "data": [intent("processing")], "has_more": False})])
+    status = StripeAdapter(transport).query(make_account(), "att_test1", Money(1000, "USD"))
+    [sent] = transport.requests
+    _headers_ok(sent, post=False)
+    assert sent.url.startswith(f"{API}/v1/payment_intents/search?")
+    assert query(sent)["query"] == "metadata['attempt_id']:'att_test1'"
+    assert status.outcome is PaymentOutcome.PROCESSING and status.channel_transaction_id == "pi_3PkitIntent000001"
+
+
+def test_query_falls_back_to_listing_when_search_has_not_caught_up() -> None:
+    other = {**intent(), "id": "pi_other", "metadata": {"attempt_id": "att_other"}}
+    transport = FakeTransport([
+        ok({"object": "search_result", "data": [], "has_more": False}),
+        ok({"object": "list", "data": [other], "has_more": True}),
+        ok({"object": "list", "data": [intent("succeeded")], "has_more": False}),
+    ])
+    status = StripeAdapter(transport).query(make_account(), "att_test1", Money(1000, "USD"))
+    assert status.outcome is PaymentOutcome.SUCCEEDED
+    assert query(transport.requests[2])["starting_after"] == "pi_other"
+
+
+def test_query_of_an_unknown_attempt_is_not_found() -> None:
+    transport = FakeTransport([error(400, "invalid_request_error", message="Search is not available"),
+                               ok({"object": "list", "data": [], "has_more": False})])
+    assert StripeAdapter(transport).query(make_account(), "att_x", Money(1, "USD")).outcome is PaymentOutcome.NOT_FOUND
+
+
+def _search(*found: dict[str, Any]) -> Any:
+    return ok({"object": "search_result", "data": list(found), "has_more": False})
+
+
+def test_close_cancels_the_intent_idempotently() -> None:
+    transport = FakeTransport([_search(intent("requires_action")), ok(intent("canceled"))])
+    StripeAdapter(transport).close(make_account(), "att_test1")
+    cancel = transport.requests[1]
+    assert cancel.url == f"{API}/v1/payment_intents/pi_3PkitIntent000001/cancel"
+    assert cancel.headers["Idempotency-Key"] == "payhub:att_test1:cancel"
+    assert form(cancel) == {"cancellation_reason": "abandoned"}
+
+
+def test_close_of_a_paid_intent_says_orderpaid() -> None:
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(FakeTransport([_search(intent("succeeded"))])).close(make_account(), "att_test1")
+    assert caught.value.channel_code == "ORDERPAID"
+
+
+def test_close_that_loses_the_race_to_the_payer_says_orderpaid() -> None:
+    transport = FakeTransport([_search(intent("requires_action")),
+                               error(400, "invalid_request_error", "payment_intent_unexpected_state"),
+                               ok(intent("succeeded"))])
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(transport).close(make_account(), "att_test1")
+    assert caught.value.channel_code == "ORDERPAID"
+
+
+def test_close_of_canceled_or_unknown_intent_is_done() -> None:
+    StripeAdapter(FakeTransport([_search(intent("canceled"))])).close(make_account(), "att_test1")
+    StripeAdapter(FakeTransport([_search(), ok({"data": [], "has_more": False})])).close(make_account(), "att_test1")
+
+
+def test_close_of_a_processing_intent_is_retryable() -> None:
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(FakeTransport([_search(intent("processing"))])).close(make_account(), "att_test1")
+    assert caught.value.retryable
+
+
+# -- confirm ----------------------------------------------------------------------------------------------------
+
+
+def _confirm_request(**overrides: Any) -> ConfirmRequest:
+    values: dict[str, Any] = {"attempt_id": "att_test1", "method": "stripe.card",
+                              "channel_order_ref": "pi_3PkitIntent000001", "amount": Money(1000, "USD"),
+                              "notify_url": "https://hub.example/cb", "return_url": "https://shop.example/return"}
+    values.update(overrides)
+    return ConfirmRequest(**values)
+
+
+def test_confirm_after_3ds_confirms_with_an_idempotency_key() -> None:
+    transport = FakeTransport([ok(intent("requires_confirmation")), ok(intent("succeeded"))])
+    result = StripeAdapter(transport).confirm(make_account(), _confirm_request())
+    read, confirm = transport.requests
+    assert read.url == f"{API}/v1/payment_intents/pi_3PkitIntent000001"
+    assert confirm.url == f"{API}/v1/payment_intents/pi_3PkitIntent000001/confirm"
+    assert confirm.headers["Idempotency-Key"] == "payhub:att_test1:confirm"
+    assert form(confirm) == {"return_url": "https://shop.example/return"}
+    assert result.status.outcome is PaymentOutcome.SUCCEEDED and result.action is None
+
+
+def test_confirm_of_a_second_round_moves_to_the_next_key_when_stripe_replays_the_first() -> None:
+    transport = FakeTransport([ok(intent("requires_confirmation")),
+                               ok(intent("requires_action"), **{"idempotent-replayed": "true"}),
+                               ok(intent("requires_confirmation")), ok(intent("succeeded"))])
+    result = StripeAdapter(transport).confirm(make_account(), _confirm_request())
+    keys = [r.headers.get("Idempotency-Key") for r in transport.requests]
+    assert keys == [None, "payhub:att_test1:confirm", None, "payhub:att_test1:confirm:2"]
+    assert result.status.outcome is PaymentOutcome.SUCCEEDED
+
+
+def test_confirm_when_already_done_only_reports() -> None:
+    transport = FakeTransport([ok(intent("succeeded"))])
+    assert StripeAdapter(transport).confirm(make_account(), _confirm_request()).status.outcome is PaymentOutcome.SUCCEEDED
+    assert len(transport.requests) == 1
+
+
+def test_confirm_while_the_payer_still_has_to_authenticate_returns_the_challenge_again() -> None:
+    redirect = {"type": "redirect_to_url", "redirect_to_url": {"url": "https://3ds.example/c"}}
+    result = StripeAdapter(FakeTransport([ok(intent("requires_action", next_action=redirect))])).confirm(
+        make_account(), _confirm_request())
+    assert result.status.outcome is PaymentOutcome.PENDING
+    assert result.action is not None and result.action.params == {"redirect_url": "https://3ds.example/c"}
+
+
+def test_confirm_declined_reports_the_failed_intent() -> None:
+    failed = intent("requires_payment_method", last_payment_error={"type": "card_error", "code": "card_declined"})
+    transport = FakeTransport([ok(intent("requires_confirmation")), error(402, "card_error", "card_declined"), ok(failed)])
+    result = StripeAdapter(transport).confirm(make_account(), _confirm_request())
+    assert result.status.outcome is PaymentOutcome.FAILED
+    assert result.status.raw_status == "requires_payment_method:card_declined"
+
+
+def test_confirm_captures_an_authorisation() -> None:
+    transport = FakeTransport([ok(intent("requires_capture")), ok(intent("succeeded"))])
+    StripeAdapter(transport).confirm(make_account(), _confirm_request())
+    capture = transport.requests[1]
+    assert capture.url.endswith("/capture") and capture.headers["Idempotency-Key"] == "payhub:att_test1:capture"
+    assert form(capture) == {"amount_to_capture": "1000"}
+
+
+def test_confirm_refuses_an_intent_of_another_attempt_and_a_missing_intent() -> None:
+    with pytest.raises(ChannelError, match="attempt"):
+        StripeAdapter(FakeTransport([ok(intent(attempt_id="att_other"))])).confirm(make_account(), _confirm_request())
+    with pytest.raises(InvalidState):
+        StripeAdapter(FakeTransport()).confirm(make_account(), _confirm_request(channel_order_ref=""))
+
+
+# -- refunds ----------------------------------------------------------------------------------------------------
+
+
+def _refund_request(**overrides: Any) -> RefundRequest:
+    values: dict[str, Any] = {"refund_id": "re_ourRefund1", "attempt_id": "att_test1",
+                              "channel_transaction_id": "pi_3PkitIntent000001", "amount": Money(300, "USD"),
+                              "attempt_amount": Money(1000, "USD"), "reason": "requested_by_customer",
+                              "notify_url": "https://hub.example/cb"}
+    values.update(overrides)
+    return RefundRequest(**values)
+
+
+def test_refund_request_and_pending_answer() -> None:
+    transport = FakeTransport([ok(refund("pending"))])
+    status = StripeAdapter(transport).refund(make_account(), _refund_request())
+    [sent] = transport.requests
+    _headers_ok(sent, post=True)
+    assert sent.headers["Idempotency-Key"] == "payhub:re_ourRefund1:refund"
+    assert form(sent) == {"payment_intent": "pi_3PkitIntent000001", "amount": "300",
+                          "metadata[refund_id]": "re_ourRefund1", "metadata[attempt_id]": "att_test1",
+                          "reason": "requested_by_customer"}
+    assert status.outcome is RefundOutcome.PROCESSING and status.channel_refund_id == "re_3PkitRefund00001"
+
+
+def test_refund_keeps_free_text_reasons_to_itself_and_finds_the_intent_when_needed() -> None:
+    transport = FakeTransport([_search(intent()), ok(refund("succeeded"))])
+    StripeAdapter(transport).refund(make_account(), _refund_request(channel_transaction_id=None, reason="broken cup"))
+    assert "reason" not in form(transport.requests[1])
+
+
+def test_refund_over_the_remaining_amount_is_refused() -> None:
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(FakeTransport([error(400, "invalid_request_error", "amount_too_large")])).refund(
+            make_account(), _refund_request())
+    assert caught.value.refused
+
+
+def test_query_refund_lists_and_matches_our_refund_id() -> None:
+    someone_else = {**refund(), "id": "re_other", "metadata": {"refund_id": "re_notOurs"}}
+    transport = FakeTransport([ok({"object": "list", "data": [someone_else], "has_more": True}),
+                               ok({"object": "list", "data": [refund("failed", failure_reason="declined")],
+                                   "has_more": False})])
+    status = StripeAdapter(transport).query_refund(make_account(), "re_ourRefund1", Money(300, "USD"))
+    assert status.outcome is RefundOutcome.FAILED and status.raw_status == "failed:declined"
+    assert query(transport.requests[1]) == {"limit": "100", "starting_after": "re_other"}
+
+
+def test_query_refund_unknown_is_not_found() -> None:
+    transport = FakeTransport([ok({"object": "list", "data": [], "has_more": False})])
+    assert StripeAdapter(transport).query_refund(make_account(), "re_x", Money(1, "USD")).outcome is RefundOutcome.NOT_FOUND
+
+
+# -- credentials ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("overrides", "settings"), [
+    ({"secret_key": "pk_test_notasecret"}, {}),
+    ({"webhook_secrets": ["not_a_whsec"]}, {}),
+    ({}, {"merchant_id": "1234"}),
+    ({}, {"livemode": "true"}),  # a test key cannot serve a live account
+])
+def test_misconfigured_accounts_are_refused(overrides: dict[str, Any], settings: dict[str, str]) -> None:
+    with pytest.raises((ValueError, KeyError)):
+        StripeAdapter(FakeTransport()).create(make_account(**overrides, **settings), _create())
+
+
+def test_secrets_never_appear_in_reprs() -> None:
+    account = make_account()
+    assert SECRET_KEY not in repr(account) and SECRET_KEY not in repr(account.secrets)
