@@ -1,8 +1,9 @@
 """Background delivery of channel callbacks, with the channel's retry schedule and a record of every attempt.
 
 A callback is a *job*; each attempt calls ``job.prepare(attempt_no)`` so headers are signed at send time
-(a retry hours later with the first attempt's timestamp would be stale). 2xx means delivered; anything else,
-including a connection error, is retried after ``schedule_s[n] * retry_scale`` until the schedule runs out.
+(a retry hours later with the first attempt's timestamp would be stale). 2xx (or the job's own ``accept``
+rule) means delivered; anything else, including a connection error, is retried after
+``schedule_s[n] * retry_scale`` until the schedule runs out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 _log = logging.getLogger("sandbox.delivery")
 
 Prepare = Callable[[int], tuple[bytes, dict[str, str]]]
+_ANSWER_BYTES_MAX = 1024  # enough to judge an acknowledgement; a receiver cannot make us buffer more
 
 
 @dataclass(slots=True)
@@ -35,6 +37,9 @@ class DeliveryJob:
     # Jobs released once this job's first attempt has finished (used to force an ordering of callbacks).
     then: list[DeliveryJob] = field(default_factory=list)
     delivery_id: str = ""
+    # Channels that judge the answer by its body (Alipay wants exactly ``success``): (status, body) -> delivered.
+    # None keeps the default rule, any 2xx.
+    accept: Callable[[int, bytes], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,7 @@ class Deliverer:
         sent_at = datetime.now(UTC).isoformat()
         status_code: int | None = None
         error: str | None = None
+        answer_body = b""
         try:
             if not job.url.startswith(("http://", "https://")):
                 raise ValueError(f"notify URL must be http(s): {job.url!r}")
@@ -137,12 +143,16 @@ class Deliverer:
             request = urllib.request.Request(job.url, data=body, headers=headers, method="POST")  # noqa: S310
             with urllib.request.urlopen(request, timeout=self._timeout_s) as answer:  # noqa: S310 - checked above
                 status_code = answer.status
+                answer_body = answer.read(_ANSWER_BYTES_MAX) if job.accept is not None else b""
         except urllib.error.HTTPError as exc:
             status_code = exc.code
         except (urllib.error.URLError, OSError, ValueError) as exc:
             # Unreachable, refused, timed out or a malformed URL: all count as "not delivered" and retry.
             error = f"{type(exc).__name__}: {exc}"
-        delivered = status_code is not None and 200 <= status_code < 300
+        if job.accept is not None and status_code is not None:
+            delivered = job.accept(status_code, answer_body)
+        else:
+            delivered = status_code is not None and 200 <= status_code < 300
         record = DeliveryAttempt(
             job.delivery_id, job.event_id, job.url, attempt_no, delivered, status_code, error, sent_at,
             int((time.monotonic() - started) * 1000), dict(job.labels),
