@@ -28,6 +28,11 @@ class BusinessMismatch(Exception):
     """A verified callback whose fields disagree with our records."""
 
 
+class NotKnownYet(Exception):
+    """A verified callback about an object we have no record of: most likely the channel called back before
+    the create that made it finished writing (a card settled instantly). The channel is asked to retry."""
+
+
 def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], body: bytes) -> CallbackReply:
     channel_adapter = adapter(channel)
     account = config_repo.channel_account(account_id)
@@ -45,20 +50,26 @@ def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], b
             "body_sha256": fingerprint})
         return channel_adapter.acknowledge(False)
     parsed = [notification] if isinstance(notification, Notification) else list(notification)
-    for item in parsed:
-        _apply(channel, account, item)
-    return channel_adapter.acknowledge(True)
+    applied = [_apply(channel, account, item) for item in parsed]
+    # Anything not known yet makes the channel send the whole callback again; what was applied is deduped then.
+    return channel_adapter.acknowledge(all(applied))
 
 
-def _apply(channel: str, account: ChannelAccount, notification: Notification) -> None:
-    """Apply one verified notification; a business mismatch is alerted and skipped, never applied."""
+def _apply(channel: str, account: ChannelAccount, notification: Notification) -> bool:
+    """Apply one verified notification; a business mismatch is alerted and skipped, never applied.
+    False when the object is not known yet and the channel should call again."""
     try:
         record = _cross_check(account, notification)
+    except NotKnownYet as exc:
+        log.warning("callback for an object not recorded yet, channel asked to retry: %s", exc, extra={
+            "channel": channel, "account": account.account_id, "event_id": notification.event_id,
+            "object_id": notification.object_id})
+        return False
     except BusinessMismatch as exc:
         log.error("ALERT callback verified but not applied: %s", exc, extra={
             "alert": "callback_business_mismatch", "channel": channel, "account": account.account_id,
             "event_id": notification.event_id, "object_id": notification.object_id})
-        return
+        return True
     dedupe = Dedupe(channel, account.account_id, notification.event_id)
     if notification.kind is NotificationKind.PAYMENT:
         assert notification.payment is not None
@@ -70,6 +81,7 @@ def _apply(channel: str, account: ChannelAccount, notification: Notification) ->
         result = apply_refund_status(notification.object_id, notification.refund, source="callback", dedupe=dedupe,
                                      known=record)
     log.info("callback %s for %s: %s", notification.event_id, notification.object_id, result)
+    return True
 
 
 def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt | Refund:
@@ -83,6 +95,8 @@ def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt
     # Amounts are checked where every channel answer is applied (outcomes/refunds), for queries as well.
     load = state_repo.get_attempt if notification.kind is NotificationKind.PAYMENT else state_repo.get_refund
     record = load(notification.object_id)
-    if record is None or record.account_id != account.account_id:
+    if record is None:
+        raise NotKnownYet(f"no {notification.kind} object {notification.object_id}")
+    if record.account_id != account.account_id:
         raise BusinessMismatch(f"no {notification.kind} object {notification.object_id} on this account")
     return record
