@@ -46,6 +46,9 @@ def stack() -> Iterator[Stack]:
     from sandbox.wechatpay.server import WeChatPaySandbox
 
     moto, _ = start_moto()
+    from chalicelib.storage.aws import reset_clients
+
+    reset_clients()  # a unit test may have made a client before the endpoint existed
     create_stage_resources("local")
     sandbox = WeChatPaySandbox(retry_scale=0.002, refund_settle_s=0.0)
     sandbox_url = sandbox.start()
