@@ -1,4 +1,5 @@
-"""Pre-order function: create, read and close payments; merchant events and redelivery; the OpenAPI document."""
+"""Pre-order function: create, read, confirm and close payments; merchant events and redelivery; the OpenAPI
+document."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from chalice.app import Request
 
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.models import Merchant
-from chalicelib.service import payments, webhooks
-from chalicelib.service.inputs import CreatePaymentInput
+from chalicelib.service import confirmation, payments, webhooks
+from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput
 from functions.edge import JSON, json_response, merchant_call, parse_body, request_id
 from functions.openapi import openapi_document
 from functions.standalone import Route, standalone_app
@@ -35,6 +36,14 @@ def find_payment(request: Request) -> Response:
 
 def get_payment(request: Request, payment_id: str) -> Response:
     return merchant_call(request, lambda m: (200, payments.get_payment(m, payment_id).public()))
+
+
+def confirm_payment(request: Request, payment_id: str) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        body = parse_body(request, ConfirmPaymentInput)
+        return 200, confirmation.confirm_payment(merchant, payment_id, body).public()
+
+    return merchant_call(request, run)
 
 
 def close_payment(request: Request, payment_id: str) -> Response:
@@ -73,6 +82,7 @@ ROUTES: list[Route] = [
     ("/v1/payments", "POST", create_payment, JSON),
     ("/v1/payments", "GET", find_payment, JSON),
     ("/v1/payments/{payment_id}", "GET", get_payment, JSON),
+    ("/v1/payments/{payment_id}/confirm", "POST", confirm_payment, JSON),
     ("/v1/payments/{payment_id}/close", "POST", close_payment, JSON),
     ("/v1/events", "GET", list_events, JSON),
     ("/v1/events/{event_id}", "GET", get_event, JSON),

@@ -18,7 +18,10 @@ _OUTCOME_TO_ATTEMPT = {
     PaymentOutcome.SUCCEEDED: AttemptState.SUCCEEDED,
     PaymentOutcome.FAILED: AttemptState.FAILED,
     PaymentOutcome.CLOSED: AttemptState.CLOSED,
+    # The payer did their part; the hub must complete it at the channel. Still open, never success.
+    PaymentOutcome.REQUIRES_CONFIRMATION: AttemptState.PROCESSING,
 }
+_OPEN = (PaymentState.PENDING, PaymentState.PROCESSING)
 
 
 @dataclass(frozen=True)
@@ -27,30 +30,42 @@ class Plan:
     payment_to: PaymentState | None = None
     capture: bool = False  # money arrived: post the journal and count it as captured
     auto_refund: bool = False  # money arrived where it must go back (late or second success)
+    confirm: bool = False  # have the status-sync worker complete the attempt at the channel right away
     reason: str = ""
+    note: str = ""  # why, in words, for the audit record of a decision that overrides a setting
 
     @property
     def is_noop(self) -> bool:
         return self.attempt_to is None and self.payment_to is None
 
 
-def decide(payment: Payment, attempt: Attempt, outcome: PaymentOutcome, late_success_policy: str) -> Plan:
+def decide(payment: Payment, attempt: Attempt, outcome: PaymentOutcome, late_success_policy: str, *,
+           settled_offline: bool = False) -> Plan:
+    """``settled_offline``: the channel reports money that already moved and cannot be refused (e-CNY offline)."""
     target = _OUTCOME_TO_ATTEMPT.get(outcome)
     if target is None or not attempt_can(attempt.status, target):
         # PENDING / NOT_FOUND change nothing; anything else is a repeat or older news than what we hold.
         return Plan(reason=f"attempt {attempt.status} ignores {outcome}")
     if target is AttemptState.SUCCEEDED:
+        if settled_offline and payment.status in (PaymentState.CLOSED, PaymentState.FAILED):
+            return _offline_success(payment, late_success_policy)
         return _success(payment, attempt, late_success_policy)
+    current = payment.current_attempt_id == attempt.attempt_id
     payment_to = None
-    if payment.current_attempt_id == attempt.attempt_id:
+    if current:
         wanted = {AttemptState.PROCESSING: PaymentState.PROCESSING, AttemptState.FAILED: PaymentState.FAILED,
                   AttemptState.CLOSED: PaymentState.CLOSED}[target]
         payment_to = wanted if payment_can(payment.status, wanted) else None
+    if outcome is PaymentOutcome.REQUIRES_CONFIRMATION:
+        # Only the live attempt of an open payment is completed: capturing money for a payment that was
+        # closed, failed or paid another way would only make a refund.
+        return Plan(attempt_to=target, payment_to=payment_to, confirm=current and payment.status in _OPEN,
+                    reason=str(outcome))
     return Plan(attempt_to=target, payment_to=payment_to, reason=str(outcome))
 
 
 def _success(payment: Payment, attempt: Attempt, policy: str) -> Plan:
-    if payment.status in (PaymentState.PENDING, PaymentState.PROCESSING):
+    if payment.status in _OPEN:
         return Plan(attempt_to=AttemptState.SUCCEEDED, payment_to=PaymentState.SUCCEEDED, capture=True,
                     reason="success")
     if payment.status is PaymentState.SUCCEEDED:
@@ -60,3 +75,12 @@ def _success(payment: Payment, attempt: Attempt, policy: str) -> Plan:
         return Plan(attempt_to=AttemptState.SUCCEEDED, payment_to=PaymentState.SUCCEEDED, capture=True,
                     reason="late_success_accepted")
     return Plan(attempt_to=AttemptState.SUCCEEDED, capture=True, auto_refund=True, reason="late_success_refunded")
+
+
+def _offline_success(payment: Payment, policy: str) -> Plan:
+    return Plan(
+        attempt_to=AttemptState.SUCCEEDED, payment_to=PaymentState.SUCCEEDED, capture=True,
+        reason="settled_offline_credited",
+        note=(f"the payer's money moved offline and cannot be refused: credited although the payment was "
+              f"{payment.status} (late_success_policy={policy} does not apply to offline settlement)"),
+    )

@@ -117,3 +117,17 @@ class CallbackRejected(HubError):
 
     http_status = 401
     code = "callback_rejected"
+
+
+class CardVaultUnavailable(HubError):
+    """The key service behind the card vault could not be reached or refused the call; safe to retry."""
+
+    http_status = 503
+    code = "card_vault_unavailable"
+
+
+class CardUnreadable(HubError):
+    """A vaulted card failed authentication (tampered record or wrong key): it is never used."""
+
+    http_status = 500
+    code = "card_unreadable"

@@ -36,6 +36,9 @@ class Payment:
     amount_refund_pending: int = 0
     amount_refundable: int = 0
     failure_reason: str | None = None
+    # What may be shown of the card a card method was paid with: token, brand, last4, expiry, fingerprint.
+    # The number itself lives only encrypted in the card vault.
+    card: dict[str, Any] | None = None
 
     @property
     def money(self) -> Money:
@@ -62,6 +65,7 @@ class Payment:
             "notify_url": self.notify_url,
             "metadata": self.metadata,
             "failure_reason": self.failure_reason,
+            "card": self.card,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "expires_at": self.expires_at,
@@ -86,6 +90,8 @@ class Attempt:
     channel_order_ref: str | None = None
     channel_transaction_id: str | None = None
     raw_status: str | None = None
+    card_token: str | None = None  # the vaulted card this attempt was made with (``card_...``)
+    return_url: str | None = None  # where the payer returns after a redirect step; passed again on confirm
 
     @property
     def money(self) -> Money:

@@ -5,33 +5,39 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from chalicelib.channels.base import CreateRequest, Payer
+from chalicelib.channels.base import CardDetails, CreateRequest, Payer
 from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.settings import settings
+from chalicelib.domain.cards import requires_card
 from chalicelib.domain.clock import iso, utcnow
-from chalicelib.domain.errors import ChannelError, DuplicateMerchantOrderNo, InvalidState, NotFound
+from chalicelib.domain.errors import ChannelError, DuplicateMerchantOrderNo, InvalidRequest, InvalidState, NotFound
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
 from chalicelib.service import status_sync
-from chalicelib.service.inputs import CreatePaymentInput
+from chalicelib.service.inputs import CardInput, CreatePaymentInput
 from chalicelib.service.routing import callback_url, choose_account
 from chalicelib.service.webhook_targets import check_notify_url
 from chalicelib.storage import records, state_repo
 from chalicelib.storage.sync_index import first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
+from chalicelib.vault.cards import SealedCard, vault
 
 log = logging.getLogger(__name__)
+# A vaulted card is needed until its payment can no longer be confirmed; then DynamoDB's TTL removes it.
+CARD_KEPT_AFTER_EXPIRY_S = 24 * 3600
 
 
 def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
     """Pre-order at the channel first, then record payment + attempt atomically.
 
     Nothing is written if the channel refuses; if the write loses a race on merchant_order_no, the channel
-    order we just made is closed so no payer can use it.
+    order we just made is closed so no payer can use it. A card is encrypted before the channel is called
+    and its vault record is written in the same transaction as the payment and attempt.
     """
+    _check_card_for_method(body)
     money = Money(body.amount, body.currency)
     if body.notify_url:
         check_notify_url(body.notify_url, param="notify_url")
@@ -43,10 +49,16 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)
     payment_id, attempt_id = new_id("pay"), new_id("att")
+    card = _card_details(body.card) if body.card else None
+    sealed: SealedCard | None = None
+    if card is not None:
+        sealed = vault().seal(card, merchant_id=merchant.merchant_id, now=now,
+                              keep_until=expires_at + timedelta(seconds=CARD_KEPT_AFTER_EXPIRY_S))
     result = adapter(channel).create(account, CreateRequest(
         attempt_id=attempt_id, method=body.method, amount=money, description=body.description,
         notify_url=callback_url(settings().public_base_url, channel, account.account_id), expires_at=expires_at,
-        payer=Payer(**body.payer.model_dump()), return_url=body.return_url,
+        payer=Payer(**body.payer.model_dump()), return_url=body.return_url, card=card,
+        payment_method=body.payment_method,
     ))
     action = {"type": result.action.type, **dict(result.action.params)}
     stamp = iso(now)
@@ -56,12 +68,14 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
         status=PaymentState.PENDING, version=0, created_at=stamp, updated_at=stamp, expires_at=iso(expires_at),
         current_attempt_id=attempt_id, notify_url=body.notify_url or merchant.webhook_url,
         payer=body.payer.model_dump(exclude_none=True), metadata=body.metadata, action=action,
+        card=sealed.summary if sealed else None,
     )
     attempt = Attempt(
         attempt_id=attempt_id, payment_id=payment_id, merchant_id=merchant.merchant_id, channel=channel,
         account_id=account.account_id, method=body.method, amount=money.minor, currency=money.currency,
         status=AttemptState.PENDING, version=0, created_at=stamp, updated_at=stamp, expires_at=iso(expires_at),
-        channel_order_ref=result.channel_order_ref,
+        channel_order_ref=result.channel_order_ref, card_token=sealed.token if sealed else None,
+        return_url=body.return_url,
     )
     tx = Transaction()
     table = state_repo.state_table()
@@ -69,6 +83,8 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
                                    "payment_id": payment_id})
     tx.put_new("payment", table, records.payment_item(payment))
     tx.put_new("attempt", table, {**records.attempt_item(attempt), **first_sync(now)})
+    if sealed is not None:
+        tx.put_new("card", table, sealed.item)
     try:
         tx.commit()
     except TransactionConflict as exc:
@@ -77,6 +93,19 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
                                        param="merchant_order_no") from exc
     log.info("payment %s created: attempt %s on %s/%s", payment_id, attempt_id, channel, account.account_id)
     return payment
+
+
+def _check_card_for_method(body: CreatePaymentInput) -> None:
+    if requires_card(body.method) and body.card is None:
+        raise InvalidRequest(f"{body.method} needs the payer's card", param="card")
+    if body.card is not None and not requires_card(body.method):
+        raise InvalidRequest(f"{body.method} does not take a card; the payer enters it at the channel", param="card")
+
+
+def _card_details(card: CardInput) -> CardDetails:
+    return CardDetails(number=card.number, exp_month=card.exp_month, exp_year=card.exp_year, cvv=card.cvv,
+                       holder_name=card.holder_name, phone=card.phone, id_type=card.id_type,
+                       id_number=card.id_number)
 
 
 def _close_orphan(account: ChannelAccount, channel: str, attempt_id: str) -> None:

@@ -19,6 +19,7 @@ from chalicelib.channels.registry import adapter
 from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import ChannelError
 from chalicelib.domain.states import ATTEMPT_FINAL, REFUND_FINAL, RefundState
+from chalicelib.service.confirmation import OPEN, Confirmed, confirm_at_channel
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import account_or_error
 from chalicelib.storage import outbox, records, state_repo
@@ -48,19 +49,49 @@ def _reschedule(key: dict[str, str], count: int, expires_at: str | None = None) 
 
 
 def sync_attempt(attempt_id: str, count: int = 0) -> str:
-    """``count``: how many times this attempt was queried before (carried in the sweep's message)."""
+    """``count``: how many times this attempt was queried before (carried in the sweep's message).
+
+    When the channel says the payer is done and the hub must complete the attempt (REQUIRES_CONFIRMATION),
+    it is confirmed here at once, with no inputs; if that does not make it final, the normal backoff goes on.
+    """
     attempt = state_repo.get_attempt(attempt_id)
     if attempt is None or attempt.status in ATTEMPT_FINAL:
         return "final"
     account = account_or_error(attempt.account_id)
     status = adapter(attempt.channel).query(account, attempt_id, attempt.money)
     result = apply_attempt_status(attempt_id, status, source="status_sync")
+    if status.outcome is PaymentOutcome.REQUIRES_CONFIRMATION:
+        confirmed = _complete(attempt_id)
+        if confirmed is not None:
+            status, result = confirmed.status, confirmed.applied
     if status.outcome in (PaymentOutcome.SUCCEEDED, PaymentOutcome.FAILED, PaymentOutcome.CLOSED):
         return str(result)
     if parse_iso(attempt.expires_at) <= utcnow():
         return close_attempt(attempt_id, source="expired")
     _reschedule(records.attempt_key(attempt_id), count, attempt.expires_at)
     return str(result)
+
+
+def _complete(attempt_id: str) -> Confirmed | None:
+    """Confirm at the channel what the payer approved, if the attempt is still the live one of an open payment.
+
+    The worker holds no card (it has no access to the vault): channels that need the card to confirm ask the
+    payer through the merchant instead. A channel error here is logged and the backoff decides when to retry.
+    """
+    attempt = state_repo.get_attempt(attempt_id)
+    payment = state_repo.get_payment(attempt.payment_id) if attempt else None
+    if attempt is None or payment is None or attempt.status in ATTEMPT_FINAL:
+        return None
+    if payment.status not in OPEN or payment.current_attempt_id != attempt_id:
+        log.warning("attempt %s awaits confirmation but payment %s is %s; not completing it", attempt_id,
+                    payment.payment_id, payment.status, extra={"attempt_id": attempt_id})
+        return None
+    try:
+        return confirm_at_channel(attempt, inputs={}, card=None, source="status_sync:confirm")
+    except ChannelError as exc:
+        log.warning("confirm of %s failed (%s, retryable=%s); trying again on the next sync", attempt_id,
+                    exc.channel_code, exc.retryable, extra={"attempt_id": attempt_id})
+        return None
 
 
 def close_attempt(attempt_id: str, *, source: str) -> str:

@@ -34,9 +34,31 @@ class StoredResponse:
     body: dict[str, Any]
 
 
+# Routes whose bodies may carry a card number, CVV or SMS code. Their fingerprint is keyed (an HMAC under the
+# KMS card-fingerprint key): a plain SHA-256 over a body whose other fields are known would give the PAN or
+# the code back to anyone who tries every candidate. Only the pre-order function may use that key.
+KEYED_ROUTES = frozenset({("POST", "/v1/payments"), ("POST", "/v1/payments/{payment_id}/confirm")})
+_PAYER_SECRETS = frozenset({"card", "cvv", "sms_code"})
+
+
 def request_hash(method: str, path: str, body: Any) -> str:
     canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256(canonical.encode())
+    if (method, path) in KEYED_ROUTES and _holds_payer_secrets(body):
+        from chalicelib.vault.cards import vault  # the KMS client only for requests that need it
+
+        return "k1:" + vault().keyed_digest(digest.digest())
+    return digest.hexdigest()
+
+
+def _holds_payer_secrets(value: Any) -> bool:
+    if isinstance(value, dict):
+        return bool(_PAYER_SECRETS & set(value)) or any(_holds_payer_secrets(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_payer_secrets(v) for v in value)
+    if isinstance(value, str):  # a body that is not valid JSON is hashed as text: it may still hold a card
+        return any(name in value for name in _PAYER_SECRETS)
+    return False
 
 
 def _key(merchant_id: str, idempotency_key: str) -> dict[str, Any]:

@@ -52,10 +52,12 @@ def add_event(
     return OutboxEvent(evt_id, "webhooks", {"event_id": evt_id})
 
 
-def add_command(tx: Transaction, *, topic: str, object_id: str, command: str, now: str) -> OutboxEvent:
-    """An internal step for a worker (e.g. send a refund to the channel); not shown to merchants."""
+def add_command(tx: Transaction, *, topic: str, object_id: str, command: str, now: str,
+                body: dict[str, Any] | None = None) -> OutboxEvent:
+    """An internal step for a worker (e.g. send a refund to the channel); not shown to merchants. ``body``:
+    the message as the topic's consumer reads it (default ``{"command", "object_id"}``)."""
     evt_id = event_id(object_id, command)
-    body = {"command": command, "object_id": object_id}
+    body = body if body is not None else {"command": command, "object_id": object_id}
     item = {
         **records.event_key(evt_id),
         "event_id": evt_id, "type": command, "object_id": object_id, "created_at": now, "topic": topic,

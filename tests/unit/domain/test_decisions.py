@@ -152,7 +152,11 @@ def test_invariants_over_every_combination() -> None:
             assert plan == Plan(reason=plan.reason), where  # a noop carries no side effect
             continue
         assert attempt_can(attempt_status, plan.attempt_to), where
-        assert plan.attempt_to == AttemptState(str(outcome)), where
+        expected = A.PROCESSING if outcome is Out.REQUIRES_CONFIRMATION else AttemptState(str(outcome))
+        assert plan.attempt_to == expected, where
+        # Completing at the channel is asked for exactly when the live attempt of an open payment awaits it.
+        assert plan.confirm is (outcome is Out.REQUIRES_CONFIRMATION and current
+                                and payment_status in (P.PENDING, P.PROCESSING)), where
         if plan.payment_to is not None:
             assert payment_can(payment_status, plan.payment_to), where
         assert payment_status is not P.SUCCEEDED or plan.payment_to is None, where
