@@ -7,12 +7,12 @@ serves and what Chalice packages.
 from chalice import Chalice
 
 from chalicelib.observability import configure_logging
-from functions import callbacks, payments, refund_worker, refunds, status_sync_worker, sweeps, webhook_worker
+from functions import callbacks, payments, recon, recon_worker, refund_worker, refunds, status_sync_worker, sweeps, webhook_worker
 from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
-for group in (payments, refunds, callbacks):
+for group in (payments, refunds, callbacks, recon):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
 
 
@@ -39,3 +39,13 @@ def outbox_sweep_fn(event, context):
 @app.lambda_function(name="status_sync_sweep")
 def status_sync_sweep_fn(event, context):
     return sweeps.status_sync_sweep(event, context)
+
+
+@app.lambda_function(name="recon_worker")
+def recon_worker_fn(event, context):
+    return recon_worker.handler(event, context)
+
+
+@app.lambda_function(name="recon_fanout")
+def recon_fanout_fn(event, context):
+    return recon_worker.fan_out(event, context)

@@ -3,11 +3,13 @@
 Each benchmark runs in its own interpreter (the AWS-call count starts a whole local stack in-process and
 sets the environment before importing the hub), with this interpreter, from the repository root.
 
-    python bench/run_all.py
+    python bench/run_all.py            # recon_matching.py on 1,000,000 rows (a few minutes)
+    python bench/run_all.py --quick    # recon_matching.py on 100,000 rows, for CI
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -17,7 +19,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SCRIPTS = ("cold_start.py", "dynamodb_calls.py", "callback_verify.py")
+SCRIPTS = ("cold_start.py", "dynamodb_calls.py", "callback_verify.py", "recon_matching.py")
+RECON_ROWS, RECON_ROWS_QUICK = 1_000_000, 100_000  # recon_matching.py: ~2.5 min at 1M rows, ~20 s with --quick
 
 
 def cpu_model() -> str:
@@ -58,13 +61,18 @@ def machine_header() -> str:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="Run every benchmark under a machine header.")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"recon_matching.py on {RECON_ROWS_QUICK:,} rows instead of {RECON_ROWS:,} (for CI)")
+    args = parser.parse_args()
+    script_args = {"recon_matching.py": ["--rows", str(RECON_ROWS_QUICK if args.quick else RECON_ROWS)]}
     print(machine_header(), flush=True)
     failed = []
     durations = []
     for script in SCRIPTS:
         print(f"\n{'=' * 100}\n", flush=True)
         started = time.perf_counter()
-        code = subprocess.call([sys.executable, os.path.join(HERE, script)], cwd=ROOT)
+        code = subprocess.call([sys.executable, os.path.join(HERE, script), *script_args.get(script, [])], cwd=ROOT)
         durations.append((script, time.perf_counter() - started, code))
         if code != 0:
             failed.append(script)

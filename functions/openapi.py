@@ -6,13 +6,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.service.inputs import CreatePaymentInput, CreateRefundInput
+from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput, CreateRefundInput
+from functions import openapi_recon
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification")
 
 
 def _op(summary: str, ok: int, schema: str, *, body: str | None = None, params: tuple[str, ...] = (),
-        query: tuple[str, ...] = (), idempotent: bool = False) -> dict[str, Any]:
+        query: tuple[str, ...] = (), idempotent: bool = False, upstream: bool = False) -> dict[str, Any]:
+    """``upstream``: the operation calls a channel or the key service, so it may answer 502/503 (retry with the
+    same Idempotency-Key: nothing was changed)."""
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in params
     ] + [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in query]
@@ -27,6 +31,10 @@ def _op(summary: str, ok: int, schema: str, *, body: str | None = None, params: 
             for code, text in ((400, "invalid request"), (401, "authentication failed"), (404, "not found"),
                                (409, "conflict"), (422, "unprocessable"))}},
     }
+    if upstream:
+        operation["responses"].update({str(code): {"description": text, "content": {"application/json": {
+            "schema": _ERROR}}} for code, text in ((502, "the channel failed; nothing changed, safe to retry"),
+                                                   (503, "a service the hub needs is unavailable; safe to retry"))})
     if body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{body}"}}}}
@@ -38,11 +46,22 @@ def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "CreatePayment": CreatePaymentInput.model_json_schema(ref_template="#/components/schemas/{model}"),
         "CreateRefund": CreateRefundInput.model_json_schema(ref_template="#/components/schemas/{model}"),
+        "ConfirmPayment": ConfirmPaymentInput.model_json_schema(ref_template="#/components/schemas/{model}"),
         "Payment": {"type": "object", "required": ["id", "status", "amount", "currency"], "properties": {
             "id": {"type": "string"}, "object": {"const": "payment"}, "status": {
                 "enum": ["pending", "processing", "succeeded", "failed", "closed"]},
-            "amount": {"type": "integer"}, "currency": {"type": "string"}, "action": {"type": ["object", "null"]},
-            "amount_captured": {"type": "integer"}, "amount_refunded": {"type": "integer"}}},
+            "amount": {"type": "integer"}, "currency": {"type": "string"}, "action": {"$ref": "#/components/schemas/Action"},
+            "amount_captured": {"type": "integer"}, "amount_refunded": {"type": "integer"},
+            "card": {"$ref": "#/components/schemas/CardSummary"}}},
+        "Action": {"type": ["object", "null"], "description": "What the payer's client must do next.",
+                   "required": ["type"], "properties": {"type": {"enum": list(ACTION_TYPES)}},
+                   "additionalProperties": True},
+        "CardSummary": {"type": ["object", "null"], "description": "The card a card method was paid with; the "
+                        "number itself is only held encrypted.", "properties": {
+                            "token": {"type": "string"}, "brand": {"type": "string"}, "last4": {"type": "string"},
+                            "exp_month": {"type": "integer"}, "exp_year": {"type": "integer"},
+                            "fingerprint": {"type": "string", "description": "the same card gives the same "
+                                            "fingerprint for your account"}}},
         "Refund": {"type": "object", "required": ["id", "status", "amount"], "properties": {
             "id": {"type": "string"}, "object": {"const": "refund"}, "payment_id": {"type": "string"},
             "status": {"enum": ["pending", "processing", "succeeded", "failed"]}, "amount": {"type": "integer"}}},
@@ -56,22 +75,29 @@ def openapi_document() -> dict[str, Any]:
                 "code": {"type": "string"}, "message": {"type": "string"}, "param": {"type": "string"},
                 "request_id": {"type": "string"}}}}},
     }
-    for model in (CreatePaymentInput, CreateRefundInput):
+    for model in (CreatePaymentInput, CreateRefundInput, ConfirmPaymentInput):
         schemas.update(model.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}))
-    for name in ("CreatePayment", "CreateRefund"):
+    for name in ("CreatePayment", "CreateRefund", "ConfirmPayment"):
         schemas[name].pop("$defs", None)
+    schemas.update(openapi_recon.SCHEMAS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payment hub merchant API", "version": "1"},
-        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                                            **openapi_recon.SECURITY}},
         "paths": {
             "/v1/payments": {
-                "post": _op("Create a payment", 201, "Payment", body="CreatePayment", idempotent=True),
+                "post": _op("Create a payment", 201, "Payment", body="CreatePayment", idempotent=True, upstream=True),
                 "get": _op("Find a payment by merchant_order_no", 200, "Payment", query=("merchant_order_no",)),
             },
             "/v1/payments/{payment_id}": {"get": _op("Retrieve a payment", 200, "Payment", params=("payment_id",))},
+            "/v1/payments/{payment_id}/confirm": {
+                "post": _op("Confirm a payment: the payer's SMS code, or after the payer returned from a redirect",
+                            200, "Payment", body="ConfirmPayment", params=("payment_id",), idempotent=True,
+                            upstream=True)},
             "/v1/payments/{payment_id}/close": {
-                "post": _op("Close an unpaid payment", 200, "Payment", params=("payment_id",), idempotent=True)},
+                "post": _op("Close an unpaid payment", 200, "Payment", params=("payment_id",), idempotent=True,
+                            upstream=True)},
             "/v1/payments/{payment_id}/refunds": {
                 "post": _op("Refund a payment", 201, "Refund", body="CreateRefund", params=("payment_id",),
                             idempotent=True)},
@@ -81,5 +107,6 @@ def openapi_document() -> dict[str, Any]:
                                                  params=("event_id",))},
             "/v1/events/{event_id}/redeliver": {
                 "post": _op("Deliver an event again", 202, "Redelivery", params=("event_id",), idempotent=True)},
+            **openapi_recon.paths(_op),
         },
     }

@@ -21,6 +21,11 @@ class Access:
     sends_to: tuple[str, ...] = ()  # queue keys (chalicelib.config.names.QUEUES)
     channel_secrets: bool = False  # payhub/<stage>/channels/*
     merchant_webhook_secrets: bool = False  # payhub/<stage>/merchants/*/webhook
+    # KmsKey.logical_id (infra.resources) -> the KMS actions allowed on it, beyond the stage key every function
+    # uses for its encrypted tables and queues. Only what handles cards touches the card vault's keys.
+    kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)  # Bucket.logical_id -> READ | WRITE (objects only)
+    metrics: tuple[str, ...] = ()  # CloudWatch namespaces it may put metric data into
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("POST", "/v1/payments"),
             ("GET", "/v1/payments"),
             ("GET", "/v1/payments/{payment_id}"),
+            ("POST", "/v1/payments/{payment_id}/confirm"),
             ("POST", "/v1/payments/{payment_id}/close"),
             ("GET", "/v1/events"),
             ("GET", "/v1/events/{event_id}"),
@@ -75,10 +81,14 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/openapi.json"),
         ),
         access=Access(
-            # Closing can learn that the payer already paid: that records the capture in the ledger.
+            # Closing or confirming can learn that the payer paid: that records the capture in the ledger. A
+            # confirmation the channel wants completed by the hub is handed to status sync.
             tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
-            sends_to=("webhooks", "refunds"),
+            sends_to=("webhooks", "refunds", "status-sync"),
             channel_secrets=True,
+            # Seal a card (new data key), open it for confirm (unwrap), fingerprint it and key the hash of
+            # requests that carry it (HMAC). Nothing else: no Encrypt, no ReEncrypt, no key management.
+            kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",)},
         ),
         sizing=_sizes(Sizing(1024, 15, 20), Sizing(1024, 15, 300)),
     ),
@@ -106,6 +116,18 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         ),
         # Own cap so merchant traffic can never starve channel callbacks (DESIGN §1).
         sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
+    ),
+    RouteGroup(
+        name="recon",
+        handler="functions.recon.app",
+        routes=(
+            ("GET", "/v1/recon/runs"),
+            ("GET", "/v1/recon/runs/{run_id}"),
+            ("GET", "/v1/recon/runs/{run_id}/items"),
+        ),
+        # Operators only: reads runs and items, signs links to the report files.
+        access=Access(tables={"ReconTable": READ, "ConfigTable": READ}, buckets={"ReconBucket": READ}),
+        sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
     ),
 )
 
@@ -146,6 +168,27 @@ WORKERS: tuple[Worker, ...] = (
         name="status_sync_sweep",
         handler="functions.sweeps.status_sync_sweep",
         access=Access(tables=_STATE_RW, sends_to=("status-sync",)),
+        timeout_s=60,
+    ),
+    Worker(
+        name="recon_worker",
+        handler="functions.recon_worker.handler",
+        queue="recon",
+        # Repairs go through the state machine (transitions, journals, outbox events, automatic refunds).
+        access=Access(
+            tables={**_STATE_RW, "LedgerTable": APPEND, "ReconTable": WRITE},
+            sends_to=("webhooks", "status-sync", "refunds"),
+            channel_secrets=True,
+            buckets={"ReconBucket": WRITE},
+            metrics=("PayHub/Recon",),
+        ),
+        memory_mb=2048,  # the day's hub records are indexed in memory (~200 bytes each)
+        timeout_s=900,
+    ),
+    Worker(
+        name="recon_fanout",
+        handler="functions.recon_worker.fan_out",
+        access=Access(tables={"ConfigTable": READ}, sends_to=("recon",)),
         timeout_s=60,
     ),
 )

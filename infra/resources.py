@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chalicelib.channels.registry import ADAPTERS
 from chalicelib.config.names import QUEUES, StageNames
+from chalicelib.recon.schedule import utc_cron
+
+# A reconciliation run may take the worker's full 15 minutes; SQS wants the visibility timeout at 6x that.
+RECON_VISIBILITY_S = 6 * 900
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,42 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class DailySchedule:
+    """Fires once a day at ``cron`` (an EventBridge UTC expression) with ``payload`` as the event."""
+
+    logical_id: str
+    function: str  # key of the worker in infra.functions.WORKERS
+    cron: str
+    payload: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    logical_id: str
+    name: str  # local name; deployed with "-<account>-<region>" appended (bucket names are global)
+
+
+@dataclass(frozen=True)
+class KmsKey:
+    logical_id: str
+    alias: str
+    description: str
+    key_spec: str = "SYMMETRIC_DEFAULT"
+    key_usage: str = "ENCRYPT_DECRYPT"
+    # Yearly automatic rotation. AWS supports it for symmetric encryption keys only; an HMAC key cannot be
+    # rotated automatically, and rotating the fingerprint key would change every card's fingerprint anyway.
+    rotation: bool = True
+
+
+@dataclass(frozen=True)
 class Resources:
     names: StageNames
     tables: tuple[Table, ...]
     queues: tuple[Queue, ...]
     schedules: tuple[Schedule, ...] = field(default=())
+    keys: tuple[KmsKey, ...] = field(default=())
+    buckets: tuple[Bucket, ...] = field(default=())
+    daily_schedules: tuple[DailySchedule, ...] = field(default=())
 
 
 def resources(stage: str) -> Resources:
@@ -80,12 +116,17 @@ def resources(stage: str) -> Resources:
                 Index("outbox", "outbox_shard", "outbox_created_at"),
                 # sparse: attempts/refunds whose status must be synced with the channel, by due time
                 Index("sync", "sync_shard", "sync_due_at"),
+                # sparse: what reconciliation must match, by account and Beijing day (storage/recon_index.py)
+                Index("recon", "recon_pk", "recon_sk"),
             ),
             ttl_attribute="expires_at_epoch",
         ),
-        Table("LedgerTable", names.ledger_table),
+        # sparse value_day index: entries by (ledger account, Beijing day the money moved), for the recon ledger check
+        Table("LedgerTable", names.ledger_table, indexes=(Index("value_day", "value_key", "sk"),)),
         Table("IdempotencyTable", names.idempotency_table, sort_key=None, ttl_attribute="expires_at_epoch"),
         Table("ConfigTable", names.config_table),
+        # reconciliation runs, their discrepancy items and the cross-day pool (chalicelib/recon/repo.py)
+        Table("ReconTable", names.recon_table),
     )
     queues = tuple(
         Queue(
@@ -93,6 +134,7 @@ def resources(stage: str) -> Resources:
             key=key,
             name=names.queue(key),
             dead_letter_name=names.dead_letter_queue(key),
+            **({"visibility_timeout_s": RECON_VISIBILITY_S} if key == "recon" else {}),
         )
         for key in QUEUES
     )
@@ -100,4 +142,18 @@ def resources(stage: str) -> Resources:
         Schedule("OutboxSweepSchedule", "outbox_sweep", 1),
         Schedule("StatusSyncSweepSchedule", "status_sync_sweep", 1),
     )
-    return Resources(names=names, tables=tables, queues=queues, schedules=schedules)
+    keys = (
+        KmsKey("Key", names.kms_alias, f"payhub {stage}: tables, queues, channel secrets"),
+        # The card vault has keys of its own, so that only the functions that handle cards can use them.
+        KmsKey("CardVaultKey", names.card_vault_key_alias, f"payhub {stage}: wraps the card vault's data keys"),
+        KmsKey("CardFingerprintKey", names.card_fingerprint_key_alias,
+               f"payhub {stage}: HMAC of card numbers (fingerprints, keyed request hashes)",
+               key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC", rotation=False),
+    )
+    recon_schedules = tuple(
+        DailySchedule(f"Recon{''.join(part.title() for part in channel.split('_'))}Schedule", "recon_fanout",
+                      utc_cron(channel), {"channel": channel})
+        for channel in ADAPTERS
+    )
+    return Resources(names=names, tables=tables, queues=queues, schedules=schedules, keys=keys,
+                     buckets=(Bucket("ReconBucket", names.recon_bucket),), daily_schedules=recon_schedules)

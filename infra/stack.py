@@ -36,7 +36,8 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from infra import functions as catalog
-from infra.resources import Queue, Resources, Table, resources
+from infra import recon_stack
+from infra.resources import KmsKey, Queue, Resources, Table, resources
 
 # TLS 1.2+ with forward secrecy on the API's own (edge) endpoint. Enhanced policies ("SecurityPolicy_*")
 # apply to the execute-api endpoint itself, not only to custom domains, and need an endpoint access mode;
@@ -67,15 +68,11 @@ class PayHubStack(cdk.Stack):
         self.res: Resources = resources(stage)
         cdk.Tags.of(self).add("payhub:stage", stage)
 
-        self.key = kms.Key(
-            self, "Key",
-            alias=self.res.names.kms_alias,
-            description=f"payhub {stage}: tables, queues, channel secrets, envelope encryption",
-            enable_key_rotation=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
+        self.keys = {spec.logical_id: self._kms_key(spec) for spec in self.res.keys}
+        self.key = self.keys["Key"]  # tables, queues and secrets
         self.tables = {table.logical_id: self._table(table) for table in self.res.tables}
         self.queues = {queue.key: self._queue(queue) for queue in self.res.queues}
+        self.buckets = recon_stack.create_buckets(self)
         self.alarm_topic = sns.Topic(self, "AlarmTopic", display_name=f"payhub {stage} alarms")
         self.layer = lambda_.LayerVersion(
             self, "RuntimeDeps",
@@ -93,8 +90,20 @@ class PayHubStack(cdk.Stack):
         self._secure_api()
         for dead_letter_queue in (dlq for _, dlq in self.queues.values()):
             self._alarm_on_depth(dead_letter_queue)
+        recon_stack.alarm_on_recon(self)
 
     # --- stateful resources -------------------------------------------------------------------------------
+
+    def _kms_key(self, spec: KmsKey) -> kms.Key:
+        return kms.Key(
+            self, spec.logical_id,
+            alias=spec.alias,
+            description=spec.description,
+            key_spec=kms.KeySpec[spec.key_spec],
+            key_usage=kms.KeyUsage[spec.key_usage],
+            enable_key_rotation=spec.rotation,
+            removal_policy=cdk.RemovalPolicy.RETAIN,  # what it encrypted outlives any stack
+        )
 
     def _table(self, spec: Table) -> dynamodb.Table:
         table = dynamodb.Table(
@@ -173,6 +182,7 @@ class PayHubStack(cdk.Stack):
         function.tracing = "Active"
         function.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
         function.add_property_override("Environment.Variables.PAYHUB_STAGE", self.stage)
+        recon_stack.add_bucket_env(self, function, access)
         self.functions[name] = function
 
     # --- the API split (DESIGN §1) ------------------------------------------------------------------------
@@ -250,6 +260,7 @@ class PayHubStack(cdk.Stack):
                 self._consume(function, worker)
             if worker.name in schedules:
                 self._schedule(function, worker.name, schedules[worker.name].rate_minutes)
+        recon_stack.schedule_daily(self)
 
     def _consume(self, function: sam.CfnFunction, worker: catalog.Worker) -> None:
         spec = next(queue for queue in self.res.queues if queue.key == worker.queue)
@@ -296,6 +307,8 @@ class PayHubStack(cdk.Stack):
                                 resources=[self.key.key_arn]),
         ]
         statements += [self._table_statement(logical_id, level) for logical_id, level in access.tables.items()]
+        statements += [iam.PolicyStatement(actions=list(actions), resources=[self.keys[logical_id].key_arn])
+                       for logical_id, actions in access.kms.items()]
         if access.sends_to:
             statements.append(iam.PolicyStatement(
                 actions=["sqs:SendMessage", "sqs:GetQueueUrl"],
@@ -309,6 +322,7 @@ class PayHubStack(cdk.Stack):
                 resources=[self.format_arn(service="secretsmanager", resource="secret", resource_name=f"{p}*",
                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
                            for p in secret_prefixes]))
+        statements += recon_stack.access_statements(self, access)
         return iam.Role(
             self, f"{logical_name(name)}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),

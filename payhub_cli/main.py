@@ -16,6 +16,8 @@ from typing import Any
 import urllib3
 from pydantic import ValidationError
 
+from payhub_cli import recon as recon_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -80,11 +82,33 @@ def channel_list(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chalicelib.storage import config_repo
 
     return [{"account_id": c.account_id, "channel": c.channel, "enabled": c.enabled, "priority": c.priority,
-             "methods": list(c.methods), "merchant_ids": list(c.merchant_ids), "api_base_url": c.api_base_url} for c in config_repo.list_channel_accounts()]
+             "methods": list(c.methods), "merchant_ids": list(c.merchant_ids), "api_base_url": c.api_base_url}
+            for c in config_repo.list_channel_accounts()]
+
+
+def _sandbox_call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    try:
+        response = urllib3.request(method, url, json=body, timeout=10.0, retries=False)
+    except urllib3.exceptions.HTTPError as exc:
+        raise CliError(f"sandbox at {url} is not reachable: {type(exc).__name__}") from exc
+    if response.status != 200:
+        raise CliError(f"sandbox refused: HTTP {response.status} {response.data.decode(errors='replace')[:200]}")
+    answer: dict[str, Any] = json.loads(response.data)
+    return answer
 
 
 def sandbox_pay(args: argparse.Namespace) -> dict[str, Any]:
-    """Play the payer: the channel sandbox marks the payment's current attempt paid and sends its callback."""
+    """Play the payer at the channel's sandbox, every step included: the SMS code the channel sent (typed into
+    the merchant's page, so it goes through the hub's confirm step), then the channel's own pages (cashier,
+    3-D Secure challenge, PayPal approval). The channel then calls the hub back. If the payment is still open
+    after that, the hub looks at the attempt at once, as its status sync would a little later (and as a
+    merchant's return page does): that is when a PayPal approval is captured or a Stripe intent confirmed."""
+    import time
+
+    from chalicelib.domain.states import PaymentState
+    from chalicelib.service import status_sync
+    from chalicelib.service.confirmation import confirm_payment
+    from chalicelib.service.inputs import ConfirmPaymentInput
     from chalicelib.storage import config_repo, state_repo
 
     payment = state_repo.get_payment(args.payment_id)
@@ -94,19 +118,31 @@ def sandbox_pay(args: argparse.Namespace) -> dict[str, Any]:
     account = config_repo.channel_account(attempt.account_id) if attempt else None
     if attempt is None or account is None:
         raise CliError(f"payment {args.payment_id} has no channel account configured")
-    body = {"out_trade_no": attempt.attempt_id, "result": "fail" if args.fail else "success"}
+    base, steps = account.config.api_base_url, []
+    if (payment.action or {}).get("type") == "sms_verification":
+        code = _sandbox_call("GET", f"{base}/_sandbox/sms/{attempt.attempt_id}")["code"]
+        merchant = config_repo.get_merchant(payment.merchant_id)
+        if merchant is None:
+            raise CliError(f"payment {args.payment_id} has no merchant")
+        confirm_payment(merchant, payment.payment_id, ConfirmPaymentInput(sms_code=code, cvv=args.cvv))
+        steps.append("sms_code_confirmed")
+    # The action is what the payer's device was handed (a signed cashier URL, an app order string): sandboxes
+    # whose channel only learns of an order when the payer opens it follow it, checking its signature.
+    body: dict[str, Any] = {"out_trade_no": attempt.attempt_id, "result": "fail" if args.fail else "success",
+                            "action": payment.action}
     if "mchid" in account.config.settings:
         body["mchid"] = account.config.settings["mchid"]
-    try:
-        response = urllib3.request("POST", f"{account.config.api_base_url}/_sandbox/pay", json=body, timeout=10.0,
-                                   retries=False)
-    except urllib3.exceptions.HTTPError as exc:
-        raise CliError(f"sandbox at {account.config.api_base_url} is not reachable: {type(exc).__name__}") from exc
-    if response.status != 200:
-        raise CliError(f"sandbox refused: HTTP {response.status} {response.data.decode(errors='replace')[:200]}")
-    answer = json.loads(response.data)
+    answer = _sandbox_call("POST", f"{base}/_sandbox/pay", body)
+    steps.append("paid_at_channel" if not args.fail else "failed_at_channel")
+    deadline = time.monotonic() + args.wait
+    while (current := state_repo.get_payment(payment.payment_id)) is not None and \
+            current.status in (PaymentState.PENDING, PaymentState.PROCESSING) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if current is not None and current.status in (PaymentState.PENDING, PaymentState.PROCESSING):
+        steps.append(f"status_sync:{status_sync.sync_attempt(attempt.attempt_id)}")
+        current = state_repo.get_payment(payment.payment_id)
     return {"payment_id": payment.payment_id, "attempt_id": attempt.attempt_id, "channel": attempt.channel,
-            "sandbox": answer}
+            "steps": steps, "status": str(current.status) if current else None, "sandbox": answer}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     pay = sandbox.add_parser("pay", help="complete a payment at its channel sandbox (sends the signed callback)")
     pay.add_argument("payment_id")
     pay.add_argument("--fail", action="store_true", help="the payer's payment fails instead")
+    pay.add_argument("--cvv", help="card payments: the CVV the payer types with the SMS code (credit cards)")
+    pay.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the channel's callback")
     pay.set_defaults(run=sandbox_pay)
+    recon_cli.register(groups)
     return parser
 
 
@@ -141,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     _use_local_stack()
     try:
         result = args.run(args)
-    except CliError as exc:
+    except (CliError, recon_cli.ReconFailed) as exc:
         print(f"payhub: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the operator gets one line, not a traceback

@@ -70,6 +70,13 @@ class ChannelSecrets:
             raise KeyError(f"channel secret {name!r} must be an object")
         return {k: Secret(v) for k, v in value.items()}
 
+    def get_list(self, name: str) -> list[Secret]:
+        """A list of secrets tried in turn (e.g. Stripe webhook secrets during a rotation: no key id on the wire)."""
+        value = self._values.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise KeyError(f"channel secret {name!r} must be a list of strings")
+        return [Secret(v) for v in value]
+
     def __repr__(self) -> str:
         return f"ChannelSecrets(keys={sorted(self._values)})"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STAGES = ("local", "dev", "test", "prod")
-QUEUES = ("webhooks", "status-sync", "refunds")
+QUEUES = ("webhooks", "status-sync", "refunds", "recon")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,16 @@ class StageNames:
     def config_table(self) -> str:
         return f"{self.prefix}-config"
 
+    @property
+    def recon_table(self) -> str:
+        return f"{self.prefix}-recon"
+
+    @property
+    def recon_bucket(self) -> str:
+        """Statements as fetched and reconciliation reports. Deployed, the bucket's name gets the AWS account
+        and region appended (bucket names are global); the runtime reads it from PAYHUB_RECON_BUCKET."""
+        return f"{self.prefix}-recon"
+
     def queue(self, name: str) -> str:
         if name not in QUEUES:
             raise ValueError(f"unknown queue {name!r}")
@@ -57,3 +67,13 @@ class StageNames:
     @property
     def kms_alias(self) -> str:
         return f"alias/{self.prefix}"
+
+    @property
+    def card_vault_key_alias(self) -> str:
+        """Symmetric key whose data keys encrypt card numbers (envelope encryption)."""
+        return f"alias/{self.prefix}-card-vault"
+
+    @property
+    def card_fingerprint_key_alias(self) -> str:
+        """HMAC key that fingerprints card numbers and keys the hash of requests that carry card data."""
+        return f"alias/{self.prefix}-card-fingerprint"

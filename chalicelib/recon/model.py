@@ -33,7 +33,7 @@ class HubRecord:
 
 
 class DiscrepancyKind(enum.StrEnum):
-    CHANNEL_ONLY = "channel_only"  # the statement has it, the hub has no record (or no success)
+    CHANNEL_ONLY = "channel_only"  # the statement has it, the hub has no record of it (no success: STATUS)
     HUB_ONLY = "hub_only"  # the hub recorded success, the statement has no row
     AMOUNT = "amount"
     CURRENCY = "currency"
@@ -57,6 +57,7 @@ class Discrepancy:
     reasons: tuple[FieldDiff, ...] = ()
     row: StatementRow | None = None
     record: HubRecord | None = None
+    since: date | None = None  # set when a pooled item is involved: the statement day it first went unmatched
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,14 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, PaymentState, RefundState
-from chalicelib.storage import config_repo, outbox, records, state_repo
+from chalicelib.storage import config_repo, outbox, recon_index, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
 log = logging.getLogger(__name__)
 MAX_RACE_RETRIES = 8
+CONFIRM_COMMAND = "attempt.confirm"  # status sync completes the attempt at the channel (query, then confirm)
 
 
 class Applied(enum.StrEnum):
@@ -79,7 +80,7 @@ def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str,
             return Applied.MISMATCH
         merchant = config_repo.get_merchant(payment.merchant_id)
         policy = merchant.late_success_policy if merchant else "refund"
-        plan = decide(payment, attempt, status.outcome, policy)
+        plan = decide(payment, attempt, status.outcome, policy, settled_offline=status.settled_offline)
         if plan.is_noop:
             return Applied.NO_CHANGE
         try:
@@ -102,6 +103,9 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
     attempt_changes: dict[str, object] = {"status": str(plan.attempt_to), "updated_at": now, "raw_status": status.raw_status}
     if status.channel_transaction_id:
         attempt_changes["channel_transaction_id"] = status.channel_transaction_id
+    moved_at = status.paid_at or utcnow()  # the money moved: reconciliation finds it on the statement's day
+    if plan.capture:
+        attempt_changes.update(recon_index.index_fields(attempt.account_id, "payment", attempt.attempt_id, moved_at))
     state_repo.guard_version(
         tx, "attempt", records.attempt_key(attempt.attempt_id), status=str(attempt.status), version=attempt.version,
         changes=attempt_changes, remove=SYNC_FIELDS if plan.attempt_to in ATTEMPT_FINAL else (),
@@ -120,7 +124,7 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
         else:
             payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
         add_journal(tx, ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
-                                                attempt.money), now=now)
+                                                attempt.money), now=now, value_day=recon_index.beijing_day(moved_at))
     updated = payment.evolve(**{k: v for k, v in payment_changes.items() if k != "status"},
                              status=plan.payment_to or payment.status, version=payment.version + 1)
     state_repo.guard_version(tx, "payment", records.payment_key(payment.payment_id), status=str(payment.status),
@@ -132,13 +136,19 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
                                            event_type=event_type, data=updated.public(), now=now))
     if plan.auto_refund:
         events.append(_add_auto_refund(tx, payment, attempt, plan.reason, now))
+    if plan.confirm:
+        # Same transaction as the move to processing: if we die right after commit, the sweep still sends it.
+        events.append(outbox.add_command(tx, topic="status-sync", object_id=attempt.attempt_id,
+                                         command=CONFIRM_COMMAND, now=now,
+                                         body={"kind": "attempt", "id": attempt.attempt_id, "count": 0}))
     if dedupe is not None:
         dedupe.add_to(tx, object_id=attempt.attempt_id, applied=plan.reason, now=now)
     tx.put_new("audit", state_repo.state_table(), {
         "pk": f"AUDIT#{attempt.attempt_id}", "sk": f"{now}#{new_id('aud')}", "source": source,
         "attempt_from": str(attempt.status), "attempt_to": str(plan.attempt_to),
         "payment_from": str(payment.status), "payment_to": str(plan.payment_to or payment.status),
-        "reason": plan.reason, "raw_status": status.raw_status,
+        "reason": plan.reason, "raw_status": status.raw_status, "note": plan.note or None,
+        "settled_offline": status.settled_offline or None,
     })
     tx.commit()
     log.info("attempt %s %s -> %s, payment %s -> %s (%s, via %s)", attempt.attempt_id, attempt.status,

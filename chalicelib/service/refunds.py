@@ -14,7 +14,7 @@ from chalicelib.channels.base import RefundOutcome, RefundRequest, RefundStatus
 from chalicelib.channels.registry import adapter
 from chalicelib.config.settings import settings
 from chalicelib.domain import ledger
-from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import (
     ChannelError,
     DuplicateMerchantRefundNo,
@@ -29,7 +29,7 @@ from chalicelib.service.inputs import CreateRefundInput
 from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
 from chalicelib.service.payments import get_payment
 from chalicelib.service.routing import account_or_error, callback_url
-from chalicelib.storage import outbox, records, state_repo
+from chalicelib.storage import outbox, recon_index, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
@@ -118,8 +118,9 @@ def submit_refund(refund_id: str) -> str:
 
 
 def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, dedupe: Dedupe | None = None,
-                        known: Refund | None = None) -> Applied:
-    """``known``: the refund as the caller just read it, used for the first decision (saves one read)."""
+                        known: Refund | None = None, audit: str | None = None) -> Applied:
+    """``known``: the refund as the caller just read it, used for the first decision (saves one read).
+    ``audit``: why, written as an audit record in the transition's transaction (reconciliation repairs)."""
     target = _OUTCOME_TO_STATE.get(status.outcome)
     for _ in range(MAX_RACE_RETRIES):
         refund, known = known or state_repo.get_refund(refund_id), None
@@ -133,7 +134,7 @@ def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, de
                           source, extra={"alert": "refund_success_after_failure", "refund_id": refund_id})
             return Applied.NO_CHANGE
         try:
-            _commit(refund, target, status, source=source, dedupe=dedupe)
+            _commit(refund, target, status, source=source, dedupe=dedupe, audit=audit)
         except TransactionConflict as conflict:
             if Dedupe.was_seen(conflict):
                 return Applied.DUPLICATE
@@ -142,7 +143,8 @@ def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, de
     raise RuntimeError(f"refund {refund_id} kept racing")
 
 
-def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source: str, dedupe: Dedupe | None) -> None:
+def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source: str, dedupe: Dedupe | None,
+            audit: str | None = None) -> None:
     now = utcnow()
     stamp = iso(now)
     table = state_repo.state_table()
@@ -154,6 +156,8 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
         changes["failure_reason"] = status.raw_status
     if target is RefundState.PROCESSING:
         changes.update({"sync_shard": "0", "sync_due_at": iso(now + timedelta(seconds=30)), "sync_count": 0})
+    # Reconciliation finds the refund on the day it was made (when channels list it), whatever its status.
+    changes.update(recon_index.index_fields(refund.account_id, "refund", refund.refund_id, parse_iso(refund.created_at)))
     state_repo.guard_version(tx, "refund", records.refund_key(refund.refund_id), status=str(refund.status),
                              version=refund.version, changes=changes,
                              remove=SYNC_FIELDS if target is not RefundState.PROCESSING else ())
@@ -162,7 +166,7 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
                   add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1},
                   condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
         add_journal(tx, ledger.refund_paid(refund.refund_id, refund.account_id, refund.merchant_id, refund.money),
-                    now=stamp)
+                    now=stamp, value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
     elif target is RefundState.FAILED:
         tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
                   add_values={"amount_refund_pending": -refund.amount, "amount_refundable": refund.amount, "version": 1},
@@ -175,6 +179,10 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
                                        event_type=event_type, data=public, now=stamp))
     if dedupe is not None:
         dedupe.add_to(tx, object_id=refund.refund_id, applied=str(target), now=stamp)
+    if audit:
+        tx.put_new("audit", table, {"pk": f"AUDIT#{refund.refund_id}", "sk": f"{stamp}#{new_id('aud')}",
+                                    "source": source, "refund_from": str(refund.status), "refund_to": str(target),
+                                    "reason": audit, "raw_status": status.raw_status})
     tx.commit()
     log.info("refund %s %s -> %s via %s", refund.refund_id, refund.status, target, source)
     outbox.publish_after_commit(events)

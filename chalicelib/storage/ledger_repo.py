@@ -2,6 +2,7 @@
 
   JRN#<journal_id> / JOURNAL                  the journal (deterministic id: a fact is posted once)
   ACCT#<account>   / <created_at>#<journal>#<n>  one entry per account, so a balance is one query
+  (GSI value_day)  value_key = <account>#<Beijing day the money moved>  entries by value day, per account
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from chalicelib.storage.state_repo import ledger_table
 from chalicelib.storage.transaction import Transaction
 
 
-def add_journal(tx: Transaction, journal: Journal, *, now: str) -> None:
+def add_journal(tx: Transaction, journal: Journal, *, now: str, value_day: str | None = None) -> None:
+    """``value_day``: the Beijing day the money moved at the channel (YYYY-MM-DD). Entries then carry
+    ``value_key`` = ``<account>#<day>`` for the sparse ``value_day`` index, which the reconciliation ledger check
+    sums per account and day."""
     table = ledger_table()
     tx.put_new(f"journal:{journal.journal_id}", table, {
         "pk": f"JRN#{journal.journal_id}", "sk": "JOURNAL", "journal_id": journal.journal_id,
@@ -25,6 +29,7 @@ def add_journal(tx: Transaction, journal: Journal, *, now: str) -> None:
             "pk": f"ACCT#{entry.account}", "sk": f"{now}#{journal.journal_id}#{n}",
             "journal_id": journal.journal_id, "amount": entry.amount, "currency": entry.currency,
             "purpose": journal.purpose, "reference": journal.reference,
+            "value_key": f"{entry.account}#{value_day}" if value_day else None,
         })
 
 

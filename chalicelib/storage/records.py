@@ -9,6 +9,7 @@ Keys (single table, pk/sk):
   MREF#<payment_id>#<refund_no> / UNIQUE  merchant_refund_no is unique per payment
   CB#<channel>#<account>#<event id> / CALLBACK   a channel notification already applied (dedupe)
   AUDIT#<object id> / <ts>#<kind>  append-only audit of automatic decisions
+  CARD#<token>      / CARD        a vaulted card: number encrypted, CVV never (chalicelib/vault/cards.py)
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def refund_no_key(payment_id: str, merchant_refund_no: str) -> dict[str, str]:
 
 def callback_key(channel: str, account_id: str, channel_event_id: str) -> dict[str, str]:
     return {"pk": f"CB#{channel}#{account_id}#{channel_event_id}", "sk": "CALLBACK"}
+
+
+def card_key(token: str) -> dict[str, str]:
+    return {"pk": f"CARD#{token}", "sk": "CARD"}
 
 
 def _fields(cls: type) -> set[str]:

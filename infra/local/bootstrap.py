@@ -1,4 +1,4 @@
-"""Create a stage's tables, queues (with DLQs) and KMS key over boto3, from infra/resources.py.
+"""Create a stage's tables, queues (with DLQs) and KMS keys over boto3, from infra/resources.py.
 
 The same definitions the CDK stack synthesizes, so local and deployed resources cannot drift apart.
 Idempotent: existing resources are left as they are.
@@ -11,8 +11,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.config.settings import settings
 from chalicelib.storage.aws import client
-from infra.resources import Queue, Table, resources
+from infra.resources import KmsKey, Queue, Table, resources
 
 
 def _create_table(table: Table) -> None:
@@ -54,13 +55,25 @@ def _create_queue(queue: Queue) -> None:
     })
 
 
-def _create_kms_key(alias: str) -> None:
+def _create_kms_key(spec: KmsKey) -> None:
     kms = client("kms")
-    aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
-    if alias in aliases:
+    aliases = {a["AliasName"] for page in kms.get_paginator("list_aliases").paginate() for a in page["Aliases"]}
+    if spec.alias in aliases:
         return
-    key_id = kms.create_key(Description=f"payhub {alias}")["KeyMetadata"]["KeyId"]
-    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    key_id = kms.create_key(Description=spec.description, KeySpec=spec.key_spec,
+                            KeyUsage=spec.key_usage)["KeyMetadata"]["KeyId"]
+    if spec.rotation:
+        kms.enable_key_rotation(KeyId=key_id)
+    kms.create_alias(AliasName=spec.alias, TargetKeyId=key_id)
+
+
+def _create_bucket(name: str) -> None:
+    s3 = client("s3")
+    try:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": settings().region})
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
 
 
 def create_stage_resources(stage: str) -> None:
@@ -69,4 +82,7 @@ def create_stage_resources(stage: str) -> None:
         _create_table(table)
     for queue in defs.queues:
         _create_queue(queue)
-    _create_kms_key(defs.names.kms_alias)
+    for key in defs.keys:
+        _create_kms_key(key)
+    for bucket in defs.buckets:
+        _create_bucket(bucket.name)

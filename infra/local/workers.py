@@ -11,9 +11,12 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from chalicelib.config.settings import settings
+from chalicelib.domain.clock import utcnow
+from chalicelib.recon.schedule import due_today, previous_beijing_day
 from chalicelib.storage.aws import client
 
 log = logging.getLogger(__name__)
@@ -23,9 +26,44 @@ CONSUMERS = {
     "webhooks": "functions.webhook_worker.handler",
     "status-sync": "functions.status_sync_worker.handler",
     "refunds": "functions.refund_worker.handler",
+    "recon": "functions.recon_worker.handler",
 }
 SCHEDULES = ("functions.sweeps.outbox_sweep", "functions.sweeps.status_sync_sweep")
 RETRY_VISIBILITY_S = 2  # locally, a failed message comes back after 2 s instead of the deployed timeout
+
+
+# Daily schedules (infra.resources daily_schedules, e.g. each channel's reconciliation fan-out): worker name
+# -> handler. They fire in `make run` at their time of day; `drain` never fires them (tests enqueue runs).
+DAILY = {"recon_fanout": "functions.recon_worker.fan_out"}
+
+
+class DailySchedules:
+    """Fires each daily schedule once per Beijing day, when its channel's time has passed. Started after the
+    time, the stack waits for the next day rather than reconciling at once."""
+
+    def __init__(self, now: datetime) -> None:
+        from infra.resources import resources
+
+        self._specs = resources(settings().stage).daily_schedules
+        self._fired = {spec.logical_id: self._today(now) if self._due(spec.payload, now) else None
+                       for spec in self._specs}
+
+    @staticmethod
+    def _today(now: datetime) -> str:
+        return previous_beijing_day(now).isoformat()
+
+    @staticmethod
+    def _due(payload: dict[str, str], now: datetime) -> bool:
+        return due_today(payload.get("channel", ""), now)
+
+    def fire_due(self, now: datetime) -> list[str]:
+        fired = []
+        for spec in self._specs:
+            if self._due(spec.payload, now) and self._fired[spec.logical_id] != self._today(now):
+                self._fired[spec.logical_id] = self._today(now)
+                _resolve(DAILY[spec.function])(dict(spec.payload), None)
+                fired.append(spec.logical_id)
+        return fired
 
 
 def _resolve(path: str) -> Callable[[dict[str, Any], Any], Any]:
@@ -95,10 +133,13 @@ class WorkerLoop(threading.Thread):
         import time
 
         next_schedule = 0.0
+        daily = DailySchedules(utcnow())
         while not self._stop_event.is_set():
             try:
                 if time.monotonic() >= next_schedule:
                     run_schedules()
+                    for fired in daily.fire_due(utcnow()):
+                        log.info("daily schedule %s fired", fired)
                     next_schedule = time.monotonic() + self._schedule_every_s
                 if sum(poll_once(key, wait_s=0) for key in CONSUMERS) == 0:
                     self._stop_event.wait(0.5)

@@ -20,6 +20,7 @@ from . import bill
 from .errors import NoStatementExist, ParamError
 from .resources import refund_json, transaction_json
 from .state import Merchant, OrderRequest, RefundRequest, SandboxState, TradeType
+from .statement_faults import StatementFaultBook
 
 _OUT_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{6,32}$")
 _PRODUCTS: dict[str, TradeType] = {"jsapi": "JSAPI", "app": "APP", "h5": "MWEB", "native": "NATIVE"}
@@ -94,9 +95,11 @@ def _time_expire(body: Mapping[str, Any]) -> datetime | None:
 
 
 class V3Api:
-    def __init__(self, state: SandboxState, on_refund_accepted: Callable[[Merchant, str], None]) -> None:
+    def __init__(self, state: SandboxState, on_refund_accepted: Callable[[Merchant, str], None],
+                 statement_faults: StatementFaultBook | None = None) -> None:
         self._state = state
         self._on_refund_accepted = on_refund_accepted
+        self._statement_faults = statement_faults or StatementFaultBook()
         self._bills: dict[str, _BillFile] = {}
         self._bills_lock = threading.Lock()
 
@@ -202,10 +205,13 @@ class V3Api:
         if tar_type not in (None, "GZIP"):
             raise ParamError("tar_type must be GZIP when given")
         entries = self._state.ledger_for_day(merchant.mchid, day)
-        if not entries:
+        faults = self._statement_faults.for_bill(merchant.mchid, day)
+        if not entries and not any(fault.kind in ("extra_row", "corrupt") for fault in faults):
             raise NoStatementExist("该日期无账单: no movements on that day")
         # Sandbox bills are available at once (WeChat's are T+1 after 10:00) so development need not wait a day.
-        rendered = bill.render_trade_bill(entries, cast(bill.BillType, bill_type), self._state.refund_progress)
+        bill_merchant = bill.BillMerchant(merchant.mchid, min(merchant.appids), merchant.fee_rate_bps)
+        rendered = bill.render_trade_bill(entries, cast(bill.BillType, bill_type), self._state.refund_progress,
+                                          faults, bill_merchant)
         content = bill.package(rendered, tar_type)
         token = secrets.token_urlsafe(24)
         with self._bills_lock:

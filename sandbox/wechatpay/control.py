@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sandbox.common.delivery import Deliverer
@@ -43,6 +44,21 @@ def _required_str(body: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ControlError(400, "PARAM_ERROR", f"{name} is required (non-empty string)")
     return value
+
+
+def _paid_at(body: Mapping[str, Any]) -> datetime | None:
+    """Optional ``paid_at`` (ISO 8601 with an offset): when the payer paid, for payments made just before
+    midnight in reconciliation tests. Absent: now."""
+    raw = body.get("paid_at")
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ControlError(400, "PARAM_ERROR", "paid_at must be ISO 8601 with an offset")
+    return moment
 
 
 class ControlApi:
@@ -140,7 +156,8 @@ class ControlApi:
         if result not in ("success", "fail"):
             raise ControlError(400, "PARAM_ERROR", "result must be success or fail")
         openid = body.get("openid") if isinstance(body.get("openid"), str) else None
-        paid = self._state.settle_payment(order.mchid, order.out_trade_no, result == "success", openid)
+        paid = self._state.settle_payment(order.mchid, order.out_trade_no, result == "success", openid,
+                                          _paid_at(body))
         if paid.trade_state == "SUCCESS":
             merchant = self._state.merchant(paid.mchid)
             assert merchant is not None

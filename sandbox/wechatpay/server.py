@@ -20,9 +20,11 @@ from .api import Answer, V3Api
 from .auth import PlatformKeys, SignType
 from .callbacks import RETRY_SCHEDULE_S, CallbackSender
 from .control import ControlApi
-from .errors import SignError, SystemError_, WeChatPayError
+from .errors import ResourceNotExists, SignError, SystemError_, WeChatPayError
 from .faults import FaultBook
 from .state import IllegalTransition, Merchant, SandboxState
+from .statement_control import StatementControl
+from .statement_faults import StatementFaultBook
 
 _log = logging.getLogger("sandbox.wechatpay")
 DEFAULT_PORT = 8101
@@ -45,7 +47,9 @@ class WeChatPaySandbox:
         self._refund_settle_s = refund_settle_s
         self._timers: list[threading.Timer] = []
         self._timers_lock = threading.Lock()
-        self._v3 = V3Api(self.state, self._schedule_refund_success)
+        self.statement_faults = StatementFaultBook()
+        self._v3 = V3Api(self.state, self._schedule_refund_success, self.statement_faults)
+        self._statements = StatementControl(self.state, self.statement_faults)
         self._control = ControlApi(self.state, self.faults, self.deliverer, self.callbacks, self.platform_keys)
         self._http = BackgroundHTTPServer(self._routes(), self._control.not_found)
         self.base_url = ""
@@ -92,6 +96,10 @@ class WeChatPaySandbox:
             ("POST", "/_sandbox/faults", control.arm_fault),
             ("GET", "/_sandbox/faults", control.list_faults),
             ("DELETE", "/_sandbox/faults", control.clear_faults),
+            ("POST", "/_sandbox/orders/{out_trade_no}/forget", self._statements.forget),
+            ("POST", "/_sandbox/statement-faults", self._statements.arm),
+            ("GET", "/_sandbox/statement-faults", self._statements.list),
+            ("DELETE", "/_sandbox/statement-faults", self._statements.clear),
         ):
             router.add(method, path, control.guarded(handler))
         return router
@@ -176,6 +184,9 @@ class WeChatPaySandbox:
             refund = self.state.settle_refund(mchid, out_refund_no)
         except IllegalTransition:
             _log.warning("refund %s was no longer PROCESSING when it came to settle", out_refund_no)
+            return
+        except ResourceNotExists:  # its order was forgotten (/_sandbox/orders/{no}/forget) meanwhile
+            _log.warning("refund %s no longer exists when it came to settle", out_refund_no)
             return
         merchant = self.state.merchant(mchid)
         if merchant is not None:

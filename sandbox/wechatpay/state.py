@@ -184,6 +184,7 @@ class SandboxState:
     orders: dict[tuple[str, str], Order] = field(default_factory=dict)
     refunds: dict[tuple[str, str], Refund] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)
+    forgotten: set[tuple[str, str]] = field(default_factory=set)  # (mchid, out_trade_no) lost by the channel
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _entry_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -251,8 +252,10 @@ class SandboxState:
             self._move(order, "USERPAYING")
             return copy.deepcopy(order)
 
-    def settle_payment(self, mchid: str, out_trade_no: str, succeeded: bool, payer_openid: str | None) -> Order:
-        """The payer finished paying (or failed to): move the order and, on success, book the money."""
+    def settle_payment(self, mchid: str, out_trade_no: str, succeeded: bool, payer_openid: str | None,
+                       paid_at: datetime | None = None) -> Order:
+        """The payer finished paying (or failed to): move the order and, on success, book the money.
+        ``paid_at`` backdates the success (a payment made just before midnight, for reconciliation tests)."""
         with self._lock:
             order = self._order(mchid, out_trade_no)
             if not succeeded:
@@ -260,7 +263,7 @@ class SandboxState:
                 return copy.deepcopy(order)
             self._move(order, "SUCCESS")
             order.transaction_id = "42000" + _digits(23)
-            order.success_time = now_utc()
+            order.success_time = paid_at or now_utc()
             order.payer_openid = order.request.payer_openid or payer_openid or "o" + secrets.token_urlsafe(20)[:27]
             self._book(order, "payment", order.request.total_fen, order.success_time)
             return copy.deepcopy(order)
@@ -326,9 +329,23 @@ class SandboxState:
             return [e for e in self.ledger if mchid is None or e.mchid == mchid]
 
     def ledger_for_day(self, mchid: str, day: date) -> list[LedgerEntry]:
-        """Entries of one merchant whose Beijing calendar day is ``day``, in booking order."""
+        """Entries of one merchant whose Beijing calendar day is ``day``, in booking order (forgotten orders'
+        entries left out: a lost order is missing from the statements too)."""
         with self._lock:
-            return [e for e in self.ledger if e.mchid == mchid and e.occurred_at.astimezone(BEIJING).date() == day]
+            return [e for e in self.ledger if e.mchid == mchid and e.occurred_at.astimezone(BEIJING).date() == day
+                    and (e.mchid, e.out_trade_no) not in self.forgotten]
+
+    def forget_order(self, mchid: str, out_trade_no: str) -> Order:
+        """The channel loses an order: queries and refunds say it does not exist, statements omit it. The
+        ledger stays append-only; its entries for the order are only hidden from the statements."""
+        with self._lock:
+            order = self._order(mchid, out_trade_no)
+            del self.orders[(mchid, out_trade_no)]
+            for key in [key for key, refund in self.refunds.items()
+                        if key[0] == mchid and refund.out_trade_no == out_trade_no]:
+                del self.refunds[key]
+            self.forgotten.add((mchid, out_trade_no))
+            return copy.deepcopy(order)
 
     def refund_progress(self, mchid: str, out_refund_no: str) -> tuple[RefundStatus, datetime | None]:
         """(status, success time) of a refund now: what a bill shows at the moment it is generated."""

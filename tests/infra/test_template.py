@@ -20,6 +20,7 @@ ROUTE_TO_GROUP = {
     ("POST", "/v1/payments"): "payments",
     ("GET", "/v1/payments"): "payments",
     ("GET", "/v1/payments/{payment_id}"): "payments",
+    ("POST", "/v1/payments/{payment_id}/confirm"): "payments",
     ("POST", "/v1/payments/{payment_id}/close"): "payments",
     ("GET", "/v1/events"): "payments",
     ("GET", "/v1/events/{event_id}"): "payments",
@@ -28,17 +29,23 @@ ROUTE_TO_GROUP = {
     ("POST", "/v1/payments/{payment_id}/refunds"): "refunds",
     ("GET", "/v1/refunds/{refund_id}"): "refunds",
     ("POST", "/callbacks/{channel}/{account}"): "callbacks",
+    ("GET", "/v1/recon/runs"): "recon",
+    ("GET", "/v1/recon/runs/{run_id}"): "recon",
+    ("GET", "/v1/recon/runs/{run_id}/items"): "recon",
 }
 GROUP_HANDLERS = {
     "payments": "functions.payments.app",
     "refunds": "functions.refunds.app",
     "callbacks": "functions.callbacks.app",
+    "recon": "functions.recon.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
     "status-sync": "functions.status_sync_worker.handler",
     "refunds": "functions.refund_worker.handler",
+    "recon": "functions.recon_worker.handler",
 }
+RECON_FANOUT_HANDLER = "functions.recon_worker.fan_out"
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",
     "status_sync_sweep": "functions.sweeps.status_sync_sweep",
@@ -85,7 +92,7 @@ def test_tables_match_the_shared_definitions(dev):
     tables = {t["Properties"]["TableName"]: t for t in of_type(dev, "AWS::DynamoDB::Table").values()}
     spec = resources("dev")
     assert set(tables) == {t.name for t in spec.tables}
-    key_id = _only(of_type(dev, "AWS::KMS::Key"))
+    key_id = key_with_alias(dev, spec.names.kms_alias)
     for table in spec.tables:
         props = tables[table.name]["Properties"]
         keys = {k["AttributeName"]: k["KeyType"] for k in props["KeySchema"]}
@@ -112,11 +119,45 @@ def _only(resources_of_type: dict[str, Any]) -> str:
     return next(iter(resources_of_type))
 
 
-def test_one_rotating_key_per_stage_with_its_alias(dev):
-    key = of_type(dev, "AWS::KMS::Key")[_only(of_type(dev, "AWS::KMS::Key"))]
-    assert key["Properties"]["EnableKeyRotation"] is True
-    alias = of_type(dev, "AWS::KMS::Alias")[_only(of_type(dev, "AWS::KMS::Alias"))]
-    assert alias["Properties"]["AliasName"] == resources("dev").names.kms_alias
+def key_with_alias(template: dict[str, Any], alias_name: str) -> str:
+    """Logical id of the KMS key an alias points at."""
+    (target,) = [ref_target(a["Properties"]["TargetKeyId"]) for a in of_type(template, "AWS::KMS::Alias").values()
+                 if a["Properties"]["AliasName"] == alias_name]
+    return target
+
+
+def test_the_stage_key_and_the_card_vault_keys_with_their_aliases(dev):
+    names = resources("dev").names
+    keys = of_type(dev, "AWS::KMS::Key")
+    assert len(keys) == 3 and len(of_type(dev, "AWS::KMS::Alias")) == 3
+    for alias in (names.kms_alias, names.card_vault_key_alias):
+        props = keys[key_with_alias(dev, alias)]["Properties"]
+        assert props["EnableKeyRotation"] is True
+        assert props.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    fingerprint = keys[key_with_alias(dev, names.card_fingerprint_key_alias)]
+    # AWS cannot rotate HMAC keys automatically (and a rotated key would change every fingerprint).
+    assert fingerprint["Properties"]["KeySpec"] == "HMAC_256"
+    assert fingerprint["Properties"]["KeyUsage"] == "GENERATE_VERIFY_MAC"
+    assert not fingerprint["Properties"].get("EnableKeyRotation", False)
+    assert all(key["DeletionPolicy"] == "Retain" for key in keys.values())
+
+
+def test_only_the_pre_order_function_may_use_the_card_vault_keys_and_only_as_it_needs(dev):
+    names = resources("dev").names
+    vault_key = key_with_alias(dev, names.card_vault_key_alias)
+    fingerprint_key = key_with_alias(dev, names.card_fingerprint_key_alias)
+    handlers = functions_by_handler(dev)
+    roles = {dev["Resources"][lid]["Properties"]["Role"]["Fn::GetAtt"][0]: handler for handler, lid in handlers.items()}
+    granted: dict[tuple[str, str], set[str]] = {}
+    for role, statement in statements(dev):
+        for resource in as_list(statement["Resource"]):
+            target = resource["Fn::GetAtt"][0] if isinstance(resource, dict) and "Fn::GetAtt" in resource else None
+            if target in (vault_key, fingerprint_key):
+                granted.setdefault((roles[role], target), set()).update(as_list(statement["Action"]))
+    assert granted == {
+        ("functions.payments.app", vault_key): {"kms:GenerateDataKey", "kms:Decrypt"},
+        ("functions.payments.app", fingerprint_key): {"kms:GenerateMac"},
+    }
 
 
 def test_every_queue_has_an_encrypted_dead_letter_queue_with_redrive(dev):
@@ -161,7 +202,7 @@ def test_schedules_invoke_the_sweeps(dev):
         assert targets[handlers[handler]] == f"rate({minutes} minute{'s' if minutes > 1 else ''})"
     permitted = {ref_target(p["Properties"]["FunctionName"]) for p in of_type(dev, "AWS::Lambda::Permission").values()
                  if p["Properties"]["Principal"] == "events.amazonaws.com"}
-    assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()}
+    assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()} | {handlers[RECON_FANOUT_HANDLER]}
 
 
 def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
@@ -199,7 +240,7 @@ def test_each_route_is_served_by_its_own_groups_function(dev):
     actual = {(method, path): target for method, path, target in integrations(dev)}
     expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
     assert actual == expected
-    assert len(set(expected.values())) == 3
+    assert len(set(expected.values())) == 4
 
 
 def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):
@@ -245,7 +286,8 @@ def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
     layer_id = _only(of_type(dev, "AWS::Lambda::LayerVersion"))
     functions = of_type(dev, "AWS::Serverless::Function")
     assert set(functions_by_handler(dev)) == (
-        set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values()))
+        set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values())
+        | {RECON_FANOUT_HANDLER})
     for function in functions.values():
         props = function["Properties"]
         assert [ref_target(layer) for layer in props["Layers"]] == [layer_id]
@@ -315,3 +357,66 @@ def test_stages_share_no_names(synth):
         env = {f["Properties"]["Environment"]["Variables"]["PAYHUB_STAGE"]
                for f in of_type(template, "AWS::Serverless::Function").values()}
         assert env == {stage}
+
+
+# --- reconciliation (issue 4) ---------------------------------------------------------------------------
+
+# Beijing fetch time per channel, written out: after each channel publishes yesterday's statement.
+RECON_CRON_UTC = {
+    "wechatpay": "cron(30 2 * * ? *)",  # 10:30 Beijing
+    "alipay": "cron(30 2 * * ? *)",
+    "unionpay": "cron(30 2 * * ? *)",
+    "ecny": "cron(0 3 * * ? *)",
+    "stripe": "cron(0 4 * * ? *)",
+    "paypal": "cron(0 6 * * ? *)",
+}
+
+
+def test_each_channel_has_a_daily_recon_schedule_after_its_statement_is_published(dev):
+    handlers = functions_by_handler(dev)
+    fanout = handlers[RECON_FANOUT_HANDLER]
+    scheduled = {}
+    for rule in of_type(dev, "AWS::Events::Rule").values():
+        for target in rule["Properties"]["Targets"]:
+            if ref_target(target["Arn"]) == fanout:
+                scheduled[json.loads(target["Input"])["channel"]] = rule["Properties"]["ScheduleExpression"]
+    assert scheduled == RECON_CRON_UTC
+
+
+def test_recon_bucket_is_private_encrypted_and_named_per_account(dev):
+    (bucket_id, bucket), = of_type(dev, "AWS::S3::Bucket").items()
+    props = bucket["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert "payhub-dev-recon-" in json.dumps(props["BucketName"])
+    policies = [p for p in of_type(dev, "AWS::S3::BucketPolicy").values()
+                if ref_target(p["Properties"]["Bucket"]) == bucket_id]
+    assert any(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+               for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"])
+    functions = of_type(dev, "AWS::Serverless::Function")
+    handlers = functions_by_handler(dev)
+    for handler in ("functions.recon_worker.handler", "functions.recon.app"):
+        env = functions[handlers[handler]]["Properties"]["Environment"]["Variables"]
+        assert ref_target(env["PAYHUB_RECON_BUCKET"]) == bucket_id
+
+
+def test_alarms_fire_on_unresolved_differences_and_failed_runs(dev):
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in of_type(dev, "AWS::CloudWatch::Alarm").values()
+              if a["Properties"].get("Namespace") == "PayHub/Recon"}
+    assert set(alarms) == {"UnresolvedDifferences", "FailedRuns"}
+    for props in alarms.values():
+        assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
+        assert props["Dimensions"] == [{"Name": "Stage", "Value": "dev"}]
+        assert props["AlarmActions"], "an alarm nobody hears"
+
+
+def test_only_the_recon_worker_may_publish_recon_metrics(dev):
+    publishers = set()
+    for role, statement in statements(dev):
+        if "cloudwatch:PutMetricData" in as_list(statement["Action"]):
+            assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": ["PayHub/Recon"]}}
+            publishers.add(role)
+    assert len(publishers) == 1 and "ReconWorker" in next(iter(publishers))

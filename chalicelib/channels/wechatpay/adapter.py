@@ -20,6 +20,8 @@ from chalicelib.channels.base import (
     RefundOutcome,
     RefundRequest,
     RefundStatus,
+    StatementRow,
+    StatementSummary,
     Transport,
 )
 from chalicelib.channels.wechatpay import bill, notifications, orders
@@ -134,7 +136,8 @@ class WeChatPayAdapter:
     def fetch_statement(self, account: ChannelAccount, day: str) -> Iterable[bytes]:
         return bill.fetch_trade_bill(self._client, WeChatCredentials.from_account(account), day)
 
-    def parse_statement(self, account: ChannelAccount, chunks: Iterable[bytes]) -> Iterator[Mapping[str, Any]]:
+    def parse_statement(self, account: ChannelAccount,
+                        chunks: Iterable[bytes]) -> Iterator[StatementRow | StatementSummary]:
         return bill.parse_trade_bill(chunks)
 
 

@@ -19,22 +19,25 @@ WECHAT_METHODS = ("wechat.jsapi", "wechat.miniprogram", "wechat.native", "wechat
 
 def provision(sandbox_url: str, *, account_id: str = "wechat-demo", sign_type: str = "RSA",
               mchid: str = "1900000109", appid: str = "wx8888888888888888", priority: int = 100,
-              merchant_ids: tuple[str, ...] = ()) -> ChannelAccountConfig:
+              merchant_ids: tuple[str, ...] = (), fee_rate_bps: int = 60) -> ChannelAccountConfig:
     """Generate merchant keys, register them at the sandbox, store the account config and its secrets."""
     config, secrets_document = register(sandbox_url, account_id=account_id, sign_type=sign_type, mchid=mchid,
-                                        appid=appid, priority=priority, merchant_ids=merchant_ids)
+                                        appid=appid, priority=priority, merchant_ids=merchant_ids,
+                                        fee_rate_bps=fee_rate_bps)
     config_repo.put_channel_account(config, secrets_document)
     return config
 
 
 def register(sandbox_url: str, *, account_id: str, sign_type: str = "RSA", mchid: str = "1900000109",
-             appid: str = "wx8888888888888888", priority: int = 100,
-             merchant_ids: tuple[str, ...] = ()) -> tuple[ChannelAccountConfig, dict[str, Any]]:
+             appid: str = "wx8888888888888888", priority: int = 100, merchant_ids: tuple[str, ...] = (),
+             fee_rate_bps: int = 60) -> tuple[ChannelAccountConfig, dict[str, Any]]:
     """What a merchant does in WeChat's console (make keys, upload the public one, read WeChat's key back):
     returns the account document and its secrets, ready for ``payhub channel put``."""
     apiv3_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
     serial_no = secrets.token_hex(20).upper()
-    settings = {"mchid": mchid, "appid": appid, "merchant_serial_no": serial_no, "sign_type": sign_type}
+    # fee_rate_bps: the account's fee schedule (WeChat's common 0.60 %), which reconciliation checks fees against.
+    settings = {"mchid": mchid, "appid": appid, "merchant_serial_no": serial_no, "sign_type": sign_type,
+                "fee_rate_bps": str(fee_rate_bps)}
     if sign_type == "SM2":
         private_key, public_key = sm2_generate_keypair()
         settings["merchant_sm2_public_key"] = public_key
@@ -46,7 +49,7 @@ def register(sandbox_url: str, *, account_id: str, sign_type: str = "RSA", mchid
                                                    serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     registered = post_json(f"{sandbox_url}/_sandbox/merchants", {
         "mchid": mchid, "appids": [appid], "merchant_serial_no": serial_no, "sign_type": sign_type,
-        "merchant_public_key": public_key, "apiv3_key": apiv3_key,
+        "merchant_public_key": public_key, "apiv3_key": apiv3_key, "fee_rate_bps": fee_rate_bps,
     })
     settings["public_key_id"] = registered["public_key_id"]
     config = ChannelAccountConfig(

@@ -1,0 +1,607 @@
+"""Reconciliation matching: the engine against a pandas merge, on a day of 1,000,000 statement rows x 1,000,000 records.
+
+Data (generated once per run, seeded, in a temporary directory unless ``--data`` names one to keep and reuse):
+* ``statement.csv.gz``: a WeChat Pay trade bill (ALL) in the real format (backtick cells, the sandbox's column
+  set and amount/fee rendering, a summary block), in time order, as WeChat delivers it with tar_type=GZIP.
+* ``hub-export.json.gz``: the recon-indexed attempt and refund items of the day as DynamoDB JSON lines, the
+  shape of a DynamoDB export to S3 (whole items, every attribute the hub stores), in shuffled (hash) order.
+* About 1 % of the day per class of difference: channel only, hub only, amount, currency, status (refunds:
+  the only records the recon index holds without success), fee, duplicate row; plus 1 % failed refunds with
+  no row (no difference). Times are spread over the day, so ~4 % of the unpaired items fall within 30 min of
+  midnight and are carried to the pool rather than reported, by both implementations.
+
+Every measurement runs in its own child interpreter, so peaks do not mix; peak RSS is the child's
+``ru_maxrss`` (interpreter and imports included: the ``startup MB`` column; Linux carries a parent's peak into
+its children, so the parent here stays at ~16 MB and generates the data in a child too). Each phase is timed
+in wall-clock and CPU seconds (``time.process_time``); rows/s are per CPU second, steadier than wall time when
+other work shares the machine.
+* **engine, end to end**: the public API a run calls: ``match_day(day, adapter.parse_statement(...),
+  read_export(...))``: the WeChat adapter's real parser streams ``StatementRow`` values, the export reader
+  streams ``HubRecord`` values, the engine indexes the records and streams the rows.
+* **engine, end to end on tuples**: both files read straight into the engine's plain tuples and streamed
+  through ``DayMatcher``'s tuple entry points: ``read_export_compact`` for the hub side and, for the
+  statement, ``wechat_compact_rows`` below, a prototype of a by-position WeChat reader with no dict, Decimal or
+  dataclass per row (checked row for row against the adapter's parser on the first 100,000 rows). It shows
+  what a run gains once a channel offers such a reader; the product's parser is the adapter's.
+* **engine, by phase**: the same files read into lists first (parser -> compact row tuples; export ->
+  compact record tuples), then ``DayMatcher`` on the tuples alone (index + match + finish + sort): the
+  engine-only time. Its peak includes both lists held in memory, which are frozen out of the garbage
+  collector (``gc.freeze``) before the engine runs: rescanning the harness's 2 million tuples is not the
+  engine's cost (a streaming run holds no such lists).
+* **pandas**: ``read_csv`` of the bill (C parser, only the needed columns), the export through ``json.loads`` per
+  line into column lists (faster than ``read_json(lines=True)`` + ``json_normalize``, which took ~50 us a line
+  and 3 GB for 200,000 lines here), then ``merge(how="outer", indicator=True)`` on (kind, object_id) and the
+  same classification vectorised (duplicates, near-midnight carry, status > currency > amount > fee).
+The counts of every class, the carried items, matched pairs and matched totals must agree between the two,
+or the script exits 1.
+
+    python bench/recon_matching.py [--rows 1000000] [--data DIR] [--skip-pandas]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gc
+import gzip
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, fmt, table  # noqa: E402
+
+DAY = date(2024, 5, 19)
+BEIJING = timezone(timedelta(hours=8))
+ACCOUNT = "wx-bench"
+FEE_RATE_BPS = 60
+SEED = 20240519
+CLASSES = ("channel_only", "hub_only", "amount", "currency", "status", "fee", "duplicate_row")
+STATEMENT, EXPORT, META = "statement.csv.gz", "hub-export.json.gz", "meta.json"
+NEAR_MIDNIGHT_S = 30 * 60
+REPEAT = 3  # runs of the engine alone and of merge + classify; each keeps its fastest
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+_ATTEMPT = ('{{"Item":{{"pk":{{"S":"ATT#{id}"}},"sk":{{"S":"ATTEMPT"}},"attempt_id":{{"S":"{id}"}},'
+            '"payment_id":{{"S":"{pay}"}},"merchant_id":{{"S":"mch_bench"}},"channel":{{"S":"wechatpay"}},'
+            '"account_id":{{"S":"' + ACCOUNT + '"}},"method":{{"S":"wechat.jsapi"}},"amount":{{"N":"{amount}"}},'
+            '"currency":{{"S":"{currency}"}},"status":{{"S":"{status}"}},"version":{{"N":"3"}},'
+            '"created_at":{{"S":"{created}"}},"updated_at":{{"S":"{at}"}},"expires_at":{{"S":"{expires}"}},'
+            '"channel_transaction_id":{{"S":"{ref}"}},"raw_status":{{"S":"SUCCESS"}},'
+            '"recon_pk":{{"S":"' + ACCOUNT + '#{day}"}},"recon_sk":{{"S":"payment#{id}"}},"recon_at":{{"S":"{at}"}}}}}}')
+_REFUND = ('{{"Item":{{"pk":{{"S":"RE#{id}"}},"sk":{{"S":"REFUND"}},"refund_id":{{"S":"{id}"}},'
+           '"payment_id":{{"S":"{pay}"}},"attempt_id":{{"S":"{attempt}"}},"merchant_id":{{"S":"mch_bench"}},'
+           '"channel":{{"S":"wechatpay"}},"account_id":{{"S":"' + ACCOUNT + '"}},"amount":{{"N":"{amount}"}},'
+           '"currency":{{"S":"{currency}"}},"status":{{"S":"{status}"}},"version":{{"N":"2"}},'
+           '"created_at":{{"S":"{at}"}},"updated_at":{{"S":"{at}"}},"merchant_refund_no":{{"S":"r-{id}"}},'
+           '"automatic":{{"BOOL":false}},"channel_refund_id":{{"S":"{ref}"}},'
+           '"recon_pk":{{"S":"' + ACCOUNT + '#{day}"}},"recon_sk":{{"S":"refund#{id}"}},"recon_at":{{"S":"{at}"}}}}}}')
+
+
+def _object_id(rng: random.Random, prefix: str) -> str:
+    return f"{prefix}_{base64.b32encode(rng.getrandbits(120).to_bytes(15, 'big')).decode().lower()}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _bill_line(columns: list[str], cells: dict[str, str]) -> str:
+    return ",".join("`" + cells.get(column, "") for column in columns)
+
+
+def generate(directory: str, rows: int, seed: int) -> dict[str, Any]:
+    """Write the statement and the hub export; return what was injected."""
+    from sandbox.wechatpay.bill import HEADERS, SUMMARY_HEADERS, fee_yuan, yuan
+    from sandbox.wechatpay.state import fee_millifen
+
+    rng = random.Random(seed)
+    per_class = max(1, rows // 100)
+    plan = ["ok"] * rows
+    chosen = rng.sample(range(rows), per_class * len(CLASSES))
+    for position, index in enumerate(chosen):
+        plan[index] = CLASSES[position // per_class]
+    columns = HEADERS["ALL"]
+    midnight = datetime(DAY.year, DAY.month, DAY.day, tzinfo=BEIJING)
+    statement_lines = [",".join(columns)]
+    export_lines: list[str] = []
+    payments_fen = refunds_fen = fees_millifen = 0
+    for index, klass in enumerate(plan):
+        kind = "refund" if klass == "status" else "payment" if klass == "fee" else (
+            "refund" if rng.random() < 0.1 else "payment")
+        moment = midnight + timedelta(seconds=int(index * 86_400 / rows) + rng.randrange(0, max(1, 86_400 // rows)))
+        bill_time, at = moment.strftime("%Y-%m-%d %H:%M:%S"), _iso(moment)
+        attempt_id, pay_id = _object_id(rng, "att"), _object_id(rng, "pay")
+        transaction_id = f"42000022462024051{index:011d}"
+        hub_currency = row_currency = "CNY"
+        hub_status, row_status = "succeeded", "SUCCESS"
+        if kind == "payment":
+            amount = hub_amount = rng.randint(2, 200_000)
+            fee = fee_millifen(amount, FEE_RATE_BPS)
+        else:
+            amount = hub_amount = rng.randint(2, 50_000)
+            fee = -fee_millifen(amount, FEE_RATE_BPS)
+        if klass == "amount":
+            amount += rng.choice((-1, 1, 100))
+        elif klass == "currency":
+            row_currency = "HKD"
+        elif klass == "fee":
+            fee += 1_000  # one fen more than the schedule says
+        elif klass == "status":
+            hub_status, row_status = rng.choice((("processing", "SUCCESS"), ("failed", "SUCCESS"),
+                                                 ("succeeded", "PROCESSING")))
+        if kind == "payment":
+            cells = {"交易时间": bill_time, "公众账号ID": "wxd678efh567hg6787", "商户号": "1900000109", "特约商户号": "0",
+                     "微信订单号": transaction_id, "商户订单号": attempt_id, "用户标识": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+                     "交易类型": "JSAPI", "交易状态": row_status, "付款银行": "OTHERS", "货币种类": row_currency,
+                     "应结订单金额": yuan(amount), "代金券金额": "0.00", "微信退款单号": "0", "商户退款单号": "0",
+                     "退款金额": "0.00", "充值券退款金额": "0.00", "商品名称": "会员月卡", "手续费": fee_yuan(fee),
+                     "费率": "0.60%", "订单金额": yuan(amount), "申请退款金额": "0.00"}
+            record = _ATTEMPT.format(id=attempt_id, pay=pay_id, amount=hub_amount, currency=hub_currency,
+                                     status=hub_status, created=_iso(moment - timedelta(seconds=20)), at=at,
+                                     expires=_iso(moment + timedelta(hours=2)), ref=transaction_id, day=DAY)
+        else:
+            refund_id, refund_ref = _object_id(rng, "re"), f"503000{index:023d}"
+            cells = {"交易时间": bill_time, "公众账号ID": "wxd678efh567hg6787", "商户号": "1900000109", "特约商户号": "0",
+                     "微信订单号": transaction_id, "商户订单号": attempt_id, "用户标识": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+                     "交易类型": "JSAPI", "交易状态": "REFUND", "付款银行": "OTHERS", "货币种类": row_currency,
+                     "应结订单金额": "0.00", "代金券金额": "0.00", "微信退款单号": refund_ref, "商户退款单号": refund_id,
+                     "退款金额": yuan(amount), "充值券退款金额": "0.00", "退款类型": "ORIGINAL", "退款状态": row_status,
+                     "商品名称": "会员月卡", "手续费": fee_yuan(fee), "费率": "0.60%", "订单金额": "0.00",
+                     "申请退款金额": yuan(amount)}
+            record = _REFUND.format(id=refund_id, pay=pay_id, attempt=attempt_id, amount=hub_amount,
+                                    currency=hub_currency, status=hub_status, at=at, ref=refund_ref, day=DAY)
+        if klass != "hub_only":
+            line = _bill_line(columns, cells)
+            statement_lines.append(line)
+            if klass == "duplicate_row":
+                statement_lines.append(line)
+            copies = 2 if klass == "duplicate_row" else 1  # the channel's summary adds up its own rows
+            if kind == "payment":
+                payments_fen += copies * amount
+            else:
+                refunds_fen += copies * amount
+            fees_millifen += copies * fee
+        if klass != "channel_only":
+            export_lines.append(record)
+    for index in range(per_class):  # refunds the channel turned down: in the hub (failed), not on the statement
+        moment = midnight + timedelta(seconds=rng.randrange(86_400))
+        export_lines.append(_REFUND.format(id=_object_id(rng, "re"), pay=_object_id(rng, "pay"),
+                                           attempt=_object_id(rng, "att"), amount=rng.randint(1, 50_000), currency="CNY",
+                                           status="failed", at=_iso(moment), ref=f"509000{index:023d}", day=DAY))
+    summary = {"总交易单数": str(len(statement_lines) - 1), "应结订单总金额": yuan(payments_fen), "退款总金额": yuan(refunds_fen),
+               "充值券退款总金额": "0.00", "手续费总金额": fee_yuan(fees_millifen), "订单总金额": yuan(payments_fen),
+               "申请退款总金额": yuan(refunds_fen)}
+    statement_lines += [",".join(SUMMARY_HEADERS["ALL"]), _bill_line(SUMMARY_HEADERS["ALL"], summary)]
+    with gzip.open(os.path.join(directory, STATEMENT), "wb", compresslevel=6) as out:
+        out.write(("\r\n".join(statement_lines) + "\r\n").encode())
+    statement_rows = len(statement_lines) - 3
+    del statement_lines
+    rng.shuffle(export_lines)  # an export lists items in hash order, not time order
+    with gzip.open(os.path.join(directory, EXPORT), "wb", compresslevel=6) as out:
+        for start in range(0, len(export_lines), 10_000):
+            out.write(("\n".join(export_lines[start : start + 10_000]) + "\n").encode())
+    meta = {"rows": rows, "seed": seed, "statement_rows": statement_rows, "hub_records": len(export_lines),
+            "injected_per_class": per_class}
+    with open(os.path.join(directory, META), "w", encoding="utf-8") as out:
+        json.dump(meta, out)
+    return meta
+
+
+# --- children --------------------------------------------------------------------------------------------------
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Laps:
+    """Wall-clock and CPU seconds of consecutive phases (CPU time is steadier on a shared machine); a phase
+    timed more than once keeps its fastest run."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, list[float]] = {}
+        self._last = (time.perf_counter(), time.process_time())
+
+    def lap(self, name: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        this = [now[0] - self._last[0], now[1] - self._last[1]]
+        if name not in self.laps or this[1] < self.laps[name][1]:
+            self.laps[name] = this
+        self._last = now
+
+
+def _chunks(path: str, size: int = 64 * 1024) -> Any:
+    with open(path, "rb") as stream:
+        while chunk := stream.read(size):
+            yield chunk
+
+
+def _engine_counts(result: Any) -> dict[str, Any]:
+    counts = Counter(str(found.kind) for found in result.discrepancies)
+    return {"classes": {klass: counts.get(klass, 0) for klass in CLASSES}, "carried": len(result.carried),
+            "matched": result.matched, "matched_amount": result.matched_amount}
+
+
+def _account() -> Any:
+    from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig, ChannelSecrets
+
+    config = ChannelAccountConfig(account_id=ACCOUNT, channel="wechatpay", methods=("wechat.jsapi",),
+                                  api_base_url="https://api.mch.weixin.qq.com",
+                                  settings={"mchid": "1900000109", "appid": "wxd678efh567hg6787",
+                                            "fee_rate_bps": str(FEE_RATE_BPS)})
+    return ChannelAccount(config, ChannelSecrets({}))
+
+
+def child_engine(directory: str) -> dict[str, Any]:
+    from chalicelib.channels.base import StatementRow
+    from chalicelib.channels.transport import UrllibTransport
+    from chalicelib.channels.wechatpay import WeChatPayAdapter
+    from chalicelib.recon.day_records import fee_rate_bps
+    from chalicelib.recon.hub_records import read_export
+    from chalicelib.recon.matching import match_day
+
+    account, adapter = _account(), WeChatPayAdapter(UrllibTransport())
+    startup, laps = _peak_mb(), Laps()
+    with open(os.path.join(directory, EXPORT), "rb") as export:
+        records = read_export(export, account_id=ACCOUNT, day=DAY, fee_rate_bps=fee_rate_bps(account))
+        rows = (item for item in adapter.parse_statement(account, _chunks(os.path.join(directory, STATEMENT)))
+                if isinstance(item, StatementRow))
+        result = match_day(DAY, rows, records)
+    laps.lap("total")
+    return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, **_engine_counts(result)}
+
+
+# --- the statement read straight into tuples ------------------------------------------------------------------
+# A prototype for the pipeline, not the product: the WeChat trade bill read by header position into the engine's
+# CompactRow tuples, with no dict, Decimal or dataclass per row. ``child_tuples`` checks it against the adapter's
+# parser (row for row on the first CHECK_ROWS rows; the class counts check the rest).
+
+CHECK_ROWS = 100_000
+
+
+def _yuan_minor(text: str, currency: str) -> int:
+    whole, dot, cents = text.partition(".")
+    if dot and len(cents) == 2 and whole.isdigit() and cents.isdigit() and currency == "CNY":
+        return int(whole) * 100 + int(cents)
+    from chalicelib.domain.money import Money
+
+    return Money.from_decimal_string(text, currency).minor
+
+
+def _fee_minor(text: str) -> int:
+    """Yuan with 5 decimals to fen, half up (away from zero), as the adapter's parser rounds."""
+    whole, _, decimals = text.lstrip("-").partition(".")
+    if not whole.isdigit() or not (decimals.isdigit() or not decimals) or len(decimals) > 5:
+        raise ValueError(f"bad fee {text!r}")
+    fen = (int(whole) * 100_000 + int(decimals.ljust(5, "0")) + 500) // 1000
+    return -fen if text.startswith("-") else fen
+
+
+def wechat_compact_rows(chunks: Any) -> Any:
+    from chalicelib.channels.wechatpay.bill import _lines
+
+    width, summary, at = 0, True, {}
+    for number, line in enumerate(_lines(chunks), start=1):
+        if not line.strip():
+            continue
+        if not line.startswith("`"):
+            header = [cell.strip() for cell in line.split(",")]
+            width, summary, at = len(header), header[0] == "总交易单数", {name: i for i, name in enumerate(header)}
+            continue
+        if summary:
+            continue
+        cells = line[1:].split(",`")
+        if len(cells) != width:
+            raise ValueError(f"trade bill line {number}: {len(cells)} cells for {width} columns")
+        moment = cells[at["交易时间"]]
+        if len(moment) != 19 or moment[10] != " ":
+            raise ValueError(f"trade bill line {number}: bad time {moment!r}")
+        occurred_at = datetime.fromisoformat(moment + "+08:00")
+        currency = cells[at["货币种类"]] or "CNY"
+        fee_text = cells[at["手续费"]]
+        fee = _fee_minor(fee_text) if fee_text else None
+        state = cells[at["交易状态"]]
+        if state == "REFUND":
+            word = cells[at["退款状态"]]
+            yield ("refund", cells[at["商户退款单号"]], cells[at["微信退款单号"]] or None,
+                   _yuan_minor(cells[at["退款金额"]], currency), currency, "succeeded" if word == "SUCCESS" else word.lower(),
+                   fee, currency if fee is not None else None, occurred_at, cells[at["商户订单号"]] or None, number)
+        else:
+            yield ("payment", cells[at["商户订单号"]], cells[at["微信订单号"]] or None,
+                   _yuan_minor(cells[at["应结订单金额"]], currency), currency,
+                   "succeeded" if state == "SUCCESS" else state.lower(), fee, currency if fee is not None else None,
+                   occurred_at, None, number)
+
+
+def child_tuples(directory: str) -> dict[str, Any]:
+    import itertools
+
+    from chalicelib.channels.base import StatementRow
+    from chalicelib.channels.transport import UrllibTransport
+    from chalicelib.channels.wechatpay import WeChatPayAdapter
+    from chalicelib.recon.hub_records import read_export_compact
+    from chalicelib.recon.matching import DayMatcher, compact_row
+
+    account = _account()
+    startup, laps = _peak_mb(), Laps()
+    matcher = DayMatcher(DAY)
+    with open(os.path.join(directory, EXPORT), "rb") as export:
+        matcher.add_record_tuples(read_export_compact(export, account_id=ACCOUNT, day=DAY, fee_rate_bps=FEE_RATE_BPS))
+    found = list(matcher.match_row_tuples(wechat_compact_rows(_chunks(os.path.join(directory, STATEMENT)))))
+    found.extend(matcher.finish())
+    result = matcher.result(found)
+    laps.lap("total")
+    peak = _peak_mb()
+    adapter = WeChatPayAdapter(UrllibTransport())
+    parsed = (compact_row(item) for item in adapter.parse_statement(account, _chunks(os.path.join(directory, STATEMENT)))
+              if isinstance(item, StatementRow))
+    ours = wechat_compact_rows(_chunks(os.path.join(directory, STATEMENT)))
+    for mine, theirs in zip(itertools.islice(ours, CHECK_ROWS), itertools.islice(parsed, CHECK_ROWS), strict=True):
+        if mine != theirs:
+            raise SystemExit(f"the tuple reader differs from the adapter's parser:\n{mine}\n{theirs}")
+    return {"laps": laps.laps, "peak_mb": peak, "startup_mb": startup, **_engine_counts(result)}
+
+
+def child_phases(directory: str) -> dict[str, Any]:
+    from chalicelib.channels.base import StatementRow
+    from chalicelib.channels.transport import UrllibTransport
+    from chalicelib.channels.wechatpay import WeChatPayAdapter
+    from chalicelib.recon.day_records import fee_rate_bps
+    from chalicelib.recon.hub_records import read_export_compact
+    from chalicelib.recon.matching import DayMatcher, compact_row
+
+    account, adapter = _account(), WeChatPayAdapter(UrllibTransport())
+    startup, laps = _peak_mb(), Laps()
+    rows = [compact_row(item) for item in adapter.parse_statement(account, _chunks(os.path.join(directory, STATEMENT)))
+            if isinstance(item, StatementRow)]
+    laps.lap("parse")
+    with open(os.path.join(directory, EXPORT), "rb") as export:
+        records = list(read_export_compact(export, account_id=ACCOUNT, day=DAY, fee_rate_bps=fee_rate_bps(account)))
+    laps.lap("read")
+    gc.collect()
+    gc.freeze()  # the input lists are this harness's, not the engine's: keep the collector from rescanning them
+    laps.lap("freeze")
+    for _ in range(REPEAT):  # the engine-only figures are the fastest of REPEAT runs, like merge + classify's
+        matcher = DayMatcher(DAY)
+        matcher.add_record_tuples(records)
+        laps.lap("index")
+        found = list(matcher.match_row_tuples(rows))
+        found.extend(matcher.finish())
+        result = matcher.result(found)
+        laps.lap("match")
+        del matcher, found
+    return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, **_engine_counts(result)}
+
+
+def child_pandas(directory: str) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    startup, laps = _peak_mb(), Laps()
+    wanted = ["交易时间", "微信订单号", "商户订单号", "交易状态", "货币种类", "应结订单金额", "微信退款单号", "商户退款单号",
+              "退款金额", "退款状态", "手续费"]
+    raw = pd.read_csv(os.path.join(directory, STATEMENT), compression="gzip", encoding="utf-8-sig", usecols=wanted,
+                      dtype=str, keep_default_na=False)
+    raw = raw[raw["交易状态"].str.startswith("`")]  # drop the summary header and row (padded with empty cells)
+    cell = {name: raw[name].str[1:] for name in wanted}
+    refund = cell["交易状态"] == "REFUND"
+    status_word = cell["退款状态"].where(refund, cell["交易状态"])
+    fee_5dp = cell["手续费"].str.replace(".", "", regex=False).astype("int64")  # yuan with 5 decimals
+    fee_fen = np.sign(fee_5dp) * ((fee_5dp.abs() + 500) // 1000)  # half up, as the parser rounds
+    moment = pd.to_datetime(cell["交易时间"], format="%Y-%m-%d %H:%M:%S")
+    microsecond = pd.Timedelta(microseconds=1)
+    statement = pd.DataFrame({
+        "kind": np.where(refund, "refund", "payment"),
+        "object_id": cell["商户退款单号"].where(refund, cell["商户订单号"]),
+        "amount": cell["退款金额"].where(refund, cell["应结订单金额"]).str.replace(".", "", regex=False).astype("Int64"),
+        "currency": cell["货币种类"],
+        "status": status_word.where(status_word != "SUCCESS", "succeeded").str.lower(),
+        "fee": fee_fen.astype("Int64"),
+        "us_of_day": (moment - moment.dt.floor("D")) // microsecond,
+    })
+    del raw, cell, refund, status_word, fee_5dp, fee_fen, moment
+    laps.lap("read_statement")
+
+    columns: dict[str, list[Any]] = {name: [] for name in ("kind", "object_id", "amount", "currency", "status", "at")}
+    loads = json.loads
+    with gzip.open(os.path.join(directory, EXPORT), "rb") as export:
+        for line in export:
+            item = loads(line)["Item"]
+            if item.get("recon_pk", {}).get("S") != f"{ACCOUNT}#{DAY}":
+                continue
+            kind, _, object_id = item["recon_sk"]["S"].partition("#")
+            columns["kind"].append(kind)
+            columns["object_id"].append(object_id)
+            columns["amount"].append(int(item["amount"]["N"]))
+            columns["currency"].append(item["currency"]["S"])
+            columns["status"].append(item["status"]["S"])
+            columns["at"].append(item["recon_at"]["S"])
+    hub = pd.DataFrame(columns).astype({"amount": "Int64"})
+    del columns
+    at = (pd.to_datetime(hub.pop("at"), utc=True) + pd.Timedelta(hours=8)).dt.tz_localize(None)  # Beijing, UTC+8
+    hub["us_of_day"] = (at - at.dt.floor("D")) // microsecond
+    del at
+    payment = hub["kind"] == "payment"
+    hub["fee"] = ((hub["amount"] * FEE_RATE_BPS + 5_000) // 10_000).where(payment)  # the schedule: payments only
+    laps.lap("read_export")
+
+    for _ in range(REPEAT):
+        outcome = _merge_and_classify(statement, hub, laps)
+    return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, **outcome}
+
+
+def _merge_and_classify(statement: Any, hub: Any, laps: Laps) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    duplicate = statement.duplicated(["kind", "object_id"], keep="first")
+    first = statement[~duplicate]
+    merged = first.merge(hub, on=["kind", "object_id"], how="outer", indicator=True, suffixes=("_c", "_h"))
+    laps.lap("merge")
+
+    day_us, window_us = 86_400 * 10**6, NEAR_MIDNIGHT_S * 10**6
+
+    def near(us: pd.Series) -> pd.Series:
+        return np.minimum(us, day_us - us) <= window_us
+
+    side = merged["_merge"]
+    left, right, both = side == "left_only", side == "right_only", side == "both"
+    hub_success = right & (merged["status_h"] == "succeeded")
+    def differ(a: pd.Series, b: pd.Series) -> pd.Series:
+        return both & (a != b).fillna(True).astype(bool)
+
+    status_d = differ(merged["status_c"] == "succeeded", merged["status_h"] == "succeeded")
+    currency_d = differ(merged["currency_c"], merged["currency_h"])
+    amount_d = differ(merged["amount_c"], merged["amount_h"])
+    fee_d = differ(merged["fee_c"], merged["fee_h"]) & merged["fee_h"].notna()
+    near_c, near_h = near(merged["us_of_day_c"]), near(merged["us_of_day_h"])
+    matched = both & ~(status_d | currency_d | amount_d | fee_d)
+    moved = matched & (merged["status_c"] == "succeeded")
+    signed = merged["amount_c"].where(merged["kind"] == "payment", -merged["amount_c"])
+    totals = signed[moved].groupby(merged["currency_c"][moved]).sum()
+    classes = {
+        "channel_only": int((left & ~near_c).sum()), "hub_only": int((hub_success & ~near_h).sum()),
+        "status": int(status_d.sum()), "currency": int((currency_d & ~status_d).sum()),
+        "amount": int((amount_d & ~status_d & ~currency_d).sum()),
+        "fee": int((fee_d & ~status_d & ~currency_d & ~amount_d).sum()), "duplicate_row": int(duplicate.sum()),
+    }
+    laps.lap("classify")
+    return {"classes": {k: classes[k] for k in CLASSES},
+            "carried": int((left & near_c).sum() + (hub_success & near_h).sum()), "matched": int(matched.sum()),
+            "matched_amount": {str(k): int(v) for k, v in sorted(totals.items())}}
+
+
+def child_generate(directory: str, rows: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    return {**generate(directory, rows, SEED), "seconds": time.perf_counter() - started}
+
+
+CHILDREN = {"engine": child_engine, "tuples": child_tuples, "phases": child_phases, "pandas": child_pandas,
+            "generate": child_generate}
+
+
+def run_child(mode: str, directory: str, rows: int) -> dict[str, Any]:
+    # A child starts with the peak RSS of this process (Linux keeps ru_maxrss across fork and exec), so this
+    # process stays small: it generates nothing and loads nothing itself.
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", mode, "--data", directory,
+                           "--rows", str(rows)],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"child {mode} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- report ----------------------------------------------------------------------------------------------------
+
+
+def _rate(rows: int, seconds: float) -> str:
+    return fmt(rows / seconds, 0) if seconds > 0 else "-"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="statement rows (and hub records)")
+    parser.add_argument("--data", help="directory for the generated files, kept and reused (default: a temp dir)")
+    parser.add_argument("--skip-pandas", action="store_true", help="measure the engine only")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measure = CHILDREN[args.child]
+        print(json.dumps(child_generate(args.data, args.rows) if measure is child_generate else measure(args.data)))
+        return 0
+
+    started = time.perf_counter()
+    directory = args.data or tempfile.mkdtemp(prefix="recon-bench-")
+    os.makedirs(directory, exist_ok=True)
+    try:
+        meta_path = os.path.join(directory, META)
+        meta: dict[str, Any] | None = None
+        if os.path.exists(meta_path):
+            with open(meta_path, encoding="utf-8") as stream:
+                meta = json.load(stream)
+        if not meta or meta.get("rows") != args.rows or meta.get("seed") != SEED:
+            meta = run_child("generate", directory, args.rows)
+            print(f"generated in {meta['seconds']:.1f} s", flush=True)
+        sizes = {name: os.path.getsize(os.path.join(directory, name)) / 2**20 for name in (STATEMENT, EXPORT)}
+        print(f"## Reconciliation matching: {meta['statement_rows']:,} statement rows x {meta['hub_records']:,} hub "
+              f"records (~{meta['injected_per_class']:,} injected per class)\n")
+        print(f"statement {STATEMENT}: {sizes[STATEMENT]:.1f} MiB gzip; hub export {EXPORT}: {sizes[EXPORT]:.1f} MiB gzip\n",
+              flush=True)
+        engine = run_child("engine", directory, args.rows)
+        tuples = run_child("tuples", directory, args.rows)
+        phases = run_child("phases", directory, args.rows)
+        pandas = None if args.skip_pandas else run_child("pandas", directory, args.rows)
+        rows, records = meta["statement_rows"], meta["hub_records"]
+
+        def line(name: str, laps: list[list[float]], count: int, peak: str = "", startup: str = "") -> tuple[str, ...]:
+            wall, cpu = sum(lap[0] for lap in laps), sum(lap[1] for lap in laps)
+            return name, fmt(wall), fmt(cpu), _rate(count, cpu), peak, startup
+
+        engine_only = [phases["laps"]["index"], phases["laps"]["match"]]
+        lines = [
+            line("engine, end to end: parse + read + match", [engine["laps"]["total"]], rows, fmt(engine["peak_mb"]),
+                 fmt(engine["startup_mb"])),
+            line("engine, end to end on tuples (statement prototype)", [tuples["laps"]["total"]], rows,
+                 fmt(tuples["peak_mb"]), fmt(tuples["startup_mb"])),
+            line("engine by phase: parse statement (adapter)", [phases["laps"]["parse"]], rows),
+            line("  read hub export (compact tuples)", [phases["laps"]["read"]], records),
+            line("  engine only: index records", [phases["laps"]["index"]], records),
+            line("  engine only: match rows, finish, sort", [phases["laps"]["match"]], rows),
+            line("  engine only: total", engine_only, rows, fmt(phases["peak_mb"]) + " (inputs in lists)",
+                 fmt(phases["startup_mb"])),
+        ]
+        if pandas:
+            merge_classify = [pandas["laps"]["merge"], pandas["laps"]["classify"]]
+            lines += [
+                line("pandas, end to end: read + merge + classify", list(pandas["laps"].values()), rows,
+                     fmt(pandas["peak_mb"]), fmt(pandas["startup_mb"])),
+                line("  read_csv statement", [pandas["laps"]["read_statement"]], rows),
+                line("  read hub export (json.loads -> DataFrame)", [pandas["laps"]["read_export"]], records),
+                line("  merge", [pandas["laps"]["merge"]], rows),
+                line("  classify", [pandas["laps"]["classify"]], rows),
+                line("  merge + classify (vs engine only)", merge_classify, rows),
+            ]
+        print(table(["case", "wall s", "CPU s", "rows/s (CPU)", "peak RSS MB", "startup MB"], lines))
+        print()
+        counted = [("engine, end to end", engine), ("on tuples", tuples), ("by phase", phases)] + (
+            [("pandas", pandas)] if pandas else [])
+        class_rows = [(klass, meta["injected_per_class"], *(str(found["classes"][klass]) for _, found in counted))
+                      for klass in CLASSES]
+        class_rows += [("carried to the pool", "-", *(str(found["carried"]) for _, found in counted)),
+                       ("matched", "-", *(str(found["matched"]) for _, found in counted)),
+                       ("matched CNY (fen)", "-", *(str(found["matched_amount"].get("CNY", 0)) for _, found in counted))]
+        print(table(["difference", "injected", *(name for name, _ in counted)], class_rows))
+        agree = all({k: found[k] for k in ("classes", "carried", "matched", "matched_amount")}
+                    == {k: engine[k] for k in ("classes", "carried", "matched", "matched_amount")} for _, found in counted)
+        print(f"\ncounts {'agree' if agree else 'DIFFER'} between {', '.join(name for name, _ in counted)}")
+        if pandas:
+            def cpu(laps: list[list[float]]) -> float:
+                return sum(lap[1] for lap in laps)
+
+            pandas_cpu = cpu(list(pandas["laps"].values()))
+            print(f"CPU time, pandas / engine: end to end {pandas_cpu / cpu([engine['laps']['total']]):.2f}, end to end "
+                  f"on tuples {pandas_cpu / cpu([tuples['laps']['total']]):.2f}, merge + classify / engine only "
+                  f"{cpu(merge_classify) / cpu(engine_only):.2f}; peak RSS, pandas / engine end to end: "
+                  f"{pandas['peak_mb'] / engine['peak_mb']:.2f}")
+        print(f"peak RSS of this parent process (a floor under every child's figure): {_peak_mb():.1f} MB")
+        print(f"\n(recon_matching.py took {time.perf_counter() - started:.1f} s)")
+        return 0 if agree else 1
+    finally:
+        if not args.data:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

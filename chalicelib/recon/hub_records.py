@@ -1,0 +1,175 @@
+"""Hub records in the form a run reads them in bulk: DynamoDB JSON lines of the state table's recon-indexed items.
+
+One item per line, as DynamoDB writes a table export to S3 (format DYNAMODB_JSON, files ``data/*.json.gz``,
+each line ``{"Item": {"recon_sk": {"S": "payment#att_..."}, "amount": {"N": "8888"}, ...}}``; an incremental
+export's lines carry the item as ``NewImage``, and lines without one, deletions, are skipped), or the items of
+``recon`` index query pages written one per line, bare. gzip is recognised by
+its magic bytes, several concatenated members included. Items without ``recon_sk`` (payments, events and the
+rest of a whole-table export) are skipped, and so are other partitions when ``account_id`` / ``day`` are given.
+
+The mapping is the per-day index query's (``chalicelib.recon.day_records.record_from_item``): kind and
+object_id from ``recon_sk``, ``occurred_at`` = ``recon_at``, channel_ref = ``channel_transaction_id`` (payments)
+or ``channel_refund_id`` (refunds), and, given the account's fee rate, the expected fee of payments (basis
+points of the amount, rounded half up to the minor unit). Refunds are never fee-checked.
+
+``read_export`` yields ``HubRecord`` values; ``read_export_compact`` yields the ``CompactRecord`` tuples that
+``DayMatcher.add_record_tuples`` indexes without building a dataclass per record (what a 100-million-row day
+needs). Anything malformed raises ``ExportMalformed`` naming the line, before the bad record is yielded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from typing import IO, Any
+
+from chalicelib.channels.base import StatementKind
+from chalicelib.domain.money import Money
+from chalicelib.recon.matching import CompactRecord
+from chalicelib.recon.model import HubRecord
+
+READ_BYTES = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class ExportMalformed(ValueError):
+    """A hub export line that is not a well-formed recon-indexed attempt or refund item."""
+
+
+def read_export(stream: IO[bytes] | Iterable[bytes], *, account_id: str | None = None, day: date | None = None,
+                fee_rate_bps: int | None = None) -> Iterator[HubRecord]:
+    """Every recon-indexed record of the export (of ``account_id`` and ``day`` when given), as ``HubRecord``."""
+    for record in read_export_compact(stream, account_id=account_id, day=day, fee_rate_bps=fee_rate_bps):
+        yield hub_record(record)
+
+
+def read_export_compact(stream: IO[bytes] | Iterable[bytes], *, account_id: str | None = None, day: date | None = None,
+                        fee_rate_bps: int | None = None) -> Iterator[CompactRecord]:
+    """``read_export`` as ``CompactRecord`` tuples (occurred_at stays the item's ISO 8601 text, checked)."""
+    if fee_rate_bps is not None and not 0 <= fee_rate_bps <= 10_000:
+        raise ValueError("fee_rate_bps must be 0..10000")
+    wanted_day = day.isoformat() if day is not None else None
+    loads, parse_time = json.loads, datetime.fromisoformat
+    for number, line in enumerate(_lines(stream), start=1):
+        if not line.strip():
+            continue
+        try:
+            document = loads(line)
+            item: dict[str, Any] = document.get("Item") or document.get("NewImage") or document
+            sort_key = item.get("recon_sk")
+            if sort_key is None:
+                continue
+            partition_account, _, partition_day = item["recon_pk"]["S"].rpartition("#")
+            if (account_id is not None and partition_account != account_id) or (
+                    wanted_day is not None and partition_day != wanted_day):
+                continue
+            kind, _, object_id = sort_key["S"].partition("#")
+            amount, currency, status = int(item["amount"]["N"]), item["currency"]["S"], item["status"]["S"]
+            occurred_at = item["recon_at"]["S"]
+            if parse_time(occurred_at).utcoffset() is None:
+                raise ValueError(f"recon_at {occurred_at!r} has no offset")
+            if not object_id:
+                raise ValueError(f"recon_sk {sort_key['S']!r} has no object id")
+            if kind == "payment":
+                channel_ref, attempt_id = _text(item.get("channel_transaction_id")), None
+                fee = None if fee_rate_bps is None else expected_fee_minor(amount, fee_rate_bps)
+            elif kind == "refund":
+                channel_ref, attempt_id, fee = _text(item.get("channel_refund_id")), _text(item.get("attempt_id")), None
+            else:
+                raise ValueError(f"recon_sk {sort_key['S']!r} is neither payment# nor refund#")
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ExportMalformed(f"hub export line {number}: {_why(exc)}") from exc
+        yield (kind, object_id, channel_ref, amount, currency, status, occurred_at, attempt_id, fee,
+               None if fee is None else currency)
+
+
+def hub_record(record: CompactRecord) -> HubRecord:
+    kind, object_id, channel_ref, amount, currency, status, occurred_at, attempt_id, fee, fee_currency = record
+    return HubRecord(
+        kind=StatementKind(kind), object_id=object_id, channel_ref=channel_ref, amount=Money(amount, currency),
+        status=status,
+        occurred_at=datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at,
+        attempt_id=attempt_id, expected_fee=None if fee is None else Money(fee, fee_currency or currency),
+    )
+
+
+def expected_fee_minor(amount_minor: int, rate_bps: int) -> int:
+    """``rate_bps`` basis points of the amount, rounded half up (away from zero) to the minor unit."""
+    magnitude = (abs(amount_minor) * rate_bps + 5_000) // 10_000
+    return magnitude if amount_minor >= 0 else -magnitude
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value.get("NULL") is True:
+        return None
+    text = value["S"]
+    if not isinstance(text, str):
+        raise TypeError(f"expected a string attribute, got {value!r}")
+    return text
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing attribute {exc.args[0]!r}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON ({exc.msg} at column {exc.colno})"
+    return str(exc) or type(exc).__name__
+
+
+def _chunks(stream: IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
+    read = getattr(stream, "read", None)
+    if read is None:
+        yield from stream  # type: ignore[misc]
+        return
+    while chunk := read(READ_BYTES):
+        yield chunk
+
+
+def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    inflater, fed = zlib.decompressobj(wbits=31), False
+    for chunk in chunks:
+        while chunk:
+            try:
+                out = inflater.decompress(chunk)
+            except zlib.error as exc:
+                raise ExportMalformed(f"hub export: broken gzip stream ({exc})") from exc
+            fed = True
+            if out:
+                yield out
+            if inflater.eof:  # one member ended; another may follow (exports concatenate them)
+                chunk, inflater, fed = inflater.unused_data, zlib.decompressobj(wbits=31), False
+            else:
+                chunk = b""
+    if fed:
+        raise ExportMalformed("hub export: gzip stream ends in the middle of a member")
+
+
+def _lines(stream: IO[bytes] | Iterable[bytes]) -> Iterator[str]:
+    chunks = _chunks(stream)
+    head = b""
+    for chunk in chunks:  # enough bytes to recognise gzip
+        head += chunk
+        if len(head) >= len(_GZIP_MAGIC):
+            break
+    source: Iterable[bytes] = _gunzip(_prepend(head, chunks)) if head[:2] == _GZIP_MAGIC else _prepend(head, chunks)
+    # Decode whole chunks, not lines: json.loads of a str skips the per-line encoding sniffing of bytes.
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    try:
+        for data in source:
+            *complete, pending = (pending + decoder.decode(data)).split("\n")
+            yield from complete
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise ExportMalformed(f"hub export: not UTF-8 ({exc.reason})") from exc
+    if pending:
+        yield pending
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest

@@ -1,0 +1,214 @@
+"""One reconciliation run: a channel account's statement for one Beijing day against the hub's records.
+
+    fetch ──► S3 (streamed, SHA-256 recorded) ──► parse from S3 (stream) ─┐
+    hub records (recon index, page by page) ──────────────────────────────┼─► match_day ─► summary check
+    pool left by the latest earlier run ──────────────────────────────────┘        │
+        nothing has been written up to here: a malformed statement fails the run and changes nothing
+    ─► items + repairs ─► pool snapshot ─► ledger check ─► run record ─► reports (S3) ─► metric
+
+Idempotent per (account, day): the run holds a lease on its record, items have deterministic keys and never
+repeat a settled repair, the pool read is a fixed earlier snapshot, and every repair goes through conditional
+transitions with deterministic journal ids. Nothing here knows a channel: the adapter's ``fetch_statement``
+and ``parse_statement`` are the whole channel-specific part.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib.channels.registry import adapter
+from chalicelib.config.accounts import ChannelAccount
+from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.errors import ChannelError, NotFound
+from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
+from chalicelib.recon.day_records import hub_records
+from chalicelib.recon.items import ItemBook, follow_up_pool
+from chalicelib.recon.matching import NEAR_MIDNIGHT, match_day
+from chalicelib.recon.model import DayResult, HubRecord
+from chalicelib.recon.repairs import UNRESOLVED, Repairer
+from chalicelib.recon.tally import StatementInvalid, Tally
+from chalicelib.storage import config_repo
+
+log = logging.getLogger(__name__)
+LEASE_S = 15 * 60  # the worker's timeout: a run that died frees the day after this
+Progress = Callable[[str], None]
+
+
+class StatementNotReady(Exception):
+    """The channel has not published the statement yet (or could not be reached): retry the run later."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str  # completed | failed
+    unresolved: int = 0
+    items_by_status: dict[str, int] = field(default_factory=dict)
+    failure_reason: str | None = None
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+def _quiet(message: str) -> None:
+    log.info("recon: %s", message)
+
+
+def run_day(account_id: str, day: date, *, progress: Progress = _quiet,
+            near_midnight: timedelta = NEAR_MIDNIGHT) -> RunResult:
+    """Reconcile one account and day. Raises ``StatementNotReady`` (retry later) and ``RunInProgress``.
+    ``near_midnight``: how close to a Beijing midnight an unmatched item waits in the pool (the engine's)."""
+    account = config_repo.channel_account(account_id)
+    if account is None:
+        raise NotFound(f"no channel account {account_id}", param="account")
+    rid = repo.run_id(account_id, day)
+    token = repo.begin_run(account_id, account.config.channel, day, now=iso(utcnow()), lease_s=LEASE_S)
+    progress(f"run {rid} started")
+    try:
+        return _reconcile(account, day, rid, token, progress, near_midnight)
+    except StatementNotReady as exc:
+        _fail(account_id, day, rid, token, f"statement not available yet: {exc}", retryable=True)
+        raise
+    except Exception as exc:
+        _fail(account_id, day, rid, token, f"internal error: {type(exc).__name__}: {exc}", retryable=True)
+        raise
+
+
+def _fail(account_id: str, day: date, rid: str, token: str, reason: str, *, retryable: bool) -> RunResult:
+    log.error("reconciliation run %s failed: %s", rid, reason, extra={"alert": "recon_run_failed", "run_id": rid})
+    repo.finish_run(account_id, day, token, {"status": "failed", "failure_reason": reason, "retryable": retryable,
+                                             "finished_at": iso(utcnow())})
+    metrics.publish_run(account_id, unresolved=0, failed=True)
+    return RunResult(rid, "failed", failure_reason=reason)
+
+
+def _fetch(account: ChannelAccount, day: date, token: str) -> statement_store.StoredStatement:
+    channel = account.config.channel
+    # Each execution keeps its own file: a later download never replaces the one an earlier result rests on.
+    key = statement_store.statement_key(channel, account.account_id, day.isoformat(), token)
+    try:
+        return statement_store.save(adapter(channel).fetch_statement(account, day.isoformat()), key)
+    except ChannelError as exc:
+        if exc.retryable:
+            raise StatementNotReady(exc.message) from exc
+        raise StatementInvalid(f"the channel refused the statement download: {exc.message}") from exc
+
+
+class _Counted:
+    def __init__(self, records: Iterable[HubRecord]) -> None:
+        self._records, self.count = records, 0
+
+    def __iter__(self) -> Iterator[HubRecord]:
+        for record in self._records:
+            self.count += 1
+            yield record
+
+
+def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progress: Progress,
+               near_midnight: timedelta) -> RunResult:
+    account_id, channel = account.account_id, account.config.channel
+    progress(f"fetching the {channel} statement of {day}")
+    tally = Tally()
+    try:
+        stored = _fetch(account, day, token)
+        progress(f"stored {stored.size_bytes} bytes at s3://{statement_store.bucket()}/{stored.key} "
+                 f"(sha256 {stored.sha256[:12]}…); parsing and matching")
+        parsed = adapter(channel).parse_statement(account, statement_store.read(stored.key,
+                                                                                expected_sha256=stored.sha256))
+        records = _Counted(hub_records(account, day))
+        pool, pool_day = repo.pool_for(account_id, day)
+        result = match_day(day, tally.rows_of(parsed), records, pool, near_midnight=near_midnight)
+        tally.check()
+    except (ChannelError, StatementInvalid, statement_store.StatementIntegrityError) as exc:
+        message = exc.message if isinstance(exc, ChannelError) else str(exc)
+        progress(f"statement rejected: {message}")
+        return _fail(account_id, day, rid, token, f"malformed statement: {message}", retryable=False)
+    progress(f"{tally.rows} statement rows, {records.count} hub records, {result.matched} matched, "
+             f"{len(result.discrepancies)} differences, {len(result.carried)} waiting; repairing")
+    book = ItemBook(rid, account_id, channel, day)
+    repairer = Repairer(account, adapter(channel), rid)
+    for discrepancy in result.discrepancies:
+        book.handle(discrepancy, repairer.repair)
+    for entry in result.carried:
+        if entry.since == day:
+            book.waiting(entry)
+    for earlier in sorted(follow_up_pool(account_id, day, pool, result.carried, result.discrepancies)):
+        _refresh(account, earlier)
+    repo.save_pool(account_id, day, result.carried)
+    progress("checking the ledger")
+    ledger = ledger_check.ledger_movements(account_id, day, set(account.config.currencies) | set(tally.settled))
+    for gap in ledger_check.gaps(ledger, dict(tally.settled), ledger_check.pool_gap(day, pool, result)):
+        book.ledger_gap(gap)
+    book.close_unseen()
+    return _finish(account, day, rid, token, stored, tally, records.count, result, ledger, pool_day, progress)
+
+
+def _totals(tally: Tally, hub_count: int, result: DayResult, ledger: dict[str, int], items: int) -> dict[str, Any]:
+    by_currency: dict[str, dict[str, int]] = {}
+    for currency in sorted(set(ledger) | set(tally.settled)):
+        gross = tally.gross.get(currency, {"payments": 0, "refunds": 0})
+        by_currency[currency] = {"statement_payments": gross["payments"], "statement_refunds": gross["refunds"],
+                                 "statement_settled": tally.settled.get(currency, 0),
+                                 "ledger_clearing": ledger.get(currency, 0),
+                                 "matched": result.matched_amount.get(currency, 0)}
+    return {"statement_rows": tally.rows, "hub_records": hub_count, "matched": result.matched, "items": items,
+            "waiting": len(result.carried), "by_currency": by_currency}
+
+
+def _counts(items: list[dict[str, Any]]) -> dict[str, Any]:
+    by_status = dict(Counter(str(item["status"]) for item in items))
+    return {"items_by_status": by_status, "items_by_kind": dict(Counter(str(item["kind"]) for item in items)),
+            "unresolved": sum(count for status, count in by_status.items() if status in UNRESOLVED)}
+
+
+def _refresh(account: ChannelAccount, day: date) -> None:
+    """An earlier run whose waiting items this run resolved: its figures and report files follow."""
+    run = repo.get_run(account.account_id, day)
+    if run is None or run.get("status") != "completed":
+        return
+    items = [item for _, item in sorted(repo.items(run["run_id"]).items())]
+    counts = _counts(items)
+    if repo.update_run(account.account_id, day, counts):
+        _write_reports(account, day, {**run, **counts}, items)
+
+
+def _finish(account: ChannelAccount, day: date, rid: str, token: str, stored: statement_store.StoredStatement,
+            tally: Tally, hub_count: int, result: DayResult, ledger: dict[str, int], pool_day: date | None,
+            progress: Progress) -> RunResult:
+    account_id = account.account_id
+    items = [item for _, item in sorted(repo.items(rid).items())]
+    counts = _counts(items)
+    unresolved, by_status = counts["unresolved"], counts["items_by_status"]
+    summary = tally.summary
+    values: dict[str, Any] = {
+        "status": "completed", "finished_at": iso(utcnow()), "completed_at": iso(utcnow()), "retryable": False,
+        "statement": {"key": stored.key, "sha256": stored.sha256, "size_bytes": stored.size_bytes,
+                      "summary_count": summary.count if summary else None},
+        "totals": _totals(tally, hub_count, result, ledger, len(items)),
+        **counts, "pool_from": pool_day.isoformat() if pool_day else None,
+    }
+    run = {**(repo.get_run(account_id, day) or {}), **values}
+    progress("writing the report files")
+    values["reports"] = _write_reports(account, day, run, items)
+    repo.finish_run(account_id, day, token, values)
+    metrics.publish_run(account_id, unresolved=unresolved, failed=False)
+    progress(f"run {rid} completed: {len(items)} differences, {unresolved} unresolved")
+    return RunResult(rid, "completed", unresolved, by_status, run={**run, **values})
+
+
+def _write_reports(account: ChannelAccount, day: date, run: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, str]:
+    from chalicelib.storage.aws import client
+
+    prefix = f"reports/{account.config.channel}/{account.account_id}/{day.isoformat()}"
+    files = {"csv": (f"{prefix}/differences.csv", report.differences_csv(items), "text/csv; charset=utf-8"),
+             "html": (f"{prefix}/summary.html", report.summary_html(run, items), "text/html; charset=utf-8")}
+    for key, body, content_type in files.values():
+        client("s3").put_object(Bucket=statement_store.bucket(), Key=key, Body=body, ContentType=content_type)
+    return {name: key for name, (key, _, _) in files.items()}

@@ -1,0 +1,76 @@
+"""Count and total a statement while it streams past, then check the channel's own summary against the rows.
+
+The summary is a checksum of the file: its count and totals must equal what the rows add up to (over all
+rows, or over the succeeded ones, since channels differ in what they total). A file that disagrees with
+itself is malformed and fails the run before anything is changed. Fees are stated per row more precisely
+than minor units on some channels and rounded by the adapter, so the fee total may differ by half a minor
+unit per row. The per-currency settled totals (succeeded payments minus succeeded refunds) feed the ledger
+check.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from chalicelib.channels.base import StatementKind, StatementRow, StatementSummary
+from chalicelib.domain.money import Money
+
+
+class StatementInvalid(Exception):
+    """The statement disagrees with itself (or is not a statement); ``str()`` says how."""
+
+
+def signed(kind: StatementKind, amount: Money) -> int:
+    """Money into clearing is positive: payments add, refunds take away."""
+    return amount.minor if kind is StatementKind.PAYMENT else -amount.minor
+
+
+@dataclass
+class Tally:
+    rows: int = 0
+    succeeded_rows: int = 0
+    totals: dict[StatementKind, int] = field(default_factory=lambda: defaultdict(int))  # all rows, minor units
+    succeeded_totals: dict[StatementKind, int] = field(default_factory=lambda: defaultdict(int))
+    fees: int = 0
+    settled: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # currency -> net minor units
+    gross: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> {"payments", "refunds"}
+    summary: StatementSummary | None = None
+
+    def rows_of(self, parsed: Iterable[StatementRow | StatementSummary]) -> Iterator[StatementRow]:
+        """Pass the rows through, counting them and keeping the summary aside."""
+        for item in parsed:
+            if isinstance(item, StatementSummary):
+                if self.summary is not None:
+                    raise StatementInvalid("the statement has more than one summary")
+                self.summary = item
+                continue
+            self._count(item)
+            yield item
+
+    def _count(self, row: StatementRow) -> None:
+        self.rows += 1
+        self.totals[row.kind] += row.amount.minor
+        self.fees += row.fee.minor if row.fee else 0
+        if row.status == "succeeded":
+            self.succeeded_rows += 1
+            self.succeeded_totals[row.kind] += row.amount.minor
+            self.settled[row.amount.currency] += signed(row.kind, row.amount)
+            side = self.gross.setdefault(row.amount.currency, {"payments": 0, "refunds": 0})
+            side["payments" if row.kind is StatementKind.PAYMENT else "refunds"] += row.amount.minor
+
+    def check(self) -> None:
+        """Raise ``StatementInvalid`` if the summary (when there is one) does not add up from the rows."""
+        summary = self.summary
+        if summary is None:
+            return
+        if summary.count is not None and summary.count not in (self.rows, self.succeeded_rows):
+            raise StatementInvalid(f"summary counts {summary.count} rows, the file has {self.rows}")
+        for name, kind, stated in (("payments", StatementKind.PAYMENT, summary.payments),
+                                   ("refunds", StatementKind.REFUND, summary.refunds)):
+            if stated is not None and stated.minor not in (self.totals[kind], self.succeeded_totals[kind]):
+                raise StatementInvalid(f"summary {name} total {stated.minor} does not equal its rows' "
+                                       f"{self.totals[kind]} (minor units)")
+        if summary.fees is not None and abs(summary.fees.minor - self.fees) > self.rows // 2 + 1:
+            raise StatementInvalid(f"summary fee total {summary.fees.minor} does not equal its rows' {self.fees}")

@@ -1,0 +1,55 @@
+"""Reconciliation operator API: list runs, read one run (with links to its report files), list its items.
+
+Operators authenticate with an operator key (``payhub operator-key create``), never a merchant key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.domain.errors import HubError
+from chalicelib.recon import views
+from chalicelib.service.operators import authenticate_operator
+from functions.edge import JSON, error_response, json_response, request_id
+from functions.standalone import Route, standalone_app
+
+log = logging.getLogger(__name__)
+
+
+def operator_call(request: Request, run: Callable[[], dict[str, Any]]) -> Response:
+    rid = request_id(request)
+    try:
+        operator = authenticate_operator(request.headers.get("authorization"))
+        body = run()
+    except HubError as error:
+        return error_response(error, rid)
+    except Exception:
+        log.exception("unexpected error", extra={"request_id": rid})
+        return error_response(HubError("internal error"), rid)
+    log.info("operator %s read %s", operator.key_id, request.path, extra={"request_id": rid})
+    return json_response(200, body, rid)
+
+
+def list_runs(request: Request) -> Response:
+    return operator_call(request, lambda: views.list_runs(dict(request.query_params or {})))
+
+
+def get_run(request: Request, run_id: str) -> Response:
+    return operator_call(request, lambda: views.get_run(run_id))
+
+
+def list_items(request: Request, run_id: str) -> Response:
+    return operator_call(request, lambda: views.list_items(run_id, dict(request.query_params or {})))
+
+
+ROUTES: list[Route] = [
+    ("/v1/recon/runs", "GET", list_runs, JSON),
+    ("/v1/recon/runs/{run_id}", "GET", get_run, JSON),
+    ("/v1/recon/runs/{run_id}/items", "GET", list_items, JSON),
+]
+app = standalone_app("payhub-recon", __name__, ROUTES)

@@ -1,0 +1,101 @@
+"""The reconciliation parts of ``PayHub-<stage>``: its bucket, the daily per-channel schedules, the IAM for
+buckets and metrics, and the alarms on unresolved differences and failed runs.
+
+Called from ``infra/stack.py`` at the points named there; kept apart so the stack module stays about the
+hub's general shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sam as sam
+
+from chalicelib.recon.metrics import FAILED, NAMESPACE, UNRESOLVED
+from infra import functions as catalog
+
+if TYPE_CHECKING:
+    from infra.stack import PayHubStack
+
+REPORT_RETENTION_DAYS = 3 * 365  # statements and reports are the evidence of each day's reconciliation
+
+
+def env_name(bucket_logical_id: str) -> str:
+    """``ReconBucket`` -> ``PAYHUB_RECON_BUCKET``: how a function learns the deployed bucket name."""
+    return "PAYHUB_" + re.sub(r"(?<!^)(?=[A-Z])", "_", bucket_logical_id).upper()
+
+
+def create_buckets(stack: PayHubStack) -> dict[str, s3.Bucket]:
+    buckets = {}
+    for spec in stack.res.buckets:
+        buckets[spec.logical_id] = s3.Bucket(
+            stack, spec.logical_id,
+            bucket_name=f"{spec.name}-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}",  # bucket names are global
+            encryption=s3.BucketEncryption.KMS, encryption_key=stack.key, bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, versioned=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(REPORT_RETENTION_DAYS),
+                                              abort_incomplete_multipart_upload_after=cdk.Duration.days(1))],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+    return buckets
+
+
+def add_bucket_env(stack: PayHubStack, function: sam.CfnFunction, access: catalog.Access) -> None:
+    for logical_id in access.buckets:
+        function.add_property_override(f"Environment.Variables.{env_name(logical_id)}",
+                                       stack.buckets[logical_id].bucket_name)
+
+
+def access_statements(stack: PayHubStack, access: catalog.Access) -> list[iam.PolicyStatement]:
+    statements = []
+    for logical_id, level in access.buckets.items():
+        actions = ["s3:GetObject"] + (["s3:PutObject", "s3:AbortMultipartUpload"] if level == catalog.WRITE else [])
+        statements.append(iam.PolicyStatement(actions=actions,
+                                              resources=[stack.buckets[logical_id].arn_for_objects("*")]))
+    if access.metrics:
+        # PutMetricData has no resource-level scoping; the namespace condition is the limit.
+        statements.append(iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": list(access.metrics)}}))
+    return statements
+
+
+def schedule_daily(stack: PayHubStack) -> None:
+    """One rule per channel at its statement time, invoking the fan-out with ``{"channel": ...}``."""
+    for spec in stack.res.daily_schedules:
+        function = stack.functions[spec.function]
+        rule = events.CfnRule(
+            stack, spec.logical_id, schedule_expression=spec.cron, state="ENABLED",
+            targets=[events.CfnRule.TargetProperty(arn=cdk.Fn.get_att(function.logical_id, "Arn").to_string(),
+                                                   id=spec.function, input=json.dumps(spec.payload))],
+        )
+        lambda_.CfnPermission(
+            stack, f"{spec.logical_id}Permission", action="lambda:InvokeFunction", function_name=function.ref,
+            principal="events.amazonaws.com", source_arn=rule.attr_arn,
+        )
+
+
+def alarm_on_recon(stack: PayHubStack) -> None:
+    for logical_id, metric_name, statistic, description in (
+        ("ReconUnresolvedAlarm", UNRESOLVED, "Maximum", "a reconciliation run left differences unresolved"),
+        ("ReconFailedRunsAlarm", FAILED, "Sum", "a reconciliation run failed (statement malformed or unavailable)"),
+    ):
+        metric = cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name,
+                                   dimensions_map={"Stage": stack.stage}, period=cdk.Duration.hours(1),
+                                   statistic=statistic)
+        alarm = cloudwatch.Alarm(
+            stack, logical_id, alarm_description=f"{stack.stage}: {description}; see GET /v1/recon/runs",
+            metric=metric, threshold=0, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(stack.alarm_topic))
