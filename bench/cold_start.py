@@ -35,6 +35,9 @@ HANDLERS: tuple[str, ...] = (
     "functions.refund_worker.handler",
     "functions.sweeps.outbox_sweep",
     "functions.sweeps.status_sync_sweep",
+    "functions.recon.app",
+    "functions.recon_worker.handler",
+    "functions.recon_worker.fan_out",
 )
 BASELINE = "(interpreter only)"
 
