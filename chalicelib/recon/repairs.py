@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.channels.base import ChannelAdapter, PaymentOutcome, RefundOutcome, StatementKind
+from chalicelib.channels.base import ChannelAdapter, PaymentOutcome, RefundOutcome, StatementKind, StatementRow
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.errors import ChannelError
 from chalicelib.domain.models import Attempt, Payment, Refund
@@ -40,6 +40,12 @@ class ItemStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
+# Channel answers that mean it does not hold the money of a payment the hub recorded as paid a day ago: these
+# hold the settlement. PENDING is among them on purpose: a day after the hub saw the success, "not paid" (or a
+# code nobody can read) must not let the merchant be paid out money the channel may not have; a person reviews
+# it either way. PROCESSING and REQUIRES_CONFIRMATION are money in flight: asked again, nothing held.
+_NO_SUCH_PAYMENT = frozenset({PaymentOutcome.NOT_FOUND, PaymentOutcome.CLOSED, PaymentOutcome.FAILED,
+                              PaymentOutcome.PENDING})
 UNRESOLVED = frozenset({ItemStatus.NEEDS_REVIEW, ItemStatus.WAITING, ItemStatus.RETRY})
 FINAL = frozenset({ItemStatus.REPAIRED, ItemStatus.NEEDS_REVIEW, ItemStatus.RESOLVED})
 _REVIEW_ONLY = {
@@ -92,7 +98,7 @@ class Repairer:
         channel_says_paid = d.row is not None and d.row.status == "succeeded"
         hub_says_paid = d.record is not None and d.record.status == "succeeded"
         if channel_says_paid and not hub_says_paid:
-            return self._record_channel_success(d.object_id)
+            return self._record_channel_success(d.object_id, d.row)
         if hub_says_paid and not channel_says_paid:
             assert d.record is not None
             return self._check_hub_success(d.record, listed_as=d.row.status if d.row else None)
@@ -102,7 +108,7 @@ class Repairer:
         attempt = self._hub.get_attempt(attempt_id)
         return attempt if attempt is not None and attempt.account_id == self._account.account_id else None
 
-    def _record_channel_success(self, attempt_id: str) -> Outcome:
+    def _record_channel_success(self, attempt_id: str, row: StatementRow | None) -> Outcome:
         attempt = self._attempt(attempt_id)
         if attempt is None:
             return Outcome(ItemStatus.NEEDS_REVIEW, "the channel took money for an order the hub has no attempt "
@@ -112,6 +118,9 @@ class Repairer:
             return Outcome(ItemStatus.NEEDS_REVIEW, f"the statement lists a success, but the channel's query says "
                                                     f"{status.raw_status or status.outcome}",
                            {"channel_status": status.raw_status})
+        if status.paid_at is None and row is not None:
+            # Book the money on the day the channel moved it (the statement's), not the day it was repaired.
+            status = replace(status, paid_at=row.occurred_at)
         applied = self._hub.apply_attempt_status(attempt_id, status, source=SOURCE)
         if applied is Applied.MISMATCH:
             return Outcome(ItemStatus.NEEDS_REVIEW, "the channel reports another amount than the hub holds")
@@ -134,6 +143,10 @@ class Repairer:
             return Outcome(ItemStatus.NEEDS_REVIEW, f"the channel's query confirms the payment but its statement "
                                                     f"{where}; take it up with the channel",
                            {"channel_status": status.raw_status})
+        if status.outcome not in _NO_SUCH_PAYMENT:
+            # In flight at the channel (a payer still paying, a capture not done yet): ask again, hold nothing.
+            return Outcome(ItemStatus.RETRY, f"the channel's answer is not final ({status.raw_status or status.outcome}); "
+                                             "asked again at the next run", {"channel_status": status.raw_status})
         reason = f"the channel has no such payment (query: {status.raw_status or status.outcome})"
         held = self._hub.hold_settlement(attempt, reason=reason, run_id=self._run_id, channel_status=status.raw_status)
         return Outcome(ItemStatus.NEEDS_REVIEW, f"{reason}; settlement held" + ("" if held else " (already)"),

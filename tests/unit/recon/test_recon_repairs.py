@@ -101,6 +101,7 @@ class FakeHub:
 
     def _apply_attempt(self, attempt_id: str, status: PaymentStatus, *, source: str) -> Applied:
         self.calls.append(("apply_attempt", (attempt_id, status.outcome, source)))
+        self.applied_status = status
         return self.applied
 
     def _apply_refund(self, refund_id: str, status: RefundStatus, *, source: str, known: Refund, audit: str) -> Applied:
@@ -280,3 +281,19 @@ def test_refund_unknown_on_this_account_goes_to_a_person(refunds: dict[str, Refu
     hub, channel = FakeHub(refunds=refunds), FakeChannel()
     outcome = repair(channel_only(row(kind=REF, object_id="re_1", amount=300)), hub, channel)
     assert outcome.status is ItemStatus.NEEDS_REVIEW and channel.asked == []
+
+
+@pytest.mark.parametrize("answer", [PaymentStatus(PaymentOutcome.PROCESSING, "USERPAYING"),
+                                    PaymentStatus(PaymentOutcome.REQUIRES_CONFIRMATION, "APPROVED")])
+def test_hub_only_success_still_in_flight_at_the_channel_is_asked_again_not_held(answer: PaymentStatus) -> None:
+    hub = FakeHub(attempts={"att_1": attempt(status="succeeded")})
+    outcome = repair(hub_only(record()), hub, FakeChannel(payment=answer))
+    assert outcome.status is ItemStatus.RETRY and not [call for call in hub.calls if call[0] == "hold"]
+
+
+def test_a_repaired_success_is_booked_on_the_day_the_statement_says_the_money_moved() -> None:
+    hub = FakeHub()
+    no_time = PaymentStatus(PaymentOutcome.SUCCEEDED, "SUCCESS", "wx", Money(1000, "CNY"))  # no success time
+    outcome = repair(channel_only(row()), hub, FakeChannel(payment=no_time))
+    assert outcome.status is ItemStatus.REPAIRED
+    assert hub.applied_status.paid_at == WHEN
