@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.money import Money
@@ -168,6 +168,10 @@ class RefundRequest:
     attempt_amount: Money
     reason: str | None
     notify_url: str
+    # Optional references the hub holds (channels that need them fall back to their own lookup without them):
+    created_at: datetime | None = None  # when the hub created the refund (UnionPay's refund txnTime)
+    method: str | None = None  # the payment attempt's method (UnionPay's bizType)
+    channel_order_ref: str | None = None  # the attempt's CreateResult.channel_order_ref
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,9 @@ class Notification:
     payment: PaymentStatus | None = None
     refund: RefundStatus | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # Set for news the hub never applies but a person must act on (e.g. "chargeback": the channel took money back
+    # on its own); the hub acknowledges it and raises it under this alert name.
+    alert: str | None = None
 
 
 @dataclass(frozen=True)
@@ -260,13 +267,29 @@ class ChannelAdapter(Protocol):
 
     def create(self, account: ChannelAccount, request: CreateRequest) -> CreateResult: ...
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus: ...
+    # The keyword-only references below are what the hub recorded of the channel's own handles. An adapter uses
+    # what it is given first and falls back to finding the object by our id only when the caller has nothing.
+    # They are optional so that a caller holding only our id (or a channel that needs nothing more) still works.
 
-    def close(self, account: ChannelAccount, attempt_id: str) -> None: ...
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
+        """``channel_order_ref``: what ``create`` returned (``CreateResult.channel_order_ref``) for this attempt."""
+        ...
+
+    def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
+        """Returns only once the channel confirms nobody can pay the attempt any more; a paid one raises
+        ``ChannelError(channel_code="ORDERPAID")``."""
+        ...
 
     def refund(self, account: ChannelAccount, request: RefundRequest) -> RefundStatus: ...
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus: ...
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
+        """``attempt_id``: the payment attempt refunded; ``channel_refund_id``: the channel's id from the refund
+        answer or notification; ``channel_order_ref``: the attempt's ``CreateResult.channel_order_ref``;
+        ``created_at``: when the hub created the refund (channels that key a refund by its first send time)."""
+        ...
 
     def confirm(self, account: ChannelAccount, request: ConfirmRequest) -> ConfirmResult:
         """Raises ``InvalidState`` for channels/methods with no such step."""
@@ -287,4 +310,15 @@ class ChannelAdapter(Protocol):
     def parse_statement(self, account: ChannelAccount,
                         chunks: Iterable[bytes]) -> Iterator[StatementRow | StatementSummary]:
         """Parse by header name as a stream; raise ``ChannelError`` naming the line on anything malformed."""
+        ...
+
+
+@runtime_checkable
+class ChecksAmounts(Protocol):
+    """Optional adapter capability: refuse up front an amount the channel cannot express exactly (Stripe's
+    three-decimal currencies must end in 0; PayPal takes no decimals for JPY, TWD, HUF), so a refund of it is
+    never reserved. Adapters without it take every amount their currency's ``Money`` allows."""
+
+    def check_amount(self, amount: Money) -> None:
+        """Raises ``InvalidRequest(param="amount")`` when the channel cannot take ``amount``."""
         ...

@@ -25,6 +25,7 @@ from chalicelib.domain.errors import ChannelError
 from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.recon.holds import hold_settlement
 from chalicelib.recon.model import Discrepancy, DiscrepancyKind, HubRecord
+from chalicelib.service.channel_refs import payment_refs, refund_refs
 from chalicelib.service.outcomes import Applied, apply_attempt_status
 from chalicelib.service.refunds import apply_refund_status
 from chalicelib.storage import state_repo
@@ -113,7 +114,7 @@ class Repairer:
         if attempt is None:
             return Outcome(ItemStatus.NEEDS_REVIEW, "the channel took money for an order the hub has no attempt "
                                                     "for on this account; it cannot be credited to a merchant")
-        status = self._channel.query(self._account, attempt_id, attempt.money)
+        status = self._channel.query(self._account, attempt_id, attempt.money, **payment_refs(attempt))
         if status.outcome is not PaymentOutcome.SUCCEEDED:
             return Outcome(ItemStatus.NEEDS_REVIEW, f"the statement lists a success, but the channel's query says "
                                                     f"{status.raw_status or status.outcome}",
@@ -137,7 +138,7 @@ class Repairer:
         attempt = self._attempt(record.object_id)
         if attempt is None:
             return Outcome(ItemStatus.NEEDS_REVIEW, "indexed attempt not found")
-        status = self._channel.query(self._account, attempt.attempt_id, attempt.money)
+        status = self._channel.query(self._account, attempt.attempt_id, attempt.money, **payment_refs(attempt))
         if status.outcome is PaymentOutcome.SUCCEEDED:
             where = "omits it" if listed_as is None else f"lists it as {listed_as}"
             return Outcome(ItemStatus.NEEDS_REVIEW, f"the channel's query confirms the payment but its statement "
@@ -162,7 +163,8 @@ class Repairer:
         refund = self._refund_record(d.object_id)
         if refund is None:
             return Outcome(ItemStatus.NEEDS_REVIEW, "the channel lists a refund the hub has no record of on this account")
-        status = self._channel.query_refund(self._account, refund.refund_id, refund.money)
+        status = self._channel.query_refund(self._account, refund.refund_id, refund.money,
+                                            **refund_refs(refund, self._hub.get_attempt(refund.attempt_id)))
         if status.outcome is RefundOutcome.NOT_FOUND:
             return Outcome(ItemStatus.NEEDS_REVIEW, f"the channel has no such refund; the hub holds it as {refund.status}",
                            {"channel_status": status.raw_status})

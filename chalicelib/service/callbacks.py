@@ -1,8 +1,10 @@
 """Channel callbacks: verify → decrypt → cross-check against what we stored → dedupe → transition.
 
 A callback that fails verification is rejected and logged as a security event. One that verifies but whose
-business fields disagree with our records (another merchant id, another amount) is acknowledged, so the
-channel stops retrying, but never applied, and raised as an alert for a person.
+business fields disagree with our records (another merchant id, another amount, an object id the hub never
+issued) is acknowledged, so the channel stops retrying, but never applied, and raised as an alert for a person.
+Only an id in the hub's own format that is not recorded yet is answered "retry" (its create is still writing).
+News the hub never applies (a chargeback) is acknowledged and raised under the notification's alert name.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.errors import CallbackRejected
+from chalicelib.domain.ids import is_hub_id
 from chalicelib.domain.models import Attempt, Refund
 from chalicelib.service.outcomes import Dedupe, apply_attempt_status
 from chalicelib.service.refunds import apply_refund_status
@@ -29,8 +32,12 @@ class BusinessMismatch(Exception):
 
 
 class NotKnownYet(Exception):
-    """A verified callback about an object we have no record of: most likely the channel called back before
-    the create that made it finished writing (a card settled instantly). The channel is asked to retry."""
+    """A verified callback about an id in the hub's format that we have no record of yet: the channel called back
+    before the create that made it finished writing (a card settled instantly). The channel is asked to retry."""
+
+
+# The prefix of the hub ids a channel carries back for each kind of notification (``new_id`` in the creates).
+_ID_PREFIX = {NotificationKind.PAYMENT: "att", NotificationKind.REFUND: "re"}
 
 
 def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], body: bytes) -> CallbackReply:
@@ -56,8 +63,11 @@ def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], b
 
 
 def _apply(channel: str, account: ChannelAccount, notification: Notification) -> bool:
-    """Apply one verified notification; a business mismatch is alerted and skipped, never applied.
-    False when the object is not known yet and the channel should call again."""
+    """Apply one verified notification; a business mismatch or an alert (chargeback) is logged for a person and
+    skipped, never applied. False when the object is not known yet and the channel should call again."""
+    if notification.alert:
+        _raise_alert(channel, account, notification)
+        return True
     try:
         record = _cross_check(account, notification)
     except NotKnownYet as exc:
@@ -84,6 +94,19 @@ def _apply(channel: str, account: ChannelAccount, notification: Notification) ->
     return True
 
 
+def _raise_alert(channel: str, account: ChannelAccount, notification: Notification) -> None:
+    """A person must act (a chargeback took money back); the hub's records are left as they are."""
+    status = notification.refund or notification.payment
+    amount = status.amount if status is not None else None
+    log.error("ALERT %s reported by %s for %s; acknowledged, nothing applied", notification.alert, channel,
+              notification.object_id, extra={
+                  "alert": notification.alert, "channel": channel, "account": account.account_id,
+                  "event_id": notification.event_id, "object_id": notification.object_id,
+                  "raw_status": status.raw_status if status is not None else None,
+                  "amount_minor": amount.minor if amount is not None else None,
+                  "currency": amount.currency if amount is not None else None})
+
+
 def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt | Refund:
     """The notification is about our object on this account; returns that object as read."""
     expected_merchant = account.config.settings.get("mchid") or account.config.settings.get("merchant_id")
@@ -95,8 +118,10 @@ def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt
     # Amounts are checked where every channel answer is applied (outcomes/refunds), for queries as well.
     load = state_repo.get_attempt if notification.kind is NotificationKind.PAYMENT else state_repo.get_refund
     record = load(notification.object_id)
-    if record is None:
+    if record is None and is_hub_id(notification.object_id, _ID_PREFIX[notification.kind]):
         raise NotKnownYet(f"no {notification.kind} object {notification.object_id}")
+    if record is None:
+        raise BusinessMismatch(f"{notification.kind} object id {notification.object_id} is not one the hub issued")
     if record.account_id != account.account_id:
         raise BusinessMismatch(f"no {notification.kind} object {notification.object_id} on this account")
     return record

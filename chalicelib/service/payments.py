@@ -26,7 +26,7 @@ from chalicelib.storage.transaction import Transaction, TransactionConflict
 from chalicelib.vault.cards import SealedCard, vault
 
 log = logging.getLogger(__name__)
-# A vaulted card is needed until its payment can no longer be confirmed; then DynamoDB's TTL removes it.
+# A vaulted card is deleted when its attempt becomes final (outcomes); DynamoDB's TTL is the backstop for one never settled.
 CARD_KEPT_AFTER_EXPIRY_S = 24 * 3600
 
 
@@ -88,7 +88,7 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
     try:
         tx.commit()
     except TransactionConflict as exc:
-        _close_orphan(account, channel, attempt_id)
+        _close_orphan(account, channel, attempt_id, result.channel_order_ref)
         raise DuplicateMerchantOrderNo(f"merchant_order_no {body.merchant_order_no!r} is already used",
                                        param="merchant_order_no") from exc
     log.info("payment %s created: attempt %s on %s/%s", payment_id, attempt_id, channel, account.account_id)
@@ -108,9 +108,9 @@ def _card_details(card: CardInput) -> CardDetails:
                        id_number=card.id_number)
 
 
-def _close_orphan(account: ChannelAccount, channel: str, attempt_id: str) -> None:
+def _close_orphan(account: ChannelAccount, channel: str, attempt_id: str, channel_order_ref: str) -> None:
     try:
-        adapter(channel).close(account, attempt_id)
+        adapter(channel).close(account, attempt_id, channel_order_ref=channel_order_ref)
     except ChannelError:
         log.warning("could not close orphan channel order %s; it expires unpaid", attempt_id)
 

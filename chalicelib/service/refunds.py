@@ -3,6 +3,8 @@
 The reservation is one conditional update (``amount_refundable >= amount``) in the same transaction as the
 refund record, so concurrent refunds can never together pass the captured amount. A failed refund gives
 its reservation back; a successful one moves it to ``amount_refunded`` and posts the reversing journal.
+An amount the channel cannot express (``ChecksAmounts``) is refused before anything is reserved; should one reach
+the worker anyway, the adapter's ``InvalidRequest`` fails the refund like a channel refusal (nothing was sent).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from chalicelib.channels.base import RefundOutcome, RefundRequest, RefundStatus
+from chalicelib.channels.base import ChecksAmounts, RefundOutcome, RefundRequest, RefundStatus
 from chalicelib.channels.registry import adapter
 from chalicelib.config.settings import settings
 from chalicelib.domain import ledger
@@ -18,13 +20,16 @@ from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import (
     ChannelError,
     DuplicateMerchantRefundNo,
+    InvalidRequest,
     InvalidState,
     NotFound,
     RefundExceedsCaptured,
 )
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Merchant, Refund
+from chalicelib.domain.money import Money
 from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundState, refund_can
+from chalicelib.service.channel_refs import refund_refs
 from chalicelib.service.inputs import CreateRefundInput
 from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
 from chalicelib.service.payments import get_payment
@@ -53,6 +58,9 @@ def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput) 
     attempt = state_repo.get_attempt(payment.succeeded_attempt_id or "")
     if attempt is None:
         raise InvalidState("payment has no captured attempt", param="payment_id")
+    channel_adapter = adapter(attempt.channel)
+    if isinstance(channel_adapter, ChecksAmounts):  # an amount the channel cannot take is refused before any reservation
+        channel_adapter.check_amount(Money(body.amount, payment.currency))
     now = iso(utcnow())
     refund = Refund(
         refund_id=new_id("re"), payment_id=payment_id, attempt_id=attempt.attempt_id, merchant_id=merchant.merchant_id,
@@ -103,9 +111,14 @@ def submit_refund(refund_id: str) -> str:
         refund_id=refund_id, attempt_id=attempt.attempt_id, channel_transaction_id=attempt.channel_transaction_id,
         amount=refund.money, attempt_amount=attempt.money, reason=refund.reason,
         notify_url=callback_url(settings().public_base_url, refund.channel, refund.account_id),
+        created_at=refund_refs(refund, attempt)["created_at"], method=attempt.method,
+        channel_order_ref=attempt.channel_order_ref,
     )
     try:
         status = adapter(refund.channel).refund(account, request)
+    except InvalidRequest as exc:  # the adapter would not send it (an amount the channel cannot express): nothing moved
+        log.warning("refund %s not sendable to %s: %s", refund_id, refund.channel, exc.message)
+        status = RefundStatus(outcome=RefundOutcome.FAILED, raw_status=f"INVALID_{(exc.param or 'request').upper()}")
     except ChannelError as exc:
         if exc.retryable:
             raise  # SQS redelivers; the channel dedupes on our refund id

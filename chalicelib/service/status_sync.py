@@ -19,6 +19,7 @@ from chalicelib.channels.registry import adapter
 from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import ChannelError
 from chalicelib.domain.states import ATTEMPT_FINAL, REFUND_FINAL, RefundState
+from chalicelib.service.channel_refs import payment_refs, refund_refs
 from chalicelib.service.confirmation import OPEN, Confirmed, confirm_at_channel
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import account_or_error
@@ -58,7 +59,7 @@ def sync_attempt(attempt_id: str, count: int = 0) -> str:
     if attempt is None or attempt.status in ATTEMPT_FINAL:
         return "final"
     account = account_or_error(attempt.account_id)
-    status = adapter(attempt.channel).query(account, attempt_id, attempt.money)
+    status = adapter(attempt.channel).query(account, attempt_id, attempt.money, **payment_refs(attempt))
     result = apply_attempt_status(attempt_id, status, source="status_sync")
     if status.outcome is PaymentOutcome.REQUIRES_CONFIRMATION:
         confirmed = _complete(attempt_id)
@@ -102,11 +103,11 @@ def close_attempt(attempt_id: str, *, source: str) -> str:
     account = account_or_error(attempt.account_id)
     channel = adapter(attempt.channel)
     try:
-        channel.close(account, attempt_id)
+        channel.close(account, attempt_id, **payment_refs(attempt))
     except ChannelError as exc:
         if exc.channel_code != "ORDERPAID":
             raise
-        status = channel.query(account, attempt_id, attempt.money)
+        status = channel.query(account, attempt_id, attempt.money, **payment_refs(attempt))
         return str(apply_attempt_status(attempt_id, status, source=f"{source}:paid_before_close"))
     closed = PaymentStatus(outcome=PaymentOutcome.CLOSED, raw_status="CLOSED")
     return str(apply_attempt_status(attempt_id, closed, source=source))
@@ -123,7 +124,8 @@ def sync_refund(refund_id: str, count: int = 0) -> str:
         _reschedule(records.refund_key(refund_id), count)
         return "resubmitted"
     account = account_or_error(refund.account_id)
-    status = adapter(refund.channel).query_refund(account, refund_id, refund.money)
+    status = adapter(refund.channel).query_refund(account, refund_id, refund.money,
+                                                  **refund_refs(refund, state_repo.get_attempt(refund.attempt_id)))
     result = apply_refund_status(refund_id, status, source="status_sync")
     if status.outcome is RefundOutcome.NOT_FOUND:
         log.warning("refund %s is processing here but unknown to the channel (query %d)", refund_id, count + 1)

@@ -72,16 +72,24 @@ class Transaction:
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         for placeholder, value in condition_values.items():
             values[placeholder] = to_value(value)
-        # In conditions, "#status" simply means the attribute "status": callers write readable conditions and
-        # the placeholders (needed because status, version... are reserved words) are declared here.
-        for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
-            if token.startswith("#") and token not in names:
-                names[token] = token[1:]
+        _declare_condition_names(condition, names)
         self._add(label, {"Update": {
             "TableName": table, "Key": to_item(key), "UpdateExpression": expression.strip(),
             "ConditionExpression": condition, "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }})
+
+    def delete(self, label: str, table: str, key: dict[str, str], *, condition: str,
+               condition_values: dict[str, Any]) -> None:
+        """Remove an item if ``condition`` holds. A condition that also holds for a missing item (``attribute_not_exists(pk)
+        OR ...``) makes a repeat, or an item already gone, harmless."""
+        names: dict[str, str] = {}
+        _declare_condition_names(condition, names)
+        operation: dict[str, Any] = {"TableName": table, "Key": to_item(key), "ConditionExpression": condition,
+                                     "ExpressionAttributeValues": {k: to_value(v) for k, v in condition_values.items()}}
+        if names:
+            operation["ExpressionAttributeNames"] = names
+        self._add(label, {"Delete": operation})
 
     def _add(self, label: str, operation: dict[str, Any]) -> None:
         if len(self._items) >= MAX_ITEMS:
@@ -114,3 +122,11 @@ class Transaction:
                 if "TransactionConflict" not in codes or attempt == _COLLISION_RETRIES - 1:
                     raise
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+
+def _declare_condition_names(condition: str, names: dict[str, str]) -> None:
+    """In conditions, "#status" simply means the attribute "status": callers write readable conditions and the
+    placeholders (needed because status, version... are reserved words) are declared here."""
+    for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
+        if token.startswith("#") and token not in names:
+            names[token] = token[1:]

@@ -12,9 +12,9 @@ from typing import Any
 
 from .currencies import SUPPORTED, amount_problem
 from .errors import InvalidRequest, NotFound
-from .records import TEST_CARDS, Account
+from .records import TEST_CARDS, Account, Intent
 from .reports import Reporting
-from .resources import balance_transaction_json, endpoint_json, intent_json, list_json, refund_json
+from .resources import balance_transaction_json, charge_json, endpoint_json, intent_json, list_json, refund_json
 from .state import IntentParams, SandboxState
 from .webhooks import WebhookSender
 
@@ -207,22 +207,35 @@ class V1Api:
         return Answer(200, {"object": "search_result", "url": "/v1/payment_intents/search", "has_more": len(found) > limit,
                             "next_page": None, "data": [intent_json(i) for i in found[:limit]]})
 
+    def _intent_answer(self, intent: Intent, params: Mapping[str, Any]) -> Answer:
+        """The intent, with ``expand[]=latest_charge`` honoured (the one expansion the sandbox offers)."""
+        expand = params.get("expand") or []
+        if not isinstance(expand, list) or not all(isinstance(field, str) for field in expand):
+            raise InvalidRequest("Invalid array", param="expand")
+        body = intent_json(intent)
+        for field in expand:
+            if field != "latest_charge":
+                raise InvalidRequest(f"This property cannot be expanded ({field}).", param="expand")
+            charge = self._state.charge(intent.latest_charge or "")
+            body["latest_charge"] = charge_json(charge, intent) if charge else None
+        return Answer(200, body)
+
     def get_intent(self, params: Mapping[str, Any], path: Mapping[str, str], account: Account) -> Answer:
-        return Answer(200, intent_json(self._state.intent(account.merchant_id, path["id"])))
+        return self._intent_answer(self._state.intent(account.merchant_id, path["id"]), params)
 
     def confirm_intent(self, params: Mapping[str, Any], path: Mapping[str, str], account: Account) -> Answer:
         intent = self._state.confirm_intent(account.merchant_id, path["id"], _payment_method(params), _return_url(params))
-        return Answer(200, intent_json(intent))
+        return self._intent_answer(intent, params)
 
     def capture_intent(self, params: Mapping[str, Any], path: Mapping[str, str], account: Account) -> Answer:
         amount = _int(params, "amount_to_capture", minimum=1)
-        return Answer(200, intent_json(self._state.capture_intent(account.merchant_id, path["id"], amount)))
+        return self._intent_answer(self._state.capture_intent(account.merchant_id, path["id"], amount), params)
 
     def cancel_intent(self, params: Mapping[str, Any], path: Mapping[str, str], account: Account) -> Answer:
         reason = _str(params, "cancellation_reason")
         if reason not in (None, "duplicate", "fraudulent", "requested_by_customer", "abandoned"):
             raise InvalidRequest(f"Invalid cancellation_reason: {reason}", param="cancellation_reason")
-        return Answer(200, intent_json(self._state.cancel_intent(account.merchant_id, path["id"], reason)))
+        return self._intent_answer(self._state.cancel_intent(account.merchant_id, path["id"], reason), params)
 
     # Refunds
 

@@ -275,3 +275,47 @@ def _command_id(attempt_id: str) -> str:
     from chalicelib.service.outcomes import CONFIRM_COMMAND
 
     return event_id(attempt_id, CONFIRM_COMMAND)
+
+
+# --- the vaulted card lives only while a confirmation can need it ------------------------------------------------
+
+
+def card_held(payment: dict[str, Any]) -> bool:
+    return state_repo.get_item(records.card_key(payment["card"]["token"])) is not None
+
+
+def test_the_card_is_deleted_when_the_attempt_succeeds(stack, merchant, cardtest, drain):
+    payment = create(merchant, amount=1800)
+    code = BOOK.order(payment["attempt_id"]).sms_code
+    assert confirm(merchant, payment["id"], {"sms_code": code, "cvv": CVV}).json()["status"] == "processing"
+    assert card_held(payment)  # processing is not final: a confirmation could still need it
+    BOOK.set_status(payment["attempt_id"], "paid")
+    assert cardtest.callback(payment["attempt_id"], "succeeded", Money(1800, "CNY")).status_code == 200
+    assert merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded"
+    assert not card_held(payment)
+    late = confirm(merchant, payment["id"], {"sms_code": code, "cvv": CVV})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "invalid_state"
+
+
+def test_the_card_is_deleted_when_the_attempt_fails(stack, merchant, cardtest):
+    payment = create(merchant)
+    wrong = "000000" if BOOK.order(payment["attempt_id"]).sms_code != "000000" else "111111"
+    assert confirm(merchant, payment["id"], {"sms_code": wrong, "cvv": CVV}).json()["status"] == "failed"
+    assert not card_held(payment)
+    again = confirm(merchant, payment["id"], {"sms_code": BOOK.order(payment["attempt_id"]).sms_code, "cvv": CVV})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_state"
+    assert BOOK.order(payment["attempt_id"]).confirm_calls == 1
+
+
+def test_the_card_is_deleted_on_close_and_a_later_transition_still_applies(stack, cardtest, drain):
+    merchant = make_merchant(stack, late_success_policy="refund")
+    payment, other = create(merchant, amount=650), create(merchant)
+    assert merchant.call("POST", f"/v1/payments/{payment['id']}/close").json()["status"] == "closed"
+    assert not card_held(payment) and card_held(other)  # only the closed attempt's card goes
+    closed = confirm(merchant, payment["id"], {"sms_code": "123456", "cvv": CVV})
+    assert closed.status_code == 409 and closed.json()["error"]["code"] == "invalid_state"
+    # Paid at the channel after all: the late success is still recorded (its card delete finds nothing, harmlessly).
+    assert cardtest.callback(payment["attempt_id"], "succeeded", Money(650, "CNY")).status_code == 200
+    attempt = state_repo.get_attempt(payment["attempt_id"])
+    assert attempt is not None and attempt.status == "succeeded"
+    assert state_repo.get_payment(payment["id"]).amount_refund_pending == 650  # type: ignore[union-attr]

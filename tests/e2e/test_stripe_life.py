@@ -213,3 +213,37 @@ def test_a_second_account_goes_live_by_configuration_alone(stack, channel_accoun
         account = config_repo.channel_account("stripe-second")
         assert account is not None
         config_repo.put_channel_account(account.config.model_copy(update={"enabled": False}), None)
+
+
+def test_a_stripe_js_decline_leaves_the_payment_open_for_another_card(stack, stripe, merchant, drain):
+    """The payer's card is declined in Stripe.js: the intent still takes another card, so the payment stays pending
+    (a FAILED here would turn the payer's second, successful card into a late success and a refund)."""
+    payment = card_payment(merchant, amount=1900)
+    declined = pay(stripe, payment["attempt_id"], result="fail")
+    assert (declined["status"], declined["last_payment_error"]["code"]) == ("requires_payment_method", "card_declined")
+    wait_for(lambda: any(d["status_code"] == 200 for d in deliveries(stripe, payment["attempt_id"],
+                                                                          "payment_intent.payment_failed")))
+    make_sync_due(payment["attempt_id"])
+    drain()
+    assert status_of(merchant, payment) == "pending"
+
+    pay(stripe, payment["attempt_id"])  # another card
+    wait_for(lambda: status_of(merchant, payment) == "succeeded")
+    drain()
+    final = merchant.get(f"/v1/payments/{payment['id']}")
+    assert (final["amount_captured"], final["amount_refunded"], final["amount_refund_pending"]) == (1900, 0, 0)
+    assert wait_for(lambda: stack.receiver.types_for(payment["id"]) == ["payment.succeeded"])
+
+
+def test_closing_a_payment_cancels_its_live_intent_at_stripe(stripe, merchant):
+    """Close reads the intent by its id (no search, which may not list a new intent yet) and cancels it: only then
+    is the payment closed, and nobody can pay it any more."""
+    payment = card_payment(merchant, amount=2100)
+    pay(stripe, payment["attempt_id"], result="fail")  # declined, still payable with another card
+    closed = merchant.call("POST", f"/v1/payments/{payment['id']}/close", {})
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "closed"
+    order = sandbox(stripe, "GET", f"/_sandbox/orders/{payment['attempt_id']}").json()
+    assert order["payment_intent"]["status"] == "canceled"
+    again = sandbox(stripe, "POST", "/_sandbox/pay", {"out_trade_no": payment["attempt_id"], "result": "success"})
+    assert again.status_code >= 400  # the payer cannot pay a cancelled intent

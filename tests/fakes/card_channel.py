@@ -19,6 +19,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from chalicelib.channels.base import (
@@ -89,11 +90,12 @@ def sign(body: bytes, key: str) -> str:
 
 
 def notification_body(attempt_id: str, outcome: str, amount: Money, *, event_id: str | None = None,
-                      settled_offline: bool = False, merchant_id: str = MERCHANT_ID) -> bytes:
+                      settled_offline: bool = False, merchant_id: str = MERCHANT_ID, alert: str | None = None) -> bytes:
+    """``alert``: the channel reports news the hub must only raise for a person (e.g. "chargeback")."""
     return json.dumps({"event_id": event_id or f"ev_{secrets.token_hex(6)}", "merchant_id": merchant_id,
                        "attempt_id": attempt_id, "outcome": outcome, "amount": amount.minor,
                        "currency": amount.currency, "transaction_id": f"T{attempt_id[-10:]}",
-                       "settled_offline": settled_offline}).encode()
+                       "settled_offline": settled_offline, "alert": alert}).encode()
 
 
 class FakeCardChannel:
@@ -118,12 +120,13 @@ class FakeCardChannel:
             return CreateResult(f"order_{request.attempt_id}", ClientAction(
                 "redirect_url", {"url": f"https://fake.invalid/approve/{request.attempt_id}"}))
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus:
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
         with BOOK.lock:
             order = BOOK.orders.get(attempt_id)
             return self._status(order) if order else PaymentStatus(PaymentOutcome.NOT_FOUND, "NOT_FOUND")
 
-    def close(self, account: ChannelAccount, attempt_id: str) -> None:
+    def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
         with BOOK.lock:
             order = BOOK.orders.get(attempt_id)
             if order is not None and order.status == "paid":
@@ -168,7 +171,9 @@ class FakeCardChannel:
     def refund(self, account: ChannelAccount, request: RefundRequest) -> RefundStatus:
         return RefundStatus(RefundOutcome.SUCCEEDED, "SUCCESS", channel_refund_id=f"R{request.refund_id[-10:]}")
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus:
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
         return RefundStatus(RefundOutcome.SUCCEEDED, "SUCCESS", channel_refund_id=f"R{refund_id[-10:]}")
 
     def verify_and_parse_notification(self, account: ChannelAccount,
@@ -185,7 +190,8 @@ class FakeCardChannel:
             payment=PaymentStatus(outcome, data["outcome"].upper(),
                                   channel_transaction_id=data["transaction_id"]
                                   if outcome is PaymentOutcome.SUCCEEDED else None,
-                                  amount=amount, settled_offline=bool(data.get("settled_offline"))))
+                                  amount=amount, settled_offline=bool(data.get("settled_offline"))),
+            alert=data.get("alert"))
 
     def acknowledge(self, ok: bool) -> CallbackReply:
         return CallbackReply(200 if ok else 401, b"ok" if ok else b"rejected")

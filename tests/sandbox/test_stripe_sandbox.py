@@ -348,6 +348,34 @@ def test_search_list_and_the_search_lag(sandbox: StripeSandbox, receiver: Receiv
     assert [i["id"] for i in found["data"]] == [created["id"]]  # search is case-insensitive
 
 
+def test_expand_latest_charge_gives_the_charge_and_its_time(merchant: Merchant) -> None:
+    paid = merchant.pay_now("att_expand")
+    expanded = merchant.call("GET", f"/v1/payment_intents/{paid['id']}", {"expand[]": "latest_charge"}).json()
+    charge = expanded["latest_charge"]
+    assert (charge["object"], charge["id"], charge["payment_intent"]) == ("charge", paid["latest_charge"], paid["id"])
+    assert isinstance(charge["created"], int) and charge["created"] >= paid["created"]
+    status = StripeAdapter(UrllibTransport()).query(merchant.account(), "att_expand", Money(1000, "USD"),
+                                                    channel_order_ref=paid["id"])
+    assert status.paid_at == datetime.fromtimestamp(charge["created"], UTC)
+    refused = merchant.call("GET", f"/v1/payment_intents/{paid['id']}", {"expand[]": "customer"})
+    assert refused.status_code == 400 and "cannot be expanded" in refused.json()["error"]["message"]
+
+
+def test_the_hubs_adapter_reads_and_cancels_by_id_what_search_does_not_show_yet(receiver: Receiver) -> None:
+    lagging = StripeSandbox(retry_scale=0.001, search_lag_s=30)
+    lagging.start()
+    try:
+        merchant = register(lagging, receiver)
+        created = merchant.create("att_lag_close").json()
+        adapter = StripeAdapter(UrllibTransport())
+        status = adapter.query(merchant.account(), "att_lag_close", Money(1000, "USD"), channel_order_ref=created["id"])
+        assert (status.outcome, status.channel_transaction_id) == (PaymentOutcome.PENDING, created["id"])
+        adapter.close(merchant.account(), "att_lag_close", channel_order_ref=created["id"])
+        assert merchant.call("GET", f"/v1/payment_intents/{created['id']}").json()["status"] == "canceled"
+    finally:
+        lagging.stop()
+
+
 def test_forget_makes_the_order_unknown(sandbox: StripeSandbox, merchant: Merchant) -> None:
     paid = merchant.pay_now("att_forget")
     assert control(sandbox, "POST", "/_sandbox/orders/att_forget/forget").status_code == 200

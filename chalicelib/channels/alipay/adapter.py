@@ -46,8 +46,9 @@ def _utc_now() -> datetime:
 
 
 def _attempt_of_refund(refund_id: str) -> str | None:
-    """Alipay's refund query needs the trade as well as our refund number, and the seam passes only the refund
-    id: read the refund's attempt from the hub's state (imported lazily: adapters otherwise do no storage I/O)."""
+    """Alipay's refund query needs the trade as well as our refund number. The hub's callers pass the attempt id;
+    a caller that has only the refund id falls back to reading the refund's attempt from the hub's state
+    (imported lazily: adapters otherwise do no storage I/O)."""
     from chalicelib.storage import state_repo
 
     refund = state_repo.get_refund(refund_id)
@@ -84,7 +85,11 @@ class AlipayAdapter:
         return CreateResult(request.attempt_id, orders.browser_action(credentials.gateway_url, params,
                                                                       credentials.page_action))
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus:
+    # Trades are found by our out_trade_no (the attempt id): ``channel_order_ref`` (a QR code or our own id) is not
+    # needed for payments.
+
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
         credentials = AlipayCredentials.from_account(account)
         try:
             answer = self._client.call(credentials, "alipay.trade.query", {"out_trade_no": attempt_id})
@@ -95,7 +100,7 @@ class AlipayAdapter:
             raise
         return _parsed(payment_status, answer)
 
-    def close(self, account: ChannelAccount, attempt_id: str) -> None:
+    def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
         """A paid trade raises ``ChannelError(channel_code="ORDERPAID")``. A trade Alipay does not know counts
         as closed: ``time_expire`` (sent at creation) keeps the payer from paying it once the attempt expired."""
         credentials = AlipayCredentials.from_account(account)
@@ -137,8 +142,11 @@ class AlipayAdapter:
             return settled
         return RefundStatus(outcome=RefundOutcome.PROCESSING, raw_status="FUND_CHANGE_N", channel_refund_id=trade_no)
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *,
-                     attempt_id: str | None = None) -> RefundStatus:
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
+        """By ``out_trade_no`` (the attempt id, as given) and ``out_request_no`` (our refund id); the locator only
+        when the caller has no attempt id."""
         attempt = attempt_id or self._refund_locator(refund_id)
         if attempt is None:
             return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status="UNKNOWN_REFUND")

@@ -59,7 +59,10 @@ class ECNYAdapter:
         answer = self._client.call(credentials, CREATE_PATH, orders.create_body(credentials, request))
         return orders.create_result(credentials, request, answer)
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus:
+    # The gateway finds orders and refunds by our own numbers: the channel's references are not needed.
+
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
         credentials = ECNYCredentials.from_account(account)
         try:
             answer = self._client.call(credentials, QUERY_PATH, {"merchant_id": credentials.merchant_id,
@@ -71,7 +74,7 @@ class ECNYAdapter:
         _same_object(answer, "out_order_no", attempt_id)
         return _parsed(payment_status, answer)
 
-    def close(self, account: ChannelAccount, attempt_id: str) -> None:
+    def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
         """A paid order surfaces as ``ChannelError(channel_code="ORDERPAID")`` (the hub then queries it);
         an order the bank does not know counts as closed: nobody can pay it there."""
         credentials = ECNYCredentials.from_account(account)
@@ -106,7 +109,9 @@ class ECNYAdapter:
         _same_object(answer, "out_refund_no", request.refund_id)
         return _parsed(refund_status, answer)
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus:
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
         credentials = ECNYCredentials.from_account(account)
         try:
             answer = self._client.call(credentials, REFUND_QUERY_PATH, {"merchant_id": credentials.merchant_id,

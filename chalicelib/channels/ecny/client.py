@@ -25,9 +25,13 @@ RETRYABLE_CODES = frozenset({"SYSTEM_BUSY", "SYSTEM_ERROR", "TIMESTAMP_EXPIRED",
 # Definite business refusals: nothing happened at the bank. Auth failures (SIGN_INVALID, MERCHANT_INVALID)
 # are about our keys, not the operation, so they are not refusals; any other code leaves the outcome unknown.
 REFUSAL_CODES = frozenset({
-    "PARAM_ERROR", "ORDER_NOT_FOUND", "REFUND_NOT_FOUND", "ORDER_PAID", "ORDER_CLOSED", "ORDER_EXISTS",
-    "ORDER_NOT_PAID", "REFUND_EXCEEDS", "REFUND_EXISTS", "BALANCE_INSUFFICIENT",
+    "PARAM_ERROR", "ORDER_NOT_FOUND", "REFUND_NOT_FOUND", "ORDER_PAID", "ORDER_CLOSED", "ORDER_NOT_PAID",
+    "REFUND_EXCEEDS", "BALANCE_INSUFFICIENT",
 })
+# "This number already exists at the bank (with other fields)": something was made under our number before,
+# perhaps by the very request whose answer we lost. Not a refusal (that could release a refund that is moving
+# money) and not worth resending unchanged: the outcome is unknown, and only a query tells.
+EXISTS_CODES = frozenset({"ORDER_EXISTS", "REFUND_EXISTS"})
 _MESSAGE_CHARS_MAX = 200
 
 

@@ -84,10 +84,12 @@ class PayPalAdapter:
             raise ChannelError("PayPal order answer lacks an id or an approve link")
         return CreateResult(order_id, ClientAction("redirect_url", {"url": approve, "order_id": order_id}))
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus:
-        """``attempt_id`` may be our attempt id (resolved to the order through the hub's records) or a PayPal order id."""
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
+        """By the PayPal order id the caller gives (``channel_order_ref``). Without one, ``attempt_id`` may be a PayPal
+        order id itself, or our attempt id resolved to the order through the references port (the hub's records)."""
         credentials = PayPalCredentials.from_account(account)
-        order_id = self._order_id(attempt_id)
+        order_id = self._order_id(attempt_id, channel_order_ref)
         if order_id is None:
             return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status="NO_ORDER_FOR_ATTEMPT")
         order = self._get_order(credentials, order_id)
@@ -95,12 +97,12 @@ class PayPalAdapter:
             return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status="RESOURCE_NOT_FOUND")
         return _parsed(orders.order_status, order)
 
-    def close(self, account: ChannelAccount, attempt_id: str) -> None:
+    def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
         """PayPal cannot void a CAPTURE-intent order: an order nobody captures simply expires. So closing means the
         hub will not capture it; the only refusal is money already captured (or being captured), reported as
         ``ChannelError(channel_code="ORDERPAID")`` like WeChat's, so the hub records the success instead."""
         credentials = PayPalCredentials.from_account(account)
-        order_id = self._order_id(attempt_id)
+        order_id = self._order_id(attempt_id, channel_order_ref)
         order = self._get_order(credentials, order_id) if order_id else None
         if order is None:
             return  # PayPal has no such order (never made, or expired): nobody can pay it
@@ -113,7 +115,7 @@ class PayPalAdapter:
         """Capture the approved order. Idempotent: the same PayPal-Request-Id on every call, an already captured
         order answers its current status, and an order not yet approved answers its status and the approve link."""
         credentials = PayPalCredentials.from_account(account)
-        order_id = request.channel_order_ref or self._order_id(request.attempt_id)
+        order_id = request.channel_order_ref or self._order_id(request.attempt_id, None)
         if not order_id or not orders.is_paypal_id(order_id):
             raise InvalidRequest("the attempt has no PayPal order", param="payment_id")
         path = f"/v2/checkout/orders/{_segment(order_id)}/capture"
@@ -136,9 +138,17 @@ class PayPalAdapter:
 
     # -- refunds -----------------------------------------------------------------------------------------
 
+    def check_amount(self, amount: Money) -> None:
+        """The hub asks before reserving a refund: the same conversion ``refund`` makes, without sending anything."""
+        try:
+            to_wire(amount)
+        except ValueError as exc:
+            raise InvalidRequest(f"PayPal cannot take this amount: {exc}", param="amount") from exc
+
     def refund(self, account: ChannelAccount, request: RefundRequest) -> RefundStatus:
         credentials = PayPalCredentials.from_account(account)
-        capture_id = request.channel_transaction_id or self._capture_id(credentials, request.attempt_id)
+        capture_id = request.channel_transaction_id or self._capture_id(credentials, request.attempt_id,
+                                                                        request.channel_order_ref)
         if not capture_id or not orders.is_paypal_id(capture_id):
             raise ChannelError(f"no PayPal capture known for {request.attempt_id}", channel_code="NO_CAPTURE")
         try:
@@ -152,13 +162,23 @@ class PayPalAdapter:
                                         body, request_id=orders.request_id(request.refund_id, "refund"))
         return _parsed(notifications.refund_status, answer)
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus:
-        """By the PayPal refund id the hub stored; failing that, the order's refunds are searched for our id."""
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
+        """By the PayPal refund id the caller gives (``channel_refund_id``); failing that, the order's refunds (the
+        order from ``channel_order_ref``, else from ``attempt_id``) are searched for our id. Only a caller that
+        gives neither makes the adapter read the references port (the hub's records)."""
         credentials = PayPalCredentials.from_account(account)
-        reference = self._references.refund(refund_id)
-        paypal_refund_id = reference.channel_refund_id if reference else None
-        if paypal_refund_id is None and reference is not None:
-            paypal_refund_id = self._refund_id_from_order(credentials, reference.attempt_id, refund_id)
+        paypal_refund_id = channel_refund_id if channel_refund_id and orders.is_paypal_id(channel_refund_id) else None
+        if paypal_refund_id is None and (channel_order_ref or attempt_id):
+            order_id = self._order_id(attempt_id or "", channel_order_ref)
+            paypal_refund_id = self._refund_id_from_order(credentials, order_id, refund_id)
+        elif paypal_refund_id is None:
+            reference = self._references.refund(refund_id)
+            paypal_refund_id = reference.channel_refund_id if reference else None
+            if paypal_refund_id is None and reference is not None:
+                order_id = self._order_id(reference.attempt_id, None)
+                paypal_refund_id = self._refund_id_from_order(credentials, order_id, refund_id)
         if paypal_refund_id is None or not orders.is_paypal_id(paypal_refund_id):
             return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status="NO_REFUND_FOR_ID")
         try:
@@ -196,10 +216,13 @@ class PayPalAdapter:
 
     # -- helpers -----------------------------------------------------------------------------------------
 
-    def _order_id(self, attempt_or_order_id: str) -> str | None:
+    def _order_id(self, attempt_or_order_id: str, channel_order_ref: str | None) -> str | None:
+        """The given order id first; the references port only when the caller has none."""
+        if channel_order_ref and orders.is_paypal_id(channel_order_ref):
+            return channel_order_ref
         if orders.is_paypal_id(attempt_or_order_id):
             return attempt_or_order_id
-        return self._references.order_id(attempt_or_order_id)
+        return self._references.order_id(attempt_or_order_id) if attempt_or_order_id else None
 
     def _get_order(self, credentials: PayPalCredentials, order_id: str | None) -> dict[str, Any] | None:
         if not order_id or not orders.is_paypal_id(order_id):
@@ -211,17 +234,19 @@ class PayPalAdapter:
                 return None
             raise
 
-    def _capture_id(self, credentials: PayPalCredentials, attempt_id: str) -> str | None:
-        known = self._references.capture_id(attempt_id)
-        if known:
-            return known
-        order = self._get_order(credentials, self._order_id(attempt_id))
+    def _capture_id(self, credentials: PayPalCredentials, attempt_id: str, channel_order_ref: str | None) -> str | None:
+        """The capture of the given order; without an order id, the references port first."""
+        if not (channel_order_ref and orders.is_paypal_id(channel_order_ref)):
+            known = self._references.capture_id(attempt_id)
+            if known:
+                return known
+        order = self._get_order(credentials, self._order_id(attempt_id, channel_order_ref))
         capture = orders.decisive_capture(order) if order is not None else None
         capture_id = capture.get("id") if capture is not None else None
         return capture_id if isinstance(capture_id, str) else None
 
-    def _refund_id_from_order(self, credentials: PayPalCredentials, attempt_id: str, refund_id: str) -> str | None:
-        order = self._get_order(credentials, self._order_id(attempt_id))
+    def _refund_id_from_order(self, credentials: PayPalCredentials, order_id: str | None, refund_id: str) -> str | None:
+        order = self._get_order(credentials, order_id)
         if order is None:
             return None
         payments = orders.purchase_unit(order).get("payments")

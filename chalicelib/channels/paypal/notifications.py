@@ -6,8 +6,8 @@
   PAYMENT.CAPTURE.DENIED           capture  payment, failed
   PAYMENT.CAPTURE.REFUNDED         refund   refund, by its status (object id = our refund id in custom_id)
   PAYMENT.CAPTURE.REVERSED         refund   refund made by PayPal (chargeback, reversal): never one of ours, so
-                                            its object id is PayPal's refund id and the hub's cross-check raises
-                                            it as an alert for a person; the outcome is never final
+                                            its object id is PayPal's refund id; marked ``alert="chargeback"``,
+                                            the hub acknowledges it and raises it for a person, never applies it
 
 The payment's object id is the attempt id we sent as ``custom_id``; the merchant id is the payee's
 (``payee.merchant_id``; for refunds the paying merchant, ``payer.merchant_id``).
@@ -72,6 +72,7 @@ def _notification(event_type: str, event_id: str, resource: Mapping[str, Any]) -
     kind = NotificationKind.PAYMENT
     payment: PaymentStatus | None = None
     refund: RefundStatus | None = None
+    alert: str | None = None
     if event_type in ORDER_EVENTS:
         unit = purchase_unit(resource)
         object_id = _text(unit.get("custom_id")) or _text(unit.get("reference_id"))
@@ -90,10 +91,11 @@ def _notification(event_type: str, event_id: str, resource: Mapping[str, Any]) -
         object_id, merchant = _text(resource.get("id")), _merchant(resource.get("payer"))
         refund = RefundStatus(outcome=RefundOutcome.PROCESSING, raw_status="REVERSED",
                               channel_refund_id=object_id)
+        alert = "chargeback"
     if object_id is None or merchant is None:
         raise CallbackRejected(f"{event_type} resource lacks our id or the merchant id")
     return Notification(kind=kind, event_id=event_id, channel_merchant_id=merchant, channel_app_id=None,
-                        object_id=object_id, payment=payment, refund=refund, raw=dict(resource))
+                        object_id=object_id, payment=payment, refund=refund, raw=dict(resource), alert=alert)
 
 
 def acknowledgement(ok: bool) -> CallbackReply:

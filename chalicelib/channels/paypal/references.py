@@ -1,5 +1,7 @@
-"""Finding PayPal's ids for our ids. PayPal names orders, captures and refunds with ids it makes up, and Orders v2
-has no lookup by our reference, so the hub's own records are the map:
+"""Finding PayPal's ids for our ids when the caller did not pass them. PayPal names orders, captures and refunds
+with ids it makes up, and Orders v2 has no lookup by our reference. The hub's callers pass the ids they recorded
+(``channel_order_ref``, ``channel_refund_id``) through the seam and the adapter uses those; only a caller with
+nothing but our id makes the adapter fall back to this port, which reads the same records:
 
 - attempt id -> PayPal order id: the attempt's ``channel_order_ref``, stored when the order was created;
 - refund id -> PayPal refund id: the refund's ``channel_refund_id``, stored from the refund answer; when that

@@ -1,12 +1,15 @@
 """``StripeAdapter``: Stripe PaymentIntents for ``stripe.card`` behind the ``ChannelAdapter`` Protocol.
 
 The intent id is the ``channel_order_ref`` (and the ``channel_transaction_id``); our attempt id rides along
-as ``metadata[attempt_id]`` and is how ``query``/``close`` find the intent (see ``lookup``).
+as ``metadata[attempt_id]``. ``query``/``close`` read the intent by the id the caller passes; only a caller with
+nothing but our attempt id makes them search for it (``lookup``), and then a miss is never taken for "closed".
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -37,13 +40,24 @@ from chalicelib.domain.errors import ChannelError, InvalidRequest, InvalidState
 from chalicelib.domain.money import Money
 
 ORDER_PAID = "ORDERPAID"  # the code status_sync.close_attempt knows: paid before it could be closed
+# Every intent read or moved by the hub comes back with its latest charge, whose ``created`` dates the payment.
+EXPAND_CHARGE: Mapping[str, Any] = {"expand": ["latest_charge"]}
+CANCEL_PARAMS: Mapping[str, Any] = {"cancellation_reason": "abandoned"}
+_RESOURCE_MISSING = "resource_missing"
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 _NOT_CANCELABLE = "payment_intent_unexpected_state"
+_INTENT_ID = re.compile(r"^pi_[A-Za-z0-9]{1,250}$")
+_STRIPE_REFUND_ID = re.compile(r"^(re|pyr)_[A-Za-z0-9]{1,250}$")
 CONFIRM_ROUNDS_MAX = 5
 
 
 def _segment(value: str) -> str:
     return quote(value, safe="")
+
+
+def _intent_id(ref: str | None) -> str | None:
+    """A PaymentIntent id the caller passed (``pi_...``), or None when it passed none (or something else)."""
+    return ref if ref is not None and _INTENT_ID.match(ref) else None
 
 
 def _parsed(parse: Callable[[Mapping[str, Any]], Any], obj: Mapping[str, Any]) -> Any:
@@ -76,34 +90,66 @@ class StripeAdapter:
             raise ChannelError("Stripe answered a PaymentIntent create without an intent id")
         return CreateResult(channel_order_ref=intent_id, action=intents.client_action(credentials, intent))
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus:
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
+        """``GET /v1/payment_intents/{channel_order_ref}``; a search by our attempt id only when no ``pi_`` id is given."""
         credentials = StripeCredentials.from_account(account)
-        intent = lookup.find_intent(self._client, credentials, intents.check_our_id(attempt_id, "attempt_id"))
+        intent = self._intent(credentials, intents.check_our_id(attempt_id, "attempt_id"), channel_order_ref)
         if intent is None:
-            return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status="resource_missing")
+            return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status=_RESOURCE_MISSING)
         status: PaymentStatus = _parsed(states.payment_status, intent)
         return status
 
-    def close(self, account: ChannelAccount, attempt_id: str) -> None:
-        """Cancel the intent. Succeeded -> ``ChannelError(channel_code="ORDERPAID")``; an intent Stripe does not
-        have counts as closed (nobody can pay it); one still processing cannot be cancelled yet (retryable)."""
+    def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
+        """Cancel the intent, read by the given id. Succeeded -> ``ChannelError(channel_code="ORDERPAID")``; one still
+        processing cannot be cancelled yet (retryable). An intent Stripe says it does not have (read by id: strongly
+        consistent) counts as closed, nobody can pay it; one a search merely failed to find is *not* (retryable):
+        only the channel's own answer closes an attempt."""
         credentials = StripeCredentials.from_account(account)
-        intent = lookup.find_intent(self._client, credentials, intents.check_our_id(attempt_id, "attempt_id"))
-        if intent is None or intent.get("status") == "canceled":
+        attempt_id = intents.check_our_id(attempt_id, "attempt_id")
+        intent = self._intent(credentials, attempt_id, channel_order_ref)
+        if intent is None:
+            if _intent_id(channel_order_ref) is not None:
+                return
+            raise ChannelError(f"no PaymentIntent found for {attempt_id} by search; cannot confirm it is closed",
+                               channel_code=_RESOURCE_MISSING, retryable=True)
+        if intent.get("status") == "canceled":
             return
         self._raise_unless_cancelable(intent)
-        path = f"/v1/payment_intents/{_segment(str(intent['id']))}/cancel"
+        intent_path = f"/v1/payment_intents/{_segment(str(intent['id']))}"
         try:
-            self._client.call_json(credentials, "POST", path, {"cancellation_reason": "abandoned"},
+            self._client.call_json(credentials, "POST", f"{intent_path}/cancel", CANCEL_PARAMS,
                                    idempotency_key=intents.idempotency_key(attempt_id, "cancel"))
         except ChannelError as exc:
             if exc.channel_code != _NOT_CANCELABLE:
                 raise
             # It moved on between our read and the cancel (the payer was faster): say what it is now.
-            current = self._client.call_json(credentials, "GET", f"/v1/payment_intents/{_segment(str(intent['id']))}")
+            current = self._client.call_json(credentials, "GET", intent_path)
             if current.get("status") != "canceled":
                 self._raise_unless_cancelable(current)
                 raise
+
+    def _intent(self, credentials: StripeCredentials, attempt_id: str,
+                channel_order_ref: str | None) -> dict[str, Any] | None:
+        """The attempt's intent as Stripe has it now: read by the given id; without one, found by search and then read
+        by id all the same (search results lag behind the intent). None when Stripe has no such intent."""
+        intent_id = _intent_id(channel_order_ref)
+        if intent_id is None:
+            found = lookup.find_intent(self._client, credentials, attempt_id)
+            if found is None:
+                return None
+            intent_id = str(found["id"])
+        try:
+            intent = self._client.call_json(credentials, "GET", f"/v1/payment_intents/{_segment(intent_id)}",
+                                            EXPAND_CHARGE)
+        except ChannelError as exc:
+            if exc.refused and exc.channel_code == _RESOURCE_MISSING:
+                return None
+            raise
+        if not lookup.has_metadata(intent, "attempt_id", attempt_id):
+            raise ChannelError(f"PaymentIntent {intent_id} does not belong to attempt {attempt_id}",
+                               channel_code="ATTEMPT_MISMATCH")
+        return intent
 
     @staticmethod
     def _raise_unless_cancelable(intent: Mapping[str, Any]) -> None:
@@ -123,18 +169,41 @@ class StripeAdapter:
             raise InvalidState("the attempt has no Stripe PaymentIntent to confirm", param="payment_id")
         credentials = StripeCredentials.from_account(account)
         intent_path = f"/v1/payment_intents/{_segment(request.channel_order_ref)}"
-        intent = self._client.call_json(credentials, "GET", intent_path)
+        intent = self._client.call_json(credentials, "GET", intent_path, EXPAND_CHARGE)
         attempt_id = intents.check_our_id(request.attempt_id, "attempt_id")
         if not lookup.has_metadata(intent, "attempt_id", attempt_id):
             raise ChannelError("PaymentIntent does not belong to this attempt", channel_code="ATTEMPT_MISMATCH")
         if intent.get("status") == "requires_confirmation":
             params = {"return_url": request.return_url} if request.return_url else {}
-            intent = self._moved(credentials, f"{intent_path}/confirm", params, attempt_id, "confirm", intent_path)
+            intent = self._moved(credentials, f"{intent_path}/confirm", {**params, **EXPAND_CHARGE}, attempt_id,
+                                 "confirm", intent_path)
         elif intent.get("status") == "requires_capture":
-            amount = {"amount_to_capture": to_wire(request.amount)}
+            amount = {"amount_to_capture": to_wire(request.amount), **EXPAND_CHARGE}
             intent = self._moved(credentials, f"{intent_path}/capture", amount, attempt_id, "capture", intent_path)
         status: PaymentStatus = _parsed(states.payment_status, intent)
+        if status.outcome is PaymentOutcome.FAILED and intent.get("status") != "canceled":
+            return ConfirmResult(status=self._cancel_declined(credentials, intent_path, attempt_id, status))
         return ConfirmResult(status=status, action=intents.three_ds_action(intent))
+
+    def _cancel_declined(self, credentials: StripeCredentials, intent_path: str, attempt_id: str,
+                         declined: PaymentStatus) -> PaymentStatus:
+        """A manual-confirmation intent that was declined waits for a new payment method, which only the hub could
+        give it. Cancel it so it can never be charged, and only then report the decline; if it moved on instead,
+        report where it is (a FAILED answer is never given for an intent that is still payable)."""
+        try:
+            intent = self._client.call_json(credentials, "POST", f"{intent_path}/cancel", CANCEL_PARAMS,
+                                            idempotency_key=intents.idempotency_key(attempt_id, "cancel"))
+        except ChannelError as exc:
+            if exc.channel_code != _NOT_CANCELABLE:
+                raise
+            intent = self._client.call_json(credentials, "GET", intent_path, EXPAND_CHARGE)
+        if intent.get("status") == "canceled":
+            return declined
+        current: PaymentStatus = _parsed(states.payment_status, intent)
+        if current.outcome is PaymentOutcome.FAILED:
+            raise ChannelError(f"declined PaymentIntent is {intent.get('status')}, not cancelled; try again",
+                               channel_code=_NOT_CANCELABLE, retryable=True)
+        return current
 
     def _moved(self, credentials: StripeCredentials, path: str, params: Mapping[str, Any], attempt_id: str,
                operation: str, intent_path: str) -> dict[str, Any]:
@@ -150,10 +219,10 @@ class StripeAdapter:
                 if exc.retryable:
                     raise
                 # A decline (402) or an intent that moved on (a concurrent confirm won): the intent says where it is.
-                return self._client.call_json(credentials, "GET", intent_path)
+                return self._client.call_json(credentials, "GET", intent_path, EXPAND_CHARGE)
             if response.headers.get("idempotent-replayed") != "true":
                 return json_object(response.body)
-            current = self._client.call_json(credentials, "GET", intent_path)
+            current = self._client.call_json(credentials, "GET", intent_path, EXPAND_CHARGE)
             if current.get("status") != waiting_for:
                 return current
         raise ChannelError(f"PaymentIntent still waits for {operation} after {CONFIRM_ROUNDS_MAX} rounds",
@@ -161,11 +230,18 @@ class StripeAdapter:
 
     # -- refunds -------------------------------------------------------------------------------------------
 
+    def check_amount(self, amount: Money) -> None:
+        """The hub asks before reserving a refund: the same conversion ``refund`` makes, without sending anything."""
+        try:
+            to_wire(amount)
+        except ValueError as exc:
+            raise InvalidRequest(f"Stripe cannot take this amount: {exc}", param="amount") from exc
+
     def refund(self, account: ChannelAccount, request: RefundRequest) -> RefundStatus:
         credentials = StripeCredentials.from_account(account)
         refund_id = intents.check_our_id(request.refund_id, "refund_id")
-        intent_id = request.channel_transaction_id
-        if not intent_id or not intent_id.startswith("pi_"):
+        intent_id = _intent_id(request.channel_transaction_id) or _intent_id(request.channel_order_ref)
+        if intent_id is None:
             found = lookup.find_intent(self._client, credentials, intents.check_our_id(request.attempt_id, "attempt_id"))
             if found is None:
                 raise ChannelError(f"no PaymentIntent for attempt {request.attempt_id}", channel_code="resource_missing",
@@ -184,13 +260,34 @@ class StripeAdapter:
         status: RefundStatus = _parsed(states.refund_status, refund)
         return status
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus:
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
+        """``GET /v1/refunds/{channel_refund_id}``; without Stripe's refund id, the refunds of the given intent
+        (``channel_order_ref``) are listed; only a caller with neither makes it page through the account's refunds."""
         credentials = StripeCredentials.from_account(account)
-        refund = lookup.find_refund(self._client, credentials, intents.check_our_id(refund_id, "refund_id"))
+        refund_id = intents.check_our_id(refund_id, "refund_id")
+        stripe_refund_id = channel_refund_id if channel_refund_id and _STRIPE_REFUND_ID.match(channel_refund_id) else None
+        if stripe_refund_id is not None:
+            refund = self._refund(credentials, stripe_refund_id, refund_id)
+        else:
+            refund = lookup.find_refund(self._client, credentials, refund_id, payment_intent=_intent_id(channel_order_ref))
         if refund is None:
-            return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status="resource_missing")
+            return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status=_RESOURCE_MISSING)
         status: RefundStatus = _parsed(states.refund_status, refund)
         return status
+
+    def _refund(self, credentials: StripeCredentials, stripe_refund_id: str, refund_id: str) -> dict[str, Any] | None:
+        try:
+            refund = self._client.call_json(credentials, "GET", f"/v1/refunds/{_segment(stripe_refund_id)}")
+        except ChannelError as exc:
+            if exc.refused and exc.channel_code == _RESOURCE_MISSING:
+                return None
+            raise
+        if not lookup.has_metadata(refund, "refund_id", refund_id):
+            raise ChannelError(f"Stripe refund {stripe_refund_id} is not our refund {refund_id}",
+                               channel_code="REFUND_MISMATCH")
+        return refund
 
     # -- callbacks -----------------------------------------------------------------------------------------
 

@@ -1,4 +1,9 @@
-"""Finding Stripe objects by *our* ids, which is all the hub hands to ``query``/``close``/``query_refund``.
+"""Finding Stripe objects by *our* ids: the fallback for a caller that does not pass Stripe's own ids.
+
+The hub's callers pass the intent id (``channel_order_ref``) and the refund id (``channel_refund_id``) they
+recorded, and the adapter reads those objects directly (``GET /v1/payment_intents/{id}``, ``GET /v1/refunds/{id}``:
+strongly consistent). Only without them does it search here, where a miss proves nothing (search lags, lists are
+bounded); the adapter therefore never reads "not found here" as "closed", and re-reads a found intent by id.
 
 Every intent carries ``metadata[attempt_id]`` and every refund ``metadata[refund_id]``:
 - intents: the Search API (``metadata['attempt_id']:'att_...'``) first. Search is eventually consistent (normally

@@ -13,8 +13,11 @@ from typing import Any
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus, RefundOutcome, RefundStatus
 from chalicelib.channels.stripe.amounts import from_wire
 
-# requires_payment_method is split below: with a last_payment_error the attempt failed (a decline, a failed
-# 3-D Secure); without one the payer simply has not given a card yet.
+# requires_payment_method after a decline (or a failed 3-D Secure) carries ``last_payment_error`` but is still payable
+# by whoever may confirm the intent. Under automatic confirmation that is the payer: Stripe.js lets them try another
+# card, so the attempt stays PENDING until it succeeds or expires (and the expiry close cancels the intent). Under
+# manual confirmation only a secret key can confirm it, i.e. only the hub, which never retries a decline: the
+# attempt FAILED (and ``confirm`` cancels such an intent before it says so). See ``payment_outcome``.
 INTENT_STATUSES: Mapping[str, PaymentOutcome] = {
     "requires_payment_method": PaymentOutcome.PENDING,
     "requires_action": PaymentOutcome.PENDING,  # the payer must authenticate (3-D Secure)
@@ -35,8 +38,13 @@ REFUND_STATUSES: Mapping[str, RefundOutcome] = {
 }
 
 
-def payment_outcome(status: str, *, has_payment_error: bool = False) -> PaymentOutcome:
-    if status == "requires_payment_method" and has_payment_error:
+def payment_outcome(status: str, *, has_payment_error: bool = False, manual_confirmation: bool = False) -> PaymentOutcome:
+    """``manual_confirmation``: the intent's ``confirmation_method`` is ``manual`` (only a secret key can confirm it).
+
+    A declined manual intent is FAILED whether it still waits for a payment method or the hub cancelled it after
+    the decline (so a ``payment_intent.canceled`` racing the hub's own answer tells the same story).
+    """
+    if has_payment_error and manual_confirmation and status in ("requires_payment_method", "canceled"):
         return PaymentOutcome.FAILED
     return INTENT_STATUSES.get(status, PaymentOutcome.PENDING)
 
@@ -52,23 +60,46 @@ def _error_code(intent: Mapping[str, Any]) -> str | None:
     return str(error.get("decline_code") or error.get("code") or error.get("type") or "payment_error")
 
 
+def _charge_created(charge: Any) -> datetime | None:
+    return from_unix(charge.get("created")) if isinstance(charge, Mapping) else None
+
+
+def charge_time(intent: Mapping[str, Any]) -> datetime | None:
+    """When Stripe made the intent's successful charge: ``latest_charge`` when it is expanded (the adapter asks for
+    ``expand[]=latest_charge``), else a succeeded charge embedded in ``charges.data`` (API versions before
+    2022-11-15). None when the answer carries neither (a webhook event's ``latest_charge`` is only an id)."""
+    latest = intent.get("latest_charge")
+    if isinstance(latest, Mapping) and latest.get("status") in (None, "succeeded"):
+        return _charge_created(latest)
+    charges = intent.get("charges")
+    listed = charges.get("data") if isinstance(charges, Mapping) else None
+    times = [_charge_created(c) for c in listed if isinstance(c, Mapping) and c.get("status") == "succeeded"] \
+        if isinstance(listed, list) else []
+    found = [t for t in times if t is not None]
+    return max(found) if found else None
+
+
 def payment_status(intent: Mapping[str, Any], *, paid_at: datetime | None = None) -> PaymentStatus:
     """A PaymentIntent (API answer or event ``data.object``); raises ValueError on a malformed amount.
 
-    ``raw_status`` carries the decline reason after a failure (``requires_payment_method:card_declined``):
-    the hub keeps it as the payment's failure reason.
+    ``raw_status`` carries the last decline reason (``requires_payment_method:card_declined``): the hub keeps it
+    as the payment's failure reason when the attempt failed. ``paid_at`` (of a success) is when Stripe made the
+    charge (``charge_time``), so the capture is value-dated on the day the money moved; ``paid_at`` as given
+    (the event's time) only when the object does not say.
     """
     status = str(intent.get("status") or "")
     error_code = _error_code(intent)
-    outcome = payment_outcome(status, has_payment_error=error_code is not None)
-    raw_status = f"{status}:{error_code}" if outcome is PaymentOutcome.FAILED else status
+    outcome = payment_outcome(status, has_payment_error=error_code is not None,
+                              manual_confirmation=intent.get("confirmation_method") == "manual")
+    with_reason = outcome is PaymentOutcome.FAILED or status == "requires_payment_method"
+    raw_status = f"{status}:{error_code}" if with_reason and error_code is not None else status
     intent_id = intent.get("id")
     return PaymentStatus(
         outcome=outcome,
         raw_status=raw_status,
         channel_transaction_id=intent_id if isinstance(intent_id, str) and intent_id else None,
         amount=from_wire(intent.get("amount"), intent.get("currency")),
-        paid_at=paid_at if outcome is PaymentOutcome.SUCCEEDED else None,
+        paid_at=(charge_time(intent) or paid_at) if outcome is PaymentOutcome.SUCCEEDED else None,
     )
 
 

@@ -181,13 +181,23 @@ class UnionPayAdapter:
             return ConfirmResult(status=PaymentStatus(PaymentOutcome.FAILED, code))
         raise ChannelError(f"UnionPay refused the consume message: {describe(answer)}", channel_code=code)
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus:
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
+        """``channel_order_ref`` (what ``create`` returned) carries the original txnTime the query needs."""
         credentials = UnionPayCredentials.from_account(account)
-        ref = self._book.payment(attempt_id)
-        if ref is None:
+        txn = self._payment_txn_time(attempt_id, channel_order_ref)
+        if txn is None:
             raise ChannelError(f"no UnionPay txnTime on record for {attempt_id}; cannot query",
                                channel_code="NO_TXN_TIME")
-        return self._query(credentials, attempt_id, ref.txn_time)
+        return self._query(credentials, attempt_id, txn)
+
+    def _payment_txn_time(self, attempt_id: str, channel_order_ref: str | None) -> str | None:
+        """The txnTime inside the given ``channel_order_ref``; the order book only when the caller has none."""
+        given = txn_time_of(channel_order_ref)
+        if given is not None:
+            return given
+        ref = self._book.payment(attempt_id)
+        return ref.txn_time if ref is not None else None
 
     def _query(self, credentials: UnionPayCredentials, attempt_id: str, txn: str) -> PaymentStatus:
         answer = self._query_answer(credentials, _order_id(attempt_id), txn)
@@ -220,12 +230,12 @@ class UnionPayAdapter:
             raise ChannelError(f"UnionPay query failed: {describe(answer)}", channel_code=code, retryable=True)
         return answer
 
-    def close(self, account: ChannelAccount, attempt_id: str) -> None:
+    def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
         credentials = UnionPayCredentials.from_account(account)
-        ref = self._book.payment(attempt_id)
-        if ref is None:
-            return  # never recorded by the hub, so never handed to a payer
-        status = self._query(credentials, attempt_id, ref.txn_time)
+        txn = self._payment_txn_time(attempt_id, channel_order_ref)
+        if txn is None:
+            return  # neither given nor recorded by the hub, so never handed to a payer
+        status = self._query(credentials, attempt_id, txn)
         if status.outcome is PaymentOutcome.SUCCEEDED:
             raise ChannelError("UnionPay order is already paid", channel_code=ORDER_PAID, refused=True)
         if status.outcome is PaymentOutcome.PENDING and status.raw_status in UNKNOWN_CODES:
@@ -239,12 +249,9 @@ class UnionPayAdapter:
         if not request.channel_transaction_id:
             raise ChannelError("the payment has no UnionPay queryId to refund", channel_code="NO_QUERY_ID",
                                refused=True)
-        ref, payment = self._book.refund(request.refund_id), self._book.payment(request.attempt_id)
-        if ref is None:
-            raise ChannelError(f"no record of refund {request.refund_id}", channel_code="NO_TXN_TIME")
-        method = (payment.method if payment else None) or ref.method or "unionpay.gateway"
+        txn, method = self._refund_txn_and_method(request)
         biz_type = messages.PRODUCTS.get(method, messages.PRODUCTS["unionpay.gateway"]).biz_type
-        fields = messages.refund(credentials.merchant_id, _order_id(request.refund_id), ref.txn_time,
+        fields = messages.refund(credentials.merchant_id, _order_id(request.refund_id), txn,
                                  _fen(request.amount), orig_query_id=request.channel_transaction_id,
                                  biz_type=biz_type, back_url=request.notify_url)
         answer = self._client.call(credentials, self._client.gateway_url(credentials, BACK_PATH), fields)
@@ -257,12 +264,35 @@ class UnionPayAdapter:
             raise ChannelError(f"UnionPay refused the refund: {describe(answer)}", channel_code=code, refused=True)
         raise ChannelError(f"UnionPay refused the refund message: {describe(answer)}", channel_code=code)
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus:
+    def _refund_txn_and_method(self, request: RefundRequest) -> tuple[str, str]:
+        """The refund's txnTime (its creation time, fixed before the first send) and the payment's method, from the
+        request when it carries them; the order book fills in only what it lacks."""
+        txn = txn_time(request.created_at) if request.created_at is not None else None
+        method = request.method
+        if txn is None:
+            ref = self._book.refund(request.refund_id)
+            if ref is None:
+                raise ChannelError(f"no record of refund {request.refund_id}", channel_code="NO_TXN_TIME")
+            txn, method = ref.txn_time, method or ref.method
+        if method is None:
+            payment = self._book.payment(request.attempt_id)
+            method = payment.method if payment else None
+        return txn, method or "unionpay.gateway"
+
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
+        """A refund is found by its orderId and its own txnTime: the refund's ``created_at`` as given, else the
+        order book's."""
         credentials = UnionPayCredentials.from_account(account)
-        ref = self._book.refund(refund_id)
-        if ref is None:
-            return RefundStatus(RefundOutcome.NOT_FOUND, "NO_RECORD")
-        answer = self._query_answer(credentials, _order_id(refund_id), ref.txn_time)
+        if created_at is not None:
+            txn = txn_time(created_at)
+        else:
+            ref = self._book.refund(refund_id)
+            if ref is None:
+                return RefundStatus(RefundOutcome.NOT_FOUND, "NO_RECORD")
+            txn = ref.txn_time
+        answer = self._query_answer(credentials, _order_id(refund_id), txn)
         if answer is None:
             return RefundStatus(RefundOutcome.NOT_FOUND, "34")
         orig = answer.get("origRespCode", "")

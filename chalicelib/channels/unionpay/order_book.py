@@ -1,15 +1,15 @@
-"""What ACP needs to find an order again, which the adapter seam does not carry: the original ``txnTime``.
+"""Where ACP's original ``txnTime`` comes from when the caller does not pass it: the fallback order book.
 
 UnionPay identifies a transaction by merId + orderId + txnTime (the *original* request's send time), so a
-query, a close or a refund query must send the txnTime the order was created with. The seam gives
-``query``/``close`` only the attempt id and ``refund``/``query_refund`` only the refund id, so the adapter
-reads the time back from the hub's own records through this small port:
+query, a close or a refund query must send the txnTime the order was created with. The hub's callers pass it
+through the seam: ``channel_order_ref`` (what ``create`` returned: ``<txnTime>`` or ``<txnTime>:<tn>``) for a
+payment, the refund's ``created_at`` for a refund (Beijing, to the second: fixed before the first submission,
+so a resubmitted refund repeats the same orderId *and* txnTime and UnionPay sees a duplicate, never a second
+refund). Only a caller that has neither makes the adapter read them back through this small port, from the
+same records:
 
-- a payment's txnTime is what ``create`` returned in ``channel_order_ref`` (``<txnTime>`` or
-  ``<txnTime>:<tn>``), stored on the attempt;
-- a refund's txnTime is the refund record's creation time (Beijing, to the second): fixed before the first
-  submission, so a resubmitted refund repeats the same orderId *and* txnTime and UnionPay sees a duplicate,
-  never a second refund.
+- a payment's txnTime is in the attempt's ``channel_order_ref``;
+- a refund's txnTime is the refund record's creation time.
 
 Tests inject their own ``OrderBook``; the default reads the state table.
 """

@@ -69,7 +69,10 @@ class WeChatPayAdapter:
             credentials, request, answer, credentials.signer(), timestamp=timestamp, nonce=new_nonce()
         )
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus:
+    # WeChat Pay finds orders and refunds by our own numbers: the channel's references are not needed.
+
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
         credentials = WeChatCredentials.from_account(account)
         path = f"/v3/pay/transactions/out-trade-no/{_segment(attempt_id)}?{urlencode({'mchid': credentials.mchid})}"
         try:
@@ -80,7 +83,7 @@ class WeChatPayAdapter:
             raise
         return _parsed(payment_status, answer)
 
-    def close(self, account: ChannelAccount, attempt_id: str) -> None:
+    def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
         """204 on success; an already-paid order surfaces as ``ChannelError(channel_code="ORDERPAID")``.
 
         An order the channel does not know counts as closed: nobody can pay it there.
@@ -114,7 +117,9 @@ class WeChatPayAdapter:
         answer = self._client.call_json(credentials, "POST", "/v3/refund/domestic/refunds", body)
         return _parsed(refund_status, answer)
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus:
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
         credentials = WeChatCredentials.from_account(account)
         try:
             answer = self._client.call_json(credentials, "GET", f"/v3/refund/domestic/refunds/{_segment(refund_id)}")
@@ -139,6 +144,11 @@ class WeChatPayAdapter:
     def parse_statement(self, account: ChannelAccount,
                         chunks: Iterable[bytes]) -> Iterator[StatementRow | StatementSummary]:
         return bill.parse_trade_bill(chunks)
+
+    def parse_statement_compact(self, account: ChannelAccount,
+                                chunks: Iterable[bytes]) -> Iterator[bill.BillRow | StatementSummary]:
+        """``parse_statement`` with rows as the matching engine's plain tuples (what a reconciliation run reads)."""
+        return bill.parse_trade_bill_rows(chunks)
 
 
 def _parsed(parse: Callable[[Mapping[str, Any]], _Status], answer: Mapping[str, Any]) -> _Status:

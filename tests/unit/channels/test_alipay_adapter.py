@@ -323,6 +323,24 @@ def test_query_refund_finds_the_trade_of_the_refund(kit: AlipayKit) -> None:
     assert looked_up == ["re_01HZX9", "re_01HZX9", "re_unknown"]
 
 
+def test_query_refund_with_the_attempt_given_never_reads_the_hubs_records(kit: AlipayKit) -> None:
+    def locator(refund_id: str) -> str | None:
+        raise AssertionError("the attempt id was given: no lookup")
+
+    adapter, transport = adapter_with(
+        ok(kit, "alipay.trade.fastpay.refund.query", out_request_no="re_01HZX9", refund_amount="8.88",
+           refund_status="REFUND_SUCCESS"),
+        ok(kit, "alipay.trade.query", out_trade_no=ATTEMPT, trade_status="TRADE_SUCCESS", total_amount="88.88",
+           trade_no="2024052022001"),
+        locator=locator)
+    status = adapter.query_refund(kit.account(), "re_01HZX9", Money(888, "CNY"), attempt_id=ATTEMPT,
+                                  channel_refund_id="2024052022001", channel_order_ref=ATTEMPT, created_at=NOW)
+    assert status.outcome is RefundOutcome.SUCCEEDED
+    assert biz(transport.requests[0])["out_trade_no"] == ATTEMPT
+    paid = adapter.query(kit.account(), ATTEMPT, Money(8888, "CNY"), channel_order_ref=ATTEMPT)
+    assert paid.outcome is PaymentOutcome.SUCCEEDED and biz(transport.requests[1]) == {"out_trade_no": ATTEMPT}
+
+
 def test_confirm_has_no_step(kit: AlipayKit) -> None:
     adapter, _ = adapter_with()
     request = ConfirmRequest(attempt_id=ATTEMPT, method="alipay.qr", channel_order_ref="x", amount=Money(1, "CNY"),

@@ -30,6 +30,7 @@ from chalicelib.channels.base import (
     RefundRequest,
 )
 from chalicelib.channels.ecny import ECNYAdapter, signing
+from chalicelib.channels.ecny.client import EXISTS_CODES, REFUSAL_CODES
 from chalicelib.crypto.sm import sm2_verify
 from chalicelib.domain.errors import ChannelError, InvalidRequest, InvalidState
 from chalicelib.domain.money import Money
@@ -224,6 +225,31 @@ def test_refund_refusals_are_refused() -> None:
         adapter.refund(KIT.account(), RefundRequest(REFUND_ID, ATTEMPT, None, Money(9999, "CNY"), Money(8888, "CNY"),
                                                     None, NOTIFY_URL))
     assert caught.value.refused and caught.value.channel_code == "REFUND_EXCEEDS"
+
+
+@pytest.mark.parametrize("code", sorted(EXISTS_CODES))
+def test_a_number_that_already_exists_leaves_the_outcome_unknown(code: str) -> None:
+    """REFUND_EXISTS / ORDER_EXISTS: something exists under our number (maybe made by a request whose answer was
+    lost). Neither a refusal (which would release a refund that may be moving money) nor a resend: a query decides."""
+    assert code not in REFUSAL_CODES
+    adapter, _ = _adapter(KIT.failure(code))
+    with pytest.raises(ChannelError) as caught:
+        adapter.refund(KIT.account(), RefundRequest(REFUND_ID, ATTEMPT, None, Money(888, "CNY"), Money(8888, "CNY"),
+                                                    None, NOTIFY_URL))
+    assert (caught.value.channel_code, caught.value.refused, caught.value.retryable) == (code, False, False)
+    adapter, _ = _adapter(KIT.failure(code))
+    with pytest.raises(ChannelError) as created:
+        adapter.create(KIT.account(), _create_request())
+    assert (created.value.refused, created.value.retryable) == (False, False)
+
+
+def test_the_channel_references_are_accepted_and_the_bank_is_asked_by_our_numbers() -> None:
+    adapter, gateway = _adapter(KIT.success(order("SUCCESS")), KIT.success(refund("SUCCESS")))
+    adapter.query(KIT.account(), ATTEMPT, Money(8888, "CNY"), channel_order_ref="EO2024052012000012345678")
+    adapter.query_refund(KIT.account(), REFUND_ID, Money(888, "CNY"), attempt_id=ATTEMPT, channel_refund_id="ER1",
+                         channel_order_ref="EO2024052012000012345678", created_at=NOW)
+    assert json.loads(gateway.requests[0].body) == {"merchant_id": MERCHANT_ID, "out_order_no": ATTEMPT}
+    assert json.loads(gateway.requests[1].body) == {"merchant_id": MERCHANT_ID, "out_refund_no": REFUND_ID}
 
 
 def test_confirm_is_not_a_step_of_this_channel() -> None:

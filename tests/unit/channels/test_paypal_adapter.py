@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from paypal_kit import (
@@ -329,3 +331,61 @@ def test_query_refund_not_found_cases():
 def test_the_account_secrets_never_appear_in_reprs():
     text = repr(ACCOUNT) + repr(ACCOUNT.secrets)
     assert ACCOUNT.secrets.get("client_secret").reveal() not in text
+
+
+# -- the references the hub passes: used as given, the hub's records are not read -----------------------------------
+
+
+class NoLookupReferences:
+    """A references port that fails the test if the adapter reads the hub's records although it was given the id."""
+
+    def order_id(self, attempt_id: str) -> str | None:
+        raise AssertionError(f"order_id({attempt_id}) looked up although channel_order_ref was given")
+
+    def capture_id(self, attempt_id: str) -> str | None:
+        raise AssertionError(f"capture_id({attempt_id}) looked up although channel_order_ref was given")
+
+    def refund(self, refund_id: str) -> Any:
+        raise AssertionError(f"refund({refund_id}) looked up although its references were given")
+
+
+def no_lookup(transport: FakeTransport) -> PayPalAdapter:
+    return PayPalAdapter(transport, clock=Clock(), references=NoLookupReferences())
+
+
+def test_query_and_close_use_the_given_order_id():
+    paid = json_response(200, order("COMPLETED", captures=[capture()]))
+    transport = FakeTransport([token_response(), paid, paid])
+    paypal = no_lookup(transport)
+    assert paypal.query(ACCOUNT, "att_test0001", USD10, channel_order_ref=ORDER_ID).outcome is PaymentOutcome.SUCCEEDED
+    with pytest.raises(ChannelError) as caught:
+        paypal.close(ACCOUNT, "att_test0001", channel_order_ref=ORDER_ID)
+    assert caught.value.channel_code == "ORDERPAID"
+    assert [r.url for r in transport.requests[1:]] == [f"{API}/v2/checkout/orders/{ORDER_ID}"] * 2
+
+
+def test_query_refund_uses_the_given_paypal_refund_id():
+    transport = FakeTransport([token_response(), json_response(200, refund("COMPLETED"))])
+    status = no_lookup(transport).query_refund(ACCOUNT, "re_test0001", Money(200, "USD"), attempt_id="att_test0001",
+                                               channel_refund_id="1JU08902781691411", channel_order_ref=ORDER_ID)
+    assert status.outcome is RefundOutcome.SUCCEEDED
+    assert [r.url for r in transport.requests[1:]] == [f"{API}/v2/payments/refunds/1JU08902781691411"]
+
+
+def test_query_refund_without_its_paypal_id_searches_the_given_order():
+    listed = order("COMPLETED", captures=[capture("PARTIALLY_REFUNDED")], refunds=[refund("PENDING")])
+    transport = FakeTransport([token_response(), json_response(200, listed), json_response(200, refund("COMPLETED"))])
+    status = no_lookup(transport).query_refund(ACCOUNT, "re_test0001", Money(200, "USD"), attempt_id="att_test0001",
+                                               channel_order_ref=ORDER_ID)
+    assert status.outcome is RefundOutcome.SUCCEEDED
+    assert transport.requests[1].url == f"{API}/v2/checkout/orders/{ORDER_ID}"
+    assert transport.requests[2].url == f"{API}/v2/payments/refunds/1JU08902781691411"
+
+
+def test_refund_without_a_capture_id_reads_the_given_order():
+    transport = FakeTransport([token_response(), json_response(200, order("COMPLETED", captures=[capture()])),
+                               json_response(201, refund())])
+    request = replace(refund_request(capture_id=None), channel_order_ref=ORDER_ID)
+    no_lookup(transport).refund(ACCOUNT, request)
+    assert transport.requests[1].url == f"{API}/v2/checkout/orders/{ORDER_ID}"
+    assert transport.requests[2].url.endswith("/v2/payments/captures/2GG279541U471931P/refund")

@@ -96,6 +96,12 @@ def test_a_reversal_is_never_one_of_our_refunds_and_never_final():
     parsed = notifications.parse_event(event("PAYMENT.CAPTURE.REVERSED", reversal))
     assert parsed.kind is NotificationKind.REFUND and parsed.object_id == "8MC585209K746392H"
     assert parsed.refund is not None and parsed.refund.outcome is RefundOutcome.PROCESSING
+    assert parsed.alert == "chargeback"  # the hub raises it for a person and never applies it
+
+
+def test_only_a_reversal_carries_an_alert():
+    assert notifications.parse_event(event("PAYMENT.CAPTURE.COMPLETED", capture())).alert is None
+    assert notifications.parse_event(event("PAYMENT.CAPTURE.REFUNDED", refund("COMPLETED"))).alert is None
 
 
 @pytest.mark.parametrize("bad", [

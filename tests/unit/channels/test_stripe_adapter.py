@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from stripe_kit import (
     API,
     NOW,
+    NOW_TS,
     SECRET_KEY,
     FakeTransport,
     error,
@@ -42,7 +43,13 @@ from chalicelib.channels.stripe.amounts import (
     to_wire,
 )
 from chalicelib.channels.stripe.client import encode_params
-from chalicelib.channels.stripe.states import INTENT_STATUSES, REFUND_STATUSES, payment_outcome, refund_outcome
+from chalicelib.channels.stripe.states import (
+    INTENT_STATUSES,
+    REFUND_STATUSES,
+    payment_outcome,
+    payment_status,
+    refund_outcome,
+)
 from chalicelib.domain.errors import ChannelError, InvalidRequest, InvalidState
 from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money, exponent
 
@@ -129,7 +136,14 @@ def test_intent_status_mapping_is_exhaustive_and_unknown_is_pending() -> None:
     assert set(INTENT_STATUSES) == documented
     assert payment_outcome("something_new") is PaymentOutcome.PENDING
     assert payment_outcome("requires_payment_method") is PaymentOutcome.PENDING
-    assert payment_outcome("requires_payment_method", has_payment_error=True) is PaymentOutcome.FAILED
+    # A decline the payer can retry in Stripe.js (automatic confirmation) is not a failure yet...
+    assert payment_outcome("requires_payment_method", has_payment_error=True) is PaymentOutcome.PENDING
+    # ...one only the hub could retry (manual confirmation) is, cancelled or not.
+    assert payment_outcome("requires_payment_method", has_payment_error=True,
+                           manual_confirmation=True) is PaymentOutcome.FAILED
+    assert payment_outcome("canceled", has_payment_error=True, manual_confirmation=True) is PaymentOutcome.FAILED
+    assert payment_outcome("canceled", has_payment_error=True) is PaymentOutcome.CLOSED
+    assert payment_outcome("requires_payment_method", manual_confirmation=True) is PaymentOutcome.PENDING
     assert payment_outcome("requires_confirmation") is PaymentOutcome.REQUIRES_CONFIRMATION
     assert payment_outcome("succeeded") is PaymentOutcome.SUCCEEDED
 
@@ -224,25 +238,91 @@ def test_non_json_answer_is_a_channel_error() -> None:
         StripeAdapter(FakeTransport([HttpResponse(200, {}, b"<html>")])).create(make_account(), _create())
 
 
+# -- when the money moved --------------------------------------------------------------------------------------
+
+
+def test_paid_at_is_when_stripe_made_the_charge() -> None:
+    expanded = intent("succeeded", latest_charge={"id": "ch_1", "created": NOW_TS - 90, "status": "succeeded"})
+    assert payment_status(expanded, paid_at=NOW).paid_at == NOW - timedelta(seconds=90)
+    legacy = intent("succeeded", charges={"object": "list", "data": [
+        {"id": "ch_0", "created": NOW_TS - 600, "status": "failed"},
+        {"id": "ch_1", "created": NOW_TS - 300, "status": "succeeded"}]})
+    assert payment_status(legacy).paid_at == NOW - timedelta(seconds=300)
+    # A webhook's intent names its charge only by id: the event's time is the best there is.
+    assert payment_status(intent("succeeded", latest_charge="ch_1"), paid_at=NOW).paid_at == NOW
+    assert payment_status(intent("succeeded", latest_charge="ch_1")).paid_at is None
+    assert payment_status(intent("processing", latest_charge={"id": "ch_1", "created": NOW_TS})).paid_at is None
+
+
 # -- query and close --------------------------------------------------------------------------------------------
 
+PI = "pi_3PkitIntent000001"
 
-def test_query_searches_by_attempt_id_metadata() -> None:
-    transport = FakeTransport([ok({"object": "search_result", "data": [intent("processing")], "has_more": False})])
-    status = StripeAdapter(transport).query(make_account(), "att_test1", Money(1000, "USD"))
+
+def _search(*found: dict[str, Any]) -> Any:
+    return ok({"object": "search_result", "data": list(found), "has_more": False})
+
+
+def _no_lookup(request) -> Any:
+    raise AssertionError(f"searched or listed ({request.url}) although the intent id was given")
+
+
+def _by_id(answer: Any) -> list[Any]:
+    """A transport script that answers the read by id and fails the test on any search or list."""
+    def read(request) -> Any:
+        if "/search" in request.url or request.url.split("?")[0].endswith("/v1/payment_intents"):
+            return _no_lookup(request)
+        return answer
+    return [read]
+
+
+def test_query_reads_the_given_intent_by_id_with_its_charge_and_never_searches() -> None:
+    charge = {"id": "ch_kit", "object": "charge", "created": NOW_TS - 3600, "status": "succeeded"}
+    transport = FakeTransport(_by_id(ok(intent("succeeded", latest_charge=charge))))
+    status = StripeAdapter(transport).query(make_account(), "att_test1", Money(1000, "USD"), channel_order_ref=PI)
     [sent] = transport.requests
     _headers_ok(sent, post=False)
-    assert sent.url.startswith(f"{API}/v1/payment_intents/search?")
-    assert query(sent)["query"] == "metadata['attempt_id']:'att_test1'"
-    assert status.outcome is PaymentOutcome.PROCESSING and status.channel_transaction_id == "pi_3PkitIntent000001"
+    assert sent.url.split("?")[0] == f"{API}/v1/payment_intents/{PI}"
+    assert query(sent) == {"expand[0]": "latest_charge"}
+    assert status.outcome is PaymentOutcome.SUCCEEDED and status.channel_transaction_id == PI
+    assert status.paid_at == NOW - timedelta(hours=1)  # when Stripe charged the card, not when we asked
 
 
-def test_query_falls_back_to_listing_when_search_has_not_caught_up() -> None:
+def test_query_by_id_sees_what_search_does_not_yet() -> None:
+    """The Search API lags (an intent paid a second ago may be listed as unpaid, or not at all): by id it cannot."""
+    transport = FakeTransport(_by_id(ok(intent("processing"))))
+    status = StripeAdapter(transport).query(make_account(), "att_test1", Money(1000, "USD"), channel_order_ref=PI)
+    assert status.outcome is PaymentOutcome.PROCESSING
+
+
+def test_query_by_id_of_an_intent_stripe_does_not_have_is_not_found_and_of_another_attempt_an_error() -> None:
+    missing = FakeTransport([error(404, "invalid_request_error", "resource_missing", "No such payment_intent")])
+    status = StripeAdapter(missing).query(make_account(), "att_test1", Money(1000, "USD"), channel_order_ref=PI)
+    assert status.outcome is PaymentOutcome.NOT_FOUND
+    other = FakeTransport([ok(intent(attempt_id="att_other"))])
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(other).query(make_account(), "att_test1", Money(1000, "USD"), channel_order_ref=PI)
+    assert caught.value.channel_code == "ATTEMPT_MISMATCH"
+
+
+def test_query_without_an_intent_id_searches_then_reads_the_found_intent_by_id() -> None:
+    stale = intent("requires_payment_method")  # the search index still shows the old status
+    transport = FakeTransport([_search(stale), ok(intent("succeeded"))])
+    status = StripeAdapter(transport).query(make_account(), "att_test1", Money(1000, "USD"))
+    search, read = transport.requests
+    assert search.url.startswith(f"{API}/v1/payment_intents/search?")
+    assert query(search)["query"] == "metadata['attempt_id']:'att_test1'"
+    assert read.url.split("?")[0] == f"{API}/v1/payment_intents/{PI}"
+    assert status.outcome is PaymentOutcome.SUCCEEDED
+
+
+def test_query_without_an_intent_id_falls_back_to_listing_when_search_has_not_caught_up() -> None:
     other = {**intent(), "id": "pi_other", "metadata": {"attempt_id": "att_other"}}
     transport = FakeTransport([
-        ok({"object": "search_result", "data": [], "has_more": False}),
+        _search(),
         ok({"object": "list", "data": [other], "has_more": True}),
         ok({"object": "list", "data": [intent("succeeded")], "has_more": False}),
+        ok(intent("succeeded")),
     ])
     status = StripeAdapter(transport).query(make_account(), "att_test1", Money(1000, "USD"))
     assert status.outcome is PaymentOutcome.SUCCEEDED
@@ -255,42 +335,55 @@ def test_query_of_an_unknown_attempt_is_not_found() -> None:
     assert StripeAdapter(transport).query(make_account(), "att_x", Money(1, "USD")).outcome is PaymentOutcome.NOT_FOUND
 
 
-def _search(*found: dict[str, Any]) -> Any:
-    return ok({"object": "search_result", "data": list(found), "has_more": False})
-
-
-def test_close_cancels_the_intent_idempotently() -> None:
-    transport = FakeTransport([_search(intent("requires_action")), ok(intent("canceled"))])
-    StripeAdapter(transport).close(make_account(), "att_test1")
-    cancel = transport.requests[1]
-    assert cancel.url == f"{API}/v1/payment_intents/pi_3PkitIntent000001/cancel"
+def test_close_cancels_the_live_intent_found_by_id() -> None:
+    """The intent search would miss (just created) is live: close must cancel it at Stripe, not call it closed."""
+    transport = FakeTransport([*_by_id(ok(intent("requires_payment_method"))), ok(intent("canceled"))])
+    StripeAdapter(transport).close(make_account(), "att_test1", channel_order_ref=PI)
+    read, cancel = transport.requests
+    assert read.url.split("?")[0] == f"{API}/v1/payment_intents/{PI}"
+    assert cancel.url == f"{API}/v1/payment_intents/{PI}/cancel"
     assert cancel.headers["Idempotency-Key"] == "payhub:att_test1:cancel"
     assert form(cancel) == {"cancellation_reason": "abandoned"}
 
 
 def test_close_of_a_paid_intent_says_orderpaid() -> None:
     with pytest.raises(ChannelError) as caught:
-        StripeAdapter(FakeTransport([_search(intent("succeeded"))])).close(make_account(), "att_test1")
+        StripeAdapter(FakeTransport(_by_id(ok(intent("succeeded"))))).close(make_account(), "att_test1",
+                                                                               channel_order_ref=PI)
     assert caught.value.channel_code == "ORDERPAID"
 
 
 def test_close_that_loses_the_race_to_the_payer_says_orderpaid() -> None:
-    transport = FakeTransport([_search(intent("requires_action")),
+    transport = FakeTransport([ok(intent("requires_action")),
                                error(400, "invalid_request_error", "payment_intent_unexpected_state"),
                                ok(intent("succeeded"))])
     with pytest.raises(ChannelError) as caught:
-        StripeAdapter(transport).close(make_account(), "att_test1")
+        StripeAdapter(transport).close(make_account(), "att_test1", channel_order_ref=PI)
     assert caught.value.channel_code == "ORDERPAID"
 
 
-def test_close_of_canceled_or_unknown_intent_is_done() -> None:
-    StripeAdapter(FakeTransport([_search(intent("canceled"))])).close(make_account(), "att_test1")
-    StripeAdapter(FakeTransport([_search(), ok({"data": [], "has_more": False})])).close(make_account(), "att_test1")
+def test_close_of_a_canceled_intent_or_one_stripe_says_it_does_not_have_is_done() -> None:
+    StripeAdapter(FakeTransport([ok(intent("canceled"))])).close(make_account(), "att_test1", channel_order_ref=PI)
+    missing = FakeTransport([error(404, "invalid_request_error", "resource_missing", "No such payment_intent")])
+    StripeAdapter(missing).close(make_account(), "att_test1", channel_order_ref=PI)
+
+
+def test_close_without_an_intent_id_never_takes_a_search_miss_for_closed() -> None:
+    transport = FakeTransport([_search(), ok({"data": [], "has_more": False})])
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(transport).close(make_account(), "att_test1")
+    assert caught.value.retryable and caught.value.channel_code == "resource_missing"
+
+
+def test_close_without_an_intent_id_cancels_what_search_finds_after_reading_it() -> None:
+    transport = FakeTransport([_search(intent("requires_action")), ok(intent("requires_action")), ok(intent("canceled"))])
+    StripeAdapter(transport).close(make_account(), "att_test1")
+    assert transport.requests[2].url == f"{API}/v1/payment_intents/{PI}/cancel"
 
 
 def test_close_of_a_processing_intent_is_retryable() -> None:
     with pytest.raises(ChannelError) as caught:
-        StripeAdapter(FakeTransport([_search(intent("processing"))])).close(make_account(), "att_test1")
+        StripeAdapter(FakeTransport([ok(intent("processing"))])).close(make_account(), "att_test1", channel_order_ref=PI)
     assert caught.value.retryable
 
 
@@ -309,10 +402,10 @@ def test_confirm_after_3ds_confirms_with_an_idempotency_key() -> None:
     transport = FakeTransport([ok(intent("requires_confirmation")), ok(intent("succeeded"))])
     result = StripeAdapter(transport).confirm(make_account(), _confirm_request())
     read, confirm = transport.requests
-    assert read.url == f"{API}/v1/payment_intents/pi_3PkitIntent000001"
+    assert read.url == f"{API}/v1/payment_intents/pi_3PkitIntent000001?expand%5B0%5D=latest_charge"
     assert confirm.url == f"{API}/v1/payment_intents/pi_3PkitIntent000001/confirm"
     assert confirm.headers["Idempotency-Key"] == "payhub:att_test1:confirm"
-    assert form(confirm) == {"return_url": "https://shop.example/return"}
+    assert form(confirm) == {"return_url": "https://shop.example/return", "expand[0]": "latest_charge"}
     assert result.status.outcome is PaymentOutcome.SUCCEEDED and result.action is None
 
 
@@ -340,12 +433,45 @@ def test_confirm_while_the_payer_still_has_to_authenticate_returns_the_challenge
     assert result.action is not None and result.action.params == {"redirect_url": "https://3ds.example/c"}
 
 
-def test_confirm_declined_reports_the_failed_intent() -> None:
-    failed = intent("requires_payment_method", last_payment_error={"type": "card_error", "code": "card_declined"})
-    transport = FakeTransport([ok(intent("requires_confirmation")), error(402, "card_error", "card_declined"), ok(failed)])
+DECLINE = {"type": "card_error", "code": "card_declined"}
+
+
+def test_confirm_declined_cancels_the_intent_before_it_reports_the_failure() -> None:
+    manual = {"confirmation_method": "manual"}
+    failed = intent("requires_payment_method", last_payment_error=DECLINE, **manual)
+    canceled = intent("canceled", last_payment_error=DECLINE, cancellation_reason="abandoned", **manual)
+    transport = FakeTransport([ok(intent("requires_confirmation", **manual)), error(402, "card_error", "card_declined"),
+                               ok(failed), ok(canceled)])
     result = StripeAdapter(transport).confirm(make_account(), _confirm_request())
     assert result.status.outcome is PaymentOutcome.FAILED
     assert result.status.raw_status == "requires_payment_method:card_declined"
+    cancel = transport.requests[3]
+    assert cancel.url == f"{API}/v1/payment_intents/{PI}/cancel"
+    assert cancel.headers["Idempotency-Key"] == "payhub:att_test1:cancel"  # the same key as close: one cancel
+    assert form(cancel) == {"cancellation_reason": "abandoned"}
+
+
+def test_confirm_never_reports_a_decline_it_could_not_cancel() -> None:
+    failed = intent("requires_payment_method", last_payment_error=DECLINE, confirmation_method="manual")
+    down = FakeTransport([ok(failed), error(500, "api_error")])
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(down).confirm(make_account(), _confirm_request())
+    assert caught.value.retryable
+    raced = FakeTransport([ok(failed), error(400, "invalid_request_error", "payment_intent_unexpected_state"),
+                           ok(intent("succeeded", confirmation_method="manual"))])
+    assert StripeAdapter(raced).confirm(make_account(), _confirm_request()).status.outcome is PaymentOutcome.SUCCEEDED
+
+
+def test_a_stripe_js_decline_stays_pending_while_the_payer_may_try_another_card() -> None:
+    declined = intent("requires_payment_method", last_payment_error=DECLINE, confirmation_method="automatic")
+    transport = FakeTransport([ok(declined)])
+    result = StripeAdapter(transport).confirm(make_account(), _confirm_request())
+    assert result.status.outcome is PaymentOutcome.PENDING
+    assert result.status.raw_status == "requires_payment_method:card_declined"
+    assert len(transport.requests) == 1  # nothing cancelled: the payer may still pay it
+    status = StripeAdapter(FakeTransport([ok(declined)])).query(make_account(), "att_test1", Money(1000, "USD"),
+                                                                channel_order_ref=PI)
+    assert status.outcome is PaymentOutcome.PENDING
 
 
 def test_confirm_captures_an_authorisation() -> None:
@@ -353,7 +479,7 @@ def test_confirm_captures_an_authorisation() -> None:
     StripeAdapter(transport).confirm(make_account(), _confirm_request())
     capture = transport.requests[1]
     assert capture.url.endswith("/capture") and capture.headers["Idempotency-Key"] == "payhub:att_test1:capture"
-    assert form(capture) == {"amount_to_capture": "1000"}
+    assert form(capture) == {"amount_to_capture": "1000", "expand[0]": "latest_charge"}
 
 
 def test_confirm_refuses_an_intent_of_another_attempt_and_a_missing_intent() -> None:
@@ -408,6 +534,45 @@ def test_query_refund_lists_and_matches_our_refund_id() -> None:
     status = StripeAdapter(transport).query_refund(make_account(), "re_ourRefund1", Money(300, "USD"))
     assert status.outcome is RefundOutcome.FAILED and status.raw_status == "failed:declined"
     assert query(transport.requests[1]) == {"limit": "100", "starting_after": "re_other"}
+
+
+def test_query_refund_reads_the_given_stripe_refund_by_id_and_never_lists() -> None:
+    def read(request) -> Any:
+        assert request.url == f"{API}/v1/refunds/re_3PkitRefund00001", "listed although the refund id was given"
+        return ok(refund("succeeded"))
+
+    transport = FakeTransport([read])
+    status = StripeAdapter(transport).query_refund(make_account(), "re_ourRefund1", Money(300, "USD"),
+                                                   attempt_id="att_test1", channel_refund_id="re_3PkitRefund00001",
+                                                   channel_order_ref=PI)
+    assert status.outcome is RefundOutcome.SUCCEEDED and status.channel_refund_id == "re_3PkitRefund00001"
+    assert len(transport.requests) == 1
+
+
+def test_query_refund_by_id_checks_it_is_ours_and_a_missing_one_is_not_found() -> None:
+    theirs = FakeTransport([ok({**refund(), "metadata": {"refund_id": "re_notOurs"}})])
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(theirs).query_refund(make_account(), "re_ourRefund1", Money(300, "USD"),
+                                           channel_refund_id="re_3PkitRefund00001")
+    assert caught.value.channel_code == "REFUND_MISMATCH"
+    missing = FakeTransport([error(404, "invalid_request_error", "resource_missing", "No such refund")])
+    assert StripeAdapter(missing).query_refund(make_account(), "re_ourRefund1", Money(300, "USD"),
+                                               channel_refund_id="re_3PkitRefund00001").outcome is RefundOutcome.NOT_FOUND
+
+
+def test_query_refund_without_stripes_id_lists_only_the_given_intents_refunds() -> None:
+    transport = FakeTransport([ok({"object": "list", "data": [refund("pending")], "has_more": False})])
+    status = StripeAdapter(transport).query_refund(make_account(), "re_ourRefund1", Money(300, "USD"),
+                                                   attempt_id="att_test1", channel_order_ref=PI)
+    assert status.outcome is RefundOutcome.PROCESSING
+    assert query(transport.requests[0]) == {"payment_intent": PI, "limit": "100"}
+
+
+def test_refund_takes_the_intent_from_the_attempts_channel_order_ref_without_searching() -> None:
+    transport = FakeTransport([ok(refund("pending"))])
+    StripeAdapter(transport).refund(make_account(), _refund_request(channel_transaction_id=None, channel_order_ref=PI))
+    [sent] = transport.requests
+    assert sent.url == f"{API}/v1/refunds" and form(sent)["payment_intent"] == PI
 
 
 def test_query_refund_unknown_is_not_found() -> None:

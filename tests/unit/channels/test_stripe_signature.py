@@ -180,9 +180,14 @@ def test_direct_account_events_without_account_use_the_configured_id(adapter: St
     ("payment_intent.requires_action", intent("requires_action"), PaymentOutcome.PENDING),
     ("payment_intent.amount_capturable_updated", intent("requires_capture"), PaymentOutcome.REQUIRES_CONFIRMATION),
     ("payment_intent.payment_failed",
-     intent("requires_payment_method", last_payment_error={"type": "card_error", "code": "card_declined",
-                                                            "decline_code": "insufficient_funds"}),
+     intent("requires_payment_method", confirmation_method="manual",
+            last_payment_error={"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"}),
      PaymentOutcome.FAILED),
+    # A Stripe.js (automatic confirmation) decline: the payer may try another card, so not a failure yet.
+    ("payment_intent.payment_failed",
+     intent("requires_payment_method", confirmation_method="automatic",
+            last_payment_error={"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"}),
+     PaymentOutcome.PENDING),
 ])
 def test_payment_events(adapter: StripeAdapter, event_type: str, obj: dict, outcome: PaymentOutcome) -> None:
     body = event(event_type, obj)

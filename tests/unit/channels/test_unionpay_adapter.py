@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 import pytest
@@ -414,3 +415,67 @@ def test_request_bodies_are_url_encoded_utf8():
     adapter.query(kit.account(), ATTEMPT, Money(8888, "CNY"))
     pairs = parse_qsl(transport.requests[0].body.decode("ascii"), strict_parsing=True)
     assert len(pairs) == len(dict(pairs))
+
+
+# -- the references the hub passes: used as given, the order book is not consulted ---------------------------------------
+
+
+class NoLookupBook:
+    """An order book that fails the test if the adapter reads the hub's records although it was given the reference."""
+
+    def payment(self, attempt_id: str) -> OrderRef | None:
+        raise AssertionError(f"payment({attempt_id}) looked up although channel_order_ref was given")
+
+    def refund(self, refund_id: str) -> OrderRef | None:
+        raise AssertionError(f"refund({refund_id}) looked up although created_at was given")
+
+
+def no_lookup_adapter(*answers: HttpResponse) -> tuple[UnionPayAdapter, FakeTransport]:
+    transport = FakeTransport(list(answers))
+    return UnionPayAdapter(transport, clock=lambda: NOW, order_book=NoLookupBook()), transport
+
+
+@pytest.mark.parametrize("ref", ["20240519083000", "20240519083000:tn778899"])
+def test_query_takes_the_txn_time_from_the_given_channel_order_ref(ref):
+    kit = make_kit()
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00")))
+    status = adapter.query(kit.account(), ATTEMPT, Money(8888, "CNY"), channel_order_ref=ref)
+    assert status.outcome is PaymentOutcome.SUCCEEDED
+    assert (sent_fields(transport.requests[0])["orderId"], sent_fields(transport.requests[0])["txnTime"]) == (
+        ORDER_ID, "20240519083000")
+
+
+def test_close_takes_the_txn_time_from_the_given_channel_order_ref():
+    kit = make_kit()
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00")))
+    with pytest.raises(ChannelError) as caught:
+        adapter.close(kit.account(), ATTEMPT, channel_order_ref="20240519083000")
+    assert caught.value.channel_code == "ORDERPAID"
+    assert sent_fields(transport.requests[0])["txnTime"] == "20240519083000"
+
+
+def test_a_given_reference_that_is_not_ours_falls_back_to_the_order_book():
+    kit = make_kit()
+    adapter, transport = adapter_with(kit.answer(query_answer("00")), book=book_with_payment())
+    adapter.query(kit.account(), ATTEMPT, Money(8888, "CNY"), channel_order_ref="not-a-txn-time")
+    assert sent_fields(transport.requests[0])["txnTime"] == TXN
+
+
+def test_query_refund_takes_the_txn_time_from_the_refunds_creation_time():
+    kit = make_kit()
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txn_type="04", txnAmt="888")))
+    created = datetime(2024, 5, 20, 5, 30, 15, tzinfo=UTC)  # 13:30:15 in Beijing
+    status = adapter.query_refund(kit.account(), REFUND, Money(888, "CNY"), attempt_id=ATTEMPT,
+                                  channel_order_ref=TXN, created_at=created)
+    assert status.outcome is RefundOutcome.SUCCEEDED
+    sent = sent_fields(transport.requests[0])
+    assert (sent["orderId"], sent["txnTime"]) == ("reZ0abcdefghijklmnopqrstuvwx", "20240520133015")
+
+
+def test_refund_takes_txn_time_and_method_from_the_request():
+    kit = make_kit()
+    adapter, transport = no_lookup_adapter(kit.answer({"respCode": "00", "queryId": "R1"}))
+    request = replace(refund_request(), created_at=datetime(2024, 5, 20, 5, 30, 15, tzinfo=UTC), method="unionpay.card")
+    assert adapter.refund(kit.account(), request).outcome is RefundOutcome.PROCESSING
+    sent = sent_fields(transport.requests[0])
+    assert (sent["txnTime"], sent["bizType"]) == ("20240520133015", "000301")

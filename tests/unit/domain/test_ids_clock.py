@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.clock import iso, later, parse_iso, utcnow
-from chalicelib.domain.ids import event_id, new_id
+from chalicelib.domain.ids import event_id, is_hub_id, new_id
 
 ID_BODY = re.compile(r"^[a-z2-7]{24}$")
 
@@ -21,6 +21,15 @@ def test_new_id_shape_fits_wechat_out_trade_no() -> None:
         assert head == prefix and ID_BODY.match(body)
         assert len(value) <= 32  # WeChat out_trade_no / out_refund_no limit
         assert re.fullmatch(r"[A-Za-z0-9_\-|*@]+", value)
+
+
+def test_is_hub_id_accepts_what_new_id_makes_and_nothing_else() -> None:
+    made = new_id("att")
+    assert is_hub_id(made, "att") and is_hub_id(new_id("re"), "re")
+    assert not is_hub_id(made, "re")  # another kind's id
+    for other in ("8MC585209K746392H", "att_", "att", made.upper(), made + "a", made[:-1], made.replace("_", "-"),
+                  "att_" + "1" * 24, "xatt_" + made[4:], "re_test0001", ""):
+        assert not is_hub_id(other, "att"), other
 
 
 def test_new_ids_are_unique() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -68,15 +68,22 @@ class FakeChannel:
     refund: RefundStatus | Exception = field(
         default_factory=lambda: RefundStatus(RefundOutcome.SUCCEEDED, "SUCCESS", "wxr", Money(300, "CNY")))
     asked: list[str] = field(default_factory=list)
+    references: list[dict[str, Any]] = field(default_factory=list)  # the channel references each call was given
 
-    def query(self, account: ChannelAccount, attempt_id: str, amount: Money) -> PaymentStatus:
+    def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
+              channel_order_ref: str | None = None) -> PaymentStatus:
         self.asked.append(f"query {attempt_id}")
+        self.references.append({"channel_order_ref": channel_order_ref})
         if isinstance(self.payment, Exception):
             raise self.payment
         return self.payment
 
-    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money) -> RefundStatus:
+    def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
+                     channel_refund_id: str | None = None, channel_order_ref: str | None = None,
+                     created_at: datetime | None = None) -> RefundStatus:
         self.asked.append(f"query_refund {refund_id}")
+        self.references.append({"attempt_id": attempt_id, "channel_refund_id": channel_refund_id,
+                                "channel_order_ref": channel_order_ref, "created_at": created_at})
         if isinstance(self.refund, Exception):
             raise self.refund
         return self.refund
@@ -247,6 +254,19 @@ def test_channel_only_refund_success_is_queried_and_applied_with_an_audit_record
     ((name, (refund_id, result, source, audit)),) = hub.calls
     assert (name, refund_id, result, source) == ("apply_refund", "re_1", RefundOutcome.SUCCEEDED, "recon")
     assert "rr_20240519_wechat-test" in audit
+
+
+def test_the_channel_is_asked_with_the_references_the_hub_recorded() -> None:
+    recorded = attempt().evolve(channel_order_ref="wx_prepay_1")
+    stamped = refund().evolve(channel_refund_id="5030000000", created_at="2024-05-19T04:00:00+00:00")
+    hub, channel = FakeHub(attempts={"att_1": recorded}, refunds={"re_1": stamped}), FakeChannel()
+    repair(channel_only(row()), hub, channel)
+    repair(channel_only(row(kind=REF, object_id="re_1", amount=300)), hub, channel)
+    assert channel.references == [
+        {"channel_order_ref": "wx_prepay_1"},
+        {"attempt_id": "att_1", "channel_refund_id": "5030000000", "channel_order_ref": "wx_prepay_1",
+         "created_at": datetime(2024, 5, 19, 4, tzinfo=UTC)},
+    ]
 
 
 def test_refund_the_channel_does_not_know_goes_to_a_person() -> None:
