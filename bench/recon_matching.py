@@ -15,25 +15,28 @@ Every measurement runs in its own child interpreter, so peaks do not mix; peak R
 its children, so the parent here stays at ~16 MB and generates the data in a child too). Each phase is timed
 in wall-clock and CPU seconds (``time.process_time``); rows/s are per CPU second, steadier than wall time when
 other work shares the machine.
-* **engine, end to end**: the public API a run calls: ``match_day(day, adapter.parse_statement(...),
-  read_export(...))``: the WeChat adapter's real parser streams ``StatementRow`` values, the export reader
-  streams ``HubRecord`` values, the engine indexes the records and streams the rows.
-* **engine, end to end on tuples**: both files read straight into the engine's plain tuples and streamed
-  through ``DayMatcher``'s tuple entry points: ``read_export_compact`` for the hub side and, for the
-  statement, ``wechat_compact_rows`` below, a prototype of a by-position WeChat reader with no dict, Decimal or
-  dataclass per row (checked row for row against the adapter's parser on the first 100,000 rows). It shows
-  what a run gains once a channel offers such a reader; the product's parser is the adapter's.
-* **engine, by phase**: the same files read into lists first (parser -> compact row tuples; export ->
-  compact record tuples), then ``DayMatcher`` on the tuples alone (index + match + finish + sort): the
-  engine-only time. Its peak includes both lists held in memory, which are frozen out of the garbage
+* **engine, end to end** (the headline): the code a reconciliation run executes, ``chalicelib.recon.run.
+  match_statement``: the WeChat adapter's ``parse_statement_compact`` (the product's trade bill parser, by header
+  name, rows as plain tuples) streamed through ``Tally.compact_rows_of`` (counts and totals), the hub export read
+  by ``read_export_compact`` (the product's export reader) into the engine's index, ``match_day_compact``, then
+  the summary check. (A run reads the hub side from the recon index's query pages, ``hub_record_tuples``, into
+  the same tuples; the export is the form a day of 100 million rows is read in.)
+* **engine, end to end on dataclasses**: the dataclass API on the same files: ``match_day(day,
+  adapter.parse_statement(...), read_export(...))``: a ``StatementRow`` per row and a ``HubRecord`` per record,
+  built on the same readers.
+* **engine, by phase**: the same files read into lists first (the run's statement tuples; export -> compact
+  record tuples), the tally over the row list, then ``DayMatcher`` on the tuples alone (index + match + finish +
+  sort): the engine-only time. Its peak includes both lists held in memory, which are frozen out of the garbage
   collector (``gc.freeze``) before the engine runs: rescanning the harness's 2 million tuples is not the
   engine's cost (a streaming run holds no such lists).
-* **pandas**: ``read_csv`` of the bill (C parser, only the needed columns), the export through ``json.loads`` per
-  line into column lists (faster than ``read_json(lines=True)`` + ``json_normalize``, which took ~50 us a line
-  and 3 GB for 200,000 lines here), then ``merge(how="outer", indicator=True)`` on (kind, object_id) and the
-  same classification vectorised (duplicates, near-midnight carry, status > currency > amount > fee).
-The counts of every class, the carried items, matched pairs and matched totals must agree between the two,
-or the script exits 1.
+* **pandas**: ``read_csv`` of the bill (C parser, only the needed columns), the export decoded line by line
+  (text lines, ``JSONDecoder.raw_decode``: the engine's reader's JSON path) into column lists (faster than
+  ``read_json(lines=True)`` + ``json_normalize``, which took ~50 us a line and 3 GB for 200,000 lines here),
+  then ``merge(how="outer", indicator=True)`` on (kind, object_id) and the same classification vectorised
+  (duplicates, near-midnight carry, status > currency > amount > fee).
+The counts of every class, the carried items, matched pairs and matched totals must agree between all of them,
+or the script exits 1. The VERDICT line compares the headline with pandas end to end (CPU time) and its
+peak against the 512 MB budget.
 
     python bench/recon_matching.py [--rows 1000000] [--data DIR] [--skip-pandas]
 """
@@ -69,6 +72,7 @@ CLASSES = ("channel_only", "hub_only", "amount", "currency", "status", "fee", "d
 STATEMENT, EXPORT, META = "statement.csv.gz", "hub-export.json.gz", "meta.json"
 NEAR_MIDNIGHT_S = 30 * 60
 REPEAT = 3  # runs of the engine alone and of merge + classify; each keeps its fastest
+PEAK_BUDGET_MB = 512  # the issue's memory budget for the engine end to end
 
 # --- data ------------------------------------------------------------------------------------------------------
 
@@ -243,135 +247,71 @@ def _account() -> Any:
     return ChannelAccount(config, ChannelSecrets({}))
 
 
+def _export_reader(directory: str, account: Any) -> Any:
+    from chalicelib.recon.day_records import fee_rate_bps
+    from chalicelib.recon.hub_records import read_export_compact
+
+    with open(os.path.join(directory, EXPORT), "rb") as export:
+        yield from read_export_compact(export, account_id=ACCOUNT, day=DAY, fee_rate_bps=fee_rate_bps(account))
+
+
 def child_engine(directory: str) -> dict[str, Any]:
+    """The headline: what a run executes, from the two files to the checked result."""
+    from chalicelib.channels.registry import adapter
+    from chalicelib.recon.run import match_statement
+    from chalicelib.recon.tally import Tally
+
+    account = _account()
+    adapter("wechatpay")  # imported before the clock starts, as in a run that has fetched the statement
+    startup, laps = _peak_mb(), Laps()
+    tally = Tally()
+    result = match_statement(account, DAY, _chunks(os.path.join(directory, STATEMENT)), _export_reader(directory, account),
+                             tally=tally)
+    laps.lap("total")
+    if tally.summary is None or tally.rows != tally.summary.count:
+        raise SystemExit(f"the tally counted {tally.rows} rows against the summary's {tally.summary}")
+    return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, **_engine_counts(result)}
+
+
+def child_dataclasses(directory: str) -> dict[str, Any]:
     from chalicelib.channels.base import StatementRow
-    from chalicelib.channels.transport import UrllibTransport
-    from chalicelib.channels.wechatpay import WeChatPayAdapter
+    from chalicelib.channels.registry import adapter
     from chalicelib.recon.day_records import fee_rate_bps
     from chalicelib.recon.hub_records import read_export
     from chalicelib.recon.matching import match_day
 
-    account, adapter = _account(), WeChatPayAdapter(UrllibTransport())
+    account, wechat = _account(), adapter("wechatpay")
     startup, laps = _peak_mb(), Laps()
     with open(os.path.join(directory, EXPORT), "rb") as export:
         records = read_export(export, account_id=ACCOUNT, day=DAY, fee_rate_bps=fee_rate_bps(account))
-        rows = (item for item in adapter.parse_statement(account, _chunks(os.path.join(directory, STATEMENT)))
+        rows = (item for item in wechat.parse_statement(account, _chunks(os.path.join(directory, STATEMENT)))
                 if isinstance(item, StatementRow))
         result = match_day(DAY, rows, records)
     laps.lap("total")
     return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, **_engine_counts(result)}
 
 
-# --- the statement read straight into tuples ------------------------------------------------------------------
-# A prototype for the pipeline, not the product: the WeChat trade bill read by header position into the engine's
-# CompactRow tuples, with no dict, Decimal or dataclass per row. ``child_tuples`` checks it against the adapter's
-# parser (row for row on the first CHECK_ROWS rows; the class counts check the rest).
-
-CHECK_ROWS = 100_000
-
-
-def _yuan_minor(text: str, currency: str) -> int:
-    whole, dot, cents = text.partition(".")
-    if dot and len(cents) == 2 and whole.isdigit() and cents.isdigit() and currency == "CNY":
-        return int(whole) * 100 + int(cents)
-    from chalicelib.domain.money import Money
-
-    return Money.from_decimal_string(text, currency).minor
-
-
-def _fee_minor(text: str) -> int:
-    """Yuan with 5 decimals to fen, half up (away from zero), as the adapter's parser rounds."""
-    whole, _, decimals = text.lstrip("-").partition(".")
-    if not whole.isdigit() or not (decimals.isdigit() or not decimals) or len(decimals) > 5:
-        raise ValueError(f"bad fee {text!r}")
-    fen = (int(whole) * 100_000 + int(decimals.ljust(5, "0")) + 500) // 1000
-    return -fen if text.startswith("-") else fen
-
-
-def wechat_compact_rows(chunks: Any) -> Any:
-    from chalicelib.channels.wechatpay.bill import _lines
-
-    width, summary, at = 0, True, {}
-    for number, line in enumerate(_lines(chunks), start=1):
-        if not line.strip():
-            continue
-        if not line.startswith("`"):
-            header = [cell.strip() for cell in line.split(",")]
-            width, summary, at = len(header), header[0] == "总交易单数", {name: i for i, name in enumerate(header)}
-            continue
-        if summary:
-            continue
-        cells = line[1:].split(",`")
-        if len(cells) != width:
-            raise ValueError(f"trade bill line {number}: {len(cells)} cells for {width} columns")
-        moment = cells[at["交易时间"]]
-        if len(moment) != 19 or moment[10] != " ":
-            raise ValueError(f"trade bill line {number}: bad time {moment!r}")
-        occurred_at = datetime.fromisoformat(moment + "+08:00")
-        currency = cells[at["货币种类"]] or "CNY"
-        fee_text = cells[at["手续费"]]
-        fee = _fee_minor(fee_text) if fee_text else None
-        state = cells[at["交易状态"]]
-        if state == "REFUND":
-            word = cells[at["退款状态"]]
-            yield ("refund", cells[at["商户退款单号"]], cells[at["微信退款单号"]] or None,
-                   _yuan_minor(cells[at["退款金额"]], currency), currency, "succeeded" if word == "SUCCESS" else word.lower(),
-                   fee, currency if fee is not None else None, occurred_at, cells[at["商户订单号"]] or None, number)
-        else:
-            yield ("payment", cells[at["商户订单号"]], cells[at["微信订单号"]] or None,
-                   _yuan_minor(cells[at["应结订单金额"]], currency), currency,
-                   "succeeded" if state == "SUCCESS" else state.lower(), fee, currency if fee is not None else None,
-                   occurred_at, None, number)
-
-
-def child_tuples(directory: str) -> dict[str, Any]:
-    import itertools
-
-    from chalicelib.channels.base import StatementRow
-    from chalicelib.channels.transport import UrllibTransport
-    from chalicelib.channels.wechatpay import WeChatPayAdapter
-    from chalicelib.recon.hub_records import read_export_compact
-    from chalicelib.recon.matching import DayMatcher, compact_row
-
-    account = _account()
-    startup, laps = _peak_mb(), Laps()
-    matcher = DayMatcher(DAY)
-    with open(os.path.join(directory, EXPORT), "rb") as export:
-        matcher.add_record_tuples(read_export_compact(export, account_id=ACCOUNT, day=DAY, fee_rate_bps=FEE_RATE_BPS))
-    found = list(matcher.match_row_tuples(wechat_compact_rows(_chunks(os.path.join(directory, STATEMENT)))))
-    found.extend(matcher.finish())
-    result = matcher.result(found)
-    laps.lap("total")
-    peak = _peak_mb()
-    adapter = WeChatPayAdapter(UrllibTransport())
-    parsed = (compact_row(item) for item in adapter.parse_statement(account, _chunks(os.path.join(directory, STATEMENT)))
-              if isinstance(item, StatementRow))
-    ours = wechat_compact_rows(_chunks(os.path.join(directory, STATEMENT)))
-    for mine, theirs in zip(itertools.islice(ours, CHECK_ROWS), itertools.islice(parsed, CHECK_ROWS), strict=True):
-        if mine != theirs:
-            raise SystemExit(f"the tuple reader differs from the adapter's parser:\n{mine}\n{theirs}")
-    return {"laps": laps.laps, "peak_mb": peak, "startup_mb": startup, **_engine_counts(result)}
-
-
 def child_phases(directory: str) -> dict[str, Any]:
-    from chalicelib.channels.base import StatementRow
-    from chalicelib.channels.transport import UrllibTransport
-    from chalicelib.channels.wechatpay import WeChatPayAdapter
-    from chalicelib.recon.day_records import fee_rate_bps
-    from chalicelib.recon.hub_records import read_export_compact
-    from chalicelib.recon.matching import DayMatcher, compact_row
+    from chalicelib.channels.base import StatementSummary
+    from chalicelib.channels.registry import adapter
+    from chalicelib.recon.matching import DayMatcher
+    from chalicelib.recon.run import statement_tuples
+    from chalicelib.recon.tally import Tally
 
-    account, adapter = _account(), WeChatPayAdapter(UrllibTransport())
+    account, wechat = _account(), adapter("wechatpay")
     startup, laps = _peak_mb(), Laps()
-    rows = [compact_row(item) for item in adapter.parse_statement(account, _chunks(os.path.join(directory, STATEMENT)))
-            if isinstance(item, StatementRow)]
+    rows = [item for item in statement_tuples(wechat, account, _chunks(os.path.join(directory, STATEMENT)))
+            if not isinstance(item, StatementSummary)]
     laps.lap("parse")
-    with open(os.path.join(directory, EXPORT), "rb") as export:
-        records = list(read_export_compact(export, account_id=ACCOUNT, day=DAY, fee_rate_bps=fee_rate_bps(account)))
+    records = list(_export_reader(directory, account))
     laps.lap("read")
     gc.collect()
     gc.freeze()  # the input lists are this harness's, not the engine's: keep the collector from rescanning them
     laps.lap("freeze")
+    for _ in range(REPEAT):
+        for _row in Tally().compact_rows_of(rows):
+            pass
+        laps.lap("tally")
     for _ in range(REPEAT):  # the engine-only figures are the fastest of REPEAT runs, like merge + classify's
         matcher = DayMatcher(DAY)
         matcher.add_record_tuples(records)
@@ -414,10 +354,12 @@ def child_pandas(directory: str) -> dict[str, Any]:
     laps.lap("read_statement")
 
     columns: dict[str, list[Any]] = {name: [] for name in ("kind", "object_id", "amount", "currency", "status", "at")}
-    loads = json.loads
-    with gzip.open(os.path.join(directory, EXPORT), "rb") as export:
+    # Text lines and JSONDecoder.raw_decode: what the engine's export reader does (~1.5 us a line less than
+    # json.loads of bytes lines), so that neither side wins on the JSON decoding they share.
+    decode = json.JSONDecoder().raw_decode
+    with gzip.open(os.path.join(directory, EXPORT), "rt", encoding="utf-8") as export:
         for line in export:
-            item = loads(line)["Item"]
+            item = decode(line)[0]["Item"]
             if item.get("recon_pk", {}).get("S") != f"{ACCOUNT}#{DAY}":
                 continue
             kind, _, object_id = item["recon_sk"]["S"].partition("#")
@@ -487,7 +429,7 @@ def child_generate(directory: str, rows: int) -> dict[str, Any]:
     return {**generate(directory, rows, SEED), "seconds": time.perf_counter() - started}
 
 
-CHILDREN = {"engine": child_engine, "tuples": child_tuples, "phases": child_phases, "pandas": child_pandas,
+CHILDREN = {"engine": child_engine, "dataclasses": child_dataclasses, "phases": child_phases, "pandas": child_pandas,
             "generate": child_generate}
 
 
@@ -540,9 +482,9 @@ def main() -> int:
         print(f"statement {STATEMENT}: {sizes[STATEMENT]:.1f} MiB gzip; hub export {EXPORT}: {sizes[EXPORT]:.1f} MiB gzip\n",
               flush=True)
         engine = run_child("engine", directory, args.rows)
-        tuples = run_child("tuples", directory, args.rows)
-        phases = run_child("phases", directory, args.rows)
         pandas = None if args.skip_pandas else run_child("pandas", directory, args.rows)
+        dataclasses = run_child("dataclasses", directory, args.rows)
+        phases = run_child("phases", directory, args.rows)
         rows, records = meta["statement_rows"], meta["hub_records"]
 
         def line(name: str, laps: list[list[float]], count: int, peak: str = "", startup: str = "") -> tuple[str, ...]:
@@ -551,12 +493,13 @@ def main() -> int:
 
         engine_only = [phases["laps"]["index"], phases["laps"]["match"]]
         lines = [
-            line("engine, end to end: parse + read + match", [engine["laps"]["total"]], rows, fmt(engine["peak_mb"]),
-                 fmt(engine["startup_mb"])),
-            line("engine, end to end on tuples (statement prototype)", [tuples["laps"]["total"]], rows,
-                 fmt(tuples["peak_mb"]), fmt(tuples["startup_mb"])),
-            line("engine by phase: parse statement (adapter)", [phases["laps"]["parse"]], rows),
+            line("engine, end to end: the run's path (match_statement)", [engine["laps"]["total"]], rows,
+                 fmt(engine["peak_mb"]), fmt(engine["startup_mb"])),
+            line("engine, end to end on dataclasses (match_day)", [dataclasses["laps"]["total"]], rows,
+                 fmt(dataclasses["peak_mb"]), fmt(dataclasses["startup_mb"])),
+            line("engine by phase: parse statement (tuple rows)", [phases["laps"]["parse"]], rows),
             line("  read hub export (compact tuples)", [phases["laps"]["read"]], records),
+            line("  tally rows", [phases["laps"]["tally"]], rows),
             line("  engine only: index records", [phases["laps"]["index"]], records),
             line("  engine only: match rows, finish, sort", [phases["laps"]["match"]], rows),
             line("  engine only: total", engine_only, rows, fmt(phases["peak_mb"]) + " (inputs in lists)",
@@ -568,14 +511,14 @@ def main() -> int:
                 line("pandas, end to end: read + merge + classify", list(pandas["laps"].values()), rows,
                      fmt(pandas["peak_mb"]), fmt(pandas["startup_mb"])),
                 line("  read_csv statement", [pandas["laps"]["read_statement"]], rows),
-                line("  read hub export (json.loads -> DataFrame)", [pandas["laps"]["read_export"]], records),
+                line("  read hub export (raw_decode -> DataFrame)", [pandas["laps"]["read_export"]], records),
                 line("  merge", [pandas["laps"]["merge"]], rows),
                 line("  classify", [pandas["laps"]["classify"]], rows),
                 line("  merge + classify (vs engine only)", merge_classify, rows),
             ]
         print(table(["case", "wall s", "CPU s", "rows/s (CPU)", "peak RSS MB", "startup MB"], lines))
         print()
-        counted = [("engine, end to end", engine), ("on tuples", tuples), ("by phase", phases)] + (
+        counted = [("engine, end to end", engine), ("on dataclasses", dataclasses), ("by phase", phases)] + (
             [("pandas", pandas)] if pandas else [])
         class_rows = [(klass, meta["injected_per_class"], *(str(found["classes"][klass]) for _, found in counted))
                       for klass in CLASSES]
@@ -586,15 +529,29 @@ def main() -> int:
         agree = all({k: found[k] for k in ("classes", "carried", "matched", "matched_amount")}
                     == {k: engine[k] for k in ("classes", "carried", "matched", "matched_amount")} for _, found in counted)
         print(f"\ncounts {'agree' if agree else 'DIFFER'} between {', '.join(name for name, _ in counted)}")
-        if pandas:
-            def cpu(laps: list[list[float]]) -> float:
-                return sum(lap[1] for lap in laps)
 
-            pandas_cpu = cpu(list(pandas["laps"].values()))
-            print(f"CPU time, pandas / engine: end to end {pandas_cpu / cpu([engine['laps']['total']]):.2f}, end to end "
-                  f"on tuples {pandas_cpu / cpu([tuples['laps']['total']]):.2f}, merge + classify / engine only "
-                  f"{cpu(merge_classify) / cpu(engine_only):.2f}; peak RSS, pandas / engine end to end: "
-                  f"{pandas['peak_mb'] / engine['peak_mb']:.2f}")
+        def cpu(laps: list[list[float]]) -> float:
+            return sum(lap[1] for lap in laps)
+
+        def wall(laps: list[list[float]]) -> float:
+            return sum(lap[0] for lap in laps)
+
+        headline, peak = [engine["laps"]["total"]], engine["peak_mb"]
+        budget = f"{'under' if peak < PEAK_BUDGET_MB else 'OVER'} the {PEAK_BUDGET_MB} MB budget"
+        if pandas:
+            pandas_laps = list(pandas["laps"].values())
+            print(f"CPU time, pandas / engine: end to end {cpu(pandas_laps) / cpu(headline):.2f}, end to end on "
+                  f"dataclasses {cpu(pandas_laps) / cpu([dataclasses['laps']['total']]):.2f}, merge + classify / "
+                  f"engine only {cpu(merge_classify) / cpu(engine_only):.2f}; peak RSS, pandas / engine end to end: "
+                  f"{pandas['peak_mb'] / peak:.2f}")
+            ratio = cpu(pandas_laps) / cpu(headline)
+            speed = f"{ratio:.2f}x FASTER than" if ratio > 1 else f"{1 / ratio:.2f}x SLOWER than"
+            print(f"VERDICT: the run's path (engine, end to end) is {speed} pandas end to end: {cpu(headline):.1f} s "
+                  f"against {cpu(pandas_laps):.1f} s CPU (wall {wall(headline):.1f} s against {wall(pandas_laps):.1f} s); "
+                  f"peak {peak:.0f} MB, {budget}")
+        else:
+            print(f"VERDICT: no pandas baseline (--skip-pandas); the run's path took {cpu(headline):.1f} s CPU "
+                  f"(wall {wall(headline):.1f} s); peak {peak:.0f} MB, {budget}")
         print(f"peak RSS of this parent process (a floor under every child's figure): {_peak_mb():.1f} MB")
         print(f"\n(recon_matching.py took {time.perf_counter() - started:.1f} s)")
         return 0 if agree else 1

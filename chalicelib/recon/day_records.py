@@ -1,4 +1,5 @@
-"""The hub's side of a day: indexed attempts and refunds of one account, read page by page as ``HubRecord``.
+"""The hub's side of a day: indexed attempts and refunds of one account, read page by page as ``HubRecord``
+(``hub_records``) or as the engine's ``CompactRecord`` tuples (``hub_record_tuples``, what a run reads).
 
 ``expected_fee`` comes from the account's fee schedule when it has one: the setting ``fee_rate_bps`` (basis
 points of the payment amount, rounded half up to the minor unit, as channels charge). Refund fees are not
@@ -15,7 +16,9 @@ from typing import Any
 from chalicelib.channels.base import StatementKind
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import parse_iso
-from chalicelib.domain.money import Money
+from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money
+from chalicelib.recon.hub_records import expected_fee_minor, hub_record
+from chalicelib.recon.matching import CompactRecord
 from chalicelib.recon.model import HubRecord
 from chalicelib.storage import recon_index, state_repo
 
@@ -44,20 +47,32 @@ def expected_fee(amount: Money, rate_bps: int | None) -> Money | None:
 
 def record_from_item(item: Mapping[str, Any], rate_bps: int | None = None) -> HubRecord:
     """An indexed attempt or refund item (state table) as the matching engine sees it."""
+    return hub_record(record_tuple_from_item(item, rate_bps))
+
+
+def record_tuple_from_item(item: Mapping[str, Any], rate_bps: int | None = None) -> CompactRecord:
+    """``record_from_item`` as the engine's ``CompactRecord`` tuple (no dataclass, no ``Decimal``)."""
     kind, _, object_id = str(item["recon_sk"]).partition("#")
-    amount = Money(int(item["amount"]), str(item["currency"]))
+    amount, currency = int(item["amount"]), str(item["currency"])
+    if currency not in SUPPORTED_CURRENCIES:
+        raise ValueError(f"unsupported currency {currency!r}")
+    status, occurred_at = str(item["status"]), parse_iso(str(item["recon_at"]))
     if kind == StatementKind.PAYMENT:
-        return HubRecord(kind=StatementKind.PAYMENT, object_id=object_id, channel_ref=item.get("channel_transaction_id"),
-                         amount=amount, status=str(item["status"]), occurred_at=parse_iso(str(item["recon_at"])),
-                         expected_fee=expected_fee(amount, rate_bps))
-    return HubRecord(kind=StatementKind.REFUND, object_id=object_id, channel_ref=item.get("channel_refund_id"),
-                     amount=amount, status=str(item["status"]), occurred_at=parse_iso(str(item["recon_at"])),
-                     attempt_id=item.get("attempt_id"))
+        fee = None if rate_bps is None else expected_fee_minor(amount, rate_bps)
+        return ("payment", object_id, item.get("channel_transaction_id"), amount, currency, status, occurred_at, None,
+                fee, None if fee is None else currency)
+    return ("refund", object_id, item.get("channel_refund_id"), amount, currency, status, occurred_at,
+            item.get("attempt_id"), None, None)
 
 
 def hub_records(account: ChannelAccount, day: date) -> Iterator[HubRecord]:
     """Every record of the account's day, streamed one query page at a time."""
+    return (hub_record(record) for record in hub_record_tuples(account, day))
+
+
+def hub_record_tuples(account: ChannelAccount, day: date) -> Iterator[CompactRecord]:
+    """``hub_records`` as ``CompactRecord`` tuples: what a run feeds the engine."""
     rate = fee_rate_bps(account)
     for page in recon_index.day_pages(state_repo.state_table(), account.account_id, day):
         for item in page:
-            yield record_from_item(item, rate)
+            yield record_tuple_from_item(item, rate)

@@ -40,8 +40,8 @@ Memory and speed
   dataclass with its Money and datetime takes over 400. A row that agrees is checked against the header
   alone and replaces the packed record by its line number (kept to name duplicates); only a difference
   rebuilds the ``StatementRow`` and ``HubRecord`` it reports. Nothing the index holds is tracked by the
-  garbage collector. Callers that read files can skip the dataclasses altogether with
-  ``add_record_tuples`` / ``match_row_tuples``.
+  garbage collector. Callers that read files skip the dataclasses altogether with ``match_day_compact`` (or
+  ``add_record_tuples`` / ``match_row_tuples``): a run does.
 
 Order
   ``match_day`` sorts discrepancies by (object kind, object_id, discrepancy kind, line) and carried items by
@@ -431,8 +431,16 @@ def match_day(day: date, rows: Iterable[StatementRow], records: Iterable[HubReco
               near_midnight: timedelta = NEAR_MIDNIGHT) -> DayResult:
     """Match one statement day (see the module docstring for every rule). ``records`` are read whole into a
     compact index first; ``rows`` are streamed."""
+    return match_day_compact(day, (compact_row(row) for row in rows), (compact_record(record) for record in records),
+                             pool, near_midnight=near_midnight)
+
+
+def match_day_compact(day: date, rows: Iterable[CompactRow], records: Iterable[CompactRecord],
+                      pool: Iterable[Pooled] = (), *, near_midnight: timedelta = NEAR_MIDNIGHT) -> DayResult:
+    """``match_day`` on ``CompactRow`` / ``CompactRecord`` tuples (the same result for the same values): what a
+    run calls, with no dataclass per row or record."""
     matcher = DayMatcher(day, pool, near_midnight=near_midnight)
-    matcher.add_records(records)
-    found = list(matcher.match_rows(rows))
+    matcher.add_record_tuples(records)
+    found = list(matcher.match_row_tuples(rows))
     found.extend(matcher.finish())
     return matcher.result(found)

@@ -243,9 +243,20 @@ def _pool_items(account_id: str, day: date) -> Iterator[dict[str, Any]]:
         yield from (from_item(raw) for raw in page.get("Items", []))
 
 
+class PreviousDayNotReconciled(Exception):
+    """The day before has a run that has not completed (its statement is late, or it failed): days are closed in
+    order, or the day before's pool would be skipped now and matched twice later."""
+
+
 def pool_for(account_id: str, day: date) -> tuple[list[Pooled], date | None]:
     """What the latest completed earlier run (within the carry window) left waiting, and that run's day.
-    Reading a fixed earlier snapshot makes a re-run of ``day`` start from exactly the same pool."""
+    Reading a fixed earlier snapshot makes a re-run of ``day`` start from exactly the same pool. Raises
+    ``PreviousDayNotReconciled`` while the day before has a run that has not completed."""
+    previous = get_run(account_id, day - timedelta(days=1))
+    if previous is not None and not previous.get("completed_at"):
+        reason = previous.get("failure_reason") or previous.get("status") or "not completed"
+        raise PreviousDayNotReconciled(f"{day - timedelta(days=1)} is not reconciled yet ({reason}); "
+                                       f"{day} runs after it")
     for back in range(1, CARRY_DAYS + 2):
         earlier = day - timedelta(days=back)
         run = get_run(account_id, earlier)

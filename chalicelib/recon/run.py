@@ -1,7 +1,7 @@
 """One reconciliation run: a channel account's statement for one Beijing day against the hub's records.
 
     fetch ──► S3 (streamed, SHA-256 recorded) ──► parse from S3 (stream) ─┐
-    hub records (recon index, page by page) ──────────────────────────────┼─► match_day ─► summary check
+    hub records (recon index, page by page) ──────────────────────────────┼─► match_statement ─► summary check
     pool left by the latest earlier run ──────────────────────────────────┘        │
         nothing has been written up to here: a malformed statement fails the run and changes nothing
     ─► items + repairs ─► pool snapshot ─► ledger check ─► run record ─► reports (S3) ─► metric
@@ -9,7 +9,9 @@
 Idempotent per (account, day): the run holds a lease on its record, items have deterministic keys and never
 repeat a settled repair, the pool read is a fixed earlier snapshot, and every repair goes through conditional
 transitions with deterministic journal ids. Nothing here knows a channel: the adapter's ``fetch_statement``
-and ``parse_statement`` are the whole channel-specific part.
+and ``parse_statement`` are the whole channel-specific part. Rows and records travel as the engine's plain
+tuples (``CompactRow`` / ``CompactRecord``); an adapter may offer ``parse_statement_compact`` to yield rows in
+that form directly (WeChat Pay does), otherwise its ``StatementRow`` values are converted.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from chalicelib.channels.base import ChannelAdapter, StatementSummary
 from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
 from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
-from chalicelib.recon.day_records import hub_records
+from chalicelib.recon.day_records import hub_record_tuples
 from chalicelib.recon.items import ItemBook, follow_up_pool
-from chalicelib.recon.matching import NEAR_MIDNIGHT, match_day
-from chalicelib.recon.model import DayResult, HubRecord
+from chalicelib.recon.matching import NEAR_MIDNIGHT, CompactRecord, CompactRow, compact_row, match_day_compact
+from chalicelib.recon.model import DayResult, Pooled
 from chalicelib.recon.repairs import UNRESOLVED, Repairer
 from chalicelib.recon.tally import StatementInvalid, Tally
 from chalicelib.storage import config_repo
@@ -102,13 +105,41 @@ def _fetch(account: ChannelAccount, day: date, token: str) -> statement_store.St
 
 
 class _Counted:
-    def __init__(self, records: Iterable[HubRecord]) -> None:
+    def __init__(self, records: Iterable[CompactRecord]) -> None:
         self._records, self.count = records, 0
 
-    def __iter__(self) -> Iterator[HubRecord]:
-        for record in self._records:
-            self.count += 1
-            yield record
+    def __iter__(self) -> Iterator[CompactRecord]:
+        count = 0
+        try:
+            for record in self._records:
+                count += 1
+                yield record
+        finally:
+            self.count += count
+
+
+def statement_tuples(channel: ChannelAdapter, account: ChannelAccount,
+                     chunks: Iterable[bytes]) -> Iterator[CompactRow | StatementSummary]:
+    """The statement's rows as ``CompactRow`` tuples (and its summary): the adapter's
+    ``parse_statement_compact`` when it has one, else its ``StatementRow`` values converted."""
+    compact: Callable[[ChannelAccount, Iterable[bytes]], Iterator[CompactRow | StatementSummary]] | None = getattr(
+        channel, "parse_statement_compact", None)
+    if compact is not None:
+        return compact(account, chunks)
+    return (item if isinstance(item, StatementSummary) else compact_row(item)
+            for item in channel.parse_statement(account, chunks))
+
+
+def match_statement(account: ChannelAccount, day: date, chunks: Iterable[bytes], records: Iterable[CompactRecord],
+                    pool: Iterable[Pooled] = (), *, tally: Tally,
+                    near_midnight: timedelta = NEAR_MIDNIGHT) -> DayResult:
+    """Parse the statement as it streams, tally its rows, match them against the day's records (read whole
+    into the engine's index first), then check the statement's summary against its rows. Raises
+    ``ChannelError`` / ``StatementInvalid`` for a malformed statement, before anything is written."""
+    parsed = statement_tuples(adapter(account.config.channel), account, chunks)
+    result = match_day_compact(day, tally.compact_rows_of(parsed), records, pool, near_midnight=near_midnight)
+    tally.check()
+    return result
 
 
 def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progress: Progress,
@@ -120,12 +151,13 @@ def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progres
         stored = _fetch(account, day, token)
         progress(f"stored {stored.size_bytes} bytes at s3://{statement_store.bucket()}/{stored.key} "
                  f"(sha256 {stored.sha256[:12]}…); parsing and matching")
-        parsed = adapter(channel).parse_statement(account, statement_store.read(stored.key,
-                                                                                expected_sha256=stored.sha256))
-        records = _Counted(hub_records(account, day))
-        pool, pool_day = repo.pool_for(account_id, day)
-        result = match_day(day, tally.rows_of(parsed), records, pool, near_midnight=near_midnight)
-        tally.check()
+        records = _Counted(hub_record_tuples(account, day))
+        try:
+            pool, pool_day = repo.pool_for(account_id, day)
+        except repo.PreviousDayNotReconciled as exc:
+            raise StatementNotReady(str(exc)) from exc  # retried like a late statement
+        result = match_statement(account, day, statement_store.read(stored.key, expected_sha256=stored.sha256),
+                                 records, pool, tally=tally, near_midnight=near_midnight)
     except (ChannelError, StatementInvalid, statement_store.StatementIntegrityError) as exc:
         message = exc.message if isinstance(exc, ChannelError) else str(exc)
         progress(f"statement rejected: {message}")

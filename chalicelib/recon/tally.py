@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 from chalicelib.channels.base import StatementKind, StatementRow, StatementSummary
 from chalicelib.domain.money import Money
+from chalicelib.recon.matching import CompactRow
+
+_KINDS = {str(kind): kind for kind in StatementKind}
 
 
 class StatementInvalid(Exception):
@@ -42,12 +45,49 @@ class Tally:
         """Pass the rows through, counting them and keeping the summary aside."""
         for item in parsed:
             if isinstance(item, StatementSummary):
-                if self.summary is not None:
-                    raise StatementInvalid("the statement has more than one summary")
-                self.summary = item
+                self._keep(item)
                 continue
             self._count(item)
             yield item
+
+    def compact_rows_of(self, parsed: Iterable[CompactRow | StatementSummary]) -> Iterator[CompactRow]:
+        """``rows_of`` for the engine's ``CompactRow`` tuples (what a run streams): the same counts and totals.
+        The row counts and the fee total are added up as the rows pass and stored when the stream ends."""
+        totals, succeeded_totals, settled, gross = self.totals, self.succeeded_totals, self.settled, self.gross
+        payment = StatementKind.PAYMENT
+        rows = succeeded_rows = fees = 0
+        try:
+            for item in parsed:
+                if isinstance(item, StatementSummary):
+                    self._keep(item)
+                    continue
+                kind = _KINDS.get(item[0])
+                if kind is None:
+                    raise StatementInvalid(f"statement line {item[10]}: unknown kind {item[0]!r}")
+                amount, fee = item[3], item[6]
+                rows += 1
+                totals[kind] += amount
+                if fee is not None:
+                    fees += fee
+                if item[5] == "succeeded":
+                    currency = item[4]
+                    succeeded_rows += 1
+                    succeeded_totals[kind] += amount
+                    settled[currency] += amount if kind is payment else -amount
+                    side = gross.get(currency)
+                    if side is None:
+                        side = gross[currency] = {"payments": 0, "refunds": 0}
+                    side["payments" if kind is payment else "refunds"] += amount
+                yield item
+        finally:
+            self.rows += rows
+            self.succeeded_rows += succeeded_rows
+            self.fees += fees
+
+    def _keep(self, summary: StatementSummary) -> None:
+        if self.summary is not None:
+            raise StatementInvalid("the statement has more than one summary")
+        self.summary = summary
 
     def _count(self, row: StatementRow) -> None:
         self.rows += 1

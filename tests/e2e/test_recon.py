@@ -23,7 +23,7 @@ from chalicelib.channels.base import PaymentOutcome, PaymentStatus
 from chalicelib.domain.ledger import journal_id
 from chalicelib.recon import fanout, repo
 from chalicelib.recon.holds import settlement_hold_account
-from chalicelib.recon.run import RunResult, run_day
+from chalicelib.recon.run import RunResult, StatementNotReady, run_day
 from chalicelib.service.operators import create_operator_key
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.storage import ledger_repo, state_repo
@@ -344,6 +344,22 @@ def test_a_payment_just_before_midnight_listed_the_next_day_waits_in_the_pool_an
     earlier = repo.get_run(recon.account_id, day)  # the earlier run's figures follow
     assert (earlier["unresolved"], earlier["items_by_status"]) == (0, {"resolved": 1})
     assert state_of(run_day(recon.account_id, next_day)) == state_of(second)
+
+
+def test_a_day_waits_until_the_day_before_is_reconciled(recon: Recon) -> None:
+    """Days close in order: a day before whose statement failed (or is late) holds the next day back, so the
+    pool it will leave is neither skipped now nor matched twice later."""
+    yesterday = today() - timedelta(days=1)
+    recon.fault("corrupt", day=yesterday)
+    assert not run_day(recon.account_id, yesterday).ok
+    with pytest.raises(StatementNotReady, match=f"{yesterday} is not reconciled yet"):
+        run_day(recon.account_id, today())
+    waiting = repo.get_run(recon.account_id, today())
+    assert waiting["status"] == "failed" and waiting["retryable"] is True
+    requests.delete(f"{recon.stack.sandbox_url}/_sandbox/statement-faults?mchid={recon.mchid}", timeout=10)
+    assert run_day(recon.account_id, yesterday).ok
+    after = run_day(recon.account_id, today())
+    assert after.ok and after.run["pool_from"] == yesterday.isoformat()
 
 
 def test_an_item_that_waits_three_days_becomes_a_difference(recon: Recon) -> None:

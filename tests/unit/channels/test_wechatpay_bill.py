@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,10 +17,11 @@ from wechatpay_kit import NOW, FakeTransport, WeChatKit
 
 from chalicelib.channels.base import HttpResponse, StatementKind, StatementRow, StatementSummary
 from chalicelib.channels.wechatpay import WeChatPayAdapter
-from chalicelib.channels.wechatpay.bill import parse_trade_bill
+from chalicelib.channels.wechatpay.bill import _decimal_fee, bill_time, fee_minor, parse_trade_bill, parse_trade_bill_rows
 from chalicelib.channels.wechatpay.orders import BEIJING
 from chalicelib.domain.errors import ChannelError, InvalidRequest
 from chalicelib.domain.money import Money
+from chalicelib.recon.matching import compact_row
 
 Signed = Callable[..., HttpResponse]
 
@@ -158,6 +160,209 @@ def test_fees_round_half_up_to_the_fen(millifen: int) -> None:
     whole, rest = divmod(abs(millifen), 1000)
     expected = whole + (1 if rest >= 500 else 0)
     assert payment.fee == Money(expected if millifen >= 0 else -expected, "CNY")
+
+
+# --- rows as tuples (what a reconciliation run reads) -------------------------------------------
+
+
+def _varied_bill() -> bytes:
+    """Payments and refunds of every shape the parser distinguishes, a legacy second layout, and the summary."""
+    rows = [
+        PAYMENT_ROW,
+        REFUND_ROW,
+        PAYMENT_ROW.replace("`SUCCESS", "`REVOKED").replace("`0.53000", "`"),  # no fee cell
+        PAYMENT_ROW.replace("`CNY", "`USD").replace("`att_01HZX3", "`att_usd").replace("`88.88,`0.00", "`7.5,`0.00"),
+        PAYMENT_ROW.replace("`2024-05-19 10:12:13", "`2024-05-19 10:12:13").replace("`0.53000", "`0.00500"),  # same time
+        PAYMENT_ROW.replace("`att_01HZX3", "`att_jpy").replace("`CNY", "`JPY").replace("`88.88,`0.00", "`500,`0.00"),
+        PAYMENT_ROW.replace("`4200002246202405190000000001", "`").replace("`88.88,`0.00", "`1_000.00,`0.00"),  # Decimal path
+        REFUND_ROW.replace("`SUCCESS", "`PROCESSING").replace("`-0.01000", "`-0.00500").replace("`rf_01", "`rf_02"),
+        REFUND_ROW.replace("`50000000382019052709732678859", "`0").replace("`att_01HZX3", "`").replace("`rf_01", "`rf_03"),
+        REFUND_ROW.replace("`2024-05-19 11:00:00", "`2024-05-19 23:59:59").replace("`-0.01000", "`1e-3"),
+        PAYMENT_ROW.replace("`T恤, 红色", "`T恤, 红色, 大号") + ",`",  # a comma in a cell, a trailing empty cell
+    ]
+    legacy_header = ALL_HEADER.replace("应结订单金额", "总金额").replace("交易时间,", "").replace(",手续费", "") + ",交易时间"
+    cells = PAYMENT_ROW[1:].split(",`")[: len(ALL_HEADER.split(","))]  # without the trailing empty cell
+    legacy_row = "`" + ",`".join(cell for index, cell in enumerate(cells) if index not in (0, 22))
+    legacy_row += ",`2024-05-19 12:00:00"
+    lines = [ALL_HEADER, *rows, "", legacy_header, legacy_row, SUMMARY_HEADER, SUMMARY_ROW]
+    return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
+
+
+def test_tuple_rows_and_statement_rows_are_the_same_rows() -> None:
+    data = _varied_bill()
+    rows = list(parse_trade_bill([data]))
+    tuples = list(parse_trade_bill_rows(_chunked(data, 97)))
+    assert [compact_row(row) if isinstance(row, StatementRow) else row for row in rows] == tuples
+    assert [type(row).__name__ for row in rows] == ["StatementRow"] * 12 + ["StatementSummary"]
+    assert [row.line for row in rows if isinstance(row, StatementRow)] == [*range(2, 13), 15]
+    legacy = rows[11]
+    assert isinstance(legacy, StatementRow) and legacy.fee is None and legacy.amount == Money(8888, "CNY")
+    assert legacy.occurred_at == datetime(2024, 5, 19, 12, tzinfo=BEIJING)
+
+
+def test_tuple_rows_hold_plain_values() -> None:
+    payment, refund, summary = parse_trade_bill_rows([_bill()])
+    assert payment == ("payment", "att_01HZX3", "4200002246202405190000000001", 8888, "CNY", "succeeded", 53, "CNY",
+                       datetime(2024, 5, 19, 10, 12, 13, tzinfo=BEIJING), None, 2)
+    assert refund == ("refund", "rf_01", "50000000382019052709732678859", 100, "CNY", "succeeded", -1, "CNY",
+                      datetime(2024, 5, 19, 11, tzinfo=BEIJING), "att_01HZX3", 3)
+    assert isinstance(summary, StatementSummary) and summary.count == 2
+
+
+def test_columns_are_found_again_for_each_header() -> None:
+    # The same row under a header in another column order reads the same.
+    header, row = ALL_HEADER.split(","), PAYMENT_ROW[1:].split(",`")
+    order = list(reversed(range(len(header))))
+    shuffled = ",".join(header[i] for i in order) + "\n`" + ",`".join(row[i] for i in order) + "\n"
+    data = (ALL_HEADER + "\n" + PAYMENT_ROW + "\n" + shuffled).encode()
+    first, second = parse_trade_bill_rows([data])
+    assert first[:10] == second[:10] and (first[10], second[10]) == (2, 4)
+
+
+def test_a_row_repeating_the_previous_time_still_fails_on_a_bad_time() -> None:
+    bad = PAYMENT_ROW.replace("`2024-05-19 10:12:13", "`2024-05-19 10:12")
+    with pytest.raises(ChannelError, match="line 4: time data"):
+        list(parse_trade_bill_rows([(ALL_HEADER + "\n" + PAYMENT_ROW + "\n" + PAYMENT_ROW + "\n" + bad + "\n").encode()]))
+
+
+@pytest.mark.parametrize(("header", "row", "message"), [
+    (ALL_HEADER.replace("交易时间,", "x,"), PAYMENT_ROW, "line 2: '交易时间'"),
+    (ALL_HEADER, PAYMENT_ROW.replace("`88.88,`0.00", "`,`0.00"), "line 2: no amount in 应结订单金额 or 总金额"),
+    (ALL_HEADER, REFUND_ROW.replace("`1.00,`0.00,`ORIGINAL", "`,`0.00,`ORIGINAL"), "line 2: no amount in 退款金额"),
+    (ALL_HEADER, PAYMENT_ROW.replace("`CNY", "`XXX"), "line 2: unsupported currency 'XXX'"),
+    (ALL_HEADER, PAYMENT_ROW.replace("`88.88,`0.00", "`-,`0.00"), "line 2: '-' is not a decimal amount"),
+    (ALL_HEADER, PAYMENT_ROW.replace("`0.53000", "`NaN"), "line 2: bad fee 'NaN'"),
+    (ALL_HEADER, PAYMENT_ROW.replace("`2024-05-19 10:12:13", "`2024-02-30 10:12:13"), "line 2: day is out of range"),
+])
+def test_row_errors_name_the_line_and_the_reason(header: str, row: str, message: str) -> None:
+    data = (header + "\n" + row + "\n").encode()
+    for parse in (parse_trade_bill, parse_trade_bill_rows):
+        with pytest.raises(ChannelError, match=message):
+            list(parse([data]))
+
+
+def test_data_before_any_header_is_malformed() -> None:
+    with pytest.raises(ChannelError, match="line 1: data before any header"):
+        list(parse_trade_bill_rows([(PAYMENT_ROW + "\n").encode()]))
+
+
+@given(st.builds(lambda units, places: str(Decimal(units).scaleb(-places)), st.integers(-10**15, 10**15),
+                 st.integers(0, 7)) | st.sampled_from(
+    ["5.", ".5", "-.5", "+0.5", " 0.5", "1_0.5", "-0", "1e-3", "0.5e1", "٣.5", "-0.00500", "0.999995",
+     "12345678901234567890.12345", "1234567890123456789012345678.5"]))
+def test_fee_cells_read_without_decimal_as_decimal_reads_them(text: str) -> None:
+    try:
+        expected: Any = _decimal_fee(text)
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        found: Any = fee_minor(text)
+    except ValueError as exc:
+        found = str(exc)
+    assert found == expected
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_bill_times_read_as_strptime_reads_them(moment: datetime) -> None:
+    text = moment.strftime("%Y-%m-%d %H:%M:%S") if moment.year >= 1000 else f"{moment.year:04d}" + moment.strftime(
+        "-%m-%d %H:%M:%S")
+    assert bill_time(text) == datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    assert bill_time(text).utcoffset() == BEIJING.utcoffset(None)
+
+
+@pytest.mark.parametrize("text", ["2024-5-19 1:2:3", "2024-05-19T10:12:13", "2024-05-19 10:12:13.5", "2024-W20-7 10:12:13",
+                                  "2024-13-01 00:00:00", "2024-05-19 10:12:60", " 2024-05-19 10:12:13", ""])
+def test_irregular_bill_times_get_strptimes_answer(text: str) -> None:
+    try:
+        expected: Any = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        found: Any = bill_time(text)
+    except ValueError as exc:
+        found = str(exc)
+    assert found == expected
+
+
+def _reference(data: bytes) -> list[Any]:
+    """The bill's rules read the plain way (a dict per row, ``Decimal``, ``strptime``): the oracle for the parser's
+    index-based fast paths. Returns the rows, then the error text if the bill is refused."""
+    found: list[Any] = []
+    header: list[str] = []
+    for number, line in enumerate(data.decode("utf-8-sig").replace("\r", "").split("\n"), start=1):
+        if not line.startswith("`"):
+            header = [cell.strip() for cell in line.split(",")] if line.strip() else header
+            continue
+        cells = line[1:].split(",`")
+        while len(cells) > len(header) and cells[-1] == "":
+            cells.pop()
+        row = dict(zip(header, cells, strict=True))
+        try:
+            currency = row.get("货币种类") or "CNY"
+            at = datetime.strptime(row["交易时间"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+            refund = row.get("交易状态", "") == "REFUND"
+            if refund and row.get("商户退款单号", "") in ("", "0"):
+                raise ValueError("refund row without 商户退款单号")
+            names = ("退款金额",) if refund else ("应结订单金额", "总金额")
+            text = next((row[name] for name in names if row.get(name)), None)
+            if text is None:
+                raise ValueError(f"no amount in {' or '.join(names)}")
+            amount = Money.from_decimal_string(text, currency)
+            fee = Money(_reference_fee(row["手续费"]), currency) if row.get("手续费") else None
+        except (KeyError, ValueError) as exc:
+            return [*found, f"line {number}: {exc}"]
+        word = row.get("退款状态", "") if refund else row.get("交易状态", "")
+        found.append(StatementRow(
+            kind=StatementKind.REFUND if refund else StatementKind.PAYMENT,
+            object_id=row["商户退款单号"] if refund else row.get("商户订单号", ""),
+            channel_ref=(None if row.get("微信退款单号", "") in ("", "0") else row["微信退款单号"]) if refund
+            else row.get("微信订单号") or None,
+            amount=amount, status="succeeded" if word == "SUCCESS" else word.lower(), occurred_at=at, fee=fee,
+            attempt_id=(row.get("商户订单号") or None) if refund else None, line=number))
+    return found
+
+
+def _reference_fee(text: str) -> int:
+    try:
+        yuan = Decimal(text)
+        fen = int(yuan.scaleb(2).quantize(Decimal(1), rounding="ROUND_HALF_UP")) if yuan.is_finite() else None
+    except ArithmeticError:  # not a number, or past the 28-digit context
+        fen = None
+    if fen is None:
+        raise ValueError(f"bad fee {text!r}")
+    return fen
+
+
+CELLS = {
+    "交易时间": ["2024-05-19 10:12:13", "2024-05-19 23:59:59", "2024-5-19 1:2:3", "2024-05-19T10:12:13", "",
+             "2024-13-01 00:00:00", "2024-05-19 10:12:60", "2024-W20-7 10:12:13"],
+    "交易状态": ["SUCCESS", "REFUND", "REVOKED", "", "Success"], "货币种类": ["CNY", "", "JPY", "KWD", "USD", "XXX"],
+    "应结订单金额": ["88.88", "88.8", "88", "0.00", "5.", ".5", "1_000.00", "1e2", "-1.00", "88.885", "88.880", "", "NaN"],
+    "退款金额": ["1.00", "", "0.5", "1.005", "abc"], "手续费": ["0.53000", "-0.00500", "0.00499", "", "5", "1e-3", "abc", "-0"],
+    "商户退款单号": ["rf_1", "0", ""], "微信退款单号": ["503", "0", ""], "退款状态": ["SUCCESS", "PROCESSING", ""],
+    "商户订单号": ["att_1", ""], "微信订单号": ["4200", ""],
+}
+
+
+@given(st.lists(st.fixed_dictionaries({name: st.sampled_from(values) for name, values in CELLS.items()}),
+                min_size=1, max_size=4),
+       st.sampled_from([ALL_HEADER, ALL_HEADER.replace("应结订单金额", "总金额"), ALL_HEADER.replace(",手续费", ",x"),
+                        ALL_HEADER.replace("货币种类", "x")]))
+def test_the_parser_reads_varied_rows_as_the_plain_rules_do(rows: list[dict[str, str]], header: str) -> None:
+    columns = header.split(",")
+    lines = [header, *("`" + ",`".join(row.get(name, "-") for name in columns) for row in rows)]
+    data = ("\r\n".join(lines) + "\r\n").encode()
+    found: list[Any] = []
+    try:
+        found.extend(parse_trade_bill([data]))
+    except ChannelError as exc:
+        found.append(str(exc).removeprefix("trade bill "))
+    assert found == _reference(data)
+
+
+def test_the_adapter_offers_the_tuple_rows(kit: WeChatKit) -> None:
+    adapter = WeChatPayAdapter(FakeTransport(), clock=lambda: NOW)
+    assert list(adapter.parse_statement_compact(kit.account(), [_bill()])) == list(parse_trade_bill_rows([_bill()]))
 
 
 # --- fetch -----------------------------------------------------------------------------------------

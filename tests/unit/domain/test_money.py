@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money, exponent
+from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money, exponent, minor_units
 
 CURRENCIES = sorted(SUPPORTED_CURRENCIES)
 # Comfortably beyond any real amount (10**18 minor units) but well inside Decimal's 28-digit context.
@@ -101,3 +101,22 @@ def test_huge_string_with_too_many_decimals_is_refused() -> None:
 
 def test_huge_amount_to_string_is_exact() -> None:
     assert Money(10**30 + 1, "CNY").to_decimal_string() == "10000000000000000000000000000.01"
+
+
+def _outcome(parse: object, text: str, currency: str) -> object:
+    try:
+        return parse(text, currency)  # type: ignore[operator]
+    except (ValueError, ArithmeticError) as exc:
+        return type(exc), str(exc)
+
+
+ODD_AMOUNTS = ["88.88", "88.8", "88", "5.", ".5", "0", "007.10", "-1.00", "+1.00", " 1.00", "1_000.00", "1e2", "88.885",
+               "88.880", "", "NaN", "Infinity", "abc", "1.2.3", "٣.00", "²", "1.0001", "99999999999999999999999999999.99"]
+
+
+@given(text=st.sampled_from(ODD_AMOUNTS) | st.builds(lambda units, places: str(Decimal(units).scaleb(-places)),
+                                                     st.integers(-10**20, 10**20), st.integers(0, 4)),
+       currency=st.sampled_from([*CURRENCIES, "XXX", "cny", ""]))
+def test_minor_units_reads_every_string_as_from_decimal_string_does(text: str, currency: str) -> None:
+    expected = _outcome(lambda t, c: Money.from_decimal_string(t, c).minor, text, currency)
+    assert _outcome(minor_units, text, currency) == expected

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from chalicelib.channels.base import StatementKind, StatementRow
 from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.money import Money
-from chalicelib.recon.day_records import expected_fee, record_from_item
+from chalicelib.recon import hub_records
+from chalicelib.recon.day_records import expected_fee, record_from_item, record_tuple_from_item
 from chalicelib.recon.hub_records import ExportMalformed, expected_fee_minor, read_export, read_export_compact
 from chalicelib.recon.matching import DayMatcher, compact_row
 from chalicelib.recon.model import DiscrepancyKind
@@ -64,6 +65,27 @@ def test_reads_what_the_day_index_query_reads() -> None:
     assert records[0].expected_fee == Money(53, "CNY") and records[1].expected_fee is None
     assert records[1].attempt_id == "att_1" and records[1].status == "processing" and records[2].channel_ref is None
     assert records[0].occurred_at.isoformat() == "2024-05-19T02:03:04.123000+00:00"
+
+
+@pytest.mark.parametrize("line", ['{"Item": {"a": {"S": "x"}}}', ' {"a": 1}', '{"a": 1} ', '\ufeff{"a": 1}', '{"a": 1}{}',
+                                  '{"a": 1', "", "[1, 2]", '"x"', "1e400", '{"a": NaN}'])
+def test_lines_decode_as_json_loads_decodes_them(line: str) -> None:
+    def outcome(decode: Any) -> Any:
+        try:
+            return decode(line)
+        except ValueError as exc:
+            return type(exc), str(exc)
+
+    assert repr(outcome(hub_records._json)) == repr(outcome(json.loads))
+
+
+def test_index_items_and_export_lines_give_the_same_tuples() -> None:
+    from_export = list(read_export_compact(io.BytesIO(export_lines(*ITEMS)), fee_rate_bps=60))
+    from_index = [record_tuple_from_item(from_item(to_item(item)), 60) for item in ITEMS if "recon_sk" in item]
+    assert [(*found[:6], parse_iso(str(found[6])), *found[7:]) for found in from_export] == from_index
+    assert from_index[0][8:] == (53, "CNY") and from_index[1][7:] == ("att_1", None, None)
+    with pytest.raises(ValueError, match="unsupported currency 'XXX'"):
+        record_tuple_from_item({**from_item(to_item(ITEMS[0])), "currency": "XXX"})
 
 
 @pytest.mark.parametrize("size", [1, 2, 7, 100, 1 << 20])

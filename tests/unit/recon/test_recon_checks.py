@@ -9,6 +9,7 @@ import pytest
 from chalicelib.channels.base import StatementKind, StatementRow, StatementSummary
 from chalicelib.domain.money import Money
 from chalicelib.recon.ledger_check import LedgerGap, gaps, pool_gap
+from chalicelib.recon.matching import compact_row
 from chalicelib.recon.model import DayResult, Discrepancy, DiscrepancyKind, HubRecord, Pooled
 from chalicelib.recon.tally import StatementInvalid, Tally
 
@@ -72,6 +73,20 @@ def test_two_summaries_are_malformed_and_no_summary_is_accepted() -> None:
 def test_settled_totals_are_per_currency() -> None:
     tally = tallied(row("a", amount=1000), row("u", amount=700, currency="USD"), row("v", REF, 50, currency="USD"))
     assert dict(tally.settled) == {"CNY": 1000, "USD": 650}
+
+
+def test_tuple_rows_tally_as_statement_rows_do() -> None:
+    items = (*ROWS, row("u", amount=700, currency="USD", fee=4), row("v", REF, 50, currency="USD"),
+             StatementSummary(count=6, payments=Money(2200, "CNY"), refunds=Money(350, "CNY"), fees=Money(12, "CNY")))
+    plain, compact = Tally(), Tally()
+    assert list(plain.rows_of(items)) == list(items[:-1])
+    tuples = [item if isinstance(item, StatementSummary) else compact_row(item) for item in items]
+    assert list(compact.compact_rows_of(tuples)) == tuples[:-1]
+    assert compact == plain and compact.rows == 6 and compact.fees == 12 and compact.summary == items[-1]
+    with pytest.raises(StatementInvalid, match="more than one summary"):
+        list(Tally().compact_rows_of([tuples[-1], tuples[-1]]))
+    with pytest.raises(StatementInvalid, match="unknown kind 'chargeback'"):
+        list(Tally().compact_rows_of([("chargeback", *tuples[0][1:])]))
 
 
 # --- the ledger gap the pool explains ---------------------------------------------------------------------
