@@ -84,8 +84,9 @@ def test_qr_payment_from_creation_to_full_refund(stack, alipay, merchant, drain)
     pay(alipay, payment["attempt_id"])
     paid = wait_for(lambda: (p := merchant.get(f"/v1/payments/{payment['id']}"))["status"] == "succeeded" and p)
     assert paid["amount_captured"] == 8888
-    first = wait_for(lambda: deliveries(alipay, payment["attempt_id"]))[0]
-    assert first["delivered"] and first["status_code"] == 200  # the hub answered exactly "success"
+    # The hub answered exactly "success" (a first try that timed out on a loaded machine is retried and deduped).
+    answered = wait_for(lambda: [d for d in deliveries(alipay, payment["attempt_id"]) if d["delivered"]])
+    assert answered[0]["status_code"] == 200
     drain()
     assert wait_for(lambda: "payment.succeeded" in stack.receiver.types_for(payment["id"]))
 

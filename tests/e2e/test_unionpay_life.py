@@ -120,8 +120,10 @@ def test_gateway_payment_from_form_to_refund(stack, unionpay, merchant, drain):
     pay(unionpay, payment["attempt_id"])
     paid = wait_for(lambda: (p := merchant.get(f"/v1/payments/{payment['id']}"))["status"] == "succeeded" and p)
     assert paid["amount_captured"] == 8888
-    first = wait_for(lambda: deliveries(unionpay, payment["attempt_id"]))[0]
-    assert first["delivered"] and first["status_code"] == 200
+    # Delivered and answered 200 (on a loaded machine the first try may time out at the channel while the hub
+    # still records it: the retry is then answered 200 too, and deduplicated).
+    answered = wait_for(lambda: [d for d in deliveries(unionpay, payment["attempt_id"]) if d["delivered"]])
+    assert answered[0]["status_code"] == 200
     drain()
     assert wait_for(lambda: "payment.succeeded" in stack.receiver.types_for(payment["id"]))
 
