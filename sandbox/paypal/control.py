@@ -9,6 +9,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from sandbox.common.control import ControlError
+from sandbox.common.control import json_body as _body
+from sandbox.common.control import required_str as _required_str
 from sandbox.common.delivery import Deliverer
 from sandbox.common.httpserver import Request, Response, json_response
 
@@ -21,29 +24,6 @@ from .webhooks import CertBook, WebhookSender
 
 ROOT_NAME = "paypal-sandbox-test-root"
 _RESULTS: dict[str, FundingResult] = {"success": "success", "fail": "fail", "pending": "pending"}
-
-
-class ControlError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ControlError(400, "PARAM_ERROR", "body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise ControlError(400, "PARAM_ERROR", "body must be a JSON object")
-    return body
-
-
-def _required_str(body: Mapping[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise ControlError(400, "PARAM_ERROR", f"{name} is required (non-empty string)")
-    return value
 
 
 def _int(body: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sandbox.common.control import ControlError
+from sandbox.common.control import json_body as _body
 from sandbox.common.delivery import Deliverer
 from sandbox.common.httpserver import Request, Response, json_response
 
@@ -19,22 +21,6 @@ from .webhooks import WebhookSender
 
 DEFAULT_FEE_RATE_BPS = 290  # 2.9 % + 30 (US card pricing)
 DEFAULT_FIXED_FEE = 30
-
-
-class ControlError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ControlError(400, "PARAM_ERROR", "body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise ControlError(400, "PARAM_ERROR", "body must be a JSON object")
-    return body
 
 
 def _int(body: Mapping[str, Any], name: str, default: int, maximum: int = 10_000) -> int:

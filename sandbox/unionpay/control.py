@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from sandbox.common.control import ControlError
+from sandbox.common.control import json_body as _body
 from sandbox.common.delivery import Deliverer
 from sandbox.common.httpserver import Request, Response, json_response
 
@@ -22,22 +24,6 @@ from .state import AcpError, IllegalTransition, Order, Refund, SandboxState
 from .wire import encode_form, order_id_of, to_hub_id
 
 _MERCHANT_ID = re.compile(r"^[0-9A-Za-z]{15}$")
-
-
-class ControlError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ControlError(400, "PARAM_ERROR", "body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise ControlError(400, "PARAM_ERROR", "body must be a JSON object")
-    return body
 
 
 def _text(body: Mapping[str, Any], name: str) -> str:
