@@ -8,13 +8,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from chalice import Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.domain.errors import HubError, InvalidRequest
-from chalicelib.domain.models import Merchant
+from chalicelib.domain.errors import HubError, InvalidRequest, TemporarilyUnavailable
 from chalicelib.service.merchants import authenticate
 from chalicelib.storage import idempotency
 
@@ -42,7 +41,33 @@ def _error_body(error: HubError, rid: str) -> dict[str, Any]:
 
 
 def error_response(error: HubError, rid: str) -> Response:
-    return json_response(error.http_status, _error_body(error, rid), rid)
+    response = json_response(error.http_status, _error_body(error, rid), rid)
+    if error.retry_after_s is not None:
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
+
+
+# DynamoDB, SQS, KMS... answering "slow down" or "not now": the request did not happen (or, for a transaction sent
+# under its token, happens once however often it is sent), so the merchant may send it again shortly.
+_TRANSIENT_AWS_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
+    "TooManyRequestsException", "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException",
+    "TransactionInProgressException", "LimitExceededException", "KMSInternalException", "RequestThrottled",
+})
+
+
+def transient(exc: Exception) -> TemporarilyUnavailable | None:
+    """The hub's own AWS dependency failed in a way a retry can cure; None for anything else."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        reasons = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
+        if code in _TRANSIENT_AWS_CODES or (code == "TransactionCanceledException"
+                                            and reasons & {"ThrottlingError", "TransactionConflict",
+                                                           "ProvisionedThroughputExceeded"}):
+            return TemporarilyUnavailable(f"the hub's storage is busy ({code}); retry with the same Idempotency-Key")
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return TemporarilyUnavailable("the hub's storage could not be reached; retry with the same Idempotency-Key")
+    return None
 
 
 def parse_body(request: Request, model: type[M]) -> M:
@@ -60,8 +85,12 @@ def parse_body(request: Request, model: type[M]) -> M:
         raise InvalidRequest(f"{field}: {first['msg']}" if field else first["msg"], param=field) from exc
 
 
-def merchant_call(request: Request, run: Callable[[Merchant], tuple[int, dict[str, Any]]]) -> Response:
-    """Authenticate, run under the Idempotency-Key for POSTs, and map errors to the API's error body."""
+def merchant_call(request: Request, run: Callable[..., tuple[int, dict[str, Any]]], *,
+                  with_origin: bool = False) -> Response:
+    """Authenticate, run under the Idempotency-Key for POSTs, and map errors to the API's error body.
+
+    ``with_origin``: ``run(merchant, origin)`` is given the request's ``RequestOrigin`` (Idempotency-Key and
+    body fingerprint), which a route that creates a record keeps on it so a retry can find its work again."""
     rid = request_id(request)
     lock: idempotency.Lock | None = None  # set once this request owns the key
     try:
@@ -77,7 +106,7 @@ def merchant_call(request: Request, run: Callable[[Merchant], tuple[int, dict[st
             if isinstance(taken, idempotency.StoredResponse):
                 return json_response(taken.status, taken.body, rid)
             lock = taken
-        status, payload = run(merchant)
+        status, payload = run(merchant, lock.origin if lock else None) if with_origin else run(merchant)
     except HubError as error:
         if lock and (error.http_status >= 500 or isinstance(error, InvalidRequest)):
             # A server failure, or input rejected before any work: nothing to replay, the key is free again.
@@ -87,9 +116,13 @@ def merchant_call(request: Request, run: Callable[[Merchant], tuple[int, dict[st
         if error.http_status >= 500:
             log.error("request failed: %s", error.code, extra={"request_id": rid, "error": error.message})
         return error_response(error, rid)
-    except Exception:
+    except Exception as exc:
         if lock:
             _settle(lock, None)
+        unavailable = transient(exc)
+        if unavailable is not None:
+            log.warning("request failed on a transient fault: %s", unavailable.message, extra={"request_id": rid})
+            return error_response(unavailable, rid)
         log.exception("unexpected error", extra={"request_id": rid})
         return error_response(HubError("internal error; it is safe to retry with the same Idempotency-Key"), rid)
     if lock:

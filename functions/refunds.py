@@ -10,15 +10,17 @@ from chalice.app import Request
 from chalicelib.domain.models import Merchant
 from chalicelib.service import refunds
 from chalicelib.service.inputs import CreateRefundInput
+from chalicelib.storage.idempotency import RequestOrigin
 from functions.edge import JSON, merchant_call, parse_body
 from functions.standalone import Route, standalone_app
 
 
 def create_refund(request: Request, payment_id: str) -> Response:
-    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
-        return 201, refunds.create_refund(merchant, payment_id, parse_body(request, CreateRefundInput)).public()
+    def run(merchant: Merchant, origin: RequestOrigin | None) -> tuple[int, dict[str, Any]]:
+        body = parse_body(request, CreateRefundInput)
+        return 201, refunds.create_refund(merchant, payment_id, body, origin).public()
 
-    return merchant_call(request, run)
+    return merchant_call(request, run, with_origin=True)
 
 
 def get_refund(request: Request, refund_id: str) -> Response:

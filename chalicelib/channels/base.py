@@ -104,6 +104,9 @@ class CreateRequest:
     return_url: str | None = None
     card: CardDetails | None = None  # card methods that take the number server-side (unionpay.card)
     payment_method: str | None = None  # a channel-side payment method token (Stripe ``pm_...``)
+    # When the hub recorded this attempt, before asking. A retry of the create sends the same moment, so a channel
+    # that keys an order by its send time as well as our id (UnionPay's txnTime) sees the same order again.
+    requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ class HubError(Exception):
 
     http_status = 500
     code = "internal_error"
+    retry_after_s: int | None = None  # set on transient failures: the same request may be sent again after this
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -107,9 +108,19 @@ class ChannelError(HubError):
         super().__init__(message)
         self.channel_code = channel_code
         self.retryable = retryable  # a transient failure: the same request may be sent again
+        if retryable:  # nothing is known to have happened, and trying again later is the answer: 503
+            self.http_status, self.code, self.retry_after_s = 503, "channel_unavailable", 2
         # The channel answered with a definite business refusal (nothing happened there). Anything neither
         # refused nor retryable leaves the outcome unknown, and only a query can tell what happened.
         self.refused = refused
+
+
+class ChannelOrderExists(ChannelError):
+    """A create the channel already holds under our id and will not answer again with the payer's handle (UnionPay's
+    duplicate transaction). The hub finds out where that order stands and, if it is unpaid, replaces it."""
+
+    def __init__(self, message: str, *, channel_code: str | None = None) -> None:
+        super().__init__(message, channel_code=channel_code)
 
 
 class CallbackRejected(HubError):
@@ -124,6 +135,15 @@ class CardVaultUnavailable(HubError):
 
     http_status = 503
     code = "card_vault_unavailable"
+    retry_after_s = 1
+
+
+class TemporarilyUnavailable(HubError):
+    """A service the hub stores its records in is throttling or briefly unreachable; safe to retry."""
+
+    http_status = 503
+    code = "temporarily_unavailable"
+    retry_after_s = 1
 
 
 class CardUnreadable(HubError):

@@ -26,6 +26,7 @@ from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.recon.holds import hold_settlement
 from chalicelib.recon.model import Discrepancy, DiscrepancyKind, HubRecord
 from chalicelib.service.channel_refs import payment_refs, refund_refs
+from chalicelib.service.orphans import adopt, is_orphan_candidate
 from chalicelib.service.outcomes import Applied, apply_attempt_status
 from chalicelib.service.refunds import apply_refund_status
 from chalicelib.storage import state_repo
@@ -67,6 +68,7 @@ class HubOps:
     apply_attempt_status: Callable[..., Applied] = apply_attempt_status
     apply_refund_status: Callable[..., Applied] = apply_refund_status
     hold_settlement: Callable[..., bool] = hold_settlement
+    adopt_orphan: Callable[..., Applied | None] = adopt
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,7 @@ class Repairer:
     def _record_channel_success(self, attempt_id: str, row: StatementRow | None) -> Outcome:
         attempt = self._attempt(attempt_id)
         if attempt is None:
-            return Outcome(ItemStatus.NEEDS_REVIEW, "the channel took money for an order the hub has no attempt "
-                                                    "for on this account; it cannot be credited to a merchant")
+            return self._orphan(attempt_id, row)
         status = self._channel.query(self._account, attempt_id, attempt.money, **payment_refs(attempt))
         if status.outcome is not PaymentOutcome.SUCCEEDED:
             return Outcome(ItemStatus.NEEDS_REVIEW, f"the statement lists a success, but the channel's query says "
@@ -133,6 +134,23 @@ class Repairer:
         return Outcome(ItemStatus.REPAIRED, f"confirmed by query and recorded: {effect}",
                        {"payment_id": attempt.payment_id, "payment_status": str(payment.status) if payment else None,
                         "channel_status": status.raw_status})
+
+    def _orphan(self, attempt_id: str, row: StatementRow | None) -> Outcome:
+        """Money under an id of the hub's shape with no record at all: confirmed by a query, adopted and refunded."""
+        unknown = Outcome(ItemStatus.NEEDS_REVIEW, "the channel took money for an order the hub has no attempt "
+                                                   "for on this account; it cannot be credited to a merchant")
+        if row is None or not is_orphan_candidate(attempt_id) or self._hub.get_attempt(attempt_id) is not None:
+            return unknown  # another system's order, or an attempt of another account: not ours to give back
+        status = self._channel.query(self._account, attempt_id, row.amount)
+        if status.paid_at is None:
+            status = replace(status, paid_at=row.occurred_at)
+        applied = self._hub.adopt_orphan(self._account, attempt_id, status, source=SOURCE)
+        if applied is None:
+            return Outcome(ItemStatus.NEEDS_REVIEW, f"money with no hub record; the channel's query says "
+                                                    f"{status.raw_status or status.outcome}, nothing was refunded",
+                           {"channel_status": status.raw_status})
+        return Outcome(ItemStatus.REPAIRED, "orphan money (no hub record): adopted and refunded automatically",
+                       {"channel_status": status.raw_status, "applied": str(applied)})
 
     def _check_hub_success(self, record: HubRecord, *, listed_as: str | None) -> Outcome:
         attempt = self._attempt(record.object_id)

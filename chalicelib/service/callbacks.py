@@ -3,8 +3,9 @@
 A callback that fails verification is rejected and logged as a security event. One that verifies but whose
 business fields disagree with our records (another merchant id, another amount, an object id the hub never
 issued) is acknowledged, so the channel stops retrying, but never applied, and raised as an alert for a person.
-Only an id in the hub's own format that is not recorded yet is answered "retry" (its create is still writing).
-News the hub never applies (a chargeback) is acknowledged and raised under the notification's alert name.
+A payment id in the hub's own format with no record is an orphan (every create is recorded before the channel
+hears its id): money it reports is adopted and refunded (``orphans``). News the hub never applies (a
+chargeback) is acknowledged and raised under the notification's alert name.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.errors import CallbackRejected
-from chalicelib.domain.ids import is_hub_id
 from chalicelib.domain.models import Attempt, Refund
+from chalicelib.service import orphans
 from chalicelib.service.outcomes import Dedupe, apply_attempt_status
 from chalicelib.service.refunds import apply_refund_status
 from chalicelib.storage import config_repo, state_repo
@@ -31,13 +32,8 @@ class BusinessMismatch(Exception):
     """A verified callback whose fields disagree with our records."""
 
 
-class NotKnownYet(Exception):
-    """A verified callback about an id in the hub's format that we have no record of yet: the channel called back
-    before the create that made it finished writing (a card settled instantly). The channel is asked to retry."""
-
-
-# The prefix of the hub ids a channel carries back for each kind of notification (``new_id`` in the creates).
-_ID_PREFIX = {NotificationKind.PAYMENT: "att", NotificationKind.REFUND: "re"}
+class Unrecorded(Exception):
+    """A verified callback about a payment attempt id in the hub's format that the hub holds no record of."""
 
 
 def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], body: bytes) -> CallbackReply:
@@ -57,29 +53,31 @@ def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], b
             "body_sha256": fingerprint})
         return channel_adapter.acknowledge(False)
     parsed = [notification] if isinstance(notification, Notification) else list(notification)
-    applied = [_apply(channel, account, item) for item in parsed]
-    # Anything not known yet makes the channel send the whole callback again; what was applied is deduped then.
-    return channel_adapter.acknowledge(all(applied))
+    for item in parsed:
+        _apply(channel, account, item)
+    return channel_adapter.acknowledge(True)
 
 
-def _apply(channel: str, account: ChannelAccount, notification: Notification) -> bool:
+def _apply(channel: str, account: ChannelAccount, notification: Notification) -> None:
     """Apply one verified notification; a business mismatch or an alert (chargeback) is logged for a person and
-    skipped, never applied. False when the object is not known yet and the channel should call again."""
+    skipped, never applied; an orphan's money is adopted and refunded."""
     if notification.alert:
         _raise_alert(channel, account, notification)
-        return True
+        return
     try:
         record = _cross_check(account, notification)
-    except NotKnownYet as exc:
-        log.warning("callback for an object not recorded yet, channel asked to retry: %s", exc, extra={
-            "channel": channel, "account": account.account_id, "event_id": notification.event_id,
-            "object_id": notification.object_id})
-        return False
+    except Unrecorded:
+        assert notification.payment is not None
+        adopted = orphans.adopt(account, notification.object_id, notification.payment, source="callback")
+        log.warning("callback for unrecorded attempt %s (%s): %s", notification.object_id,
+                    notification.payment.raw_status, adopted or "nothing to give back", extra={
+                        "channel": channel, "account": account.account_id, "event_id": notification.event_id})
+        return
     except BusinessMismatch as exc:
         log.error("ALERT callback verified but not applied: %s", exc, extra={
             "alert": "callback_business_mismatch", "channel": channel, "account": account.account_id,
             "event_id": notification.event_id, "object_id": notification.object_id})
-        return True
+        return
     dedupe = Dedupe(channel, account.account_id, notification.event_id)
     if notification.kind is NotificationKind.PAYMENT:
         assert notification.payment is not None
@@ -91,7 +89,6 @@ def _apply(channel: str, account: ChannelAccount, notification: Notification) ->
         result = apply_refund_status(notification.object_id, notification.refund, source="callback", dedupe=dedupe,
                                      known=record)
     log.info("callback %s for %s: %s", notification.event_id, notification.object_id, result)
-    return True
 
 
 def _raise_alert(channel: str, account: ChannelAccount, notification: Notification) -> None:
@@ -118,8 +115,9 @@ def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt
     # Amounts are checked where every channel answer is applied (outcomes/refunds), for queries as well.
     load = state_repo.get_attempt if notification.kind is NotificationKind.PAYMENT else state_repo.get_refund
     record = load(notification.object_id)
-    if record is None and is_hub_id(notification.object_id, _ID_PREFIX[notification.kind]):
-        raise NotKnownYet(f"no {notification.kind} object {notification.object_id}")
+    if (record is None and notification.kind is NotificationKind.PAYMENT
+            and orphans.is_orphan_candidate(notification.object_id)):
+        raise Unrecorded(notification.object_id)
     if record is None:
         raise BusinessMismatch(f"{notification.kind} object id {notification.object_id} is not one the hub issued")
     if record.account_id != account.account_id:

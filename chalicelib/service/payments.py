@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from chalicelib.channels.base import CardDetails, CreateRequest, Payer
+from chalicelib.channels.base import CardDetails, CreateRequest, Payer, PaymentOutcome
 from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.settings import settings
 from chalicelib.domain.cards import requires_card
-from chalicelib.domain.clock import iso, utcnow
-from chalicelib.domain.errors import ChannelError, DuplicateMerchantOrderNo, InvalidRequest, InvalidState, NotFound
+from chalicelib.domain.clock import iso, parse_iso, utcnow
+from chalicelib.domain.errors import (
+    ChannelError,
+    ChannelOrderExists,
+    DuplicateMerchantOrderNo,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+)
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
 from chalicelib.service import status_sync
 from chalicelib.service.inputs import CardInput, CreatePaymentInput
-from chalicelib.service.routing import callback_url, choose_account
+from chalicelib.service.outcomes import apply_attempt_status
+from chalicelib.service.routing import account_or_error, callback_url, choose_account
 from chalicelib.service.webhook_targets import check_notify_url
 from chalicelib.storage import records, state_repo
-from chalicelib.storage.sync_index import first_sync
+from chalicelib.storage.idempotency import RequestOrigin
+from chalicelib.storage.sync_index import SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
+from chalicelib.vault import cards
 from chalicelib.vault.cards import SealedCard, vault
 
 log = logging.getLogger(__name__)
@@ -30,57 +42,65 @@ log = logging.getLogger(__name__)
 CARD_KEPT_AFTER_EXPIRY_S = 24 * 3600
 
 
-def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
-    """Pre-order at the channel first, then record payment + attempt atomically.
+def create_payment(merchant: Merchant, body: CreatePaymentInput, origin: RequestOrigin | None = None) -> Payment:
+    """Record what we are about to ask, ask the channel under that record's ids, then record its answer.
 
-    Nothing is written if the channel refuses; if the write loses a race on merchant_order_no, the channel
-    order we just made is closed so no payer can use it. A card is encrypted before the channel is called
-    and its vault record is written in the same transaction as the payment and attempt.
+        T1  payment + attempt + order number, written together (the intent); the attempt is due for a status
+            query, so a crash from here on is found by status sync
+        ->  channel create under the attempt id (out_trade_no, orderId, Idempotency-Key, PayPal-Request-Id...)
+        T2  the channel's handle and the payer's next action
+
+    A retry of the same request (same Idempotency-Key and body, ``origin``) finds the intent by its order number
+    and asks the channel again under the same ids, so the channel moves the money at most once however often
+    the merchant retries or the hub crashes. A definite refusal by the channel withdraws the intent (nothing
+    moved; the order number is free again). A card is sealed before T1 and its vault record written with it.
     """
     _check_card_for_method(body)
     money = Money(body.amount, body.currency)
     if body.notify_url:
         check_notify_url(body.notify_url, param="notify_url")
-    if state_repo.payment_id_for_order_no(merchant.merchant_id, body.merchant_order_no):
-        raise DuplicateMerchantOrderNo(f"merchant_order_no {body.merchant_order_no!r} is already used",
-                                       param="merchant_order_no")
     account = choose_account(body.method, body.currency, merchant.merchant_id)
-    channel = account.config.channel
+    intent = _record_intent(merchant, body, money, account, origin)
+    if intent.opened:  # a retry of a request whose work is done: the same payment again
+        return intent.payment
+    return _open_at_channel(intent, body)
+
+
+@dataclass(frozen=True)
+class _Intent:
+    payment: Payment
+    attempt: Attempt
+    opened: bool  # the channel's answer is recorded (T2 done), or the attempt moved on without it
+
+
+def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, account: ChannelAccount,
+                   origin: RequestOrigin | None) -> _Intent:
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)
     payment_id, attempt_id = new_id("pay"), new_id("att")
-    card = _card_details(body.card) if body.card else None
     sealed: SealedCard | None = None
-    if card is not None:
-        sealed = vault().seal(card, merchant_id=merchant.merchant_id, now=now,
+    if body.card is not None:
+        sealed = vault().seal(_card_details(body.card), merchant_id=merchant.merchant_id, now=now,
                               keep_until=expires_at + timedelta(seconds=CARD_KEPT_AFTER_EXPIRY_S))
-    result = adapter(channel).create(account, CreateRequest(
-        attempt_id=attempt_id, method=body.method, amount=money, description=body.description,
-        notify_url=callback_url(settings().public_base_url, channel, account.account_id), expires_at=expires_at,
-        payer=Payer(**body.payer.model_dump()), return_url=body.return_url, card=card,
-        payment_method=body.payment_method,
-    ))
-    action = {"type": result.action.type, **dict(result.action.params)}
     stamp = iso(now)
     payment = Payment(
         payment_id=payment_id, merchant_id=merchant.merchant_id, merchant_order_no=body.merchant_order_no,
         amount=money.minor, currency=money.currency, description=body.description, method=body.method,
         status=PaymentState.PENDING, version=0, created_at=stamp, updated_at=stamp, expires_at=iso(expires_at),
         current_attempt_id=attempt_id, notify_url=body.notify_url or merchant.webhook_url,
-        payer=body.payer.model_dump(exclude_none=True), metadata=body.metadata, action=action,
+        payer=body.payer.model_dump(exclude_none=True), metadata=body.metadata, action=None,
         card=sealed.summary if sealed else None,
     )
     attempt = Attempt(
-        attempt_id=attempt_id, payment_id=payment_id, merchant_id=merchant.merchant_id, channel=channel,
-        account_id=account.account_id, method=body.method, amount=money.minor, currency=money.currency,
-        status=AttemptState.PENDING, version=0, created_at=stamp, updated_at=stamp, expires_at=iso(expires_at),
-        channel_order_ref=result.channel_order_ref, card_token=sealed.token if sealed else None,
-        return_url=body.return_url,
+        attempt_id=attempt_id, payment_id=payment_id, merchant_id=merchant.merchant_id,
+        channel=account.config.channel, account_id=account.account_id, method=body.method, amount=money.minor,
+        currency=money.currency, status=AttemptState.PENDING, version=0, created_at=stamp, updated_at=stamp,
+        expires_at=iso(expires_at), card_token=sealed.token if sealed else None, return_url=body.return_url,
     )
     tx = Transaction()
     table = state_repo.state_table()
     tx.put_new("order_no", table, {**records.order_no_key(merchant.merchant_id, body.merchant_order_no),
-                                   "payment_id": payment_id})
+                                   "payment_id": payment_id, **(origin.item() if origin else {})})
     tx.put_new("payment", table, records.payment_item(payment))
     tx.put_new("attempt", table, {**records.attempt_item(attempt), **first_sync(now)})
     if sealed is not None:
@@ -88,11 +108,144 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput) -> Payment:
     try:
         tx.commit()
     except TransactionConflict as exc:
-        _close_orphan(account, channel, attempt_id, result.channel_order_ref)
-        raise DuplicateMerchantOrderNo(f"merchant_order_no {body.merchant_order_no!r} is already used",
-                                       param="merchant_order_no") from exc
-    log.info("payment %s created: attempt %s on %s/%s", payment_id, attempt_id, channel, account.account_id)
+        if "order_no" not in exc.failed_labels:
+            raise
+        return _earlier_intent(merchant, body, origin)
+    log.info("payment %s recorded before the channel call: attempt %s on %s/%s", payment_id, attempt_id,
+             account.config.channel, account.account_id)
+    return _Intent(payment, attempt, opened=False)
+
+
+def _earlier_intent(merchant: Merchant, body: CreatePaymentInput, origin: RequestOrigin | None) -> _Intent:
+    """The order number is taken: by this very request made before (resume it), or by another one (409)."""
+    taken = DuplicateMerchantOrderNo(f"merchant_order_no {body.merchant_order_no!r} is already used",
+                                     param="merchant_order_no")
+    claim = state_repo.get_item(records.order_no_key(merchant.merchant_id, body.merchant_order_no))
+    if claim is None or origin is None or not origin.matches(claim):
+        raise taken
+    payment = state_repo.get_payment(str(claim["payment_id"]))
+    attempt = state_repo.get_attempt(payment.current_attempt_id or "") if payment else None
+    if payment is None or attempt is None:
+        raise taken
+    opened = attempt.channel_order_ref is not None or attempt.status is not AttemptState.PENDING
+    log.info("payment %s: retry of the request that created it (%s)", payment.payment_id,
+             "answer recorded" if opened else "asking the channel again under the same ids")
+    return _Intent(payment, attempt, opened=opened)
+
+
+def _open_at_channel(intent: _Intent, body: CreatePaymentInput, *, replaced: bool = False) -> Payment:
+    payment, attempt = intent.payment, intent.attempt
+    account = account_or_error(attempt.account_id)
+    request = CreateRequest(
+        attempt_id=attempt.attempt_id, method=attempt.method, amount=attempt.money, description=payment.description,
+        notify_url=callback_url(settings().public_base_url, attempt.channel, attempt.account_id),
+        expires_at=parse_iso(attempt.expires_at), payer=Payer(**body.payer.model_dump()),
+        return_url=attempt.return_url, card=_card_details(body.card) if body.card else None,
+        payment_method=body.payment_method, requested_at=parse_iso(attempt.created_at),
+    )
+    try:
+        result = adapter(attempt.channel).create(account, request)
+    except ChannelOrderExists:
+        if replaced:
+            raise
+        return _replace_attempt(intent, body)
+    except (ChannelError, InvalidRequest) as exc:
+        if isinstance(exc, InvalidRequest) or exc.refused:
+            _withdraw(payment, attempt, reason=exc.message)
+        else:
+            log.warning("create of %s at %s: outcome unknown (%s); the intent stays for status sync and retries",
+                        attempt.attempt_id, attempt.channel, exc.channel_code, extra={"attempt_id": attempt.attempt_id})
+        raise
+    action = {"type": result.action.type, **dict(result.action.params)}
+    _record_opened(attempt, result.channel_order_ref, action)
+    log.info("payment %s opened: attempt %s on %s/%s", payment.payment_id, attempt.attempt_id, attempt.channel,
+             attempt.account_id)
+    return payment.evolve(action=action)
+
+
+def _replace_attempt(intent: _Intent, body: CreatePaymentInput) -> Payment:
+    """The channel holds the intent's order but will not hand out its payer handle again (a retry after the answer
+    was lost). Paid meanwhile: that is the answer. Otherwise it is closed at the channel (so nobody can pay it) and
+    the payment moves to a new attempt in one conditional write: at most one attempt can ever take the money."""
+    old = intent.attempt
+    account = account_or_error(old.account_id)
+    status = adapter(old.channel).query(account, old.attempt_id, old.money, channel_order_ref=None)
+    if status.outcome is not PaymentOutcome.SUCCEEDED:
+        try:
+            adapter(old.channel).close(account, old.attempt_id, channel_order_ref=None)
+        except ChannelError as exc:
+            if exc.channel_code != "ORDERPAID":
+                raise
+            status = adapter(old.channel).query(account, old.attempt_id, old.money, channel_order_ref=None)
+    if status.outcome is PaymentOutcome.SUCCEEDED:
+        apply_attempt_status(old.attempt_id, status, source="create_retry:paid")
+        return _current(intent.payment.payment_id)
+    now = utcnow()
+    stamp = iso(now)
+    new = old.evolve(attempt_id=new_id("att"), created_at=stamp, updated_at=stamp, channel_order_ref=None)
+    table = state_repo.state_table()
+    tx = Transaction()
+    state_repo.guard_version(tx, "old_attempt", records.attempt_key(old.attempt_id), status=str(old.status),
+                             version=old.version, changes={"status": "closed", "raw_status": "REPLACED",
+                                                           "updated_at": stamp}, remove=SYNC_FIELDS)
+    tx.put_new("attempt", table, {**records.attempt_item(new), **first_sync(now)})
+    tx.update("payment", table, records.payment_key(old.payment_id), {"current_attempt_id": new.attempt_id,
+                                                                     "updated_at": stamp},
+              condition="current_attempt_id = :old AND #status = :pending",
+              condition_values={":old": old.attempt_id, ":pending": "pending"})
+    tx.put_new("audit", table, {"pk": f"AUDIT#{old.attempt_id}", "sk": f"{stamp}#{new_id('aud')}",
+                                "source": "create_retry", "attempt_from": str(old.status), "attempt_to": "closed",
+                                "payment_id": old.payment_id, "reason": f"replaced by {new.attempt_id}",
+                                "raw_status": status.raw_status})
+    tx.commit()
+    log.info("payment %s: attempt %s closed at the channel and replaced by %s", old.payment_id, old.attempt_id,
+             new.attempt_id)
+    payment = intent.payment.evolve(current_attempt_id=new.attempt_id)
+    return _open_at_channel(_Intent(payment, new, opened=False), body, replaced=True)
+
+
+def _current(payment_id: str) -> Payment:
+    payment = state_repo.get_payment(payment_id)
+    assert payment is not None
     return payment
+
+
+def _record_opened(attempt: Attempt, channel_order_ref: str, action: dict[str, Any]) -> None:
+    """T2. Neither field takes part in a state decision, so versions are left alone (as in confirmation): a callback
+    that already moved the attempt (a card settled at once) is not disturbed, and never overwrites these fields."""
+    now = iso(utcnow())
+    table = state_repo.state_table()
+    tx = Transaction()
+    tx.update("attempt", table, records.attempt_key(attempt.attempt_id),
+              {"channel_order_ref": channel_order_ref, "updated_at": now},
+              condition="attribute_exists(pk)", condition_values={})
+    tx.update("payment", table, records.payment_key(attempt.payment_id), {"action": action, "updated_at": now},
+              condition="current_attempt_id = :attempt", condition_values={":attempt": attempt.attempt_id})
+    tx.commit()
+
+
+def _withdraw(payment: Payment, attempt: Attempt, *, reason: str) -> None:
+    """The channel definitely refused the create: nothing moved, so the intent goes and the order number is free.
+    Only while the attempt is still the untouched intent; an audit record says why."""
+    now = iso(utcnow())
+    table = state_repo.state_table()
+    tx = Transaction()
+    untouched = "#status = :pending AND version = :zero AND attribute_not_exists(channel_order_ref)"
+    tx.delete("attempt", table, records.attempt_key(attempt.attempt_id), condition=untouched,
+              condition_values={":pending": "pending", ":zero": 0})
+    tx.delete("payment", table, records.payment_key(payment.payment_id), condition="#status = :pending AND version = :zero",
+              condition_values={":pending": "pending", ":zero": 0})
+    tx.delete("order_no", table, records.order_no_key(payment.merchant_id, payment.merchant_order_no),
+              condition="payment_id = :payment", condition_values={":payment": payment.payment_id})
+    if attempt.card_token:
+        cards.discard(tx, attempt.card_token, merchant_id=attempt.merchant_id)
+    tx.put_new("audit", table, {"pk": f"AUDIT#{attempt.attempt_id}", "sk": f"{now}#{new_id('aud')}",
+                                "source": "create", "attempt_from": "pending", "attempt_to": "withdrawn",
+                                "payment_id": payment.payment_id, "reason": reason[:500]})
+    try:
+        tx.commit()
+    except TransactionConflict as conflict:  # it moved on (a callback, status sync): its state is what counts
+        log.warning("intent %s not withdrawn: %s", attempt.attempt_id, conflict.failed_labels)
 
 
 def _check_card_for_method(body: CreatePaymentInput) -> None:
@@ -106,13 +259,6 @@ def _card_details(card: CardInput) -> CardDetails:
     return CardDetails(number=card.number, exp_month=card.exp_month, exp_year=card.exp_year, cvv=card.cvv,
                        holder_name=card.holder_name, phone=card.phone, id_type=card.id_type,
                        id_number=card.id_number)
-
-
-def _close_orphan(account: ChannelAccount, channel: str, attempt_id: str, channel_order_ref: str) -> None:
-    try:
-        adapter(channel).close(account, attempt_id, channel_order_ref=channel_order_ref)
-    except ChannelError:
-        log.warning("could not close orphan channel order %s; it expires unpaid", attempt_id)
 
 
 def get_payment(merchant: Merchant, payment_id: str) -> Payment:

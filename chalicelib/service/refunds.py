@@ -35,6 +35,7 @@ from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
 from chalicelib.service.payments import get_payment
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import outbox, recon_index, records, state_repo
+from chalicelib.storage.idempotency import RequestOrigin
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
@@ -48,11 +49,17 @@ _OUTCOME_TO_STATE = {
 }
 
 
-def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput) -> Refund:
+def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput,
+                  origin: RequestOrigin | None = None) -> Refund:
+    """``origin``: the request making it. A retry of the same request whose first answer was lost gets the refund it
+    made, not a duplicate-number refusal (the refund number's claim remembers which request took it)."""
     payment = get_payment(merchant, payment_id)
     if payment.status is not PaymentState.SUCCEEDED:
         raise InvalidState(f"payment is {payment.status}; only succeeded payments can be refunded", param="payment_id")
     if body.amount > payment.amount_refundable:
+        earlier = _made_by(origin, payment_id, body.merchant_refund_no)  # this refund itself may have used it up
+        if earlier is not None:
+            return earlier
         raise RefundExceedsCaptured(
             f"amount {body.amount} exceeds the refundable {payment.amount_refundable}", param="amount")
     attempt = state_repo.get_attempt(payment.succeeded_attempt_id or "")
@@ -75,7 +82,7 @@ def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput) 
               condition="#status = :succeeded AND amount_refundable >= :amount",
               condition_values={":succeeded": "succeeded", ":amount": body.amount})
     tx.put_new("refund_no", table, {**records.refund_no_key(payment_id, body.merchant_refund_no),
-                                    "refund_id": refund.refund_id})
+                                    "refund_id": refund.refund_id, **(origin.item() if origin else {})})
     # If the refund worker's message is lost (DLQ after a long channel outage), status sync resubmits it.
     tx.put_new("refund", table, {**records.refund_item(refund), **first_sync(utcnow(), after_s=PENDING_REFUND_RESUBMIT_S)})
     submit = outbox.add_command(tx, topic="refunds", object_id=refund.refund_id, command="refund.submit", now=now)
@@ -83,11 +90,22 @@ def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput) 
         tx.commit()
     except TransactionConflict as exc:
         if "refund_no" in exc.failed_labels:
+            earlier = _made_by(origin, payment_id, body.merchant_refund_no)
+            if earlier is not None:
+                return earlier
             raise DuplicateMerchantRefundNo(
                 f"merchant_refund_no {body.merchant_refund_no!r} is already used", param="merchant_refund_no") from exc
         raise RefundExceedsCaptured("amount exceeds what is left to refund", param="amount") from exc
     outbox.publish_after_commit([submit])
     return refund
+
+
+def _made_by(origin: RequestOrigin | None, payment_id: str, merchant_refund_no: str) -> Refund | None:
+    """The refund this very request made before, when the number's claim says so."""
+    claim = state_repo.get_item(records.refund_no_key(payment_id, merchant_refund_no))
+    if origin is None or claim is None or not origin.matches(claim):
+        return None
+    return state_repo.get_refund(str(claim["refund_id"]))
 
 
 def get_refund(merchant: Merchant, refund_id: str) -> Refund:

@@ -68,6 +68,11 @@ def sync_attempt(attempt_id: str, count: int = 0) -> str:
     if status.outcome in (PaymentOutcome.SUCCEEDED, PaymentOutcome.FAILED, PaymentOutcome.CLOSED):
         return str(result)
     if parse_iso(attempt.expires_at) <= utcnow():
+        if status.outcome is PaymentOutcome.NOT_FOUND and attempt.channel_order_ref is None:
+            # Recorded before the create that never reached the channel (the hub died or the call failed, and the
+            # merchant did not retry): nobody can pay an order the channel does not have. Closed here only.
+            return str(apply_attempt_status(attempt_id, PaymentStatus(PaymentOutcome.CLOSED, raw_status="NEVER_CREATED"),
+                                            source="expired:never_created"))
         return close_attempt(attempt_id, source="expired")
     _reschedule(records.attempt_key(attempt_id), count, attempt.expires_at)
     return str(result)

@@ -57,6 +57,8 @@ def deliver(event_id: str, *, attempt: int = 1, not_before: str | None = None, m
         if int(event.get("delivery_attempts", 0)) != attempt - 1:
             return "superseded"  # another copy of this message already made this attempt
     merchant = config_repo.get_merchant(event["merchant_id"])
+    if merchant is None:  # no merchant by that id (an orphan's placeholder payment): nobody to tell, ever
+        return "no_recipient"
     target = _target(event, merchant)
     started = time.monotonic()
     status_code, error = _post(target, event) if target else (None, "no notify_url configured")

@@ -66,12 +66,34 @@ def _key(merchant_id: str, idempotency_key: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class RequestOrigin:
+    """Which request made a record: its Idempotency-Key and body fingerprint, kept on the record itself (a payment's
+    order number claim, a refund's number claim). When the key's stored answer is lost (its write failed, or it
+    expired), a retry of the same request still finds its work by this and answers it again instead of a 409."""
+
+    idempotency_key: str
+    fingerprint: str
+
+    def item(self) -> dict[str, str]:
+        return {"idempotency_key": self.idempotency_key, "request_fingerprint": self.fingerprint}
+
+    def matches(self, item: dict[str, Any]) -> bool:
+        return (item.get("idempotency_key") == self.idempotency_key
+                and item.get("request_fingerprint") == self.fingerprint)
+
+
+@dataclass(frozen=True)
 class Lock:
     """Proof that this request owns the key: completing or releasing it requires the same lock."""
 
     merchant_id: str
     key: str
     locked_at_ns: int
+    fingerprint: str = ""
+
+    @property
+    def origin(self) -> RequestOrigin:
+        return RequestOrigin(self.key, self.fingerprint)
 
 
 def begin(merchant_id: str, idempotency_key: str, fingerprint: str) -> StoredResponse | Lock:
@@ -79,7 +101,7 @@ def begin(merchant_id: str, idempotency_key: str, fingerprint: str) -> StoredRes
     if not 1 <= len(idempotency_key) <= 255:
         raise InvalidRequest("Idempotency-Key must be 1 to 255 characters", param="Idempotency-Key")
     now = int(time.time())
-    lock = Lock(merchant_id, idempotency_key, time.time_ns())
+    lock = Lock(merchant_id, idempotency_key, time.time_ns(), fingerprint)
     try:
         client("dynamodb").put_item(
             TableName=settings().names.idempotency_table,

@@ -1,7 +1,7 @@
 """What must not loop forever: a refund the channel cannot express (refused at the API with nothing reserved, and
 failed, reservation released, should one reach the worker), and a callback about an object the hub never issued
-or a chargeback (acknowledged and raised for a person, nothing applied), while an id of the hub's own shape that
-is not recorded yet is still answered "retry"."""
+or a chargeback (acknowledged and raised for a person, nothing applied), while money under an id of the hub's own
+shape that has no record is an orphan, adopted and refunded."""
 
 from __future__ import annotations
 
@@ -118,10 +118,20 @@ def test_an_amount_the_adapter_will_not_send_fails_the_refund_and_releases_it(st
 # --- callbacks about objects the hub does not hold ------------------------------------------------------------
 
 
-def test_a_hub_shaped_id_not_recorded_yet_is_retried(stack, cardtest, caplog):
-    reply = cardtest.callback(new_id("att"), "succeeded", Money(100, "CNY"))
-    assert reply.status_code == 401  # the fake channel's "not delivered, send again"
+def test_a_hub_shaped_id_with_no_record_is_an_orphan_adopted_for_refund(stack, cardtest, caplog):
+    """Every create is recorded before the channel hears its id, so money under an unrecorded id of the hub's shape is
+    nobody's: acknowledged (no retry loop), alerted, and adopted into a closed placeholder whose success is refunded."""
+    orphan = new_id("att")
+    with caplog.at_level(logging.WARNING):
+        reply = cardtest.callback(orphan, "succeeded", Money(100, "CNY"))
+    assert reply.status_code == 200
     assert not alerts(caplog, "callback_business_mismatch")
+    assert [r.attempt_id for r in alerts(caplog, "orphan_money")] == [orphan]  # type: ignore[attr-defined]
+    attempt = state_repo.get_attempt(orphan)
+    assert attempt is not None and attempt.status == "succeeded" and attempt.merchant_id == "hub_orphans"
+    payment = state_repo.get_payment(attempt.payment_id)
+    assert payment is not None and payment.status == "closed" and payment.amount_refund_pending == 100
+    assert len(ledger_repo.journals_for(orphan)) == 1  # the capture is journaled; the refund follows when it settles
 
 
 @pytest.mark.parametrize("object_id", ["8MC585209K746392H", "att_short", "re_" + "a" * 24, "pi_3OabcDEF"])

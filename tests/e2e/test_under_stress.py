@@ -293,15 +293,24 @@ def test_verified_callback_with_another_amount_is_acknowledged_not_applied(stack
     assert any(getattr(r, "alert", None) == "amount_mismatch" for r in caplog.records)
 
 
-def test_channel_5xx_on_create_writes_nothing(stack, merchant):
+def test_channel_5xx_on_create_keeps_the_intent_and_the_same_key_resumes_it(stack, merchant):
+    """The hub cannot know whether a create the channel answered 5xx took effect, so its record stays (status sync
+    asks the channel about it) and only a retry of the same request may use the order number: under the same ids."""
     arm(stack, "error_5xx", path_prefix="/v3/pay/transactions")
     body = {"merchant_order_no": "o5xx" + merchant.merchant_id[-8:], "amount": 100, "currency": "CNY",
             "description": "x", "method": "wechat.native"}
-    response = merchant.call("POST", "/v1/payments", body)
-    assert response.status_code == 502 and response.json()["error"]["code"] == "channel_error"
-    assert merchant.call("GET", f"/v1/payments?merchant_order_no={body['merchant_order_no']}").status_code == 404
-    retried = merchant.call("POST", "/v1/payments", body)  # the key was released: the retry may run
-    assert retried.status_code == 201
+    response = merchant.call("POST", "/v1/payments", body, idempotency_key="create-5xx")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "channel_unavailable"
+    assert response.headers["Retry-After"] == "2"
+    recorded = merchant.get(f"/v1/payments?merchant_order_no={body['merchant_order_no']}")
+    assert recorded["status"] == "pending" and recorded["action"] is None
+    other = merchant.call("POST", "/v1/payments", body)  # another request may not take the order number
+    assert other.status_code == 409 and other.json()["error"]["code"] == "duplicate_merchant_order_no"
+    retried = merchant.call("POST", "/v1/payments", body, idempotency_key="create-5xx")
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["id"] == recorded["id"] and retried.json()["attempt_id"] == recorded["attempt_id"]
+    assert retried.json()["action"]["type"] == "qr_code"
+    assert len(stack.sandbox.state.orders_named(recorded["attempt_id"], None)) == 1
 
 
 def test_refund_whose_answer_timed_out_is_retried_and_done_once(stack, merchant, drain):

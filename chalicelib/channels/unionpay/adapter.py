@@ -58,7 +58,7 @@ from chalicelib.channels.unionpay.states import (
     txn_time,
 )
 from chalicelib.config.accounts import ChannelAccount
-from chalicelib.domain.errors import ChannelError, InvalidRequest, InvalidState
+from chalicelib.domain.errors import ChannelError, ChannelOrderExists, InvalidRequest, InvalidState
 from chalicelib.domain.money import Money
 
 # Card answers (60-89) that are about what the payer typed: the payer can type again, the order stays open.
@@ -89,7 +89,7 @@ class UnionPayAdapter:
             raise InvalidRequest(f"method {request.method!r} is not a UnionPay method", param="method")
         credentials = UnionPayCredentials.from_account(account)
         order_id, fen = _order_id(request.attempt_id), _fen(request.amount)
-        txn = txn_time(self._clock())
+        txn = txn_time(request.requested_at or self._clock())
         if request.method == "unionpay.card":
             return self._create_card(credentials, request, order_id, fen, txn)
         fields = messages.consume(request.method, credentials.merchant_id, order_id, txn, fen,
@@ -100,7 +100,7 @@ class UnionPayAdapter:
             signed = self._client.sign(credentials, fields)
             return CreateResult(order_ref_text(txn), ClientAction("form_post", {"url": url, "fields": signed}))
         answer = self._client.call(credentials, self._client.gateway_url(credentials, APP_PATH), fields)
-        _accepted_or_raise(answer, "appTransReq")
+        _created_or_raise(answer, "appTransReq")
         tn = answer.get("tn", "")
         if not tn:
             raise ChannelError("UnionPay accepted the app order but sent no tn", channel_code="NO_TN")
@@ -123,7 +123,7 @@ class UnionPayAdapter:
         code = answer.get("respCode", "")
         if code in RETYPE_CODES or code == "60":
             raise InvalidRequest(f"UnionPay refused the card: {describe(answer)}", param="card")
-        _accepted_or_raise(answer, "consume SMS")
+        _created_or_raise(answer, "consume SMS")
         params = {"phone_masked": mask_phone(card.phone), "card_last4": card.last4}
         return CreateResult(order_ref_text(txn), ClientAction("sms_verification", params))
 
@@ -334,6 +334,14 @@ def _fen(amount: Money) -> str:
         return money_to_fen(amount)
     except ValueError as exc:
         raise InvalidRequest(str(exc), param="amount") from exc
+
+
+def _created_or_raise(answer: Mapping[str, str], what: str) -> None:
+    """A create's answer: a duplicate means our orderId and txnTime already made this order (a retry of a create
+    whose answer was lost); UnionPay will not send its tn or SMS again, so the hub must look and replace it."""
+    if classify(answer.get("respCode", "")) is Answer.DUPLICATE:
+        raise ChannelOrderExists(f"UnionPay {what}: {describe(answer)}", channel_code=answer.get("respCode"))
+    _accepted_or_raise(answer, what)
 
 
 def _accepted_or_raise(answer: Mapping[str, str], what: str) -> None:

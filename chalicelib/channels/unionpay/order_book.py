@@ -60,6 +60,11 @@ class HubRecordsOrderBook:
         if attempt is None:
             return None
         found = txn_time_of(attempt.channel_order_ref)
+        if found is None and attempt.channel_order_ref is None:
+            # Recorded before the create was sent, whose txnTime is the record's own creation time.
+            from chalicelib.domain.clock import parse_iso
+
+            found = txn_time(parse_iso(attempt.created_at))
         return OrderRef(found, attempt.method) if found else None
 
     def refund(self, refund_id: str) -> OrderRef | None:
