@@ -17,9 +17,9 @@ import json
 import secrets
 import threading
 import uuid
-from datetime import timedelta
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -41,7 +41,6 @@ from payhub_cli.main import main as payhub
 from tests import channel_money
 from tests.helpers import wait_for
 
-SECURE_CARD = {"number": "6216610200016587010", "exp_month": 12, "exp_year": 2029, "phone": "13900139000"}
 
 # (channel, create body); the Stripe card is charged by the create itself (a saved payment method, no 3-D Secure).
 CASES: list[tuple[str, dict[str, Any]]] = [
