@@ -1,7 +1,7 @@
 """Packaging build step: stage exactly what ships to Lambda, then let Chalice package it.
 
 ``chalice package`` ships only ``app.py``, ``chalicelib/``, ``vendor/`` and what ``requirements.txt``
-resolves to (DESIGN §1). So this step copies a clean project into ``build/stage/<stage>/``:
+resolves to (docs/design.md#packaging). So this step copies a clean project into ``build/stage/<stage>/``:
 
 - ``app.py``, ``chalicelib/`` and ``.chalice/config.json`` as they are;
 - ``functions/`` as ``vendor/functions/`` (Chalice copies vendor/ to the zip root, so Lambda imports

@@ -37,7 +37,7 @@ class Sizing:
 
 @dataclass(frozen=True)
 class RouteGroup:
-    """Routes served by one Lambda behind the shared API Gateway (DESIGN §1)."""
+    """Routes served by one Lambda behind the shared API Gateway (docs/design.md#api-split)."""
 
     name: str
     handler: str  # the group's standalone Chalice app: imports only its own route module
@@ -114,7 +114,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             sends_to=("webhooks", "status-sync", "refunds"),
             channel_secrets=True,
         ),
-        # Own cap so merchant traffic can never starve channel callbacks (DESIGN §1).
+        # Own cap so merchant traffic can never starve channel callbacks (docs/design.md#api-split).
         sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
     ),
     RouteGroup(

@@ -5,7 +5,7 @@ from ``infra.functions``; this module only turns them into CloudFormation. The C
 the staged project (``infra.build``) as a SAM template; afterwards the stack
 
 1. gives every function its own role, log group, layer and sizing;
-2. splits the API (DESIGN §1): one clone of Chalice's ``APIHandler`` per route group, each group's
+2. splits the API (docs/design.md#api-split): one clone of Chalice's ``APIHandler`` per route group, each group's
    integration uri pointed at its clone, one invoke permission per route; the original is removed;
 3. wires the workers to their queues (with ``ReportBatchItemFailures``) and the sweeps to their schedules.
 """
@@ -185,7 +185,7 @@ class PayHubStack(cdk.Stack):
         recon_stack.add_bucket_env(self, function, access)
         self.functions[name] = function
 
-    # --- the API split (DESIGN §1) ------------------------------------------------------------------------
+    # --- the API split (docs/design.md#api-split) ---------------------------------------------------------
 
     def _split_api(self) -> None:
         template = self.chalice.get_resource("APIHandler")

@@ -76,7 +76,7 @@ class Payer:
 @dataclass(frozen=True)
 class CardDetails:
     """A payer's card as typed, held in memory only for the call that needs it. ``repr`` shows nothing
-    sensitive; the vault keeps the number encrypted, and the CVV is never stored at all (DESIGN §6)."""
+    sensitive; the vault keeps the number encrypted, and the CVV is never stored at all (docs/design.md#security)."""
 
     number: str = field(repr=False)
     exp_month: int = field(repr=False)

@@ -14,8 +14,8 @@ BEIJING = timezone(timedelta(hours=8))
 
 # Beijing time after which the previous day's statement is reliably published (with a margin).
 FETCH_AFTER: dict[str, time] = {
-    "wechatpay": time(10, 30),  # trade bills generated after 09:00, WeChat says fetch after 10:00 (PROTOCOLS §1.11)
-    "alipay": time(10, 30),  # dailies available T+1, fetch after about 10:00 (PROTOCOLS §2.7)
+    "wechatpay": time(10, 30),  # bills made after 09:00; fetch after 10:00 (docs/channels/wechatpay.md#trade-bill)
+    "alipay": time(10, 30),  # dailies T+1, fetch after about 10:00 (docs/channels/alipay.md#bill-files)
     "unionpay": time(10, 30),  # fileDownload reconciliation file of the previous settlement date
     "ecny": time(11, 0),  # operator (bank) files, typically mid-morning
     "stripe": time(12, 0),  # balance report data for a day is complete a few hours after it ends

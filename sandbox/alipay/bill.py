@@ -1,4 +1,4 @@
-"""The trade bill (业务明细) ZIP, rendered from ledger entries in Alipay's format (PROTOCOLS.md §2.7).
+"""The trade bill (业务明细) ZIP, rendered from ledger entries in Alipay's format (docs/channels/alipay.md#bill-files).
 
 A ZIP of two GBK CSVs whose entry names are GBK bytes without the UTF-8 flag: the detail file (``#`` comments,
 the header, one row per movement with tab-suffixed id cells, closing ``#`` totals) and the summary file (one

@@ -1,4 +1,4 @@
-"""Alipay's signatures, written here from PROTOCOLS.md §2 (the sandbox never imports the hub's code).
+"""Alipay's signatures, written here from docs/channels/alipay.md#signed-string (the sandbox never imports the hub's code).
 
 RSA2 = SHA256withRSA over the canonical string; SM2 = SM3withSM2 with the default user id, DER-encoded, as the
 official Java SDK signs. RSA keys travel as bare base64 (what Alipay's console shows), SM2 keys as hex.

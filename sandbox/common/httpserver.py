@@ -1,7 +1,7 @@
 """A tiny route table on top of the stdlib ``ThreadingHTTPServer``, run in a daemon thread.
 
 Stdlib only, so a sandbox adds no dependency. Handlers receive the *raw* request target and body bytes because
-channel signatures cover exactly what was on the wire (PROTOCOLS.md §0.1).
+channel signatures cover exactly what was on the wire (docs/design.md#rules-every-channel-follows).
 """
 
 from __future__ import annotations

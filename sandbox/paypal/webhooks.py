@@ -34,8 +34,8 @@ from .state import SandboxState, Webhook, now_utc
 
 _log = logging.getLogger("sandbox.paypal.webhooks")
 
-# "Up to 25 retries over 3 days" (PROTOCOLS §5.1); the spacing is this sandbox's model: quick at first, then every
-# 4.5 hours, 237,810 s (about 2.75 days) in all.
+# "Up to 25 retries over 3 days" (docs/channels/paypal.md#webhooks); the spacing is this sandbox's model: quick at
+# first, then every 4.5 hours, 237,810 s (about 2.75 days) in all.
 RETRY_SCHEDULE_S: tuple[float, ...] = (30, 60, 120, 300, 600, 900, 1800, 1800, 3600, 3600, 7200, 7200) + (16200,) * 13
 STALE_BY_S = 3600
 _PER_EVENT: tuple[FaultName, ...] = ("duplicate_callback", "late", "forged", "tampered", "stale")

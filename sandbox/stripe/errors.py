@@ -7,8 +7,8 @@ from typing import Any
 
 
 class StripeError(Exception):
-    """``stored``: whether an answer with this error is kept under the request's Idempotency-Key (PROTOCOLS.md
-    §4.4: a request that fails validation is not; one that failed after the endpoint started working is)."""
+    """``stored``: whether an answer with this error is kept under the request's Idempotency-Key (a request that
+    fails validation is not; one that failed after the endpoint started working is; docs/channels/stripe.md#idempotency-keys)."""
 
     http_status = 400
     error_type = "invalid_request_error"

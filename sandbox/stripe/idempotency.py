@@ -1,4 +1,4 @@
-"""Idempotency keys as Stripe keeps them (PROTOCOLS.md §4.4), per account.
+"""Idempotency keys as Stripe keeps them (docs/channels/stripe.md#idempotency-keys), per account.
 
 Timeline of one key::
 

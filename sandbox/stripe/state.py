@@ -2,7 +2,7 @@
 webhook endpoints. Every change happens under the lock; the events it causes are published after the lock is
 released, in the order they happened. Readers get copies, never the live records.
 
-PaymentIntent life (docs.stripe.com/payments/paymentintents/lifecycle, PROTOCOLS.md §4.2):
+PaymentIntent life (docs.stripe.com/payments/paymentintents/lifecycle, docs/channels/stripe.md#paymentintent-lifecycle):
 requires_payment_method -> [confirm] -> requires_action (3-D Secure) -> payer authenticates ->
 requires_confirmation (manual confirmation: the server confirms again) -> succeeded; a decline or a failed
 challenge goes back to requires_payment_method with ``last_payment_error``; cancel -> canceled.

@@ -1,8 +1,8 @@
 """Events and their signed delivery to the account's webhook endpoints, with the webhook faults applied.
 
-Each event goes to every endpoint of the account that subscribed to its type. Every attempt is signed when
-it is sent (PROTOCOLS.md §4.1): ``Stripe-Signature: t=<now>,v1=<hex>[,v1=<hex>...],v0=<hex>`` with one ``v1`` per
-active secret of the endpoint (two while a rolled secret has not expired). Faults that spoil a delivery
+Each event goes to every endpoint of the account that subscribed to its type. Every attempt is signed when it is
+sent (docs/channels/stripe.md#webhook-signature): ``Stripe-Signature: t=<now>,v1=<hex>[,v1=<hex>...],v0=<hex>``
+with one ``v1`` per active secret of the endpoint (two while a rolled secret has not expired). Faults that spoil a delivery
 (forged, tampered, stale) spoil its first attempt only; the retry is correct. Retries follow Stripe's live-mode
 behaviour of backing off over about three days (the exact intervals are modelled, not published). Events go out
 ``event_delay_s`` after they happen: Stripe delivers asynchronously, so an event seldom reaches a merchant before

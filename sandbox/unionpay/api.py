@@ -2,10 +2,10 @@
 
 ``frontTransReq.do`` is posted by the payer's browser and answers HTML (the cashier); ``appTransReq.do``,
 ``backTransReq.do``, ``queryTrans.do`` and the file download are server to server and answer ``k=v&``.
-Business refusals are ``AcpError`` with a respCode. The codes follow PROTOCOLS.md §3.5's ranges; the exact
-numbers for card problems are the sandbox's model: 60 not a UnionPay card, 61 declined, 62 card details or
-phone do not match, 63 CVN2 missing or wrong, 70 SMS code wrong, 71 SMS code used up, 72 authentication
-failed, 06 payTimeout passed during authentication, 98 file not ready.
+Business refusals are ``AcpError`` with a respCode. The codes follow UnionPay's ranges
+(docs/channels/unionpay.md#response-codes); the exact numbers for card problems are the sandbox's model: 60 not a
+UnionPay card, 61 declined, 62 card details or phone do not match, 63 CVN2 missing or wrong, 70 SMS code wrong,
+71 SMS code used up, 72 authentication failed, 06 payTimeout passed during authentication, 98 file not ready.
 """
 
 from __future__ import annotations

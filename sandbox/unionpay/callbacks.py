@@ -1,7 +1,7 @@
 """Signed ``backUrl`` notifications (form POST, UTF-8) with UnionPay's re-sends and the callback faults.
 
 UnionPay re-sends a notification until the merchant answers HTTP 200. Its real schedule is not published
-(PROTOCOLS.md §3.4), so the sandbox models one: after 15 s, 1, 2, 4, 8, 16 and 32 minutes (times
+(docs/channels/unionpay.md#notifications), so the sandbox models one: after 15 s, 1, 2, 4, 8, 16 and 32 minutes (times
 ``retry_scale``). Faults that spoil a notification (forged, tampered) spoil only the first attempt: the
 re-send is correct, as a real re-send would be. Notifications go out for successful transactions only.
 """

@@ -1,4 +1,4 @@
-"""Reconciliation files from the sandbox's ledger, in ACP's download format (PROTOCOLS.md §3.6).
+"""Reconciliation files from the sandbox's ledger, in ACP's download format (docs/channels/unionpay.md#file-layout).
 
 ``fileContent`` = base64(zlib(ZIP)) holding ``INN<yymmdd>01ZM_<merId>`` and ``INN<yymmdd>01ZME_<merId>``:
 fixed-width GBK lines, one space between fields, widths from UnionPay's demo. Which column means what is

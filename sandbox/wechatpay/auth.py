@@ -2,7 +2,8 @@
 
 RSA mode: SHA256withRSA (PKCS#1 v1.5). SM2 mode: SM3withSM2, default user id, DER signature. Both base64.
 Request message ``METHOD\\nTARGET\\nts\\nnonce\\nbody\\n`` and response/callback message ``ts\\nnonce\\nbody\\n``
-are built from the exact bytes on the wire (PROTOCOLS.md §1.2, §1.3).
+are built from the exact bytes on the wire (docs/channels/wechatpay.md#request-signing,
+docs/channels/wechatpay.md#verifying-answers-and-callbacks).
 """
 
 from __future__ import annotations

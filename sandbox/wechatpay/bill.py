@@ -1,4 +1,4 @@
-"""The trade bill (交易账单) file, rendered from ledger entries in WeChat's real format (PROTOCOLS.md §1.11).
+"""The trade bill (交易账单) file, rendered from ledger entries in WeChat's real format (docs/channels/wechatpay.md#trade-bill).
 
 Every detail and summary cell starts with a backtick, amounts are yuan with 2 decimals, fees yuan with 5.
 A refund row is dated when the refund was accepted and carries the refund status as of rendering.

@@ -1,6 +1,6 @@
 """Signed, encrypted notifications to the merchant's notify_url, with the callback faults applied.
 
-Envelope and resource per PROTOCOLS.md §1.4-1.5; AES-256-GCM with the APIv3 key in RSA mode, SM4-GCM with
+Envelope and resource per docs/channels/wechatpay.md#callbacks; AES-256-GCM with the APIv3 key in RSA mode, SM4-GCM with
 SM3(APIv3 key)[:16] in SM2 mode. Faults that corrupt a callback (forged, tampered, stale) spoil only the first
 attempt: the retry is correct, the way WeChat re-sends a good copy after a probe is rejected.
 """
@@ -29,7 +29,8 @@ from .state import BEIJING, Merchant, Order, Refund, rfc3339_beijing
 
 _log = logging.getLogger("sandbox.wechatpay.callbacks")
 
-# WeChat's documented re-send intervals after a failed delivery (PROTOCOLS.md §1.6), in seconds.
+# WeChat's documented re-send intervals after a failed delivery, in seconds
+# (docs/channels/wechatpay.md#answering-and-wechats-retry-schedule).
 RETRY_SCHEDULE_S: tuple[float, ...] = (
     15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
 )

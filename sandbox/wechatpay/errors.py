@@ -1,6 +1,6 @@
 """WeChat Pay v3 error answers: one class per situation, each with its HTTP status and WeChat ``code``.
 
-Statuses follow WeChat's published tables where PROTOCOLS.md §1.7 lists the code; where the real channel's
+Statuses follow WeChat's published tables where docs/channels/wechatpay.md#error-codes lists the code; where the real channel's
 status is not confirmed, the choice is noted on the class.
 """
 

@@ -1,4 +1,4 @@
-"""DESIGN §6: no card number, CVV or SMS code in any log line or error body, with the hub logging at DEBUG.
+"""docs/design.md#security: no card number, CVV or SMS code in any log line or error body, with the hub logging at DEBUG.
 
 A card payment runs through the API (rejected card, create, wrong code, right code, replayed confirm, callback,
 workers) with every record of the hub's loggers captured and rendered the way Lambda writes them (JSON, with

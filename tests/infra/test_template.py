@@ -15,7 +15,7 @@ import pytest
 
 from infra.resources import resources
 
-# DESIGN §1 / the API contract: every route and the group (Lambda) that must serve it.
+# docs/design.md#api-split and #api-contract: every route and the group (Lambda) that must serve it.
 ROUTE_TO_GROUP = {
     ("POST", "/v1/payments"): "payments",
     ("GET", "/v1/payments"): "payments",
@@ -218,7 +218,7 @@ def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
     assert alarmed == {q.dead_letter_name for q in resources("dev").queues}
 
 
-# --- the API split (DESIGN §1) --------------------------------------------------------------------------
+# --- the API split (docs/design.md#api-split) -----------------------------------------------------------
 
 def rest_api(template: dict[str, Any]) -> dict[str, Any]:
     return of_type(template, "AWS::Serverless::Api")[_only(of_type(template, "AWS::Serverless::Api"))]["Properties"]

@@ -50,7 +50,7 @@ def canonical(params: dict[str, str], exclude: tuple[str, ...] = ("sign",)) -> b
     return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in exclude and params[k] != "").encode()
 
 
-# -- a merchant, as PROTOCOLS.md §2 describes one --------------------------------------------------------------
+# -- a merchant, as docs/channels/alipay.md#wire-rules describes one ----------------------------------------------
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """End-to-end checks of the Stripe sandbox over real HTTP on 127.0.0.1: authentication, idempotency keys
-(PROTOCOLS.md §4.4), the PaymentIntent and refund lifecycles, signed webhooks verified with the HUB's adapter,
-faults, and balance reports parsed with the hub's parser."""
+(docs/channels/stripe.md#idempotency-keys), the PaymentIntent and refund lifecycles, signed webhooks verified with
+the HUB's adapter, faults, and balance reports parsed with the hub's parser."""
 
 from __future__ import annotations
 

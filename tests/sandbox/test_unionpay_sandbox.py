@@ -1,6 +1,6 @@
 """The UnionPay ACP sandbox over real HTTP on 127.0.0.1.
 
-The merchant side here signs and reads messages with helpers written from PROTOCOLS.md §3 (not the hub's
+The merchant side here signs and reads messages with helpers written from docs/channels/unionpay.md#wire-rules (not the hub's
 adapter); the sandbox's notifications and statements are then checked with the HUB's own verifier and parser.
 """
 

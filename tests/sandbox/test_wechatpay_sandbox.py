@@ -1,6 +1,6 @@
 """End-to-end checks of the WeChat Pay v3 sandbox over real HTTP on 127.0.0.1.
 
-The signing and verifying helpers here are written from PROTOCOLS.md §1 on purpose: the tests check the
+The signing and verifying helpers here are written from docs/channels/wechatpay.md on purpose: the tests check the
 sandbox against the protocol, not against the hub's adapter.
 """
 

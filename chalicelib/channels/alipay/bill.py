@@ -3,7 +3,8 @@
 The archive holds ``<PID>0156_<yyyyMMdd>_业务明细.csv`` (detail) and ``…_业务明细(汇总).csv`` (summary); entry
 names are GBK bytes without the ZIP UTF-8 flag. Both files open and close with ``#`` comment lines; the detail
 file's closing comments carry the day's totals (``#交易合计：N笔，商家实收共X元…``). Cells of id-like columns end
-with a tab. Amounts are yuan; refund rows may be negative, so signs are normalised here (PROTOCOLS.md §2.7).
+with a tab. Amounts are yuan; refund rows may be negative, so signs are normalised here
+(docs/channels/alipay.md#bill-files).
 
 Streaming: the chunks are spooled (memory up to a bound, then a temporary file: a ZIP is read from its end),
 each member is opened as a stream and read line by line, each line decoded on its own, so a day of any size

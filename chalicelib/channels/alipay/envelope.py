@@ -1,5 +1,5 @@
 """The gateway's JSON answer, read without re-serialising: Alipay signs the exact text of the
-``<method>_response`` value (PROTOCOLS.md §2.3), so we need where that value starts and ends in the raw body.
+``<method>_response`` value (docs/channels/alipay.md#answers), so we need where that value starts and ends in the raw body.
 
 ``members`` walks the top-level object with the stdlib JSON scanner and returns each member's raw text.
 """

@@ -1,6 +1,6 @@
 """Alipay async notifies (``notify_url``): decode the form, verify, then reduce to a ``Notification``.
 
-Verification follows PROTOCOLS.md §2.4: decoded values, ``sign`` removed (and ``sign_type`` under the V1 rule
+Verification follows docs/channels/alipay.md#notifies: decoded values, ``sign`` removed (and ``sign_type`` under the V1 rule
 payment notifies use; V2, which keeps it, is tried as well, like the official Node SDK), empty values removed,
 sorted ``k=v`` joined by ``&``, checked against each configured Alipay public key.
 

@@ -2,7 +2,7 @@
 
 ``alipay.qr`` is a server call (alipay.trade.precreate answers a ``qr_code``). The page, wap and app products
 are never called server-side: the payer's browser or the Alipay app carries our signed parameters to the
-gateway, so ``create`` only builds and signs them (PROTOCOLS.md §2.6).
+gateway, so ``create`` only builds and signs them (docs/channels/alipay.md#products).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Alipay's signature rules (PROTOCOLS.md §2.2-2.4, §2.8), shared by requests, responses and notifies.
+"""Alipay's signature rules (docs/channels/alipay.md#signed-string), shared by requests, responses and notifies.
 
 The signed string is ``k=v`` pairs sorted by key (ASCII), joined with ``&``, raw values (never URL-encoded),
 ``sign`` always left out and empty values skipped. Requests keep ``sign_type``; payment notifies leave it out

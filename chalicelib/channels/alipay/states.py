@@ -1,6 +1,6 @@
 """Alipay states mapped exhaustively to the hub's outcomes, and yuan strings converted at this edge only.
 
-``TRADE_CLOSED`` has two meanings at Alipay (PROTOCOLS.md §2.5): an unpaid trade that was closed, or a paid
+``TRADE_CLOSED`` has two meanings at Alipay (docs/channels/alipay.md#trade-status): an unpaid trade that was closed, or a paid
 trade that was later refunded in full. Only the first is CLOSED for the hub; the second is a trade whose payer
 did pay, so it stays SUCCEEDED (the refund is a separate fact). Anything unknown is PENDING: query again.
 """

@@ -1,7 +1,7 @@
 """The gateway's SM2 signatures: canonical strings, the merchant's signer, and checking the bank's.
 
 Every message is SM3withSM2 (user id ``1234567812345678``), DER, base64, over a canonical string whose last
-part is the exact body bytes as sent (PROTOCOLS §0.1)::
+part is the exact body bytes as sent (docs/design.md#rules-every-channel-follows)::
 
     request   b"POST\\n"     + path           + b"\\n" + timestamp + b"\\n" + nonce + b"\\n" + body
     response  b"RESPONSE\\n" + request nonce  + b"\\n" + timestamp + b"\\n" + nonce + b"\\n" + body

@@ -1,7 +1,7 @@
 """PayPal statuses mapped exhaustively to the hub's outcomes. Unknown statuses mean "query again", never success.
 
-An order's status says what the payer did; only a capture's status says whether money moved (PROTOCOLS §5.2:
-a COMPLETED order is not the same as having the money).
+An order's status says what the payer did; only a capture's status says whether money moved: a
+COMPLETED order is not the same as having the money (docs/channels/paypal.md#the-life-of-a-payment).
 """
 
 from __future__ import annotations

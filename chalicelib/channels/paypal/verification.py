@@ -1,4 +1,4 @@
-"""Checking a PayPal webhook's transmission signature (PROTOCOLS.md §5.1), by one of two rules per account.
+"""Checking a PayPal webhook's transmission signature (docs/channels/paypal.md#verification), by one of two rules per account.
 
 ``certificate`` (option B, local): message = ``transmission_id|transmission_time|webhook_id|crc32(raw body)``
 (CRC-32 as an unsigned decimal) verified with RSA PKCS#1 v1.5 / SHA-256 under the certificate named by

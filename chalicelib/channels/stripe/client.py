@@ -1,7 +1,7 @@
 """Calls to the Stripe API through the shared ``Transport``: form-encoded bodies, Bearer key, pinned version.
 
 Every POST carries an ``Idempotency-Key`` chosen by the caller from our own ids, so a retry from another
-process (an SQS redelivery, a status-sync run) is deduplicated by Stripe as well (PROTOCOLS.md §4.4).
+process (an SQS redelivery, a status-sync run) is deduplicated by Stripe as well (docs/channels/stripe.md#idempotency-keys).
 Error bodies ``{"error": {"type", "code", "decline_code", "message"}}`` become ``ChannelError``.
 """
 

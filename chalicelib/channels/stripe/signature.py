@@ -1,4 +1,4 @@
-"""Checking ``Stripe-Signature`` (PROTOCOLS.md §4.1) over the exact bytes received.
+"""Checking ``Stripe-Signature`` (docs/channels/stripe.md#webhook-signature) over the exact bytes received.
 
 Header: ``t=<unix seconds>,v1=<hex>[,v1=<hex>...][,v0=<hex>]``, split on ``,`` then on the first ``=``, no
 whitespace tolerated (``" v1"`` is not ``"v1"``). Expected value: hex HMAC-SHA256 keyed with the whole secret

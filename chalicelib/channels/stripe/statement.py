@@ -1,5 +1,5 @@
-"""Parsing the balance reports (PROTOCOLS.md §7): CSV by header name, streamed, into ``StatementRow``s plus one
-``StatementSummary``.
+"""Parsing the balance reports: CSV by header name, streamed, into ``StatementRow``s plus one ``StatementSummary``
+(docs/channels/stripe.md#statements-t1-reconciliation).
 
 Itemized rows by ``reporting_category``: ``charge`` (a payment, succeeded), ``charge_failure`` (a payment
 reversed), ``refund`` (succeeded), ``refund_failure`` (a refund that failed after it left the balance). Other

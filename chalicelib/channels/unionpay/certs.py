@@ -1,4 +1,4 @@
-"""Trusting UnionPay's signing certificate, as carried in ``signPubKeyCert`` (PROTOCOLS.md §3.3).
+"""Trusting UnionPay's signing certificate, as carried in ``signPubKeyCert`` (docs/channels/unionpay.md#verification-rules).
 
 A certificate is trusted when it was issued by one of the configured *middle* certificates, which was
 issued by one of the configured *root* certificates; every certificate in that chain is inside its validity

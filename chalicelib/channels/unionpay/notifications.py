@@ -1,4 +1,4 @@
-"""UnionPay ``backUrl`` notifications: verify the decoded form first, then read it (PROTOCOLS.md §3.4).
+"""UnionPay ``backUrl`` notifications: verify the decoded form first, then read it (docs/channels/unionpay.md#notifications).
 
 The form's fields are signed as decoded pairs, so verification rebuilds the canonical string from exactly the
 pairs received. A consume (``txnType`` 01) is a payment notification, a refund (04) a refund notification;

@@ -1,4 +1,4 @@
-"""ACP 5.1.0 signatures with ``signMethod=01`` (PROTOCOLS.md §3.2).
+"""ACP 5.1.0 signatures with ``signMethod=01`` (docs/channels/unionpay.md#signing).
 
 The signed string is every parameter except ``signature``, sorted by key, joined ``k=v&...`` with raw
 (not URL-encoded) values. It is hashed to lower-case SHA-256 hex, and that *hex text* is what RSA-SHA256

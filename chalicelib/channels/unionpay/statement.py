@@ -1,4 +1,5 @@
-"""Reconciliation files (PROTOCOLS.md §3.6): ``fileTransfer`` download, then the fixed-width GBK files, streamed.
+"""Reconciliation files: ``fileTransfer`` download, then the fixed-width GBK files, streamed
+(docs/channels/unionpay.md#file-layout).
 
 The answer's ``fileContent`` is base64 of a zlib-compressed ZIP; the answer is signed, so the signature
 vouches for the file, and the ZIP's own CRCs are checked on reading. Inside are ``INN<yymmdd><nn>ZM_<merId>``

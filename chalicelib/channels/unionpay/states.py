@@ -1,6 +1,6 @@
 """ACP response codes mapped exhaustively to the hub's outcomes, and wire amounts/times.
 
-Codes are two digits (PROTOCOLS.md §3.5). ``00`` success; ``03``/``04``/``05`` unknown (timeout, status
+Codes are two digits (docs/channels/unionpay.md#response-codes). ``00`` success; ``03``/``04``/``05`` unknown (timeout, status
 unknown, accepted and processing): the hub must query before deciding. A well-formed code outside those
 is a definite answer. Anything unreadable (empty, not two digits) is treated as unknown: pending, query
 again; it never reads as money having moved.

@@ -1,4 +1,5 @@
-"""Checking a UnionPay answer or notification (PROTOCOLS.md §3.3): certificate first, then the signature.
+"""Checking a UnionPay answer or notification: certificate first, then the signature
+(docs/channels/unionpay.md#verification-rules).
 
 Order: version and signMethod, then ``signPubKeyCert`` (chain, validity, CN), then RSA-SHA256 over the hex
 digest of every received field except ``signature`` (``signPubKeyCert`` included, blanks as received).

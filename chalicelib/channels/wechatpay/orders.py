@@ -106,7 +106,7 @@ def create_result(
         "timeStamp": ts,
         "nonceStr": nonce,
         "package": f"prepay_id={prepay_id}",
-        # signType is not part of the signed message; PROTOCOLS 1.8 documents "RSA" only.
+        # Not part of the signed message; WeChat documents "RSA" only (docs/channels/wechatpay.md#client-pay-signs).
         "signType": "RSA",
         "paySign": pay_sign,
     }

@@ -1,6 +1,6 @@
 """Alipay test kit: keys generated per session, accounts, Alipay-signed answers and notifies.
 
-Everything signed here is signed by Alipay's rules as PROTOCOLS.md §2 states them, written out in this file
+Everything signed here is signed by Alipay's rules as docs/channels/alipay.md#wire-rules states them, written out in this file
 (not with the adapter's own signing code), so the adapter is checked against the protocol.
 """
 
@@ -29,7 +29,7 @@ METHODS = ("alipay.page", "alipay.wap", "alipay.qr", "alipay.app")
 
 
 def canonical(params: dict[str, str], exclude: tuple[str, ...]) -> bytes:
-    """PROTOCOLS.md §2.2/§2.4: drop the excluded keys and empty values, sort, join k=v with &."""
+    """docs/channels/alipay.md#signed-string: drop the excluded keys and empty values, sort, join k=v with &."""
     return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in exclude and params[k] != "").encode()
 
 

@@ -1,5 +1,5 @@
 """Stripe test kit: accounts, objects shaped like Stripe's, events signed the way Stripe signs them
-(PROTOCOLS.md §4.1, written here from the protocol, not from the adapter), and a fake transport."""
+(docs/channels/stripe.md#webhook-signature, written here from the protocol, not from the adapter), and a fake transport."""
 
 from __future__ import annotations
 

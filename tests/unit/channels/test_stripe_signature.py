@@ -1,4 +1,4 @@
-"""Stripe-Signature verification (PROTOCOLS.md §4.1) and webhook events reduced to notifications."""
+"""Stripe-Signature verification (docs/channels/stripe.md#webhook-signature) and webhook events reduced to notifications."""
 
 from __future__ import annotations
 

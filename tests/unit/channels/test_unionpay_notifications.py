@@ -1,4 +1,5 @@
-"""UnionPay notify verification (PROTOCOLS.md §3.3-3.4): certificate chain, CN, validity, signature, rotation."""
+"""UnionPay notify verification: certificate chain, CN, validity, signature, rotation
+(docs/channels/unionpay.md#verification-rules)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from chalicelib.channels.unionpay.wire import MalformedMessage, decode_answer, d
 from chalicelib.config.secret import Secret
 from chalicelib.domain.money import Money
 
-# -- signing (PROTOCOLS.md §3.2) ----------------------------------------------------------------------------
+# -- signing (docs/channels/unionpay.md#signing) -------------------------------------------------------------
 
 
 def test_filter_blank_drops_blank_values_and_trims_the_rest():
@@ -140,7 +140,7 @@ def test_unknown_currency_codes_are_refused():
         fen_to_money("5", "999")
 
 
-# -- codes (PROTOCOLS.md §3.5) -------------------------------------------------------------------------------------------
+# -- codes (docs/channels/unionpay.md#response-codes) ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("code", [f"{n:02d}" for n in range(100)])

@@ -17,7 +17,7 @@ from chalicelib.domain.errors import ChannelError, InvalidRequest
 from chalicelib.domain.money import Money
 
 BEIJING = timezone(timedelta(hours=8))
-# PROTOCOLS.md §3.6, byte widths as in UnionPay's demo parseZMFile.
+# docs/channels/unionpay.md#file-layout: byte widths as in UnionPay's demo parseZMFile.
 ZM_WIDTHS = [3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15, 2, 2, 6, 2, 4, 32, 1, 21, 15, 1, 15, 32,
              13, 13, 8, 32, 13, 13, 12, 2, 1, 32, 98]
 ZME_WIDTHS = [3, 11, 11, 6, 10, 19, 12, 4, 2, 2, 6, 10, 4, 12, 13, 13, 15, 15, 1, 12, 2, 135]

@@ -1,5 +1,5 @@
 """UnionPay test kit: a certificate hierarchy made per session, accounts, messages signed the way UnionPay
-signs them (PROTOCOLS.md §3.2-3.3, written here from the protocol, not from the adapter), a fake transport.
+signs them (docs/channels/unionpay.md#signing, written here from the protocol, not from the adapter), a fake transport.
 
 Nothing here is committed key material: every key and certificate is generated when the kit is first used.
 """

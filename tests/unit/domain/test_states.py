@@ -23,7 +23,7 @@ from chalicelib.domain.states import (
 
 P, A, R = PaymentState, AttemptState, RefundState
 
-# The only edges out of a final state: money that arrived after we closed or failed (DESIGN §3).
+# The only edges out of a final state: money that arrived after we closed or failed (docs/design.md#state-machine).
 LATE_SUCCESS_PAYMENT = {(P.CLOSED, P.SUCCEEDED), (P.FAILED, P.SUCCEEDED)}
 LATE_SUCCESS_ATTEMPT = {(A.CLOSED, A.SUCCEEDED), (A.FAILED, A.SUCCEEDED)}
 
