@@ -1,5 +1,5 @@
-"""The channels' own signed samples. The shared copy beside the repository is the source of truth; the copy
-in tests/fixtures keeps the tests runnable from a lone clone. Never skipped: a missing file fails loudly."""
+"""The channels' own signed samples, committed under tests/fixtures (see docs/real-channel-material.md for
+where each came from). Never skipped: a missing file fails loudly."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-_REPO = Path(__file__).resolve().parents[1]
-_CANDIDATES = (_REPO.parent / "shared" / "vectors" / "real_channel_samples.json",
-               _REPO / "tests" / "fixtures" / "real_channel_samples.json")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    """One JSON fixture file from tests/fixtures, by file name."""
+    loaded: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return loaded
 
 
 def load_vectors() -> dict[str, Any]:
-    for path in _CANDIDATES:
-        if path.exists():
-            loaded: dict[str, Any] = json.loads(path.read_text())
-            return loaded
-    raise FileNotFoundError(f"channel vectors not found in {[str(p) for p in _CANDIDATES]}")
+    return load_fixture("real_channel_samples.json")
