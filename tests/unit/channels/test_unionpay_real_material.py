@@ -273,10 +273,23 @@ def test_ca_flag_and_key_usage_are_still_required() -> None:
         trusted_signing_key(encipher_only.pem, (middle.pem,), (root.pem,), allow_test=False, now=NOW)
 
 
-def test_an_md5_or_unknown_signature_algorithm_never_verifies() -> None:
+def test_link_signatures_by_algorithm() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
     from chalicelib.crypto.x509_links import signed_by
 
     kit = make_kit()
     root = issue("Root", ca=True)
     assert signed_by(root.cert, root.cert)
     assert not signed_by(kit.chain.middle.cert, root.cert)  # right algorithm, wrong key
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Other")])
+
+    def self_signed(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
+                    digest: hashes.HashAlgorithm | None) -> x509.Certificate:
+        builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(NOW).not_valid_after(NOW + timedelta(days=1)))
+        return builder.sign(key, digest)
+
+    assert signed_by(ecdsa := self_signed(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()), ecdsa)
+    # Ed25519 names no hash: not an algorithm a payment channel's chain uses, so never accepted.
+    assert not signed_by(eddsa := self_signed(ed25519.Ed25519PrivateKey.generate(), None), eddsa)
