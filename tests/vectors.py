@@ -1,5 +1,5 @@
-"""The channels' own signed samples (real messages made by the channels, kept in tests/fixtures so the tests
-need nothing outside the repository). Never skipped: a missing file fails loudly."""
+"""The channels' own signed samples, committed under tests/fixtures (see docs/real-channel-material.md for
+where each came from). Never skipped: a missing file fails loudly."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-VECTORS_PATH = Path(__file__).resolve().parent / "fixtures" / "real_channel_samples.json"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    """One JSON fixture file from tests/fixtures, by file name."""
+    loaded: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return loaded
 
 
 def load_vectors() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
-    return loaded
+    return load_fixture("real_channel_samples.json")

@@ -16,6 +16,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
 
@@ -76,8 +77,10 @@ def rsa_public_key(key_text: str) -> rsa_keys.RSAPublicKey:
 
 def sm2_public_key_hex(key_text: str) -> str:
     """An SM2 public key as gmssl wants it (hex ``x||y``), from hex or from base64 DER SubjectPublicKeyInfo (the
-    form Alipay's console and the Java SDK use: the key is the uncompressed point at the end of the DER)."""
-    text = "".join(key_text.split())
+    form Alipay's console and the Java SDK use, bare or PEM-armoured: the key is the uncompressed point at the end
+    of the DER)."""
+    text = "".join(line for line in key_text.strip().splitlines() if not line.startswith("-----"))
+    text = "".join(text.split())  # PEM armour (a pasted "BEGIN PUBLIC KEY" block) is the same DER in base64
     if all(c in "0123456789abcdefABCDEF" for c in text):
         return normalize_public_key_hex(text)
     try:
@@ -112,7 +115,9 @@ def verify(sign_type: str, public_key_text: str, message: bytes, signature_b64: 
     if sign_type == "RSA2":
         try:
             public_key = rsa_public_key(public_key_text)
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm):
+            # Not an RSA key (an SM2 key of a mixed set: its curve is one cryptography cannot load), or not a
+            # key at all: it cannot have made an RSA2 signature, so the next configured key is tried.
             return False
         return rsa.verify_sha256(public_key, message, signature)
     if sign_type == "SM2":
@@ -126,7 +131,8 @@ def verify(sign_type: str, public_key_text: str, message: bytes, signature_b64: 
 
 def verify_with_any(sign_type: str, public_keys: Mapping[str, Secret], message: bytes, signature_b64: str) -> str | None:
     """The id of the first configured Alipay key that verifies, or None. Alipay names no key in what it signs,
-    so during a rotation every configured key is tried in turn."""
+    so during a rotation every configured key is tried in turn; a key of the other type (SM2 among RSA2 keys,
+    RSA among SM2 keys) never verifies and is skipped, it never stops the search."""
     for key_id, key in public_keys.items():
         if verify(sign_type, key.reveal(), message, signature_b64):
             return key_id

@@ -6,6 +6,12 @@ a PayPal host (``paypal.com`` or ``*.paypal.com``, default port, no user info), 
 forged header can neither make the hub call an arbitrary address nor substitute its own certificate. Either way
 the chain must lead to one of the account's configured roots (``webhook_cert_roots``), every certificate in it
 must be valid at the time the webhook was received, and the leaf's CN must end in ``.paypal.com``.
+
+The URL has served the signing certificate alone. The path is then completed from intermediates the hub knows
+(``intermediates.KNOWN_INTERMEDIATES``, the DigiCert CA PayPal's own SDKs ship) and any the account configures
+(``webhook_cert_intermediates``): only as candidates, each link verified by signature (with the hash the
+certificate names) and CA flag, so the root pinning is untouched. No certificate is fetched from anywhere but
+the PayPal host the header names.
 Fetched chains are cached by URL for the life of the process (bounded); validation results are cached by the
 exact chain and roots, and the validity window is checked on every use.
 """
@@ -20,13 +26,14 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
 from cryptography.x509.oid import NameOID
 
 from chalicelib.channels.base import HttpRequest, Transport
+from chalicelib.channels.paypal.intermediates import KNOWN_INTERMEDIATES
 from chalicelib.config.secret import Secret
+from chalicelib.crypto.x509_links import may_sign_certificates, signed_by
 from chalicelib.domain.errors import ChannelError
 
 PAYPAL_DOMAIN = "paypal.com"
@@ -89,27 +96,20 @@ def _common_name(cert: x509.Certificate) -> str:
     return value if isinstance(value, str) else value.decode(errors="replace")
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+    """Signature only (with the hash ``cert`` names: ``verify_directly_issued_by`` refuses SHA-1 outright)."""
+    return signed_by(cert, issuer)
 
 
 @lru_cache(maxsize=128)
-def validate_chain(chain_pem: str, roots_pem: tuple[str, ...]) -> TrustedKey:
+def validate_chain(chain_pem: str, roots_pem: tuple[str, ...], extra_intermediates_pem: tuple[str, ...] = ()
+                   ) -> TrustedKey:
     """Build leaf -> intermediates -> configured root; signatures, CA flags and the leaf's CN are checked here,
-    the validity window (which depends on the time) by ``TrustedKey.check_time``."""
+    the validity window (which depends on the time) by ``TrustedKey.check_time``. Intermediates come from the
+    served chain first, then from ``extra_intermediates_pem`` (the known and configured ones)."""
     chain = _load_pem_chain(chain_pem)
     roots = [cert for pem in roots_pem for cert in _load_pem_chain(pem)]
+    candidates = chain[1:] + [cert for pem in extra_intermediates_pem for cert in _load_pem_chain(pem)]
     if not roots:
         raise CertificateRejected("no webhook_cert_roots configured")
     leaf = chain[0]
@@ -129,10 +129,13 @@ def validate_chain(chain_pem: str, roots_pem: tuple[str, ...]) -> TrustedKey:
         if anchor is not None:
             path.append(anchor)
             break
-        parent = next((c for c in chain[1:] if c.subject == current.issuer and c not in path), None)
-        if parent is None or len(path) >= MAX_CHAIN:
+        named = [c for c in candidates if c.subject == current.issuer and c not in path]
+        if not named or len(path) >= MAX_CHAIN:
             raise CertificateRejected("signing certificate does not chain to a configured root")
-        if not _is_ca(parent) or not _issued_by(current, parent):
+        # Several candidates may carry the issuer's name (a served copy and a known one, or a re-keyed CA):
+        # the one whose key verifies the signature is the issuer.
+        parent = next((c for c in named if may_sign_certificates(c) and _issued_by(current, c)), None)
+        if parent is None:
             raise CertificateRejected("signing certificate chain has a bad link")
         path.append(parent)
         current = parent
@@ -153,9 +156,10 @@ class CertificateStore:
         self._lock = threading.Lock()
 
     def trusted_key(self, url: str, pinned: Mapping[str, Secret], roots: Mapping[str, Secret],
-                    at: datetime) -> TrustedKey:
+                    at: datetime, intermediates: Mapping[str, Secret] | None = None) -> TrustedKey:
         chain_pem = pinned[url].reveal() if url in pinned else self._fetch(url)
-        key = validate_chain(chain_pem, _roots_tuple(roots))
+        extra = KNOWN_INTERMEDIATES + _roots_tuple(intermediates or {})
+        key = validate_chain(chain_pem, _roots_tuple(roots), extra)
         key.check_time(at)
         return key
 
@@ -188,5 +192,6 @@ class CertificateStore:
             return sorted(self._fetched)
 
 
-def _roots_tuple(roots: Mapping[str, Secret]) -> tuple[str, ...]:
-    return tuple(roots[name].reveal() for name in sorted(roots))
+def _roots_tuple(certs: Mapping[str, Secret]) -> tuple[str, ...]:
+    """PEMs in a stable order (by name), so the same configuration makes the same ``validate_chain`` cache key."""
+    return tuple(certs[name].reveal() for name in sorted(certs))

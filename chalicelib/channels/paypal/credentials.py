@@ -5,15 +5,16 @@ Settings (strings): ``merchant_id`` (the payee's PayPal merchant id, cross-check
 (``certificate`` | ``api``), optional ``webhook_tolerance_s`` (transmission-time window, default 300) and
 ``brand_name`` (shown on the approval page).
 Secrets: ``client_id``, ``client_secret`` (OAuth2 client credentials), ``webhook_cert_roots`` (name -> PEM of a
-root CA the signing certificate must chain to) and optional ``webhook_certs`` (certificate URL -> PEM chain:
-certificates pinned by URL, used instead of fetching them).
+root CA the signing certificate must chain to), optional ``webhook_certs`` (certificate URL -> PEM chain:
+certificates pinned by URL, used instead of fetching them) and optional ``webhook_cert_intermediates`` (name ->
+PEM of an intermediate CA that may complete a chain the URL serves without it; never a trust anchor).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.secret import Secret
@@ -35,6 +36,7 @@ class PayPalCredentials:
     cert_roots: Mapping[str, Secret]
     pinned_certs: Mapping[str, Secret]
     brand_name: str | None = None
+    cert_intermediates: Mapping[str, Secret] = field(default_factory=dict)
 
     @classmethod
     def from_account(cls, account: ChannelAccount) -> PayPalCredentials:
@@ -57,6 +59,7 @@ class PayPalCredentials:
             cert_roots=account.secrets.get_map("webhook_cert_roots"),
             pinned_certs=account.secrets.get_map("webhook_certs"),
             brand_name=settings.get("brand_name") or None,
+            cert_intermediates=account.secrets.get_map("webhook_cert_intermediates"),
         )
 
     def token_cache_key(self) -> str:

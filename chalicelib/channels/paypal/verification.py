@@ -81,7 +81,8 @@ def check_window(transmission: Transmission, received_at: datetime, tolerance_s:
 def verify_with_certificate(store: CertificateStore, credentials: PayPalCredentials, transmission: Transmission,
                             body: bytes, received_at: datetime) -> None:
     try:
-        key = store.trusted_key(transmission.cert_url, credentials.pinned_certs, credentials.cert_roots, received_at)
+        key = store.trusted_key(transmission.cert_url, credentials.pinned_certs, credentials.cert_roots, received_at,
+                                credentials.cert_intermediates)
     except CertificateRejected as exc:
         raise SignatureInvalid(f"certificate rejected: {exc}") from None
     try:

@@ -5,6 +5,13 @@ issued by one of the configured *root* certificates; every certificate in that c
 period; and the subject CN, split on ``@``, has ``中国银联股份有限公司`` as its third element (the test
 environment's ``00040000:SIGN`` only when the account says ``environment=test``).
 
+"Issued by" means: the child's issuer name is the issuer's subject, the issuer is a CA (basicConstraints, and
+keyCertSign when it carries keyUsage), and the issuer's key verifies the child's signature with the hash the
+child's ``signatureAlgorithm`` names. UnionPay's (CFCA's) test and production root and middle certificates are
+SHA-1 signed, so SHA-1 is accepted on these links; ``cryptography``'s ``verify_directly_issued_by`` refuses it
+and must not be used here (it turned every genuine UnionPay message into "not issued by"). The signing
+certificate's keyUsage, when present, must allow signing.
+
 The expensive part (parsing and the two issuer signatures) is cached per (certificate, trust anchors, CN
 policy); the validity window is kept with the cached result and checked against the clock on every use,
 so a cached certificate still stops verifying the moment it expires. The cache key includes the anchors,
@@ -18,9 +25,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
 from cryptography.x509.oid import NameOID
+
+from chalicelib.crypto.x509_links import may_sign_certificates, may_sign_data, signed_by
 
 UNIONPAY_CN_NAME = "中国银联股份有限公司"
 TEST_CN_NAME = "00040000:SIGN"
@@ -45,22 +53,8 @@ def _load(pem: str) -> x509.Certificate:
         raise CertificateRejected("not a PEM certificate") from exc
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        return False
-    return constraints.ca
-
-
 def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if child.issuer != issuer.subject or not _is_ca(issuer):
-        return False
-    try:
-        child.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+    return child.issuer == issuer.subject and may_sign_certificates(issuer) and signed_by(child, issuer)
 
 
 def cn_is_unionpay(cert: x509.Certificate, *, allow_test: bool) -> bool:
@@ -82,6 +76,8 @@ def _chain(leaf_pem: str, middles: tuple[str, ...], roots: tuple[str, ...], allo
     public_key = leaf.public_key()
     if not isinstance(public_key, rsa_keys.RSAPublicKey):
         raise CertificateRejected("certificate key is not RSA")
+    if not may_sign_data(leaf):
+        raise CertificateRejected("certificate key usage does not allow signing")
     root_certs = [_load(pem) for pem in roots]
     for middle in (_load(pem) for pem in middles):
         if not _issued_by(leaf, middle):
