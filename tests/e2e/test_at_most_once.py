@@ -41,7 +41,6 @@ from payhub_cli.main import main as payhub
 from tests import channel_money
 from tests.helpers import wait_for
 
-
 # (channel, create body); the Stripe card is charged by the create itself (a saved payment method, no 3-D Secure).
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("wechatpay", {"method": "wechat.native", "currency": "CNY"}),
