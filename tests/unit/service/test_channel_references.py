@@ -75,11 +75,6 @@ def test_refund_sync_queries_with_the_refunds_references(channel: RecordingAdapt
     assert channel.calls == [("query_refund", "re_1", REFUND_REFS)]
 
 
-def test_an_orphan_order_is_closed_by_the_ref_its_create_returned(channel: RecordingAdapter) -> None:
-    payments._close_orphan(ACCOUNT, "stripe", "att_9", "pi_3Porphan")
-    assert channel.calls == [("close", "att_9", {"channel_order_ref": "pi_3Porphan"})]
-
-
 def test_reference_helpers() -> None:
     assert payment_refs(ATTEMPT) == {"channel_order_ref": "pi_3Pabc"}
     assert refund_refs(REFUND, ATTEMPT) == REFUND_REFS
