@@ -4,12 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast unit e2e infra-test lint typecheck synth cfn-lint bench layer package clean
+.PHONY: run test test-fast conformance unit e2e infra-test lint typecheck synth cfn-lint bench layer package clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-paypal-sdk.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# PayPal's SDK in a directory of its own: it ships a top-level `tests` package (docs/conformance.md).
+	rm -rf $(VENV)/paypal-sdk
+	$(PY) -m pip install --quiet --target $(VENV)/paypal-sdk -r requirements-paypal-sdk.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -23,6 +26,9 @@ test: $(STAMP) lint typecheck cfn-lint  ## everything CI runs
 
 test-fast: $(STAMP)  ## unit and sandbox tests only (seconds)
 	$(PY) -m pytest -q tests/unit tests/sandbox
+
+conformance: $(STAMP)  ## the channels' own SDKs as clients of the sandboxes; doc-built callbacks at the hub
+	$(PY) -m pytest -q tests/conformance
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -19,7 +19,7 @@ from typing import Any
 from sandbox.common.delivery import Deliverer
 from sandbox.common.httpserver import BackgroundHTTPServer, Request, Response, Router
 
-from . import forms
+from . import forms, versions
 from .api import Answer, Handler, V1Api
 from .challenge import ChallengePage
 from .control import ControlApi
@@ -40,7 +40,6 @@ from .webhooks import RETRY_SCHEDULE_S, WebhookSender
 
 _log = logging.getLogger("sandbox.stripe")
 DEFAULT_PORT = 8105
-KNOWN_VERSIONS = frozenset({"2024-06-20", "2024-04-10", "2023-10-16", "2023-08-16", "2022-11-15", "2020-08-27"})
 REQUEST_LOG_MAX = 2000
 
 
@@ -120,7 +119,7 @@ is first sent (Stripe delivers events asynchronously, typically within a second)
                 entry: dict[str, Any]) -> Response:
         account = self._authenticate(request)
         version = request.headers.get("stripe-version")
-        if version is not None and version not in KNOWN_VERSIONS:
+        if version is not None and not versions.is_accepted(version):
             raise InvalidRequest(f"Invalid Stripe API version: {version}", param="Stripe-Version")
         if key is not None and (not key or len(key) > KEY_CHARS_MAX):
             raise InvalidRequest("Idempotency-Key must be 1 to 255 characters.", param="Idempotency-Key")

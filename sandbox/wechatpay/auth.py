@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 import string
+import threading
 import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
 from chalicelib.crypto.rsa import load_public_key, sign_sha256, verify_sha256
 from chalicelib.crypto.sm import normalize_public_key_hex, sm2_generate_keypair, sm2_sign, sm2_verify
 
+from .certificates import PlatformCA, PlatformCertificate, new_serial_hex
 from .errors import SignError
 
 SignType = Literal["RSA", "SM2"]
@@ -60,6 +62,9 @@ class RsaSigner:
     def __init__(self) -> None:
         self._private = rsa_keys.generate_private_key(public_exponent=65537, key_size=2048)
 
+    def public_key(self) -> rsa_keys.RSAPublicKey:
+        return self._private.public_key()
+
     def public_key_text(self) -> str:
         return self._private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -88,33 +93,53 @@ def new_signer(sign_type: SignType) -> Signer:
 
 @dataclass(frozen=True, slots=True)
 class PlatformKey:
-    """WeChat's side of one sign type: the key pair plus both names a hub may know it by."""
+    """WeChat's side of one sign type: the key pair plus both names a hub may know it by, and (RSA) the
+    platform certificate ``GET /v3/certificates`` hands out, whose serial is ``platform_serial``."""
 
     signer: Signer
-    platform_serial: str  # hex serial of the (notional) platform certificate
+    platform_serial: str  # hex serial of the platform certificate
     public_key_id: str  # the newer "WeChat Pay public key" id
+    certificate: PlatformCertificate | None = None  # RSA only: SM2 platform certificates are not modelled
 
     @classmethod
-    def generate(cls, sign_type: SignType) -> PlatformKey:
-        serial = secrets.token_hex(20).upper()
+    def generate(cls, sign_type: SignType, ca: PlatformCA, mchid: str | None = None) -> PlatformKey:
+        serial = new_serial_hex()
         key_id = "PUB_KEY_ID_0114" + "".join(secrets.choice(string.digits) for _ in range(22))
-        return cls(new_signer(sign_type), serial, key_id)
+        signer = new_signer(sign_type)
+        certificate = None
+        if isinstance(signer, RsaSigner):
+            certificate = PlatformCertificate.of(ca.issue(signer.public_key(), serial, mchid), serial)
+        return cls(signer, serial, key_id, certificate)
 
 
 class PlatformKeys(dict[SignType, "PlatformKey"]):
     """WeChat's keys: one shared key per sign type, replaced for one merchant when that merchant's key is
-    rotated (platform certificates and WeChat Pay public keys are issued per merchant)."""
+    rotated (platform certificates and WeChat Pay public keys are issued per merchant). A replaced RSA key's
+    certificate stays listed by ``GET /v3/certificates`` (until it expires, on WeChat), so a merchant can verify
+    what was signed before the rotation."""
 
     def __init__(self) -> None:
-        super().__init__({"RSA": PlatformKey.generate("RSA"), "SM2": PlatformKey.generate("SM2")})
-        self._by_merchant: dict[str, PlatformKey] = {}
+        self.ca = PlatformCA()
+        super().__init__({"RSA": PlatformKey.generate("RSA", self.ca), "SM2": PlatformKey.generate("SM2", self.ca)})
+        self._by_merchant: dict[tuple[str, SignType], PlatformKey] = {}
+        self._retired: dict[tuple[str, SignType], list[PlatformKey]] = {}
+        self._lock = threading.Lock()
 
     def for_merchant(self, mchid: str, sign_type: SignType) -> PlatformKey:
-        return self._by_merchant.get(mchid) or self[sign_type]
+        return self._by_merchant.get((mchid, sign_type)) or self[sign_type]
 
     def rotate(self, mchid: str, sign_type: SignType) -> PlatformKey:
-        self._by_merchant[mchid] = PlatformKey.generate(sign_type)
-        return self._by_merchant[mchid]
+        fresh = PlatformKey.generate(sign_type, self.ca, mchid)
+        with self._lock:
+            self._retired.setdefault((mchid, sign_type), []).insert(0, self.for_merchant(mchid, sign_type))
+            self._by_merchant[(mchid, sign_type)] = fresh
+        return fresh
+
+    def certificates(self, mchid: str) -> list[PlatformCertificate]:
+        """The merchant's RSA platform certificates, the one in use first, then the ones rotated out."""
+        with self._lock:
+            keys = [self.for_merchant(mchid, "RSA"), *self._retired.get((mchid, "RSA"), [])]
+        return [key.certificate for key in keys if key.certificate is not None]
 
 
 def check_merchant_public_key(sign_type: SignType, key_text: str) -> str:

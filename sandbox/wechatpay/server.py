@@ -19,8 +19,9 @@ from . import auth
 from .api import Answer, V3Api
 from .auth import PlatformKeys, SignType
 from .callbacks import RETRY_SCHEDULE_S, CallbackSender
+from .certificates import certificate_list
 from .control import ControlApi
-from .errors import ResourceNotExists, SignError, SystemError_, WeChatPayError
+from .errors import ParamError, ResourceNotExists, SignError, SystemError_, WeChatPayError
 from .faults import FaultBook
 from .state import IllegalTransition, Merchant, SandboxState
 from .statement_control import StatementControl
@@ -82,6 +83,7 @@ class WeChatPaySandbox:
         router.add("GET", "/v3/refund/domestic/refunds/{out_refund_no}", v3(api.query_refund))
         router.add("GET", "/v3/bill/tradebill", v3(api.trade_bill))
         router.add("GET", "/v3/billdownload/file", v3(api.download_bill))
+        router.add("GET", "/v3/certificates", v3(self._certificates))
 
         control = self._control
         for method, path, handler in (
@@ -166,8 +168,20 @@ class WeChatPaySandbox:
                 "Wechatpay-Signature": platform.signer.sign(auth.response_message(timestamp, nonce, body)),
                 "Wechatpay-Serial": platform.public_key_id if serial_mode == "public_key_id"
                 else platform.platform_serial,
+                # WeChat names the algorithm on every signed answer; SDKs refuse an answer without it.
+                "Wechatpay-Signature-Type": auth.SCHEMES[sign_type],
             })
         return Response(answer.status, body, headers)
+
+    def _certificates(self, request: Request, merchant: Merchant) -> Answer:
+        """``GET /v3/certificates``: the merchant's RSA platform certificates, sealed with its APIv3 key."""
+        algorithm_type = request.query.get("algorithm_type", "RSA")
+        if algorithm_type not in ("RSA", "SM2", "ALL"):
+            raise ParamError("algorithm_type must be RSA, SM2 or ALL")
+        if algorithm_type == "SM2":
+            raise ParamError("the sandbox issues no SM2 platform certificates: verify SM2 answers with the "
+                             "WeChat Pay public key (public_key_id) it registered")
+        return Answer(200, certificate_list(self.platform_keys.certificates(merchant.mchid), merchant.apiv3_key))
 
     # -- refunds settle a moment after they are accepted -------------------------------------------------
 

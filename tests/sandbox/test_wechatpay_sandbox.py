@@ -421,6 +421,43 @@ def test_platform_serial_mode(sandbox: WeChatPaySandbox, receiver: Receiver) -> 
     assert merchant.verify_response(answer)
 
 
+@pytest.mark.parametrize("sign_type", ["RSA", "SM2"])
+def test_every_signed_answer_names_its_signature_type(sandbox: WeChatPaySandbox, receiver: Receiver,
+                                                      sign_type: str) -> None:
+    merchant = register(sandbox, sign_type)
+    for answer in (merchant.jsapi("ORDER000001", receiver.url), merchant.query("ORDER000001"),
+                   merchant.query("NO_SUCH_ORDER")):
+        assert answer.headers["Wechatpay-Signature-Type"] == merchant.scheme
+        assert merchant.verify_response(answer)
+
+
+def test_platform_certificates_are_sealed_for_the_merchant_and_carry_the_signing_key(
+        sandbox: WeChatPaySandbox, receiver: Receiver) -> None:
+    from cryptography import x509
+
+    merchant = register(sandbox, serial_mode="platform_serial")
+    answer = merchant.call("GET", "/v3/certificates")
+    assert answer.status_code == 200 and merchant.verify_response(answer)
+    [entry] = answer.json()["data"]
+    assert entry["serial_no"] == merchant.registration["platform_serial"]
+    assert entry["effective_time"].endswith("+08:00") and entry["expire_time"].endswith("+08:00")
+    sealed = entry["encrypt_certificate"]
+    assert (sealed["algorithm"], sealed["associated_data"]) == ("AEAD_AES_256_GCM", "certificate")
+    pem = aes_gcm_decrypt(merchant.apiv3_key.encode(), sealed["nonce"].encode(), base64.b64decode(sealed["ciphertext"]),
+                          b"certificate")
+    certificate = x509.load_pem_x509_certificate(pem)
+    assert f"{certificate.serial_number:040X}" == entry["serial_no"]
+    # The certificate's key is the one answers are signed with.
+    platform_pem = certificate.public_key().public_bytes(serialization.Encoding.PEM,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    assert platform_pem == merchant.platform_key
+    rotated = control(sandbox, "POST", "/_sandbox/platform/rotate", {"mchid": merchant.mchid}).json()
+    listed = merchant.call("GET", "/v3/certificates?algorithm_type=RSA").json()["data"]
+    assert [e["serial_no"] for e in listed] == [rotated["platform_serial"], merchant.registration["platform_serial"]]
+    refused = merchant.call("GET", "/v3/certificates?algorithm_type=SM2")
+    assert refused.status_code == 400 and refused.json()["code"] == "PARAM_ERROR"
+
+
 def test_failed_deliveries_are_retried_on_the_scaled_schedule(sandbox: WeChatPaySandbox, merchant: Merchant,
                                                               receiver: Receiver) -> None:
     receiver.status_for = lambda n, r: 500 if n < 2 else 204
