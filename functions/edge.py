@@ -132,14 +132,22 @@ def merchant_call(request: Request, run: Callable[..., tuple[int, dict[str, Any]
 
 def _settle(lock: idempotency.Lock, response: idempotency.StoredResponse | None) -> None:
     """Store the answer (or release the key). The work is done either way: a failure here is logged, and the
-    merchant still gets the real answer; a retry then sees the key in flight, then free after the lock timeout."""
+    merchant still gets the real answer. When the answer cannot be stored, the key is released instead, so a retry
+    runs again and finds its own work (records keep the request's origin) rather than waiting out the lock."""
     try:
         if response is None:
             idempotency.abandon(lock)
         else:
             idempotency.complete(lock, response)
+        return
     except ClientError:
         log.exception("could not settle Idempotency-Key", extra={"merchant_id": lock.merchant_id})
+    if response is not None:
+        try:
+            idempotency.abandon(lock)
+        except ClientError:
+            log.exception("could not release Idempotency-Key either; it frees itself after the lock timeout",
+                          extra={"merchant_id": lock.merchant_id})
 
 
 def _body_for_hash(raw: bytes | None) -> Any:

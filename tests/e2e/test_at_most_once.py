@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from chalicelib.channels.base import CreateRequest, Payer
@@ -31,6 +32,7 @@ from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import Money
+from chalicelib.service.refunds import submit_refund
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import idempotency, ledger_repo, records, state_repo
 from chalicelib.storage.aws import client
@@ -344,3 +346,89 @@ def test_orphan_money_is_found_and_refunded(case, drain):
     audits = client("dynamodb").query(TableName=state_repo.state_table(), KeyConditionExpression="pk = :pk",
                                       ExpressionAttributeValues={":pk": {"S": f"AUDIT#{orphan}"}})["Items"]
     assert {a["reason"]["S"] for a in audits} >= {"orphan_adopted", "late_success_refunded"}, json.dumps(audits)
+
+
+# --- answers lost after the work was done (the same key always gets the same object back) ------------------------
+
+
+@contextmanager
+def answer_not_stored() -> Iterator[list[int]]:
+    """The idempotency store throttles the write of the next answer (once)."""
+    real = idempotency.complete
+    fired: list[int] = []
+
+    def complete(lock, response):
+        if not fired:
+            fired.append(1)
+            raise throttled()
+        real(lock, response)
+
+    idempotency.complete = complete  # type: ignore[assignment]
+    try:
+        yield fired
+    finally:
+        idempotency.complete = real  # type: ignore[assignment]
+
+
+def test_a_create_whose_answer_was_not_stored_is_answered_again_on_retry(stack, merchant):
+    body = {"merchant_order_no": f"lost{uuid.uuid4().hex[:12]}", "amount": 4321, "currency": "CNY",
+            "description": "answer lost", "method": "wechat.native"}
+    with answer_not_stored() as fired:
+        first = merchant.call("POST", "/v1/payments", body, idempotency_key="k-lost")
+    assert fired and first.status_code == 201, first.text
+    retried = merchant.call("POST", "/v1/payments", body, idempotency_key="k-lost")
+    assert retried.status_code == 201, retried.text  # not 409 duplicate_merchant_order_no, not 409 in flight
+    assert retried.json()["id"] == first.json()["id"] and retried.json()["action"] == first.json()["action"]
+    assert len(stack.sandbox.state.orders_named(first.json()["attempt_id"], None)) == 1
+    changed = merchant.call("POST", "/v1/payments", {**body, "amount": 4322}, idempotency_key="k-lost")
+    assert changed.status_code == 422 and changed.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_refund_whose_answer_was_not_stored_is_answered_again_on_retry(stack, merchant, drain):
+    payment = merchant.create_payment(amount=900)
+    assert requests.post(f"{stack.sandbox_url}/_sandbox/pay", json={"out_trade_no": payment["attempt_id"]},
+                         timeout=10).status_code == 200
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")
+    refund = {"amount": 900, "merchant_refund_no": "R-lost"}
+    path = f"/v1/payments/{payment['id']}/refunds"
+    with answer_not_stored():
+        first = merchant.call("POST", path, refund, idempotency_key="r-lost")
+    assert first.status_code == 201, first.text
+    retried = merchant.call("POST", path, refund, idempotency_key="r-lost")
+    assert retried.status_code == 201, retried.text  # the whole amount is reserved by this very refund
+    assert retried.json()["id"] == first.json()["id"]
+    drain()
+    wait_for(lambda: merchant.get(f"/v1/refunds/{first.json()['id']}")["status"] == "succeeded", timeout_s=15)
+    assert channel_money.taken("wechatpay", stack.sandbox, 900)[payment["attempt_id"]] == (900, 900)
+
+
+# --- refunds: the worker dies after the channel took the refund ---------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS, indirect=True)
+def test_refund_worker_killed_after_the_channel_call_gives_back_once(case, drain):
+    created = case.create("k-refund")
+    assert created.status_code == 201, created.text
+    case.pay(created.json()["id"], drain)
+    refund = case.merchant.call("POST", f"/v1/payments/{created.json()['id']}/refunds",
+                                {"amount": case.amount, "merchant_refund_no": "R1"})
+    assert refund.status_code == 201, refund.text
+
+    def after_refund_call(tx: Transaction) -> bool:  # the worker records the channel's answer to the refund
+        return "refund" in tx._labels and "refund_no" not in tx._labels
+
+    with fault_on_commit(after_refund_call, Killed("worker died")) as fired:
+        drain()  # the refund worker sends the refund, then dies before recording the channel's answer
+    assert fired
+    for _ in range(3):  # SQS redelivers the message (and status sync would resubmit it)
+        submit_refund(refund.json()["id"])
+        drain()
+
+    def settled() -> bool:
+        drain()
+        return case.merchant.get(f"/v1/refunds/{refund.json()['id']}")["status"] == "succeeded"
+
+    wait_for(settled, timeout_s=30, every_s=0.3)
+    books = case.at_channel()
+    assert [m for m in books.values() if m[0]] == [(case.amount, case.amount)], books  # given back once
+    case.assert_invariant()
