@@ -400,7 +400,9 @@ def test_refund_refusals_are_refused(code):
 
 def test_refund_query_reads_orig_resp_code_of_the_refund():
     kit = make_kit()
-    adapter, transport = adapter_with(kit.answer(query_answer("00", txn_type="04", txnAmt="888")),
+    adapter, transport = adapter_with(kit.answer(query_answer("00", txn_type="04", txnAmt="888",
+                                                              orderId="reZ0abcdefghijklmnopqrstuvwx",
+                                                              txnTime="20240520130000")),
                                       kit.answer({"respCode": "34"}), book=book_with_payment())
     status = adapter.query_refund(kit.account(), REFUND, Money(888, "CNY"))
     assert status.outcome is RefundOutcome.SUCCEEDED and status.amount == Money(888, "CNY")
@@ -438,7 +440,7 @@ def no_lookup_adapter(*answers: HttpResponse) -> tuple[UnionPayAdapter, FakeTran
 @pytest.mark.parametrize("ref", ["20240519083000", "20240519083000:tn778899"])
 def test_query_takes_the_txn_time_from_the_given_channel_order_ref(ref):
     kit = make_kit()
-    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00")))
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txnTime="20240519083000")))
     status = adapter.query(kit.account(), ATTEMPT, Money(8888, "CNY"), channel_order_ref=ref)
     assert status.outcome is PaymentOutcome.SUCCEEDED
     assert (sent_fields(transport.requests[0])["orderId"], sent_fields(transport.requests[0])["txnTime"]) == (
@@ -447,7 +449,7 @@ def test_query_takes_the_txn_time_from_the_given_channel_order_ref(ref):
 
 def test_close_takes_the_txn_time_from_the_given_channel_order_ref():
     kit = make_kit()
-    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00")))
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txnTime="20240519083000")))
     with pytest.raises(ChannelError) as caught:
         adapter.close(kit.account(), ATTEMPT, channel_order_ref="20240519083000")
     assert caught.value.channel_code == "ORDERPAID"
@@ -463,7 +465,9 @@ def test_a_given_reference_that_is_not_ours_falls_back_to_the_order_book():
 
 def test_query_refund_takes_the_txn_time_from_the_refunds_creation_time():
     kit = make_kit()
-    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txn_type="04", txnAmt="888")))
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txn_type="04", txnAmt="888",
+                                                                   orderId="reZ0abcdefghijklmnopqrstuvwx",
+                                                                   txnTime="20240520133015")))
     created = datetime(2024, 5, 20, 5, 30, 15, tzinfo=UTC)  # 13:30:15 in Beijing
     status = adapter.query_refund(kit.account(), REFUND, Money(888, "CNY"), attempt_id=ATTEMPT,
                                   channel_order_ref=TXN, created_at=created)
