@@ -498,3 +498,21 @@ def test_transport_https_pools_require_tls_1_2() -> None:
     assert isinstance(pool, HTTPSConnectionPool)
     assert pool.ssl_minimum_version == ssl.TLSVersion.TLSv1_2
     assert pool.cert_reqs == "CERT_REQUIRED"
+
+
+@pytest.mark.parametrize("url", [
+    "http://api.mch.weixin.qq.com/v3/pay/transactions/native",  # TLS is what authenticates Stripe/PayPal answers
+    "http://203.0.113.7/v1/payment_intents",
+    "http://127.0.0.1.example.com/v2/checkout/orders",
+    "ftp://127.0.0.1/x",
+])
+def test_transport_refuses_plain_http_except_to_loopback(url: str) -> None:
+    with pytest.raises(ChannelError) as caught:
+        UrllibTransport().send(HttpRequest("GET", url), timeout_s=1)
+    assert caught.value.channel_code == "INSECURE_URL" and not caught.value.retryable and not caught.value.refused
+
+
+def test_transport_certificate_checks_cannot_be_bypassed_by_the_pool() -> None:
+    pool = UrllibTransport()._pool.connection_from_url("https://api-m.paypal.com")
+    assert isinstance(pool, HTTPSConnectionPool)
+    assert pool.cert_reqs == "CERT_REQUIRED" and pool.assert_hostname is not False
