@@ -280,3 +280,29 @@ def test_each_request_uses_a_fresh_nonce() -> None:
     adapter.query(KIT.account(), ATTEMPT, Money(8888, "CNY"))
     nonces = {r.headers["X-ECNY-Nonce"] for r in gateway.requests}
     assert len(nonces) == 2
+
+
+# Every call whose answer changes what the hub records, with a success answer the bank could have sent.
+_OPERATIONS = {
+    "create": (lambda adapter: adapter.create(KIT.account(), _create_request()), _preorder_answer()),
+    "query": (lambda adapter: adapter.query(KIT.account(), ATTEMPT, Money(8888, "CNY")), order("SUCCESS")),
+    "close": (lambda adapter: adapter.close(KIT.account(), ATTEMPT), {"out_order_no": ATTEMPT, "status": "CLOSED"}),
+    "refund": (lambda adapter: adapter.refund(KIT.account(), RefundRequest(
+        refund_id=REFUND_ID, attempt_id=ATTEMPT, channel_transaction_id=None, amount=Money(888, "CNY"),
+        attempt_amount=Money(8888, "CNY"), reason=None, notify_url=NOTIFY_URL)), refund("SUCCESS")),
+    "query_refund": (lambda adapter: adapter.query_refund(KIT.account(), REFUND_ID, Money(888, "CNY")),
+                     refund("SUCCESS")),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(_OPERATIONS))
+@pytest.mark.parametrize("forgery", [{"sign": False}, {"key": KIT.impostor}])
+def test_every_answer_must_be_signed_by_the_bank(operation: str, forgery: dict) -> None:
+    call, data = _OPERATIONS[operation]
+    adapter, _ = _adapter(KIT.success(data, **forgery))
+    with pytest.raises(ChannelError) as caught:
+        call(adapter)
+    assert caught.value.channel_code == "RESPONSE_SIGNATURE_INVALID"
+    assert not caught.value.refused and not caught.value.retryable
+    genuine, _ = _adapter(KIT.success(data))  # the control: the same answer, signed by the bank
+    call(genuine)
