@@ -1,11 +1,17 @@
 """The shared outbound HTTP transport: urllib3 (already present via botocore), pooled, TLS 1.2+.
 
+Certificates are always verified (system trust store, host name checked). Stripe and PayPal do not sign their
+API answers: TLS to their host is what authenticates them, so plain ``http`` is refused for any host but a
+loopback address (the local sandboxes); a misconfigured ``api_base_url`` fails closed instead of trusting
+whatever answers on the path.
+
 Errors never echo request headers or bodies: they carry signatures and payer data. One log line per call
 with method, path, status and elapsed time, and nothing else from the request.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 import time
@@ -41,6 +47,9 @@ class UrllibTransport:
         parts = urlsplit(request.url)
         # Log the path only: queries can carry merchant ids and bill tokens.
         target = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        if not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))):
+            raise ChannelError(f"{request.method} {target} refused: channels are reached over https only "
+                               "(plain http to a loopback sandbox excepted)", channel_code="INSECURE_URL")
         timeout = urllib3.Timeout(connect=min(self._connect_timeout_s, timeout_s), read=timeout_s, total=timeout_s)
         started = time.monotonic()
         try:
@@ -78,3 +87,12 @@ class UrllibTransport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -8,6 +8,7 @@ account's Alipay public keys; only then may an error count as a definite refusal
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,8 @@ CREDENTIAL_SUB_CODES = frozenset({
     "isv.invalid-app-id", "isv.missing-app-id", "isv.app-unonline",
 })
 _MESSAGE_CHARS_MAX = 200
+UNSIGNED = "RESPONSE_UNSIGNED"
+_CODE_SHAPE = re.compile(r"[^A-Za-z0-9_. \-]")  # what an unsigned answer claims is logged: code-like text only
 
 
 def encode_biz_content(biz: Mapping[str, Any]) -> str:
@@ -77,7 +80,7 @@ class AlipayClient:
         if str(answer.get("code")) != SUCCESS_CODE:
             raise channel_error(method, answer, verified=verified)
         if not verified:
-            raise ChannelError(f"Alipay {method} answer carries no signature", channel_code="RESPONSE_SIGNATURE_MISSING")
+            raise ChannelError(f"Alipay {method} answer carries no signature; not believed", channel_code=UNSIGNED)
         return answer
 
     def _read(self, credentials: AlipayCredentials, method: str, body: bytes) -> tuple[dict[str, Any], bool]:
@@ -110,9 +113,16 @@ def channel_error(method: str, answer: Mapping[str, Any], *, verified: bool) -> 
     sub_code = str(answer.get("sub_code") or "")
     message = str(answer.get("sub_msg") or answer.get("msg") or "")[:_MESSAGE_CHARS_MAX]
     retryable = code == UNKNOWN_CODE or sub_code in RETRYABLE_SUB_CODES
+    if not verified:
+        # Callers act on sub codes (ACQ.TRADE_NOT_EXIST closes an attempt, ACQ.TRADE_HAS_SUCCESS records a payment):
+        # an unsigned answer only says what it claims, in the message. Resending is safe at Alipay (our numbers
+        # dedupe), so a claimed "try again" may still be retried; it is never a refusal.
+        claimed = _CODE_SHAPE.sub("?", f"{code} {sub_code or '-'}"[:80])
+        return ChannelError(f"Alipay {method} unsigned answer claiming {claimed}; not believed",
+                            channel_code=UNSIGNED, retryable=retryable)
     # A business refusal (40004) or a parameter refusal (400xx) is definite only when Alipay signed it.
-    refused = verified and code.startswith("400") and not retryable and sub_code not in CREDENTIAL_SUB_CODES
-    detail = f"Alipay {method} {code} {sub_code or '-'}: {message}" + ("" if verified else " (unsigned answer)")
+    refused = code.startswith("400") and not retryable and sub_code not in CREDENTIAL_SUB_CODES
+    detail = f"Alipay {method} {code} {sub_code or '-'}: {message}"
     return ChannelError(detail, channel_code=sub_code or code or "UNKNOWN", retryable=retryable, refused=refused)
 
 

@@ -9,6 +9,7 @@ HTTP 200 for every business outcome, the Chinese bank-gateway convention; ``code
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,7 @@ REFUSAL_CODES = frozenset({
 # money) and not worth resending unchanged: the outcome is unknown, and only a query tells.
 EXISTS_CODES = frozenset({"ORDER_EXISTS", "REFUND_EXISTS"})
 _MESSAGE_CHARS_MAX = 200
+_CODE_SHAPE = re.compile(r"[^A-Za-z0-9_.\-]")  # an unsigned body's claim is logged: code-like text only
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -79,10 +81,23 @@ class ECNYClient:
         request = HttpRequest("POST", credentials.api_base_url + path, headers, payload)
         response = self._transport.send(request, timeout_s=self._timeout_s)
         if response.status >= 500 or response.status == 429:
-            # Gateways and proxies in front of the bank answer these unsigned; nothing to trust, resend later.
-            raise ChannelError(f"e-CNY gateway {response.status}{_code_suffix(response)}", retryable=True,
-                               channel_code=_code_of(response) or f"HTTP_{response.status}")
+            # Gateways and proxies in front of the bank answer these unsigned: resend later. The code such a body
+            # claims counts only when the bank signed it (callers act on codes: ORDER_NOT_FOUND closes an
+            # attempt); otherwise it is named in the message and nothing more.
+            if self._signed_by_bank(credentials, response, nonce):
+                raise ChannelError(f"e-CNY gateway {response.status}{_code_suffix(response)}", retryable=True,
+                                   channel_code=_code_of(response) or f"HTTP_{response.status}")
+            claimed = f", claiming{_code_suffix(response)}" if _code_of(response) else ""
+            raise ChannelError(f"e-CNY gateway {response.status} (unsigned{claimed}; not believed)",
+                               retryable=True, channel_code=f"HTTP_{response.status}")
         return response, nonce
+
+    def _signed_by_bank(self, credentials: ECNYCredentials, response: HttpResponse, request_nonce: str) -> bool:
+        try:
+            self._verify(credentials, response, request_nonce)
+        except ChannelError:
+            return False
+        return True
 
     def _verify(self, credentials: ECNYCredentials, response: HttpResponse, request_nonce: str) -> None:
         def message_for(timestamp: str, nonce: str) -> bytes:
@@ -119,7 +134,7 @@ def _code_of(response: HttpResponse) -> str | None:
 
 def _code_suffix(response: HttpResponse) -> str:
     code = _code_of(response)
-    return f" {code}" if code else ""
+    return f" {_CODE_SHAPE.sub('?', code[:64])}" if code else ""
 
 
 def _data(response: HttpResponse) -> dict[str, Any]:

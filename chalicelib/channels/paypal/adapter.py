@@ -82,6 +82,7 @@ class PayPalAdapter:
         order_id, approve = order.get("id"), orders.approve_link(order)
         if not isinstance(order_id, str) or not orders.is_paypal_id(order_id) or approve is None:
             raise ChannelError("PayPal order answer lacks an id or an approve link")
+        _check_order(order, order_id, request.attempt_id, amount=body["purchase_units"][0]["amount"])
         return CreateResult(order_id, ClientAction("redirect_url", {"url": approve, "order_id": order_id}))
 
     def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
@@ -95,6 +96,7 @@ class PayPalAdapter:
         order = self._get_order(credentials, order_id)
         if order is None:
             return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status="RESOURCE_NOT_FOUND")
+        _check_order(order, order_id, attempt_id)
         return _parsed(orders.order_status, order)
 
     def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
@@ -106,6 +108,7 @@ class PayPalAdapter:
         order = self._get_order(credentials, order_id) if order_id else None
         if order is None:
             return  # PayPal has no such order (never made, or expired): nobody can pay it
+        _check_order(order, order_id or "", attempt_id)
         status = _parsed(orders.order_status, order)
         if status.outcome in (PaymentOutcome.SUCCEEDED, PaymentOutcome.PROCESSING):
             raise ChannelError(f"PayPal order {order_id} is already captured ({status.raw_status})",
@@ -129,6 +132,7 @@ class PayPalAdapter:
             if current is None:
                 raise
             order = current
+        _check_order(order, order_id, request.attempt_id)
         status = _parsed(orders.order_status, order)
         action = None
         if status.outcome is PaymentOutcome.PENDING:
@@ -160,6 +164,7 @@ class PayPalAdapter:
             body["note_to_payer"] = request.reason[:255]
         answer = self._client.call_json(credentials, "POST", f"/v2/payments/captures/{_segment(capture_id)}/refund",
                                         body, request_id=orders.request_id(request.refund_id, "refund"))
+        _check_refund(answer, request.refund_id)
         return _parsed(notifications.refund_status, answer)
 
     def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
@@ -187,6 +192,7 @@ class PayPalAdapter:
             if exc.channel_code in NOT_FOUND_CODES:
                 return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status=exc.channel_code or "")
             raise
+        _check_refund(answer, refund_id, paypal_refund_id)
         return _parsed(notifications.refund_status, answer)
 
     # -- callbacks ---------------------------------------------------------------------------------------
@@ -228,11 +234,14 @@ class PayPalAdapter:
         if not order_id or not orders.is_paypal_id(order_id):
             return None
         try:
-            return self._client.call_json(credentials, "GET", f"/v2/checkout/orders/{_segment(order_id)}")
+            order = self._client.call_json(credentials, "GET", f"/v2/checkout/orders/{_segment(order_id)}")
         except ChannelError as exc:
             if exc.channel_code in NOT_FOUND_CODES:
                 return None
             raise
+        if order.get("id") != order_id:
+            raise ChannelError(f"PayPal answered about another order than {order_id}", channel_code="ORDER_MISMATCH")
+        return order
 
     def _capture_id(self, credentials: PayPalCredentials, attempt_id: str, channel_order_ref: str | None) -> str | None:
         """The capture of the given order; without an order id, the references port first."""
@@ -256,6 +265,40 @@ class PayPalAdapter:
                 found = item.get("id")
                 return found if isinstance(found, str) else None
         return None
+
+
+def _check_order(order: Mapping[str, Any], order_id: str, attempt_id: str, *,
+                 amount: Mapping[str, Any] | None = None) -> None:
+    """PayPal's answers are authenticated by TLS to its API host; what they say must still be about what we asked:
+    the order we named, made for our attempt (``custom_id``), and (for the one we just made) for our amount. An
+    ``attempt_id`` that is itself a PayPal order id (a caller with no attempt at hand) checks the order id only."""
+    if order.get("id") != order_id:
+        raise ChannelError(f"PayPal answered about another order than {order_id}", channel_code="ORDER_MISMATCH")
+    if orders.is_paypal_id(attempt_id):
+        return
+    try:
+        ours = orders.attempt_id_of_order(order) == attempt_id
+        unit_amount = orders.purchase_unit(order).get("amount")
+    except ValueError as exc:
+        raise ChannelError(f"PayPal order answer is malformed: {exc}") from exc
+    if not ours:
+        raise ChannelError(f"PayPal order {order_id} is not attempt {attempt_id}'s", channel_code="ORDER_MISMATCH")
+    if amount is not None and not (isinstance(unit_amount, Mapping)
+                                   and unit_amount.get("currency_code") == amount["currency_code"]
+                                   and unit_amount.get("value") == amount["value"]):
+        raise ChannelError(f"PayPal order {order_id} was made for another amount than asked",
+                           channel_code="AMOUNT_MISMATCH")
+
+
+def _check_refund(answer: Mapping[str, Any], refund_id: str, paypal_refund_id: str | None = None) -> None:
+    """A refund answer must be our refund: the PayPal id we asked for, carrying our id where PayPal echoes it."""
+    if paypal_refund_id is not None and answer.get("id") != paypal_refund_id:
+        raise ChannelError(f"PayPal answered about another refund than {paypal_refund_id}",
+                           channel_code="REFUND_MISMATCH")
+    for key in ("invoice_id", "custom_id"):
+        if answer.get(key) is not None and answer.get(key) != refund_id:
+            raise ChannelError(f"PayPal refund answer carries another {key} than {refund_id}",
+                               channel_code="REFUND_MISMATCH")
 
 
 def _parsed(parse: Callable[[Mapping[str, Any]], _Parsed], answer: Mapping[str, Any]) -> _Parsed:

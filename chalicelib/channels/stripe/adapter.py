@@ -60,6 +60,18 @@ def _intent_id(ref: str | None) -> str | None:
     return ref if ref is not None and _INTENT_ID.match(ref) else None
 
 
+def _check_intent(intent: Mapping[str, Any], attempt_id: str, *, intent_id: str, amount: int | None = None,
+                  currency: str | None = None) -> None:
+    """Stripe's answers are authenticated by TLS to api.stripe.com; what they say must still be about what we
+    asked: the intent we named, carrying our attempt id, and (for the one we just made) our amount."""
+    if intent.get("id") != intent_id or not lookup.has_metadata(intent, "attempt_id", attempt_id):
+        raise ChannelError(f"PaymentIntent {intent_id} answer is not the attempt {attempt_id}'s intent",
+                           channel_code="ATTEMPT_MISMATCH")
+    if amount is not None and (intent.get("amount") != amount or intent.get("currency") != currency):
+        raise ChannelError(f"PaymentIntent {intent_id} was made for another amount than asked",
+                           channel_code="AMOUNT_MISMATCH")
+
+
 def _parsed(parse: Callable[[Mapping[str, Any]], Any], obj: Mapping[str, Any]) -> Any:
     try:
         return parse(obj)
@@ -88,6 +100,8 @@ class StripeAdapter:
         intent_id = intent.get("id")
         if not isinstance(intent_id, str) or not intent_id.startswith("pi_"):
             raise ChannelError("Stripe answered a PaymentIntent create without an intent id")
+        _check_intent(intent, request.attempt_id, intent_id=intent_id, amount=params["amount"],
+                      currency=params["currency"])
         return CreateResult(channel_order_ref=intent_id, action=intents.client_action(credentials, intent))
 
     def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
@@ -146,9 +160,7 @@ class StripeAdapter:
             if exc.refused and exc.channel_code == _RESOURCE_MISSING:
                 return None
             raise
-        if not lookup.has_metadata(intent, "attempt_id", attempt_id):
-            raise ChannelError(f"PaymentIntent {intent_id} does not belong to attempt {attempt_id}",
-                               channel_code="ATTEMPT_MISMATCH")
+        _check_intent(intent, attempt_id, intent_id=intent_id)
         return intent
 
     @staticmethod
@@ -171,8 +183,7 @@ class StripeAdapter:
         intent_path = f"/v1/payment_intents/{_segment(request.channel_order_ref)}"
         intent = self._client.call_json(credentials, "GET", intent_path, EXPAND_CHARGE)
         attempt_id = intents.check_our_id(request.attempt_id, "attempt_id")
-        if not lookup.has_metadata(intent, "attempt_id", attempt_id):
-            raise ChannelError("PaymentIntent does not belong to this attempt", channel_code="ATTEMPT_MISMATCH")
+        _check_intent(intent, attempt_id, intent_id=request.channel_order_ref)
         if intent.get("status") == "requires_confirmation":
             params = {"return_url": request.return_url} if request.return_url else {}
             intent = self._moved(credentials, f"{intent_path}/confirm", {**params, **EXPAND_CHARGE}, attempt_id,
@@ -180,6 +191,7 @@ class StripeAdapter:
         elif intent.get("status") == "requires_capture":
             amount = {"amount_to_capture": to_wire(request.amount), **EXPAND_CHARGE}
             intent = self._moved(credentials, f"{intent_path}/capture", amount, attempt_id, "capture", intent_path)
+        _check_intent(intent, attempt_id, intent_id=request.channel_order_ref)
         status: PaymentStatus = _parsed(states.payment_status, intent)
         if status.outcome is PaymentOutcome.FAILED and intent.get("status") != "canceled":
             return ConfirmResult(status=self._cancel_declined(credentials, intent_path, attempt_id, status))
@@ -197,6 +209,7 @@ class StripeAdapter:
             if exc.channel_code != _NOT_CANCELABLE:
                 raise
             intent = self._client.call_json(credentials, "GET", intent_path, EXPAND_CHARGE)
+        _check_intent(intent, attempt_id, intent_id=intent_path.rsplit("/", 1)[-1])
         if intent.get("status") == "canceled":
             return declined
         current: PaymentStatus = _parsed(states.payment_status, intent)
@@ -257,6 +270,10 @@ class StripeAdapter:
             params["reason"] = request.reason  # free text is ours to keep; Stripe takes only its three reasons
         refund = self._client.call_json(credentials, "POST", "/v1/refunds", params,
                                         idempotency_key=intents.idempotency_key(refund_id, "refund"))
+        if (not lookup.has_metadata(refund, "refund_id", refund_id) or refund.get("payment_intent") != intent_id
+                or refund.get("amount") != amount):
+            raise ChannelError(f"Stripe answered refund {refund_id} with another refund, intent or amount",
+                               channel_code="REFUND_MISMATCH")
         status: RefundStatus = _parsed(states.refund_status, refund)
         return status
 

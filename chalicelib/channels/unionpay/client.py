@@ -23,6 +23,7 @@ BACK_PATH = "/gateway/api/backTransReq.do"
 QUERY_PATH = "/gateway/api/queryTrans.do"
 USER_AGENT = "payhub-unionpay/1.0"
 _MESSAGE_CHARS_MAX = 120
+BOUND_FIELDS = ("merId", "orderId", "txnTime")
 
 
 class AcpClient:
@@ -53,10 +54,22 @@ class AcpClient:
             code = answer.get("respCode", "")
             raise ChannelError(f"UnionPay answer (respCode {code[:4]}) failed verification: {exc}",
                                channel_code="RESPONSE_SIGNATURE_INVALID") from None
+        _check_bound(fields, answer)
         return answer
 
     def gateway_url(self, credentials: UnionPayCredentials, path: str) -> str:
         return credentials.api_base_url + path
+
+
+def _check_bound(sent: Mapping[str, str], answer: Mapping[str, str]) -> None:
+    """A signed answer must be about the message we sent. ACP answers carry no request nonce and no time window,
+    so a genuine answer about another order could be replayed by anyone on the path. UnionPay echoes merId,
+    orderId and txnTime in its answers (they are signed, so nobody can strip them): each one echoed must be ours."""
+    for name in BOUND_FIELDS:
+        echoed = answer.get(name)
+        if name in sent and echoed is not None and echoed != sent[name]:
+            raise ChannelError(f"UnionPay answer is about another {name} than the message sent",
+                               channel_code="ANSWER_MISMATCH")
 
 
 def describe(answer: Mapping[str, str]) -> str:

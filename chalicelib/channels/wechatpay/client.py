@@ -1,12 +1,18 @@
 """Signed calls to the WeChat Pay v3 API through the shared ``Transport``.
 
-Serialises each body once and signs exactly those bytes, verifies response signatures when WeChat sent
-them, and turns ``{"code","message"}`` error bodies into ``ChannelError`` with the channel's code.
+Serialises each body once and signs exactly those bytes. WeChat signs every answer it gives a correctly signed
+request, so every 2xx answer must carry a ``Wechatpay-Signature`` that verifies (within the 300 s window, with the
+platform key ``Wechatpay-Serial`` names); one without is refused as unauthenticated: anyone on the path could
+have written it. The one exception is the bill file download, vouched for by the SHA-1 of the signed tradebill
+answer (``bill.py``). Error answers become ``ChannelError`` with WeChat's code only when they are signed; an
+unsigned error (a proxy's 502, WeChat's own 401 to a request it could not authenticate, or a forgery) tells us
+nothing about the operation, so it carries only its HTTP status and is never a refusal.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,6 +27,8 @@ USER_AGENT = "payhub-wechatpay/1.0"
 # WeChat asks callers to retry these with the same parameters; 5xx and 429 are transient by nature.
 RETRYABLE_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED", "SYSTEMERROR", "BANKERROR"})
 _MESSAGE_CHARS_MAX = 200
+UNSIGNED = "RESPONSE_UNSIGNED"
+_CODE_SHAPE = re.compile(r"[^A-Za-z0-9_.\-]")  # what an unsigned body claims is logged, so only code-like text
 
 
 def encode_body(body: Mapping[str, Any] | None) -> bytes:
@@ -58,10 +66,15 @@ class WeChatPayClient:
             headers["Content-Type"] = "application/json"
         request = HttpRequest(method=method, url=url, headers=headers, body=payload)
         response = self._transport.send(request, timeout_s=self._timeout_s)
-        if verify and "wechatpay-signature" in response.headers:
+        success = 200 <= response.status < 300
+        signed = verify and "wechatpay-signature" in response.headers
+        if signed:
             self._verify(credentials, response)
-        if not 200 <= response.status < 300:
-            raise _channel_error(response)
+        elif verify and success:
+            raise ChannelError(f"WeChat Pay answered {response.status} without Wechatpay-Signature; not believed",
+                               channel_code=UNSIGNED)
+        if not success:
+            raise _channel_error(response, authenticated=signed)
         return response
 
     def call_json(
@@ -87,19 +100,30 @@ class WeChatPayClient:
                                channel_code="RESPONSE_SIGNATURE_INVALID") from None
 
 
-def _channel_error(response: HttpResponse) -> ChannelError:
-    code, message = f"HTTP_{response.status}", ""
+def _channel_error(response: HttpResponse, *, authenticated: bool) -> ChannelError:
+    """``authenticated``: the error answer's signature verified. Only then is its code WeChat's word (callers act
+    on codes: ORDER_NOT_EXIST makes a close succeed, ORDERPAID a success be recorded); an unsigned one keeps
+    ``HTTP_<status>`` as its code, names what it claimed in the message only, and is never a refusal."""
+    status_code, code, message = f"HTTP_{response.status}", "", ""
     try:
         error = json.loads(response.body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         error = None
     if isinstance(error, dict):
-        code = str(error.get("code") or code)
+        code = str(error.get("code") or "")[:_MESSAGE_CHARS_MAX]
         message = str(error.get("message") or "")[:_MESSAGE_CHARS_MAX]
-    retryable = response.status >= 500 or response.status == 429 or code in RETRYABLE_CODES
+    request_id = response.headers.get("request-id", "")
+    suffix = f" (request-id {request_id})" if request_id else ""
+    transient = response.status >= 500 or response.status == 429
+    if not authenticated:
+        # Resending is safe whatever the answer was (WeChat dedupes on our numbers), so a 5xx/429 stays retryable.
+        claimed = f", claiming {_CODE_SHAPE.sub('?', code[:64])}" if code else ""
+        return ChannelError(f"WeChat Pay {response.status} unsigned{claimed}; not believed{suffix}",
+                            channel_code=status_code, retryable=transient)
+    code = code or status_code
+    retryable = transient or code in RETRYABLE_CODES
     # A 4xx with WeChat's own error code is a definite refusal; 401 SIGN_ERROR is about our request's
     # signature (a key problem on our side), not about the business operation, so it is not one.
     refused = isinstance(error, dict) and 400 <= response.status < 500 and response.status != 401 and not retryable
-    request_id = response.headers.get("request-id", "")
-    detail = f"WeChat Pay {response.status} {code}: {message}" + (f" (request-id {request_id})" if request_id else "")
+    detail = f"WeChat Pay {response.status} {code}: {message}{suffix}"
     return ChannelError(detail, channel_code=code, retryable=retryable, refused=refused)

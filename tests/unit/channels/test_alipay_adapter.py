@@ -68,7 +68,8 @@ def refund_request(amount: int = 888) -> RefundRequest:
 
 
 def ok(kit: AlipayKit, method: str, **fields: Any) -> HttpResponse:
-    return kit.answer(method, {"code": "10000", "msg": "Success", **fields})
+    """A signed success answer; like Alipay's, it echoes the trade it is about (ours unless given)."""
+    return kit.answer(method, {"code": "10000", "msg": "Success", "out_trade_no": ATTEMPT, **fields})
 
 
 def failed(kit: AlipayKit, method: str, code: str, sub_code: str, **options: Any) -> HttpResponse:
@@ -172,8 +173,8 @@ def test_answer_signature_is_checked_over_the_raw_response_text(kit: AlipayKit) 
 
 
 def test_answer_signed_by_an_old_key_still_listed_verifies(kit: AlipayKit) -> None:
-    answer = kit.answer("alipay.trade.query", {"code": "10000", "trade_status": "WAIT_BUYER_PAY", "total_amount": "1.00"},
-                        key=kit.alipay_rsa_old)
+    answer = kit.answer("alipay.trade.query", {"code": "10000", "out_trade_no": ATTEMPT, "trade_status": "WAIT_BUYER_PAY",
+                                              "total_amount": "1.00"}, key=kit.alipay_rsa_old)
     adapter, _ = adapter_with(answer, answer)
     assert adapter.query(kit.account(), ATTEMPT, Money(100, "CNY")).outcome is PaymentOutcome.PENDING
     with pytest.raises(ChannelError, match="signature"):
@@ -188,13 +189,86 @@ def test_unsigned_answers_are_never_trusted(kit: AlipayKit) -> None:
     adapter, _ = adapter_with(unsigned_ok, unsigned_refusal, gateway_error)
     with pytest.raises(ChannelError) as caught:
         adapter.query(kit.account(), ATTEMPT, Money(100, "CNY"))
-    assert caught.value.channel_code == "RESPONSE_SIGNATURE_MISSING"
+    assert caught.value.channel_code == "RESPONSE_UNSIGNED"
+    for claimed in ("ACQ.TRADE_NOT_EXIST", "isv.invalid-app-id"):  # what it claims is named, never acted on
+        with pytest.raises(ChannelError) as caught:
+            adapter.refund(kit.account(), refund_request())
+        assert caught.value.channel_code == "RESPONSE_UNSIGNED" and not caught.value.refused
+        assert claimed in caught.value.message
+
+
+_PAID = {"trade_status": "TRADE_SUCCESS", "total_amount": "88.88", "trade_no": "2024", "send_pay_date": "2024-05-20 12:00:04"}
+# Every gateway call whose success answer changes what the hub records, with a success body Alipay could have sent.
+_OPERATIONS: dict[str, tuple[str, dict[str, Any], Callable[[AlipayAdapter, Any], object]]] = {
+    "precreate": ("alipay.trade.precreate", {"qr_code": "https://qr.alipay.com/forged"},
+                  lambda adapter, account: adapter.create(account, create_request())),
+    "query": ("alipay.trade.query", _PAID,
+              lambda adapter, account: adapter.query(account, ATTEMPT, Money(8888, "CNY"))),
+    "close": ("alipay.trade.close", {}, lambda adapter, account: adapter.close(account, ATTEMPT)),
+    "refund": ("alipay.trade.refund", {"fund_change": "Y", "refund_fee": "8.88"},
+               lambda adapter, account: adapter.refund(account, refund_request())),
+    "query_refund": ("alipay.trade.fastpay.refund.query",
+                     {"out_request_no": "re_01HZX9", "refund_amount": "8.88", "refund_status": "REFUND_SUCCESS"},
+                     lambda adapter, account: adapter.query_refund(account, "re_01HZX9", Money(888, "CNY"),
+                                                                   attempt_id=ATTEMPT)),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(_OPERATIONS))
+def test_unsigned_success_answer_changes_nothing(kit: AlipayKit, operation: str) -> None:
+    method, fields, call = _OPERATIONS[operation]
+    unsigned = kit.answer(method, {"code": "10000", "msg": "Success", "out_trade_no": ATTEMPT, **fields}, signed=False)
+    adapter, _ = adapter_with(unsigned)
     with pytest.raises(ChannelError) as caught:
-        adapter.refund(kit.account(), refund_request())
-    assert caught.value.channel_code == "ACQ.TRADE_NOT_EXIST" and not caught.value.refused  # unverifiable
+        call(adapter, kit.account())
+    assert caught.value.channel_code == "RESPONSE_UNSIGNED"
+    assert not caught.value.refused and not caught.value.retryable
+
+
+@pytest.mark.parametrize("operation", sorted(_OPERATIONS))
+def test_success_answer_signed_by_a_key_not_alipays_changes_nothing(kit: AlipayKit, operation: str) -> None:
+    method, fields, call = _OPERATIONS[operation]
+    forged = kit.answer(method, {"code": "10000", "msg": "Success", "out_trade_no": ATTEMPT, **fields},
+                        key=kit.alipay_rsa_old)
+    adapter, _ = adapter_with(forged)
     with pytest.raises(ChannelError) as caught:
-        adapter.refund(kit.account(), refund_request())
-    assert caught.value.channel_code == "isv.invalid-app-id" and not caught.value.refused
+        call(adapter, kit.account(keys={"current": kit.alipay_rsa.public_text}))
+    assert caught.value.channel_code == "RESPONSE_SIGNATURE_INVALID"
+    assert not caught.value.refused and not caught.value.retryable
+
+
+def test_unsigned_not_exist_or_paid_answers_decide_nothing(kit: AlipayKit) -> None:
+    """Signed, ACQ.TRADE_NOT_EXIST closes an attempt (close) or is NOT_FOUND (query); unsigned, it decides nothing."""
+    not_exist = {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST", "sub_msg": "x"}
+    adapter, _ = adapter_with(kit.answer("alipay.trade.close", not_exist, signed=False),
+                              kit.answer("alipay.trade.query", not_exist, signed=False),
+                              kit.answer("alipay.trade.close", {**not_exist, "sub_code": "ACQ.TRADE_HAS_SUCCESS"},
+                                         signed=False))
+    for call in (lambda: adapter.close(kit.account(), ATTEMPT),
+                 lambda: adapter.query(kit.account(), ATTEMPT, Money(1, "CNY")),
+                 lambda: adapter.close(kit.account(), ATTEMPT)):
+        with pytest.raises(ChannelError) as caught:
+            call()
+        assert caught.value.channel_code == "RESPONSE_UNSIGNED" and not caught.value.refused
+
+
+@pytest.mark.parametrize(("operation", "fields"), [
+    ("query", {**_PAID, "out_trade_no": "att_SOMEONE_ELSE"}),
+    ("query", {**_PAID, "out_trade_no": None}),
+    ("precreate", {"qr_code": "https://qr.alipay.com/x", "out_trade_no": "att_SOMEONE_ELSE"}),
+    ("refund", {"fund_change": "Y", "out_trade_no": "att_SOMEONE_ELSE"}),
+    ("query_refund", {"out_request_no": "re_OTHER", "refund_amount": "8.88", "refund_status": "REFUND_SUCCESS"}),
+    ("close", {"out_trade_no": "att_SOMEONE_ELSE"}),
+])
+def test_genuinely_signed_answer_about_another_trade_changes_nothing(kit: AlipayKit, operation: str,
+                                                                     fields: dict[str, Any]) -> None:
+    method, _, call = _OPERATIONS[operation]
+    payload = {k: v for k, v in {"code": "10000", "msg": "Success", "out_trade_no": ATTEMPT, **fields}.items()
+               if v is not None}
+    adapter, _ = adapter_with(kit.answer(method, payload))
+    with pytest.raises(ChannelError) as caught:
+        call(adapter, kit.account())
+    assert caught.value.channel_code == "ANSWER_MISMATCH" and not caught.value.refused
 
 
 @pytest.mark.parametrize(("code", "sub_code", "retryable", "refused"), [
@@ -309,7 +383,8 @@ def test_query_refund_finds_the_trade_of_the_refund(kit: AlipayKit) -> None:
         ok(kit, "alipay.trade.fastpay.refund.query", out_request_no="re_01HZX9", refund_amount="8.88",
            refund_status="REFUND_SUCCESS"),
         failed(kit, "alipay.trade.fastpay.refund.query", "40004", "ACQ.TRADE_NOT_EXIST"),
-        ok(kit, "alipay.trade.fastpay.refund.query", out_request_no="re_X", refund_amount="1.00"),
+        ok(kit, "alipay.trade.fastpay.refund.query", out_trade_no="att_given", out_request_no="re_X",
+           refund_amount="1.00"),
         locator=locator)
     status = adapter.query_refund(kit.account(), "re_01HZX9", Money(888, "CNY"))
     assert (status.outcome, status.amount) == (RefundOutcome.SUCCEEDED, Money(888, "CNY"))

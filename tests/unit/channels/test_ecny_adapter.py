@@ -157,7 +157,7 @@ def test_an_answer_about_another_order_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(("handler", "code", "retryable", "refused"), [
-    (KIT.failure("SYSTEM_ERROR", status=500, sign=False), "SYSTEM_ERROR", True, False),
+    (KIT.failure("SYSTEM_ERROR", status=500, sign=False), "HTTP_500", True, False),
     (lambda request: KIT.answer(request, b"<html>Bad Gateway</html>", status=502, sign=False), "HTTP_502", True, False),
     (KIT.failure("SYSTEM_BUSY", status=429), "SYSTEM_BUSY", True, False),
     (KIT.failure("TIMESTAMP_EXPIRED", status=401), "TIMESTAMP_EXPIRED", True, False),
@@ -176,6 +176,22 @@ def test_a_refusal_needs_the_banks_signature() -> None:
     with pytest.raises(ChannelError) as caught:
         _query_with(KIT.failure("ORDER_PAID", sign=False))
     assert caught.value.channel_code == "RESPONSE_SIGNATURE_INVALID" and not caught.value.refused
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_an_unsigned_server_error_claiming_not_found_decides_nothing(status: int) -> None:
+    """Signed, ORDER_NOT_FOUND makes a query NOT_FOUND and a close succeed; on an unsigned 5xx it is only a claim."""
+    claim = KIT.failure("ORDER_NOT_FOUND", status=status, sign=False)
+    adapter, _ = _adapter(claim, claim, KIT.failure("REFUND_NOT_FOUND", status=status, sign=False))
+    calls = (lambda: adapter.query(KIT.account(), ATTEMPT, Money(100, "CNY")),
+             lambda: adapter.close(KIT.account(), ATTEMPT),
+             lambda: adapter.query_refund(KIT.account(), "rf_01", Money(100, "CNY")))
+    for call in calls:
+        with pytest.raises(ChannelError) as caught:
+            call()
+        assert (caught.value.channel_code, caught.value.retryable, caught.value.refused) == (
+            f"HTTP_{status}", True, False)
+        assert "NOT_FOUND" in caught.value.message
 
 
 # -- close, refund, confirm ------------------------------------------------------------------------------
@@ -264,3 +280,29 @@ def test_each_request_uses_a_fresh_nonce() -> None:
     adapter.query(KIT.account(), ATTEMPT, Money(8888, "CNY"))
     nonces = {r.headers["X-ECNY-Nonce"] for r in gateway.requests}
     assert len(nonces) == 2
+
+
+# Every call whose answer changes what the hub records, with a success answer the bank could have sent.
+_OPERATIONS = {
+    "create": (lambda adapter: adapter.create(KIT.account(), _create_request()), _preorder_answer()),
+    "query": (lambda adapter: adapter.query(KIT.account(), ATTEMPT, Money(8888, "CNY")), order("SUCCESS")),
+    "close": (lambda adapter: adapter.close(KIT.account(), ATTEMPT), {"out_order_no": ATTEMPT, "status": "CLOSED"}),
+    "refund": (lambda adapter: adapter.refund(KIT.account(), RefundRequest(
+        refund_id=REFUND_ID, attempt_id=ATTEMPT, channel_transaction_id=None, amount=Money(888, "CNY"),
+        attempt_amount=Money(8888, "CNY"), reason=None, notify_url=NOTIFY_URL)), refund("SUCCESS")),
+    "query_refund": (lambda adapter: adapter.query_refund(KIT.account(), REFUND_ID, Money(888, "CNY")),
+                     refund("SUCCESS")),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(_OPERATIONS))
+@pytest.mark.parametrize("forgery", [{"sign": False}, {"key": KIT.impostor}])
+def test_every_answer_must_be_signed_by_the_bank(operation: str, forgery: dict) -> None:
+    call, data = _OPERATIONS[operation]
+    adapter, _ = _adapter(KIT.success(data, **forgery))
+    with pytest.raises(ChannelError) as caught:
+        call(adapter)
+    assert caught.value.channel_code == "RESPONSE_SIGNATURE_INVALID"
+    assert not caught.value.refused and not caught.value.retryable
+    genuine, _ = _adapter(KIT.success(data))  # the control: the same answer, signed by the bank
+    call(genuine)

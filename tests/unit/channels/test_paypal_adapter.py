@@ -389,3 +389,49 @@ def test_refund_without_a_capture_id_reads_the_given_order():
     no_lookup(transport).refund(ACCOUNT, request)
     assert transport.requests[1].url == f"{API}/v2/checkout/orders/{ORDER_ID}"
     assert transport.requests[2].url.endswith("/v2/payments/captures/2GG279541U471931P/refund")
+
+
+# -- answers must be about what was asked (PayPal's answers are authenticated by TLS, not signed) ---------------
+
+_PAID = [capture("COMPLETED")]
+
+
+@pytest.mark.parametrize("answer", [
+    order("CREATED", attempt_id="att_someoneElse"),
+    order("CREATED", value="1.00"),
+    order("CREATED", currency="EUR"),
+])
+def test_create_answer_for_another_attempt_or_amount_is_refused(answer: dict[str, Any]) -> None:
+    with pytest.raises(ChannelError) as caught:
+        make(FakeTransport([token_response(), json_response(201, answer)])).create(ACCOUNT, create_request())
+    assert caught.value.channel_code in ("ORDER_MISMATCH", "AMOUNT_MISMATCH") and not caught.value.refused
+
+
+@pytest.mark.parametrize("answer", [
+    order("COMPLETED", order_id="9XK55512AB7730921", captures=_PAID),  # another order, paid
+    order("COMPLETED", attempt_id="att_someoneElse", captures=_PAID),  # our order id, another attempt's content
+])
+def test_a_paid_order_that_is_not_ours_succeeds_nothing(answer: dict[str, Any]) -> None:
+    transport = FakeTransport([token_response(), json_response(200, answer), json_response(201, answer),
+                               json_response(200, answer)])
+    adapter = make(transport)
+    calls = (lambda: adapter.query(ACCOUNT, "att_test0001", USD10, channel_order_ref=ORDER_ID),
+             lambda: adapter.confirm(ACCOUNT, confirm_request()),
+             lambda: adapter.close(ACCOUNT, "att_test0001", channel_order_ref=ORDER_ID))
+    for call in calls:
+        with pytest.raises(ChannelError) as caught:
+            call()
+        assert caught.value.channel_code == "ORDER_MISMATCH" and not caught.value.refused
+
+
+@pytest.mark.parametrize("answer", [refund("COMPLETED", our_id="re_someoneElse"),
+                                    refund("COMPLETED", refund_id="7YX12345AB1234567")])
+def test_a_refund_answer_that_is_not_ours_decides_nothing(answer: dict[str, Any]) -> None:
+    transport = FakeTransport([token_response(), json_response(200, answer)])
+    with pytest.raises(ChannelError) as caught:
+        make(transport).query_refund(ACCOUNT, "re_test0001", Money(200, "USD"), channel_refund_id="1JU08902781691411")
+    assert caught.value.channel_code == "REFUND_MISMATCH"
+    if answer["id"] == "1JU08902781691411":  # the refund POST answers carry no id to compare, only ours
+        with pytest.raises(ChannelError) as caught:
+            make(FakeTransport([token_response(), json_response(201, answer)])).refund(ACCOUNT, refund_request())
+        assert caught.value.channel_code == "REFUND_MISMATCH"

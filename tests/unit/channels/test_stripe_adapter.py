@@ -181,7 +181,7 @@ def test_create_without_payment_method_returns_stripe_js_params() -> None:
 def test_create_with_payment_method_confirms_manually_and_returns_the_3ds_redirect() -> None:
     redirect = {"type": "redirect_to_url", "redirect_to_url": {"url": "https://hooks.stripe.com/3ds/x",
                                                                "return_url": "https://shop.example/return"}}
-    transport = FakeTransport([ok(intent("requires_action", next_action=redirect))])
+    transport = FakeTransport([ok(intent("requires_action", amount=500, currency="jpy", next_action=redirect))])
     result = StripeAdapter(transport).create(make_account(), _create(payment_method="pm_card_threeDSecure2Required",
                                                                      amount=Money(500, "JPY")))
     sent = form(transport.requests[0])
@@ -597,3 +597,45 @@ def test_misconfigured_accounts_are_refused(overrides: dict[str, Any], settings:
 def test_secrets_never_appear_in_reprs() -> None:
     account = make_account()
     assert SECRET_KEY not in repr(account) and SECRET_KEY not in repr(account.secrets)
+
+
+# -- answers must be about what was asked (Stripe's answers are authenticated by TLS, not signed) ---------------
+
+
+@pytest.mark.parametrize("answer", [
+    intent("requires_payment_method", attempt_id="att_someone_else"),  # another attempt's intent
+    intent("requires_payment_method", amount=1),  # our attempt, another amount
+    intent("requires_payment_method", currency="eur"),
+])
+def test_create_answer_for_another_attempt_or_amount_is_refused(answer: dict[str, Any]) -> None:
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(FakeTransport([ok(answer)])).create(make_account(), _create())
+    assert caught.value.channel_code in ("ATTEMPT_MISMATCH", "AMOUNT_MISMATCH") and not caught.value.refused
+
+
+def test_query_answer_for_another_intent_does_not_succeed_the_attempt() -> None:
+    paid_elsewhere = {**intent("succeeded"), "id": "pi_3PkitIntentOTHER1"}
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(FakeTransport([ok(paid_elsewhere)])).query(
+            make_account(), "att_test1", Money(1000, "USD"), channel_order_ref="pi_3PkitIntent000001")
+    assert caught.value.channel_code == "ATTEMPT_MISMATCH"
+
+
+def test_confirm_answer_for_another_attempt_does_not_succeed_it() -> None:
+    transport = FakeTransport([ok(intent("requires_confirmation")), ok(intent("succeeded", attempt_id="att_other"))])
+    request = ConfirmRequest(attempt_id="att_test1", method="stripe.card", channel_order_ref="pi_3PkitIntent000001",
+                             amount=Money(1000, "USD"), notify_url="https://hub.example/cb", inputs={})
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(transport).confirm(make_account(), request)
+    assert caught.value.channel_code == "ATTEMPT_MISMATCH"
+
+
+@pytest.mark.parametrize("answer", [
+    refund("succeeded", refund_id="re_someoneElse"),
+    refund("succeeded", amount=1000),
+    refund("succeeded", payment_intent="pi_3PkitIntentOTHER1"),
+])
+def test_refund_answer_for_another_refund_is_refused(answer: dict[str, Any]) -> None:
+    with pytest.raises(ChannelError) as caught:
+        StripeAdapter(FakeTransport([ok(answer)])).refund(make_account(), _refund_request())
+    assert caught.value.channel_code == "REFUND_MISMATCH" and not caught.value.refused

@@ -16,9 +16,11 @@ from unionpay_kit import (
     NOW,
     FakeOrderBook,
     FakeTransport,
+    answer_body,
     digest_hex,
     make_kit,
     sent_fields,
+    unionpay_signed,
 )
 
 from chalicelib.channels.base import (
@@ -400,7 +402,9 @@ def test_refund_refusals_are_refused(code):
 
 def test_refund_query_reads_orig_resp_code_of_the_refund():
     kit = make_kit()
-    adapter, transport = adapter_with(kit.answer(query_answer("00", txn_type="04", txnAmt="888")),
+    adapter, transport = adapter_with(kit.answer(query_answer("00", txn_type="04", txnAmt="888",
+                                                              orderId="reZ0abcdefghijklmnopqrstuvwx",
+                                                              txnTime="20240520130000")),
                                       kit.answer({"respCode": "34"}), book=book_with_payment())
     status = adapter.query_refund(kit.account(), REFUND, Money(888, "CNY"))
     assert status.outcome is RefundOutcome.SUCCEEDED and status.amount == Money(888, "CNY")
@@ -438,7 +442,7 @@ def no_lookup_adapter(*answers: HttpResponse) -> tuple[UnionPayAdapter, FakeTran
 @pytest.mark.parametrize("ref", ["20240519083000", "20240519083000:tn778899"])
 def test_query_takes_the_txn_time_from_the_given_channel_order_ref(ref):
     kit = make_kit()
-    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00")))
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txnTime="20240519083000")))
     status = adapter.query(kit.account(), ATTEMPT, Money(8888, "CNY"), channel_order_ref=ref)
     assert status.outcome is PaymentOutcome.SUCCEEDED
     assert (sent_fields(transport.requests[0])["orderId"], sent_fields(transport.requests[0])["txnTime"]) == (
@@ -447,7 +451,7 @@ def test_query_takes_the_txn_time_from_the_given_channel_order_ref(ref):
 
 def test_close_takes_the_txn_time_from_the_given_channel_order_ref():
     kit = make_kit()
-    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00")))
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txnTime="20240519083000")))
     with pytest.raises(ChannelError) as caught:
         adapter.close(kit.account(), ATTEMPT, channel_order_ref="20240519083000")
     assert caught.value.channel_code == "ORDERPAID"
@@ -463,7 +467,9 @@ def test_a_given_reference_that_is_not_ours_falls_back_to_the_order_book():
 
 def test_query_refund_takes_the_txn_time_from_the_refunds_creation_time():
     kit = make_kit()
-    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txn_type="04", txnAmt="888")))
+    adapter, transport = no_lookup_adapter(kit.answer(query_answer("00", txn_type="04", txnAmt="888",
+                                                                   orderId="reZ0abcdefghijklmnopqrstuvwx",
+                                                                   txnTime="20240520133015")))
     created = datetime(2024, 5, 20, 5, 30, 15, tzinfo=UTC)  # 13:30:15 in Beijing
     status = adapter.query_refund(kit.account(), REFUND, Money(888, "CNY"), attempt_id=ATTEMPT,
                                   channel_order_ref=TXN, created_at=created)
@@ -479,3 +485,76 @@ def test_refund_takes_txn_time_and_method_from_the_request():
     assert adapter.refund(kit.account(), request).outcome is RefundOutcome.PROCESSING
     sent = sent_fields(transport.requests[0])
     assert (sent["txnTime"], sent["bizType"]) == ("20240520133015", "000301")
+
+
+# -- every answer that can change state must be UnionPay's, about this message -------------------------------------
+
+_REFUND_ORDER = "reZ0abcdefghijklmnopqrstuvwx"
+# Operation -> (the call, a success answer UnionPay could have sent for it).
+_OPERATIONS = {
+    "quickpass_create": (lambda adapter, account: adapter.create(account, create_request("unionpay.quickpass")),
+                         {"respCode": "00", "respMsg": "成功", "tn": "862405201200000012345", "orderId": ORDER_ID}),
+    "query": (lambda adapter, account: adapter.query(account, ATTEMPT, Money(8888, "CNY"), channel_order_ref=TXN),
+              query_answer("00")),
+    "confirm": (lambda adapter, account: adapter.confirm(account, confirm_request({"sms_code": "123456"})),
+                {"respCode": "00", "respMsg": "成功", "queryId": "Q1", "orderId": ORDER_ID, "txnTime": TXN}),
+    "refund": (lambda adapter, account: adapter.refund(account, replace(refund_request(), created_at=NOW)),
+               {"respCode": "00", "queryId": "R1", "orderId": _REFUND_ORDER, "txnTime": TXN}),
+    "query_refund": (lambda adapter, account: adapter.query_refund(account, REFUND, Money(888, "CNY"),
+                                                                   created_at=NOW),
+                     query_answer("00", txn_type="04", txnAmt="888", orderId=_REFUND_ORDER)),
+}
+
+
+def _unsigned(fields: dict[str, str]) -> HttpResponse:
+    """Valid ACP text saying success, with UnionPay's certificate attached but no signature over it."""
+    signed = unionpay_signed(fields, make_kit().chain.signer)
+    del signed["signature"]
+    return HttpResponse(200, {"content-type": "text/plain;charset=UTF-8"}, answer_body(signed))
+
+
+@pytest.mark.parametrize("operation", sorted(_OPERATIONS))
+@pytest.mark.parametrize("forgery", ["unsigned", "impostor_chain", "signed_by_other_key", "tampered"])
+def test_an_answer_not_signed_by_unionpay_changes_nothing(operation: str, forgery: str) -> None:
+    kit = make_kit()
+    call, fields = _OPERATIONS[operation]
+    if forgery == "unsigned":
+        answer = _unsigned(fields)
+    elif forgery == "impostor_chain":
+        answer = kit.answer(fields, signer=kit.impostor.signer)
+    elif forgery == "signed_by_other_key":  # UnionPay's genuine certificate, someone else's key behind the signature
+        answer = HttpResponse(200, {}, answer_body(unionpay_signed(fields, kit.chain.signer, key=kit.merchant_key)))
+    else:
+        genuine = kit.answer({**fields, "respMsg": "处理中"})
+        answer = HttpResponse(200, genuine.headers, genuine.body.replace("处理中".encode(), "成功了".encode()))
+    adapter, _ = adapter_with(answer, book=book_with_payment())
+    with pytest.raises(ChannelError) as caught:
+        call(adapter, kit.account())
+    assert caught.value.channel_code == "RESPONSE_SIGNATURE_INVALID"
+    assert not caught.value.refused and not caught.value.retryable
+
+
+@pytest.mark.parametrize(("operation", "field", "other"), [
+    ("query", "orderId", "attZ0someoneelsesorder0000000"),
+    ("query", "txnTime", "20240519083000"),
+    ("query", "merId", "777290058110099"),
+    ("query_refund", "orderId", ORDER_ID),
+    ("refund", "orderId", "reZ0someoneelsesrefund0000000"),
+    ("quickpass_create", "orderId", "attZ0someoneelsesorder0000000"),
+])
+def test_a_genuine_answer_about_another_message_changes_nothing(operation: str, field: str, other: str) -> None:
+    kit = make_kit()
+    call, fields = _OPERATIONS[operation]
+    adapter, _ = adapter_with(kit.answer({**fields, field: other}), book=book_with_payment())
+    with pytest.raises(ChannelError) as caught:
+        call(adapter, kit.account())
+    assert caught.value.channel_code == "ANSWER_MISMATCH" and not caught.value.refused
+
+
+@pytest.mark.parametrize("operation", sorted(_OPERATIONS))
+def test_the_genuine_answers_used_above_are_accepted(operation: str) -> None:
+    """The control for the two tests above: the same answers, signed by UnionPay, go through."""
+    kit = make_kit()
+    call, fields = _OPERATIONS[operation]
+    adapter, _ = adapter_with(kit.answer(fields), book=book_with_payment())
+    call(adapter, kit.account())

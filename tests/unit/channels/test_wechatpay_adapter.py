@@ -25,7 +25,9 @@ from wechatpay_kit import (
     MERCHANT_SERIAL,
     NOW,
     FakeTransport,
+    PlatformKey,
     WeChatKit,
+    rsa_pair,
     transaction,
 )
 
@@ -70,6 +72,13 @@ def _create_request(method: str = "wechat.jsapi", **overrides: Any) -> CreateReq
     }
     values.update(overrides)
     return CreateRequest(**values)
+
+
+@pytest.fixture(scope="module")
+def impostor(kit: WeChatKit) -> PlatformKey:
+    """A key WeChat never held, presenting the serial of the account's real platform key."""
+    private, _, public = rsa_pair()
+    return PlatformKey(kit.platform_rsa.serial, kit.platform_rsa.scheme, public, private)
 
 
 def _adapter(transport: FakeTransport) -> WeChatPayAdapter:
@@ -196,9 +205,84 @@ def test_stale_signed_response_rejected(kit: WeChatKit, signed_response: Signed)
         _adapter(FakeTransport([stale])).create(kit.account(), _create_request())
 
 
-def test_unsigned_response_accepted(kit: WeChatKit, signed_response: Signed) -> None:
-    transport = FakeTransport([signed_response(200, {"code_url": "weixin://y"}, sign=False)])
-    assert _adapter(transport).create(kit.account(), _create_request("wechat.native")).channel_order_ref
+# Every operation whose 2xx answer could change what the hub records, with a genuine-looking success body.
+_OPERATIONS: dict[str, tuple[Callable[[WeChatPayAdapter, Any], object], int, dict[str, Any] | None]] = {
+    "create": (lambda adapter, account: adapter.create(account, _create_request("wechat.native")), 200,
+               {"code_url": "weixin://wxpay/bizpayurl?pr=forged"}),
+    "query": (lambda adapter, account: adapter.query(account, "att_01HZX3", Money(8888, "CNY")), 200,
+              transaction(total=8888, out_trade_no="att_01HZX3")),
+    "close": (lambda adapter, account: adapter.close(account, "att_01HZX3"), 204, None),
+    "refund": (lambda adapter, account: adapter.refund(account, _refund_request()), 200,
+               {"out_refund_no": "rf_01", "refund_id": "5", "status": "SUCCESS", "amount": {"refund": 100}}),
+    "query_refund": (lambda adapter, account: adapter.query_refund(account, "rf_01", Money(100, "CNY")), 200,
+                     {"out_refund_no": "rf_01", "refund_id": "5", "status": "SUCCESS", "amount": {"refund": 100}}),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(_OPERATIONS))
+def test_unsigned_success_answer_is_refused(kit: WeChatKit, signed_response: Signed, operation: str) -> None:
+    call, status, payload = _OPERATIONS[operation]
+    transport = FakeTransport([signed_response(status, payload, sign=False)])
+    with pytest.raises(ChannelError) as caught:
+        call(_adapter(transport), kit.account())
+    assert caught.value.channel_code == "RESPONSE_UNSIGNED"
+    assert not caught.value.refused and not caught.value.retryable  # outcome unknown: only a signed query decides
+
+
+@pytest.mark.parametrize("operation", sorted(_OPERATIONS))
+def test_success_answer_signed_by_a_key_wechat_does_not_hold_is_refused(
+    kit: WeChatKit, signed_response: Signed, impostor: PlatformKey, operation: str
+) -> None:
+    call, status, payload = _OPERATIONS[operation]
+    transport = FakeTransport([signed_response(status, payload, key=impostor)])
+    with pytest.raises(ChannelError) as caught:
+        call(_adapter(transport), kit.account())
+    assert caught.value.channel_code == "RESPONSE_SIGNATURE_INVALID"
+    assert not caught.value.refused and not caught.value.retryable
+
+
+@pytest.mark.parametrize(("operation", "status", "payload"), [
+    ("query", 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}),
+    ("close", 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}),
+    ("close", 400, {"code": "ORDERPAID", "message": "该订单已支付"}),
+    ("refund", 400, {"code": "INVALID_REQUEST", "message": "退款金额超过可退金额"}),
+    ("query_refund", 404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"}),
+])
+def test_unsigned_error_answer_decides_nothing(
+    kit: WeChatKit, signed_response: Signed, operation: str, status: int, payload: dict[str, Any]
+) -> None:
+    """Signed, these answers are outcomes (not found, closed, paid, refused); unsigned, they are only noise."""
+    call = _OPERATIONS[operation][0]
+    transport = FakeTransport([signed_response(status, payload, sign=False)])
+    with pytest.raises(ChannelError) as caught:
+        call(_adapter(transport), kit.account())
+    assert caught.value.channel_code == f"HTTP_{status}"
+    assert not caught.value.refused and not caught.value.retryable
+    assert payload["code"] in caught.value.message  # what it claimed is logged, not acted on
+
+
+def test_unsigned_server_error_stays_retryable(kit: WeChatKit, signed_response: Signed) -> None:
+    transport = FakeTransport([signed_response(502, {"code": "ORDER_NOT_EXIST\nforged log line"}, sign=False)])
+    with pytest.raises(ChannelError) as caught:
+        _adapter(transport).query(kit.account(), "att_01HZX3", Money(1, "CNY"))
+    assert (caught.value.channel_code, caught.value.retryable, caught.value.refused) == ("HTTP_502", True, False)
+    assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize(("operation", "payload"), [
+    ("query", transaction(out_trade_no="att_SOMEONE_ELSE")),
+    ("query", {k: v for k, v in transaction(out_trade_no="att_01HZX3").items() if k != "out_trade_no"}),
+    ("query", {**transaction(out_trade_no="att_01HZX3"), "mchid": "1900000999"}),
+    ("refund", {"out_refund_no": "rf_other", "refund_id": "5", "status": "SUCCESS", "amount": {"refund": 100}}),
+    ("query_refund", {"refund_id": "5", "status": "SUCCESS", "amount": {"refund": 100}}),
+])
+def test_genuinely_signed_answer_about_another_order_is_refused(
+    kit: WeChatKit, signed_response: Signed, operation: str, payload: dict[str, Any]
+) -> None:
+    call = _OPERATIONS[operation][0]
+    with pytest.raises(ChannelError) as caught:
+        call(_adapter(FakeTransport([signed_response(200, payload)])), kit.account())
+    assert caught.value.channel_code == "ANSWER_MISMATCH" and not caught.value.refused
 
 
 @pytest.mark.parametrize(("status", "code", "retryable"), [
@@ -273,7 +357,7 @@ def test_business_refusal_is_marked_refused_and_other_failures_are_not(kit: WeCh
     with pytest.raises(ChannelError) as caught:
         _adapter(refusal).refund(kit.account(), _refund_request())
     assert caught.value.refused and not caught.value.retryable
-    accepted = signed_response(200, {"status": "PROCESSING"})
+    accepted = signed_response(200, {"out_refund_no": "rf_01", "status": "PROCESSING"})
     tampered = HttpResponse(accepted.status, accepted.headers, accepted.body.replace(b"PROCESSING", b"SUCCESS"))
     for answer in (signed_response(500, {"code": "SYSTEM_ERROR", "message": "x"}),
                    signed_response(401, {"code": "SIGN_ERROR", "message": "x"}), tampered):
@@ -322,9 +406,11 @@ def test_refund_refuses_non_cny(kit: WeChatKit) -> None:
 
 def test_query_refund(kit: WeChatKit, signed_response: Signed) -> None:
     transport = FakeTransport([
-        signed_response(200, {"refund_id": "5", "status": "SUCCESS", "amount": {"refund": 100, "total": 8888}}),
+        signed_response(200, {"out_refund_no": "rf_01", "refund_id": "5", "status": "SUCCESS",
+                              "amount": {"refund": 100, "total": 8888}}),
         signed_response(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"}),
-        signed_response(200, {"refund_id": "5", "status": "SOMETHING_NEW", "amount": {"refund": 100}}),
+        signed_response(200, {"out_refund_no": "rf_03", "refund_id": "5", "status": "SOMETHING_NEW",
+                              "amount": {"refund": 100}}),
     ])
     adapter = _adapter(transport)
     assert adapter.query_refund(kit.account(), "rf_01", Money(100, "CNY")).outcome is RefundOutcome.SUCCEEDED
@@ -412,3 +498,21 @@ def test_transport_https_pools_require_tls_1_2() -> None:
     assert isinstance(pool, HTTPSConnectionPool)
     assert pool.ssl_minimum_version == ssl.TLSVersion.TLSv1_2
     assert pool.cert_reqs == "CERT_REQUIRED"
+
+
+@pytest.mark.parametrize("url", [
+    "http://api.mch.weixin.qq.com/v3/pay/transactions/native",  # TLS is what authenticates Stripe/PayPal answers
+    "http://203.0.113.7/v1/payment_intents",
+    "http://127.0.0.1.example.com/v2/checkout/orders",
+    "ftp://127.0.0.1/x",
+])
+def test_transport_refuses_plain_http_except_to_loopback(url: str) -> None:
+    with pytest.raises(ChannelError) as caught:
+        UrllibTransport().send(HttpRequest("GET", url), timeout_s=1)
+    assert caught.value.channel_code == "INSECURE_URL" and not caught.value.retryable and not caught.value.refused
+
+
+def test_transport_certificate_checks_cannot_be_bypassed_by_the_pool() -> None:
+    pool = UrllibTransport()._pool.connection_from_url("https://api-m.paypal.com")
+    assert isinstance(pool, HTTPSConnectionPool)
+    assert pool.cert_reqs == "CERT_REQUIRED" and pool.assert_hostname is not False

@@ -416,14 +416,39 @@ def _error(status: int, code: str) -> HttpResponse:
                         body=json.dumps({"code": code, "message": "x"}).encode())
 
 
-def test_a_day_without_movement_is_an_empty_statement(kit: WeChatKit) -> None:
-    transport = FakeTransport([_error(400, "NO_STATEMENT_EXIST")])
+def test_a_day_without_movement_is_an_empty_statement(kit: WeChatKit, signed_response: Signed) -> None:
+    transport = FakeTransport([signed_response(400, {"code": "NO_STATEMENT_EXIST", "message": "x"})])
     adapter = WeChatPayAdapter(transport, clock=lambda: NOW)
     assert list(adapter.parse_statement(kit.account(), adapter.fetch_statement(kit.account(), "2024-05-19"))) == []
 
 
-def test_a_bill_still_being_generated_is_retryable(kit: WeChatKit) -> None:
-    transport = FakeTransport([_error(400, "STATEMENT_CREATING")])
+def test_a_bill_still_being_generated_is_retryable(kit: WeChatKit, signed_response: Signed) -> None:
+    transport = FakeTransport([signed_response(400, {"code": "STATEMENT_CREATING", "message": "x"})])
     with pytest.raises(ChannelError) as raised:
         WeChatPayAdapter(transport, clock=lambda: NOW).fetch_statement(kit.account(), "2024-05-19")
     assert raised.value.retryable
+
+
+def test_an_unsigned_no_statement_answer_is_not_an_empty_statement(kit: WeChatKit) -> None:
+    """An empty statement would turn every hub success of the day into a query; only WeChat may say there is none."""
+    transport = FakeTransport([_error(400, "NO_STATEMENT_EXIST")])
+    with pytest.raises(ChannelError) as raised:
+        WeChatPayAdapter(transport, clock=lambda: NOW).fetch_statement(kit.account(), "2024-05-19")
+    assert raised.value.channel_code == "HTTP_400"
+
+
+def test_an_unsigned_tradebill_answer_is_refused_and_nothing_is_downloaded(kit: WeChatKit,
+                                                                           signed_response: Signed) -> None:
+    data = _bill()
+    transport = FakeTransport([signed_response(200, _answer(data), sign=False), _file(data)])
+    with pytest.raises(ChannelError) as raised:
+        WeChatPayAdapter(transport, clock=lambda: NOW).fetch_statement(kit.account(), "2024-05-19")
+    assert raised.value.channel_code == "RESPONSE_UNSIGNED" and len(transport.requests) == 1
+
+
+def test_the_bill_file_is_the_one_unsigned_answer_accepted(kit: WeChatKit, signed_response: Signed) -> None:
+    """WeChat does not sign the file; the SHA-1 in the signed tradebill answer vouches for it."""
+    data = _bill()
+    transport = FakeTransport([signed_response(200, _answer(data)), _file(data)])
+    assert "wechatpay-signature" not in _file(data).headers
+    assert b"".join(WeChatPayAdapter(transport, clock=lambda: NOW).fetch_statement(kit.account(), "2024-05-19")) == data
