@@ -32,12 +32,21 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/recon/runs"): "recon",
     ("GET", "/v1/recon/runs/{run_id}"): "recon",
     ("GET", "/v1/recon/runs/{run_id}/items"): "recon",
+    ("GET", "/v1/operator/merchants/{merchant_id}/api-keys"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/api-keys"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/api-keys/{key_id}/rotate"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/api-keys/{key_id}/revoke"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/suspend"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/reactivate"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/webhook-secret/rotate"): "operator",
+    ("GET", "/v1/operator/audit"): "operator",
 }
 GROUP_HANDLERS = {
     "payments": "functions.payments.app",
     "refunds": "functions.refunds.app",
     "callbacks": "functions.callbacks.app",
     "recon": "functions.recon.app",
+    "operator": "functions.operator_api.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
