@@ -123,12 +123,14 @@ def webhook_secret(merchant_id: str) -> Secret:
 
 def rotate_webhook_secret(merchant_id: str, new_secret: str, overlap_s: int) -> str:
     """Make ``new_secret`` current; the current one stays valid (deliveries carry both signatures) for
-    ``overlap_s`` seconds. Previous secrets whose overlap is over are dropped. Returns the old one's expiry."""
+    ``overlap_s`` seconds. Previous secrets whose overlap is over are dropped, and all of them when ``overlap_s``
+    is 0. Returns the old one's expiry (now, without overlap)."""
     name = settings().names.merchant_webhook_secret(merchant_id)
     values = get_secret(name)
     moment = utcnow()
     now, expires_at = iso(moment), iso(moment + timedelta(seconds=overlap_s))
-    previous = [old for old in values.get("previous", []) if now < old["expires_at"]]
+    # No overlap means "replace now" (a leaked secret): every older secret ends with it.
+    previous = [old for old in values.get("previous", []) if now < old["expires_at"]] if overlap_s > 0 else []
     if overlap_s > 0:
         previous.insert(0, {"webhook_secret": values["webhook_secret"], "expires_at": expires_at})
     put_secret(name, {"webhook_secret": new_secret, "previous": previous})
