@@ -261,13 +261,13 @@ def test_channel_account_put_is_audited_without_its_secrets(stack, capsys, tmp_p
                                          "merchant_serial_no": "ABC"}},
                 "secrets": {"apiv3_key": "s" * 32, "merchant_private_key": "very-private", "platform_keys": {}}}
     path = tmp_path / "account.json"
-    for enabled in (False, True):
-        document["account"]["enabled"] = enabled
+    for priority in (90, 91):  # stays disabled: its placeholder key must never take another test's payment
+        document["account"]["priority"] = priority
         path.write_text(json.dumps(document))
         assert run_cli(capsys, "channel", "put", str(path))[0] == 0
     trail = op(stack, operator_headers, "GET", "/v1/operator/audit?target=wechat-audited").json()["data"]
     assert [r["action"] for r in trail] == ["channel_account.put", "channel_account.put"]
-    assert trail[0]["before"]["document"]["enabled"] is False and trail[0]["after"]["document"]["enabled"] is True
+    assert trail[0]["before"]["document"]["priority"] == 90 and trail[0]["after"]["document"]["priority"] == 91
     assert trail[1]["before"] is None
     assert trail[0]["after"]["secret_fields"] == ["apiv3_key", "merchant_private_key", "platform_keys"]
     assert "s" * 32 not in json.dumps(trail) and "very-private" not in json.dumps(trail)
