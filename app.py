@@ -7,12 +7,23 @@ serves and what Chalice packages.
 from chalice import Chalice
 
 from chalicelib.observability import configure_logging
-from functions import callbacks, payments, recon, recon_worker, refund_worker, refunds, status_sync_worker, sweeps, webhook_worker
+from functions import (
+    callbacks,
+    operator_api,
+    payments,
+    recon,
+    recon_worker,
+    refund_worker,
+    refunds,
+    status_sync_worker,
+    sweeps,
+    webhook_worker,
+)
 from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
-for group in (payments, refunds, callbacks, recon):
+for group in (payments, refunds, callbacks, recon, operator_api):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
 
 

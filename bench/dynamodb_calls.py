@@ -43,6 +43,7 @@ from infra.local.moto import free_port  # noqa: E402
 
 API_PORT = free_port()
 os.environ["PAYHUB_STAGE"] = "local"
+os.environ["PAYHUB_WEBHOOK_ALLOW_LOOPBACK"] = "true"  # the bench's webhook receiver listens on 127.0.0.1
 os.environ["PAYHUB_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{API_PORT}"
 os.environ["LOG_LEVEL"] = "WARNING"  # the hub's JSON logs would drown the tables
 # PAYHUB_SECRETS_TTL_S stays at its deployed default (60 s): warm runs must see the caches a Lambda keeps.

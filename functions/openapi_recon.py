@@ -1,4 +1,5 @@
-"""The operator part of the OpenAPI document: reconciliation runs and their items (``functions/recon.py``).
+"""The operator part of the OpenAPI document: reconciliation runs and their items (``functions/recon.py``),
+merchants' API keys, suspension, webhook-secret rotation and the audit trail (``functions/operator_api.py``).
 
 These operations take an operator key (``payhub operator-key create``), not a merchant key.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from chalicelib.service.operator_inputs import CreateApiKeyInput, RotateInput, WebhookSecretRotateInput
 
 SECURITY = {"operator": {"type": "http", "scheme": "bearer", "description": "an operator key, op_<stage>_..."}}
 _ITEM_STATUSES = ["repaired", "needs_review", "waiting", "retry", "resolved", "repairing"]
@@ -36,11 +39,70 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    def operator(operation: dict[str, Any]) -> dict[str, Any]:
-        return {**operation, "security": [{"operator": []}], "tags": ["reconciliation (operators)"]}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+SCHEMAS.update({
+    "CreateApiKey": CreateApiKeyInput.model_json_schema(),
+    "RotateApiKey": RotateInput.model_json_schema(),
+    "RotateWebhookSecret": WebhookSecretRotateInput.model_json_schema(),
+    "ApiKey": {"type": "object", "required": ["id", "merchant_id", "status"], "properties": {
+        "id": {"type": "string", "description": "key_<20 hex>: names the key, never usable as one"},
+        "object": {"const": "api_key"}, "merchant_id": {"type": "string"}, "name": {"type": ["string", "null"]},
+        "status": {"enum": ["active", "expired", "revoked"]}, "created_at": {"type": "string"},
+        "expires_at": _NULLABLE_TIME, "revoked_at": _NULLABLE_TIME, "replaced_by": {"type": ["string", "null"]},
+        "api_key": {"type": "string", "description": "the key itself: only in the answer that created it"},
+        "rotated": {"type": "object", "description": "rotate: the old key with the expiry it was given"}}},
+    "ApiKeyList": {"type": "object", "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}},
+    "Merchant": {"type": "object", "required": ["id", "status"], "properties": {
+        "id": {"type": "string"}, "object": {"const": "merchant"}, "name": {"type": "string"},
+        "status": {"enum": ["active", "suspended"]}, "late_success_policy": {"enum": ["accept", "refund"]},
+        "webhook_url": {"type": ["string", "null"]}}},
+    "WebhookSecretRotation": {"type": "object", "required": ["merchant_id", "webhook_secret"], "properties": {
+        "merchant_id": {"type": "string"},
+        "webhook_secret": {"type": "string", "description": "whsec_...: shown once"},
+        "previous_expires_at": {"type": "string", "description": "until then deliveries carry both signatures"}}},
+    "AuditRecord": {"type": "object", "required": ["id", "at", "actor", "action", "target"], "properties": {
+        "id": {"type": "string"}, "object": {"const": "audit_record"}, "at": {"type": "string"},
+        "actor": {"type": "object", "properties": {"via": {"enum": ["api", "cli"]}, "id": {"type": "string"},
+                                                   "name": {"type": "string"}}},
+        "action": {"type": "string", "description": "api_key.create|rotate|revoke, merchant.create|suspend|"
+                   "reactivate, webhook_secret.rotate, channel_account.put, operator_key.create|revoke"},
+        "target": {"type": "string"}, "before": {"type": ["object", "null"]}, "after": {"type": ["object", "null"]}}},
+    "AuditRecordList": {"type": "object", "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/AuditRecord"}},
+        "has_more": {"type": "boolean"}, "next_starting_after": {"type": ["string", "null"]}}},
+})
 
+
+def paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    def operator(operation: dict[str, Any], tag: str = "reconciliation (operators)") -> dict[str, Any]:
+        return {**operation, "security": [{"operator": []}], "tags": [tag]}
+
+    def keys(operation: dict[str, Any]) -> dict[str, Any]:
+        return operator(operation, "merchant access (operators)")
+
+    merchant = "/v1/operator/merchants/{merchant_id}"
     return {
+        f"{merchant}/api-keys": {
+            "get": keys(op("List a merchant's API keys (never the keys themselves)", 200, "ApiKeyList",
+                           params=("merchant_id",))),
+            "post": keys(op("Create an additional API key; the key is in this answer only", 201, "ApiKey",
+                            body="CreateApiKey", params=("merchant_id",)))},
+        f"{merchant}/api-keys/{{key_id}}/rotate": {"post": keys(op(
+            "Issue a new key; the old one keeps working for overlap_seconds, then stops", 201, "ApiKey",
+            body="RotateApiKey", params=("merchant_id", "key_id")))},
+        f"{merchant}/api-keys/{{key_id}}/revoke": {"post": keys(op(
+            "End a key now (refused by every function within seconds)", 200, "ApiKey",
+            params=("merchant_id", "key_id")))},
+        f"{merchant}/suspend": {"post": keys(op("Suspend a merchant: every key refused within seconds", 200,
+                                                "Merchant", params=("merchant_id",)))},
+        f"{merchant}/reactivate": {"post": keys(op("Undo a suspension", 200, "Merchant", params=("merchant_id",)))},
+        f"{merchant}/webhook-secret/rotate": {"post": keys(op(
+            "New webhook secret, shown once; deliveries carry both signatures during the overlap", 201,
+            "WebhookSecretRotation", body="RotateWebhookSecret", params=("merchant_id",)))},
+        "/v1/operator/audit": {"get": operator(op("Operator actions, newest first", 200, "AuditRecordList",
+                                                  query=("action", "target", "limit", "starting_after")),
+                                               "audit (operators)")},
         "/v1/recon/runs": {"get": operator(op("List reconciliation runs, newest day first", 200, "ReconRunList",
                                                query=("account", "date", "limit", "starting_after")))},
         "/v1/recon/runs/{run_id}": {"get": operator(op("Retrieve a run with links to its report files", 200,

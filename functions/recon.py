@@ -5,34 +5,20 @@ Operators authenticate with an operator key (``payhub operator-key create``), ne
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.domain.errors import HubError
 from chalicelib.recon import views
-from chalicelib.service.operators import authenticate_operator
-from functions.edge import JSON, error_response, json_response, request_id
+from functions import operator_edge
+from functions.edge import JSON
 from functions.standalone import Route, standalone_app
-
-log = logging.getLogger(__name__)
 
 
 def operator_call(request: Request, run: Callable[[], dict[str, Any]]) -> Response:
-    rid = request_id(request)
-    try:
-        operator = authenticate_operator(request.headers.get("authorization"))
-        body = run()
-    except HubError as error:
-        return error_response(error, rid)
-    except Exception:
-        log.exception("unexpected error", extra={"request_id": rid})
-        return error_response(HubError("internal error"), rid)
-    log.info("operator %s read %s", operator.key_id, request.path, extra={"request_id": rid})
-    return json_response(200, body, rid)
+    return operator_edge.operator_call(request, lambda operator: (200, run()))
 
 
 def list_runs(request: Request) -> Response:

@@ -69,6 +69,9 @@ def package(stage: str, output_dir: Path | None = None) -> Path:
         shutil.rmtree(output)
     # chalice needs a region to render ARNs even though nothing is called; any region does offline.
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    # chalice imports the app under the stage's settings; a local-only setting of the builder's shell (the
+    # local stack's loopback allowance) is not the stage's and would be refused there. Nothing of env ships.
+    env.pop("PAYHUB_WEBHOOK_ALLOW_LOOPBACK", None)
     subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
         [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
          "package", "--stage", stage, str(output)],

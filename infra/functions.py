@@ -21,6 +21,7 @@ class Access:
     sends_to: tuple[str, ...] = ()  # queue keys (chalicelib.config.names.QUEUES)
     channel_secrets: bool = False  # payhub/<stage>/channels/*
     merchant_webhook_secrets: bool = False  # payhub/<stage>/merchants/*/webhook
+    rotates_merchant_webhook_secrets: bool = False  # may also put a new version of those (rotation)
     # KmsKey.logical_id (infra.resources) -> the KMS actions allowed on it, beyond the stage key every function
     # uses for its encrypted tables and queues. Only what handles cards touches the card vault's keys.
     kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -127,6 +128,25 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         ),
         # Operators only: reads runs and items, signs links to the report files.
         access=Access(tables={"ReconTable": READ, "ConfigTable": READ}, buckets={"ReconBucket": READ}),
+        sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
+    ),
+    RouteGroup(
+        name="operator",
+        handler="functions.operator_api.app",
+        routes=(
+            ("GET", "/v1/operator/merchants/{merchant_id}/api-keys"),
+            ("POST", "/v1/operator/merchants/{merchant_id}/api-keys"),
+            ("POST", "/v1/operator/merchants/{merchant_id}/api-keys/{key_id}/rotate"),
+            ("POST", "/v1/operator/merchants/{merchant_id}/api-keys/{key_id}/revoke"),
+            ("POST", "/v1/operator/merchants/{merchant_id}/suspend"),
+            ("POST", "/v1/operator/merchants/{merchant_id}/reactivate"),
+            ("POST", "/v1/operator/merchants/{merchant_id}/webhook-secret/rotate"),
+            ("GET", "/v1/operator/audit"),
+        ),
+        # Operators only: API keys, merchant status and the audit trail live in the config table; a webhook
+        # secret rotation reads the current secret and puts the new version. No state, no channels, no queues.
+        access=Access(tables={"ConfigTable": WRITE}, merchant_webhook_secrets=True,
+                      rotates_merchant_webhook_secrets=True),
         sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
     ),
 )

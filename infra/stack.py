@@ -322,6 +322,12 @@ class PayHubStack(cdk.Stack):
                 resources=[self.format_arn(service="secretsmanager", resource="secret", resource_name=f"{p}*",
                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
                            for p in secret_prefixes]))
+        if access.rotates_merchant_webhook_secrets:
+            statements.append(iam.PolicyStatement(
+                actions=["secretsmanager:PutSecretValue"],
+                resources=[self.format_arn(service="secretsmanager", resource="secret",
+                                           resource_name=f"payhub/{self.stage}/merchants/*",
+                                           arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)]))
         statements += recon_stack.access_statements(self, access)
         return iam.Role(
             self, f"{logical_name(name)}Role",

@@ -16,6 +16,7 @@ from typing import Any
 import urllib3
 from pydantic import ValidationError
 
+from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,8 @@ def _use_local_stack() -> None:
 def merchant_create(args: argparse.Namespace) -> dict[str, Any]:
     from chalicelib.service.merchants import create_merchant
 
-    created = create_merchant(args.name, webhook_url=args.webhook_url, late_success_policy=args.late_success)
+    created = create_merchant(args.name, webhook_url=args.webhook_url, late_success_policy=args.late_success,
+                              actor=keys_cli.actor())
     return {"merchant_id": created.merchant.merchant_id, "api_key": created.api_key,
             "webhook_secret": created.webhook_secret}
 
@@ -56,6 +58,7 @@ def channel_put(args: argparse.Namespace) -> dict[str, Any]:
     """FILE is JSON: {"account": {...config document...}, "secrets": {...} (optional: keeps current secrets)}."""
     from chalicelib.channels.registry import ADAPTERS
     from chalicelib.config.accounts import ChannelAccountConfig
+    from chalicelib.service import audit
     from chalicelib.storage import config_repo
 
     try:
@@ -74,7 +77,13 @@ def channel_put(args: argparse.Namespace) -> dict[str, Any]:
     secrets = document.get("secrets")
     if secrets is not None and not isinstance(secrets, dict):
         raise CliError(f"{args.file}: secrets must be an object")
-    config_repo.put_channel_account(config, secrets)
+    before = config_repo.channel_account_document(config.account_id)
+    after = json.loads(config.model_dump_json())
+    change = {"document": after, "secrets_updated": secrets is not None,
+              "secret_fields": sorted(secrets) if secrets is not None else None}
+    config_repo.put_channel_account(config, secrets, audit_item=lambda tx: audit.add(
+        tx, keys_cli.actor(), "channel_account.put", config.account_id,
+        before={"document": before} if before is not None else None, after=change))
     return {"account_id": config.account_id, "channel": config.channel, "secrets_updated": secrets is not None}
 
 
@@ -157,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what to do when money arrives after a payment was closed")
     create.set_defaults(run=merchant_create)
     merchant.add_parser("list", help="list merchants").set_defaults(run=merchant_list)
+    keys_cli.register(groups, merchant)
 
     channel = groups.add_parser("channel", help="channel accounts").add_subparsers(dest="command", required=True)
     put = channel.add_parser("put", help="create or update a channel account from a JSON file")

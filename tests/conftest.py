@@ -20,6 +20,8 @@ from infra.local.moto import free_port
 
 API_PORT = free_port()
 os.environ["PAYHUB_STAGE"] = "local"
+# The test webhook receiver listens on 127.0.0.1; the local stage reaches loopback only when told so.
+os.environ["PAYHUB_WEBHOOK_ALLOW_LOOPBACK"] = "true"
 os.environ["PAYHUB_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{API_PORT}"
 os.environ["PAYHUB_SECRETS_TTL_S"] = "0"  # tests rotate keys and flip settings; always read fresh
 logging.getLogger("werkzeug").setLevel(logging.WARNING)

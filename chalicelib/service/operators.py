@@ -4,7 +4,9 @@ and an operator key can never act for a merchant.
 
   OPKEY#<sha256 of the key> / OPKEY    key id, name, status, created_at (the key itself is never stored)
 
-Created and revoked with the CLI (``payhub operator-key create|list|revoke``); the key is shown once.
+Created and revoked with the CLI (``payhub operator-key create|list|revoke``); the key is shown once. Both
+are audited (``payhub audit list``). Authentication reads the record on every request, consistently: a
+revoked operator key is refused at once.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import AuthenticationFailed, InvalidRequest, NotFound
+from chalicelib.service import audit
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 from chalicelib.storage.config_repo import api_key_hash
+from chalicelib.storage.transaction import Transaction
 
 _SK = "OPKEY"
 
@@ -27,6 +31,9 @@ _SK = "OPKEY"
 class Operator:
     key_id: str
     name: str
+
+    def actor(self) -> audit.Actor:
+        return audit.Actor("api", self.key_id, self.name)
 
 
 @dataclass(frozen=True)
@@ -43,16 +50,17 @@ def _prefix() -> str:
     return f"op_{settings().stage}_"
 
 
-def create_operator_key(name: str) -> NewOperatorKey:
+def create_operator_key(name: str, *, actor: audit.Actor | None = None) -> NewOperatorKey:
     if not name.strip() or len(name) > 100:
         raise InvalidRequest("name must be 1 to 100 characters", param="name")
     api_key = _prefix() + secrets.token_urlsafe(32)
     digest = api_key_hash(api_key)
     operator = Operator(key_id=f"opk_{digest[:16]}", name=name.strip())
-    client("dynamodb").put_item(TableName=_table(), ConditionExpression="attribute_not_exists(pk)", Item=to_item({
-        "pk": f"OPKEY#{digest}", "sk": _SK, "key_id": operator.key_id, "name": operator.name, "status": "active",
-        "created_at": iso(utcnow()),
-    }))
+    record = {"key_id": operator.key_id, "name": operator.name, "status": "active", "created_at": iso(utcnow())}
+    tx = Transaction()
+    tx.put_new("key", _table(), {"pk": f"OPKEY#{digest}", "sk": _SK, **record})
+    audit.add(tx, actor or audit.Actor.cli(), "operator_key.create", operator.key_id, after=record)
+    tx.commit()
     return NewOperatorKey(operator, api_key)
 
 
@@ -62,8 +70,8 @@ def authenticate_operator(authorization: str | None) -> Operator:
     key = authorization[len("Bearer "):].strip()
     if not key.startswith(_prefix()):  # a merchant key, or another stage's operator key
         raise AuthenticationFailed("invalid operator key")
-    item = client("dynamodb").get_item(TableName=_table(), Key=to_item({"pk": f"OPKEY#{api_key_hash(key)}",
-                                                                         "sk": _SK})).get("Item")
+    item = client("dynamodb").get_item(TableName=_table(), ConsistentRead=True,
+                                       Key=to_item({"pk": f"OPKEY#{api_key_hash(key)}", "sk": _SK})).get("Item")
     record = from_item(item) if item else None
     if record is None or record.get("status") != "active":
         raise AuthenticationFailed("invalid operator key")
@@ -85,12 +93,17 @@ def list_operator_keys() -> list[dict[str, Any]]:
                    for r in _all()), key=lambda r: str(r["created_at"]))
 
 
-def revoke_operator_key(key_id: str) -> None:
+def revoke_operator_key(key_id: str, *, actor: audit.Actor | None = None) -> None:
+    """Immediate: operator keys are read on every request, never cached."""
     matches = [r for r in _all() if r["key_id"] == key_id]
     if not matches:
         raise NotFound(f"no operator key {key_id}", param="key_id")
-    client("dynamodb").update_item(
-        TableName=_table(), Key=to_item({"pk": matches[0]["pk"], "sk": _SK}),
-        UpdateExpression="SET #status = :revoked", ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":revoked": {"S": "revoked"}},
-    )
+    if matches[0].get("status") == "revoked":
+        return
+    now = iso(utcnow())
+    tx = Transaction()
+    tx.update("key", _table(), {"pk": matches[0]["pk"], "sk": _SK}, {"status": "revoked", "revoked_at": now},
+              condition="attribute_exists(pk)", condition_values={})
+    audit.add(tx, actor or audit.Actor.cli(), "operator_key.revoke", key_id,
+              before={"status": matches[0].get("status")}, after={"status": "revoked", "revoked_at": now})
+    tx.commit()

@@ -10,17 +10,17 @@ import json
 import logging
 import ssl
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from chalicelib.domain.clock import iso, parse_iso, utcnow
-from chalicelib.domain.errors import InvalidRequest, NotFound
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.models import Merchant
-from chalicelib.service.webhook_targets import check_notify_url
+from chalicelib.service.webhook_targets import Target, TargetRefused, TargetUnresolved, check_notify_url
 from chalicelib.storage import config_repo, outbox, records, state_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import to_item
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # Seconds after the previous try: ~28 h in all (1m, 5m, 30m, 2h, 5h, 10h, 10h).
 RETRY_DELAYS_S = (60, 300, 1800, 7200, 18000, 36000, 36000)
 TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0, total=10.0)  # a hanging merchant costs at most 10 s
-_http = urllib3.PoolManager(retries=False)
+_MAX_ADDRESSES_TRIED = 3  # a name's checked addresses tried in turn when one refuses the connection at once
 
 
 def payload(event: dict[str, Any]) -> bytes:
@@ -42,6 +42,8 @@ def deliver(event_id: str, *, attempt: int = 1, not_before: str | None = None, m
 
     Each automatic attempt is claimed with a condition on the event's attempt counter, so a duplicated
     message (SQS delivers at least once; the outbox sweep may republish) cannot start a second retry chain.
+    A target the address policy refuses ends the chain: the attempt is recorded as refused, nothing is
+    retried and nothing raises (an exception would only cycle the message into the dead-letter queue).
     """
     if not_before and parse_iso(not_before) > utcnow():
         remaining = int((parse_iso(not_before) - utcnow()).total_seconds()) + 1
@@ -52,8 +54,8 @@ def deliver(event_id: str, *, attempt: int = 1, not_before: str | None = None, m
     if event is None or "merchant_id" not in event:
         raise NotFound(f"no event {event_id}")
     if not manual:
-        if event.get("delivery_status") == "delivered":
-            return "already_delivered"
+        if event.get("delivery_status") in ("delivered", "refused"):
+            return f"already_{event['delivery_status']}"
         if int(event.get("delivery_attempts", 0)) != attempt - 1:
             return "superseded"  # another copy of this message already made this attempt
     merchant = config_repo.get_merchant(event["merchant_id"])
@@ -61,19 +63,23 @@ def deliver(event_id: str, *, attempt: int = 1, not_before: str | None = None, m
         return "no_recipient"
     target = _target(event, merchant)
     started = time.monotonic()
-    status_code, error = _post(target, event) if target else (None, "no notify_url configured")
-    ok = status_code is not None and 200 <= status_code < 300
-    record = {"attempt": attempt, "url": target, "status_code": status_code, "error": error, "manual": manual,
+    sent = _post(target, event) if target else Sent(None, "no notify_url configured")
+    ok = sent.status_code is not None and 200 <= sent.status_code < 300
+    record = {"attempt": attempt, "url": target, "status_code": sent.status_code, "error": sent.error,
+              "manual": manual, "refused": sent.refused, "address": sent.address,
               "duration_ms": int((time.monotonic() - started) * 1000)}
+    if sent.refused:
+        log.warning("webhook target refused for %s: %s", event_id, sent.error,
+                    extra={"alert": "webhook_target_refused", "merchant_id": event["merchant_id"]})
+    status = "delivered" if ok else "refused" if sent.refused else (
+        "failed" if attempt > len(RETRY_DELAYS_S) else "retrying")
     if manual:
         _record_manual(event_id, record, ok)
-        return "delivered" if ok else "failed"
-    if not _record(event_id, record, ok):
+        return "delivered" if ok else "refused" if sent.refused else "failed"
+    if not _record(event_id, record, status):
         return "superseded"
-    if ok:
-        return "delivered"
-    if attempt > len(RETRY_DELAYS_S):
-        return "failed"
+    if status != "retrying":
+        return status
     delay = RETRY_DELAYS_S[attempt - 1]
     due = iso(utcnow() + timedelta(seconds=delay))
     outbox.send("webhooks", {"event_id": event_id, "attempt": attempt + 1, "not_before": due}, delay_s=delay)
@@ -86,39 +92,60 @@ def _target(event: dict[str, Any], merchant: Merchant | None) -> str | None:
     return (payment.notify_url if payment else None) or (merchant.webhook_url if merchant else None)
 
 
-def _post(url: str, event: dict[str, Any]) -> tuple[int | None, str | None]:
+@dataclass(frozen=True)
+class Sent:
+    status_code: int | None
+    error: str | None
+    refused: bool = False  # the address policy refused the target: final, never retried
+    address: str | None = None  # the checked address the request went to
+
+
+def signature_header(event_id: str, timestamp: datetime, body: bytes, secrets: list[str]) -> str:
+    """``v1,<sig>`` per valid secret, space-separated (Standard Webhooks): during a rotation's overlap a
+    receiver holding either the new or the old secret verifies the same delivery."""
+    return " ".join(Webhook(secret).sign(event_id, timestamp, body.decode()) for secret in secrets)
+
+
+def _post(url: str, event: dict[str, Any]) -> Sent:
     try:
-        pinned_address = check_notify_url(url)
-    except InvalidRequest as exc:  # a refused target is recorded as the attempt's error
-        return None, f"refused target: {exc.message}"
+        target = check_notify_url(url)
+    except TargetRefused as exc:  # a refused target is recorded as the attempt's error
+        return Sent(None, f"refused target: {exc.message}", refused=True)
+    except TargetUnresolved as exc:  # DNS may come back: an ordinary failed attempt, retried on schedule
+        return Sent(None, exc.message)
     body = payload(event)
     timestamp = utcnow()
-    secret = config_repo.webhook_secret(event["merchant_id"]).reveal()
-    signature = Webhook(secret).sign(event["event_id"], timestamp, body.decode())
+    secrets = [secret.reveal() for secret in config_repo.webhook_secrets(event["merchant_id"])]
     headers = {"content-type": "application/json", "webhook-id": event["event_id"],
-               "webhook-timestamp": str(int(timestamp.timestamp())), "webhook-signature": signature,
-               "user-agent": "payhub-webhooks/1"}
-    try:
-        if pinned_address:
-            response = _post_pinned(url, pinned_address, body, headers)
-        else:
-            response = _http.request("POST", url, body=body, headers=headers, timeout=TIMEOUT)
-    except urllib3.exceptions.HTTPError as exc:
-        return None, type(exc).__name__
-    return response.status, None if response.status < 300 else f"HTTP {response.status}"
+               "webhook-timestamp": str(int(timestamp.timestamp())),
+               "webhook-signature": signature_header(event["event_id"], timestamp, body, secrets),
+               "user-agent": "payhub-webhooks/1", "host": target.host_header}
+    error = "no address"
+    for address in target.addresses[:_MAX_ADDRESSES_TRIED]:
+        try:
+            response = _post_pinned(target, address, body, headers)
+        except urllib3.exceptions.NewConnectionError as exc:  # refused at once: the next checked address
+            error = type(exc).__name__
+            continue
+        except urllib3.exceptions.HTTPError as exc:
+            return Sent(None, type(exc).__name__, address=address)
+        # Redirects are never followed: a 3xx could point anywhere, including where the check forbids.
+        return Sent(response.status, None if response.status < 300 else f"HTTP {response.status}", address=address)
+    return Sent(None, error)
 
 
-def _post_pinned(url: str, address: str, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
-    """HTTPS to the address that passed the SSRF check, with the URL's name for SNI, certificate and Host."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    pool = urllib3.HTTPSConnectionPool(address, port=parts.port or 443, server_hostname=host, assert_hostname=host,
-                                       timeout=TIMEOUT, retries=False, ssl_minimum_version=ssl.TLSVersion.TLSv1_2)
-    path = parts.path or "/"
-    if parts.query:
-        path += f"?{parts.query}"
+def _post_pinned(target: Target, address: str, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    """Connect to an address that passed the SSRF check, never to the name (a second lookup could answer
+    differently); over https the URL's name is still the one used for SNI and the certificate."""
+    pool: urllib3.HTTPConnectionPool
+    if target.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(address, port=target.port, server_hostname=target.host,
+                                           assert_hostname=target.host, timeout=TIMEOUT, retries=False,
+                                           ssl_minimum_version=ssl.TLSVersion.TLSv1_2)
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port=target.port, timeout=TIMEOUT, retries=False)
     try:
-        return pool.urlopen("POST", path, body=body, headers={**headers, "host": host}, redirect=False)
+        return pool.urlopen("POST", target.path, body=body, headers=headers, redirect=False, assert_same_host=False)
     finally:
         pool.close()
 
@@ -128,12 +155,11 @@ def _put_attempt(event_id: str, record: dict[str, Any], now: str) -> None:
         "pk": f"EVT#{event_id}", "sk": f"DLV#{now}#{record['attempt']:03d}", "at": now, **record}))
 
 
-def _record(event_id: str, record: dict[str, Any], ok: bool) -> bool:
+def _record(event_id: str, record: dict[str, Any], status: str) -> bool:
     """Record an automatic attempt; False when another copy of the message claimed this attempt first."""
     now = iso(utcnow())
     _put_attempt(event_id, record, now)
     attempt = record["attempt"]
-    status = "delivered" if ok else ("failed" if attempt > len(RETRY_DELAYS_S) else "retrying")
     try:
         client("dynamodb").update_item(
             TableName=state_repo.state_table(), Key=to_item(records.event_key(event_id)),
@@ -178,7 +204,7 @@ def get_event(merchant: Merchant, event_id: str) -> dict[str, Any]:
         raise NotFound(f"no event {event_id}", param="event_id")
     deliveries, _ = state_repo.query("pk = :pk AND begins_with(sk, :dlv)", {":pk": f"EVT#{event_id}", ":dlv": "DLV#"})
     return {**public_event(event), "deliveries": [
-        {k: d.get(k) for k in ("attempt", "at", "url", "status_code", "error", "duration_ms", "manual")}
+        {k: d.get(k) for k in ("attempt", "at", "url", "status_code", "error", "duration_ms", "manual", "refused")}
         for d in deliveries]}
 
 

@@ -1,7 +1,8 @@
 """Merchants, their API keys and channel accounts (config table) plus their secrets (Secrets Manager).
 
   MERCHANT#<id>     / PROFILE     the merchant
-  APIKEY#<sha256>   / APIKEY      API key hash -> merchant (the key itself is never stored)
+  APIKEY#<sha256>   / APIKEY      an API key's record: hash -> merchant, status, expiry (service/api_keys.py)
+  OPERATOR_AUDIT    / aud_...     operator actions (service/audit.py)
   CHANNEL_ACCOUNTS  / <id>        a channel account's validated config document (one partition: routing
                                   reads them all with one Query, a callback reads one with one GetItem)
 Secrets live under per-stage names (``payhub/<stage>/...``) and are cached with a short TTL, so a rotated
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,9 +23,11 @@ from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig, Cha
 from chalicelib.config.cache import TtlCache
 from chalicelib.config.secret import Secret
 from chalicelib.config.settings import settings
+from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.models import Merchant
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
+from chalicelib.storage.transaction import Transaction
 
 _cache: TtlCache[Any] = TtlCache(ttl_s=settings().secrets_ttl_s)
 _ACCOUNTS_PK = "CHANNEL_ACCOUNTS"
@@ -42,39 +47,45 @@ def _get(pk: str, sk: str) -> dict[str, Any] | None:
     return from_item(item) if item else None
 
 
-def put_merchant(merchant: Merchant, api_key: str, webhook_secret: str) -> None:
-    """Create a merchant with its first API key; refuses to overwrite an existing merchant."""
-    client("dynamodb").transact_write_items(TransactItems=[
-        {"Put": {"TableName": _table(), "ConditionExpression": "attribute_not_exists(pk)", "Item": to_item({
-            "pk": f"MERCHANT#{merchant.merchant_id}", "sk": "PROFILE", "merchant_id": merchant.merchant_id,
-            "name": merchant.name, "late_success_policy": merchant.late_success_policy,
-            "webhook_url": merchant.webhook_url, "status": merchant.status,
-        })}},
-        {"Put": {"TableName": _table(), "ConditionExpression": "attribute_not_exists(pk)", "Item": to_item({
-            "pk": f"APIKEY#{api_key_hash(api_key)}", "sk": "APIKEY", "merchant_id": merchant.merchant_id,
-        })}},
-    ])
+def put_merchant(merchant: Merchant, key_record: dict[str, Any], webhook_secret: str,
+                 audit_item: Callable[[Transaction], object] | None = None) -> None:
+    """Create a merchant with its first API key (and its audit record); refuses to overwrite a merchant.
+
+    The webhook secret goes first: a merchant never exists without one."""
     put_secret(settings().names.merchant_webhook_secret(merchant.merchant_id), {"webhook_secret": webhook_secret})
+    tx = Transaction()
+    tx.put_new("merchant", _table(), {
+        "pk": f"MERCHANT#{merchant.merchant_id}", "sk": "PROFILE", "merchant_id": merchant.merchant_id,
+        "name": merchant.name, "late_success_policy": merchant.late_success_policy,
+        "webhook_url": merchant.webhook_url, "status": merchant.status,
+    })
+    tx.put_new("key", _table(), key_record)
+    if audit_item:
+        audit_item(tx)
+    tx.commit()
 
 
-def merchant_for_api_key(api_key: str) -> Merchant | None:
-    digest = api_key_hash(api_key)
-
-    def load() -> Merchant | None:
-        link = _get(f"APIKEY#{digest}", "APIKEY")
-        return get_merchant(link["merchant_id"]) if link else None
-
-    return _cache.get(f"apikey:{digest}", load)
+def set_merchant_status(merchant_id: str, status: str, expected: str, audit_item: Callable[[Transaction], object]) -> None:
+    """Change a merchant's status if it is still ``expected``, with the audit record, in one transaction."""
+    tx = Transaction()
+    tx.update("merchant", _table(), {"pk": f"MERCHANT#{merchant_id}", "sk": "PROFILE"}, {"status": status},
+              condition="attribute_exists(pk) AND (#status = :expected OR attribute_not_exists(#status))",
+              condition_values={":expected": expected})
+    audit_item(tx)
+    tx.commit()
+    _cache.invalidate(f"merchant:{merchant_id}")
 
 
 def get_merchant(merchant_id: str) -> Merchant | None:
-    """Cached like the rest of the config: a changed setting (late_success_policy) applies within the TTL."""
-    return _cache.get(f"merchant:{merchant_id}", lambda: _load_merchant(merchant_id))
+    """Cached like the rest of the config: a changed setting (late_success_policy) applies within the TTL.
+    Authentication does not use this: it reads the status through its own short cache (service/api_keys.py)."""
+    return _cache.get(f"merchant:{merchant_id}", lambda: load_merchant(merchant_id))
 
 
-def _load_merchant(merchant_id: str) -> Merchant | None:
-    item = _get(f"MERCHANT#{merchant_id}", "PROFILE")
-    return _merchant_from(item) if item else None
+def load_merchant(merchant_id: str, *, consistent: bool = False) -> Merchant | None:
+    item = client("dynamodb").get_item(TableName=_table(), ConsistentRead=consistent, Key=to_item(
+        {"pk": f"MERCHANT#{merchant_id}", "sk": "PROFILE"})).get("Item")
+    return _merchant_from(from_item(item)) if item else None
 
 
 def _merchant_from(item: dict[str, Any]) -> Merchant:
@@ -95,24 +106,62 @@ def list_merchants() -> list[Merchant]:
     return merchants
 
 
-def webhook_secret(merchant_id: str) -> Secret:
+def webhook_secrets(merchant_id: str) -> list[Secret]:
+    """The secrets a delivery is signed with: the current one first, then each previous one still inside its
+    rotation overlap. The expiry is compared on every call, so an overlap ends on time even while cached."""
     name = settings().names.merchant_webhook_secret(merchant_id)
     values = _cache.get(f"secret:{name}", lambda: get_secret(name))
-    return Secret(values["webhook_secret"])
+    now = iso(utcnow())
+    return [Secret(values["webhook_secret"])] + [
+        Secret(old["webhook_secret"]) for old in values.get("previous", []) if now < old["expires_at"]]
+
+
+def webhook_secret(merchant_id: str) -> Secret:
+    """The current webhook secret (what a merchant created today verifies with)."""
+    return webhook_secrets(merchant_id)[0]
+
+
+def rotate_webhook_secret(merchant_id: str, new_secret: str, overlap_s: int) -> str:
+    """Make ``new_secret`` current; the current one stays valid (deliveries carry both signatures) for
+    ``overlap_s`` seconds. Previous secrets whose overlap is over are dropped, and all of them when ``overlap_s``
+    is 0. Returns the old one's expiry (now, without overlap)."""
+    name = settings().names.merchant_webhook_secret(merchant_id)
+    values = get_secret(name)
+    moment = utcnow()
+    now, expires_at = iso(moment), iso(moment + timedelta(seconds=overlap_s))
+    # No overlap means "replace now" (a leaked secret): every older secret ends with it.
+    previous = [old for old in values.get("previous", []) if now < old["expires_at"]] if overlap_s > 0 else []
+    if overlap_s > 0:
+        previous.insert(0, {"webhook_secret": values["webhook_secret"], "expires_at": expires_at})
+    put_secret(name, {"webhook_secret": new_secret, "previous": previous})
+    return expires_at
 
 
 # --- channel accounts ---------------------------------------------------------------------------------
 
 
-def put_channel_account(config: ChannelAccountConfig, secrets: dict[str, Any] | None) -> None:
-    """Store the document, and its secrets when given. Secrets first: a document never points at nothing."""
+def put_channel_account(config: ChannelAccountConfig, secrets: dict[str, Any] | None,
+                        audit_item: Callable[[Transaction], object] | None = None) -> None:
+    """Store the document, and its secrets when given. Secrets first: a document never points at nothing.
+    The document and its audit record are written in one transaction."""
     if secrets is not None:
         put_secret(settings().names.channel_secret(config.account_id), secrets)
-    client("dynamodb").put_item(TableName=_table(), Item=to_item({
+    tx = Transaction()
+    tx.put("account", _table(), {
         "pk": _ACCOUNTS_PK, "sk": config.account_id, "document": config.model_dump_json(),
         "channel": config.channel,
-    }))
+    })
+    if audit_item:
+        audit_item(tx)
+    tx.commit()
     _cache.invalidate()
+
+
+def channel_account_document(account_id: str) -> dict[str, Any] | None:
+    """The stored document as it is now (uncached): what an operator change replaces."""
+    item = _get(_ACCOUNTS_PK, account_id)
+    loaded: dict[str, Any] | None = json.loads(item["document"]) if item else None
+    return loaded
 
 
 def list_channel_accounts() -> list[ChannelAccountConfig]:

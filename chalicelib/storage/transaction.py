@@ -39,6 +39,10 @@ class Transaction:
         self._add(label, {"Put": {"TableName": table, "Item": to_item(item),
                                   "ConditionExpression": "attribute_not_exists(pk)"}})
 
+    def put(self, label: str, table: str, item: dict[str, Any]) -> None:
+        """Insert or replace, unconditionally (a configuration document that an operator puts again)."""
+        self._add(label, {"Put": {"TableName": table, "Item": to_item(item)}})
+
     def update(
         self,
         label: str,

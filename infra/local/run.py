@@ -33,6 +33,8 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ["PAYHUB_STAGE"] = "local"
+    # The demo merchant's webhook receiver listens on 127.0.0.1: say so explicitly (refused in any other stage).
+    os.environ["PAYHUB_WEBHOOK_ALLOW_LOOPBACK"] = "true"
     os.environ["PAYHUB_LOG_FORMAT"] = "text"
     os.environ["PAYHUB_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{args.port}"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

@@ -20,6 +20,7 @@ class WebhookReceiver:
         self.secrets: dict[str, str] = {}  # path -> the merchant's webhook secret
         self.received: list[dict[str, Any]] = []  # verified events, in arrival order
         self.rejected = 0
+        self.raw: list[dict[str, Any]] = []  # every request as it arrived (path, headers, body), verified or not
         self.failures_left: dict[str, int] = {}  # path -> deliveries to answer with 503
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -56,6 +57,7 @@ class WebhookReceiver:
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
         with self._lock:
+            self.raw.append({"path": path, "headers": headers, "body": body})
             if self.failures_left.get(path, 0) > 0:
                 self.failures_left[path] -= 1
                 return 503

@@ -26,9 +26,16 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str,
 
     def _synth(stage: str) -> dict[str, Any]:
         if stage not in templates:
-            app = cdk.App(outdir=str(tmp_path_factory.mktemp(f"cdk-{stage}")))
-            stack = synth_stage(app, stage)
-            templates[stage] = app.synth().get_stack_by_name(stack.stack_name).template
+            # Chalice imports the app under the stage's environment: the local-only loopback setting the e2e
+            # tests run with would (rightly) be refused there, as it would be in any deployed function.
+            loopback = os.environ.pop("PAYHUB_WEBHOOK_ALLOW_LOOPBACK", None)
+            try:
+                app = cdk.App(outdir=str(tmp_path_factory.mktemp(f"cdk-{stage}")))
+                stack = synth_stage(app, stage)
+                templates[stage] = app.synth().get_stack_by_name(stack.stack_name).template
+            finally:
+                if loopback is not None:
+                    os.environ["PAYHUB_WEBHOOK_ALLOW_LOOPBACK"] = loopback
         return templates[stage]
 
     return _synth

@@ -32,12 +32,21 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/recon/runs"): "recon",
     ("GET", "/v1/recon/runs/{run_id}"): "recon",
     ("GET", "/v1/recon/runs/{run_id}/items"): "recon",
+    ("GET", "/v1/operator/merchants/{merchant_id}/api-keys"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/api-keys"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/api-keys/{key_id}/rotate"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/api-keys/{key_id}/revoke"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/suspend"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/reactivate"): "operator",
+    ("POST", "/v1/operator/merchants/{merchant_id}/webhook-secret/rotate"): "operator",
+    ("GET", "/v1/operator/audit"): "operator",
 }
 GROUP_HANDLERS = {
     "payments": "functions.payments.app",
     "refunds": "functions.refunds.app",
     "callbacks": "functions.callbacks.app",
     "recon": "functions.recon.app",
+    "operator": "functions.operator_api.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
@@ -240,7 +249,7 @@ def test_each_route_is_served_by_its_own_groups_function(dev):
     actual = {(method, path): target for method, path, target in integrations(dev)}
     expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
     assert actual == expected
-    assert len(set(expected.values())) == 4
+    assert len(set(expected.values())) == 5  # payments, refunds, callbacks, recon, operator
 
 
 def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):
@@ -420,3 +429,25 @@ def test_only_the_recon_worker_may_publish_recon_metrics(dev):
             assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": ["PayHub/Recon"]}}
             publishers.add(role)
     assert len(publishers) == 1 and "ReconWorker" in next(iter(publishers))
+
+
+# --- keys and SSRF (issue 8) ----------------------------------------------------------------------------
+
+
+def test_only_the_operator_function_may_put_webhook_secrets_and_only_merchants(dev):
+    writers = {}
+    for role, statement in statements(dev):
+        if "secretsmanager:PutSecretValue" in as_list(statement["Action"]):
+            writers[role] = [json.dumps(r) for r in as_list(statement["Resource"])]
+    [(role, [resource])] = writers.items()
+    assert role.startswith("OperatorApiRole"), writers
+    assert re.search(r"secret:payhub/dev/merchants/\*", resource), resource
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_deployed_functions_keep_the_guarded_defaults(synth, stage):
+    """No deployed function may reach loopback or cache keys longer than the code's default."""
+    for function in of_type(synth(stage), "AWS::Serverless::Function").values():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "PAYHUB_WEBHOOK_ALLOW_LOOPBACK" not in variables
+        assert "PAYHUB_AUTH_CACHE_TTL_S" not in variables

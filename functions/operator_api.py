@@ -1,0 +1,94 @@
+"""Operator API: merchants' API keys (create, rotate with overlap, revoke), suspension, webhook-secret
+rotation, and the audit trail of every operator action. Operator keys only (``payhub operator-key create``).
+
+Answers that carry a new key or secret show it once; nothing here logs one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.domain.errors import InvalidRequest
+from chalicelib.service import api_keys, audit, merchants
+from chalicelib.service.operator_inputs import CreateApiKeyInput, RotateInput, WebhookSecretRotateInput
+from chalicelib.service.operators import Operator
+from functions.edge import JSON, parse_body
+from functions.operator_edge import operator_call
+from functions.standalone import Route, standalone_app
+
+
+def list_api_keys(request: Request, merchant_id: str) -> Response:
+    return operator_call(request, lambda op: (200, {"object": "list", "data": api_keys.list_keys(merchant_id)}))
+
+
+def create_api_key(request: Request, merchant_id: str) -> Response:
+    def run(op: Operator) -> tuple[int, dict[str, Any]]:
+        body = parse_body(request, CreateApiKeyInput)
+        created = api_keys.create_key(op.actor(), merchant_id, name=body.name)
+        return 201, {**created.key, "api_key": created.api_key}
+
+    return operator_call(request, run)
+
+
+def rotate_api_key(request: Request, merchant_id: str, key_id: str) -> Response:
+    def run(op: Operator) -> tuple[int, dict[str, Any]]:
+        body = parse_body(request, RotateInput)
+        created, old = api_keys.rotate_key(op.actor(), merchant_id, key_id, overlap_s=body.overlap_seconds,
+                                           name=body.name)
+        return 201, {**created.key, "api_key": created.api_key, "rotated": old}
+
+    return operator_call(request, run)
+
+
+def revoke_api_key(request: Request, merchant_id: str, key_id: str) -> Response:
+    return operator_call(request, lambda op: (200, api_keys.revoke_key(op.actor(), merchant_id, key_id)))
+
+
+def suspend_merchant(request: Request, merchant_id: str) -> Response:
+    return operator_call(request, lambda op: (200, merchants.set_status(op.actor(), merchant_id, "suspended")))
+
+
+def reactivate_merchant(request: Request, merchant_id: str) -> Response:
+    return operator_call(request, lambda op: (200, merchants.set_status(op.actor(), merchant_id, "active")))
+
+
+def rotate_webhook_secret(request: Request, merchant_id: str) -> Response:
+    def run(op: Operator) -> tuple[int, dict[str, Any]]:
+        body = parse_body(request, WebhookSecretRotateInput)
+        return 201, merchants.rotate_webhook_secret(op.actor(), merchant_id, overlap_s=body.overlap_seconds)
+
+    return operator_call(request, run)
+
+
+def list_audit(request: Request) -> Response:
+    def run(op: Operator) -> tuple[int, dict[str, Any]]:
+        params = dict(request.query_params or {})
+        unknown = set(params) - {"limit", "starting_after", "action", "target"}
+        if unknown:
+            raise InvalidRequest(f"unknown query parameter {sorted(unknown)[0]}", param=sorted(unknown)[0])
+        try:
+            limit = int(params.get("limit", "50"))
+        except ValueError as exc:
+            raise InvalidRequest("limit must be an integer", param="limit") from exc
+        data, after = audit.list_records(limit=limit, starting_after=params.get("starting_after"),
+                                         action=params.get("action"), target=params.get("target"))
+        return 200, {"object": "list", "data": data, "has_more": after is not None, "next_starting_after": after}
+
+    return operator_call(request, run)
+
+
+_KEYS = "/v1/operator/merchants/{merchant_id}/api-keys"
+ROUTES: list[Route] = [
+    (_KEYS, "GET", list_api_keys, JSON),
+    (_KEYS, "POST", create_api_key, JSON),
+    (_KEYS + "/{key_id}/rotate", "POST", rotate_api_key, JSON),
+    (_KEYS + "/{key_id}/revoke", "POST", revoke_api_key, JSON),
+    ("/v1/operator/merchants/{merchant_id}/suspend", "POST", suspend_merchant, JSON),
+    ("/v1/operator/merchants/{merchant_id}/reactivate", "POST", reactivate_merchant, JSON),
+    ("/v1/operator/merchants/{merchant_id}/webhook-secret/rotate", "POST", rotate_webhook_secret, JSON),
+    ("/v1/operator/audit", "GET", list_audit, JSON),
+]
+app = standalone_app("payhub-operator", __name__, ROUTES)
