@@ -136,7 +136,8 @@ def test_a_retryable_channel_error_changes_nothing_and_the_key_can_be_retried(st
     BOOK.confirm_faults.append(ChannelError("timed out", channel_code="TIMEOUT", retryable=True))
     body = {"sms_code": BOOK.order(payment["attempt_id"]).sms_code, "cvv": CVV}
     failed = confirm(merchant, payment["id"], body, idempotency_key="confirm-once")
-    assert failed.status_code == 502 and failed.json()["error"]["code"] == "channel_error"
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "channel_unavailable"
+    assert failed.headers["Retry-After"] == "2"
     assert state_repo.get_payment(payment["id"]) == before
     assert state_repo.get_attempt(payment["attempt_id"]).status == "pending"  # type: ignore[union-attr]
     retried = confirm(merchant, payment["id"], body, idempotency_key="confirm-once")
