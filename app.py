@@ -7,13 +7,25 @@ serves and what Chalice packages.
 from chalice import Chalice
 
 from chalicelib.observability import configure_logging
-from functions import callbacks, payments, recon, recon_worker, refund_worker, refunds, status_sync_worker, sweeps, webhook_worker
+from functions import (
+    callbacks,
+    framework_errors,
+    payments,
+    recon,
+    recon_worker,
+    refund_worker,
+    refunds,
+    status_sync_worker,
+    sweeps,
+    webhook_worker,
+)
 from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
 for group in (payments, refunds, callbacks, recon):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
+framework_errors.install(app)  # Chalice's own 405/415/500 answers in the hub's error shape
 
 
 @app.lambda_function(name="webhook_worker")
