@@ -45,7 +45,7 @@ def test_schemathesis_finds_no_server_error_and_nothing_outside_the_document(sta
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "PAYHUB_FUZZ_MERCHANT_KEY": merchant.api_key,
            "PAYHUB_FUZZ_OPERATOR_KEY": operator_key}
     started = time.monotonic()
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=840, check=False)
+    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=840, check=False)
     elapsed = time.monotonic() - started
     assert report.exists(), run.stdout[-6000:] + run.stderr[-2000:]
     summary = json.loads(report.read_text())
