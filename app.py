@@ -9,6 +9,7 @@ from chalice import Chalice
 from chalicelib.observability import configure_logging
 from functions import (
     callbacks,
+    framework_errors,
     operator_api,
     payments,
     recon,
@@ -25,6 +26,7 @@ configure_logging()
 app = Chalice(app_name="payhub")
 for group in (payments, refunds, callbacks, recon, operator_api):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
+framework_errors.install(app)  # Chalice's own 405/415/500 answers in the hub's error shape
 
 
 @app.lambda_function(name="webhook_worker")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from chalice import Response
 from chalice.app import Request
 
+from chalicelib.channels.registry import ADAPTERS
+from chalicelib.domain.errors import NotFound
 from chalicelib.service.callbacks import handle_callback
+from functions.edge import error_response, request_id
 from functions.standalone import Route, standalone_app
+
+log = logging.getLogger(__name__)
 
 # Channels post JSON (WeChat, Stripe, PayPal), forms (Alipay, UnionPay) or XML; the adapter reads raw bytes.
 CHANNEL_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain", "text/xml",
@@ -14,6 +21,10 @@ CHANNEL_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded"
 
 
 def channel_callback(request: Request, channel: str, account: str) -> Response:
+    if channel not in ADAPTERS:  # no channel speaks here, so there is no channel-shaped answer to give
+        log.warning("callback rejected: unknown channel", extra={"security_event": "callback_rejected",
+                                                                 "channel": channel[:64], "account": account[:64]})
+        return error_response(NotFound("no such channel", param="channel"), request_id(request))
     reply = handle_callback(channel, account, dict(request.headers), request.raw_body or b"")
     return Response(body=reply.body, status_code=reply.status, headers=dict(reply.headers))
 

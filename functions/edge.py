@@ -14,6 +14,7 @@ from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.errors import HubError, InvalidRequest, TemporarilyUnavailable
+from chalicelib.service.json_body import read_object
 from chalicelib.service.merchants import authenticate
 from chalicelib.storage import idempotency
 
@@ -71,12 +72,7 @@ def transient(exc: Exception) -> TemporarilyUnavailable | None:
 
 
 def parse_body(request: Request, model: type[M]) -> M:
-    try:
-        raw = json.loads(request.raw_body or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("request body is not valid JSON") from exc
-    if not isinstance(raw, dict):
-        raise InvalidRequest("request body must be a JSON object")
+    raw = read_object(request.raw_body)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -99,9 +95,10 @@ def merchant_call(request: Request, run: Callable[..., tuple[int, dict[str, Any]
             key = request.headers.get("idempotency-key")
             if not key:
                 raise InvalidRequest("POST requests need an Idempotency-Key header", param="Idempotency-Key")
-            # The route pattern plus its parameters: the same key on another payment is another request.
+            # The route pattern plus its parameters: the same key on another payment is another request. A body
+            # that is not a JSON object of valid Unicode is refused here, before it is hashed or the key taken.
             fingerprint = idempotency.request_hash(
-                request.method, request.path, [request.uri_params or {}, _body_for_hash(request.raw_body)])
+                request.method, request.path, [request.uri_params or {}, read_object(request.raw_body)])
             taken = idempotency.begin(merchant.merchant_id, key, fingerprint)
             if isinstance(taken, idempotency.StoredResponse):
                 return json_response(taken.status, taken.body, rid)
@@ -149,10 +146,3 @@ def _settle(lock: idempotency.Lock, response: idempotency.StoredResponse | None)
             log.exception("could not release Idempotency-Key either; it frees itself after the lock timeout",
                           extra={"merchant_id": lock.merchant_id})
 
-
-def _body_for_hash(raw: bytes | None) -> Any:
-    """Parsed JSON when it parses, so whitespace and key order do not make a 'different' body."""
-    try:
-        return json.loads(raw or b"{}")
-    except ValueError:
-        return (raw or b"").decode(errors="replace")

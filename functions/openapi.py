@@ -11,30 +11,47 @@ from functions import openapi_recon
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification")
+_ERROR_TEXT = {
+    400: "invalid request: the error's param names the field", 401: "authentication failed",
+    404: "not found (another merchant's objects too)", 409: "conflict with the object's state, or the same "
+    "Idempotency-Key still in flight", 415: "the body is not application/json", 422: "well-formed but cannot be "
+    "carried out, or an Idempotency-Key reused for another request", 429: "too many requests; retry later",
+    502: "the channel failed; nothing changed, safe to retry with the same Idempotency-Key",
+    503: "a service the hub needs is unavailable; safe to retry",
+}
+# Every operation may be throttled (API Gateway) or meet an unavailable dependency (DynamoDB, the key service).
+_ALWAYS = (401, 429, 503)
+LIMIT = {"type": "integer", "minimum": 1, "maximum": 100}
+ID = {"type": "string", "minLength": 1, "maxLength": 255}
+QueryParams = dict[str, tuple[dict[str, Any], bool]]  # name -> (schema, required)
 
 
 def _op(summary: str, ok: int, schema: str, *, body: str | None = None, params: tuple[str, ...] = (),
-        query: tuple[str, ...] = (), idempotent: bool = False, upstream: bool = False) -> dict[str, Any]:
-    """``upstream``: the operation calls a channel or the key service, so it may answer 502/503 (retry with the
-    same Idempotency-Key: nothing was changed)."""
+        param_schema: dict[str, Any] | None = None,
+        query: QueryParams | None = None, idempotent: bool = False, upstream: bool = False,
+        errors: tuple[int, ...] = ()) -> dict[str, Any]:
+    """One operation with every status it can answer. ``upstream``: it calls a channel or the key service,
+    so it may answer 502. POSTs answer 409 (key in flight), 415 and 422 (key reused) on top of ``errors``."""
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in params
-    ] + [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in query]
+        {"name": name, "in": "path", "required": True, "schema": param_schema or ID} for name in params
+    ] + [{"name": name, "in": "query", "required": required, "schema": param_schema}
+         for name, (param_schema, required) in (query or {}).items()]
+    statuses = set(_ALWAYS) | set(errors) | ({404} if params else set())
+    if query:
+        statuses.add(400)
     if idempotent:
         parameters.append({"name": "Idempotency-Key", "in": "header", "required": True,
-                           "schema": {"type": "string", "maxLength": 255}})
+                           "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+        statuses |= {400, 409, 415, 422}
+    if upstream:
+        statuses.add(502)
     operation: dict[str, Any] = {
         "summary": summary, "parameters": parameters, "security": [{"bearer": []}],
         "responses": {str(ok): {"description": "OK", "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{schema}"}}}}, **{
-            str(code): {"description": text, "content": {"application/json": {"schema": _ERROR}}}
-            for code, text in ((400, "invalid request"), (401, "authentication failed"), (404, "not found"),
-                               (409, "conflict"), (422, "unprocessable"))}},
+            str(code): {"description": _ERROR_TEXT[code], "content": {"application/json": {"schema": _ERROR}}}
+            for code in sorted(statuses)}},
     }
-    if upstream:
-        operation["responses"].update({str(code): {"description": text, "content": {"application/json": {
-            "schema": _ERROR}}} for code, text in ((502, "the channel failed; nothing changed, safe to retry"),
-                                                   (503, "a service the hub needs is unavailable; safe to retry"))})
     if body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{body}"}}}}
@@ -70,9 +87,12 @@ def openapi_document() -> dict[str, Any]:
         "EventList": {"type": "object", "properties": {"data": {"type": "array", "items": {
             "$ref": "#/components/schemas/Event"}}, "has_more": {"type": "boolean"}}},
         "Redelivery": {"type": "object", "properties": {"id": {"type": "string"}, "redelivery": {"type": "string"}}},
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-            "type": "object", "required": ["code", "message", "request_id"], "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"}, "param": {"type": "string"},
+        "Error": {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {"error": {
+            "type": "object", "required": ["code", "message", "request_id"], "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "description": "stable, machine-readable"},
+                "message": {"type": "string", "description": "for people; may change"},
+                "param": {"type": "string", "description": "the field, parameter or header to fix"},
                 "request_id": {"type": "string"}}}}},
     }
     for model in (CreatePaymentInput, CreateRefundInput, ConfirmPaymentInput):
@@ -88,7 +108,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/v1/payments": {
                 "post": _op("Create a payment", 201, "Payment", body="CreatePayment", idempotent=True, upstream=True),
-                "get": _op("Find a payment by merchant_order_no", 200, "Payment", query=("merchant_order_no",)),
+                "get": _op("Find a payment by merchant_order_no", 200, "Payment", errors=(404,),
+                           query={"merchant_order_no": ({"type": "string", "minLength": 1}, True)}),
             },
             "/v1/payments/{payment_id}": {"get": _op("Retrieve a payment", 200, "Payment", params=("payment_id",))},
             "/v1/payments/{payment_id}/confirm": {
@@ -102,7 +123,8 @@ def openapi_document() -> dict[str, Any]:
                 "post": _op("Refund a payment", 201, "Refund", body="CreateRefund", params=("payment_id",),
                             idempotent=True)},
             "/v1/refunds/{refund_id}": {"get": _op("Retrieve a refund", 200, "Refund", params=("refund_id",))},
-            "/v1/events": {"get": _op("List webhook events", 200, "EventList", query=("limit", "starting_after"))},
+            "/v1/events": {"get": _op("List webhook events", 200, "EventList", errors=(404,), query={
+                "limit": (LIMIT, False), "starting_after": ({"type": "string"}, False)})},
             "/v1/events/{event_id}": {"get": _op("Retrieve an event with its deliveries", 200, "Event",
                                                  params=("event_id",))},
             "/v1/events/{event_id}/redeliver": {

@@ -39,6 +39,12 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# The run id names its Beijing day and account (``recon.repo.parse_run_id``); a day that does not exist
+# (rr_20260230_…) is refused as well.
+RUN_ID = {"type": "string", "pattern": "^rr_[0-9]{8}_[a-z0-9][a-z0-9_-]{1,62}$"}
+_LIMIT = ({"type": "integer", "minimum": 1, "maximum": 200}, False)
+_TEXT = ({"type": "string"}, False)
+_DATE = ({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, False)
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 SCHEMAS.update({
     "CreateApiKey": CreateApiKeyInput.model_json_schema(),
@@ -101,13 +107,17 @@ def paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
             "New webhook secret, shown once; deliveries carry both signatures during the overlap", 201,
             "WebhookSecretRotation", body="RotateWebhookSecret", params=("merchant_id",)))},
         "/v1/operator/audit": {"get": operator(op("Operator actions, newest first", 200, "AuditRecordList",
-                                                  query=("action", "target", "limit", "starting_after")),
+                                                  query={"action": _TEXT, "target": _TEXT, "limit": _LIMIT,
+                                                         "starting_after": _TEXT}),
                                                "audit (operators)")},
         "/v1/recon/runs": {"get": operator(op("List reconciliation runs, newest day first", 200, "ReconRunList",
-                                               query=("account", "date", "limit", "starting_after")))},
+                                               query={"account": _TEXT, "date": _DATE, "limit": _LIMIT,
+                                                      "starting_after": _TEXT}))},
         "/v1/recon/runs/{run_id}": {"get": operator(op("Retrieve a run with links to its report files", 200,
-                                                       "ReconRun", params=("run_id",)))},
+                                                       "ReconRun", params=("run_id",), param_schema=RUN_ID,
+                                                       errors=(400,)))},
         "/v1/recon/runs/{run_id}/items": {"get": operator(op("List a run's differences", 200, "ReconItemList",
-                                                             params=("run_id",),
-                                                             query=("status", "limit", "starting_after")))},
+                                                             params=("run_id",), param_schema=RUN_ID, errors=(400,),
+                                                             query={"status": _TEXT, "limit": _LIMIT,
+                                                                    "starting_after": _TEXT}))},
     }

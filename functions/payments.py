@@ -10,7 +10,7 @@ from chalice.app import Request
 
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.models import Merchant
-from chalicelib.service import confirmation, payments, webhooks
+from chalicelib.service import confirmation, payments, query_params, webhooks
 from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput
 from chalicelib.storage.idempotency import RequestOrigin
 from functions.edge import JSON, json_response, merchant_call, parse_body, request_id
@@ -54,12 +54,7 @@ def close_payment(request: Request, payment_id: str) -> Response:
 def list_events(request: Request) -> Response:
     def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
         params = request.query_params or {}
-        try:
-            limit = int(params.get("limit", "20"))
-        except ValueError as exc:
-            raise InvalidRequest("limit must be an integer", param="limit") from exc
-        if not 1 <= limit <= 100:
-            raise InvalidRequest("limit must be between 1 and 100", param="limit")
+        limit = query_params.limit(params.get("limit"), default=20, maximum=100)
         events, next_cursor = webhooks.list_events(merchant, limit, params.get("starting_after"))
         return 200, {"object": "list", "data": events, "has_more": next_cursor is not None,
                      "next_starting_after": next_cursor}

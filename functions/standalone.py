@@ -10,13 +10,17 @@ a flood of merchant traffic cannot starve channel callbacks and each function im
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from chalice import Blueprint, Chalice, Response
 from chalice.app import Request
 
+from chalicelib.domain.errors import NotFound
 from chalicelib.observability import configure_logging
+from functions import framework_errors
+from functions.edge import error_response, request_id
 
 Handler = Callable[..., Response]
 Route = tuple[str, str, Handler, Sequence[str]]  # path, method, handler, content types
@@ -30,9 +34,18 @@ def blueprint(import_name: str, routes: Sequence[Route]) -> Blueprint:
     return bp
 
 
+MAX_PATH_PARAM = 255  # every id the hub issues is far shorter; DynamoDB refuses keys over 1 KiB with an error
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _bind(bp: Blueprint, handler: Handler) -> Callable[..., Response]:
     def view(**params: Any) -> Response:
         request: Request = bp.current_request
+        for name, value in params.items():
+            # No object has such an id: answered as not found before any lookup could choke on it.
+            if not 1 <= len(value) <= MAX_PATH_PARAM or _CONTROL.search(value):
+                return error_response(NotFound(f"no such {name.removesuffix('_id')}", param=name),
+                                      request_id(request))
         return handler(request, **params)
 
     view.__name__ = handler.__name__
@@ -44,4 +57,5 @@ def standalone_app(name: str, import_name: str, routes: Sequence[Route]) -> Chal
     configure_logging()
     app = Chalice(app_name=name)
     app.register_blueprint(blueprint(import_name, routes))
+    framework_errors.install(app)
     return app

@@ -36,7 +36,7 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from infra import functions as catalog
-from infra import recon_stack
+from infra import gateway_responses, recon_stack
 from infra.resources import KmsKey, Queue, Resources, Table, resources
 
 # TLS 1.2+ with forward secrecy on the API's own (edge) endpoint. Enhanced policies ("SecurityPolicy_*")
@@ -201,6 +201,7 @@ class PayHubStack(cdk.Stack):
                 )
                 self._permit_route(function, group.name, method, path)
                 method_settings.append(_throttle(method, path, sizing.reserved_concurrency, len(group.routes)))
+        body["x-amazon-apigateway-gateway-responses"] = gateway_responses.definition()
         self.rest_api.definition_body = body
         self.rest_api.method_settings = method_settings
 

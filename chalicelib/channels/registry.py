@@ -32,6 +32,15 @@ METHOD_PREFIXES: dict[str, str] = {
     "paypal": "paypal",
 }
 
+# Every payment method an adapter offers, spelled out so request validation (and the OpenAPI enum) need not
+# import every adapter; a unit test keeps it equal to the union of the adapters' ``methods``.
+METHODS: tuple[str, ...] = (
+    "wechat.jsapi", "wechat.miniprogram", "wechat.native", "wechat.h5", "wechat.app",
+    "alipay.page", "alipay.wap", "alipay.qr", "alipay.app",
+    "unionpay.gateway", "unionpay.quickpass", "unionpay.card",
+    "ecny.wallet", "stripe.card", "paypal.wallet",
+)
+
 
 def channel_for_method(method: str) -> str:
     prefix = method.split(".", 1)[0]

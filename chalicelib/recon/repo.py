@@ -28,7 +28,7 @@ from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item, to_value
 
 RUNS_PK = "RUNS"
-_RUN_ID = re.compile(r"^rr_(\d{8})_([a-z0-9][a-z0-9_-]{1,62})$")
+_RUN_ID = re.compile(r"^rr_([0-9]{8})_([a-z0-9][a-z0-9_-]{1,62})$")
 
 
 class RunInProgress(Conflict):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from chalicelib.domain.errors import InvalidRequest, NotFound
+from chalicelib.domain.errors import NotFound
 from chalicelib.recon import repo, statement_store
+from chalicelib.service import query_params
 from chalicelib.storage.aws import client
 
 REPORT_URL_TTL_S = 3600
@@ -35,22 +35,11 @@ def public_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _limit(text: str | None) -> int:
-    try:
-        limit = int(text or "50")
-    except ValueError as exc:
-        raise InvalidRequest("limit must be an integer", param="limit") from exc
-    if not 1 <= limit <= 200:
-        raise InvalidRequest("limit must be between 1 and 200", param="limit")
-    return limit
+    return query_params.limit(text, default=50, maximum=200)
 
 
 def list_runs(params: dict[str, str]) -> dict[str, Any]:
-    day = None
-    if params.get("date"):
-        try:
-            day = date.fromisoformat(params["date"])
-        except ValueError as exc:
-            raise InvalidRequest("date must be YYYY-MM-DD", param="date") from exc
+    day = query_params.day(params["date"]) if params.get("date") else None
     runs, cursor = repo.list_runs(day=day, account_id=params.get("account") or None, limit=_limit(params.get("limit")),
                                   after=params.get("starting_after") or None)
     return {"object": "list", "data": [public_run(run) for run in runs], "has_more": cursor is not None,

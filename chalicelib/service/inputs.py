@@ -1,26 +1,97 @@
-"""Request bodies of the merchant API, validated once at the edge. Errors name the offending field."""
+"""Request bodies of the merchant API, validated once at the edge. Errors name the offending field.
+
+These models are also the OpenAPI document's request schemas (``model_json_schema``): every rule is a
+constraint the schema can state (length, pattern, enum, range, no extra properties), so the document accepts
+exactly what validation accepts. The one exception, lone UTF-16 surrogates, cannot be stated in JSON Schema
+and is refused by the body reader (``json_body``) before a model sees the body.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from chalicelib.domain.cards import expired, luhn_valid
+from chalicelib.channels import registry
+from chalicelib.domain.cards import CARD_METHODS, expired, luhn_valid, requires_card
 from chalicelib.domain.clock import utcnow
+from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.money import SUPPORTED_CURRENCIES
+from chalicelib.service import input_patterns
 
-_Str64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+def _text(max_length: int, min_length: int = 0) -> StringConstraints:
+    """Free text: any characters but control characters, within the lengths."""
+    return StringConstraints(min_length=min_length, max_length=max_length, pattern=input_patterns.TEXT)
+
+
+def _integral(value: Any) -> Any:
+    """JSON does not tell 5 from 5.0 and JSON Schema's "integer" accepts both, so an integral float is the
+    integer it spells; 5.5 stays a float and is refused as not an integer (and true is never 1)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
+_URL = Annotated[str, StringConstraints(pattern=input_patterns.URL, max_length=512)]
+_METADATA_KEY = _text(64, min_length=1)
+_METADATA_VALUE = _text(500)
+
+# What a method needs from the payer besides the common fields, and the methods that need a card: checked by
+# the model and stated in its schema (``if method is … then required``), so the document refuses what
+# validation refuses. Validation reads the registry and the card methods when it runs (tests add a channel).
+_PAYER_NEEDS: dict[str, str] = {"wechat.jsapi": "openid", "wechat.miniprogram": "openid", "wechat.h5": "ip"}
+
+
+def _enum(values: list[str]) -> dict[str, Any]:
+    """A field checked by a validator against a list, stated in the schema as that list."""
+    return {"enum": values}
+
+
+def _metadata_schema(schema: dict[str, Any]) -> None:
+    """pydantic states a constrained key type as ``patternProperties``, which leaves keys that do not match
+    the pattern unconstrained; ``propertyNames`` is what says every key must match."""
+    schema.pop("patternProperties", None)
+    schema["propertyNames"] = {"type": "string", "minLength": _METADATA_KEY.min_length,
+                               "maxLength": _METADATA_KEY.max_length, "pattern": _METADATA_KEY.pattern}
+    schema["additionalProperties"] = {"type": "string", "maxLength": _METADATA_VALUE.max_length,
+                                      "pattern": _METADATA_VALUE.pattern}
+
+
+def _method_needs_schema(schema: dict[str, Any]) -> None:
+    def when(methods: list[str]) -> dict[str, Any]:
+        return {"required": ["method"], "properties": {"method": {"enum": methods}}}
+
+    rules: list[dict[str, Any]] = [
+        {"if": when([method]), "then": {"required": ["payer"], "properties": {"payer": {
+            "required": [name], "properties": {name: {"type": "string", "minLength": 1}}}}}}
+        for method, name in _PAYER_NEEDS.items()]
+    rules.append({"if": when(sorted(CARD_METHODS)), "then": {"required": ["card"], "properties": {
+        "card": {"type": "object"}}}})
+    # a card only with a method that takes it: the payer enters it at the channel otherwise
+    rules.append({"if": {"required": ["method"], "properties": {"method": {"not": {"enum": sorted(CARD_METHODS)}}}},
+                  "then": {"properties": {"card": {"type": "null"}}}})
+    schema["allOf"] = rules
 
 
 class PayerInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str | None = Field(default=None, max_length=64)
-    openid: str | None = Field(default=None, max_length=128)
-    ip: str | None = Field(default=None, max_length=45)
-    city: str | None = Field(default=None, max_length=64)
-    device_id: str | None = Field(default=None, max_length=64)
+    user_id: Annotated[str, _text(64)] | None = None
+    openid: Annotated[str, _text(128)] | None = None
+    ip: Annotated[str, _text(45)] | None = None
+    city: Annotated[str, _text(64)] | None = None
+    device_id: Annotated[str, _text(64)] | None = None
 
 
 class CardInput(BaseModel):
@@ -28,11 +99,12 @@ class CardInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
 
-    number: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] = Field(repr=False)
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=1000, le=9999)
+    number: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] = Field(
+        repr=False, description="its last digit must be the Luhn check digit of the others")
+    exp_month: Int = Field(ge=1, le=12)
+    exp_year: Int = Field(ge=1000, le=9999, description="a card that has expired is refused")
     cvv: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
-    holder_name: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(default=None, repr=False)
+    holder_name: Annotated[str, _text(64, min_length=1)] | None = Field(default=None, repr=False)
     phone: Annotated[str, StringConstraints(pattern=r"^[0-9]{5,20}$")] | None = Field(default=None, repr=False)
     id_type: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,4}$")] | None = None
     id_number: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,32}$")] | None = Field(default=None, repr=False)
@@ -54,18 +126,20 @@ class CardInput(BaseModel):
 
 
 class CreatePaymentInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True,
+                              json_schema_extra=_method_needs_schema)
 
     merchant_order_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*]{1,32}$")]
-    amount: int = Field(gt=0, le=10**12)
-    currency: str
-    description: Annotated[str, StringConstraints(min_length=1, max_length=127)]
-    method: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+\.[a-z0-9_]+$")]
+    amount: Int = Field(gt=0, le=10**12)
+    currency: str = Field(json_schema_extra=_enum(sorted(SUPPORTED_CURRENCIES)))
+    description: Annotated[str, _text(127, min_length=1)]
+    method: str = Field(json_schema_extra=_enum(list(registry.METHODS)))
     payer: PayerInput = Field(default_factory=PayerInput)
-    notify_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=512)] | None = None
-    return_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=512)] | None = None
-    expires_in_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
-    metadata: dict[_Str64, Annotated[str, StringConstraints(max_length=500)]] = Field(default_factory=dict, max_length=20)
+    notify_url: _URL | None = None
+    return_url: _URL | None = None
+    expires_in_seconds: Int = Field(default=7200, ge=60, le=7 * 24 * 3600)
+    metadata: dict[Annotated[str, _METADATA_KEY], Annotated[str, _METADATA_VALUE]] = Field(
+        default_factory=dict, max_length=20, json_schema_extra=_metadata_schema)
     card: CardInput | None = None
     payment_method: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,255}$")] | None = None
 
@@ -76,13 +150,32 @@ class CreatePaymentInput(BaseModel):
             raise ValueError(f"unsupported currency {value!r}")
         return value
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value not in registry.METHODS:
+            raise ValueError(f"unknown payment method {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _what_the_method_needs(self) -> CreatePaymentInput:
+        name = _PAYER_NEEDS.get(self.method)
+        if name is not None and not getattr(self.payer, name):  # absent, null or empty
+            raise InvalidRequest(f"payer.{name} is required for {self.method} payments", param=f"payer.{name}")
+        if requires_card(self.method) and self.card is None:
+            raise InvalidRequest(f"card is required for {self.method} payments", param="card")
+        if self.card is not None and not requires_card(self.method):
+            raise InvalidRequest(f"{self.method} does not take a card; the payer enters it at the channel",
+                                 param="card")
+        return self
+
 
 class CreateRefundInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    amount: int = Field(gt=0, le=10**12)
+    amount: Int = Field(gt=0, le=10**12)
     merchant_refund_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*@]{1,64}$")]
-    reason: Annotated[str, StringConstraints(max_length=80)] | None = None
+    reason: Annotated[str, _text(80)] | None = None
 
 
 class ConfirmPaymentInput(BaseModel):

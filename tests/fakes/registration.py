@@ -45,6 +45,7 @@ def register(monkeypatch: pytest.MonkeyPatch, api_url: str) -> Iterator[CardTest
 
     monkeypatch.setitem(registry.ADAPTERS, CHANNEL, ("tests.fakes.card_channel", "FakeCardChannel"))
     monkeypatch.setitem(registry.METHOD_PREFIXES, CHANNEL, CHANNEL)
+    monkeypatch.setattr(registry, "METHODS", (*registry.METHODS, CARD_METHOD, WALLET_METHOD))
     monkeypatch.setattr(cards, "CARD_METHODS", cards.CARD_METHODS | {CARD_METHOD})
     registry.adapter.cache_clear()
     key = secrets.token_hex(16)

@@ -24,7 +24,8 @@ def card(**overrides: Any) -> dict[str, Any]:
 def test_a_full_card_and_a_payment_method_token_are_accepted() -> None:
     parsed = CreatePaymentInput.model_validate(payment_body(method="unionpay.card", card=card()))
     assert parsed.card is not None and parsed.card.number == PAN and parsed.card.cvv == "123"
-    minimal = CreatePaymentInput.model_validate(payment_body(card={"number": PAN, "exp_month": 1, "exp_year": 2099}))
+    minimal = CreatePaymentInput.model_validate(payment_body(method="unionpay.card", card={
+        "number": PAN, "exp_month": 1, "exp_year": 2099}))
     assert minimal.card is not None and minimal.card.cvv is None
     token = CreatePaymentInput.model_validate(payment_body(method="stripe.card", payment_method="pm_card_visa"))
     assert token.payment_method == "pm_card_visa" and token.card is None
@@ -32,7 +33,7 @@ def test_a_full_card_and_a_payment_method_token_are_accepted() -> None:
 
 def test_the_current_month_has_not_expired() -> None:
     today = utcnow().date()
-    CreatePaymentInput.model_validate(payment_body(card=card(exp_month=today.month, exp_year=today.year)))
+    CreatePaymentInput.model_validate(payment_body(method="unionpay.card", card=card(exp_month=today.month, exp_year=today.year)))
 
 
 @pytest.mark.parametrize(("overrides", "loc"), [
@@ -65,8 +66,8 @@ def test_missing_card_fields_and_a_card_that_is_not_an_object() -> None:
     for missing in ("number", "exp_month", "exp_year"):
         body = card()
         del body[missing]
-        assert locs(CreatePaymentInput, payment_body(card=body)) == [("card", missing)]
-    assert locs(CreatePaymentInput, payment_body(card=PAN)) == [("card",)]
+        assert locs(CreatePaymentInput, payment_body(method="unionpay.card", card=body)) == [("card", missing)]
+    assert locs(CreatePaymentInput, payment_body(method="unionpay.card", card=PAN)) == [("card",)]
 
 
 def test_bad_payment_method_token() -> None:
@@ -76,10 +77,10 @@ def test_bad_payment_method_token() -> None:
 
 def test_errors_and_reprs_never_show_the_card() -> None:
     with pytest.raises(ValidationError) as exc:
-        CreatePaymentInput.model_validate(payment_body(card=card(number="6212345678901266", cvv="12")))
+        CreatePaymentInput.model_validate(payment_body(method="unionpay.card", card=card(number="6212345678901266", cvv="12")))
     text = str(exc.value) + json.dumps([{k: e[k] for k in ("loc", "msg")} for e in exc.value.errors()])
     assert "6212345678901266" not in text and "'12'" not in text
-    parsed = CreatePaymentInput.model_validate(payment_body(card=card()))
+    parsed = CreatePaymentInput.model_validate(payment_body(method="unionpay.card", card=card()))
     for shown in (repr(parsed), str(parsed), repr(parsed.card)):
         assert PAN not in shown and "123" not in shown and "13800138000" not in shown
 

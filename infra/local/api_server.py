@@ -1,0 +1,44 @@
+"""The API served locally over HTTP, as Chalice's local server does, with two differences that make it answer
+as the deployed API does: a request that no route takes is answered like API Gateway's gateway responses
+(``infra.gateway_responses``, the hub's error shape), and any HTTP method reaches the routing (the standard
+library's server answers an HTML 501 for methods it has no ``do_*`` for, such as TRACE).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    ForbiddenError,
+    LocalChalice,
+    LocalDevServer,
+    LocalGatewayException,
+)
+
+from infra.gateway_responses import ANSWERS, body
+
+
+class _HubShapedHandler(ChaliceRequestHandler):
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        kind = "MISSING_AUTHENTICATION_TOKEN" if isinstance(error, ForbiddenError) else "DEFAULT_4XX"
+        answer = ANSWERS[kind]
+        request_id = f"req_{uuid.uuid4().hex[:20]}"
+        payload = json.dumps(body(answer, request_id)).encode()
+        self._send_http_response(answer.status or error.CODE, {"Content-Type": "application/json",
+                                                               "X-Request-Id": request_id}, payload)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("do_"):  # TRACE, CONNECT, PROPFIND, ...: routed like any other method
+            return self._generic_handle
+        raise AttributeError(name)
+
+
+def create_server(app: Any, config: Any, host: str, port: int) -> LocalDevServer:
+    """``chalice.local.create_local_server`` with the handler above."""
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)  # what create_local_server does to the app
+    app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, config, host, port, handler_cls=_HubShapedHandler)
