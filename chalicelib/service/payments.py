@@ -40,6 +40,9 @@ from chalicelib.vault.cards import SealedCard, vault
 log = logging.getLogger(__name__)
 # A vaulted card is deleted when its attempt becomes final (outcomes); DynamoDB's TTL is the backstop for one never settled.
 CARD_KEPT_AFTER_EXPIRY_S = 24 * 3600
+# A retry may send a create to the channel again only within this long of the intent: within every channel's own
+# deduplication window (Stripe forgets an Idempotency-Key after 24 h).
+RESUME_WINDOW_S = 23 * 3600
 
 
 def create_payment(merchant: Merchant, body: CreatePaymentInput, origin: RequestOrigin | None = None) -> Payment:
@@ -128,9 +131,19 @@ def _earlier_intent(merchant: Merchant, body: CreatePaymentInput, origin: Reques
     if payment is None or attempt is None:
         raise taken
     opened = attempt.channel_order_ref is not None or attempt.status is not AttemptState.PENDING
+    if not opened and not _may_ask_again(attempt):
+        # Too late to send the same create again (the attempt expired, or the channel may have forgotten the
+        # idempotency key: Stripe keeps them 24 h): the payment is answered as it stands; status sync owns it.
+        opened = True
     log.info("payment %s: retry of the request that created it (%s)", payment.payment_id,
              "answer recorded" if opened else "asking the channel again under the same ids")
     return _Intent(payment, attempt, opened=opened)
+
+
+def _may_ask_again(attempt: Attempt) -> bool:
+    now = utcnow()
+    return (parse_iso(attempt.expires_at) > now
+            and (now - parse_iso(attempt.created_at)).total_seconds() < RESUME_WINDOW_S)
 
 
 def _open_at_channel(intent: _Intent, body: CreatePaymentInput, *, replaced: bool = False) -> Payment:

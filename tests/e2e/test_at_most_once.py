@@ -434,3 +434,27 @@ def test_refund_worker_killed_after_the_channel_call_gives_back_once(case, drain
     books = case.at_channel()
     assert [m for m in books.values() if m[0]] == [(case.amount, case.amount)], books  # given back once
     case.assert_invariant()
+
+
+def test_a_retry_after_the_channels_dedupe_window_does_not_ask_again(stack, merchant, monkeypatch):
+    """Stripe forgets an Idempotency-Key after 24 h: a create sent again after that could charge again. Past the
+    window (or past the attempt's expiry) a retry gets the payment as it stands; status sync owns the attempt."""
+    from chalicelib.service import payments
+
+    body = {"merchant_order_no": f"late{uuid.uuid4().hex[:12]}", "amount": 777, "currency": "CNY",
+            "description": "late retry", "method": "wechat.native"}
+    with fault_on_commit(is_final_write, throttled()):
+        assert merchant.call("POST", "/v1/payments", body, idempotency_key="k-late").status_code == 503
+    intent = merchant.get(f"/v1/payments?merchant_order_no={body['merchant_order_no']}")
+    aged = iso(utcnow() - timedelta(seconds=payments.RESUME_WINDOW_S + 60))
+    client("dynamodb").update_item(TableName=state_repo.state_table(),
+                                   Key=to_item(records.attempt_key(intent["attempt_id"])),
+                                   UpdateExpression="SET created_at = :aged", ExpressionAttributeValues={
+                                       ":aged": {"S": aged}})
+    calls: list[str] = []
+    real = type(adapter("wechatpay")).create
+    monkeypatch.setattr(type(adapter("wechatpay")), "create",
+                        lambda self, account, request: calls.append(request.attempt_id) or real(self, account, request))
+    retried = merchant.call("POST", "/v1/payments", body, idempotency_key="k-late")
+    assert retried.status_code == 201 and retried.json()["id"] == intent["id"]
+    assert calls == [] and retried.json()["action"] is None
