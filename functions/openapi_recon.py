@@ -93,19 +93,19 @@ def paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
             "get": keys(op("List a merchant's API keys (never the keys themselves)", 200, "ApiKeyList",
                            params=("merchant_id",))),
             "post": keys(op("Create an additional API key; the key is in this answer only", 201, "ApiKey",
-                            body="CreateApiKey", params=("merchant_id",)))},
+                            body="CreateApiKey", params=("merchant_id",), errors=(400, 409)))},
         f"{merchant}/api-keys/{{key_id}}/rotate": {"post": keys(op(
             "Issue a new key; the old one keeps working for overlap_seconds, then stops", 201, "ApiKey",
-            body="RotateApiKey", params=("merchant_id", "key_id")))},
+            body="RotateApiKey", params=("merchant_id", "key_id"), errors=(400, 409)))},
         f"{merchant}/api-keys/{{key_id}}/revoke": {"post": keys(op(
             "End a key now (refused by every function within seconds)", 200, "ApiKey",
-            params=("merchant_id", "key_id")))},
+            params=("merchant_id", "key_id"), errors=(409,)))},
         f"{merchant}/suspend": {"post": keys(op("Suspend a merchant: every key refused within seconds", 200,
                                                 "Merchant", params=("merchant_id",)))},
         f"{merchant}/reactivate": {"post": keys(op("Undo a suspension", 200, "Merchant", params=("merchant_id",)))},
         f"{merchant}/webhook-secret/rotate": {"post": keys(op(
             "New webhook secret, shown once; deliveries carry both signatures during the overlap", 201,
-            "WebhookSecretRotation", body="RotateWebhookSecret", params=("merchant_id",)))},
+            "WebhookSecretRotation", body="RotateWebhookSecret", params=("merchant_id",), errors=(400,)))},
         "/v1/operator/audit": {"get": operator(op("Operator actions, newest first", 200, "AuditRecordList",
                                                   query={"action": _TEXT, "target": _TEXT, "limit": _LIMIT,
                                                          "starting_after": _TEXT}),
