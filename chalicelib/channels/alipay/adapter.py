@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from chalicelib.channels.base import (
     StatementSummary,
     Transport,
 )
+from chalicelib.channels.echoes import require_echo
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.errors import ChannelError, InvalidRequest, InvalidState
 from chalicelib.domain.money import Money
@@ -73,7 +74,7 @@ class AlipayAdapter:
         biz = orders.biz_content(request)
         if product.server_call:
             answer = self._client.call(credentials, product.api_method, biz, notify_url=request.notify_url)
-            _bound(answer, "out_trade_no", request.attempt_id)
+            require_echo("Alipay", answer, "out_trade_no", request.attempt_id)
             qr_code = answer.get("qr_code")
             if not isinstance(qr_code, str) or not qr_code:
                 raise ChannelError("Alipay precreate answer lacks qr_code", channel_code="MALFORMED_ANSWER")
@@ -99,7 +100,7 @@ class AlipayAdapter:
             if exc.channel_code in NOT_FOUND_SUB_CODES:
                 return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status=exc.channel_code or "")
             raise
-        _bound(answer, "out_trade_no", attempt_id)
+        require_echo("Alipay", answer, "out_trade_no", attempt_id)
         return _parsed(payment_status, answer)
 
     def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
@@ -108,7 +109,7 @@ class AlipayAdapter:
         credentials = AlipayCredentials.from_account(account)
         try:
             closed = self._client.call(credentials, "alipay.trade.close", {"out_trade_no": attempt_id})
-            _bound(closed, "out_trade_no", attempt_id, required=False)
+            require_echo("Alipay", closed, "out_trade_no", attempt_id, required=False)
         except ChannelError as exc:
             if exc.channel_code in NOT_FOUND_SUB_CODES:
                 return
@@ -137,7 +138,7 @@ class AlipayAdapter:
         if request.reason:
             biz["refund_reason"] = request.reason[:256]
         answer = self._client.call(credentials, "alipay.trade.refund", biz)
-        _bound(answer, "out_trade_no", request.attempt_id)
+        require_echo("Alipay", answer, "out_trade_no", request.attempt_id)
         trade_no = answer.get("trade_no") if isinstance(answer.get("trade_no"), str) else None
         if answer.get("fund_change") == "Y":
             return RefundStatus(outcome=RefundOutcome.SUCCEEDED, raw_status="FUND_CHANGE_Y", channel_refund_id=trade_no)
@@ -164,8 +165,8 @@ class AlipayAdapter:
             if exc.channel_code in NOT_FOUND_SUB_CODES:
                 return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status=exc.channel_code or "")
             raise
-        _bound(answer, "out_trade_no", attempt_id, required=False)
-        _bound(answer, "out_request_no", refund_id, required=False)
+        require_echo("Alipay", answer, "out_trade_no", attempt_id, required=False)
+        require_echo("Alipay", answer, "out_request_no", refund_id, required=False)
         return _parsed(refund_query_status, answer)
 
     def confirm(self, account: ChannelAccount, request: ConfirmRequest) -> ConfirmResult:
@@ -184,18 +185,6 @@ class AlipayAdapter:
     def parse_statement(self, account: ChannelAccount,
                         chunks: Iterable[bytes]) -> Iterator[StatementRow | StatementSummary]:
         return bill.parse_trade_bill(chunks)
-
-
-def _bound(answer: Mapping[str, Any], field: str, expected: str, *, required: bool = True) -> None:
-    """A signed answer must be about what we asked. Alipay's answer signature carries no time and no request
-    nonce, so a genuine answer about another trade could be replayed by anyone on the path; the echoed numbers
-    bind it to this request. ``required``: Alipay always echoes this field in this answer."""
-    value = answer.get(field)
-    if value is None and not required:
-        return
-    if value != expected:
-        raise ChannelError(f"Alipay answer is about another {field} than the one asked for",
-                           channel_code="ANSWER_MISMATCH")
 
 
 def _parsed(parse: Callable[[dict[str, Any]], _Status], answer: dict[str, Any]) -> _Status:

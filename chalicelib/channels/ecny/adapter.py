@@ -23,6 +23,7 @@ from chalicelib.channels.base import (
     StatementSummary,
     Transport,
 )
+from chalicelib.channels.echoes import require_echo
 from chalicelib.channels.ecny import notifications, orders, statement
 from chalicelib.channels.ecny.amounts import money_to_yuan
 from chalicelib.channels.ecny.client import ECNYClient
@@ -71,7 +72,7 @@ class ECNYAdapter:
             if exc.channel_code == "ORDER_NOT_FOUND":
                 return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status="ORDER_NOT_FOUND")
             raise
-        _same_object(answer, "out_order_no", attempt_id)
+        require_echo("e-CNY gateway", answer, "out_order_no", attempt_id)
         return _parsed(payment_status, answer)
 
     def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
@@ -106,7 +107,7 @@ class ECNYAdapter:
         if request.reason:
             body["reason"] = request.reason[:REASON_CHARS_MAX]
         answer = self._client.call(credentials, REFUND_PATH, body)
-        _same_object(answer, "out_refund_no", request.refund_id)
+        require_echo("e-CNY gateway", answer, "out_refund_no", request.refund_id)
         return _parsed(refund_status, answer)
 
     def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
@@ -120,7 +121,7 @@ class ECNYAdapter:
             if exc.channel_code == "REFUND_NOT_FOUND":
                 return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status="REFUND_NOT_FOUND")
             raise
-        _same_object(answer, "out_refund_no", refund_id)
+        require_echo("e-CNY gateway", answer, "out_refund_no", refund_id)
         return _parsed(refund_status, answer)
 
     def confirm(self, account: ChannelAccount, request: ConfirmRequest) -> ConfirmResult:
@@ -140,11 +141,6 @@ class ECNYAdapter:
     def parse_statement(self, account: ChannelAccount,
                         chunks: Iterable[bytes]) -> Iterator[StatementRow | StatementSummary]:
         return statement.parse(chunks, account.setting("merchant_id"))
-
-
-def _same_object(answer: Mapping[str, Any], name: str, expected: str) -> None:
-    if answer.get(name) != expected:
-        raise ChannelError(f"e-CNY gateway answered about another {name}")
 
 
 def _parsed(parse: Callable[[Mapping[str, Any]], _Status], answer: Mapping[str, Any]) -> _Status:

@@ -24,6 +24,7 @@ from chalicelib.channels.base import (
     StatementSummary,
     Transport,
 )
+from chalicelib.channels.echoes import require_echo
 from chalicelib.channels.wechatpay import bill, notifications, orders
 from chalicelib.channels.wechatpay.client import WeChatPayClient
 from chalicelib.channels.wechatpay.credentials import WeChatCredentials
@@ -81,8 +82,8 @@ class WeChatPayAdapter:
             if exc.channel_code in NOT_FOUND_CODES:
                 return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status=exc.channel_code or "")
             raise
-        _bound(answer, "out_trade_no", attempt_id)
-        _bound(answer, "mchid", credentials.mchid, required=False)
+        require_echo("WeChat Pay", answer, "out_trade_no", attempt_id)
+        require_echo("WeChat Pay", answer, "mchid", credentials.mchid, required=False)
         return _parsed(payment_status, answer)
 
     def close(self, account: ChannelAccount, attempt_id: str, *, channel_order_ref: str | None = None) -> None:
@@ -117,7 +118,7 @@ class WeChatPayAdapter:
         if request.reason:
             body["reason"] = request.reason
         answer = self._client.call_json(credentials, "POST", "/v3/refund/domestic/refunds", body)
-        _bound(answer, "out_refund_no", request.refund_id)
+        require_echo("WeChat Pay", answer, "out_refund_no", request.refund_id)
         return _parsed(refund_status, answer)
 
     def query_refund(self, account: ChannelAccount, refund_id: str, amount: Money, *, attempt_id: str | None = None,
@@ -130,7 +131,7 @@ class WeChatPayAdapter:
             if exc.channel_code in NOT_FOUND_CODES:
                 return RefundStatus(outcome=RefundOutcome.NOT_FOUND, raw_status=exc.channel_code or "")
             raise
-        _bound(answer, "out_refund_no", refund_id)
+        require_echo("WeChat Pay", answer, "out_refund_no", refund_id)
         return _parsed(refund_status, answer)
 
     def confirm(self, account: ChannelAccount, request: ConfirmRequest) -> ConfirmResult:
@@ -153,17 +154,6 @@ class WeChatPayAdapter:
                                 chunks: Iterable[bytes]) -> Iterator[bill.BillRow | StatementSummary]:
         """``parse_statement`` with rows as the matching engine's plain tuples (what a reconciliation run reads)."""
         return bill.parse_trade_bill_rows(chunks)
-
-
-def _bound(answer: Mapping[str, Any], field: str, expected: str, *, required: bool = True) -> None:
-    """A signed answer must be about what we asked: a genuine answer about another order (replayed within the
-    signature's time window) must not decide this one."""
-    value = answer.get(field)
-    if value is None and not required:
-        return
-    if value != expected:
-        raise ChannelError(f"WeChat Pay answer is about another {field} than the one asked for",
-                           channel_code="ANSWER_MISMATCH")
 
 
 def _parsed(parse: Callable[[Mapping[str, Any]], _Status], answer: Mapping[str, Any]) -> _Status:
