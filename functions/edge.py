@@ -82,13 +82,16 @@ def parse_body(request: Request, model: type[M]) -> M:
 
 
 def merchant_call(request: Request, run: Callable[..., tuple[int, dict[str, Any]]], *,
-                  with_origin: bool = False) -> Response:
+                  with_origin: bool = False, claim_status: int | None = None) -> Response:
     """Authenticate, run under the Idempotency-Key for POSTs, and map errors to the API's error body.
 
     ``with_origin``: ``run(merchant, origin)`` is given the request's ``RequestOrigin`` (Idempotency-Key and
-    body fingerprint), which a route that creates a record keeps on it so a retry can find its work again."""
+    body fingerprint), which a route that creates a record keeps on it so a retry can find its work again.
+    ``claim_status``: instead, ``run(merchant, claim)`` takes the key inside its own transactions and stores its
+    ``claim_status`` answer there (``idempotency.Claim``): no write of the edge's own on the way through."""
     rid = request_id(request)
     lock: idempotency.Lock | None = None  # set once this request owns the key
+    claim: idempotency.Claim | None = None
     try:
         merchant = authenticate(request.headers.get("authorization"))
         if request.method == "POST":
@@ -99,11 +102,24 @@ def merchant_call(request: Request, run: Callable[..., tuple[int, dict[str, Any]
             # that is not a JSON object of valid Unicode is refused here, before it is hashed or the key taken.
             fingerprint = idempotency.request_hash(
                 request.method, request.path, [request.uri_params or {}, read_object(request.raw_body)])
-            taken = idempotency.begin(merchant.merchant_id, key, fingerprint)
-            if isinstance(taken, idempotency.StoredResponse):
-                return json_response(taken.status, taken.body, rid)
-            lock = taken
-        status, payload = run(merchant, lock.origin if lock else None) if with_origin else run(merchant)
+            if claim_status is not None:
+                claim = idempotency.Claim(idempotency.new_lock(merchant.merchant_id, key, fingerprint), claim_status)
+            else:
+                taken = idempotency.begin(merchant.merchant_id, key, fingerprint)
+                if isinstance(taken, idempotency.StoredResponse):
+                    return json_response(taken.status, taken.body, rid)
+                lock = taken
+        if claim is not None:
+            try:
+                status, payload = run(merchant, claim)
+            finally:
+                lock = claim.lock if claim.taken and not claim.answered else None  # what is left to settle
+            if claim.answered:
+                return json_response(status, payload, rid)
+        else:
+            status, payload = run(merchant, lock.origin if lock else None) if with_origin else run(merchant)
+    except idempotency.Replay as replay:
+        return json_response(replay.response.status, replay.response.body, rid)
     except HubError as error:
         if lock and (error.http_status >= 500 or isinstance(error, InvalidRequest)):
             # A server failure, or input rejected before any work: nothing to replay, the key is free again.

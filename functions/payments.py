@@ -12,17 +12,17 @@ from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.models import Merchant
 from chalicelib.service import confirmation, payments, query_params, webhooks
 from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput
-from chalicelib.storage.idempotency import RequestOrigin
+from chalicelib.storage.idempotency import Claim
 from functions.edge import JSON, json_response, merchant_call, parse_body, request_id
 from functions.openapi import openapi_document
 from functions.standalone import Route, standalone_app
 
 
 def create_payment(request: Request) -> Response:
-    def run(merchant: Merchant, origin: RequestOrigin | None) -> tuple[int, dict[str, Any]]:
-        return 201, payments.create_payment(merchant, parse_body(request, CreatePaymentInput), origin).public()
+    def run(merchant: Merchant, claim: Claim) -> tuple[int, dict[str, Any]]:
+        return 201, payments.create_payment(merchant, parse_body(request, CreatePaymentInput), claim).public()
 
-    return merchant_call(request, run, with_origin=True)
+    return merchant_call(request, run, claim_status=201)
 
 
 def find_payment(request: Request) -> Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from chalicelib.channels.base import CardDetails, CreateRequest, Payer, PaymentOutcome
 from chalicelib.channels.registry import adapter
@@ -31,7 +30,7 @@ from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import account_or_error, callback_url, choose_account
 from chalicelib.service.webhook_targets import check_notify_url
 from chalicelib.storage import records, state_repo
-from chalicelib.storage.idempotency import RequestOrigin
+from chalicelib.storage.idempotency import Claim
 from chalicelib.storage.sync_index import SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 from chalicelib.vault import cards
@@ -45,7 +44,7 @@ CARD_KEPT_AFTER_EXPIRY_S = 24 * 3600
 RESUME_WINDOW_S = 23 * 3600
 
 
-def create_payment(merchant: Merchant, body: CreatePaymentInput, origin: RequestOrigin | None = None) -> Payment:
+def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | None = None) -> Payment:
     """Record what we are about to ask, ask the channel under that record's ids, then record its answer.
 
         T1  payment + attempt + order number, written together (the intent); the attempt is due for a status
@@ -53,20 +52,21 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, origin: Request
         ->  channel create under the attempt id (out_trade_no, orderId, Idempotency-Key, PayPal-Request-Id...)
         T2  the channel's handle and the payer's next action
 
-    A retry of the same request (same Idempotency-Key and body, ``origin``) finds the intent by its order number
-    and asks the channel again under the same ids, so the channel moves the money at most once however often
-    the merchant retries or the hub crashes. A definite refusal by the channel withdraws the intent (nothing
+    A retry of the same request (same Idempotency-Key and body: ``claim.origin``) finds the intent by its order
+    number and asks the channel again under the same ids, so the channel moves the money at most once however
+    often the merchant retries or the hub crashes. A definite refusal by the channel withdraws the intent (nothing
     moved; the order number is free again). A card is sealed before T1 and its vault record written with it.
+    ``claim``: the request's Idempotency-Key, taken in T1 and answered in T2, so a create writes nothing else.
     """
     _check_card_for_method(body)
     money = Money(body.amount, body.currency)
     if body.notify_url:
         check_notify_url(body.notify_url, param="notify_url")
     account = choose_account(body.method, body.currency, merchant.merchant_id)
-    intent = _record_intent(merchant, body, money, account, origin)
+    intent = _record_intent(merchant, body, money, account, claim)
     if intent.opened:  # a retry of a request whose work is done: the same payment again
         return intent.payment
-    return _open_at_channel(intent, body)
+    return _open_at_channel(intent, body, claim)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class _Intent:
 
 
 def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, account: ChannelAccount,
-                   origin: RequestOrigin | None) -> _Intent:
+                   claim: Claim | None) -> _Intent:
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)
     payment_id, attempt_id = new_id("pay"), new_id("att")
@@ -103,30 +103,38 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
     tx = Transaction()
     table = state_repo.state_table()
     tx.put_new("order_no", table, {**records.order_no_key(merchant.merchant_id, body.merchant_order_no),
-                                   "payment_id": payment_id, **(origin.item() if origin else {})})
+                                   "payment_id": payment_id, **(claim.origin.item() if claim else {})})
     tx.put_new("payment", table, records.payment_item(payment))
     tx.put_new("attempt", table, {**records.attempt_item(attempt), **first_sync(now)})
     if sealed is not None:
         tx.put_new("card", table, sealed.item)
+    if claim is not None:
+        claim.take_in(tx)
     try:
         tx.commit()
     except TransactionConflict as exc:
+        if claim is not None and claim.LABEL in exc.failed_labels:
+            raise claim.refused() from exc  # the key is held: its stored answer, or 409/422
         if "order_no" not in exc.failed_labels:
             raise
-        return _earlier_intent(merchant, body, origin)
+        if claim is not None:
+            claim.take_alone()  # this request must hold its key before it may resume the earlier work
+        return _earlier_intent(merchant, body, claim)
+    if claim is not None:
+        claim.taken = True
     log.info("payment %s recorded before the channel call: attempt %s on %s/%s", payment_id, attempt_id,
              account.config.channel, account.account_id)
     return _Intent(payment, attempt, opened=False)
 
 
-def _earlier_intent(merchant: Merchant, body: CreatePaymentInput, origin: RequestOrigin | None) -> _Intent:
+def _earlier_intent(merchant: Merchant, body: CreatePaymentInput, claim: Claim | None) -> _Intent:
     """The order number is taken: by this very request made before (resume it), or by another one (409)."""
     taken = DuplicateMerchantOrderNo(f"merchant_order_no {body.merchant_order_no!r} is already used",
                                      param="merchant_order_no")
-    claim = state_repo.get_item(records.order_no_key(merchant.merchant_id, body.merchant_order_no))
-    if claim is None or origin is None or not origin.matches(claim):
+    held = state_repo.get_item(records.order_no_key(merchant.merchant_id, body.merchant_order_no))
+    if held is None or claim is None or not claim.origin.matches(held):
         raise taken
-    payment = state_repo.get_payment(str(claim["payment_id"]))
+    payment = state_repo.get_payment(str(held["payment_id"]))
     attempt = state_repo.get_attempt(payment.current_attempt_id or "") if payment else None
     if payment is None or attempt is None:
         raise taken
@@ -146,7 +154,8 @@ def _may_ask_again(attempt: Attempt) -> bool:
             and (now - parse_iso(attempt.created_at)).total_seconds() < RESUME_WINDOW_S)
 
 
-def _open_at_channel(intent: _Intent, body: CreatePaymentInput, *, replaced: bool = False) -> Payment:
+def _open_at_channel(intent: _Intent, body: CreatePaymentInput, claim: Claim | None, *,
+                     replaced: bool = False) -> Payment:
     payment, attempt = intent.payment, intent.attempt
     account = account_or_error(attempt.account_id)
     request = CreateRequest(
@@ -161,7 +170,7 @@ def _open_at_channel(intent: _Intent, body: CreatePaymentInput, *, replaced: boo
     except ChannelOrderExists:
         if replaced:
             raise
-        return _replace_attempt(intent, body)
+        return _replace_attempt(intent, body, claim)
     except (ChannelError, InvalidRequest) as exc:
         if isinstance(exc, InvalidRequest) or exc.refused:
             _withdraw(payment, attempt, reason=exc.message)
@@ -169,14 +178,14 @@ def _open_at_channel(intent: _Intent, body: CreatePaymentInput, *, replaced: boo
             log.warning("create of %s at %s: outcome unknown (%s); the intent stays for status sync and retries",
                         attempt.attempt_id, attempt.channel, exc.channel_code, extra={"attempt_id": attempt.attempt_id})
         raise
-    action = {"type": result.action.type, **dict(result.action.params)}
-    _record_opened(attempt, result.channel_order_ref, action)
+    opened = payment.evolve(action={"type": result.action.type, **dict(result.action.params)})
+    _record_opened(attempt, result.channel_order_ref, opened, claim)
     log.info("payment %s opened: attempt %s on %s/%s", payment.payment_id, attempt.attempt_id, attempt.channel,
              attempt.account_id)
-    return payment.evolve(action=action)
+    return opened
 
 
-def _replace_attempt(intent: _Intent, body: CreatePaymentInput) -> Payment:
+def _replace_attempt(intent: _Intent, body: CreatePaymentInput, claim: Claim | None) -> Payment:
     """The channel holds the intent's order but will not hand out its payer handle again (a retry after the answer
     was lost). Paid meanwhile: that is the answer. Otherwise it is closed at the channel (so nobody can pay it) and
     the payment moves to a new attempt in one conditional write: at most one attempt can ever take the money."""
@@ -214,7 +223,7 @@ def _replace_attempt(intent: _Intent, body: CreatePaymentInput) -> Payment:
     log.info("payment %s: attempt %s closed at the channel and replaced by %s", old.payment_id, old.attempt_id,
              new.attempt_id)
     payment = intent.payment.evolve(current_attempt_id=new.attempt_id)
-    return _open_at_channel(_Intent(payment, new, opened=False), body, replaced=True)
+    return _open_at_channel(_Intent(payment, new, opened=False), body, claim, replaced=True)
 
 
 def _current(payment_id: str) -> Payment:
@@ -223,18 +232,23 @@ def _current(payment_id: str) -> Payment:
     return payment
 
 
-def _record_opened(attempt: Attempt, channel_order_ref: str, action: dict[str, Any]) -> None:
-    """T2. Neither field takes part in a state decision, so versions are left alone (as in confirmation): a callback
-    that already moved the attempt (a card settled at once) is not disturbed, and never overwrites these fields."""
+def _record_opened(attempt: Attempt, channel_order_ref: str, opened: Payment, claim: Claim | None) -> None:
+    """T2, with the request's answer when it holds a claim. Neither field takes part in a state decision, so
+    versions are left alone (as in confirmation): a callback that already moved the attempt (a card settled at
+    once) is not disturbed, and never overwrites these fields."""
     now = iso(utcnow())
     table = state_repo.state_table()
     tx = Transaction()
     tx.update("attempt", table, records.attempt_key(attempt.attempt_id),
               {"channel_order_ref": channel_order_ref, "updated_at": now},
               condition="attribute_exists(pk)", condition_values={})
-    tx.update("payment", table, records.payment_key(attempt.payment_id), {"action": action, "updated_at": now},
+    tx.update("payment", table, records.payment_key(attempt.payment_id), {"action": opened.action, "updated_at": now},
               condition="current_attempt_id = :attempt", condition_values={":attempt": attempt.attempt_id})
+    if claim is not None:
+        claim.answer_in(tx, opened.public())
     tx.commit()
+    if claim is not None:
+        claim.answered = True
 
 
 def _withdraw(payment: Payment, attempt: Attempt, *, reason: str) -> None:

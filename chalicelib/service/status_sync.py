@@ -60,7 +60,7 @@ def sync_attempt(attempt_id: str, count: int = 0) -> str:
         return "final"
     account = account_or_error(attempt.account_id)
     status = adapter(attempt.channel).query(account, attempt_id, attempt.money, **payment_refs(attempt))
-    result = apply_attempt_status(attempt_id, status, source="status_sync")
+    result = apply_attempt_status(attempt_id, status, source="status_sync", known=attempt)  # read once above
     if status.outcome is PaymentOutcome.REQUIRES_CONFIRMATION:
         confirmed = _complete(attempt_id)
         if confirmed is not None:
