@@ -1,35 +1,52 @@
 """Chinese national cryptography: SM3 (hash), SM2 (signatures with SM3, default user id).
 
 SM3 comes from ``cryptography`` (OpenSSL). ``cryptography`` cannot load SM2 keys, so SM2's curve work is done
-by GmSSL's compiled code through gmssl-pyx, or by gmssl's pure Python where that wheel is missing
-(``sm2_backends.py``; ``SM2_ENGINE`` says which). Keys are raw hex: the private scalar, and the public point
-``x || y`` (64 bytes, an ``04`` prefix accepted). Signatures travel as DER ``SEQUENCE{r, s}``.
+by Tongsuo's compiled code, or by gmssl's pure Python where Tongsuo's wheel is missing (``sm2_engines.py``;
+``sm2_engine().name`` says which). Keys are raw hex: the private scalar, and the public point ``x || y``
+(64 bytes, an ``04`` prefix accepted). Signatures travel as DER ``SEQUENCE{r, s}``.
 
-Everything an attacker controls (the signature bytes, a configured key) is checked here before an engine sees
-it: strict DER, ``0 < r, s < n``, the point on the curve. Verification answers False to anything malformed; it
+What an attacker controls (the signature bytes, a configured key) is checked here before an engine sees it:
+strict DER, ``0 < r, s < n``, the point on the curve. Verification answers False to anything malformed; it
 never raises for it.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from chalicelib.crypto.sm2_backends import GX, GY, A, B, N, P, SM2Engine, load_engine
+from chalicelib.crypto.sm2_engines import (
+    DEFAULT_USER_ID,
+    A,
+    B,
+    N,
+    P,
+    SM2Engine,
+    load_engine,
+    message_digest,
+    sm3_digest,
+)
 
-DEFAULT_USER_ID = b"1234567812345678"
+__all__ = [
+    "DEFAULT_USER_ID", "normalize_public_key_hex", "sm2_engine", "sm2_generate_keypair", "sm2_sign", "sm2_verify",
+    "sm3_digest", "sm3_message_digest",
+]
+
 _POINT_HEX_LEN = 128
+_engine: SM2Engine | None = None
+_engine_lock = threading.Lock()
 
-_ENGINE: SM2Engine = load_engine()
-SM2_ENGINE: str = _ENGINE.name
 
-
-def sm3_digest(data: bytes) -> bytes:
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(data)
-    return digest.finalize()
+def sm2_engine() -> SM2Engine:
+    """The engine every SM2 operation uses, loaded on the first one (Tongsuo's load is not free)."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = load_engine()
+    return _engine
 
 
 def normalize_public_key_hex(public_key_hex: str) -> str:
@@ -67,23 +84,14 @@ def _private_scalar(private_key_hex: str) -> int:
     return scalar
 
 
-@lru_cache(maxsize=256)
-def _z_value(public_key_hex: str) -> bytes:
-    """Z = SM3(ENTL || user id || a || b || xG || yG || xA || yA) (GM/T 0003.2), per public key."""
-    entl = (len(DEFAULT_USER_ID) * 8).to_bytes(2, "big")
-    curve = b"".join(v.to_bytes(32, "big") for v in (A, B, GX, GY))
-    return sm3_digest(entl + DEFAULT_USER_ID + curve + bytes.fromhex(public_key_hex))
-
-
 def sm3_message_digest(public_key_hex: str, message: bytes) -> bytes:
-    """e = SM3(Z || message), what SM2 signs. gmssl's ``*_with_sm3`` computes the same in pure Python, at
-    about 2 ms per kilobyte; OpenSSL's SM3 makes a large body cost no more than a small one."""
-    return sm3_digest(_z_value(public_key_hex) + message)
+    """e = SM3(Z || message) for the public point ``x||y`` hex: what SM2 signs."""
+    return message_digest(public_key_hex, message)
 
 
 def sm2_generate_keypair() -> tuple[str, str]:
     """Return (private scalar hex, public point x||y hex)."""
-    scalar, point = _ENGINE.generate()
+    scalar, point = sm2_engine().generate()
     return f"{scalar:064x}", point.hex()
 
 
@@ -93,17 +101,17 @@ def sm2_sign(private_key_hex: str, public_key_hex: str, message: bytes) -> bytes
     The public key is the signer's own: Z (hence e) is computed from it, as the verifier will.
     """
     point = _public_point(public_key_hex)
-    r, s = _ENGINE.sign_digest(_private_scalar(private_key_hex), point, sm3_message_digest(point.hex(), message))
-    return encode_dss_signature(r, s)
+    return sm2_engine().sign(_private_scalar(private_key_hex), point, message)
 
 
 def sm2_verify(public_key_hex: str, message: bytes, der_signature: bytes) -> bool:
     """True when ``der_signature`` is a valid SM3withSM2 signature of ``message``; False for anything else."""
     try:
-        r, s = decode_dss_signature(der_signature)  # strict DER: no trailing bytes, no long forms, no padding
+        r, s = decode_dss_signature(der_signature)  # strict DER: no trailing bytes, long forms or padding
         point = _public_point(public_key_hex)
     except (ValueError, TypeError):
         return False
     if not (0 < r < N and 0 < s < N):
         return False
-    return _ENGINE.verify_digest(point, sm3_message_digest(point.hex(), message), r, s)
+    # Re-encoded from the integers: the engine parses canonical DER only, whatever arrived.
+    return sm2_engine().verify(point, message, encode_dss_signature(r, s))
