@@ -14,12 +14,15 @@ only a function that signs or verifies SM2 should pay, once per container.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from functools import lru_cache
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+log = logging.getLogger(__name__)
 
 # GM/T 0003.5 (GB/T 32918.5) recommended curve: y^2 = x^3 + ax + b over F_p, base point G of prime order n.
 P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
@@ -156,5 +159,8 @@ def load_engine() -> SM2Engine:
     """Tongsuo when its wheel is installed (the layer and the venv always have it), else gmssl."""
     try:
         return TongsuoEngine()
-    except ImportError:
+    except ImportError as missing:
+        # Still correct, ~30x slower: say so once per process rather than let callbacks slow down unexplained.
+        log.warning("SM2 engine: tongsuopy unavailable (%s); using gmssl's pure Python", missing,
+                    extra={"event": "sm2_engine_fallback"})
         return PurePythonEngine()

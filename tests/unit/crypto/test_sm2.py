@@ -187,3 +187,21 @@ def test_a_failed_verification_writes_nothing_to_stderr() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("|") == 1
     assert result.stderr == ""
+
+
+WITHOUT_TONGSUO = """
+import sys
+sys.modules["tongsuopy"] = None  # as on a platform with no tongsuopy wheel: importing it raises ImportError
+from chalicelib.crypto import sm
+private_hex, public_hex = sm.sm2_generate_keypair()
+signature = sm.sm2_sign(private_hex, public_hex, b"body")
+print(sm.sm2_engine().name, sm.sm2_verify(public_hex, b"body", signature), sm.sm2_verify(public_hex, b"b0dy", signature))
+"""
+
+
+def test_without_tongsuo_the_hub_falls_back_to_gmssl_and_says_so() -> None:
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TONGSUO], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{PurePythonEngine.name} True False"
+    assert "SM2 engine: tongsuopy unavailable" in result.stderr
