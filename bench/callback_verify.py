@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         ("full path: SM2 + AEAD_SM4_GCM", full(sm2_account, sm_callback)),
         ("full path: RSA-2048, PEM parsed every call", full_rsa_key_uncached),
         ("RSA-2048 PKCS#1 v1.5 SHA-256 verify", lambda: rsa.verify_sha256(rsa_public, rsa_message, rsa_signature)),
-        ("SM2 (SM3) verify, gmssl", lambda: sm2_verify(kit.platform_sm2.public_text, sm2_message, sm2_signature)),
+        ("SM2 (SM3) verify, hub path (Tongsuo)", lambda: sm2_verify(kit.platform_sm2.public_text, sm2_message, sm2_signature)),
         ("RSA public key PEM load", lambda: rsa.load_public_key(kit.platform_rsa.public_text)),
         (f"AES-256-GCM decrypt ({len(aes_sealed) - 16} B)", lambda: aes_gcm_decrypt(apiv3, aes_nonce, aes_sealed, aes_aad)),
         (f"SM4-GCM decrypt ({len(sm4_sealed) - 16} B)", lambda: sm4_gcm_decrypt(sm4_key, sm4_nonce, sm4_sealed, sm4_aad)),

@@ -1,5 +1,5 @@
 """e-CNY notification verification cases: ``ECNYAdapter.verify_and_parse_notification`` end to end (X-ECNY-*
-headers, timestamp window, bank key by serial, SM3withSM2 over ``NOTIFY\\n<ts>\\n<nonce>\\n<body>`` with gmssl,
+headers, timestamp window, bank key by serial, SM3withSM2 over ``NOTIFY\\n<ts>\\n<nonce>\\n<body>`` (Tongsuo),
 JSON parse, SM4-GCM unsealing of the payer's wallet id, status mapping).
 
 A batch carries many payments under one signature, so its cost per payment falls with its size; the batch case

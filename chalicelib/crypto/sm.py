@@ -1,27 +1,52 @@
 """Chinese national cryptography: SM3 (hash), SM2 (signatures with SM3, default user id).
 
-SM3 and SM4 come from ``cryptography`` (OpenSSL, fast). ``cryptography`` cannot load SM2 keys, so SM2
-uses gmssl's curve arithmetic with keys passed as raw hex: the private scalar, and the public point
-``x || y`` (64 bytes, no ``04`` prefix). Signatures travel as DER ``SEQUENCE{r, s}``.
+SM3 comes from ``cryptography`` (OpenSSL). ``cryptography`` cannot load SM2 keys, so SM2's curve work is done
+by Tongsuo's compiled code, or by gmssl's pure Python where Tongsuo's wheel is missing (``sm2_engines.py``;
+``sm2_engine().name`` says which). Keys are raw hex: the private scalar, and the public point ``x || y``
+(64 bytes, an ``04`` prefix accepted). Signatures travel as DER ``SEQUENCE{r, s}``.
+
+What an attacker controls (the signature bytes, a configured key) is checked here before an engine sees it:
+strict DER, ``0 < r, s < n``, the point on the curve. Verification answers False to anything malformed; it
+never raises for it.
 """
 
 from __future__ import annotations
 
-import secrets
+import threading
 from functools import lru_cache
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from gmssl import sm2
 
-DEFAULT_USER_ID = b"1234567812345678"
+from chalicelib.crypto.sm2_engines import (
+    DEFAULT_USER_ID,
+    A,
+    B,
+    N,
+    P,
+    SM2Engine,
+    load_engine,
+    message_digest,
+    sm3_digest,
+)
+
+__all__ = [
+    "DEFAULT_USER_ID", "normalize_public_key_hex", "sm2_engine", "sm2_generate_keypair", "sm2_sign", "sm2_verify",
+    "sm3_digest", "sm3_message_digest",
+]
+
 _POINT_HEX_LEN = 128
+_engine: SM2Engine | None = None
+_engine_lock = threading.Lock()
 
 
-def sm3_digest(data: bytes) -> bytes:
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(data)
-    return digest.finalize()
+def sm2_engine() -> SM2Engine:
+    """The engine every SM2 operation uses, loaded on the first one (Tongsuo's load is not free)."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = load_engine()
+    return _engine
 
 
 def normalize_public_key_hex(public_key_hex: str) -> str:
@@ -39,54 +64,54 @@ def normalize_public_key_hex(public_key_hex: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _z_value(public_key_hex: str) -> bytes:
-    """Z = SM3(ENTL || user id || a || b || xG || yG || xA || yA) (GM/T 0003.2), per public key."""
-    table = sm2.default_ecc_table
-    entl = (len(DEFAULT_USER_ID) * 8).to_bytes(2, "big")
-    return sm3_digest(entl + DEFAULT_USER_ID + bytes.fromhex(table["a"] + table["b"] + table["g"] + public_key_hex))
+def _public_point(public_key_hex: str) -> bytes:
+    """The 64-byte point of a public key, once it is known to lie on the curve (cached: keys repeat)."""
+    point = bytes.fromhex(normalize_public_key_hex(public_key_hex))
+    x, y = int.from_bytes(point[:32], "big"), int.from_bytes(point[32:], "big")
+    if not (x < P and y < P and (y * y - (x * x * x + A * x + B)) % P == 0):
+        raise ValueError("SM2 public key is not a point on the SM2 curve")
+    return point
+
+
+def _private_scalar(private_key_hex: str) -> int:
+    try:
+        scalar = int(private_key_hex.strip(), 16)
+    except ValueError:
+        # int()'s own message would quote the key.
+        raise ValueError("SM2 private key must be a hex scalar") from None
+    if not 0 < scalar < N - 1:
+        raise ValueError("SM2 private key must be a scalar in [1, n-2]")
+    return scalar
 
 
 def sm3_message_digest(public_key_hex: str, message: bytes) -> bytes:
-    """e = SM3(Z || message), what SM2 signs. gmssl's ``*_with_sm3`` computes the same in pure Python, at
-    about 2 ms per kilobyte; OpenSSL's SM3 makes a large body cost no more than a small one."""
-    return sm3_digest(_z_value(public_key_hex) + message)
-
-
-def _curve(private_key_hex: str, public_key_hex: str) -> sm2.CryptSM2:
-    curve = sm2.CryptSM2(private_key=private_key_hex, public_key="")
-    curve.public_key = public_key_hex  # set after init so gmssl cannot strip it
-    return curve
+    """e = SM3(Z || message) for the public point ``x||y`` hex: what SM2 signs."""
+    return message_digest(public_key_hex, message)
 
 
 def sm2_generate_keypair() -> tuple[str, str]:
     """Return (private scalar hex, public point x||y hex)."""
-    curve = _curve("", "")
-    order = int(sm2.default_ecc_table["n"], 16)
-    scalar = secrets.randbelow(order - 2) + 1
-    private_hex = f"{scalar:064x}"
-    public_hex = curve._kg(scalar, sm2.default_ecc_table["g"])
-    return private_hex, normalize_public_key_hex(public_hex)
+    scalar, point = sm2_engine().generate()
+    return f"{scalar:064x}", point.hex()
 
 
 def sm2_sign(private_key_hex: str, public_key_hex: str, message: bytes) -> bytes:
-    """SM3withSM2 signature over ``message`` with the default user id; DER-encoded."""
-    curve = _curve(private_key_hex, normalize_public_key_hex(public_key_hex))
-    # gmssl's default per-signature nonce k comes from ``random`` (Mersenne Twister, predictable); a guessable
-    # k reveals the private key, so draw it from the OS CSPRNG.
-    order = int(sm2.default_ecc_table["n"], 16)
-    raw = curve.sign(sm3_message_digest(curve.public_key, message), f"{secrets.randbelow(order - 1) + 1:064x}")
-    half = len(raw) // 2
-    return encode_dss_signature(int(raw[:half], 16), int(raw[half:], 16))
+    """SM3withSM2 signature over ``message`` with the default user id; DER-encoded.
+
+    The public key is the signer's own: Z (hence e) is computed from it, as the verifier will.
+    """
+    point = _public_point(public_key_hex)
+    return sm2_engine().sign(_private_scalar(private_key_hex), point, message)
 
 
 def sm2_verify(public_key_hex: str, message: bytes, der_signature: bytes) -> bool:
-    """True when ``der_signature`` is a valid SM3withSM2 signature of ``message``."""
+    """True when ``der_signature`` is a valid SM3withSM2 signature of ``message``; False for anything else."""
     try:
-        r, s = decode_dss_signature(der_signature)
-        curve = _curve("", normalize_public_key_hex(public_key_hex))
-    except ValueError:
+        r, s = decode_dss_signature(der_signature)  # strict DER: no trailing bytes, long forms or padding
+        point = _public_point(public_key_hex)
+    except (ValueError, TypeError):
         return False
-    order = int(sm2.default_ecc_table["n"], 16)
-    if not (0 < r < order and 0 < s < order):
+    if not (0 < r < N and 0 < s < N):
         return False
-    return bool(curve.verify(f"{r:064x}{s:064x}", sm3_message_digest(curve.public_key, message)))
+    # Re-encoded from the integers: the engine parses canonical DER only, whatever arrived.
+    return sm2_engine().verify(point, message, encode_dss_signature(r, s))

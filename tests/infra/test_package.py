@@ -9,6 +9,7 @@ deploy does, unzip them, and in an isolated interpreter whose sys.path is only [
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import sysconfig
@@ -99,3 +100,53 @@ def test_every_handler_in_the_template_imports_like_lambda(synth, unpacked):
     assert not report["stray"], f"imported from outside the package: {report['stray']}"
     assert set(report["import_ms"]) == set(handlers)
     print("cold import ms (cumulative in one process):", report["import_ms"])
+
+
+# The python3.11 Lambda runtime runs on Amazon Linux 2: glibc 2.26. A wheel that needs more fails to import there
+# even though it imports here (this machine's glibc is newer), e.g. tongsuopy's manylinux_2_28 wheel.
+LAMBDA_GLIBC = (2, 26)
+
+SM2_ROUND_TRIP = r"""
+import json, sys
+sys.path[:] = [sys.argv[1], sys.argv[2]] + json.loads(sys.argv[3])
+from chalicelib.crypto import sm
+private_hex, public_hex = sm.sm2_generate_keypair()
+signature = sm.sm2_sign(private_hex, public_hex, b"callback body")
+print(json.dumps({"engine": sm.sm2_engine().name, "module": sys.modules["tongsuopy"].__file__,
+                  "verified": sm.sm2_verify(public_hex, b"callback body", signature),
+                  "tampered": sm.sm2_verify(public_hex, b"callback body!", signature)}))
+"""
+
+
+def _glibc_needed(shared_object: Path) -> tuple[int, int]:
+    """The newest GLIBC_x.y symbol version the file references (its .dynstr names them)."""
+    found = {(int(a), int(b)) for a, b in re.findall(rb"GLIBC_(\d+)\.(\d+)", shared_object.read_bytes())}
+    return max(found, default=(0, 0))
+
+
+def test_the_layer_carries_a_compiled_sm2_engine_the_lambda_runtime_can_load(synth, unpacked):
+    deployment, layer = unpacked
+    engine = list(layer.glob("tongsuopy/backends/_tongsuo*.so"))
+    assert engine, "tongsuopy's compiled Tongsuo is missing from the layer"
+    # tongsuopy 1.0.1 publishes two x86_64 wheels; pip on this machine would pick manylinux_2_28, which a
+    # glibc-2.26 runtime refuses. The layer must hold the manylinux2014 (glibc 2.17) one.
+    tags = [line for wheel in layer.glob("tongsuopy-*.dist-info/WHEEL")
+            for line in wheel.read_text().splitlines() if line.startswith("Tag:")]
+    assert tags and all("manylinux_2_17_x86_64" in t or "manylinux2014_x86_64" in t for t in tags), tags
+    too_new = {str(so.relative_to(layer)): _glibc_needed(so) for so in layer.rglob("*.so*")
+               if _glibc_needed(so) > LAMBDA_GLIBC}
+    assert not too_new, f"needs a newer glibc than the Lambda runtime's {LAMBDA_GLIBC}: {too_new}"
+    architectures = {tuple(r["Properties"].get("Architectures", ["x86_64"])) for r in synth("dev")["Resources"].values()
+                     if r["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function")}
+    assert architectures == {("x86_64",)}, f"the layer holds x86_64 wheels only (layers/build.py): {architectures}"
+    stdlib = [sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]]
+    stdlib += [p for p in sys.path if p.endswith("lib-dynload")]
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", SM2_ROUND_TRIP, str(deployment), str(layer), json.dumps(stdlib)],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["engine"].startswith("tongsuopy"), report
+    assert report["module"].startswith(str(layer)), report
+    assert report["verified"] is True and report["tampered"] is False, report

@@ -76,7 +76,7 @@ def rsa_public_key(key_text: str) -> rsa_keys.RSAPublicKey:
 
 
 def sm2_public_key_hex(key_text: str) -> str:
-    """An SM2 public key as gmssl wants it (hex ``x||y``), from hex or from base64 DER SubjectPublicKeyInfo (the
+    """An SM2 public key as ``crypto.sm`` takes it (hex ``x||y``), from hex or from base64 DER SubjectPublicKeyInfo (the
     form Alipay's console and the Java SDK use, bare or PEM-armoured: the key is the uncompressed point at the end
     of the DER)."""
     text = "".join(line for line in key_text.strip().splitlines() if not line.startswith("-----"))
@@ -93,8 +93,8 @@ def sm2_public_key_hex(key_text: str) -> str:
 
 
 def sign(sign_type: str, private_key: Secret, message: bytes, *, app_sm2_public_key: str | None = None) -> str:
-    """Base64 signature of ``message`` with the app private key (SM2: a hex scalar; gmssl also needs the public
-    point to compute the SM3withSM2 digest)."""
+    """Base64 signature of ``message`` with the app private key (SM2: a hex scalar; the public point is needed
+    too: the SM3withSM2 digest's Z is computed from it)."""
     if sign_type == "SM2":
         if not app_sm2_public_key:
             raise ValueError("SM2 signing needs the app's SM2 public key (setting app_sm2_public_key)")

@@ -1,7 +1,7 @@
 """One e-CNY gateway account's identifiers and key material, read from a ``ChannelAccount`` in one place.
 
 Settings (strings): ``merchant_id`` (the bank's merchant number), ``merchant_key_serial`` (serial the bank
-registered our SM2 public key under) and ``merchant_sm2_public_key`` (gmssl needs the public point to sign).
+registered our SM2 public key under) and ``merchant_sm2_public_key`` (SM2 signing computes Z from the public point).
 Secrets: ``merchant_private_key`` (SM2 scalar hex), ``bank_public_keys`` (serial -> SM2 public key hex, several
 during a rotation) and ``data_keys`` (key id -> 32 hex chars: the SM4 keys sealing sensitive fields).
 """

@@ -1,7 +1,7 @@
 """One WeChat Pay account's identifiers and key material, read from a ``ChannelAccount`` in one place.
 
 Settings (strings): ``mchid``, ``appid``, ``merchant_serial_no``, ``sign_type`` ("RSA" | "SM2"),
-optional ``public_key_id`` and, in SM2 mode, ``merchant_sm2_public_key`` (gmssl needs the public point to sign).
+optional ``public_key_id`` and, in SM2 mode, ``merchant_sm2_public_key`` (SM2 signing computes Z from the public point).
 Secrets: ``merchant_private_key``, ``apiv3_key``, ``platform_keys`` (serial-or-public-key-id -> key text).
 """
 
