@@ -74,6 +74,7 @@ class Hub:
         self.received: list[tuple[dict[str, str], bytes, int]] = []
         self.parsed: list[Notification] = []
         self._lock = threading.Lock()
+        self._expiries: dict[str, datetime] = {}
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -113,9 +114,11 @@ class Hub:
             "data_keys": {self.registration["data_key_id"]: self.registration["data_key"]}}))
 
     def create(self, attempt_id: str, fen: int = 1000) -> Any:
+        # One expiry per order, as the hub records it: a retry that crossed a second would otherwise send other terms.
+        expires_at = self._expiries.setdefault(attempt_id, datetime.now(UTC) + timedelta(minutes=30))
         return self.adapter.create(self.account(), CreateRequest(
             attempt_id=attempt_id, method="ecny.wallet", amount=Money(fen, "CNY"), description="测试商品",
-            notify_url=self.notify_url, expires_at=datetime.now(UTC) + timedelta(minutes=30), payer=Payer()))
+            notify_url=self.notify_url, expires_at=expires_at, payer=Payer()))
 
     def query(self, attempt_id: str) -> Any:
         return self.adapter.query(self.account(), attempt_id, Money(0, "CNY"))
