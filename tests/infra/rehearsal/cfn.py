@@ -237,7 +237,11 @@ def provision(template: Template, session: Any) -> None:
         s3.create_bucket(Bucket=props["BucketName"],
                          CreateBucketConfiguration={"LocationConstraint": template.region})
         if "BucketEncryption" in props:
-            s3.put_bucket_encryption(Bucket=props["BucketName"], ServerSideEncryptionConfiguration={
-                "Rules": props["BucketEncryption"]["ServerSideEncryptionConfiguration"]})
+            # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+            rules = [{"BucketKeyEnabled": rule.get("BucketKeyEnabled", False),
+                      "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                     for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]]
+            s3.put_bucket_encryption(Bucket=props["BucketName"],
+                                     ServerSideEncryptionConfiguration={"Rules": rules})
         template.physical[logical_id] = props["BucketName"]
         template.arns[logical_id] = f"arn:aws:s3:::{props['BucketName']}"
