@@ -1,6 +1,6 @@
 // Decides AWS requests against identity policies with @cloud-copilot/iam-simulate (a maintained simulator of
 // IAM's evaluation logic: actions, resource ARNs, wildcards, conditions).
-// stdin: JSON [{principal, policies: [{name, policy}], action, resource, context}]
+// stdin: JSON [{principal, policies: [{name, policy}], resourcePolicy?, action, resource, context}]
 // stdout: JSON [{result, errors}] in the same order. Used by the deploy rehearsal (tests/infra/rehearsal).
 const { runSimulation } = require('@cloud-copilot/iam-simulate');
 
@@ -19,6 +19,7 @@ async function main() {
         contextVariables: request.context || {},
       },
       identityPolicies: request.policies,
+      resourcePolicy: request.resourcePolicy || undefined,
       serviceControlPolicies: [],
       resourceControlPolicies: [],
     }, {});

@@ -271,6 +271,23 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     received = {event["type"] for event in r.receiver.received}
     assert {"payment.succeeded", "refund.succeeded"} <= received, received
 
+    # A callback the channel never sends: the status sync sweep and worker find the payment (first query 15 s
+    # after creation, as deployed).
+    status, lost = r.call("POST", "/v1/payments", merchant["api_key"], {
+        "merchant_order_no": f"o{uuid.uuid4().hex[:20]}", "amount": 1200, "currency": "CNY",
+        "description": "rehearsal, callback lost", "method": "wechat.native"})
+    assert status == 201, lost
+    armed = urllib3.request("POST", f"{r.sandbox_url}/_sandbox/faults", json={"mode": "no_callback"})
+    assert armed.status == 200, armed.data
+    assert urllib3.request("POST", f"{r.sandbox_url}/_sandbox/pay", json={"out_trade_no": lost["attempt_id"]}).status == 200
+
+    def synced() -> bool:
+        r.sources.drain()
+        return bool(r.call("GET", f"/v1/payments/{lost['id']}", merchant["api_key"])[1]["status"] == "succeeded")
+
+    _wait(synced, timeout_s=90)
+    assert r.processes["StatusSyncWorker"].invocations >= 1
+
     # Reconciliation: the channel's daily rule fans out yesterday; an operator queues the day of the payment.
     [wechat_rule] = [rule for rule, _, _, payload in r.sources.schedules if payload == {"channel": "wechatpay"}]
     assert r.sources.fire(wechat_rule)["enqueued"] == ["wechat-rehearsal"]
@@ -282,7 +299,7 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     status, runs = r.call("GET", "/v1/recon/runs?account=wechat-rehearsal", operator_key)
     assert status == 200, runs
     run = next(run for run in runs["data"] if run["day"] == paid_on.isoformat())
-    assert run["status"] == "completed" and run["totals"]["matched"] >= 2, run
+    assert run["status"] == "completed" and run["totals"]["matched"] >= 3, run  # two payments, one refund
 
     # The operator API is a function of its own.
     status, audit = r.call("GET", "/v1/operator/audit", operator_key)
@@ -297,7 +314,7 @@ def test_every_aws_call_is_allowed_by_the_function_role(rehearsal: Rehearsal) ->
     assert all(p.invocations for p in r.processes.values()), "run the payment rehearsal first"
     kms, sqs, sm = (r.session.client(s) for s in ("kms", "sqs", "secretsmanager"))
     key_arns = {a["AliasName"]: kms.describe_key(KeyId=a["TargetKeyId"])["KeyMetadata"]["Arn"]
-                for a in kms.list_aliases()["Aliases"] if "TargetKeyId" in a}
+                for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/payhub-")}
     key_arns |= {k["KeyId"]: k["KeyArn"] for k in kms.list_keys()["Keys"]}
     queue_keys = {}
     for url in sqs.list_queues()["QueueUrls"]:
@@ -311,6 +328,8 @@ def test_every_aws_call_is_allowed_by_the_function_role(rehearsal: Rehearsal) ->
     bucket = r.operator_env["PAYHUB_RECON_BUCKET"]
     keys = iam.Keys(REGION, key_arns, queue_keys, secret_keys, {bucket: stage_key})
 
+    on_resources = iam.resource_policies(r.template)
+    assert len(on_resources) >= 3 + 8 + 1  # three keys, eight queues, the bucket
     denied, checked = [], 0
     for logical_id, process in r.processes.items():
         calls = process.calls() + r.sources.service_calls.get(logical_id, [])
@@ -319,7 +338,7 @@ def test_every_aws_call_is_allowed_by_the_function_role(rehearsal: Rehearsal) ->
         if not requests:
             continue
         role = process.function.role
-        decisions = iam.simulate(r.template.arns[role], r.template.role_policies(role), requests)
+        decisions = iam.simulate(r.template.arns[role], r.template.role_policies(role), requests, on_resources)
         checked += len(requests)
         denied += [f"{logical_id}: {req} -> {decision}" for req, decision in zip(requests, decisions, strict=True)
                    if decision != "Allowed"]
@@ -334,6 +353,8 @@ def test_the_simulator_refuses_what_a_role_does_not_grant(rehearsal: Rehearsal) 
     role = r.processes["WebhookWorker"].function.role
     ledger = r.template.arns[next(lid for lid in r.template.of_type("AWS::DynamoDB::Table") if lid.startswith("Ledger"))]
     secret = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:payhub/dev/channels/wechat-rehearsal-AbCdEf"
+    card_key = r.template.arns[next(lid for lid in r.template.of_type("AWS::KMS::Key") if lid.startswith("CardVault"))]
     decisions = iam.simulate(r.template.arns[role], r.template.role_policies(role), [
-        iam.Request("dynamodb:PutItem", ledger), iam.Request("secretsmanager:GetSecretValue", secret)])
-    assert decisions == ["ImplicitlyDenied", "ImplicitlyDenied"]
+        iam.Request("dynamodb:PutItem", ledger), iam.Request("secretsmanager:GetSecretValue", secret),
+        iam.Request("kms:Decrypt", card_key)], iam.resource_policies(r.template))
+    assert decisions == ["ImplicitlyDenied", "ImplicitlyDenied", "ImplicitlyDenied"]

@@ -115,12 +115,40 @@ def requests_for(call: dict[str, Any], keys: Keys) -> list[Request]:
     raise Unmapped(f"{service}:{operation} is not mapped to IAM requests in tests/infra/rehearsal/iam.py")
 
 
-def simulate(principal: str, policies: list[dict[str, Any]], requests: list[Request]) -> list[str]:
+def resource_policies(template: Any) -> dict[str, dict[str, Any]]:
+    """Resource ARN -> its policy in the template: KMS key policies (a key's own policy must let IAM grant it),
+    queue policies and bucket policies (both deny requests that are not over TLS)."""
+    found = {}
+    for logical_id, resource in template.of_type("AWS::KMS::Key").items():
+        found[template.arns[logical_id]] = template.resolve(resource["Properties"]["KeyPolicy"])
+    for resource in template.of_type("AWS::SQS::QueuePolicy").values():
+        props = resource["Properties"]
+        for queue in props["Queues"]:
+            found[template.arns[queue["Ref"]]] = template.resolve(props["PolicyDocument"])
+    for resource in template.of_type("AWS::S3::BucketPolicy").values():
+        props = resource["Properties"]
+        found[f"arn:aws:s3:::{template.resolve(props['Bucket'])}"] = template.resolve(props["PolicyDocument"])
+    return found
+
+
+def _resource_policy(resource: str, policies: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    if resource.startswith("arn:aws:s3:::"):
+        return policies.get(resource.split("/", 1)[0])
+    return policies.get(resource)
+
+
+# What every call from a function carries: boto3 on Lambda always speaks https.
+REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+def simulate(principal: str, policies: list[dict[str, Any]], requests: list[Request],
+             resource_policies: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """The simulator's decision for each request: "Allowed", "ImplicitlyDenied" or "ExplicitlyDenied"."""
     if not (NODE_DIR / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
         raise RuntimeError("the IAM simulator is not installed: run `make node-tools` (npm ci in infra/node)")
     payload = [{"principal": principal, "policies": policies, "action": r.action, "resource": r.resource,
-                "context": dict(r.context)} for r in requests]
+                "resourcePolicy": _resource_policy(r.resource, resource_policies or {}),
+                "context": {**REQUEST_CONTEXT, **dict(r.context)}} for r in requests]
     done = subprocess.run(["node", str(SIMULATOR)], input=json.dumps(payload), capture_output=True, text=True,  # noqa: S603, S607
                           cwd=NODE_DIR, timeout=300, check=False)
     if done.returncode != 0:
