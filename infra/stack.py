@@ -36,9 +36,8 @@ from aws_cdk import aws_sqs as sqs
 from chalice.cdk import Chalice
 from constructs import Construct
 
-from infra import build
+from infra import build, recon_stack
 from infra import functions as catalog
-from infra import recon_stack
 from infra.resources import KmsKey, Queue, Resources, Table, resources
 
 # TLS 1.2+ with forward secrecy on the API's own (edge) endpoint. Enhanced policies ("SecurityPolicy_*")
@@ -439,15 +438,17 @@ def _importing_from(project_dir: Path) -> Iterator[None]:
     sys.path[:0] = [str(project_dir), str(project_dir / "vendor")]
     # Chalice imports the app under the stage's environment, where settings refuse to load without the public
     # URL the deployed stack provides. Reading routes needs none: a placeholder of a reserved TLD, process only.
-    placeholder = "PAYHUB_PUBLIC_BASE_URL" not in os.environ
-    if placeholder:
-        os.environ["PAYHUB_PUBLIC_BASE_URL"] = build.PACKAGING_PUBLIC_BASE_URL
+    # (A local URL of the builder's shell would be refused there too, so it is replaced for the import.)
+    builder_url = os.environ.get("PAYHUB_PUBLIC_BASE_URL")
+    os.environ["PAYHUB_PUBLIC_BASE_URL"] = build.PACKAGING_PUBLIC_BASE_URL
     try:
         yield
     finally:
         sys.path[:] = saved
-        if placeholder:
+        if builder_url is None:
             os.environ.pop("PAYHUB_PUBLIC_BASE_URL", None)
+        else:
+            os.environ["PAYHUB_PUBLIC_BASE_URL"] = builder_url
 
 
 def _attribute(name: str | None) -> dynamodb.Attribute | None:
