@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Node tools of the infra, pinned in infra/node/package-lock.json: the CDK CLI and the IAM policy simulator.
+NODE_TOOLS := infra/node/node_modules/.installed
+STAGE ?= dev
 
-.PHONY: run test test-fast conformance unit e2e infra-test lint typecheck synth cfn-lint bench layer package clean
+.PHONY: run test test-fast conformance unit e2e infra-test lint typecheck synth cfn-lint bench layer package clean \
+	deploy node-tools
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-paypal-sdk.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,10 +22,16 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-paypal-sdk.txt pypr
 
 venv: $(STAMP)
 
+$(NODE_TOOLS): infra/node/package.json infra/node/package-lock.json
+	cd infra/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-tools: $(NODE_TOOLS)
+
 run: $(STAMP)  ## the whole local stack in the foreground; Ctrl-C stops it
 	$(PY) -m infra.local.run
 
-test: $(STAMP) lint typecheck cfn-lint  ## everything CI runs
+test: $(STAMP) $(NODE_TOOLS) lint typecheck cfn-lint  ## everything CI runs
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)  ## unit and sandbox tests only (seconds)
@@ -36,8 +46,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy chalicelib
 
-synth: layer  ## stage the package and synthesize the CDK app offline into cdk.out/
-	CDK_CONTEXT_JSON='{"stage": "dev"}' $(PY) infra/app.py
+synth: layer  ## stage the package and synthesize PayHub-$(STAGE) offline into cdk.out/
+	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"stage": "$(STAGE)"}' $(PY) infra/app.py
+	test -f cdk.out/PayHub-$(STAGE).template.json
+
+# make deploy STAGE=dev DOMAIN=pay-dev.example.com CERTIFICATE_ARN=arn:aws:acm:us-east-1:...  (docs/deploy.md)
+deploy: layer $(NODE_TOOLS)  ## CDK deploy of PayHub-$(STAGE) to the account of your AWS credentials
+	@test -n "$(DOMAIN)" || { echo "make deploy: DOMAIN=<custom domain> is required (docs/deploy.md)" >&2; exit 2; }
+	@test -n "$(CERTIFICATE_ARN)" || { echo "make deploy: CERTIFICATE_ARN=<ACM certificate in us-east-1> is required (docs/deploy.md)" >&2; exit 2; }
+	cd infra && node/node_modules/.bin/cdk deploy PayHub-$(STAGE) --app "$(CURDIR)/$(PY) app.py" \
+		--context stage=$(STAGE) --output "$(CURDIR)/cdk.out" --require-approval broadening \
+		--parameters DomainName=$(DOMAIN) --parameters CertificateArn=$(CERTIFICATE_ARN)
 
 cfn-lint: layer  ## synthesize, then lint the template with cfn-lint
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash infra/lint.sh
@@ -52,4 +71,4 @@ package: $(STAMP)
 	$(PY) infra/build.py --stage dev --package
 
 clean:
-	rm -rf build cdk.out layers/build .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build cdk.out layers/build .local .pytest_cache .mypy_cache .ruff_cache infra/node/node_modules

@@ -38,13 +38,20 @@ def synth_stage(app: cdk.App, stage: str) -> PayHubStack:
     return PayHubStack(app, stage, project_dir=project_dir, layer_zip=layer_zip)
 
 
+def output_dir() -> Path:
+    """Where the cloud assembly goes: the cdk CLI says so in CDK_OUTDIR (``-o``); run by hand, ``cdk.out/``
+    at the repository root, as the README says (cdk.App alone would pick a temporary directory)."""
+    return Path(os.environ.get("CDK_OUTDIR") or ROOT / "cdk.out")
+
+
 def main() -> None:
     # chalice.cdk leaves one uuid-named package per synth in build/chalice.out; keep only this run's.
     shutil.rmtree(build.BUILD_DIR / "chalice.out", ignore_errors=True)
-    app = cdk.App()
+    app = cdk.App(outdir=str(output_dir()))
     stage = app.node.try_get_context("stage") or os.environ.get("PAYHUB_STAGE") or "dev"
-    synth_stage(app, stage)
+    stack = synth_stage(app, stage)
     app.synth()
+    print(f"synthesized {stack.stack_name} into {output_dir() / stack.template_file}", file=sys.stderr)
 
 
 if __name__ == "__main__":

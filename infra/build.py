@@ -32,6 +32,9 @@ if __package__ in (None, ""):  # run as `python infra/build.py`: import chalicel
 from chalicelib.config.names import STAGES  # noqa: E402
 
 BUILD_DIR = ROOT / "build"
+# What the app sees as its public URL while Chalice imports it to read the routes (packaging only; never
+# shipped: the deployed functions get the stack's https://<DomainName>). A reserved TLD: it resolves nowhere.
+PACKAGING_PUBLIC_BASE_URL = "https://packaging.invalid"
 # Copied into the staged project as (source relative to ROOT, destination relative to the stage dir).
 SHIPPED = (
     ("app.py", "app.py"),
@@ -72,6 +75,7 @@ def package(stage: str, output_dir: Path | None = None) -> Path:
     # chalice imports the app under the stage's settings; a local-only setting of the builder's shell (the
     # local stack's loopback allowance) is not the stage's and would be refused there. Nothing of env ships.
     env.pop("PAYHUB_WEBHOOK_ALLOW_LOOPBACK", None)
+    env["PAYHUB_PUBLIC_BASE_URL"] = PACKAGING_PUBLIC_BASE_URL
     subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
         [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
          "package", "--stage", stage, str(output)],

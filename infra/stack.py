@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -35,8 +36,8 @@ from aws_cdk import aws_sqs as sqs
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from infra import build, gateway_responses, recon_stack
 from infra import functions as catalog
-from infra import gateway_responses, recon_stack
 from infra.resources import KmsKey, Queue, Resources, Table, resources
 
 # TLS 1.2+ with forward secrecy on the API's own (edge) endpoint. Enhanced policies ("SecurityPolicy_*")
@@ -54,6 +55,10 @@ THROTTLE_SHARE_OF_CONCURRENCY = 0.8
 VISIBILITY_TO_TIMEOUT_RATIO = 6
 INTEGRATION_URI = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Arn}/invocations"
 LOG_RETENTION = {"prod": logs.RetentionDays.ONE_YEAR}  # other stages: one month
+# A DNS name as ACM and API Gateway take it: lower-case labels, no trailing dot, no wildcard.
+DOMAIN_NAME_PATTERN = r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+# An edge API's custom domain is served by CloudFront, which takes certificates from us-east-1 only.
+CERTIFICATE_ARN_PATTERN = r"^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]{36}$"
 
 
 def logical_name(function_name: str) -> str:
@@ -67,6 +72,7 @@ class PayHubStack(cdk.Stack):
         self.stage = stage
         self.res: Resources = resources(stage)
         cdk.Tags.of(self).add("payhub:stage", stage)
+        self._stage_parameters()
 
         self.keys = {spec.logical_id: self._kms_key(spec) for spec in self.res.keys}
         self.key = self.keys["Key"]  # tables, queues and secrets
@@ -88,9 +94,42 @@ class PayHubStack(cdk.Stack):
         self._wire_workers()
         self._remove_chalice_defaults()
         self._secure_api()
+        self._custom_domain()
         for dead_letter_queue in (dlq for _, dlq in self.queues.values()):
             self._alarm_on_depth(dead_letter_queue)
         recon_stack.alarm_on_recon(self)
+
+    # --- stage parameters -----------------------------------------------------------------------------------
+
+    def _stage_parameters(self) -> None:
+        """What differs between two deployments of the same stage: where the hub is reached from outside.
+
+        Parameters rather than context, so that one synthesized template serves every account; the functions
+        learn the public URL from the stack (PAYHUB_PUBLIC_BASE_URL), and refuse to start without it.
+        """
+        self.domain_name = cdk.CfnParameter(
+            self, "DomainName", type="String", allowed_pattern=DOMAIN_NAME_PATTERN,
+            constraint_description="a lower-case DNS name such as pay-dev.example.com",
+            description="Custom domain of the API; channels call back at https://<DomainName>/callbacks/...")
+        self.certificate_arn = cdk.CfnParameter(
+            self, "CertificateArn", type="String", allowed_pattern=CERTIFICATE_ARN_PATTERN,
+            constraint_description="an ACM certificate ARN in us-east-1",
+            description="ACM certificate (us-east-1, edge API) covering DomainName")
+        self.public_base_url = cdk.Fn.join("", ["https://", self.domain_name.value_as_string])
+
+    def _custom_domain(self) -> None:
+        """The API on https://<DomainName>/ (base path "/"), through SAM's own Domain support: SAM creates the
+        domain name and its base path mapping after the API's stage, which a mapping defined beside the
+        Chalice-generated API could not wait for."""
+        self.rest_api.add_property_override("Domain", {
+            "DomainName": self.domain_name.value_as_string,
+            "CertificateArn": self.certificate_arn.value_as_string,
+            "EndpointConfiguration": "EDGE",
+            "SecurityPolicy": "TLS_1_2",
+            "BasePath": ["/"],
+        })
+        cdk.CfnOutput(self, "PublicBaseUrl", value=self.public_base_url,
+                      description="what every function is given as PAYHUB_PUBLIC_BASE_URL")
 
     # --- stateful resources -------------------------------------------------------------------------------
 
@@ -182,6 +221,7 @@ class PayHubStack(cdk.Stack):
         function.tracing = "Active"
         function.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
         function.add_property_override("Environment.Variables.PAYHUB_STAGE", self.stage)
+        function.add_property_override("Environment.Variables.PAYHUB_PUBLIC_BASE_URL", self.public_base_url)
         recon_stack.add_bucket_env(self, function, access)
         self.functions[name] = function
 
@@ -397,10 +437,19 @@ def _importing_from(project_dir: Path) -> Iterator[None]:
         del sys.modules[name]
     saved = list(sys.path)
     sys.path[:0] = [str(project_dir), str(project_dir / "vendor")]
+    # Chalice imports the app under the stage's environment, where settings refuse to load without the public
+    # URL the deployed stack provides. Reading routes needs none: a placeholder of a reserved TLD, process only.
+    # (A local URL of the builder's shell would be refused there too, so it is replaced for the import.)
+    builder_url = os.environ.get("PAYHUB_PUBLIC_BASE_URL")
+    os.environ["PAYHUB_PUBLIC_BASE_URL"] = build.PACKAGING_PUBLIC_BASE_URL
     try:
         yield
     finally:
         sys.path[:] = saved
+        if builder_url is None:
+            os.environ.pop("PAYHUB_PUBLIC_BASE_URL", None)
+        else:
+            os.environ["PAYHUB_PUBLIC_BASE_URL"] = builder_url
 
 
 def _attribute(name: str | None) -> dynamodb.Attribute | None:

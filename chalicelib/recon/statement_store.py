@@ -8,7 +8,6 @@ file stays in S3 as the evidence the run's result rests on; its hash is on the r
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ READ_CHUNK_BYTES = 64 * 1024
 
 def bucket() -> str:
     """Deployed: the stage's bucket (name with account and region, from the stack); local: the stage name."""
-    return os.environ.get("PAYHUB_RECON_BUCKET") or settings().names.recon_bucket
+    return settings().recon_bucket
 
 
 def statement_key(channel: str, account_id: str, day: str, execution: str) -> str:

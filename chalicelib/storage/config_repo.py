@@ -201,7 +201,9 @@ def put_secret(name: str, values: dict[str, Any]) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        sm.create_secret(Name=name, SecretString=payload)
+        # Under the stage's own key, not the AWS-managed one: the roles that read secrets are granted decrypt
+        # on that key (infra/stack.py), and revoking it revokes every secret of the stage at once.
+        sm.create_secret(Name=name, SecretString=payload, KmsKeyId=settings().names.kms_alias)
     _cache.invalidate(f"secret:{name}")
 
 

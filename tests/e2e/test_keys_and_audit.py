@@ -188,7 +188,7 @@ def _measure(merchant: MerchantClient, change: tuple[str, ...]) -> float:
 
 def test_revocation_and_suspension_reach_a_warm_function_within_5_s(stack, capsys):
     # The API under test runs with the deployed cache settings: nothing in the test environment overrides them.
-    deployed = load_settings({"PAYHUB_STAGE": "prod"})
+    deployed = load_settings({"PAYHUB_STAGE": "prod", "PAYHUB_PUBLIC_BASE_URL": "https://pay.example.com"})
     assert "PAYHUB_AUTH_CACHE_TTL_S" not in os.environ
     assert settings().auth_cache_ttl_s == deployed.auth_cache_ttl_s
     assert api_keys._auth_cache._ttl_s == deployed.auth_cache_ttl_s
@@ -207,7 +207,8 @@ def test_revocation_and_suspension_reach_a_warm_function_within_5_s(stack, capsy
 def test_the_auth_cache_setting_cannot_exceed_the_promise():
     for bad in ("5", "60", "-1"):
         with pytest.raises(ValueError, match="PAYHUB_AUTH_CACHE_TTL_S"):
-            load_settings({"PAYHUB_STAGE": "prod", "PAYHUB_AUTH_CACHE_TTL_S": bad})
+            load_settings({"PAYHUB_STAGE": "prod", "PAYHUB_PUBLIC_BASE_URL": "https://pay.example.com",
+                           "PAYHUB_AUTH_CACHE_TTL_S": bad})
 
 
 def _deliveries_to(stack, merchant: MerchantClient) -> list[dict[str, Any]]:

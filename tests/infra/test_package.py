@@ -88,7 +88,8 @@ def test_every_handler_in_the_template_imports_like_lambda(synth, unpacked):
     assert len(handlers) >= 9
     stdlib = [p for p in sys.path if p and "site-packages" not in p and Path(p).exists()]
     stdlib += [sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]]
-    env = {"PAYHUB_STAGE": "dev", "AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin",
+    env = {"PAYHUB_STAGE": "dev", "PAYHUB_PUBLIC_BASE_URL": "https://pay.example.com",
+           "AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin",
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", IMPORT_HANDLERS, str(deployment), str(layer), json.dumps(handlers),

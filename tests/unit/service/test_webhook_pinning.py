@@ -15,6 +15,8 @@ from chalicelib.service import webhooks
 
 def _use(monkeypatch: pytest.MonkeyPatch, stage: str, allow_loopback: bool = False) -> Iterator[None]:
     monkeypatch.setenv("PAYHUB_STAGE", stage)
+    if stage != "local":  # a deployed stage refuses to start without its https public URL
+        monkeypatch.setenv("PAYHUB_PUBLIC_BASE_URL", "https://pay.example.com")
     if allow_loopback:
         monkeypatch.setenv("PAYHUB_WEBHOOK_ALLOW_LOOPBACK", "true")
     else:

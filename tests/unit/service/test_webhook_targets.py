@@ -20,6 +20,8 @@ DEPLOYED = ("dev", "test", "prod")
 def use_stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     def use(stage: str, *, allow_loopback: bool = False) -> None:
         monkeypatch.setenv("PAYHUB_STAGE", stage)
+        if stage != "local":  # a deployed stage refuses to start without its https public URL
+            monkeypatch.setenv("PAYHUB_PUBLIC_BASE_URL", "https://pay.example.com")
         if allow_loopback:
             monkeypatch.setenv("PAYHUB_WEBHOOK_ALLOW_LOOPBACK", "true")
         else:
@@ -134,7 +136,8 @@ def test_the_loopback_setting_is_refused_outside_the_local_stage(monkeypatch, st
     environ = {"PAYHUB_STAGE": stage, "PAYHUB_WEBHOOK_ALLOW_LOOPBACK": "true"}
     with pytest.raises(ValueError, match="only accepted on the local stage"):
         settings_module.load_settings(environ)
-    assert settings_module.load_settings({"PAYHUB_STAGE": stage}).webhook_allow_loopback is False
+    deployed = {"PAYHUB_STAGE": stage, "PAYHUB_PUBLIC_BASE_URL": "https://pay.example.com"}
+    assert settings_module.load_settings(deployed).webhook_allow_loopback is False
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)

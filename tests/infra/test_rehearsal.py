@@ -1,0 +1,360 @@
+"""The deploy rehearsal: the synthesized PayHub-dev template run as deployed, minus AWS.
+
+The template and its built artifacts come from the CDK app exactly as ``cdk deploy`` would publish them (the
+cloud assembly's code and layer assets). The stateful resources are created in moto from their template
+properties. Every function of the template then runs from those artifacts in a fresh process of its own, with
+exactly the environment the template gives it (plus Lambda's reserved variables and the local AWS endpoint),
+fed the events API Gateway (behind the stage's custom domain, over TLS), the SQS event source mappings and
+EventBridge would send. Together they carry one WeChat Pay payment from creation through the channel's
+callback, a refund, the merchant's webhooks and a reconciliation run. Finally every AWS call each function
+made is decided against that function's role in the template by @cloud-copilot/iam-simulate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import urllib3
+
+from infra.local.moto import free_port
+from infra.local.webhook_receiver import WebhookReceiver
+from tests.infra.rehearsal import iam
+from tests.infra.rehearsal.cfn import Template, provision
+from tests.infra.rehearsal.lambdas import LAMBDA_RESERVED, ApiGateway, EventSources, FunctionProcess, lambda_environment
+from tests.infra.rehearsal.network import Pki, TlsSite, hosts_map
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "ap-east-1"
+DOMAIN = "pay.rehearsal.test"  # the stage parameter DomainName
+MERCHANT_HOST = "merchant.rehearsal.test"
+CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
+BEIJING = timezone(timedelta(hours=8))
+pytestmark = pytest.mark.timeout(900)
+
+MOTO_SERVER = """
+import sys, threading
+from infra.local.moto import SerializedMotoServer
+SerializedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False).start()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+@dataclass
+class Rehearsal:
+    template: Template
+    processes: dict[str, FunctionProcess]
+    sources: EventSources
+    api: ApiGateway
+    pki: Pki
+    api_site: TlsSite
+    receiver: WebhookReceiver
+    sandbox_url: str
+    operator_env: dict[str, str]
+    hosts_file: Path
+    session: Any
+
+    def call(self, method: str, path: str, api_key: str, body: dict[str, Any] | None = None) -> Any:
+        """A merchant (or operator) calling https://<DomainName>/..., TLS verified against the domain's name."""
+        pool = urllib3.HTTPSConnectionPool("127.0.0.1", self.api_site.port, server_hostname=DOMAIN,
+                                           assert_hostname=DOMAIN, ssl_context=self.pki.client_context())
+        headers = {"Authorization": f"Bearer {api_key}", "Host": DOMAIN}
+        if body is not None:
+            headers |= {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        response = pool.urlopen(method, path, body=json.dumps(body) if body is not None else None,
+                                headers=headers, retries=False)
+        return response.status, json.loads(response.data) if response.data else None
+
+    def operator(self, *args: str) -> Any:
+        """The operator's ``payhub`` CLI against the stage, as the deploy guide runs it."""
+        done = subprocess.run(  # noqa: S603 - our interpreter and CLI
+            [sys.executable, str(Path(__file__).parent / "rehearsal" / "outside.py"), str(self.hosts_file),
+             str(self.pki.ca_file), "-m", "payhub_cli.main", *args],
+            env=self.operator_env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+
+def _synthesize(out: Path) -> Template:
+    """``cdk synth`` as the CLI runs the app: CDK_OUTDIR and the stage in CDK_CONTEXT_JSON."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHUB_", "AWS_"))}
+    env |= {"CDK_OUTDIR": str(out), "CDK_CONTEXT_JSON": json.dumps({"stage": "dev"})}
+    subprocess.run([sys.executable, str(ROOT / "infra" / "app.py")], env=env, cwd=ROOT, check=True,  # noqa: S603
+                   capture_output=True, timeout=600)
+    assets = json.loads((out / "PayHub-dev.assets.json").read_text())["files"]
+    paths = {dest["objectKey"]: str(out / asset["source"]["path"])
+             for asset in assets.values() for dest in asset["destinations"].values()}
+    return Template(json.loads((out / "PayHub-dev.template.json").read_text()), REGION,
+                    {"DomainName": DOMAIN, "CertificateArn": CERTIFICATE_ARN}, paths)
+
+
+def _unzip(archive: str, target: Path) -> Path:
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(target)
+    return target
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+    with open(log, "w") as output:
+        return subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=output, text=True)  # noqa: S603
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
+    work = tmp_path_factory.mktemp("rehearsal")
+    template = _synthesize(work / "cdk.out")
+    template.name_functions_and_roles()
+    moto_port = free_port()
+    endpoint = f"http://127.0.0.1:{moto_port}"
+    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+    moto = _start([sys.executable, "-c", MOTO_SERVER, str(moto_port)], {**base_env, "PYTHONPATH": str(ROOT)},
+                  work / "moto.log")
+    assert moto.stdout is not None and moto.stdout.readline().strip() == "ready", (work / "moto.log").read_text()
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name=REGION)
+    session._rehearsal_endpoint = endpoint  # type: ignore[attr-defined]
+    clients = _Clients(session, endpoint)
+    provision(template, clients)
+
+    pki = Pki(work)
+    receiver = WebhookReceiver()
+    receiver.base_url = f"https://{MERCHANT_HOST}"
+    merchant_site = TlsSite(pki, MERCHANT_HOST, lambda m, t, h, b: (
+        receiver.handle(t, {k.lower(): v[-1] for k, v in h.items()}, b), {}, b""))
+    processes: dict[str, FunctionProcess] = {}
+    api = ApiGateway(template, processes, DOMAIN)
+    api_site = TlsSite(pki, DOMAIN, api.respond)
+    hosts = hosts_map([api_site, merchant_site])
+    hosts_file = work / "hosts.json"
+    hosts_file.write_text(json.dumps(hosts))
+
+    functions = template.functions()
+    code_dirs = {asset: _unzip(asset, work / f"task-{n}") for n, asset in enumerate({f.code for f in functions.values()})}
+    opt_dirs = {asset: _unzip(asset, work / f"opt-{n}") for n, asset in
+                enumerate({layer for f in functions.values() for layer in f.layers})}
+    for logical_id, function in functions.items():
+        [layer] = function.layers
+        log_group = template.physical[template.resources[logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]]
+        environment = lambda_environment(function, REGION, endpoint, log_group)
+        processes[logical_id] = FunctionProcess(function, environment, code_dirs[function.code], opt_dirs[layer],
+                                                hosts, pki.ca_file, work, template.arns[logical_id])
+    for process in processes.values():  # all cold-started at once, like a first deploy's first requests
+        process.wait_ready()
+
+    sandbox_port = free_port()
+    sandbox = _start([sys.executable, str(Path(__file__).parent / "rehearsal" / "outside.py"), str(hosts_file),
+                      str(pki.ca_file), "-m", "sandbox.wechatpay", "--port", str(sandbox_port),
+                      "--retry-scale", "0.002", "--refund-settle-s", "0", "--log-level", "WARNING"],
+                     base_env, work / "sandbox.log")
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    _wait_listening(sandbox_port)
+    operator_env = {**base_env, "AWS_ENDPOINT_URL": endpoint, "PAYHUB_STAGE": "dev",
+                    "PAYHUB_PUBLIC_BASE_URL": f"https://{DOMAIN}", "PAYHUB_OPERATOR": "rehearsal",
+                    "PAYHUB_RECON_BUCKET": functions["ReconWorker"].environment["PAYHUB_RECON_BUCKET"]}
+    yield Rehearsal(template, processes, EventSources(template, processes, clients.client("sqs")), api, pki,
+                    api_site, receiver, sandbox_url, operator_env, hosts_file, clients)
+    for process in processes.values():
+        process.stop()
+    for proc in (sandbox, moto):
+        proc.terminate()
+        proc.wait(timeout=10)
+    api_site.stop()
+    merchant_site.stop()
+
+
+class _Clients:
+    """boto3 clients of the rehearsal's own moto (never the session-wide one other tests may have started)."""
+
+    def __init__(self, session: Any, endpoint: str) -> None:
+        self._session, self._endpoint, self._clients = session, endpoint, {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service, endpoint_url=self._endpoint)
+        return self._clients[service]
+
+
+def _wait_listening(port: int) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def _wait(condition: Any, timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+    return value
+
+
+# --- the environment ---------------------------------------------------------------------------------------------
+
+
+def test_every_function_gets_exactly_its_template_environment(rehearsal: Rehearsal) -> None:
+    for logical_id, process in rehearsal.processes.items():
+        template_env = process.function.environment
+        assert template_env["PAYHUB_STAGE"] == "dev"
+        assert template_env["PAYHUB_PUBLIC_BASE_URL"] == f"https://{DOMAIN}", logical_id
+        assert set(process.environment) == set(template_env) | set(LAMBDA_RESERVED) | {"AWS_ENDPOINT_URL"}
+        assert "init_error" not in process.wait_ready(), (logical_id, process.output.read_text()[-2000:])
+
+
+def test_a_function_without_its_public_url_refuses_to_start(rehearsal: Rehearsal, tmp_path: Path) -> None:
+    worker = rehearsal.processes["WebhookWorker"]
+    environment = {k: v for k, v in worker.environment.items() if k != "PAYHUB_PUBLIC_BASE_URL"}
+    broken = FunctionProcess(worker.function, environment, worker.task_root, worker.opt, {}, rehearsal.pki.ca_file,
+                             tmp_path, "arn:aws:lambda:ap-east-1:123456789012:function:broken")
+    try:
+        init = broken.wait_ready()
+    finally:
+        broken.stop()
+    assert "PAYHUB_PUBLIC_BASE_URL is required on the dev stage" in init["init_error"]
+
+
+# --- one payment, every function -------------------------------------------------------------------------------
+
+
+def test_a_payment_from_creation_to_reconciliation_through_every_function(rehearsal: Rehearsal) -> None:
+    from infra.local.provision.wechatpay import register
+
+    r = rehearsal
+    # The deploy guide's first steps: the first channel account, a merchant, an operator key.
+    config, secrets = register(r.sandbox_url, account_id="wechat-rehearsal")
+    account_file = r.hosts_file.parent / "account.json"
+    account_file.write_text(json.dumps({"account": json.loads(config.model_dump_json()), "secrets": secrets}))
+    assert r.operator("channel", "put", str(account_file))["secrets_updated"] is True
+    webhook_url = f"https://{MERCHANT_HOST}/hooks/{uuid.uuid4().hex[:8]}"
+    merchant = r.operator("merchant", "create", "--name", "Rehearsal Tea", "--webhook-url", webhook_url)
+    r.receiver.trust(webhook_url, merchant["webhook_secret"])
+    operator_key = r.operator("operator-key", "create", "--name", "rehearsal")["operator_key"]
+
+    # Create (payments function), then the payer pays at the channel, which calls back at the custom domain.
+    status, payment = r.call("POST", "/v1/payments", merchant["api_key"], {
+        "merchant_order_no": f"o{uuid.uuid4().hex[:20]}", "amount": 2500, "currency": "CNY",
+        "description": "rehearsal", "method": "wechat.native"})
+    assert status == 201, payment
+    paid_on = datetime.now(BEIJING).date()
+    pay = urllib3.request("POST", f"{r.sandbox_url}/_sandbox/pay", json={"out_trade_no": payment["attempt_id"]})
+    assert pay.status == 200, pay.data
+    _wait(lambda: r.call("GET", f"/v1/payments/{payment['id']}", merchant["api_key"])[1]["status"] == "succeeded")
+    _wait(lambda: r.processes["CallbacksFunction"].invocations >= 1)  # the channel's callback, not a sync
+    assert r.processes["StatusSyncWorker"].invocations == 0
+
+    # Refund (refunds function, refund worker, the channel's refund callback), webhooks, sweeps.
+    status, refund = r.call("POST", f"/v1/payments/{payment['id']}/refunds", merchant["api_key"], {
+        "amount": 500, "merchant_refund_no": f"r{uuid.uuid4().hex[:20]}"})
+    assert status in (201, 202), refund
+    r.sources.drain()
+    _wait(lambda: r.call("GET", f"/v1/refunds/{refund['id']}", merchant["api_key"])[1]["status"] == "succeeded")
+    r.sources.drain()
+    received = {event["type"] for event in r.receiver.received}
+    assert {"payment.succeeded", "refund.succeeded"} <= received, received
+
+    # A callback the channel never sends: the status sync sweep and worker find the payment (first query 15 s
+    # after creation, as deployed).
+    status, lost = r.call("POST", "/v1/payments", merchant["api_key"], {
+        "merchant_order_no": f"o{uuid.uuid4().hex[:20]}", "amount": 1200, "currency": "CNY",
+        "description": "rehearsal, callback lost", "method": "wechat.native"})
+    assert status == 201, lost
+    armed = urllib3.request("POST", f"{r.sandbox_url}/_sandbox/faults", json={"mode": "no_callback"})
+    assert armed.status == 200, armed.data
+    assert urllib3.request("POST", f"{r.sandbox_url}/_sandbox/pay", json={"out_trade_no": lost["attempt_id"]}).status == 200
+
+    def synced() -> bool:
+        r.sources.drain()
+        return bool(r.call("GET", f"/v1/payments/{lost['id']}", merchant["api_key"])[1]["status"] == "succeeded")
+
+    _wait(synced, timeout_s=90)
+    assert r.processes["StatusSyncWorker"].invocations >= 1
+
+    # Reconciliation: the channel's daily rule fans out yesterday; an operator queues the day of the payment.
+    [wechat_rule] = [rule for rule, _, _, payload in r.sources.schedules if payload == {"channel": "wechatpay"}]
+    assert r.sources.fire(wechat_rule)["enqueued"] == ["wechat-rehearsal"]
+    r.sources.drain()
+    queue = r.template.physical[next(q for q, f, _ in r.sources.triggers if f == "ReconWorker")]
+    r.session.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(
+        {"account_id": "wechat-rehearsal", "day": paid_on.isoformat()}))
+    r.sources.drain()
+    status, runs = r.call("GET", "/v1/recon/runs?account=wechat-rehearsal", operator_key)
+    assert status == 200, runs
+    run = next(run for run in runs["data"] if run["day"] == paid_on.isoformat())
+    assert run["status"] == "completed" and run["totals"]["matched"] >= 3, run  # two payments, one refund
+
+    # The operator API is a function of its own.
+    status, audit = r.call("GET", "/v1/operator/audit", operator_key)
+    assert status == 200 and audit["data"], audit
+
+    idle = [lid for lid, p in r.processes.items() if p.invocations == 0]
+    assert not idle, f"functions the rehearsal never invoked: {idle}"
+
+
+def test_every_aws_call_is_allowed_by_the_function_role(rehearsal: Rehearsal) -> None:
+    r = rehearsal
+    assert all(p.invocations for p in r.processes.values()), "run the payment rehearsal first"
+    kms, sqs, sm = (r.session.client(s) for s in ("kms", "sqs", "secretsmanager"))
+    key_arns = {a["AliasName"]: kms.describe_key(KeyId=a["TargetKeyId"])["KeyMetadata"]["Arn"]
+                for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/payhub-")}
+    key_arns |= {k["KeyId"]: k["KeyArn"] for k in kms.list_keys()["Keys"]}
+    queue_keys = {}
+    for url in sqs.list_queues()["QueueUrls"]:
+        key = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["KmsMasterKeyId"])["Attributes"].get("KmsMasterKeyId")
+        if key:
+            queue_keys[url.rsplit("/", 1)[-1]] = key
+    secret_keys = {s["ARN"]: key_arns.get(s.get("KmsKeyId", ""), s.get("KmsKeyId", ""))
+                   for s in sm.list_secrets()["SecretList"]}
+    stage_key = key_arns["alias/payhub-dev"]
+    assert secret_keys and set(secret_keys.values()) == {stage_key}, "secrets must be under the stage key"
+    bucket = r.operator_env["PAYHUB_RECON_BUCKET"]
+    keys = iam.Keys(REGION, key_arns, queue_keys, secret_keys, {bucket: stage_key})
+
+    on_resources = iam.resource_policies(r.template)
+    assert len(on_resources) >= 3 + 8 + 1  # three keys, eight queues, the bucket
+    denied, checked = [], 0
+    for logical_id, process in r.processes.items():
+        calls = process.calls() + r.sources.service_calls.get(logical_id, [])
+        requests = sorted({req for call in calls for req in iam.requests_for(call, keys)},
+                          key=lambda q: (q.action, q.resource))
+        if not requests:
+            continue
+        role = process.function.role
+        decisions = iam.simulate(r.template.arns[role], r.template.role_policies(role), requests, on_resources)
+        checked += len(requests)
+        denied += [f"{logical_id}: {req} -> {decision}" for req, decision in zip(requests, decisions, strict=True)
+                   if decision != "Allowed"]
+    print(f"\nIAM: {checked} distinct requests of {len(r.processes)} functions decided by iam-simulate")
+    assert checked > 0
+    assert not denied, "calls the deployed roles would refuse:\n" + "\n".join(denied)
+
+
+def test_the_simulator_refuses_what_a_role_does_not_grant(rehearsal: Rehearsal) -> None:
+    """The check can fail: the webhook worker's role may not write the ledger, nor read channel secrets."""
+    r = rehearsal
+    role = r.processes["WebhookWorker"].function.role
+    ledger = r.template.arns[next(lid for lid in r.template.of_type("AWS::DynamoDB::Table") if lid.startswith("Ledger"))]
+    secret = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:payhub/dev/channels/wechat-rehearsal-AbCdEf"
+    card_key = r.template.arns[next(lid for lid in r.template.of_type("AWS::KMS::Key") if lid.startswith("CardVault"))]
+    decisions = iam.simulate(r.template.arns[role], r.template.role_policies(role), [
+        iam.Request("dynamodb:PutItem", ledger), iam.Request("secretsmanager:GetSecretValue", secret),
+        iam.Request("kms:Decrypt", card_key)], iam.resource_policies(r.template))
+    assert decisions == ["ImplicitlyDenied", "ImplicitlyDenied", "ImplicitlyDenied"]
