@@ -293,12 +293,16 @@ class Peak:
     total_writes_per_s: float
     total_units_per_s: float
     keys_by_place: dict[str, int]
+    writes_by_place: dict[str, float]  # writes a second, all keys of the place together
+    units_by_place: dict[str, float]
 
 
 def simulate(profile: Profile, seconds: int, start: datetime | None = None) -> Peak:
     start = start or datetime(2024, 11, 11, 12, 0, tzinfo=UTC)  # a peak hour; Beijing day 2024-11-11
     worst_writes, worst_units = Hot("", 0), Hot("", 0)
     busiest: Counter[str] = Counter()
+    by_place: Counter[str] = Counter()
+    units_by_place: Counter[str] = Counter()
     total_writes = total_units = 0
     places: dict[str, set[str]] = {}
     for second in range(seconds):
@@ -312,10 +316,16 @@ def simulate(profile: Profile, seconds: int, start: datetime | None = None) -> P
         for (place, key), count in tally.writes.items():
             busiest[place] = max(busiest[place], count)
             places.setdefault(place, set()).add(key)
+        for (place, _key), count in tally.writes.items():
+            by_place[place] += count
+        for (place, _key), units in tally.units.items():
+            units_by_place[place] += units
         total_writes += sum(tally.writes.values())
         total_units += sum(tally.units.values())
     return Peak(seconds, worst_writes, worst_units, dict(busiest), total_writes / seconds, total_units / seconds,
-                {place: len(keys) for place, keys in places.items()})
+                {place: len(keys) for place, keys in places.items()},
+                {place: n / seconds for place, n in by_place.items()},
+                {place: n / seconds for place, n in units_by_place.items()})
 
 
 def hour_bound(mean_per_second: float, keys: int, seconds: int = 3600, miss: float = 0.01) -> int:

@@ -45,7 +45,7 @@ class ShardCounts:
 
 # Sized for 100,000 payments/s on one channel account and one merchant with every index projecting ALL
 # attributes (each update of an indexed item is also a write to the index): see docs/capacity.md.
-DEPLOYED = ShardCounts(sync=4096, outbox=1024, events=1024, ledger=512, recon=1024)
+DEPLOYED = ShardCounts(sync=4096, outbox=2048, events=512, ledger=512, recon=1024)
 LOCAL = ShardCounts(sync=4, outbox=4, events=4, ledger=4, recon=4)
 
 
