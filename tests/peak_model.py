@@ -43,6 +43,10 @@ MERCHANT, ACCOUNT = "mch_peak", "wechat-main"  # one merchant on one channel acc
 # Status-sync rounds of an attempt never paid: queried at 15 s, then on the backoff (15, 30, 60, ... 3600 s)
 # until its 2 h expiry, where it is queried once more and closed.
 ABANDONED_SYNC_ROUNDS = 9
+# Most writes one phase of one object puts on one key of a place: a sync round moves the item twice (2 writes
+# each), an event is put and, right after, published; every other key takes one write per object and phase.
+# The hour bound treats writes as Poisson clusters of this size.
+CLUSTERS = {"state/sync": 4, "state/outbox": 2}
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ from datetime import datetime
 import pytest
 
 from chalicelib.storage import ledger_repo, outbox, shards, sync_index
-from tests.peak_model import ABANDONED_SYNC_ROUNDS, Peak, Profile, hour_bound, reads_per_shard, simulate
+from tests.peak_model import ABANDONED_SYNC_ROUNDS, CLUSTERS, Peak, Profile, hour_bound, reads_per_shard, simulate
 
 MAX_WRITES_PER_KEY_S = 400  # "a few hundred"
 MAX_UNITS_PER_KEY_S = 600  # of DynamoDB's 1,000 write units a second per partition key
-CLUSTER = 4  # most writes one phase of one object puts on one index key (a sync round: two moves of 2 writes)
 SHARDED = {"state/sync": "sync", "state/outbox": "outbox", "state/gsi1": "events", "state/recon": "recon",
            "ledger/value_day": "ledger"}
 
@@ -52,11 +51,13 @@ def test_the_worst_second_of_the_hour_stays_under_the_limit(peak: Peak) -> None:
     for place, field in SHARDED.items():
         keys = getattr(Profile().counts, field) * (2 if place.startswith("ledger") else 1)
         mean = peak.writes_by_place[place] / keys
-        worst = CLUSTER * hour_bound(mean / CLUSTER, keys)
+        cluster = CLUSTERS.get(place, 1)
+        worst = cluster * hour_bound(mean / cluster, keys)
         assert worst <= MAX_WRITES_PER_KEY_S, (place, mean, worst)
-    # the ledger's base-table keys: each account's entries, balance and day total over its shards (6 x 512 keys)
+    # the ledger's base-table keys: each account's entries, balance and day total over its shards (6 x 512 keys;
+    # the journals' own keys, one write each, are counted in too, which only raises the mean)
     keys = 6 * Profile().counts.ledger
-    assert CLUSTER * hour_bound(peak.writes_by_place["ledger"] / keys / CLUSTER, keys) <= MAX_WRITES_PER_KEY_S
+    assert hour_bound(peak.writes_by_place["ledger"] / keys, keys) <= MAX_WRITES_PER_KEY_S
 
 
 def test_before_sharding_the_same_hour_would_have_put_the_whole_peak_on_one_key() -> None:
@@ -65,7 +66,7 @@ def test_before_sharding_the_same_hour_would_have_put_the_whole_peak_on_one_key(
     before = simulate(single, seconds=1)
     # every payment's sync writes on one key: 2,000 payments already take it past 1,000 writes a second
     assert before.mean_writes["state/sync"] > 1_000
-    assert before.mean_writes["ledger"] >= 2_000  # a clearing entry per payment on one ACCT# partition
+    assert before.mean_writes["ledger"] > 1_000  # a clearing entry per paid payment on one ACCT# partition
 
 
 def test_the_simulation_uses_the_hubs_own_keys() -> None:
