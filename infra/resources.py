@@ -21,6 +21,8 @@ class Index:
     name: str
     partition_key: str
     sort_key: str | None = None
+    # ALL, or KEYS_ONLY for an index read only to find items: then only a change of its keys writes to it
+    projection: str = "ALL"
 
 
 @dataclass(frozen=True)
@@ -110,18 +112,20 @@ def resources(stage: str) -> Resources:
             "StateTable",
             names.state_table,
             indexes=(
-                # merchant's event list, newest first: gsi1pk = MERCHANT#<id>#EVENTS, gsi1sk = <created_at>#<evt id>
-                Index("gsi1", "gsi1pk", "gsi1sk"),
-                # sparse: outbox events not yet published, for the sweep
+                # merchant's event list, newest first: gsi1pk = MERCHANT#<id>#EVENTS#<shard>, gsi1sk = <created_at>#<evt id>
+                # keys only: publishing and delivering an event update it, and must not write to the list too
+                Index("gsi1", "gsi1pk", "gsi1sk", projection="KEYS_ONLY"),
+                # sparse: outbox events not yet published, for the sweep (sharded: storage/shards.py)
                 Index("outbox", "outbox_shard", "outbox_created_at"),
-                # sparse: attempts/refunds whose status must be synced with the channel, by due time
+                # sparse: attempts/refunds whose status must be synced with the channel, by due time (sharded)
                 Index("sync", "sync_shard", "sync_due_at"),
-                # sparse: what reconciliation must match, by account and Beijing day (storage/recon_index.py)
-                Index("recon", "recon_pk", "recon_sk"),
+                # sparse: what reconciliation must match, by account, Beijing day and shard (storage/recon_index.py)
+                Index("recon", "recon_spk", "recon_sk"),
             ),
             ttl_attribute="expires_at_epoch",
         ),
-        # sparse value_day index: entries by (ledger account, Beijing day the money moved), for the recon ledger check
+        # sparse value_day index: entries by (ledger account, Beijing day the money moved, shard), for drill-down;
+        # the recon ledger check reads the running day totals instead (storage/ledger_repo.py)
         Table("LedgerTable", names.ledger_table, indexes=(Index("value_day", "value_key", "sk"),)),
         Table("IdempotencyTable", names.idempotency_table, sort_key=None, ttl_attribute="expires_at_epoch"),
         Table("ConfigTable", names.config_table),

@@ -21,9 +21,7 @@ from chalicelib.domain.ledger import clearing_account
 from chalicelib.recon.model import DayResult, HubRecord, Pooled
 from chalicelib.recon.repo import pool_entry_key
 from chalicelib.recon.tally import signed
-from chalicelib.storage.aws import client
-from chalicelib.storage.codec import from_item
-from chalicelib.storage.state_repo import ledger_table
+from chalicelib.storage import ledger_repo
 
 VALUE_DAY_INDEX = "value_day"
 
@@ -41,15 +39,9 @@ class LedgerGap:
 
 
 def clearing_movement(account_id: str, currency: str, day: date) -> int:
-    """Sum of the clearing account's entries value-dated to ``day`` (a page at a time)."""
-    total = 0
-    for page in client("dynamodb").get_paginator("query").paginate(
-        TableName=ledger_table(), IndexName=VALUE_DAY_INDEX, KeyConditionExpression="value_key = :key",
-        ExpressionAttributeValues={":key": {"S": f"{clearing_account(account_id, currency)}#{day.isoformat()}"}},
-        ProjectionExpression="amount",
-    ):
-        total += sum(int(from_item(item)["amount"]) for item in page.get("Items", []))
-    return total
+    """Sum of the clearing account's entries value-dated to ``day``: its sharded day totals (running sums kept
+    by every journal), not a read of the day's entries."""
+    return ledger_repo.day_movement(clearing_account(account_id, currency), day.isoformat())
 
 
 def _moved(entry: Pooled) -> tuple[str, int] | None:

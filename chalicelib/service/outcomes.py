@@ -169,7 +169,7 @@ def _add_auto_refund(tx: Transaction, payment: Payment, attempt: Attempt, reason
         created_at=now, updated_at=now, merchant_refund_no=f"auto:{attempt.attempt_id}", reason=reason, automatic=True,
     )
     tx.put_new("auto_refund", state_repo.state_table(),
-               {**records.refund_item(refund), **first_sync(utcnow(), after_s=PENDING_REFUND_RESUBMIT_S)})
+               {**records.refund_item(refund), **first_sync(utcnow(), refund.refund_id, after_s=PENDING_REFUND_RESUBMIT_S)})
     tx.put_new("auto_refund_no", state_repo.state_table(), {
         **records.refund_no_key(payment.payment_id, refund.merchant_refund_no), "refund_id": refund.refund_id,
     })

@@ -105,7 +105,7 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
     tx.put_new("order_no", table, {**records.order_no_key(merchant.merchant_id, body.merchant_order_no),
                                    "payment_id": payment_id, **(claim.origin.item() if claim else {})})
     tx.put_new("payment", table, records.payment_item(payment))
-    tx.put_new("attempt", table, {**records.attempt_item(attempt), **first_sync(now)})
+    tx.put_new("attempt", table, {**records.attempt_item(attempt), **first_sync(now, attempt.attempt_id)})
     if sealed is not None:
         tx.put_new("card", table, sealed.item)
     if claim is not None:
@@ -210,7 +210,7 @@ def _replace_attempt(intent: _Intent, body: CreatePaymentInput, claim: Claim | N
     state_repo.guard_version(tx, "old_attempt", records.attempt_key(old.attempt_id), status=str(old.status),
                              version=old.version, changes={"status": "closed", "raw_status": "REPLACED",
                                                            "updated_at": stamp}, remove=SYNC_FIELDS)
-    tx.put_new("attempt", table, {**records.attempt_item(new), **first_sync(now)})
+    tx.put_new("attempt", table, {**records.attempt_item(new), **first_sync(now, new.attempt_id)})
     tx.update("payment", table, records.payment_key(old.payment_id), {"current_attempt_id": new.attempt_id,
                                                                      "updated_at": stamp},
               condition="current_attempt_id = :old AND #status = :pending",

@@ -10,7 +10,6 @@ the worker anyway, the adapter's ``InvalidRequest`` fails the refund like a chan
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from chalicelib.channels.base import ChecksAmounts, RefundOutcome, RefundRequest, RefundStatus
 from chalicelib.channels.registry import adapter
@@ -84,7 +83,8 @@ def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput,
     tx.put_new("refund_no", table, {**records.refund_no_key(payment_id, body.merchant_refund_no),
                                     "refund_id": refund.refund_id, **(origin.item() if origin else {})})
     # If the refund worker's message is lost (DLQ after a long channel outage), status sync resubmits it.
-    tx.put_new("refund", table, {**records.refund_item(refund), **first_sync(utcnow(), after_s=PENDING_REFUND_RESUBMIT_S)})
+    tx.put_new("refund", table, {**records.refund_item(refund),
+                                 **first_sync(utcnow(), refund.refund_id, after_s=PENDING_REFUND_RESUBMIT_S)})
     submit = outbox.add_command(tx, topic="refunds", object_id=refund.refund_id, command="refund.submit", now=now)
     try:
         tx.commit()
@@ -186,7 +186,7 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
     if target is RefundState.FAILED:
         changes["failure_reason"] = status.raw_status
     if target is RefundState.PROCESSING:
-        changes.update({"sync_shard": "0", "sync_due_at": iso(now + timedelta(seconds=30)), "sync_count": 0})
+        changes.update(first_sync(now, refund.refund_id, after_s=30))
     # Reconciliation finds the refund on the day it was made (when channels list it), whatever its status.
     changes.update(recon_index.index_fields(refund.account_id, "refund", refund.refund_id, parse_iso(refund.created_at)))
     state_repo.guard_version(tx, "refund", records.refund_key(refund.refund_id), status=str(refund.status),

@@ -23,10 +23,9 @@ from chalicelib.service.channel_refs import payment_refs, refund_refs
 from chalicelib.service.confirmation import OPEN, Confirmed, confirm_at_channel
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import account_or_error
-from chalicelib.storage import outbox, records, state_repo
+from chalicelib.storage import outbox, records, shards, state_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import to_item
-from chalicelib.storage.sync_index import SYNC_SHARD
 
 log = logging.getLogger(__name__)
 BACKOFF_S = (15, 30, 60, 120, 300, 600, 1800, 3600)  # then hourly
@@ -142,22 +141,31 @@ def sync_refund(refund_id: str, count: int = 0) -> str:
 def sweep(budget_s: float = 40.0) -> int:
     """Enqueue every due attempt/refund and push its due time out by a lease so it is not enqueued twice.
 
-    Pages through everything due until the time budget (kept under the sweep Lambda's timeout) runs out;
-    what is left is due at the next run.
+    Visits every shard of the index (chalicelib/storage/shards.py), several at a time, paging through what is
+    due until the time budget (kept under the sweep Lambda's timeout) runs out; what is left is due at the next
+    run. Shard "0" also holds every item written before the index was sharded.
     """
     deadline = time.monotonic() + budget_s
+    now = iso(utcnow())
     leased = iso(utcnow() + timedelta(seconds=LEASE_S))
-    sent = 0
-    pages = client("dynamodb").get_paginator("query").paginate(
-        TableName=state_repo.state_table(), IndexName="sync",
-        KeyConditionExpression="sync_shard = :shard AND sync_due_at <= :now",
-        ExpressionAttributeValues={":shard": {"S": SYNC_SHARD}, ":now": {"S": iso(utcnow())}},
-    )
-    for page in pages:
-        sent += _enqueue_due(page.get("Items", []), leased)
+    dynamodb = client("dynamodb")
+
+    def sweep_shard(shard: str) -> int:
+        sent = 0
         if time.monotonic() > deadline:
-            break
-    return sent
+            return sent
+        pages = dynamodb.get_paginator("query").paginate(
+            TableName=state_repo.state_table(), IndexName="sync",
+            KeyConditionExpression="sync_shard = :shard AND sync_due_at <= :now",
+            ExpressionAttributeValues={":shard": {"S": shard}, ":now": {"S": now}},
+        )
+        for page in pages:
+            sent += _enqueue_due(page.get("Items", []), leased)
+            if time.monotonic() > deadline:
+                break
+        return sent
+
+    return sum(shards.over_shards(shards.counts().sync, sweep_shard))
 
 
 def _enqueue_due(items: list[dict[str, Any]], leased: str) -> int:

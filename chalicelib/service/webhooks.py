@@ -21,7 +21,7 @@ from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.models import Merchant
 from chalicelib.service.webhook_targets import Target, TargetRefused, TargetUnresolved, check_notify_url
-from chalicelib.storage import config_repo, outbox, records, state_repo
+from chalicelib.storage import config_repo, outbox, records, shards, state_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import to_item
 
@@ -186,16 +186,30 @@ def _record_manual(event_id: str, record: dict[str, Any], ok: bool) -> None:
 
 
 def list_events(merchant: Merchant, limit: int, starting_after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    start = None
+    """Newest first. The list is sharded (chalicelib/storage/outbox.py), so each page reads the newest ``limit``
+    keys below the cursor from every shard, and from the pre-sharding key, in parallel, merges them, and reads
+    the page's events (the index holds keys only) in one batch."""
+    below = None
     if starting_after:
         anchor = state_repo.get_item(records.event_key(starting_after))
         if anchor is None or anchor.get("merchant_id") != merchant.merchant_id:
             raise NotFound(f"no event {starting_after}", param="starting_after")
-        start = {k: anchor[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
-    items, last = state_repo.query("gsi1pk = :pk", {":pk": f"MERCHANT#{merchant.merchant_id}#EVENTS"},
-                                   index="gsi1", limit=limit, forward=False,
-                                   start_key=to_item(start) if start else None)
-    return [public_event(item) for item in items], (items[-1]["event_id"] if last and items else None)
+        below = anchor["gsi1sk"]
+    legacy = outbox.legacy_event_list_key(merchant.merchant_id)
+    condition = "gsi1pk = :pk" + (" AND gsi1sk < :below" if below else "")
+
+    def newest(key: str) -> tuple[list[dict[str, Any]], bool]:
+        values = {":pk": key, **({":below": below} if below else {})}
+        items, last = state_repo.query(condition, values, index="gsi1", limit=limit, forward=False)
+        return items, last is not None
+
+    count = shards.counts().events
+    found = [newest(legacy), *shards.over_shards(count, lambda shard: newest(f"{legacy}#{shard}"))]
+    merged = sorted((item for items, _ in found for item in items), key=lambda item: item["gsi1sk"], reverse=True)
+    more = len(merged) > limit or any(truncated for _, truncated in found)
+    page = [str(item["pk"]).removeprefix("EVT#") for item in merged[:limit]]
+    events = {item["event_id"]: item for item in state_repo.batch_get([records.event_key(evt_id) for evt_id in page])}
+    return [public_event(events[evt_id]) for evt_id in page if evt_id in events], (page[-1] if more and page else None)
 
 
 def get_event(merchant: Merchant, event_id: str) -> dict[str, Any]:

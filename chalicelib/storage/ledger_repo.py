@@ -1,48 +1,175 @@
-"""Ledger storage: journals and their entries, append-only, written inside the transition's transaction.
+"""Ledger storage: journals, their entries and running totals, written inside the transition's transaction.
 
-  JRN#<journal_id> / JOURNAL                  the journal (deterministic id: a fact is posted once)
-  ACCT#<account>   / <created_at>#<journal>#<n>  one entry per account, so a balance is one query
-  (GSI value_day)  value_key = <account>#<Beijing day the money moved>  entries by value day, per account
+  JRN#<journal_id>               / JOURNAL                       the journal (deterministic id: posted once)
+  ACCT#<account>#<s>             / <created_at>#<journal>#<n>    the entries, append-only
+  BAL#<account>#<s>              / BALANCE    ``balance``: running sum of the account's entries in shard s
+  DAY#<account>#<day>#<s>        / TOTAL      ``amount``: running sum of the entries value-dated to that day
+  (GSI value_day)  value_key = <account>#<day>#<s>               entries by value day, for drill-down
+
+``s`` is the journal's shard (a hash of its id, chalicelib/storage/shards.py), the same for all its entries.
+One channel account takes every payment of its channel, so its entries, its balance and its day total are
+each spread over ``shards.counts().ledger`` partition keys; a balance is the sum of that many small items
+(read in batches of 100), never a read of every entry. The journal's ``put_new`` is in the same transaction as
+the running totals' ``ADD``s, so a fact is added exactly once or the whole transition fails.
+
+Before sharding, entries lived under ``ACCT#<account>`` with ``value_key`` = ``<account>#<day>`` and no running
+totals. Nothing writes those keys any more; readers add them in (an empty query where there are none) until
+``move_legacy_entries`` has moved an account's old entries into their shards with their totals.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
 from chalicelib.domain.ledger import Journal
+from chalicelib.storage import shards
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item
 from chalicelib.storage.state_repo import ledger_table
 from chalicelib.storage.transaction import Transaction
 
+BATCH_GET_MAX = 100  # keys per BatchGetItem
+
+
+def ledger_shard(journal_id: str, count: int | None = None) -> str:
+    return shards.shard_of(journal_id, count or shards.counts().ledger)
+
+
+def entry_key(account: str, shard: str, created_at: str, journal_id: str, n: int) -> dict[str, str]:
+    return {"pk": f"ACCT#{account}#{shard}", "sk": f"{created_at}#{journal_id}#{n}"}
+
+
+def balance_key(account: str, shard: str) -> dict[str, str]:
+    return {"pk": f"BAL#{account}#{shard}", "sk": "BALANCE"}
+
+
+def day_total_key(account: str, day: str, shard: str) -> dict[str, str]:
+    return {"pk": f"DAY#{account}#{day}#{shard}", "sk": "TOTAL"}
+
+
+def value_key(account: str, day: str, shard: str) -> str:
+    return f"{account}#{day}#{shard}"
+
+
+def journal_writes(journal: Journal, *, now: str, value_day: str | None = None,
+                   count: int | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+    """What posting ``journal`` writes, as (label, kind, item) with kind ``put`` (a new item) or ``add`` (the
+    item's key and the numbers added to it). ``add_journal`` sends exactly these; the peak-hour simulation
+    counts them."""
+    shard = ledger_shard(journal.journal_id, count)
+    writes: list[tuple[str, str, dict[str, Any]]] = [("journal:" + journal.journal_id, "put", {
+        "pk": f"JRN#{journal.journal_id}", "sk": "JOURNAL", "journal_id": journal.journal_id,
+        "purpose": journal.purpose, "reference": journal.reference, "created_at": now, "shard": shard,
+        "entries": [{"account": e.account, "amount": e.amount, "currency": e.currency} for e in journal.entries],
+    })]
+    moved: dict[str, int] = defaultdict(int)  # one running-total update per account (an item once per transaction)
+    for n, entry in enumerate(journal.entries):
+        writes.append((f"entry:{journal.journal_id}:{n}", "put", {
+            **entry_key(entry.account, shard, now, journal.journal_id, n),
+            "journal_id": journal.journal_id, "amount": entry.amount, "currency": entry.currency,
+            "purpose": journal.purpose, "reference": journal.reference,
+            "value_key": value_key(entry.account, value_day, shard) if value_day else None,
+        }))
+        moved[entry.account] += entry.amount
+    for account, amount in moved.items():
+        writes.append((f"balance:{account}", "add", {**balance_key(account, shard), "balance": amount}))
+        if value_day:
+            writes.append((f"day_total:{account}", "add", {**day_total_key(account, value_day, shard), "amount": amount}))
+    return writes
+
 
 def add_journal(tx: Transaction, journal: Journal, *, now: str, value_day: str | None = None) -> None:
     """``value_day``: the Beijing day the money moved at the channel (YYYY-MM-DD). Entries then carry
-    ``value_key`` = ``<account>#<day>`` for the sparse ``value_day`` index, which the reconciliation ledger check
-    sums per account and day."""
+    ``value_key`` for the sparse ``value_day`` index and add to the account's total of that day, which the
+    reconciliation ledger check reads per account and day."""
     table = ledger_table()
-    tx.put_new(f"journal:{journal.journal_id}", table, {
-        "pk": f"JRN#{journal.journal_id}", "sk": "JOURNAL", "journal_id": journal.journal_id,
-        "purpose": journal.purpose, "reference": journal.reference, "created_at": now,
-        "entries": [{"account": e.account, "amount": e.amount, "currency": e.currency} for e in journal.entries],
-    })
-    for n, entry in enumerate(journal.entries):
-        tx.put_new(f"entry:{journal.journal_id}:{n}", table, {
-            "pk": f"ACCT#{entry.account}", "sk": f"{now}#{journal.journal_id}#{n}",
-            "journal_id": journal.journal_id, "amount": entry.amount, "currency": entry.currency,
-            "purpose": journal.purpose, "reference": journal.reference,
-            "value_key": f"{entry.account}#{value_day}" if value_day else None,
-        })
+    for label, kind, item in journal_writes(journal, now=now, value_day=value_day):
+        if kind == "put":
+            tx.put_new(label, table, item)
+        else:
+            key = {"pk": item["pk"], "sk": item["sk"]}
+            tx.update(label, table, key, {}, add_values={k: v for k, v in item.items() if k not in key},
+                      condition=None, condition_values={})
+
+
+def _sum_items(keys: list[dict[str, str]], attribute: str, *, consistent: bool) -> int:
+    """Sum of ``attribute`` over the items that exist among ``keys``, in BatchGetItem calls of 100 keys."""
+    dynamodb = client("dynamodb")
+    table = ledger_table()
+    total = 0
+    for first in range(0, len(keys), BATCH_GET_MAX):
+        request: dict[str, Any] = {table: {
+            "Keys": [{"pk": {"S": k["pk"]}, "sk": {"S": k["sk"]}} for k in keys[first:first + BATCH_GET_MAX]],
+            "ProjectionExpression": "#v", "ExpressionAttributeNames": {"#v": attribute}, "ConsistentRead": consistent,
+        }}
+        while request:
+            response = dynamodb.batch_get_item(RequestItems=request)
+            total += sum(int(item[attribute]["N"]) for item in response.get("Responses", {}).get(table, [])
+                         if attribute in item)
+            request = response.get("UnprocessedKeys") or {}
+    return total
+
+
+def _sum_query(params: dict[str, Any]) -> int:
+    total = 0
+    for page in client("dynamodb").get_paginator("query").paginate(TableName=ledger_table(), **params):
+        total += sum(int(from_item(item)["amount"]) for item in page.get("Items", []))
+    return total
 
 
 def balance(account: str) -> int:
-    """Recomputed from entries every time: balances are derived, never stored."""
-    total = 0
-    paginator = client("dynamodb").get_paginator("query")
-    for page in paginator.paginate(
-        TableName=ledger_table(), KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"ACCT#{account}"}}, ConsistentRead=True,
-    ):
-        total += sum(from_item(item)["amount"] for item in page.get("Items", []))
-    return total
+    """The account's running totals, one item per shard, plus any entries still under the pre-sharding key."""
+    keys = [balance_key(account, shard) for shard in shards.all_shards(shards.counts().ledger)]
+    return _sum_items(keys, "balance", consistent=True) + _sum_query({
+        "KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": f"ACCT#{account}"}},
+        "ProjectionExpression": "amount", "ConsistentRead": True,
+    })
+
+
+def day_movement(account: str, day: str) -> int:
+    """Sum of the account's entries value-dated to ``day``: its day totals, plus entries indexed under the
+    pre-sharding ``value_key``. Eventually consistent (read hours after the day, by reconciliation)."""
+    keys = [day_total_key(account, day, shard) for shard in shards.all_shards(shards.counts().ledger)]
+    return _sum_items(keys, "amount", consistent=False) + _sum_query({
+        "IndexName": "value_day", "KeyConditionExpression": "value_key = :key",
+        "ExpressionAttributeValues": {":key": {"S": f"{account}#{day}"}}, "ProjectionExpression": "amount",
+    })
+
+
+def move_legacy_entries(accounts: Iterable[str]) -> int:
+    """One-off migration: move each entry still under ``ACCT#<account>`` into its shard and add it to the running
+    totals, one transaction per entry (delete the old item, put the new one, add), so a balance read at any moment
+    counts every entry exactly once. Safe to repeat or to run while payments flow. Returns entries moved."""
+    dynamodb = client("dynamodb")
+    table = ledger_table()
+    moved = 0
+    for account in accounts:
+        for page in dynamodb.get_paginator("query").paginate(
+            TableName=table, KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"ACCT#{account}"}}, ConsistentRead=True,
+        ):
+            for raw in page.get("Items", []):
+                old = from_item(raw)
+                created_at, journal_id, n = old["sk"].rsplit("#", 2)
+                shard = ledger_shard(journal_id)
+                day = old["value_key"].rpartition("#")[2] if old.get("value_key") else None
+                tx = Transaction()
+                tx.delete("legacy", table, {"pk": old["pk"], "sk": old["sk"]}, condition="attribute_exists(pk)",
+                          condition_values={})
+                tx.put_new("entry", table, {
+                    **old, **entry_key(account, shard, created_at, journal_id, int(n)),
+                    "value_key": value_key(account, day, shard) if day else None,
+                })
+                tx.update("balance", table, balance_key(account, shard), {}, add_values={"balance": int(old["amount"])},
+                          condition=None, condition_values={})
+                if day:
+                    tx.update("day_total", table, day_total_key(account, day, shard), {},
+                              add_values={"amount": int(old["amount"])}, condition=None, condition_values={})
+                tx.commit()
+                moved += 1
+    return moved
 
 
 def journals_for(reference: str) -> list[dict[str, object]]:

@@ -4,6 +4,10 @@ Each event is addressed to a queue (``topic``). Until it is published it carries
 puts it in the sparse ``outbox`` index; the relay removes that attribute after SQS accepted the message, and
 the sweep republishes whatever is still in the index a little later (a Lambda may die between commit and
 publish). Consumers are idempotent, so an event published twice is harmless.
+
+Both keys an event writes that every payment would otherwise share are sharded by a hash of the event id
+(chalicelib/storage/shards.py): ``outbox_shard`` and the merchant's event list key ``gsi1pk``
+(``MERCHANT#<id>#EVENTS#<shard>``; events written before sharding keep the bare ``MERCHANT#<id>#EVENTS``).
 """
 
 from __future__ import annotations
@@ -11,18 +15,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.ids import event_id
-from chalicelib.storage import records
+from chalicelib.storage import records, shards
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item
 from chalicelib.storage.transaction import Transaction
 
 log = logging.getLogger(__name__)
-OUTBOX_SHARD = "0"
 MERCHANT_EVENT_TYPES = frozenset(
     {"payment.succeeded", "payment.failed", "payment.closed", "refund.succeeded", "refund.failed"}
 )
@@ -35,36 +39,62 @@ class OutboxEvent:
     body: dict[str, Any]
 
 
-def add_event(
-    tx: Transaction, *, merchant_id: str, object_id: str, event_type: str, data: dict[str, Any], now: str,
-) -> OutboxEvent:
-    """A merchant-visible event (webhook), deterministic id per (object, type)."""
+def outbox_shard(evt_id: str, count: int | None = None) -> str:
+    return shards.shard_of(evt_id, count or shards.counts().outbox)
+
+
+def legacy_event_list_key(merchant_id: str) -> str:
+    """The merchant's event list key before it was sharded: still read, never written."""
+    return f"MERCHANT#{merchant_id}#EVENTS"
+
+
+def event_list_key(merchant_id: str, evt_id: str, count: int | None = None) -> str:
+    return f"{legacy_event_list_key(merchant_id)}#{shards.shard_of(evt_id, count or shards.counts().events)}"
+
+
+def event_item(*, merchant_id: str, object_id: str, event_type: str, data: dict[str, Any], now: str,
+               counts: shards.ShardCounts | None = None) -> dict[str, Any]:
+    """The item of a merchant-visible event (webhook), deterministic id per (object, type)."""
+    counts = counts or shards.counts()
     evt_id = event_id(object_id, event_type)
-    item = {
+    return {
         **records.event_key(evt_id),
         "event_id": evt_id, "type": event_type, "merchant_id": merchant_id, "object_id": object_id,
         "data": data, "created_at": now, "topic": "webhooks",
         "delivery_status": "pending", "delivery_attempts": 0,
-        "gsi1pk": f"MERCHANT#{merchant_id}#EVENTS", "gsi1sk": f"{now}#{evt_id}",
-        "outbox_shard": OUTBOX_SHARD, "outbox_created_at": now,
+        "gsi1pk": event_list_key(merchant_id, evt_id, counts.events), "gsi1sk": f"{now}#{evt_id}",
+        "outbox_shard": outbox_shard(evt_id, counts.outbox), "outbox_created_at": now,
     }
-    tx.put_new(f"event:{evt_id}", settings().names.state_table, item)
-    return OutboxEvent(evt_id, "webhooks", {"event_id": evt_id})
+
+
+def command_item(*, topic: str, object_id: str, command: str, now: str, body: dict[str, Any] | None = None,
+                 counts: shards.ShardCounts | None = None) -> dict[str, Any]:
+    """The item of an internal step for a worker. ``body``: the message as the topic's consumer reads it
+    (default ``{"command", "object_id"}``)."""
+    evt_id = event_id(object_id, command)
+    return {
+        **records.event_key(evt_id),
+        "event_id": evt_id, "type": command, "object_id": object_id, "created_at": now, "topic": topic,
+        "body": body if body is not None else {"command": command, "object_id": object_id},
+        "outbox_shard": outbox_shard(evt_id, (counts or shards.counts()).outbox), "outbox_created_at": now,
+    }
+
+
+def add_event(
+    tx: Transaction, *, merchant_id: str, object_id: str, event_type: str, data: dict[str, Any], now: str,
+) -> OutboxEvent:
+    """A merchant-visible event (webhook), deterministic id per (object, type)."""
+    item = event_item(merchant_id=merchant_id, object_id=object_id, event_type=event_type, data=data, now=now)
+    tx.put_new(f"event:{item['event_id']}", settings().names.state_table, item)
+    return OutboxEvent(item["event_id"], "webhooks", {"event_id": item["event_id"]})
 
 
 def add_command(tx: Transaction, *, topic: str, object_id: str, command: str, now: str,
                 body: dict[str, Any] | None = None) -> OutboxEvent:
-    """An internal step for a worker (e.g. send a refund to the channel); not shown to merchants. ``body``:
-    the message as the topic's consumer reads it (default ``{"command", "object_id"}``)."""
-    evt_id = event_id(object_id, command)
-    body = body if body is not None else {"command": command, "object_id": object_id}
-    item = {
-        **records.event_key(evt_id),
-        "event_id": evt_id, "type": command, "object_id": object_id, "created_at": now, "topic": topic,
-        "body": body, "outbox_shard": OUTBOX_SHARD, "outbox_created_at": now,
-    }
-    tx.put_new(f"command:{evt_id}", settings().names.state_table, item)
-    return OutboxEvent(evt_id, topic, body)
+    """An internal step for a worker (e.g. send a refund to the channel); not shown to merchants."""
+    item = command_item(topic=topic, object_id=object_id, command=command, now=now, body=body)
+    tx.put_new(f"command:{item['event_id']}", settings().names.state_table, item)
+    return OutboxEvent(item["event_id"], topic, item["body"])
 
 
 _QUEUE_URLS: dict[str, str] = {}
@@ -106,17 +136,40 @@ def mark_published(evt_id: str) -> None:
     )
 
 
+PAGE_ITEMS = 100
+
+
 def pending(older_than: str) -> Iterator[OutboxEvent]:
-    """Unpublished events older than ``older_than``, oldest first, page by page."""
-    pages = client("dynamodb").get_paginator("query").paginate(
-        TableName=settings().names.state_table,
-        IndexName="outbox",
-        KeyConditionExpression="outbox_shard = :shard AND outbox_created_at < :cutoff",
-        ExpressionAttributeValues={":shard": {"S": OUTBOX_SHARD}, ":cutoff": {"S": older_than}},
-    )
-    for page in pages:
-        for raw in page.get("Items", []):
-            evt_id = raw["event_id"]["S"]
-            topic = raw["topic"]["S"]
-            body = {"event_id": evt_id} if topic == "webhooks" else from_item({"body": raw["body"]})["body"]
-            yield OutboxEvent(evt_id, topic, body)
+    """Unpublished events older than ``older_than``, from every shard (shard "0" also holds the events written
+    before the index was sharded). Shards are read ``PARALLEL`` at a time, a page of ``PAGE_ITEMS`` each, so
+    memory holds at most that many pages whatever the backlog."""
+    dynamodb = client("dynamodb")
+    table = settings().names.state_table
+
+    def page(shard: str, start: dict[str, Any] | None) -> tuple[list[OutboxEvent], dict[str, Any] | None]:
+        params: dict[str, Any] = {
+            "TableName": table, "IndexName": "outbox", "Limit": PAGE_ITEMS,
+            "KeyConditionExpression": "outbox_shard = :shard AND outbox_created_at < :cutoff",
+            "ExpressionAttributeValues": {":shard": {"S": shard}, ":cutoff": {"S": older_than}},
+        }
+        if start:
+            params["ExclusiveStartKey"] = start
+        response = dynamodb.query(**params)
+        return [_event(raw) for raw in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    names = shards.all_shards(shards.counts().outbox)
+    with ThreadPoolExecutor(max_workers=min(shards.PARALLEL, len(names))) as pool:
+        for first in range(0, len(names), shards.PARALLEL):
+            wave = names[first:first + shards.PARALLEL]
+            for shard, (events, more) in zip(wave, pool.map(lambda shard: page(shard, None), wave), strict=True):
+                yield from events
+                while more:
+                    events, more = page(shard, more)
+                    yield from events
+
+
+def _event(raw: dict[str, Any]) -> OutboxEvent:
+    evt_id = raw["event_id"]["S"]
+    topic = raw["topic"]["S"]
+    body = {"event_id": evt_id} if topic == "webhooks" else from_item({"body": raw["body"]})["body"]
+    return OutboxEvent(evt_id, topic, body)

@@ -48,6 +48,19 @@ def payment_id_for_order_no(merchant_id: str, merchant_order_no: str) -> str | N
     return item["payment_id"] if item else None
 
 
+def batch_get(keys: list[dict[str, str]], *, table: str | None = None) -> list[dict[str, Any]]:
+    """The items that exist among ``keys`` (any order), in BatchGetItem calls of 100, unprocessed keys retried."""
+    name = table or state_table()
+    found: list[dict[str, Any]] = []
+    for first in range(0, len(keys), 100):
+        request: dict[str, Any] = {name: {"Keys": [to_item(key) for key in keys[first:first + 100]]}}
+        while request:
+            response = client("dynamodb").batch_get_item(RequestItems=request)
+            found.extend(from_item(item) for item in response.get("Responses", {}).get(name, []))
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
 def query(
     key_condition: str, values: dict[str, Any], *, index: str | None = None, limit: int = 100,
     forward: bool = True, start_key: dict[str, Any] | None = None, table: str | None = None,

@@ -50,11 +50,12 @@ class Transaction:
         key: dict[str, str],
         set_values: dict[str, Any],
         *,
-        condition: str,
+        condition: str | None,
         condition_values: dict[str, Any],
         remove: tuple[str, ...] = (),
         add_values: dict[str, int] | None = None,
     ) -> None:
+        """``condition`` None: unconditional (a running total that ``ADD`` creates on first use)."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         clauses: list[str] = []
@@ -76,12 +77,12 @@ class Transaction:
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         for placeholder, value in condition_values.items():
             values[placeholder] = to_value(value)
-        _declare_condition_names(condition, names)
-        self._add(label, {"Update": {
-            "TableName": table, "Key": to_item(key), "UpdateExpression": expression.strip(),
-            "ConditionExpression": condition, "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }})
+        operation: dict[str, Any] = {"TableName": table, "Key": to_item(key), "UpdateExpression": expression.strip(),
+                                     "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+        if condition is not None:
+            _declare_condition_names(condition, names)
+            operation["ConditionExpression"] = condition
+        self._add(label, {"Update": operation})
 
     def delete(self, label: str, table: str, key: dict[str, str], *, condition: str,
                condition_values: dict[str, Any]) -> None:

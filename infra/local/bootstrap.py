@@ -30,7 +30,7 @@ def _create_table(table: Table) -> None:
             "IndexName": index.name,
             "KeySchema": [{"AttributeName": index.partition_key, "KeyType": "HASH"}] + (
                 [{"AttributeName": index.sort_key, "KeyType": "RANGE"}] if index.sort_key else []),
-            "Projection": {"ProjectionType": "ALL"},
+            "Projection": {"ProjectionType": index.projection},
         } for index in table.indexes]
     try:
         dynamodb.create_table(**params)

@@ -120,6 +120,9 @@ def test_tables_match_the_shared_definitions(dev):
         for index in table.indexes:
             schema = {k["AttributeName"]: k["KeyType"] for k in indexes[index.name]["KeySchema"]}
             assert schema == {index.partition_key: "HASH", **({index.sort_key: "RANGE"} if index.sort_key else {})}
+            assert indexes[index.name]["Projection"]["ProjectionType"] == index.projection
+            if index.name == "gsi1":  # the event list holds keys only: event updates must not write to it
+                assert index.projection == "KEYS_ONLY"
         assert tables[table.name]["DeletionPolicy"] == "Retain"
 
 

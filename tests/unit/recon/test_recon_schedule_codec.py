@@ -18,6 +18,7 @@ from chalicelib.recon.day_records import expected_fee, record_from_item
 from chalicelib.recon.model import HubRecord, Pooled
 from chalicelib.recon.schedule import due_today, fetch_after, previous_beijing_day, utc_cron
 from chalicelib.storage.recon_index import beijing_day, index_fields
+from chalicelib.storage.shards import shard_of
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -70,9 +71,9 @@ def test_pooled_records_round_trip() -> None:
 def test_the_index_files_a_record_under_its_beijing_day() -> None:
     late = datetime(2024, 5, 19, 16, 0, 1, tzinfo=UTC)  # 00:00:01 on the 20th in Beijing
     assert beijing_day(late) == "2024-05-20" and beijing_day(late.replace(tzinfo=None)) == "2024-05-20"
-    fields = index_fields("wechat-demo", "payment", "att_1", late)
-    assert fields == {"recon_pk": "wechat-demo#2024-05-20", "recon_sk": "payment#att_1",
-                      "recon_at": "2024-05-19T16:00:01.000Z"}
+    fields = index_fields("wechat-demo", "payment", "att_1", late, count=512)
+    assert fields == {"recon_pk": "wechat-demo#2024-05-20", "recon_spk": f"wechat-demo#2024-05-20#{shard_of('att_1', 512)}",
+                      "recon_sk": "payment#att_1", "recon_at": "2024-05-19T16:00:01.000Z"}
 
 
 def test_an_indexed_item_reads_back_as_the_record_the_engine_matches() -> None:
