@@ -120,3 +120,33 @@ def channel_account(stack: Stack) -> Iterator[Any]:
     for box, _ in _SANDBOXES.values():
         box.stop()
     _SANDBOXES.clear()
+
+
+class PublishedMetrics(list[dict[str, Any]]):
+    """Every embedded-metric-format document the hub wrote while the fixture was active, decoded."""
+
+    def values(self, namespace: str, metric: str, **dimensions: str) -> list[float]:
+        found = []
+        for document in self:
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                names = {m["Name"] for m in directive["Metrics"]}
+                if directive["Namespace"] != namespace or metric not in names:
+                    continue
+                if any(set(dims) == set(dimensions) and all(document[d] == dimensions[d] for d in dims)
+                       for dims in directive["Dimensions"]):
+                    found.append(document[metric])
+        return found
+
+
+@pytest.fixture
+def published_metrics() -> Iterator[PublishedMetrics]:
+    import json
+
+    from chalicelib import observability
+
+    published = PublishedMetrics()
+    previous = observability.set_metric_sink(lambda line: published.append(json.loads(line)))
+    try:
+        yield published
+    finally:
+        observability.set_metric_sink(previous)
