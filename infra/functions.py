@@ -26,7 +26,6 @@ class Access:
     # uses for its encrypted tables and queues. Only what handles cards touches the card vault's keys.
     kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     buckets: dict[str, str] = field(default_factory=dict)  # Bucket.logical_id -> READ | WRITE (objects only)
-    metrics: tuple[str, ...] = ()  # CloudWatch namespaces it may put metric data into
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,6 @@ WORKERS: tuple[Worker, ...] = (
             sends_to=("webhooks", "status-sync", "refunds"),
             channel_secrets=True,
             buckets={"ReconBucket": WRITE},
-            metrics=("PayHub/Recon",),
         ),
         memory_mb=2048,  # the day's hub records are indexed in memory (~200 bytes each)
         timeout_s=900,

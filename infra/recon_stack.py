@@ -1,5 +1,5 @@
 """The reconciliation parts of ``PayHub-<stage>``: its bucket, the daily per-channel schedules, the IAM for
-buckets and metrics, and the alarms on unresolved differences and failed runs.
+buckets (its metrics are embedded in its logs: no grant), and the alarms on unresolved differences and failed runs.
 
 Called from ``infra/stack.py`` at the points named there; kept apart so the stack module stays about the
 hub's general shape.
@@ -61,11 +61,6 @@ def access_statements(stack: PayHubStack, access: catalog.Access) -> list[iam.Po
         actions = ["s3:GetObject"] + (["s3:PutObject", "s3:AbortMultipartUpload"] if level == catalog.WRITE else [])
         statements.append(iam.PolicyStatement(actions=actions,
                                               resources=[stack.buckets[logical_id].arn_for_objects("*")]))
-    if access.metrics:
-        # PutMetricData has no resource-level scoping; the namespace condition is the limit.
-        statements.append(iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": list(access.metrics)}}))
     return statements
 
 

@@ -35,8 +35,8 @@ from aws_cdk import aws_sqs as sqs
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from infra import alerting, recon_stack
 from infra import functions as catalog
-from infra import recon_stack
 from infra.resources import KmsKey, Queue, Resources, Table, resources
 
 # TLS 1.2+ with forward secrecy on the API's own (edge) endpoint. Enhanced policies ("SecurityPolicy_*")
@@ -83,6 +83,9 @@ class PayHubStack(cdk.Stack):
 
         self.chalice = self._chalice(project_dir)
         self.rest_api: sam.CfnApi = self.chalice.get_resource("RestAPI")  # type: ignore[assignment]
+        # Named, so the API Gateway metrics the alarms watch (dimension ApiName) have a name known at synth.
+        self.api_name = self.res.names.prefix
+        self.rest_api.name = self.api_name
         self.functions: dict[str, sam.CfnFunction] = {}
         self._split_api()
         self._wire_workers()
@@ -91,6 +94,7 @@ class PayHubStack(cdk.Stack):
         for dead_letter_queue in (dlq for _, dlq in self.queues.values()):
             self._alarm_on_depth(dead_letter_queue)
         recon_stack.alarm_on_recon(self)
+        alerting.Alerting(self).build()
 
     # --- stateful resources -------------------------------------------------------------------------------
 
