@@ -16,6 +16,7 @@ from typing import Any
 import urllib3
 from pydantic import ValidationError
 
+from payhub_cli import archive as archive_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
 
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the channel's callback")
     pay.set_defaults(run=sandbox_pay)
     recon_cli.register(groups)
+    archive_cli.register(groups)
     return parser
 
 
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     _use_local_stack()
     try:
         result = args.run(args)
-    except (CliError, recon_cli.ReconFailed) as exc:
+    except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, ValueError) as exc:
         print(f"payhub: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the operator gets one line, not a traceback

@@ -211,7 +211,8 @@ def test_schedules_invoke_the_sweeps(dev):
         assert targets[handlers[handler]] == f"rate({minutes} minute{'s' if minutes > 1 else ''})"
     permitted = {ref_target(p["Properties"]["FunctionName"]) for p in of_type(dev, "AWS::Lambda::Permission").values()
                  if p["Properties"]["Principal"] == "events.amazonaws.com"}
-    assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()} | {handlers[RECON_FANOUT_HANDLER]}
+    assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()} | {handlers[RECON_FANOUT_HANDLER],
+                                                                    handlers["functions.archive_sweep.handler"]}
 
 
 def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
@@ -393,7 +394,8 @@ def test_each_channel_has_a_daily_recon_schedule_after_its_statement_is_publishe
 
 
 def test_recon_bucket_is_private_encrypted_and_named_per_account(dev):
-    (bucket_id, bucket), = of_type(dev, "AWS::S3::Bucket").items()
+    (bucket_id, bucket), = [(lid, b) for lid, b in of_type(dev, "AWS::S3::Bucket").items()
+                            if "payhub-dev-recon-" in json.dumps(b["Properties"]["BucketName"])]
     props = bucket["Properties"]
     assert props["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
