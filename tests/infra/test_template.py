@@ -55,6 +55,7 @@ QUEUE_WORKER_HANDLERS = {
     "recon": "functions.recon_worker.handler",
 }
 RECON_FANOUT_HANDLER = "functions.recon_worker.fan_out"
+ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",
     "status_sync_sweep": "functions.sweeps.status_sync_sweep",
@@ -212,7 +213,7 @@ def test_schedules_invoke_the_sweeps(dev):
     permitted = {ref_target(p["Properties"]["FunctionName"]) for p in of_type(dev, "AWS::Lambda::Permission").values()
                  if p["Properties"]["Principal"] == "events.amazonaws.com"}
     assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()} | {handlers[RECON_FANOUT_HANDLER],
-                                                                    handlers["functions.archive_sweep.handler"]}
+                                                                    handlers[ARCHIVE_SWEEP_HANDLER]}
 
 
 def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
@@ -297,7 +298,7 @@ def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
     functions = of_type(dev, "AWS::Serverless::Function")
     assert set(functions_by_handler(dev)) == (
         set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values())
-        | {RECON_FANOUT_HANDLER})
+        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER})
     for function in functions.values():
         props = function["Properties"]
         assert [ref_target(layer) for layer in props["Layers"]] == [layer_id]
