@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -190,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _use_local_stack()
+    # stdout is the command's JSON answer, and the operator sees each outcome directly: the metrics that page
+    # are those of the deployed functions, so the CLI's own go to the debug log.
+    from chalicelib import observability
+
+    observability.set_metric_sink(lambda line: logging.getLogger("payhub.metrics").debug("%s", line))
     try:
         result = args.run(args)
     except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, ValueError) as exc:

@@ -1,9 +1,9 @@
 """Every call the hub makes to a channel, counted per channel account (``observability.channel_call``).
 
 The adapters are shared by all accounts of a channel, and every operation that reaches the channel takes the
-account as its first argument: wrapping those methods on the one adapter instance measures each account
-without touching the seven adapters. The instance stays the same object, so protocol checks
-(``isinstance(adapter, ChecksAmounts)``) see what they saw before.
+account as its first argument: giving the one adapter instance a measuring subclass of its own class measures
+each account without touching the adapters. The instance stays the same object and an instance of its class,
+so protocol checks (``isinstance(adapter, ChecksAmounts)``) see what they saw before.
 
 A call *fails* when the channel could not be reached, answered with an error, or answered something the hub
 cannot trust; a definite business refusal (``refused``: nothing happened there) and UnionPay's "order already
@@ -29,19 +29,27 @@ UNTRUSTED_ANSWER_CODES = frozenset({"RESPONSE_SIGNATURE_INVALID", "ANSWER_MISMAT
 
 
 def instrument(adapter: Any, channel: str) -> Any:
-    for operation in MEASURED_OPERATIONS:
-        if callable(getattr(type(adapter), operation, None)):
-            setattr(adapter, operation, _measured(adapter, channel, operation))
+    """Give ``adapter`` a subclass of its class whose channel operations are measured (same object, same
+    protocols); the class's own methods are looked up at each call, so one replaced there later still runs."""
+    adapter.__class__ = _measured_class(type(adapter), channel)
     return adapter
 
 
-def _measured(adapter: Any, channel: str, operation: str) -> Callable[..., Any]:
-    cls = type(adapter)
+_CLASSES: dict[tuple[type, str], type] = {}
 
+
+def _measured_class(cls: type, channel: str) -> type:
+    if (cls, channel) in _CLASSES:
+        return _CLASSES[cls, channel]
+    operations = {op: _measured(cls, channel, op) for op in MEASURED_OPERATIONS if callable(getattr(cls, op, None))}
+    measured = _CLASSES[cls, channel] = type(f"Measured{cls.__name__}", (cls,), {**operations, "__module__": __name__})
+    return measured
+
+
+def _measured(cls: type, channel: str, operation: str) -> Callable[..., Any]:
     @functools.wraps(getattr(cls, operation))
-    def call(account: Any, *args: Any, **kwargs: Any) -> Any:
-        # Looked up on the class at each call, so a method replaced there later (a test's fault) still runs.
-        method = getattr(cls, operation).__get__(adapter, cls)
+    def call(self: Any, account: Any, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(cls, operation).__get__(self, cls)  # the adapter's own, never this wrapper
         account_id = getattr(account, "account_id", None) or "unknown"
         started = time.monotonic()
         failed, code = False, None

@@ -208,3 +208,12 @@ def test_a_method_replaced_on_the_class_afterwards_still_runs_and_is_measured(pa
     assert paypal.query(Account(), "att_1", None) == "patched"
     assert published_metrics.values("PayHub/Channels", "ChannelCalls", Stage="local", Channel="paypal",
                                     Account="pp-main") == [1]
+
+
+def test_the_measured_method_kept_aside_and_put_back_on_the_adapters_class_does_not_recurse(paypal, monkeypatch):
+    """What a test of a refusal does: keep ``adapter.query``, replace the class's, then restore through the kept one."""
+    real = paypal.query
+    monkeypatch.setattr(type(paypal), "query", lambda self, account, *a, **k: "refused")
+    assert paypal.query(Account(), "att_1", None) == "refused"
+    monkeypatch.setattr(type(paypal), "query", lambda self, account, *a, **k: real(account, *a, **k))
+    assert paypal.query(Account(), "att_1", None) == "status"
