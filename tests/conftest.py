@@ -26,6 +26,13 @@ os.environ["PAYHUB_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{API_PORT}"
 os.environ["PAYHUB_SECRETS_TTL_S"] = "0"  # tests rotate keys and flip settings; always read fresh
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+# The hub's embedded metrics go to stdout (CloudWatch reads them there); in tests the API runs in this process,
+# where stdout is what the CLI tests read, so they go to a debug logger unless a test collects them
+# (``published_metrics``).
+from chalicelib import observability  # noqa: E402
+
+observability.set_metric_sink(lambda line: logging.getLogger("payhub.metrics").debug("%s", line))
+
 
 @dataclass
 class Stack:

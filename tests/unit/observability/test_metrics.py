@@ -82,7 +82,11 @@ def test_a_broken_stdout_does_not_turn_an_alert_into_an_error(caplog):
 
 def test_stdout_gets_one_json_line_per_metric(capsys, monkeypatch):
     monkeypatch.delenv("PAYHUB_LOG_FORMAT", raising=False)
-    observability.alert("settlement_held", attempt_id="att_1")
+    previous = observability.set_metric_sink(None)  # None: the default, stdout, as in Lambda
+    try:
+        observability.alert("settlement_held", attempt_id="att_1")
+    finally:
+        observability.set_metric_sink(previous)
     (line,) = capsys.readouterr().out.splitlines()
     assert_valid_emf(json.loads(line))
 
