@@ -8,6 +8,7 @@ from chalice import Chalice
 
 from chalicelib.observability import configure_logging
 from functions import (
+    archive_sweep,
     callbacks,
     framework_errors,
     operator_api,
@@ -62,3 +63,8 @@ def recon_worker_fn(event, context):
 @app.lambda_function(name="recon_fanout")
 def recon_fanout_fn(event, context):
     return recon_worker.fan_out(event, context)
+
+
+@app.lambda_function(name="archive_sweep")
+def archive_sweep_fn(event, context):
+    return archive_sweep.handler(event, context)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 READ = "read"
 APPEND = "append"
 WRITE = "write"
+ARCHIVE = "archive"  # buckets only: write objects under S3 Object Lock retention, read them back
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class Access:
     # KmsKey.logical_id (infra.resources) -> the KMS actions allowed on it, beyond the stage key every function
     # uses for its encrypted tables and queues. Only what handles cards touches the card vault's keys.
     kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    buckets: dict[str, str] = field(default_factory=dict)  # Bucket.logical_id -> READ | WRITE (objects only)
-    metrics: tuple[str, ...] = ()  # CloudWatch namespaces it may put metric data into
+    buckets: dict[str, str] = field(default_factory=dict)  # Bucket.logical_id -> READ | WRITE | ARCHIVE (objects)
+    scans: tuple[str, ...] = ()  # Table.logical_ids it may Scan (the archival sweep only)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,6 @@ WORKERS: tuple[Worker, ...] = (
             sends_to=("webhooks", "status-sync", "refunds"),
             channel_secrets=True,
             buckets={"ReconBucket": WRITE},
-            metrics=("PayHub/Recon",),
         ),
         memory_mb=2048,  # the day's hub records are indexed in memory (~200 bytes each)
         timeout_s=900,
@@ -210,6 +210,18 @@ WORKERS: tuple[Worker, ...] = (
         handler="functions.recon_worker.fan_out",
         access=Access(tables={"ConfigTable": READ}, sends_to=("recon",)),
         timeout_s=60,
+    ),
+)
+
+WORKERS += (
+    Worker(
+        name="archive_sweep",
+        handler="functions.archive_sweep.handler",
+        # Reads the state table segment by segment; swaps settled records for pointers (put + conditional delete)
+        # after writing them, locked, to the archive bucket. Nothing else: no channels, no queues, no ledger.
+        access=Access(tables={"StateTable": WRITE}, scans=("StateTable",), buckets={"ArchiveBucket": ARCHIVE}),
+        memory_mb=1024,
+        timeout_s=900,
     ),
 )
 

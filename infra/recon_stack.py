@@ -1,5 +1,5 @@
 """The reconciliation parts of ``PayHub-<stage>``: its bucket, the daily per-channel schedules, the IAM for
-buckets and metrics, and the alarms on unresolved differences and failed runs.
+buckets (its metrics are embedded in its logs: no grant), and the alarms on unresolved differences and failed runs.
 
 Called from ``infra/stack.py`` at the points named there; kept apart so the stack module stays about the
 hub's general shape.
@@ -22,11 +22,14 @@ from aws_cdk import aws_sam as sam
 
 from chalicelib.recon.metrics import FAILED, NAMESPACE, UNRESOLVED
 from infra import functions as catalog
+from infra import retention
 
 if TYPE_CHECKING:
     from infra.stack import PayHubStack
 
-REPORT_RETENTION_DAYS = 3 * 365  # statements and reports are the evidence of each day's reconciliation
+# Statements and reports are the evidence of each day's reconciliation: kept as long as the stage's
+# recon_evidence retention (infra/retention.py, default ten years).
+REPORT_HOT_DAYS = 90
 
 
 def env_name(bucket_logical_id: str) -> str:
@@ -42,8 +45,12 @@ def create_buckets(stack: PayHubStack) -> dict[str, s3.Bucket]:
             bucket_name=f"{spec.name}-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}",  # bucket names are global
             encryption=s3.BucketEncryption.KMS, encryption_key=stack.key, bucket_key_enabled=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, versioned=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(REPORT_RETENTION_DAYS),
-                                              abort_incomplete_multipart_upload_after=cdk.Duration.days(1))],
+            lifecycle_rules=[s3.LifecycleRule(
+                expiration=cdk.Duration.days(retention.recon_evidence_days(stack)),  # a stage parameter
+                # reports are read in the days after their run; then they are evidence, kept in a cheaper class
+                transitions=[s3.Transition(storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                                           transition_after=cdk.Duration.days(REPORT_HOT_DAYS))],
+                abort_incomplete_multipart_upload_after=cdk.Duration.days(1))],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
     return buckets
@@ -59,13 +66,10 @@ def access_statements(stack: PayHubStack, access: catalog.Access) -> list[iam.Po
     statements = []
     for logical_id, level in access.buckets.items():
         actions = ["s3:GetObject"] + (["s3:PutObject", "s3:AbortMultipartUpload"] if level == catalog.WRITE else [])
+        if level == catalog.ARCHIVE:  # each object locked until its record's retention ends (infra/retention.py)
+            actions += ["s3:PutObject", "s3:PutObjectRetention"]
         statements.append(iam.PolicyStatement(actions=actions,
                                               resources=[stack.buckets[logical_id].arn_for_objects("*")]))
-    if access.metrics:
-        # PutMetricData has no resource-level scoping; the namespace condition is the limit.
-        statements.append(iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": list(access.metrics)}}))
     return statements
 
 

@@ -36,7 +36,7 @@ from aws_cdk import aws_sqs as sqs
 from chalice.cdk import Chalice
 from constructs import Construct
 
-from infra import build, gateway_responses, recon_stack
+from infra import alerting, build, gateway_responses, recon_stack, retention
 from infra import functions as catalog
 from infra.resources import KmsKey, Queue, Resources, Table, resources
 
@@ -79,6 +79,7 @@ class PayHubStack(cdk.Stack):
         self.tables = {table.logical_id: self._table(table) for table in self.res.tables}
         self.queues = {queue.key: self._queue(queue) for queue in self.res.queues}
         self.buckets = recon_stack.create_buckets(self)
+        self.buckets.update(retention.create_buckets(self))
         self.alarm_topic = sns.Topic(self, "AlarmTopic", display_name=f"payhub {stage} alarms")
         self.layer = lambda_.LayerVersion(
             self, "RuntimeDeps",
@@ -89,6 +90,9 @@ class PayHubStack(cdk.Stack):
 
         self.chalice = self._chalice(project_dir)
         self.rest_api: sam.CfnApi = self.chalice.get_resource("RestAPI")  # type: ignore[assignment]
+        # Named, so the API Gateway metrics the alarms watch (dimension ApiName) have a name known at synth.
+        self.api_name = self.res.names.prefix
+        self.rest_api.name = self.api_name
         self.functions: dict[str, sam.CfnFunction] = {}
         self._split_api()
         self._wire_workers()
@@ -98,6 +102,7 @@ class PayHubStack(cdk.Stack):
         for dead_letter_queue in (dlq for _, dlq in self.queues.values()):
             self._alarm_on_depth(dead_letter_queue)
         recon_stack.alarm_on_recon(self)
+        alerting.Alerting(self).build()
 
     # --- stage parameters -----------------------------------------------------------------------------------
 
@@ -302,6 +307,7 @@ class PayHubStack(cdk.Stack):
             if worker.name in schedules:
                 self._schedule(function, worker.name, schedules[worker.name].rate_minutes)
         recon_stack.schedule_daily(self)
+        retention.schedule_archival(self)
 
     def _consume(self, function: sam.CfnFunction, worker: catalog.Worker) -> None:
         spec = next(queue for queue in self.res.queues if queue.key == worker.queue)
@@ -348,6 +354,9 @@ class PayHubStack(cdk.Stack):
                                 resources=[self.key.key_arn]),
         ]
         statements += [self._table_statement(logical_id, level) for logical_id, level in access.tables.items()]
+        if access.scans:
+            statements.append(iam.PolicyStatement(
+                actions=["dynamodb:Scan"], resources=[self.tables[logical_id].table_arn for logical_id in access.scans]))
         statements += [iam.PolicyStatement(actions=list(actions), resources=[self.keys[logical_id].key_arn])
                        for logical_id, actions in access.kms.items()]
         if access.sends_to:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import urllib3
 from pydantic import ValidationError
 
+from payhub_cli import archive as archive_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
 
@@ -182,15 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the channel's callback")
     pay.set_defaults(run=sandbox_pay)
     recon_cli.register(groups)
+    archive_cli.register(groups)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _use_local_stack()
+    # stdout is the command's JSON answer, and the operator sees each outcome directly: the metrics that page
+    # are those of the deployed functions, so the CLI's own go to the debug log.
+    from chalicelib import observability
+
+    observability.set_metric_sink(lambda line: logging.getLogger("payhub.metrics").debug("%s", line))
     try:
         result = args.run(args)
-    except (CliError, recon_cli.ReconFailed) as exc:
+    except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, ValueError) as exc:
         print(f"payhub: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the operator gets one line, not a traceback

@@ -26,6 +26,13 @@ os.environ["PAYHUB_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{API_PORT}"
 os.environ["PAYHUB_SECRETS_TTL_S"] = "0"  # tests rotate keys and flip settings; always read fresh
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+# The hub's embedded metrics go to stdout (CloudWatch reads them there); in tests the API runs in this process,
+# where stdout is what the CLI tests read, so they go to a debug logger unless a test collects them
+# (``published_metrics``).
+from chalicelib import observability  # noqa: E402
+
+observability.set_metric_sink(lambda line: logging.getLogger("payhub.metrics").debug("%s", line))
+
 
 @dataclass
 class Stack:
@@ -120,3 +127,33 @@ def channel_account(stack: Stack) -> Iterator[Any]:
     for box, _ in _SANDBOXES.values():
         box.stop()
     _SANDBOXES.clear()
+
+
+class PublishedMetrics(list[dict[str, Any]]):
+    """Every embedded-metric-format document the hub wrote while the fixture was active, decoded."""
+
+    def values(self, namespace: str, metric: str, **dimensions: str) -> list[float]:
+        found = []
+        for document in self:
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                names = {m["Name"] for m in directive["Metrics"]}
+                if directive["Namespace"] != namespace or metric not in names:
+                    continue
+                if any(set(dims) == set(dimensions) and all(document[d] == dimensions[d] for d in dims)
+                       for dims in directive["Dimensions"]):
+                    found.append(document[metric])
+        return found
+
+
+@pytest.fixture
+def published_metrics() -> Iterator[PublishedMetrics]:
+    import json
+
+    from chalicelib import observability
+
+    published = PublishedMetrics()
+    previous = observability.set_metric_sink(lambda line: published.append(json.loads(line)))
+    try:
+        yield published
+    finally:
+        observability.set_metric_sink(previous)

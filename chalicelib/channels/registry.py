@@ -56,8 +56,9 @@ def adapter(channel: str) -> ChannelAdapter:
         module_name, class_name = ADAPTERS[channel]
     except KeyError as exc:
         raise InvalidRequest(f"unknown channel {channel!r}", param="channel") from exc
+    from chalicelib.channels.measured import instrument
     from chalicelib.channels.transport import UrllibTransport
 
     cls = getattr(importlib.import_module(module_name), class_name)
-    instance: ChannelAdapter = cls(UrllibTransport())
+    instance: ChannelAdapter = instrument(cls(UrllibTransport()), channel)  # counted per account
     return instance

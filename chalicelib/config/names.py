@@ -45,6 +45,12 @@ class StageNames:
         return f"{self.prefix}-recon"
 
     @property
+    def archive_bucket(self) -> str:
+        """Records moved out of the tables (chalicelib/retention). Deployed, named like the recon bucket; the
+        runtime reads it from PAYHUB_ARCHIVE_BUCKET."""
+        return f"{self.prefix}-archive"
+
+    @property
     def recon_bucket(self) -> str:
         """Statements as fetched and reconciliation reports. Deployed, the bucket's name gets the AWS account
         and region appended (bucket names are global); the runtime reads it from PAYHUB_RECON_BUCKET."""

@@ -14,6 +14,7 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ledger import Entry, Journal, journal_id, merchant_payable_account
 from chalicelib.domain.models import Attempt
+from chalicelib.observability import alert
 from chalicelib.storage import records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.transaction import Transaction, TransactionConflict
@@ -60,5 +61,5 @@ def hold_settlement(attempt: Attempt, *, reason: str, run_id: str, channel_statu
             return False
         raise
     log.warning("settlement of %s held (%s %s): %s", attempt.attempt_id, attempt.amount, attempt.currency, reason,
-                extra={"alert": "settlement_held", "attempt_id": attempt.attempt_id, "run_id": run_id})
+                extra=alert("settlement_held", attempt_id=attempt.attempt_id, run_id=run_id, reason=reason))
     return True

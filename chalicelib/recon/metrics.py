@@ -1,37 +1,27 @@
-"""CloudWatch figures of each run; the stack alarms on them (infra/stack.py).
+"""CloudWatch figures of each run; the stack alarms on them (infra/recon_stack.py, infra/alerting.py).
 
-``UnresolvedDifferences`` (items needing a person, waiting or to retry) and ``FailedRuns`` are published
-with the dimension ``Stage`` (what the alarms watch) and again with ``Stage`` + ``Account`` (for drilling
-down in the console).
+Published as embedded metric format through ``chalicelib.observability``: one log line, no API call (a
+``PutMetricData`` that could fail or stall after the run's outcome was stored, and needed its own IAM grant).
+
+``Runs`` (1 per finished run), ``UnresolvedDifferences`` (items needing a person, waiting or to retry) and
+``FailedRuns`` carry the dimension ``Stage`` (what the alarms watch) and again ``Stage`` + ``Account`` (for
+drilling down in the console).
 """
 
 from __future__ import annotations
 
-import logging
+from chalicelib.observability import emit, stage
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.config.settings import settings
-from chalicelib.storage.aws import client
-
-log = logging.getLogger(__name__)
 NAMESPACE = "PayHub/Recon"
+RUNS = "Runs"
 UNRESOLVED = "UnresolvedDifferences"
 FAILED = "FailedRuns"
 
 
-def _datums(name: str, value: int, account_id: str) -> list[dict[str, object]]:
-    stage = {"Name": "Stage", "Value": settings().stage}
-    return [{"MetricName": name, "Value": value, "Unit": "Count", "Dimensions": [stage]},
-            {"MetricName": name, "Value": value, "Unit": "Count",
-             "Dimensions": [stage, {"Name": "Account", "Value": account_id}]}]
-
-
 def publish_run(account_id: str, *, unresolved: int, failed: bool) -> None:
-    """The run's outcome is already stored; a metric that cannot be sent is logged as an error, loudly."""
-    data = _datums(UNRESOLVED, unresolved, account_id) if not failed else _datums(FAILED, 1, account_id)
-    try:
-        client("cloudwatch").put_metric_data(Namespace=NAMESPACE, MetricData=data)
-    except (BotoCoreError, ClientError):
-        log.exception("could not publish reconciliation metrics for %s", account_id,
-                      extra={"alert": "recon_metric_failed", "account": account_id})
+    """One finished run (stored already): counted, with its unresolved differences or its failure."""
+    metrics = {RUNS: (1, "Count"), FAILED: (1 if failed else 0, "Count")}
+    if not failed:
+        metrics[UNRESOLVED] = (unresolved, "Count")
+    emit(NAMESPACE, metrics, [["Stage"], ["Stage", "Account"]],
+         {"Stage": stage(), "Account": account_id})

@@ -28,6 +28,7 @@ from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
+from chalicelib.observability import alert
 from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
 from chalicelib.recon.day_records import hub_record_tuples
 from chalicelib.recon.items import ItemBook, follow_up_pool
@@ -85,7 +86,8 @@ def run_day(account_id: str, day: date, *, progress: Progress = _quiet,
 
 
 def _fail(account_id: str, day: date, rid: str, token: str, reason: str, *, retryable: bool) -> RunResult:
-    log.error("reconciliation run %s failed: %s", rid, reason, extra={"alert": "recon_run_failed", "run_id": rid})
+    log.error("reconciliation run %s failed: %s", rid, reason,
+              extra=alert("recon_run_failed", run_id=rid, account=account_id, day=day.isoformat()))
     repo.finish_run(account_id, day, token, {"status": "failed", "failure_reason": reason, "retryable": retryable,
                                              "finished_at": iso(utcnow())})
     metrics.publish_run(account_id, unresolved=0, failed=True)

@@ -20,6 +20,7 @@ from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.errors import CallbackRejected
 from chalicelib.domain.models import Attempt, Refund
+from chalicelib.observability import alert, security_event
 from chalicelib.service import orphans
 from chalicelib.service.outcomes import Dedupe, apply_attempt_status
 from chalicelib.service.refunds import apply_refund_status
@@ -41,16 +42,15 @@ def handle_callback(channel: str, account_id: str, headers: Mapping[str, str], b
     account = config_repo.channel_account(account_id)
     fingerprint = hashlib.sha256(body).hexdigest()[:16]  # lets operators match logs without storing bodies
     if account is None or account.config.channel != channel:
-        log.warning("callback rejected: unknown account", extra={"channel": channel, "account": account_id,
-                                                                   "body_sha256": fingerprint})
+        log.warning("callback rejected: unknown account", extra=security_event(
+            "callback_unknown_account", channel=channel, account=account_id, body_sha256=fingerprint))
         return channel_adapter.acknowledge(False)
     inbound = InboundCallback(headers={k.lower(): v for k, v in headers.items()}, body=body, received_at=utcnow())
     try:
         notification = channel_adapter.verify_and_parse_notification(account, inbound)
     except CallbackRejected as exc:
-        log.warning("callback rejected: %s", exc.message, extra={
-            "security_event": "callback_rejected", "channel": channel, "account": account_id,
-            "body_sha256": fingerprint})
+        log.warning("callback rejected: %s", exc.message, extra=security_event(
+            "callback_rejected", channel=channel, account=account_id, body_sha256=fingerprint))
         return channel_adapter.acknowledge(False)
     parsed = [notification] if isinstance(notification, Notification) else list(notification)
     for item in parsed:
@@ -74,9 +74,9 @@ def _apply(channel: str, account: ChannelAccount, notification: Notification) ->
                         "channel": channel, "account": account.account_id, "event_id": notification.event_id})
         return
     except BusinessMismatch as exc:
-        log.error("ALERT callback verified but not applied: %s", exc, extra={
-            "alert": "callback_business_mismatch", "channel": channel, "account": account.account_id,
-            "event_id": notification.event_id, "object_id": notification.object_id})
+        log.error("ALERT callback verified but not applied: %s", exc, extra=alert(
+            "callback_business_mismatch", channel=channel, account=account.account_id,
+            event_id=notification.event_id, object_id=notification.object_id))
         return
     dedupe = Dedupe(channel, account.account_id, notification.event_id)
     if notification.kind is NotificationKind.PAYMENT:
@@ -93,15 +93,16 @@ def _apply(channel: str, account: ChannelAccount, notification: Notification) ->
 
 def _raise_alert(channel: str, account: ChannelAccount, notification: Notification) -> None:
     """A person must act (a chargeback took money back); the hub's records are left as they are."""
+    assert notification.alert is not None
     status = notification.refund or notification.payment
     amount = status.amount if status is not None else None
     log.error("ALERT %s reported by %s for %s; acknowledged, nothing applied", notification.alert, channel,
-              notification.object_id, extra={
-                  "alert": notification.alert, "channel": channel, "account": account.account_id,
-                  "event_id": notification.event_id, "object_id": notification.object_id,
-                  "raw_status": status.raw_status if status is not None else None,
-                  "amount_minor": amount.minor if amount is not None else None,
-                  "currency": amount.currency if amount is not None else None})
+              notification.object_id, extra=alert(
+                  notification.alert, channel=channel, account=account.account_id,
+                  event_id=notification.event_id, object_id=notification.object_id,
+                  raw_status=status.raw_status if status is not None else None,
+                  amount_minor=amount.minor if amount is not None else None,
+                  currency=amount.currency if amount is not None else None))
 
 
 def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt | Refund:

@@ -24,6 +24,7 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.ids import is_hub_id, new_id
 from chalicelib.domain.models import Attempt, Payment
 from chalicelib.domain.states import AttemptState, PaymentState
+from chalicelib.observability import alert
 from chalicelib.service.outcomes import Applied, apply_attempt_status
 from chalicelib.storage import records, state_repo
 from chalicelib.storage.transaction import Transaction, TransactionConflict
@@ -47,15 +48,15 @@ def adopt(account: ChannelAccount, attempt_id: str, status: PaymentStatus, *, so
         return None
     if status.amount is None:
         log.error("ALERT channel reports money for unknown attempt %s without an amount; left for a person",
-                  attempt_id, extra={"alert": "orphan_amount_unknown", "channel": account.config.channel,
-                                     "account": account.account_id, "attempt_id": attempt_id, "source": source})
+                  attempt_id, extra=alert("orphan_amount_unknown", channel=account.config.channel,
+                                           account=account.account_id, attempt_id=attempt_id, source=source))
         return None
     _write_placeholder(account, attempt_id, status)
     log.error("ALERT orphan money: %s %s taken by %s/%s under %s, which the hub has no record of; refunding it",
               status.amount.minor, status.amount.currency, account.config.channel, account.account_id, attempt_id,
-              extra={"alert": "orphan_money", "channel": account.config.channel, "account": account.account_id,
-                     "attempt_id": attempt_id, "source": source, "amount_minor": status.amount.minor,
-                     "currency": status.amount.currency})
+              extra=alert("orphan_money", channel=account.config.channel, account=account.account_id,
+                          attempt_id=attempt_id, source=source, amount_minor=status.amount.minor,
+                          currency=status.amount.currency))
     return apply_attempt_status(attempt_id, status, source=f"orphan:{source}")
 
 

@@ -19,6 +19,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, PaymentState, RefundState
+from chalicelib.observability import alert
 from chalicelib.storage import config_repo, outbox, recon_index, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
@@ -65,7 +66,9 @@ def amount_differs(reported: Money | None, stored: Money, *, object_id: str, sou
     if reported is None or reported == stored:
         return False
     log.error("ALERT channel reports %s %s for %s, we hold %s %s; not applied", reported.minor, reported.currency,
-              object_id, stored.minor, stored.currency, extra={"alert": "amount_mismatch", "source": source})
+              object_id, stored.minor, stored.currency,
+              extra=alert("amount_mismatch", source=source, object_id=object_id, reported_minor=reported.minor,
+                          reported_currency=reported.currency, held_minor=stored.minor, held_currency=stored.currency))
     return True
 
 

@@ -28,6 +28,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Merchant, Refund
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundState, refund_can
+from chalicelib.observability import alert
 from chalicelib.service.channel_refs import refund_refs
 from chalicelib.service.inputs import CreateRefundInput
 from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
@@ -162,7 +163,7 @@ def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, de
         if target is None or not refund_can(refund.status, target):
             if target is RefundState.SUCCEEDED and refund.status is RefundState.FAILED:
                 log.error("ALERT refund %s succeeded at the channel after we recorded it failed (%s)", refund_id,
-                          source, extra={"alert": "refund_success_after_failure", "refund_id": refund_id})
+                          source, extra=alert("refund_success_after_failure", refund_id=refund_id, source=source))
             return Applied.NO_CHANGE
         try:
             _commit(refund, target, status, source=source, dedupe=dedupe, audit=audit)

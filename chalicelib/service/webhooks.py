@@ -20,6 +20,7 @@ from standardwebhooks.webhooks import Webhook
 from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.models import Merchant
+from chalicelib.observability import alert
 from chalicelib.service.webhook_targets import Target, TargetRefused, TargetUnresolved, check_notify_url
 from chalicelib.storage import config_repo, outbox, records, shards, state_repo
 from chalicelib.storage.aws import client
@@ -70,7 +71,7 @@ def deliver(event_id: str, *, attempt: int = 1, not_before: str | None = None, m
               "duration_ms": int((time.monotonic() - started) * 1000)}
     if sent.refused:
         log.warning("webhook target refused for %s: %s", event_id, sent.error,
-                    extra={"alert": "webhook_target_refused", "merchant_id": event["merchant_id"]})
+                    extra=alert("webhook_target_refused", merchant_id=event["merchant_id"], event_id=event_id))
     status = "delivered" if ok else "refused" if sent.refused else (
         "failed" if attempt > len(RETRY_DELAYS_S) else "retrying")
     if manual:

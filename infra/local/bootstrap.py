@@ -67,10 +67,11 @@ def _create_kms_key(spec: KmsKey) -> None:
     kms.create_alias(AliasName=spec.alias, TargetKeyId=key_id)
 
 
-def _create_bucket(name: str) -> None:
+def _create_bucket(name: str, *, object_lock: bool = False) -> None:
     s3 = client("s3")
     try:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": settings().region})
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": settings().region},
+                         ObjectLockEnabledForBucket=object_lock)
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
@@ -86,3 +87,4 @@ def create_stage_resources(stage: str) -> None:
         _create_kms_key(key)
     for bucket in defs.buckets:
         _create_bucket(bucket.name)
+    _create_bucket(defs.names.archive_bucket, object_lock=True)  # infra/retention.py: records kept under lock

@@ -144,7 +144,7 @@ def test_a_clean_day_matches_every_payment_and_refund_and_the_ledger_agrees(reco
     assert repo.get_run(recon.account_id, today())["executions"] == 2
 
 
-def test_report_files_and_the_metric_are_published(recon: Recon) -> None:
+def test_report_files_and_the_metric_are_published(recon: Recon, published_metrics) -> None:
     recon.payment(500)
     recon.fault("amount", out_trade_no=recon.payment(700)["attempt_id"], delta=1)
     result = recon.run()
@@ -155,11 +155,12 @@ def test_report_files_and_the_metric_are_published(recon: Recon) -> None:
     assert lines[0].startswith("run_id,account_id,day,kind") and len(lines) == 3  # the amount item, the ledger item
     html = s3.get_object(Bucket="payhub-local-recon", Key=reports["html"])["Body"].read().decode()
     assert "<svg" in html and "amount" in html and "ledger_mismatch" in html
-    points = client("cloudwatch").get_metric_statistics(
-        Namespace="PayHub/Recon", MetricName="UnresolvedDifferences", Statistics=["Maximum"], Period=60,
-        Dimensions=[{"Name": "Stage", "Value": "local"}, {"Name": "Account", "Value": recon.account_id}],
-        StartTime=datetime.now(UTC) - timedelta(minutes=10), EndTime=datetime.now(UTC) + timedelta(minutes=1))
-    assert [p["Maximum"] for p in points["Datapoints"]] == [2.0]
+    # embedded metric format on stdout (no PutMetricData): per account, and per stage for the alarms
+    by_account = {"Stage": "local", "Account": recon.account_id}
+    assert published_metrics.values("PayHub/Recon", "UnresolvedDifferences", **by_account) == [2]
+    assert published_metrics.values("PayHub/Recon", "UnresolvedDifferences", Stage="local") == [2]
+    assert published_metrics.values("PayHub/Recon", "Runs", Stage="local") == [1]
+    assert published_metrics.values("PayHub/Recon", "FailedRuns", Stage="local") == [0]
 
 
 # --- the channel has money the hub did not record ------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_an_amount_the_adapter_will_not_send_fails_the_refund_and_releases_it(st
 # --- callbacks about objects the hub does not hold ------------------------------------------------------------
 
 
-def test_a_hub_shaped_id_with_no_record_is_an_orphan_adopted_for_refund(stack, cardtest, caplog):
+def test_a_hub_shaped_id_with_no_record_is_an_orphan_adopted_for_refund(stack, cardtest, caplog, published_metrics):
     """Every create is recorded before the channel hears its id, so money under an unrecorded id of the hub's shape is
     nobody's: acknowledged (no retry loop), alerted, and adopted into a closed placeholder whose success is refunded."""
     orphan = new_id("att")
@@ -127,6 +127,7 @@ def test_a_hub_shaped_id_with_no_record_is_an_orphan_adopted_for_refund(stack, c
     assert reply.status_code == 200
     assert not alerts(caplog, "callback_business_mismatch")
     assert [r.attempt_id for r in alerts(caplog, "orphan_money")] == [orphan]  # type: ignore[attr-defined]
+    assert published_metrics.values("PayHub/Alerts", "orphan_money", Stage="local") == [1]  # what the alarm watches
     attempt = state_repo.get_attempt(orphan)
     assert attempt is not None and attempt.status == "succeeded" and attempt.merchant_id == "hub_orphans"
     payment = state_repo.get_payment(attempt.payment_id)
@@ -144,7 +145,8 @@ def test_an_id_the_hub_never_issues_is_acknowledged_and_alerted(stack, cardtest,
     assert raised[0].levelno == logging.ERROR and raised[0].getMessage().startswith("ALERT")
 
 
-def test_a_chargeback_is_acknowledged_alerted_and_changes_nothing(stack, merchant, cardtest, drain, caplog):
+def test_a_chargeback_is_acknowledged_alerted_and_changes_nothing(stack, merchant, cardtest, drain, caplog,
+                                                                 published_metrics):
     payment = paid_wallet_payment(merchant, 1500)
     drain()
     before = state_repo.get_payment(payment["id"])
@@ -153,6 +155,7 @@ def test_a_chargeback_is_acknowledged_alerted_and_changes_nothing(stack, merchan
     assert reply.status_code == 200
     raised = alerts(caplog, "chargeback")
     assert len(raised) == 1 and raised[0].levelno == logging.ERROR and raised[0].getMessage().startswith("ALERT")
+    assert published_metrics.values("PayHub/Alerts", "chargeback", Stage="local") == [1]
     assert state_repo.get_payment(payment["id"]) == before
     drain()
     assert [e["type"] for e in merchant.get("/v1/events")["data"] if e["data"].get("id") == payment["id"]] == [

@@ -221,7 +221,8 @@ def test_success_arriving_for_a_closed_payment_loses_no_money(stack, drain, poli
 
 
 @pytest.mark.parametrize("fault", ["forged_callback", "tampered_callback", "stale_callback"])
-def test_forged_tampered_and_stale_callbacks_are_rejected_and_logged(stack, merchant, drain, caplog, fault):
+def test_forged_tampered_and_stale_callbacks_are_rejected_and_logged(stack, merchant, drain, caplog, fault,
+                                                                    published_metrics):
     caplog.set_level(logging.WARNING, logger="chalicelib.service.callbacks")
     payment = merchant.create_payment()
     arm(stack, fault)
@@ -232,6 +233,8 @@ def test_forged_tampered_and_stale_callbacks_are_rejected_and_logged(stack, merc
     first = next(r for r in rows if r["attempt"] == 1)
     assert not first["delivered"] and first["status_code"] in (400, 401)
     assert any("callback rejected" in r.getMessage() for r in caplog.records)
+    assert any(getattr(r, "security_event", None) == "callback_rejected" for r in caplog.records)
+    assert published_metrics.values("PayHub/Security", "callback_rejected", Stage="local")  # what the alarm watches
     assert merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded"
 
 
