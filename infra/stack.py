@@ -36,6 +36,7 @@ from aws_cdk import aws_sqs as sqs
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from chalicelib.config.names import queue_url_variable
 from infra import alerting, build, gateway_responses, recon_stack, retention
 from infra import functions as catalog
 from infra.resources import KmsKey, Queue, Resources, Table, resources
@@ -227,6 +228,9 @@ class PayHubStack(cdk.Stack):
         function.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
         function.add_property_override("Environment.Variables.PAYHUB_STAGE", self.stage)
         function.add_property_override("Environment.Variables.PAYHUB_PUBLIC_BASE_URL", self.public_base_url)
+        for key in access.sends_to:  # queue URLs from the template: no GetQueueUrl at run time
+            function.add_property_override(f"Environment.Variables.{queue_url_variable(key)}",
+                                           self.queues[key][0].queue_url)
         recon_stack.add_bucket_env(self, function, access)
         self.functions[name] = function
 
@@ -361,7 +365,7 @@ class PayHubStack(cdk.Stack):
                        for logical_id, actions in access.kms.items()]
         if access.sends_to:
             statements.append(iam.PolicyStatement(
-                actions=["sqs:SendMessage", "sqs:GetQueueUrl"],
+                actions=["sqs:SendMessage"],
                 resources=[self.queues[key][0].queue_arn for key in access.sends_to]))
         statements += self._consumer_statements(name)
         secret_prefixes = ([f"payhub/{self.stage}/channels/"] if access.channel_secrets else []) + (

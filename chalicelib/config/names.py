@@ -83,3 +83,11 @@ class StageNames:
     def card_fingerprint_key_alias(self) -> str:
         """HMAC key that fingerprints card numbers and keys the hash of requests that carry card data."""
         return f"alias/{self.prefix}-card-fingerprint"
+
+
+def queue_url_variable(queue: str) -> str:
+    """The environment variable a deployed function finds a queue's URL in (the template sets it for every queue
+    the function sends to), so no function asks SQS for a URL at run time."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    return "PAYHUB_QUEUE_URL_" + queue.upper().replace("-", "_")

@@ -169,7 +169,9 @@ def sweep(budget_s: float = 40.0) -> int:
 
 
 def _enqueue_due(items: list[dict[str, Any]], leased: str) -> int:
-    sent = 0
+    """Lease each due item (one conditional write each: two sweeps never both take it), then send the page's
+    messages in batches. A send that fails leaves the items leased: the next sweep after the lease takes them."""
+    messages: list[dict[str, Any]] = []
     for raw in items:
         pk, due = raw["pk"]["S"], raw["sync_due_at"]["S"]
         try:
@@ -182,7 +184,7 @@ def _enqueue_due(items: list[dict[str, Any]], leased: str) -> int:
             continue  # another sweep took it, or it changed
         kind = "attempt" if pk.startswith("ATT#") else "refund"
         count = int(raw.get("sync_count", {}).get("N", "0"))
-        outbox.send("status-sync", {"kind": kind, "id": pk.split("#", 1)[1], "count": count})
-        sent += 1
-    return sent
+        messages.append({"kind": kind, "id": pk.split("#", 1)[1], "count": count})
+    outbox.send_batch("status-sync", messages)
+    return len(messages)
 

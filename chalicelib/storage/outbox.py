@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.config.names import queue_url_variable
 from chalicelib.config.settings import settings
 from chalicelib.domain.ids import event_id
 from chalicelib.storage import records, shards
@@ -101,10 +103,11 @@ _QUEUE_URLS: dict[str, str] = {}
 
 
 def queue_url(topic: str) -> str:
-    """Looked up once per process and queue."""
+    """From the environment the template gives the function; looked up once per process where it is not set
+    (the local stack, the operator CLI)."""
     if topic not in _QUEUE_URLS:
-        name = settings().names.queue(topic)
-        _QUEUE_URLS[topic] = client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+        given = os.environ.get(queue_url_variable(topic))
+        _QUEUE_URLS[topic] = given or client("sqs").get_queue_url(QueueName=settings().names.queue(topic))["QueueUrl"]
     return _QUEUE_URLS[topic]
 
 
@@ -112,6 +115,21 @@ def send(topic: str, body: dict[str, Any], *, delay_s: int = 0) -> None:
     client("sqs").send_message(
         QueueUrl=queue_url(topic), MessageBody=json.dumps(body, sort_keys=True), DelaySeconds=max(0, min(delay_s, 900))
     )
+
+
+SQS_BATCH_MAX = 10  # SendMessageBatch takes at most 10 entries
+
+
+def send_batch(topic: str, bodies: list[dict[str, Any]]) -> None:
+    """Send many messages in as few requests as SQS allows. An entry SQS refuses raises, naming how many: the caller's
+    lease (status sync) or the outbox index (events) makes sure nothing refused is forgotten."""
+    for start in range(0, len(bodies), SQS_BATCH_MAX):
+        chunk = bodies[start:start + SQS_BATCH_MAX]
+        answer = client("sqs").send_message_batch(QueueUrl=queue_url(topic), Entries=[
+            {"Id": str(i), "MessageBody": json.dumps(body, sort_keys=True)} for i, body in enumerate(chunk)])
+        if answer.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(answer['Failed'])} of {len(chunk)} messages for {topic}: "
+                               f"{sorted({f.get('Code') for f in answer['Failed']})}")
 
 
 def publish(events: list[OutboxEvent]) -> None:

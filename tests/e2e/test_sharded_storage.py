@@ -3,6 +3,7 @@ written before sharding (shard "0", the bare ACCT#/value_key/event-list keys) ar
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -98,7 +99,7 @@ def _open_attempt(shard: str) -> str:
 def test_the_status_sweep_visits_every_shard_and_the_pre_sharding_one(stack: Any, monkeypatch: Any) -> None:
     wanted = {_open_attempt(shard) for shard in shards.all_shards(shards.counts().sync)}
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(status_sync.outbox, "send", lambda topic, body, **_: sent.append(body))
+    monkeypatch.setattr(status_sync.outbox, "send_batch", lambda topic, bodies: sent.extend(bodies))
     status_sync.sweep(budget_s=30)
     assert wanted <= {body["id"] for body in sent}
     for attempt_id in wanted:  # leased: not handed out again by the next sweep
@@ -141,3 +142,34 @@ def test_the_event_list_merges_every_shard_and_the_pre_sharding_key_newest_first
             break
     assert [evt for page in pages for evt in page] == newest_first
     assert [len(page) for page in pages] == [4, 4, 1]
+
+
+def test_the_status_sweep_sends_its_messages_in_batches(stack: Any, monkeypatch: Any) -> None:
+    """Twelve due items: two SendMessageBatch requests, never one SendMessage each, and every message arrives."""
+    from chalicelib.storage.aws import client as aws_client
+
+    wanted = {_open_attempt(shards.all_shards(shards.counts().sync)[0]) for _ in range(12)}
+    calls: list[str] = []
+    sqs = aws_client("sqs")
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    sqs.meta.events.register("before-call.sqs.*", count)
+    try:
+        status_sync.sweep(budget_s=30)
+    finally:
+        sqs.meta.events.unregister("before-call.sqs.*", count)
+    assert "SendMessage" not in calls and calls.count("SendMessageBatch") >= 2
+    url = status_sync.outbox.queue_url("status-sync")
+    seen: set[str] = set()
+    for _ in range(20):
+        # Other tests' messages stay visible (timeout 0); only this test's are taken off the queue.
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        mine = [m for m in messages if json.loads(m["Body"])["id"] in wanted]
+        if not mine and wanted <= seen:
+            break
+        for message in mine:
+            seen.add(json.loads(message["Body"])["id"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert wanted <= seen

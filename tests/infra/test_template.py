@@ -454,3 +454,26 @@ def test_deployed_functions_keep_the_guarded_defaults(synth, stage):
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         assert "PAYHUB_WEBHOOK_ALLOW_LOOPBACK" not in variables
         assert "PAYHUB_AUTH_CACHE_TTL_S" not in variables
+
+
+def test_functions_get_their_queue_urls_from_the_template_and_never_look_them_up(dev):
+    """Every queue a role may send to is named in that function's environment, and no role may GetQueueUrl."""
+    from chalicelib.config.names import QUEUES, queue_url_variable
+
+    queues = {logical_id: resource["Properties"]["QueueName"]
+              for logical_id, resource in of_type(dev, "AWS::SQS::Queue").items()}
+    roles = {ref_target(function["Properties"]["Role"]): function
+             for function in of_type(dev, "AWS::Serverless::Function").values()}
+    senders = 0
+    for role, statement in statements(dev):
+        actions = as_list(statement["Action"])
+        assert "sqs:GetQueueUrl" not in actions
+        if "sqs:SendMessage" not in actions:
+            continue
+        variables = roles[role]["Properties"]["Environment"]["Variables"]
+        for resource in as_list(statement["Resource"]):
+            logical_id = resource["Fn::GetAtt"][0]
+            [topic] = [q for q in QUEUES if queues[logical_id].endswith(f"-{q}")]
+            assert ref_target(variables[queue_url_variable(topic)]) == logical_id
+            senders += 1
+    assert senders >= 5
