@@ -301,6 +301,11 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     run = next(run for run in runs["data"] if run["day"] == paid_on.isoformat())
     assert run["status"] == "completed" and run["totals"]["matched"] >= 3, run  # two payments, one refund
 
+    # The daily archive sweep, one target per scan segment: everything here is minutes old, so it scans and keeps.
+    archive_rules = {rule for rule, _, function, _ in r.sources.schedules if function == "ArchiveSweep"}
+    swept = [answer for rule in sorted(archive_rules) for answer in r.sources.fire_all(rule)]
+    assert swept and sum(s["scanned"] for s in swept) >= 1 and all(s["archived"] == {} for s in swept), swept
+
     # The operator API is a function of its own.
     status, audit = r.call("GET", "/v1/operator/audit", operator_key)
     assert status == 200 and audit["data"], audit

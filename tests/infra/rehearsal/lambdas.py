@@ -222,12 +222,19 @@ class EventSources:
         return len(messages)
 
     def fire(self, rule: str) -> Any:
-        [(function, payload)] = [(f, p) for r, _, f, p in self.schedules if r == rule]
-        event = payload if payload is not None else {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "region": self._template.region, "resources": [self._template.arns[rule]], "detail": {}}
-        return self._processes[function].invoke(event)
+        """Invoke the rule's one target; ``fire_all`` for a rule with several (one per scan segment)."""
+        [answer] = self.fire_all(rule)
+        return answer
+
+    def fire_all(self, rule: str) -> list[Any]:
+        answers = []
+        for function, payload in [(f, p) for r, _, f, p in self.schedules if r == rule]:
+            event = payload if payload is not None else {
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": self._template.region, "resources": [self._template.arns[rule]], "detail": {}}
+            answers.append(self._processes[function].invoke(event))
+        return answers
 
     def rate_rules(self) -> list[str]:
         return [rule for rule, expression, _, _ in self.schedules if expression.startswith("rate(")]
