@@ -12,6 +12,7 @@ from functions import (
     operator_api,
     payments,
     recon,
+    recon_fanout,
     recon_worker,
     refund_worker,
     refunds,
@@ -59,4 +60,4 @@ def recon_worker_fn(event, context):
 
 @app.lambda_function(name="recon_fanout")
 def recon_fanout_fn(event, context):
-    return recon_worker.fan_out(event, context)
+    return recon_fanout.fan_out(event, context)

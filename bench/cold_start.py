@@ -5,6 +5,10 @@ is shared between runs except the OS page cache (as on a warm Lambda host, the c
 cache; .pyc files exist after the first run). The child times ``importlib.import_module`` plus the
 ``getattr`` of the handler with ``time.perf_counter`` and reports its peak RSS (``ru_maxrss``).
 
+The handlers are every deployed function's (``infra.functions``, the table the template is built from).
+Each is also given as a ratio to the floor, ``import boto3, pydantic, chalice, cryptography``, timed the same
+way in the same rounds, so a loaded machine moves both sides of the ratio; the goal is 1.25x at most.
+
 A separate, untimed ``-X importtime`` run per handler attributes the import time to top-level packages,
 to show what a handler pays for.
 
@@ -25,20 +29,15 @@ from dataclasses import dataclass
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, fmt, median, table  # noqa: E402
 
-HANDLERS: tuple[str, ...] = (
-    "app.app",
-    "functions.payments.app",
-    "functions.refunds.app",
-    "functions.callbacks.app",
-    "functions.webhook_worker.handler",
-    "functions.status_sync_worker.handler",
-    "functions.refund_worker.handler",
-    "functions.sweeps.outbox_sweep",
-    "functions.sweeps.status_sync_sweep",
-    "functions.recon.app",
-    "functions.recon_worker.handler",
-    "functions.recon_worker.fan_out",
-)
+from infra.functions import ROUTE_GROUPS, WORKERS  # noqa: E402  (the table the template is built from)
+
+# Every deployed function's handler, as the template names it.
+HANDLERS: tuple[str, ...] = tuple(group.handler for group in ROUTE_GROUPS) + tuple(w.handler for w in WORKERS)
+# The anchor every handler is compared with, timed in the same run the same way: the four libraries a function
+# of this hub cannot do without (the AWS SDK, request models, the API framework, the crypto primitives).
+FLOOR = "(floor: import boto3, pydantic, chalice, cryptography)"
+FLOOR_IMPORT = "import boto3, pydantic, chalice, cryptography"
+TARGET_RATIO = 1.25  # issue 9: every function within 1.25x the floor
 BASELINE = "(interpreter only)"
 
 CHILD = """
@@ -46,7 +45,9 @@ import importlib, json, resource, sys, time
 sys.path.insert(0, {root!r})
 target = {target!r}
 start = time.perf_counter()
-if target:
+if target == {floor!r}:
+    exec({floor_import!r})
+elif target:
     module, attr = target.rsplit(".", 1)
     getattr(importlib.import_module(module), attr)
 elapsed = time.perf_counter() - start
@@ -88,7 +89,7 @@ def child_env() -> dict[str, str]:
 
 
 def run_once(target: str, then: str = "") -> Sample:
-    code = CHILD.format(root=ROOT, target=target, then=then)
+    code = CHILD.format(root=ROOT, target=target, then=then, floor=FLOOR, floor_import=FLOOR_IMPORT)
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-I", "-c", code], env=child_env(), cwd=ROOT,
                          capture_output=True, text=True, check=False)
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     begun = time.perf_counter()
     run_once("app.app", DEFERRED)  # compile .pyc files once so every measured run sees the same disk state
-    targets = (BASELINE, *HANDLERS)
+    targets = (BASELINE, FLOOR, *HANDLERS)
     samples: dict[str, list[Sample]] = {t: [] for t in targets}
     deferred: dict[str, list[Sample]] = {t: [] for t in USES_ADAPTER}
     for _ in range(args.runs):  # round-robin, so a noisy moment spreads over all handlers, not one
@@ -166,11 +167,24 @@ def main(argv: list[str] | None = None) -> int:
             samples[target].append(run_once("" if target == BASELINE else target))
         for target in USES_ADAPTER:
             deferred[target].append(run_once(target, DEFERRED))
+    floor_ms = [s.import_ms for s in samples[FLOOR]]
     rows = []
+    over = []
     for target in targets:
         ms = [s.import_ms for s in samples[target]]
+        ratio_cells = ["", "", ""]
+        if target != BASELINE:
+            # Each handler against the floor measured in the same round, seconds apart: a load that comes and
+            # goes over the run moves both sides of each ratio alike. min/min is the quietest moment of each.
+            ratio = median([m / f for m, f in zip(ms, floor_ms, strict=True)])
+            ratio_cells = [f"{ratio:.2f}", f"{min(ms) / min(floor_ms):.2f}", ""]
+            if target in HANDLERS:
+                ratio_cells[2] = "ok" if ratio <= TARGET_RATIO else "OVER"
+                if ratio > TARGET_RATIO:
+                    over.append(target)
         rows.append([
-            target, fmt(median(ms)), fmt(min(ms)), fmt(max(ms)), fmt(median([s.rss_mb for s in samples[target]])),
+            target, fmt(median(ms)), fmt(min(ms)), fmt(max(ms)), *ratio_cells,
+            fmt(median([s.rss_mb for s in samples[target]])),
             str(samples[target][0].modules), fmt(median([s.process_ms for s in samples[target]]), 0),
         ])
     deferred_rows = []
@@ -181,9 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     breakdowns = [] if args.no_breakdown else [(t, import_breakdown(t)) for t in HANDLERS]
 
     print(f"## Cold start: import + getattr of each handler, {args.runs} fresh `python -I` processes each\n")
-    print(table(["handler", "median ms", "min ms", "max ms", "peak RSS MB", "modules", "process ms"], rows))
+    print(table(["handler", "median ms", "min ms", "max ms", "x floor", "min/min", f"<= {TARGET_RATIO}",
+                 "peak RSS MB", "modules", "process ms"], rows))
     print("\nimport ms: importlib.import_module + getattr, timed in the child (interpreter start excluded)")
+    print(f"x floor: median over the {args.runs} rounds of (handler ms / floor ms of the same round); min/min: the"
+          " fastest handler run over the fastest floor run")
     print("peak RSS: ru_maxrss of the child after the import; process ms: whole child, as seen by the parent")
+    print(f"\nwithin {TARGET_RATIO}x the floor: {len(HANDLERS) - len(over)} of {len(HANDLERS)} functions"
+          + (f"; over: {', '.join(over)}" if over else ""))
     print(f"\nDeferred to the first request: importing {DEFERRED} (cryptography, gmssl, ...) after the handler")
     print(table(["handler", "median ms", "min ms", "max ms", "peak RSS MB after"], deferred_rows))
     if breakdowns:

@@ -26,7 +26,6 @@ from chalicelib.service.outcomes import Applied, apply_attempt_status
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import records, state_repo
 from chalicelib.storage.transaction import Transaction, TransactionConflict
-from chalicelib.vault.cards import vault
 
 log = logging.getLogger(__name__)
 OPEN = (PaymentState.PENDING, PaymentState.PROCESSING)
@@ -49,6 +48,10 @@ def confirm_payment(merchant: Merchant, payment_id: str, body: ConfirmPaymentInp
                            param="payment_id")
     card: CardDetails | None = None
     if attempt.card_token:
+        # Imported here: status sync completes confirmations through this module without a card, and has no
+        # right to use the vault's keys, so it must not load the vault's ciphers and KMS client either.
+        from chalicelib.vault.cards import vault
+
         card = replace(vault().load(attempt.card_token, merchant_id=merchant.merchant_id), cvv=body.cvv)
     inputs = {name: value for name, value in (("sms_code", body.sms_code), ("cvv", body.cvv)) if value is not None}
     confirm_at_channel(attempt, inputs=inputs, card=card, source="merchant_confirm")
