@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import CardDetails, ConfirmRequest, ConfirmResult, PaymentOutcome, PaymentStatus
 from chalicelib.channels.registry import adapter
@@ -21,11 +22,13 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, InvalidState, NotFound
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
-from chalicelib.service.inputs import ConfirmPaymentInput
 from chalicelib.service.outcomes import Applied, apply_attempt_status
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import records, state_repo
 from chalicelib.storage.transaction import Transaction, TransactionConflict
+
+if TYPE_CHECKING:  # request models: the API validates them; callbacks and workers never load them
+    from chalicelib.service.inputs import ConfirmPaymentInput
 
 log = logging.getLogger(__name__)
 OPEN = (PaymentState.PENDING, PaymentState.PROCESSING)

@@ -26,7 +26,6 @@ from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
 from chalicelib.service import status_sync
-from chalicelib.service.inputs import CardInput, CreatePaymentInput
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import account_or_error, callback_url, choose_account
 from chalicelib.service.webhook_targets import check_notify_url
@@ -37,6 +36,7 @@ from chalicelib.storage.transaction import Transaction, TransactionConflict
 from chalicelib.vault import card_records
 
 if TYPE_CHECKING:
+    from chalicelib.service.inputs import CardInput, CreatePaymentInput
     from chalicelib.vault.cards import SealedCard
 
 log = logging.getLogger(__name__)

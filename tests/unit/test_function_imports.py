@@ -32,9 +32,11 @@ CHANNEL_CODE = ("chalicelib.crypto.sm", "chalicelib.channels.wechatpay", "chalic
                 "chalicelib.channels.unionpay", "chalicelib.channels.ecny", "chalicelib.channels.stripe",
                 "chalicelib.channels.paypal")
 SM2_LIBRARIES = ("gmssl", "Cryptodome")  # what chalicelib.crypto.sm and the vault's old import chain pulled in
-# Request and channel-account models: an API function parses request bodies with them, a function holding
-# channel secrets parses account documents on every invocation; nothing else needs them at cold start.
+# Request and channel-account models: a function with POST routes parses request bodies with them, a function
+# holding channel secrets parses account documents on every invocation; nothing else needs them at cold start.
 PYDANTIC = ("pydantic", "pydantic_core")
+# The merchant API's request models: merchant POSTs (the functions writing idempotency keys) only.
+MERCHANT_INPUTS = ("chalicelib.service.inputs",)
 WEB_FRAMEWORK = ("chalice",)  # a worker or a sweep serves no HTTP
 # Replaced by functions/sqs_batch.py: it cost every worker ~60 ms of imports.
 BATCH_UTILITY = ("aws_lambda_powertools.utilities.batch",)
@@ -48,10 +50,11 @@ class Function:
     handler: str
     access: Access
     serves_http: bool
+    takes_bodies: bool  # has POST routes
 
 
-FUNCTIONS = tuple(Function(g.name, g.handler, g.access, True) for g in ROUTE_GROUPS) + tuple(
-    Function(w.name, w.handler, w.access, False) for w in WORKERS)
+FUNCTIONS = tuple(Function(g.name, g.handler, g.access, True, any(m == "POST" for m, _ in g.routes))
+                  for g in ROUTE_GROUPS) + tuple(Function(w.name, w.handler, w.access, False, False) for w in WORKERS)
 
 
 def must_not_import(function: Function) -> tuple[str, ...]:
@@ -64,8 +67,10 @@ def must_not_import(function: Function) -> tuple[str, ...]:
         banned += CHANNEL_CODE
     if not function.serves_http:
         banned += WEB_FRAMEWORK
-        if not access.channel_secrets:
-            banned += PYDANTIC
+    if not function.takes_bodies and not access.channel_secrets:
+        banned += PYDANTIC
+    if "IdempotencyTable" not in access.tables:
+        banned += MERCHANT_INPUTS
     if access.tables.get("ReconTable") != WRITE:
         banned += RECON_ENGINE
     return tuple(dict.fromkeys(banned))
@@ -114,7 +119,7 @@ def test_every_deployed_function_is_checked():
 
 def test_the_banned_project_modules_exist():
     """A renamed module would make its rule pass vacuously."""
-    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE) if m.startswith("chalicelib.")]
+    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE, *MERCHANT_INPUTS) if m.startswith("chalicelib.")]
     assert [m for m in project if importlib.util.find_spec(m) is None] == []
 
 
