@@ -87,10 +87,12 @@ class Sample:
 
 
 def child_env() -> dict[str, str]:
-    """A Lambda-like environment: stage, region and fake credentials, nothing else from the parent."""
+    """A Lambda-like environment: stage, region, function name and fake credentials, nothing else from the parent.
+    The function name is what tells ``functions/__init__.py`` it runs in Lambda (it pauses garbage collection
+    while the handler is imported)."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PAYHUB_STAGE": "local",
+        "PAYHUB_STAGE": "local", "AWS_LAMBDA_FUNCTION_NAME": "payhub-cold-start-bench",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "ap-east-1", "AWS_REGION": "ap-east-1",
         "LANG": "C.UTF-8",

@@ -12,9 +12,13 @@ from typing import Any
 from chalicelib.domain.clock import utcnow
 from chalicelib.observability import configure_logging
 from chalicelib.recon import fanout
+from functions import imported
 
 
 def fan_out(event: dict[str, Any], context: Any) -> dict[str, Any]:
     configure_logging()
     channel = str(event["channel"])
     return {"channel": channel, "enqueued": fanout.fan_out(channel, utcnow())}
+
+
+imported()

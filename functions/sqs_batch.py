@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.observability import configure_logging
+from functions import imported
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def sqs_handler(handle_body: Callable[[dict[str, Any]], object]) -> SqsHandler:
     function's error metric then counts real crashes only.
     """
     configure_logging()
+    imported()  # a worker module's last line builds its handler: its import is over
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         failures: list[dict[str, str]] = []

@@ -17,6 +17,7 @@ from chalice import Blueprint, Chalice, Response
 from chalice.app import Request
 
 from chalicelib.observability import configure_logging
+from functions import imported
 
 Handler = Callable[..., Response]
 Route = tuple[str, str, Handler, Sequence[str]]  # path, method, handler, content types
@@ -44,4 +45,5 @@ def standalone_app(name: str, import_name: str, routes: Sequence[Route]) -> Chal
     configure_logging()
     app = Chalice(app_name=name)
     app.register_blueprint(blueprint(import_name, routes))
+    imported()  # a route module's last line builds its app: its import is over
     return app

@@ -77,25 +77,37 @@ def must_not_import(function: Function) -> tuple[str, ...]:
 
 
 CHILD = """
-import importlib, json, sys
+import gc, importlib, json, sys
 module, attr = sys.argv[1].rsplit(".", 1)
 assert callable(getattr(importlib.import_module(module), attr))
-print(json.dumps(sorted(sys.modules)))
+print(json.dumps({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
 """
 
 
+@dataclass(frozen=True)
+class Imported:
+    modules: frozenset[str]
+    gc_enabled: bool
+    frozen: int  # objects the import moved out of the collector's reach (functions.imported)
+
+
 @cache
-def modules_after_import(handler: str) -> frozenset[str]:
-    """``sys.modules`` of a fresh interpreter that imported ``handler`` the way Lambda does (module, then attr)."""
+def import_handler(handler: str) -> Imported:
+    """A fresh interpreter imports ``handler`` the way Lambda does (module, then attr), in Lambda's environment."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "PAYHUB_STAGE": "local",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "ap-east-1",
-        "AWS_REGION": "ap-east-1", "LANG": "C.UTF-8",
+        "AWS_REGION": "ap-east-1", "LANG": "C.UTF-8", "AWS_LAMBDA_FUNCTION_NAME": "payhub-import-test",
     }
     out = subprocess.run([sys.executable, "-c", CHILD, handler], env=env, cwd=ROOT, capture_output=True,
                          text=True, timeout=120, check=False)
     assert out.returncode == 0, f"importing {handler} failed:\n{out.stderr}"
-    return frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return Imported(frozenset(result["modules"]), result["gc_enabled"], result["frozen"])
+
+
+def modules_after_import(handler: str) -> frozenset[str]:
+    return import_handler(handler).modules
 
 
 def loaded(modules: frozenset[str], name: str) -> bool:
@@ -107,6 +119,15 @@ def test_function_loads_no_library_it_cannot_use(function: Function):
     modules = modules_after_import(function.handler)
     found = [name for name in must_not_import(function) if loaded(modules, name)]
     assert not found, f"{function.handler} imports {found} at cold start, which {function.name} cannot use"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
+def test_function_collects_garbage_again_once_imported(function: Function):
+    """The collector is paused for the import (functions/__init__.py) and must be back on when it ends: a
+    handler module that does not call ``functions.imported()`` would leave it off for the container's life."""
+    result = import_handler(function.handler)
+    assert result.gc_enabled, f"{function.handler} leaves the garbage collector disabled"
+    assert result.frozen > 0, f"{function.handler} was imported with the collector running"
 
 
 def test_every_deployed_function_is_checked():
