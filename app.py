@@ -14,6 +14,7 @@ from functions import (
     operator_api,
     payments,
     recon,
+    recon_fanout,
     recon_worker,
     refund_worker,
     refunds,
@@ -62,7 +63,7 @@ def recon_worker_fn(event, context):
 
 @app.lambda_function(name="recon_fanout")
 def recon_fanout_fn(event, context):
-    return recon_worker.fan_out(event, context)
+    return recon_fanout.fan_out(event, context)
 
 
 @app.lambda_function(name="archive_sweep")

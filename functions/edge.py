@@ -6,20 +6,22 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from chalice import Response
 from chalice.app import Request
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.errors import HubError, InvalidRequest, TemporarilyUnavailable
 from chalicelib.service.json_body import read_object
 from chalicelib.service.merchants import authenticate
 from chalicelib.storage import idempotency
 
+if TYPE_CHECKING:  # pydantic is imported by what parses a body; the recon API's GET routes never load it
+    from pydantic import BaseModel
+
 log = logging.getLogger(__name__)  # not "payhub.*": Chalice owns that logger (level ERROR, no propagation)
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 JSON_HEADERS = {"Content-Type": "application/json"}
 JSON = ("application/json",)
 
@@ -72,6 +74,8 @@ def transient(exc: Exception) -> TemporarilyUnavailable | None:
 
 
 def parse_body(request: Request, model: type[M]) -> M:
+    from pydantic import ValidationError
+
     raw = read_object(request.raw_body)
     try:
         return model.model_validate(raw)

@@ -1,14 +1,11 @@
-"""Reconciliation workers: the SQS consumer that runs one account's day, and the daily schedule of a channel
-that fans its accounts' days out to the ``recon`` queue."""
+"""Reconciliation worker: the SQS consumer that runs one account's day (the daily fan-out that enqueues those
+days is ``functions.recon_fanout``)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from chalicelib.domain.clock import utcnow
-from chalicelib.observability import configure_logging
-from chalicelib.recon import fanout
 from chalicelib.recon.run import run_day
 from functions.sqs_batch import sqs_handler
 
@@ -22,8 +19,3 @@ def _run(body: dict[str, Any]) -> str:
 
 handler = sqs_handler(_run)
 
-
-def fan_out(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    configure_logging()
-    channel = str(event["channel"])
-    return {"channel": channel, "enqueued": fanout.fan_out(channel, utcnow())}

@@ -19,7 +19,7 @@ from chalice.app import Request
 
 from chalicelib.domain.errors import NotFound
 from chalicelib.observability import configure_logging
-from functions import framework_errors
+from functions import framework_errors, imported
 from functions.edge import error_response, request_id
 
 Handler = Callable[..., Response]
@@ -58,4 +58,5 @@ def standalone_app(name: str, import_name: str, routes: Sequence[Route]) -> Chal
     app = Chalice(app_name=name)
     app.register_blueprint(blueprint(import_name, routes))
     framework_errors.install(app)
+    imported()  # a route module's last line builds its app: its import is over
     return app

@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.observability import configure_logging
 from chalicelib.storage import outbox
+from functions import imported
 
 configure_logging()
 OUTBOX_GRACE_S = 30  # younger events are probably being published by the request that wrote them
@@ -35,3 +36,5 @@ def status_sync_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
 
     return {"enqueued": status_sync.sweep(SWEEP_BUDGET_S)}
 
+
+imported()

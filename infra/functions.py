@@ -207,7 +207,7 @@ WORKERS: tuple[Worker, ...] = (
     ),
     Worker(
         name="recon_fanout",
-        handler="functions.recon_worker.fan_out",
+        handler="functions.recon_fanout.fan_out",
         access=Access(tables={"ConfigTable": READ}, sends_to=("recon",)),
         timeout_s=60,
     ),

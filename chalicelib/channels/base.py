@@ -11,10 +11,12 @@ import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.money import Money
+
+if TYPE_CHECKING:  # a pydantic model: what reads statement rows or outcomes (recon's API) needs no pydantic
+    from chalicelib.config.accounts import ChannelAccount
 
 # --- HTTP values exchanged with the shared transport -------------------------------------------
 

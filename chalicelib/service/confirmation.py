@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import CardDetails, ConfirmRequest, ConfirmResult, PaymentOutcome, PaymentStatus
 from chalicelib.channels.registry import adapter
@@ -21,12 +22,13 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, InvalidState, NotFound
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
-from chalicelib.service.inputs import ConfirmPaymentInput
 from chalicelib.service.outcomes import Applied, apply_attempt_status
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import records, state_repo
 from chalicelib.storage.transaction import Transaction, TransactionConflict
-from chalicelib.vault.cards import vault
+
+if TYPE_CHECKING:  # request models: the API validates them; callbacks and workers never load them
+    from chalicelib.service.inputs import ConfirmPaymentInput
 
 log = logging.getLogger(__name__)
 OPEN = (PaymentState.PENDING, PaymentState.PROCESSING)
@@ -49,6 +51,10 @@ def confirm_payment(merchant: Merchant, payment_id: str, body: ConfirmPaymentInp
                            param="payment_id")
     card: CardDetails | None = None
     if attempt.card_token:
+        # Imported here: status sync completes confirmations through this module without a card, and has no
+        # right to use the vault's keys, so it must not load the vault's ciphers and KMS client either.
+        from chalicelib.vault.cards import vault
+
         card = replace(vault().load(attempt.card_token, merchant_id=merchant.merchant_id), cvv=body.cvv)
     inputs = {name: value for name, value in (("sms_code", body.sms_code), ("cvv", body.cvv)) if value is not None}
     confirm_at_channel(attempt, inputs=inputs, card=card, source="merchant_confirm")

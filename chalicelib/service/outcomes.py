@@ -24,7 +24,7 @@ from chalicelib.storage import config_repo, outbox, recon_index, records, state_
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
-from chalicelib.vault import cards
+from chalicelib.vault import card_records
 
 log = logging.getLogger(__name__)
 MAX_RACE_RETRIES = 8
@@ -116,7 +116,7 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
     )
     if plan.attempt_to in ATTEMPT_FINAL and attempt.card_token:
         # Kept only while a confirmation could still send it; a final attempt is never confirmed again.
-        cards.discard(tx, attempt.card_token, merchant_id=attempt.merchant_id)
+        card_records.discard(tx, attempt.card_token, merchant_id=attempt.merchant_id)
     payment_changes: dict[str, object] = {"updated_at": now}
     if plan.payment_to is not None:
         payment_changes["status"] = str(plan.payment_to)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import CardDetails, CreateRequest, Payer, PaymentOutcome
 from chalicelib.channels.registry import adapter
@@ -25,7 +26,6 @@ from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
 from chalicelib.service import status_sync
-from chalicelib.service.inputs import CardInput, CreatePaymentInput
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import account_or_error, callback_url, choose_account
 from chalicelib.service.webhook_targets import check_notify_url
@@ -33,8 +33,11 @@ from chalicelib.storage import records, state_repo
 from chalicelib.storage.idempotency import Claim
 from chalicelib.storage.sync_index import SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
-from chalicelib.vault import cards
-from chalicelib.vault.cards import SealedCard, vault
+from chalicelib.vault import card_records
+
+if TYPE_CHECKING:
+    from chalicelib.service.inputs import CardInput, CreatePaymentInput
+    from chalicelib.vault.cards import SealedCard
 
 log = logging.getLogger(__name__)
 # A vaulted card is deleted when its attempt becomes final (outcomes); DynamoDB's TTL is the backstop for one never settled.
@@ -83,6 +86,10 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
     payment_id, attempt_id = new_id("pay"), new_id("att")
     sealed: SealedCard | None = None
     if body.card is not None:
+        # The vault (its ciphers and KMS client) is imported by card payments only: the refunds function reads
+        # payments through this module and has no right to use the vault's keys.
+        from chalicelib.vault.cards import vault
+
         sealed = vault().seal(_card_details(body.card), merchant_id=merchant.merchant_id, now=now,
                               keep_until=expires_at + timedelta(seconds=CARD_KEPT_AFTER_EXPIRY_S))
     stamp = iso(now)
@@ -265,7 +272,7 @@ def _withdraw(payment: Payment, attempt: Attempt, *, reason: str) -> None:
     tx.delete("order_no", table, records.order_no_key(payment.merchant_id, payment.merchant_order_no),
               condition="payment_id = :payment", condition_values={":payment": payment.payment_id})
     if attempt.card_token:
-        cards.discard(tx, attempt.card_token, merchant_id=attempt.merchant_id)
+        card_records.discard(tx, attempt.card_token, merchant_id=attempt.merchant_id)
     tx.put_new("audit", table, {"pk": f"AUDIT#{attempt.attempt_id}", "sk": f"{now}#{new_id('aud')}",
                                 "source": "create", "attempt_from": "pending", "attempt_to": "withdrawn",
                                 "payment_id": payment.payment_id, "reason": reason[:500]})

@@ -10,6 +10,7 @@ the worker anyway, the adapter's ``InvalidRequest`` fails the refund like a chan
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import ChecksAmounts, RefundOutcome, RefundRequest, RefundStatus
 from chalicelib.channels.registry import adapter
@@ -30,7 +31,6 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundState, refund_can
 from chalicelib.observability import alert
 from chalicelib.service.channel_refs import refund_refs
-from chalicelib.service.inputs import CreateRefundInput
 from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
 from chalicelib.service.payments import get_payment
 from chalicelib.service.routing import account_or_error, callback_url
@@ -39,6 +39,9 @@ from chalicelib.storage.idempotency import RequestOrigin
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
+
+if TYPE_CHECKING:  # request models: the API validates them; callbacks and workers never load them
+    from chalicelib.service.inputs import CreateRefundInput
 
 log = logging.getLogger(__name__)
 MAX_RACE_RETRIES = 8

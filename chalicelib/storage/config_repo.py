@@ -15,11 +15,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig, ChannelSecrets
 from chalicelib.config.cache import TtlCache
 from chalicelib.config.secret import Secret
 from chalicelib.config.settings import settings
@@ -28,6 +27,11 @@ from chalicelib.domain.models import Merchant
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 from chalicelib.storage.transaction import Transaction
+
+# The channel-account models are pydantic models. They are imported inside the functions that read accounts, so
+# what reads only merchants and secrets here (the webhook worker, the sweeps) does not load pydantic for them.
+if TYPE_CHECKING:
+    from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
 
 _cache: TtlCache[Any] = TtlCache(ttl_s=settings().secrets_ttl_s)
 _ACCOUNTS_PK = "CHANNEL_ACCOUNTS"
@@ -165,6 +169,8 @@ def channel_account_document(account_id: str) -> dict[str, Any] | None:
 
 
 def list_channel_accounts() -> list[ChannelAccountConfig]:
+    from chalicelib.config.accounts import ChannelAccountConfig
+
     def load() -> list[ChannelAccountConfig]:
         found = []
         for page in client("dynamodb").get_paginator("query").paginate(
@@ -178,6 +184,8 @@ def list_channel_accounts() -> list[ChannelAccountConfig]:
 
 def channel_account(account_id: str) -> ChannelAccount | None:
     """One account by id: a single GetItem (callbacks and workers need exactly one), cached with its secrets."""
+    from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig, ChannelSecrets
+
 
     def load() -> ChannelAccountConfig | None:
         item = _get(_ACCOUNTS_PK, account_id)

@@ -2,7 +2,8 @@
 
 A card becomes one ``CARD#<token>`` record in the state table, written by the caller in the same transaction
 as the payment and attempt that use it, and deleted (``discard``) in the transaction that makes that attempt
-final, since no confirmation can need it after that (its TTL is only the backstop for an attempt never settled):
+final (``card_records.discard``), since no confirmation can need it after that (its TTL is only the backstop for an
+attempt never settled):
 
   token, merchant_id          ``card_...``; whose card it is
   alg, nonce, ciphertext      number, holder name, phone and id (JSON) under the card's own data key
@@ -30,7 +31,6 @@ from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import CardUnreadable, InvalidState
 from chalicelib.domain.ids import new_id
 from chalicelib.storage import records, state_repo
-from chalicelib.storage.transaction import Transaction
 from chalicelib.vault.envelope import cipher_for_setting, open_sealed, seal
 from chalicelib.vault.keys import AwsKms, KeyService
 
@@ -107,12 +107,6 @@ class CardVault:
         """An HMAC under the fingerprint key, for hashes of data that holds card numbers or SMS codes (a plain
         SHA-256 of a PAN, or of a 6-digit code, is reversed by trying every value)."""
         return self._keys.mac(self._names.card_fingerprint_key_alias, b"payhub-keyed-digest:v1:" + data).hex()
-
-
-def discard(tx: Transaction, token: str, *, merchant_id: str) -> None:
-    """Delete a card record within ``tx``: only this merchant's, and one already gone passes (a repeat is harmless)."""
-    tx.delete("card", state_repo.state_table(), records.card_key(token),
-              condition="attribute_not_exists(pk) OR merchant_id = :merchant", condition_values={":merchant": merchant_id})
 
 
 @cache

@@ -54,7 +54,7 @@ QUEUE_WORKER_HANDLERS = {
     "refunds": "functions.refund_worker.handler",
     "recon": "functions.recon_worker.handler",
 }
-RECON_FANOUT_HANDLER = "functions.recon_worker.fan_out"
+RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",

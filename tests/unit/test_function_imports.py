@@ -1,0 +1,152 @@
+"""No function imports a library it cannot use: what each deployed handler loads at cold start, checked (untimed).
+
+Every handler of ``infra.functions`` (the table the template is built from) is imported in a fresh interpreter
+with a Lambda-like environment, and the modules it left in ``sys.modules`` are held against what that
+function's declared access lets it do. What a function pays at cold start is measured, not tested, by
+``bench/cold_start.py``; this test keeps the causes of a slow start from coming back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from infra.functions import ROUTE_GROUPS, WORKERS, WRITE, Access
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The card vault's ciphers and key service: only a function with rights on the card-vault key can use them.
+# Settling an attempt deletes its card record, which needs none of this (chalicelib/vault/card_records.py).
+VAULT = ("chalicelib.vault.cards", "chalicelib.vault.envelope", "chalicelib.vault.keys")
+# Channel protocols and the SM2 library behind them: deferred to the first request that talks to a channel
+# (chalicelib/channels/registry.py), and never loaded by a function holding no channel secret.
+CHANNEL_CODE = ("chalicelib.crypto.sm", "chalicelib.channels.wechatpay", "chalicelib.channels.alipay",
+                "chalicelib.channels.unionpay", "chalicelib.channels.ecny", "chalicelib.channels.stripe",
+                "chalicelib.channels.paypal")
+SM2_LIBRARIES = ("gmssl", "Cryptodome")  # what chalicelib.crypto.sm and the vault's old import chain pulled in
+# Request and channel-account models: a function with POST routes parses request bodies with them, a function
+# holding channel secrets parses account documents on every invocation; nothing else needs them at cold start.
+PYDANTIC = ("pydantic", "pydantic_core")
+# The merchant API's request models: merchant POSTs (the functions writing idempotency keys) only.
+MERCHANT_INPUTS = ("chalicelib.service.inputs",)
+WEB_FRAMEWORK = ("chalice",)  # a worker or a sweep serves no HTTP
+# Replaced by functions/sqs_batch.py: it cost every worker ~60 ms of imports.
+BATCH_UTILITY = ("aws_lambda_powertools.utilities.batch",)
+# The matching engine, repairs and report writer: the reconciliation worker's, not the fan-out's.
+RECON_ENGINE = ("chalicelib.recon.run", "chalicelib.recon.matching", "chalicelib.recon.repairs")
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: str
+    access: Access
+    serves_http: bool
+    takes_bodies: bool  # has POST routes
+
+
+FUNCTIONS = tuple(Function(g.name, g.handler, g.access, True, any(m == "POST" for m, _ in g.routes))
+                  for g in ROUTE_GROUPS) + tuple(Function(w.name, w.handler, w.access, False, False) for w in WORKERS)
+
+
+def must_not_import(function: Function) -> tuple[str, ...]:
+    """The modules ``function`` cannot use, derived from its access (so a new function gets its rules)."""
+    access = function.access
+    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY]
+    if "CardVaultKey" not in access.kms:
+        banned += VAULT
+    if not access.channel_secrets:
+        banned += CHANNEL_CODE
+    if not function.serves_http:
+        banned += WEB_FRAMEWORK
+    if not function.takes_bodies and not access.channel_secrets:
+        banned += PYDANTIC
+    if "IdempotencyTable" not in access.tables:
+        banned += MERCHANT_INPUTS
+    if access.tables.get("ReconTable") != WRITE:
+        banned += RECON_ENGINE
+    return tuple(dict.fromkeys(banned))
+
+
+CHILD = """
+import gc, importlib, json, sys
+module, attr = sys.argv[1].rsplit(".", 1)
+assert callable(getattr(importlib.import_module(module), attr))
+print(json.dumps({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+@dataclass(frozen=True)
+class Imported:
+    modules: frozenset[str]
+    gc_enabled: bool
+    frozen: int  # objects the import moved out of the collector's reach (functions.imported)
+
+
+@cache
+def import_handler(handler: str) -> Imported:
+    """A fresh interpreter imports ``handler`` the way Lambda does (module, then attr), in Lambda's environment."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "PAYHUB_STAGE": "local",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "ap-east-1",
+        "AWS_REGION": "ap-east-1", "LANG": "C.UTF-8", "AWS_LAMBDA_FUNCTION_NAME": "payhub-import-test",
+    }
+    out = subprocess.run([sys.executable, "-c", CHILD, handler], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert out.returncode == 0, f"importing {handler} failed:\n{out.stderr}"
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return Imported(frozenset(result["modules"]), result["gc_enabled"], result["frozen"])
+
+
+def modules_after_import(handler: str) -> frozenset[str]:
+    return import_handler(handler).modules
+
+
+def loaded(modules: frozenset[str], name: str) -> bool:
+    return name in modules or any(m.startswith(name + ".") for m in modules)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
+def test_function_loads_no_library_it_cannot_use(function: Function):
+    modules = modules_after_import(function.handler)
+    found = [name for name in must_not_import(function) if loaded(modules, name)]
+    assert not found, f"{function.handler} imports {found} at cold start, which {function.name} cannot use"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
+def test_function_collects_garbage_again_once_imported(function: Function):
+    """The collector is paused for the import (functions/__init__.py) and must be back on when it ends: a
+    handler module that does not call ``functions.imported()`` would leave it off for the container's life."""
+    result = import_handler(function.handler)
+    assert result.gc_enabled, f"{function.handler} leaves the garbage collector disabled"
+    assert result.frozen > 0, f"{function.handler} was imported with the collector running"
+
+
+def test_every_deployed_function_is_checked():
+    handlers = {f.handler for f in FUNCTIONS}
+    assert len(handlers) == len(FUNCTIONS) == len(ROUTE_GROUPS) + len(WORKERS)
+    # The fan-out has a module of its own, so it does not load the reconciliation worker's imports.
+    fan_out = next(f.handler for f in FUNCTIONS if f.name == "recon_fanout").rsplit(".", 1)[0]
+    assert [h for h in handlers if h.rsplit(".", 1)[0] == fan_out] == ["functions.recon_fanout.fan_out"]
+
+
+def test_the_banned_project_modules_exist():
+    """A renamed module would make its rule pass vacuously."""
+    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE, *MERCHANT_INPUTS) if m.startswith("chalicelib.")]
+    assert [m for m in project if importlib.util.find_spec(m) is None] == []
+
+
+def test_the_check_sees_what_a_function_does_load():
+    """The subprocess really reports imports: the payments function (rights on the vault key) and the
+    reconciliation worker load what the others may not, once they use it."""
+    assert loaded(modules_after_import("chalicelib.vault.cards.vault"), "chalicelib.vault.envelope")
+    assert loaded(modules_after_import("functions.recon_worker.handler"), "chalicelib.recon.matching")
+    assert loaded(modules_after_import("functions.callbacks.app"), "pydantic")
