@@ -48,9 +48,11 @@ class _NoDelayWSGIServer(NoDelayMixin, ThreadedWSGIServer):
 
 
 class SerializedMotoServer(ThreadedMotoServer):
+    wsgi_server_class: type[ThreadedWSGIServer] = _NoDelayWSGIServer
+
     def _server_entry(self) -> None:
         app = _OneAtATime(DomainDispatcherApplication(create_backend_app))
-        self._server = _NoDelayWSGIServer(self._ip_address, self._port, app, MotoRequestHandler)
+        self._server = self.wsgi_server_class(self._ip_address, self._port, app, MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
