@@ -20,8 +20,9 @@ The fixes, applied by :func:`apply` (``start_moto`` calls it):
    reasons (with ``ALL_OLD`` items), the validation errors that abort at once, and the all-or-nothing
    outcome are unchanged (tests/unit/test_moto_patches.py checks each against the original). A table with a
    stream keeps moto's own method, whose table copy also undoes the stream records.
-2. ``Item`` instances are created without being tracked. Nothing in moto reads ``Item.instances_tracked``
-   except the dashboard's model listing, which then no longer lists items.
+2. DynamoDB ``Item`` and SQS ``Message`` instances (the two models the hub creates per request: every
+   queued message was kept the same way) are created without being tracked. Nothing in moto reads their
+   ``instances_tracked`` except the dashboard's model listing, which then no longer lists them.
 
 Both are applied only to the moto version they were written against (``PATCHED_VERSIONS``): on any other,
 :func:`apply` leaves moto alone and says so, and a test fails until someone checks the new version. The fix
@@ -48,11 +49,13 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+from moto.sqs.models import Message
 
 log = logging.getLogger("local.moto")
 
 PATCHED_VERSIONS = frozenset({"5.2.5"})
 _WRITE_OPS = ("Put", "Delete", "Update")
+UNTRACKED_MODELS: tuple[type, ...] = (Item, Message)
 
 _original_transact_write_items = DynamoDBBackend.transact_write_items
 _applied = False
@@ -72,12 +75,13 @@ def apply() -> bool:
                     moto.__version__, ", ".join(sorted(PATCHED_VERSIONS)))
         return False
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    Item.__new__ = staticmethod(_new_untracked_item)  # type: ignore[assignment]
+    for model in UNTRACKED_MODELS:
+        model.__new__ = staticmethod(_new_untracked)  # type: ignore[assignment]
     _applied = True
     return True
 
 
-def _new_untracked_item(cls: type[Item], *args: Any, **kwargs: Any) -> Item:
+def _new_untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
     # What BaseModel.__new__ does, minus appending the instance to a class-wide list that is never emptied.
     return object.__new__(cls)
 

@@ -197,6 +197,20 @@ def test_a_transaction_copies_no_table_and_leaves_no_items_behind(monkeypatch: p
     assert items_after - items_before <= 25
 
 
+def test_items_and_queued_messages_are_not_kept_by_motos_model_registry() -> None:
+    from moto.sqs.models import Message
+
+    moto_patches.apply()
+    backend = new_backend()
+    tracked_items, tracked_messages = len(Item.instances_tracked), len(Message.instances_tracked)
+    for i in range(50):
+        backend.put_item("flat", {"pk": {"S": f"f{i}"}, "v": {"N": "1"}})
+        backend.update_item("flat", {"pk": {"S": f"f{i}"}}, "SET v = :v", {}, {":v": {"N": "2"}})
+        Message(f"m{i}", "body")
+    assert (len(Item.instances_tracked), len(Message.instances_tracked)) == (tracked_items, tracked_messages)
+    assert backend.get_item("flat", {"pk": {"S": "f49"}}).to_json()["Attributes"]["v"] == {"N": "2"}
+
+
 def test_a_table_with_a_stream_keeps_motos_own_method(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = new_backend()
     backend.update_table_streams(backend.get_table("flat"), {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
