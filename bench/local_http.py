@@ -92,6 +92,7 @@ def main() -> int:
     provision(sandbox_url)
 
     api = create_api_server("127.0.0.1", api_port)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the hub's logging setup, run by the app, lets it talk
     # The anchor: Chalice's LocalDevServer as ``create_local_server`` builds it, on the app already loaded.
     plain_api = LocalDevServer(api.app_object, create_api_server_config(), "127.0.0.1", plain_api_port)
     for server in (api.server, plain_api.server):
