@@ -21,6 +21,7 @@ kept-alive session, as the hub's channel clients and boto3 do. Each cell runs fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -54,6 +55,7 @@ def main() -> int:
     os.environ["PAYHUB_STAGE"] = "local"
     os.environ["PAYHUB_WEBHOOK_ALLOW_LOOPBACK"] = "true"
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
     from infra.local.moto import free_port
 
     api_port, plain_api_port = free_port(), free_port()
@@ -137,15 +139,20 @@ def main() -> int:
          lambda fixed: http_get(f"{sandbox_url if fixed else plain_sandbox_url}/_sandbox/platform", requests.Session())),
         ("moto DynamoDB GetItem (boto3)", "keep-alive", lambda fixed: get_item(endpoint if fixed else plain_endpoint)),
     ]
+    # Quiet while measuring: the hub logs each request at INFO and http.server prints an access line to stderr.
+    logging.disable(logging.INFO)
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
     rows = []
-    for name, client_kind, make in targets:
-        plain_rates, fixed_rates = [], []
-        for _ in range(args.rounds):
-            plain_rates.append(rate(make(False), args.seconds, args.max_requests))
-            fixed_rates.append(rate(make(True), args.seconds, args.max_requests))
-        plain, fixed = median(plain_rates), median(fixed_rates)
-        rows.append([name, client_kind, fmt(plain), fmt(fixed), f"{fixed / plain:.1f}x",
-                     fmt(1000 / plain, 2), fmt(1000 / fixed, 2)])
+    with contextlib.redirect_stderr(devnull):
+        for name, client_kind, make in targets:
+            plain_rates, fixed_rates = [], []
+            for _ in range(args.rounds):
+                plain_rates.append(rate(make(False), args.seconds, args.max_requests))
+                fixed_rates.append(rate(make(True), args.seconds, args.max_requests))
+            plain, fixed = median(plain_rates), median(fixed_rates)
+            rows.append([name, client_kind, fmt(plain), fmt(fixed), f"{fixed / plain:.1f}x",
+                         fmt(1000 / plain, 2), fmt(1000 / fixed, 2)])
+    devnull.close()
 
     print("## Local HTTP servers: requests/s as shipped vs with TCP_NODELAY (same run, alternating)\n")
     print(table(["request", "client", "as shipped req/s", "TCP_NODELAY req/s", "speed-up", "ms/req before",
