@@ -45,9 +45,7 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    from chalice.cli.factory import CLIFactory
-
-    from infra.local.api_server import create_server
+    from infra.local.api_server import create_api_server
     from infra.local.bootstrap import create_stage_resources
     from infra.local.moto import start_moto
     from infra.local.provision.wechatpay import provision as provision_wechat_account
@@ -64,10 +62,7 @@ def stack() -> Iterator[Stack]:
     account = provision_wechat_account(sandbox_url)
     receiver = WebhookReceiver()
     receiver.start()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    factory = CLIFactory(project_dir=root, environ=os.environ)
-    server = create_server(factory.load_chalice_app(), factory.create_config_obj(chalice_stage_name="local"),
-                                 "127.0.0.1", API_PORT)
+    server = create_api_server("127.0.0.1", API_PORT)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield Stack(f"http://127.0.0.1:{API_PORT}", sandbox, sandbox_url, receiver, account.account_id)
     server.shutdown()

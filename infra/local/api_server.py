@@ -1,13 +1,20 @@
-"""The API served locally over HTTP, as Chalice's local server does, with two differences that make it answer
-as the deployed API does: a request that no route takes is answered like API Gateway's gateway responses
-(``infra.gateway_responses``, the hub's error shape), and any HTTP method reaches the routing (the standard
-library's server answers an HTML 501 for methods it has no ``do_*`` for, such as TRACE).
+"""The API served locally over HTTP (`make run`, the tests, the benchmarks), as Chalice's local server does, with
+differences that make it answer as the deployed API does, and answer quickly:
+
+- a request that no route takes is answered like API Gateway's gateway responses (``infra.gateway_responses``,
+  the hub's error shape), and any HTTP method reaches the routing (the standard library's server answers an HTML
+  501 for methods it has no ``do_*`` for, such as TRACE);
+- TCP_NODELAY on every accepted connection: Chalice's ``LocalDevServer`` (``http.server`` underneath) writes a
+  response's headers and its body in two sends, and with Nagle's algorithm on each kept-alive request waited
+  ~40 ms for the client's delayed ACK (sandbox/common/nodelay.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 from chalice.local import (
@@ -20,6 +27,9 @@ from chalice.local import (
 )
 
 from infra.gateway_responses import ANSWERS, body
+from sandbox.common.nodelay import disable_nagle
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _HubShapedHandler(ChaliceRequestHandler):
@@ -42,3 +52,18 @@ def create_server(app: Any, config: Any, host: str, port: int) -> LocalDevServer
     CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)  # what create_local_server does to the app
     app.__class__ = CustomLocalChalice
     return LocalDevServer(app, config, host, port, handler_cls=_HubShapedHandler)
+
+
+def create_api_server(host: str, port: int, *, nodelay: bool = True) -> LocalDevServer:
+    """Load the app of this repository for the ``local`` stage and bind its server (not yet serving).
+
+    ``nodelay=False`` keeps the socket as Chalice ships it; only bench/local_http.py asks for it, as the anchor.
+    """
+    from chalice.cli.factory import CLIFactory
+
+    factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name="local")
+    server = create_server(factory.load_chalice_app(), config, host, port)
+    if nodelay:
+        disable_nagle(server.server)
+    return server

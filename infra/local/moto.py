@@ -15,7 +15,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, ThreadedMotoServer, create_backend_app
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
+
+from infra.local import moto_patches
+from sandbox.common.nodelay import NoDelayMixin
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
@@ -39,16 +42,28 @@ class _OneAtATime:
             return list(self._app(environ, start_response))
 
 
+class _NoDelayWSGIServer(NoDelayMixin, ThreadedWSGIServer):
+    """werkzeug's threaded server (what moto's own uses) with TCP_NODELAY: werkzeug writes headers and body
+    separately, so without it every kept-alive boto3 call waited on a delayed ACK (sandbox/common/nodelay.py)."""
+
+
 class SerializedMotoServer(ThreadedMotoServer):
+    wsgi_server_class: type[ThreadedWSGIServer] = _NoDelayWSGIServer
+
     def _server_entry(self) -> None:
         app = _OneAtATime(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server = self.wsgi_server_class(self._ip_address, self._port, app, MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
 
-def start_moto(port: int | None = None) -> tuple[ThreadedMotoServer, str]:
-    """Start moto and point this process's boto3 at it. Returns the server and its endpoint URL."""
+def start_moto(port: int | None = None, *, fix_dynamodb: bool = True) -> tuple[ThreadedMotoServer, str]:
+    """Start moto and point this process's boto3 at it. Returns the server and its endpoint URL.
+
+    ``fix_dynamodb`` applies infra/local/moto_patches.py (transactions that stay fast and memory that stays
+    flat as tables grow); only bench/moto_transactions.py turns it off, to measure moto as released."""
+    if fix_dynamodb:
+        moto_patches.apply()
     port = port or free_port()
     server = SerializedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -48,9 +48,7 @@ def main() -> int:
     moto, endpoint = start_moto(args.moto_port)
     log.info("moto (AWS) on %s", endpoint)
 
-    from chalice.cli.factory import CLIFactory
-
-    from infra.local.api_server import create_server
+    from infra.local.api_server import create_api_server
     from infra.local.bootstrap import create_stage_resources
     from infra.local.demo import create_demo_merchant
     from infra.local.webhook_receiver import WebhookReceiver
@@ -86,9 +84,7 @@ def main() -> int:
     workers = WorkerLoop(schedule_every_s=3.0)
     workers.start()
 
-    factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
-    config = factory.create_config_obj(chalice_stage_name="local")
-    server = create_server(factory.load_chalice_app(), config, "127.0.0.1", args.port)
+    server = create_api_server("127.0.0.1", args.port)
     print(f"\nPayment hub is up: API http://127.0.0.1:{args.port}\n"
           f"Demo merchant credentials ({creds_path.relative_to(ROOT)}):\n{json.dumps(credentials, indent=2)}\n"
           f"Merchant webhooks arrive at {webhook_url} and are logged below. Ctrl-C stops everything.\n", flush=True)

@@ -11,6 +11,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from sandbox.common.nodelay import NoDelayThreadingHTTPServer
+
 log = logging.getLogger("merchant.webhooks")
 
 
@@ -38,7 +40,8 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        # TCP_NODELAY: the hub's webhook worker keeps connections alive (sandbox/common/nodelay.py).
+        self._server = NoDelayThreadingHTTPServer((host, port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True, name="webhook-receiver").start()
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
         return self.base_url

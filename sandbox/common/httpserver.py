@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sandbox.common.nodelay import NoDelayThreadingHTTPServer
+
 _log = logging.getLogger("sandbox.http")
 
 
@@ -116,6 +118,10 @@ def _make_handler_class(router: Router, not_found: Handler) -> type[BaseHTTPRequ
 class BackgroundHTTPServer:
     """Owns a ``ThreadingHTTPServer`` serving ``router`` from a daemon thread."""
 
+    # TCP_NODELAY on every connection (sandbox/common/nodelay.py); bench/local_http.py swaps in the plain
+    # stdlib class to measure what it saves.
+    server_class: type[ThreadingHTTPServer] = NoDelayThreadingHTTPServer
+
     def __init__(self, router: Router, not_found: Handler) -> None:
         self._handler_class = _make_handler_class(router, not_found)
         self._server: ThreadingHTTPServer | None = None
@@ -124,7 +130,7 @@ class BackgroundHTTPServer:
     def start(self, host: str, port: int) -> str:
         if self._server is not None:
             raise RuntimeError("server already started")
-        self._server = ThreadingHTTPServer((host, port), self._handler_class)
+        self._server = self.server_class((host, port), self._handler_class)
         self._server.daemon_threads = True  # a held (timeout-fault) response must not block stop()
         # A short poll interval only bounds how long stop() waits; idle cost is negligible.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sandbox-http",
