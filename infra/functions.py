@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 READ = "read"
 APPEND = "append"
 WRITE = "write"
+# The keys an APPEND role may update in place: the ledger's running totals (never its entries).
+LEDGER_TOTAL_KEYS = ("BAL#*", "DAY#*")
 ARCHIVE = "archive"  # buckets only: write objects under S3 Object Lock retention, read them back
 
 

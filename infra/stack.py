@@ -357,7 +357,8 @@ class PayHubStack(cdk.Stack):
             iam.PolicyStatement(actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                                 resources=[self.key.key_arn]),
         ]
-        statements += [self._table_statement(logical_id, level) for logical_id, level in access.tables.items()]
+        for logical_id, level in access.tables.items():
+            statements += self._table_statements(logical_id, level)
         if access.scans:
             statements.append(iam.PolicyStatement(
                 actions=["dynamodb:Scan"], resources=[self.tables[logical_id].table_arn for logical_id in access.scans]))
@@ -390,14 +391,21 @@ class PayHubStack(cdk.Stack):
             inline_policies={"access": iam.PolicyDocument(statements=statements)},
         )
 
-    def _table_statement(self, logical_id: str, level: str) -> iam.PolicyStatement:
+    def _table_statements(self, logical_id: str, level: str) -> list[iam.PolicyStatement]:
         actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"]
+        table = self.tables[logical_id]
+        extra: list[iam.PolicyStatement] = []
         if level == catalog.APPEND:
-            actions += ["dynamodb:PutItem"]  # new entries only: the ledger is never updated nor deleted
+            actions += ["dynamodb:PutItem"]  # new entries only: entries are never updated nor deleted
+            # ...but the running totals kept beside them (a balance and a day total per account and shard,
+            # chalicelib/storage/ledger_repo.py) are added to: UpdateItem on those keys and no others.
+            extra.append(iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"], resources=[table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(catalog.LEDGER_TOTAL_KEYS)}}))
         elif level == catalog.WRITE:
             actions += ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
-        table = self.tables[logical_id]
-        return iam.PolicyStatement(actions=actions, resources=[table.table_arn, f"{table.table_arn}/index/*"])
+        return [iam.PolicyStatement(actions=actions, resources=[table.table_arn, f"{table.table_arn}/index/*"]),
+                *extra]
 
     def _consumer_statements(self, name: str) -> list[iam.PolicyStatement]:
         worker = catalog.WORKERS_BY_NAME.get(name)

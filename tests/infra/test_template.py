@@ -477,3 +477,22 @@ def test_functions_get_their_queue_urls_from_the_template_and_never_look_them_up
             assert ref_target(variables[queue_url_variable(topic)]) == logical_id
             senders += 1
     assert senders >= 5
+
+
+def test_ledger_entries_can_only_be_added_and_only_running_totals_updated(dev):
+    """The ledger is append-only; the running totals beside its entries are the one thing updated in place, and
+    a role may do so only on those keys (dynamodb:LeadingKeys), never on an entry."""
+    [ledger] = [logical_id for logical_id, resource in of_type(dev, "AWS::DynamoDB::Table").items()
+                if resource["Properties"]["TableName"].endswith("-ledger")]
+    updaters = 0
+    for _, statement in statements(dev):
+        resources = json.dumps(statement["Resource"])
+        if ledger not in resources:
+            continue
+        actions = set(as_list(statement["Action"]))
+        assert not actions & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}, statement
+        if "dynamodb:UpdateItem" in actions:
+            assert actions == {"dynamodb:UpdateItem"}, statement
+            assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["BAL#*", "DAY#*"]}}
+            updaters += 1
+    assert updaters >= 3  # the functions that post journals: payments, callbacks, refund and status-sync workers...
