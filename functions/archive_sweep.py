@@ -8,6 +8,7 @@ from typing import Any
 from chalicelib.observability import configure_logging, emit, stage
 from chalicelib.retention import policy, sweep
 from chalicelib.storage import state_repo
+from functions import imported
 
 configure_logging()
 log = logging.getLogger(__name__)
@@ -30,3 +31,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
              "finished" if result.finished_pass else "continues tomorrow")
     return {"scanned": result.scanned, "archived": archived, "kept_changed": result.kept_changed,
             "finished_pass": result.finished_pass}
+
+
+imported()

@@ -31,8 +31,9 @@ SCHEMAS: dict[str, Any] = {
         "kind": {"enum": _KINDS}, "object_kind": {"type": "string"}, "object_id": {"type": "string"},
         "status": {"enum": _ITEM_STATUSES}, "reasons": {"type": "array", "items": {"type": "object", "properties": {
             "field": {"type": "string"}, "hub": {"type": ["string", "null"]}, "channel": {"type": ["string", "null"]}}}},
-        "amount_minor": {"type": "integer"}, "currency": {"type": "string"}, "action": {"type": "string"},
-        "row": {"type": ["object", "null"]}, "record": {"type": ["object", "null"]}, "details": {"type": "object"}}},
+        "amount_minor": {"type": ["integer", "null"]}, "currency": {"type": ["string", "null"]},
+        "action": {"type": "string"},
+        "row": {"type": ["object", "null"]}, "record": {"type": ["object", "null"]}, "details": {"type": ["object", "null"]}}},
     "ReconItemList": {"type": "object", "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/ReconItem"}}, "has_more": {"type": "boolean"},
         "next_starting_after": {"type": ["string", "null"]}}},

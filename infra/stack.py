@@ -461,16 +461,16 @@ def _importing_from(project_dir: Path) -> Iterator[None]:
     # Chalice imports the app under the stage's environment, where settings refuse to load without the public
     # URL the deployed stack provides. Reading routes needs none: a placeholder of a reserved TLD, process only.
     # (A local URL of the builder's shell would be refused there too, so it is replaced for the import.)
-    builder_url = os.environ.get("PAYHUB_PUBLIC_BASE_URL")
+    # Chalice also leaves the stage's own variables (PAYHUB_STAGE...) in os.environ: the builder's environment
+    # is put back whole afterwards, so a process that synthesizes a stage does not then run as it.
+    builder_environ = dict(os.environ)
     os.environ["PAYHUB_PUBLIC_BASE_URL"] = build.PACKAGING_PUBLIC_BASE_URL
     try:
         yield
     finally:
         sys.path[:] = saved
-        if builder_url is None:
-            os.environ.pop("PAYHUB_PUBLIC_BASE_URL", None)
-        else:
-            os.environ["PAYHUB_PUBLIC_BASE_URL"] = builder_url
+        os.environ.clear()
+        os.environ.update(builder_environ)
 
 
 def _attribute(name: str | None) -> dynamodb.Attribute | None:

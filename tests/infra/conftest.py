@@ -26,16 +26,19 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str,
 
     def _synth(stage: str) -> dict[str, Any]:
         if stage not in templates:
-            # Chalice imports the app under the stage's environment: the local-only loopback setting the e2e
-            # tests run with would (rightly) be refused there, as it would be in any deployed function.
-            loopback = os.environ.pop("PAYHUB_WEBHOOK_ALLOW_LOOPBACK", None)
+            # Chalice imports the app under the stage's environment, and leaves that stage's variables
+            # (PAYHUB_STAGE=prod...) in os.environ: the whole environment is put back as it was afterwards, so no
+            # later test runs as a deployed stage. The local-only loopback setting the e2e tests run with would
+            # (rightly) be refused there, as it would be in any deployed function.
+            saved = dict(os.environ)
+            os.environ.pop("PAYHUB_WEBHOOK_ALLOW_LOOPBACK", None)
             try:
                 app = cdk.App(outdir=str(tmp_path_factory.mktemp(f"cdk-{stage}")))
                 stack = synth_stage(app, stage)
                 templates[stage] = app.synth().get_stack_by_name(stack.stack_name).template
             finally:
-                if loopback is not None:
-                    os.environ["PAYHUB_WEBHOOK_ALLOW_LOOPBACK"] = loopback
+                os.environ.clear()
+                os.environ.update(saved)
         return templates[stage]
 
     return _synth
