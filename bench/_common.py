@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -31,3 +32,17 @@ def median(values: Sequence[float]) -> float:
 
 def fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
+
+
+def calibrate(fn: Callable[[], object], target_s: float) -> int:
+    """How many calls of ``fn`` make one run last about ``target_s`` (after one warm-up call)."""
+    fn()
+    number = 1
+    while True:
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - started
+        if elapsed >= target_s / 4:
+            return max(1, int(number * target_s / elapsed))
+        number *= 4

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, fmt, median, table  # noqa: E402
+from _common import ROOT, calibrate, fmt, median, table  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit", "channels"))
 import wechatpay_kit as kit_module  # noqa: E402
@@ -48,17 +48,7 @@ class Result:
 
 
 def bench(name: str, fn: Callable[[], object], *, repeat: int, target_s: float) -> Result:
-    fn()  # warm-up: first-call caches (key objects) are not what a warm Lambda pays
-    number = 1
-    while True:  # calibrate: iterations per run so one run lasts about target_s
-        started = time.perf_counter()
-        for _ in range(number):
-            fn()
-        elapsed = time.perf_counter() - started
-        if elapsed >= target_s / 4:
-            number = max(1, int(number * target_s / elapsed))
-            break
-        number *= 4
+    number = calibrate(fn, target_s)  # the warm-up fills first-call caches (key objects), which a warm Lambda does not pay
     per_op = []
     for _ in range(repeat):
         started = time.perf_counter()

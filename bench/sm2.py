@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt, median, table  # noqa: E402
+from _common import calibrate, fmt, median, table  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
@@ -47,17 +47,7 @@ class Result:
 
 
 def bench(name: str, fn: Callable[[], object], *, repeat: int, target_s: float) -> Result:
-    fn()  # warm-up: the per-key caches are filled in a warm Lambda too
-    number = 1
-    while True:  # calibrate: iterations per run so one run lasts about target_s
-        started = time.perf_counter()
-        for _ in range(number):
-            fn()
-        elapsed = time.perf_counter() - started
-        if elapsed >= target_s / 4:
-            number = max(1, int(number * target_s / elapsed))
-            break
-        number *= 4
+    number = calibrate(fn, target_s)  # the warm-up fills the per-key caches, as a warm Lambda has them
     walls, cpus = [], []
     for _ in range(repeat):
         wall, cpu = time.perf_counter(), time.thread_time()
