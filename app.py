@@ -12,6 +12,7 @@ from functions import (
     callbacks,
     framework_errors,
     operator_api,
+    outbox_relay,
     payments,
     recon,
     recon_fanout,
@@ -44,6 +45,11 @@ def status_sync_worker_fn(event, context):
 @app.lambda_function(name="refund_worker")
 def refund_worker_fn(event, context):
     return refund_worker.handler(event, context)
+
+
+@app.lambda_function(name="outbox_relay")
+def outbox_relay_fn(event, context):
+    return outbox_relay.handler(event, context)
 
 
 @app.lambda_function(name="outbox_sweep")

@@ -307,7 +307,9 @@ OPERATIONS = (
     "refund worker (1 message)",
     "refund callback (POST /callbacks/...)",
     "webhook delivery (1 message)",
+    "outbox relay (1 stream batch)",
 )
+RELAYED: dict[str, int] = {}  # run -> outbox events the relay sent in its batch
 
 
 @dataclass
@@ -371,6 +373,31 @@ def webhook_delivery(stack: Stack, flow: Flow) -> None:
                  lambda body: body.get("event_id") == wanted)
 
 
+def relay_outbox(stack: Stack, flow: Flow) -> None:
+    """The stream relay's Lambda handler over what the stream holds (the poll itself is Lambda's, not counted)."""
+    import functions.outbox_relay as relay_function
+    from chalicelib.storage import outbox
+    from infra.local import workers
+
+    real_handler, real_relay = relay_function.handler, outbox.relay
+
+    def counted(event: dict[str, Any], context: Any) -> Any:
+        with COUNTER.tagged(flow.label(6)):
+            return real_handler(event, context)
+
+    def relay(records: list[dict[str, Any]]) -> str | None:
+        RELAYED[flow.run] = RELAYED.get(flow.run, 0) + sum(
+            1 for r in records if r.get("eventName") == "INSERT" and "outbox_shard" in r["dynamodb"].get("NewImage", {}))
+        return real_relay(records)
+
+    relay_function.handler, outbox.relay = counted, relay  # type: ignore[assignment]
+    try:
+        while workers.poll_streams():
+            pass
+    finally:
+        relay_function.handler, outbox.relay = real_handler, real_relay  # type: ignore[assignment]
+
+
 REFUND_SETTLE_S = 1.5  # longer than a cold refund worker takes, so its callback never races the worker
 
 
@@ -386,9 +413,12 @@ def measure_all(stack: Stack) -> None:
         step(stack, cold)
         step(stack, warm)
     reset_caches()
+    relay_outbox(stack, cold)  # both payments' events and both refunds' commands, in one or two stream batches
+    reset_caches()
     refund_worker(stack, cold)
     reset_caches()  # the callbacks function is another container: it starts cold too
     refund_callback(stack, cold)
+    relay_outbox(stack, warm)  # warm: what the cold refund's worker and callback committed
     refund_worker(stack, warm)
     refund_callback(stack, warm)
     reset_caches()
@@ -433,6 +463,8 @@ def report(show_sites: bool) -> None:
           "\nwarm: the same operation again at once, on a second payment. '·' = none."
           "\nCounts are API calls (botocore before-call) made by the hub only: HTTP requests are attributed by route,"
           "\nworkers by their handler call.")
+    print(f"The outbox relay's batches held {RELAYED.get('cold', 0)} (cold) and {RELAYED.get('warm', 0)} (warm) "
+          "outbox events; nothing is published on a request path (docs/outbox.md).")
     if retried:
         print("retries seen (calls != HTTP sends): " + "; ".join(retried))
     if show_sites:

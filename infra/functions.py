@@ -58,9 +58,17 @@ class Worker:
     handler: str
     access: Access
     queue: str | None = None  # queue key it consumes; None for scheduled sweeps
+    stream: str | None = None  # Table.logical_id whose stream it consumes (the outbox relay)
     memory_mb: int = 512
     timeout_s: int = 30  # the queue's visibility timeout must be >= 6x this (AWS guidance for SQS triggers)
 
+
+# The outbox relay's stream mapping. A batch of 100 is 10 SendMessageBatch calls and 100 marks; 10 concurrent
+# batches per stream shard keep up with a shard's ~1,000 writes/s; after 5 retries the stream moves on and the
+# outbox sweep publishes what was left (docs/outbox.md). The local stack's poller keeps the same numbers.
+STREAM_BATCH = 100
+STREAM_PARALLELIZATION = 10
+STREAM_RETRIES = 5
 
 _STATE_RW = {"StateTable": WRITE, "ConfigTable": READ}
 
@@ -88,7 +96,9 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             # Closing or confirming can learn that the payer paid: that records the capture in the ledger. A
             # confirmation the channel wants completed by the hub is handed to status sync.
             tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
-            sends_to=("webhooks", "refunds", "status-sync"),
+            # What a transition causes leaves through the outbox relay; the API sends only an operator's or a
+            # merchant's redelivery of a webhook.
+            sends_to=("webhooks",),
             channel_secrets=True,
             # Seal a card (new data key), open it for confirm (unwrap), fingerprint it and key the hash of
             # requests that carry it (HMAC). Nothing else: no Encrypt, no ReEncrypt, no key management.
@@ -104,8 +114,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/refunds/{refund_id}"),
         ),
         access=Access(
-            tables={**_STATE_RW, "IdempotencyTable": WRITE},
-            sends_to=("refunds",),
+            tables={**_STATE_RW, "IdempotencyTable": WRITE},  # the refund's submit command: outbox relay
         ),
         sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
     ),
@@ -114,8 +123,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         handler="functions.callbacks.app",
         routes=(("POST", "/callbacks/{channel}/{account}"),),
         access=Access(
-            tables={**_STATE_RW, "LedgerTable": APPEND},
-            sends_to=("webhooks", "status-sync", "refunds"),
+            tables={**_STATE_RW, "LedgerTable": APPEND},  # one read, one transaction: the relay publishes
             channel_secrets=True,
         ),
         # Own cap so merchant traffic can never starve channel callbacks (docs/design.md#api-split).
@@ -167,7 +175,7 @@ WORKERS: tuple[Worker, ...] = (
         queue="status-sync",
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND},
-            sends_to=("webhooks", "status-sync", "refunds"),
+            sends_to=("refunds",),  # resubmits a refund whose submit message was lost
             channel_secrets=True,
         ),
     ),
@@ -177,9 +185,17 @@ WORKERS: tuple[Worker, ...] = (
         queue="refunds",
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND},
-            sends_to=("webhooks", "status-sync", "refunds"),
             channel_secrets=True,
         ),
+    ),
+    Worker(
+        name="outbox_relay",
+        handler="functions.outbox_relay.handler",
+        # Reads the state table's stream (granted with the mapping), sends each new outbox event to its queue and
+        # marks it sent (UpdateItem). Nothing else: no channels, no ledger, no secrets.
+        access=Access(tables={"StateTable": WRITE}, sends_to=("webhooks", "status-sync", "refunds")),
+        stream="StateTable",
+        timeout_s=30,
     ),
     Worker(
         name="outbox_sweep",
@@ -200,7 +216,6 @@ WORKERS: tuple[Worker, ...] = (
         # Repairs go through the state machine (transitions, journals, outbox events, automatic refunds).
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND, "ReconTable": WRITE},
-            sends_to=("webhooks", "status-sync", "refunds"),
             channel_secrets=True,
             buckets={"ReconBucket": WRITE},
         ),

@@ -33,6 +33,7 @@ class Table:
     sort_key: str | None = "sk"
     indexes: tuple[Index, ...] = ()
     ttl_attribute: str | None = None
+    stream: str | None = None  # StreamViewType (NEW_IMAGE): the outbox relay reads new outbox items from it
 
     @property
     def attributes(self) -> list[str]:
@@ -123,6 +124,7 @@ def resources(stage: str) -> Resources:
                 Index("recon", "recon_spk", "recon_sk"),
             ),
             ttl_attribute="expires_at_epoch",
+            stream="NEW_IMAGE",  # new outbox items reach the relay (functions/outbox_relay.py) through it
         ),
         # sparse value_day index: entries by (ledger account, Beijing day the money moved, shard), for drill-down;
         # the recon ledger check reads the running day totals instead (storage/ledger_repo.py)

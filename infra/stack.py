@@ -54,6 +54,8 @@ THROTTLE_SHARE_OF_CONCURRENCY = 0.8
 # AWS guidance for SQS event sources: visibility timeout at least 6x the function timeout, or messages
 # reappear while a retried batch is still being processed.
 VISIBILITY_TO_TIMEOUT_RATIO = 6
+# Lambda event filtering: new items carrying outbox_shard, i.e. outbox events not yet published.
+OUTBOX_STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"outbox_shard": {"S": [{"exists": True}]}}}}
 INTEGRATION_URI = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Arn}/invocations"
 LOG_RETENTION = {"prod": logs.RetentionDays.ONE_YEAR}  # other stages: one month
 # A DNS name as ACM and API Gateway take it: lower-case labels, no trailing dot, no wildcard.
@@ -163,6 +165,7 @@ class PayHubStack(cdk.Stack):
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.key,
             time_to_live_attribute=spec.ttl_attribute,
+            stream=dynamodb.StreamViewType[spec.stream] if spec.stream else None,
             deletion_protection=self.stage == "prod",
             removal_policy=cdk.RemovalPolicy.RETAIN,  # money records outlive any stack
         )
@@ -308,6 +311,8 @@ class PayHubStack(cdk.Stack):
                             worker.timeout_s)
             if worker.queue is not None:
                 self._consume(function, worker)
+            if worker.stream is not None:
+                self._relay_stream(function, worker)
             if worker.name in schedules:
                 self._schedule(function, worker.name, schedules[worker.name].rate_minutes)
         recon_stack.schedule_daily(self)
@@ -327,6 +332,27 @@ class PayHubStack(cdk.Stack):
             # Without it one failed message fails the whole batch, or worse, Chalice-style handlers that
             # swallow errors delete failed messages silently. Handlers return batchItemFailures.
             function_response_types=["ReportBatchItemFailures"],
+        )
+
+    def _relay_stream(self, function: sam.CfnFunction, worker: catalog.Worker) -> None:
+        """The outbox relay reads the state table's stream: only INSERTs of items that carry ``outbox_shard``
+        reach it (the filter keeps every other write from invoking it). A failed record is retried from where
+        the handler says; after ``STREAM_RETRIES`` the stream moves on and the outbox sweep publishes it."""
+        assert worker.stream is not None
+        table = self.tables[worker.stream]
+        lambda_.CfnEventSourceMapping(
+            self, f"{logical_name(worker.name)}Source",
+            function_name=function.ref,
+            event_source_arn=table.table_stream_arn,
+            starting_position="TRIM_HORIZON",  # nothing written before the mapping existed is skipped
+            batch_size=catalog.STREAM_BATCH,
+            maximum_batching_window_in_seconds=0,  # latency first: a webhook waits on this
+            parallelization_factor=catalog.STREAM_PARALLELIZATION,
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=catalog.STREAM_RETRIES,
+            function_response_types=["ReportBatchItemFailures"],
+            filter_criteria=lambda_.CfnEventSourceMapping.FilterCriteriaProperty(filters=[
+                lambda_.CfnEventSourceMapping.FilterProperty(pattern=json.dumps(OUTBOX_STREAM_FILTER))]),
         )
 
     def _schedule(self, function: sam.CfnFunction, name: str, rate_minutes: int) -> None:
@@ -409,6 +435,13 @@ class PayHubStack(cdk.Stack):
 
     def _consumer_statements(self, name: str) -> list[iam.PolicyStatement]:
         worker = catalog.WORKERS_BY_NAME.get(name)
+        if worker is not None and worker.stream is not None:
+            stream_arn = self.tables[worker.stream].table_stream_arn
+            assert stream_arn is not None
+            return [iam.PolicyStatement(
+                actions=["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                         "dynamodb:ListStreams"],
+                resources=[stream_arn])]
         if worker is None or worker.queue is None:
             return []
         queue, _ = self.queues[worker.queue]

@@ -1,9 +1,11 @@
 """Outbox: events written in the same transaction as the change that caused them, published after commit.
 
 Each event is addressed to a queue (``topic``). Until it is published it carries ``outbox_shard``, which
-puts it in the sparse ``outbox`` index; the relay removes that attribute after SQS accepted the message, and
-the sweep republishes whatever is still in the index a little later (a Lambda may die between commit and
-publish). Consumers are idempotent, so an event published twice is harmless.
+puts it in the sparse ``outbox`` index. Nothing is published on the request path: the state table's stream
+hands each new outbox item to the relay (``functions/outbox_relay.py``, :func:`relay`), which sends it to its
+queue and then removes ``outbox_shard``; the sweep republishes whatever is still in the index a little later
+(the relay may fail, or the stream give up on a record). Consumers are idempotent, so an event published twice
+is harmless.
 
 Both keys an event writes that every payment would otherwise share are sharded by a hash of the event id
 (chalicelib/storage/shards.py): ``outbox_shard`` and the merchant's event list key ``gsi1pk``
@@ -139,11 +141,77 @@ def publish(events: list[OutboxEvent]) -> None:
 
 
 def publish_after_commit(events: list[OutboxEvent]) -> None:
-    """Relay right after commit. The commit is what counts: if publishing fails now, the sweep publishes later."""
+    """Nothing to do on the request path: the commit is what counts. The state table's stream carries every new
+    outbox item to the relay (:func:`relay`, the ``outbox_relay`` function), and the sweep publishes whatever the
+    relay has not marked a little later. Kept as the one place a writer hands its events over, so each caller
+    says where its events go."""
+    if events:
+        log.debug("outbox: %d event(s) committed, left to the stream relay: %s", len(events),
+                  [event.event_id for event in events])
+
+
+# --- the stream relay: new outbox items, read from the state table's stream, sent to their queues --------------
+
+RELAY_MARK_THREADS = 8
+
+
+def relay(records: list[dict[str, Any]]) -> str | None:
+    """Publish the outbox events among a batch of DynamoDB stream records (INSERTs of items that carry
+    ``outbox_shard``; any other record is skipped, whatever filter the event source mapping has), in as few SQS
+    requests as the queues allow, then mark each one sent.
+
+    Returns the sequence number of the first record not fully relayed, or None. Lambda then retries the batch
+    from that record on (``ReportBatchItemFailures``): records after it that were sent are sent again, which the
+    consumers tolerate, as they tolerate the sweep's republishing. The sweep also covers a record the stream
+    gave up on."""
+    pending: list[tuple[str, OutboxEvent]] = []
+    for record in records:
+        image = record.get("dynamodb", {}).get("NewImage") or {}
+        if record.get("eventName") != "INSERT" or "outbox_shard" not in image or "topic" not in image:
+            continue
+        pending.append((record["dynamodb"]["SequenceNumber"], _event(image)))
+    if not pending:
+        return None
+    failed: set[str] = set()
+    by_topic: dict[str, list[tuple[str, OutboxEvent]]] = {}
+    for sequence, event in pending:
+        by_topic.setdefault(event.topic, []).append((sequence, event))
+    for topic, entries in by_topic.items():
+        failed |= _send_entries(topic, entries)
+    sent = [(sequence, event) for sequence, event in pending if sequence not in failed]
+    with ThreadPoolExecutor(max_workers=min(RELAY_MARK_THREADS, len(sent) or 1)) as pool:
+        marks = list(pool.map(lambda entry: _mark_or_none(*entry), sent))
+    failed |= {sequence for sequence in marks if sequence is not None}
+    first = next((sequence for sequence, _ in pending if sequence in failed), None)
+    if first is not None:
+        log.warning("outbox relay: %d of %d event(s) not relayed; retrying from %s", len(failed), len(pending), first)
+    return first
+
+
+def _send_entries(topic: str, entries: list[tuple[str, OutboxEvent]]) -> set[str]:
+    """Send in batches of ``SQS_BATCH_MAX``; returns the sequence numbers of the entries SQS did not take."""
+    failed: set[str] = set()
+    for start in range(0, len(entries), SQS_BATCH_MAX):
+        chunk = entries[start:start + SQS_BATCH_MAX]
+        try:
+            answer = client("sqs").send_message_batch(QueueUrl=queue_url(topic), Entries=[
+                {"Id": str(i), "MessageBody": json.dumps(event.body, sort_keys=True)}
+                for i, (_, event) in enumerate(chunk)])
+        except Exception:  # noqa: BLE001 - this chunk is retried by Lambda from its first record; logged in full
+            log.exception("outbox relay: SQS refused a batch for %s", topic)
+            failed |= {sequence for sequence, _ in chunk}
+            continue
+        failed |= {chunk[int(entry["Id"])][0] for entry in answer.get("Failed", [])}
+    return failed
+
+
+def _mark_or_none(sequence: str, event: OutboxEvent) -> str | None:
     try:
-        publish(events)
-    except Exception:  # noqa: BLE001 - recovered by the outbox sweep; logged loudly, never swallowed silently
-        log.exception("outbox publish failed; the sweep will retry %s", [e.event_id for e in events])
+        mark_published(event.event_id)
+    except Exception:  # noqa: BLE001 - sent but not marked: retried (a duplicate the consumer tolerates); logged
+        log.exception("outbox relay: %s sent but not marked published", event.event_id)
+        return sequence
+    return None
 
 
 def mark_published(evt_id: str) -> None:

@@ -48,9 +48,11 @@ class _HubShapedHandler(ChaliceRequestHandler):
 
 
 def create_server(app: Any, config: Any, host: str, port: int) -> LocalDevServer:
-    """``chalice.local.create_local_server`` with the handler above."""
-    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)  # what create_local_server does to the app
-    app.__class__ = CustomLocalChalice
+    """``chalice.local.create_local_server`` with the handler above. A process may serve the same app object
+    twice (a test after the stack): it is wrapped once, or its class would become its own base."""
+    if app.__class__ is not CustomLocalChalice:
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)  # what create_local_server does to the app
+        app.__class__ = CustomLocalChalice
     return LocalDevServer(app, config, host, port, handler_cls=_HubShapedHandler)
 
 

@@ -32,6 +32,8 @@ def _create_table(table: Table) -> None:
                 [{"AttributeName": index.sort_key, "KeyType": "RANGE"}] if index.sort_key else []),
             "Projection": {"ProjectionType": index.projection},
         } for index in table.indexes]
+    if table.stream:
+        params["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": table.stream}
     try:
         dynamodb.create_table(**params)
     except ClientError as exc:

@@ -18,6 +18,8 @@ from chalicelib.config.settings import settings
 from chalicelib.domain.clock import utcnow
 from chalicelib.recon.schedule import due_today, previous_beijing_day
 from chalicelib.storage.aws import client
+from infra.functions import STREAM_BATCH, STREAM_RETRIES
+from infra.resources import resources
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ CONSUMERS = {
     "refunds": "functions.refund_worker.handler",
     "recon": "functions.recon_worker.handler",
 }
+# table logical id -> handler of its stream consumer (the outbox relay), as infra wires them
+STREAM_CONSUMERS = {"StateTable": "functions.outbox_relay.handler"}
 SCHEDULES = ("functions.sweeps.outbox_sweep", "functions.sweeps.status_sync_sweep")
 RETRY_VISIBILITY_S = 2  # locally, a failed message comes back after 2 s instead of the deployed timeout
 
@@ -42,8 +46,6 @@ class DailySchedules:
     time, the stack waits for the next day rather than reconciling at once."""
 
     def __init__(self, now: datetime) -> None:
-        from infra.resources import resources
-
         self._specs = resources(settings().stage).daily_schedules
         self._fired = {spec.logical_id: self._today(now) if self._due(spec.payload, now) else None
                        for spec in self._specs}
@@ -104,6 +106,71 @@ def poll_once(queue_key: str, *, wait_s: int = 0) -> int:
     return len(messages)
 
 
+class StreamPoller:
+    """A DynamoDB stream's event source mapping, as Lambda runs it: read each shard from its start, hand the
+    consumer batches in the stream event shape, move on past what it relayed, and read again from the first
+    record it reports failed (``ReportBatchItemFailures``), at most ``STREAM_RETRIES`` times before moving on
+    past the batch, as the deployed mapping does (what it leaves is the outbox sweep's). Lambda's filter is not
+    applied: the relay skips what is not a new outbox item itself. One poller per process, per stream."""
+
+    def __init__(self) -> None:
+        self._positions: dict[tuple[str, str], str] = {}  # (stream arn, shard id) -> next shard iterator
+        self._retries: dict[tuple[str, str], int] = {}  # (stream arn, shard id) -> retries of the current batch
+        self._lock = threading.Lock()
+
+    def poll_once(self, table_key: str) -> int:
+        with self._lock:  # `make run`'s loop and a test's drain may poll at once: one reader per stream
+            return self._poll(table_key)
+
+    def _poll(self, table_key: str) -> int:
+        table = next(t for t in resources(settings().stage).tables if t.logical_id == table_key)
+        arn = client("dynamodb").describe_table(TableName=table.name)["Table"]["LatestStreamArn"]
+        streams = client("dynamodbstreams")
+        handled = 0
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            position = (arn, shard["ShardId"])
+            iterator = self._positions.get(position) or streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            answer = streams.get_records(ShardIterator=iterator, Limit=STREAM_BATCH)
+            records = answer["Records"]
+            self._positions[position] = answer["NextShardIterator"]
+            if not records:
+                continue
+            event = {"Records": [_lambda_record(record, arn) for record in records]}
+            try:
+                result = _resolve(STREAM_CONSUMERS[table_key])(event, None) or {}
+                failed = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
+            except Exception:  # noqa: BLE001 - as in Lambda: a crashed invocation is retried from its first record
+                log.exception("%s stream consumer crashed; the batch will be retried", table_key)
+                failed = [records[0]["dynamodb"]["SequenceNumber"]]
+            retries = self._retries.pop(position, 0)
+            if failed and retries < STREAM_RETRIES:
+                self._retries[position] = retries + 1
+                self._positions[position] = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=min(failed, key=int))["ShardIterator"]
+            elif failed:
+                log.error("%s stream: %d record(s) from %s failed %d times; moving on (the outbox sweep has them)",
+                          table_key, len(records), min(failed, key=int), retries + 1)
+            handled += len(records)
+        return handled
+
+
+def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record as Lambda hands it over: the stream's ARN added, the time in epoch seconds."""
+    change = dict(record["dynamodb"])
+    if "ApproximateCreationDateTime" in change:
+        change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
+    return {**record, "dynamodb": change, "eventSourceARN": stream_arn}
+
+
+STREAMS = StreamPoller()
+
+
+def poll_streams() -> int:
+    return sum(STREAMS.poll_once(table_key) for table_key in STREAM_CONSUMERS)
+
+
 def run_schedules() -> None:
     for path in SCHEDULES:
         _resolve(path)({"source": "local.schedule"}, None)
@@ -114,7 +181,7 @@ def drain(max_rounds: int = 50) -> int:
     handled = 0
     for _ in range(max_rounds):
         run_schedules()
-        batch = sum(poll_once(key) for key in CONSUMERS)
+        batch = poll_streams() + sum(poll_once(key) for key in CONSUMERS)
         handled += batch
         if batch == 0:
             return handled
@@ -141,7 +208,7 @@ class WorkerLoop(threading.Thread):
                     for fired in daily.fire_due(utcnow()):
                         log.info("daily schedule %s fired", fired)
                     next_schedule = time.monotonic() + self._schedule_every_s
-                if sum(poll_once(key, wait_s=0) for key in CONSUMERS) == 0:
+                if poll_streams() + sum(poll_once(key, wait_s=0) for key in CONSUMERS) == 0:
                     self._stop_event.wait(0.5)
             except Exception:  # noqa: BLE001 - the loop must survive a bad tick; the error is logged in full
                 log.exception("local worker tick failed")

@@ -19,6 +19,7 @@ from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.storage import ledger_repo, records, state_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import to_item
+from infra.functions import STREAM_RETRIES
 from infra.local import workers
 from tests.helpers import make_merchant, wait_for
 
@@ -138,22 +139,30 @@ def test_lost_callback_after_channel_success_is_repaired_by_status_sync(stack, m
     assert "sync_shard" not in state_repo.get_item(records.attempt_key(payment["attempt_id"]))
 
 
-def test_crash_between_commit_and_publish_is_repaired_by_the_outbox_sweep(stack, merchant, drain, monkeypatch):
+def test_an_event_the_relay_cannot_send_is_published_by_the_outbox_sweep(stack, merchant, drain, monkeypatch):
+    """SQS refuses the relay's webhook batches through every retry the stream mapping allows: the stream moves
+    on, the event is still in the outbox index, and the sweep publishes it once it is older than its grace."""
     from chalicelib.storage import outbox
     from functions import sweeps
 
+    drain()
     payment = merchant.create_payment(amount=700)
-    real_send = outbox.send
+    real_send_entries = outbox._send_entries
+    refused: list[str] = []
 
-    def dying_send(topic, body, **kwargs):
+    def refusing(topic, entries):
         if topic == "webhooks":
-            raise ConnectionError("Lambda died before publishing")
-        return real_send(topic, body, **kwargs)
+            refused.extend(event.event_id for _, event in entries)
+            return {sequence for sequence, _ in entries}
+        return real_send_entries(topic, entries)
 
-    monkeypatch.setattr(outbox, "send", dying_send)
+    monkeypatch.setattr(outbox, "_send_entries", refusing)
     pay_at_sandbox(stack, payment["attempt_id"])
     wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")
-    monkeypatch.setattr(outbox, "send", real_send)
+    drain()
+    evt = event_id(payment["id"], "payment.succeeded")
+    assert refused.count(evt) == 1 + STREAM_RETRIES  # the first try and every retry, then the stream moved on
+    monkeypatch.setattr(outbox, "_send_entries", real_send_entries)
     drain()
     assert stack.receiver.types_for(payment["id"]) == []  # still younger than the sweep's grace period
     monkeypatch.setattr(sweeps, "OUTBOX_GRACE_S", 0)
@@ -259,21 +268,23 @@ def test_channel_news_with_another_amount_is_never_applied(stack, merchant, capl
     assert any(getattr(r, "alert", None) == "amount_mismatch" for r in caplog.records)
 
 
-def test_a_refund_left_pending_is_resubmitted_by_status_sync(stack, merchant, drain):
+def test_a_refund_left_pending_is_resubmitted_by_status_sync(stack, merchant, drain, monkeypatch):
     """The refund's worker message was lost (e.g. dead-lettered during a long channel outage)."""
     from chalicelib.storage import outbox
 
     payment = merchant.create_payment(amount=900)
     pay_at_sandbox(stack, payment["attempt_id"])
     wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")
-    real_send = outbox.send
-    try:
-        outbox.send = lambda topic, body, **kw: None if topic == "refunds" else real_send(topic, body, **kw)
-        refund = merchant.call("POST", f"/v1/payments/{payment['id']}/refunds",
-                               {"amount": 900, "merchant_refund_no": "lost"}).json()
-        outbox.mark_published(event_id(refund["id"], "refund.submit"))  # the relay believed it published
-    finally:
-        outbox.send = real_send
+    drain()
+    real_send_entries = outbox._send_entries
+    # SQS took the submit command (the relay marks it published) and then lost it.
+    monkeypatch.setattr(outbox, "_send_entries", lambda topic, entries: set() if topic == "refunds"
+                        else real_send_entries(topic, entries))
+    refund = merchant.call("POST", f"/v1/payments/{payment['id']}/refunds",
+                           {"amount": 900, "merchant_refund_no": "lost"}).json()
+    drain()
+    monkeypatch.setattr(outbox, "_send_entries", real_send_entries)
+    assert "outbox_shard" not in state_repo.get_item(records.event_key(event_id(refund["id"], "refund.submit")))
     drain()
     assert merchant.get(f"/v1/refunds/{refund['id']}")["status"] == "pending"
     make_sync_due(records.refund_key(refund["id"]))

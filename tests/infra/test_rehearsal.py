@@ -165,7 +165,8 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
     operator_env = {**base_env, "AWS_ENDPOINT_URL": endpoint, "PAYHUB_STAGE": "dev",
                     "PAYHUB_PUBLIC_BASE_URL": f"https://{DOMAIN}", "PAYHUB_OPERATOR": "rehearsal",
                     "PAYHUB_RECON_BUCKET": functions["ReconWorker"].environment["PAYHUB_RECON_BUCKET"]}
-    yield Rehearsal(template, processes, EventSources(template, processes, clients.client("sqs")), api, pki,
+    sources = EventSources(template, processes, clients.client("sqs"), clients.client("dynamodbstreams"))
+    yield Rehearsal(template, processes, sources, api, pki,
                     api_site, receiver, sandbox_url, operator_env, hosts_file, clients)
     for process in processes.values():
         process.stop()

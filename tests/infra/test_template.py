@@ -56,6 +56,7 @@ QUEUE_WORKER_HANDLERS = {
 }
 RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
+OUTBOX_RELAY_HANDLER = "functions.outbox_relay.handler"  # docs/outbox.md
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",
     "status_sync_sweep": "functions.sweeps.status_sync_sweep",
@@ -185,9 +186,19 @@ def test_every_queue_has_an_encrypted_dead_letter_queue_with_redrive(dev):
             assert "KmsMasterKeyId" in props
 
 
+def queue_mappings(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {lid: m for lid, m in of_type(template, "AWS::Lambda::EventSourceMapping").items()
+            if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "Arn"}
+
+
+def stream_mappings(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {lid: m for lid, m in of_type(template, "AWS::Lambda::EventSourceMapping").items()
+            if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"}
+
+
 def test_every_worker_consumes_its_queue_reporting_batch_item_failures(dev):
     handlers = functions_by_handler(dev)
-    mappings = of_type(dev, "AWS::Lambda::EventSourceMapping")
+    mappings = queue_mappings(dev)
     assert len(mappings) == len(QUEUE_WORKER_HANDLERS)
     seen = set()
     for mapping in mappings.values():
@@ -201,6 +212,36 @@ def test_every_worker_consumes_its_queue_reporting_batch_item_failures(dev):
         assert dev["Resources"][queue_id]["Properties"]["VisibilityTimeout"] >= 6 * function["Timeout"]
         seen.add(key)
     assert seen == set(QUEUE_WORKER_HANDLERS)
+
+
+def test_new_outbox_items_and_nothing_else_reach_the_relay_from_the_state_tables_stream(dev):
+    handlers = functions_by_handler(dev)
+    [mapping] = stream_mappings(dev).values()
+    props = mapping["Properties"]
+    table_id = props["EventSourceArn"]["Fn::GetAtt"][0]
+    table = dev["Resources"][table_id]["Properties"]
+    assert table["TableName"] == resources("dev").names.state_table
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert ref_target(props["FunctionName"]) == handlers[OUTBOX_RELAY_HANDLER]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["StartingPosition"] == "TRIM_HORIZON" and props["BisectBatchOnFunctionError"] is True
+    assert 0 < props["MaximumRetryAttempts"] <= 10  # then the outbox sweep publishes what is left
+    [pattern] = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"outbox_shard": {"S": [{"exists": True}]}}}}
+    # Only the relay may read the stream, and it may do nothing else with it.
+    readers = {}
+    for role_id, role in of_type(dev, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a in ("dynamodb:GetRecords", "dynamodb:GetShardIterator") for a in actions):
+                    readers[role_id] = (sorted(actions), statement["Resource"])
+    relay_role = ref_target(dev["Resources"][handlers[OUTBOX_RELAY_HANDLER]]["Properties"]["Role"])
+    assert list(readers) == [relay_role]
+    actions, resource = readers[relay_role]
+    assert actions == ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                       "dynamodb:ListStreams"]
+    assert resource == {"Fn::GetAtt": [table_id, "StreamArn"]}
 
 
 def test_schedules_invoke_the_sweeps(dev):
@@ -301,7 +342,7 @@ def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
     functions = of_type(dev, "AWS::Serverless::Function")
     assert set(functions_by_handler(dev)) == (
         set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values())
-        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER})
+        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER})
     for function in functions.values():
         props = function["Properties"]
         assert [ref_target(layer) for layer in props["Layers"]] == [layer_id]

@@ -41,6 +41,7 @@ class Template:
     assets: dict[str, str]  # S3 object key of an asset -> its path in the cloud assembly
     physical: dict[str, str] = field(default_factory=dict)  # logical id -> name / id
     arns: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    stream_arns: dict[str, str] = field(default_factory=dict)  # table logical id -> its stream's ARN
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -97,6 +98,8 @@ class Template:
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if attribute == "Arn" and logical_id in self.arns:
             return self.arns[logical_id]
+        if attribute == "StreamArn" and logical_id in self.stream_arns:
+            return self.stream_arns[logical_id]
         raise KeyError(f"GetAtt {logical_id}.{attribute}: not known to the rehearsal")
 
     # --- the functions --------------------------------------------------------------------------------------
@@ -169,12 +172,20 @@ class Template:
 
     def queue_triggers(self) -> list[tuple[str, str, int]]:
         """(queue logical id, function logical id, batch size) of every SQS event source mapping."""
+        return self._triggers("Arn")
+
+    def stream_triggers(self) -> list[tuple[str, str, int]]:
+        """(table logical id, function logical id, batch size) of every DynamoDB stream event source mapping."""
+        return self._triggers("StreamArn")
+
+    def _triggers(self, attribute: str) -> list[tuple[str, str, int]]:
         found = []
         for resource in self.of_type("AWS::Lambda::EventSourceMapping").values():
             props = resource["Properties"]
             assert props.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
-            found.append((props["EventSourceArn"]["Fn::GetAtt"][0], props["FunctionName"]["Ref"],
-                          int(props.get("BatchSize", 10))))
+            source, source_attribute = props["EventSourceArn"]["Fn::GetAtt"]
+            if source_attribute == attribute:
+                found.append((source, props["FunctionName"]["Ref"], int(props.get("BatchSize", 10))))
         return found
 
     def schedules(self) -> list[tuple[str, str, str, dict[str, Any] | None]]:
@@ -213,6 +224,9 @@ def provision(template: Template, session: Any) -> None:
                 {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
                 for index in props["GlobalSecondaryIndexes"]]
         params["BillingMode"] = props.get("BillingMode", "PROVISIONED")
+        if props.get("StreamSpecification"):
+            params["StreamSpecification"] = {"StreamEnabled": True,
+                                             "StreamViewType": props["StreamSpecification"]["StreamViewType"]}
         if props.get("SSESpecification", {}).get("SSEEnabled"):
             params["SSESpecification"] = {"Enabled": True, "SSEType": "KMS",
                                           "KMSMasterKeyId": props["SSESpecification"]["KMSMasterKeyId"]}
@@ -221,6 +235,8 @@ def provision(template: Template, session: Any) -> None:
             dynamodb.update_time_to_live(TableName=props["TableName"], TimeToLiveSpecification={
                 "Enabled": True, "AttributeName": props["TimeToLiveSpecification"]["AttributeName"]})
         template.physical[logical_id], template.arns[logical_id] = props["TableName"], description["TableArn"]
+        if "LatestStreamArn" in description:
+            template.stream_arns[logical_id] = description["LatestStreamArn"]
     queues = template.of_type("AWS::SQS::Queue")
     # Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
     for logical_id in sorted(queues, key=lambda lid: "RedrivePolicy" in queues[lid]["Properties"]):

@@ -80,6 +80,8 @@ def requests_for(call: dict[str, Any], keys: Keys) -> list[Request]:
         if operation in ("BatchWriteItem", "BatchGetItem"):
             return [Request(f"dynamodb:{operation}", _table(region, table)) for table in names["tables"]]
         return [Request(f"dynamodb:{operation}", _table(region, names["TableName"], names.get("IndexName")))]
+    if service == "dynamodbstreams":  # IAM names stream actions under dynamodb:, on the stream's ARN
+        return [Request(f"dynamodb:{operation}", names["StreamArn"])]
     if service == "sqs":
         name = _queue_name(names)
         arn = f"arn:aws:sqs:{region}:{ACCOUNT}:{name}"

@@ -180,11 +180,14 @@ class ApiGateway:
 class EventSources:
     """The queues' event source mappings and the EventBridge rules of the template, driven on demand."""
 
-    def __init__(self, template: Template, processes: dict[str, FunctionProcess], sqs: Any) -> None:
+    def __init__(self, template: Template, processes: dict[str, FunctionProcess], sqs: Any, streams: Any) -> None:
         self._template = template
         self._processes = processes
         self._sqs = sqs
+        self._streams = streams
+        self._positions: dict[tuple[str, str], str] = {}  # (stream arn, shard id) -> next shard iterator
         self.triggers = template.queue_triggers()
+        self.stream_triggers = template.stream_triggers()
         self.schedules = template.schedules()
         # Calls Lambda makes with a function's role on its behalf (polling its queue): function -> calls.
         self.service_calls: dict[str, list[dict[str, Any]]] = {}
@@ -221,6 +224,45 @@ class EventSources:
                 self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
 
+    def poll_stream(self, table: str, function: str, batch_size: int) -> int:
+        """One round of a stream mapping, as Lambda runs it with the function's role: every shard from its start,
+        the mapping's filter applied, retried from the first record the function reports failed."""
+        arn = self._template.stream_arns[table]
+        pattern = next(json.loads(f["Pattern"]) for r in self._template.of_type("AWS::Lambda::EventSourceMapping").values()
+                       if r["Properties"]["FunctionName"]["Ref"] == function
+                       for f in r["Properties"]["FilterCriteria"]["Filters"])
+        self._stream_call(function, "DescribeStream", arn)
+        handled = 0
+        for shard in self._streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            position = (arn, shard["ShardId"])
+            if position not in self._positions:
+                self._stream_call(function, "GetShardIterator", arn)
+                self._positions[position] = self._streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            self._stream_call(function, "GetRecords", arn)
+            answer = self._streams.get_records(ShardIterator=self._positions[position], Limit=batch_size)
+            self._positions[position] = answer["NextShardIterator"]
+            records = [lambda_record(record, arn) for record in answer["Records"] if matches(pattern, record)]
+            if not records:
+                continue
+            try:
+                reply = self._processes[function].invoke({"Records": records}) or {}
+                failed = [f["itemIdentifier"] for f in reply.get("batchItemFailures", [])]
+            except InvocationError:
+                failed = [records[0]["dynamodb"]["SequenceNumber"]]
+            if failed:
+                self._stream_call(function, "GetShardIterator", arn)
+                self._positions[position] = self._streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=min(failed, key=int))["ShardIterator"]
+            handled += len(records)
+        return handled
+
+    def _stream_call(self, function: str, operation: str, stream_arn: str) -> None:
+        self.service_calls.setdefault(function, []).append(
+            {"service": "dynamodbstreams", "operation": operation, "region": self._template.region,
+             "names": {"StreamArn": stream_arn}})
+
     def fire(self, rule: str) -> Any:
         """Invoke the rule's one target; ``fire_all`` for a rule with several (one per scan segment)."""
         [answer] = self.fire_all(rule)
@@ -245,8 +287,43 @@ class EventSources:
         for _ in range(max_rounds):
             for rule in self.rate_rules():
                 self.fire(rule)
-            batch = sum(self.poll(queue, function, size) for queue, function, size in self.triggers)
+            batch = sum(self.poll_stream(table, function, size) for table, function, size in self.stream_triggers)
+            batch += sum(self.poll(queue, function, size) for queue, function, size in self.triggers)
             handled += batch
             if batch == 0:
                 return handled
         raise AssertionError(f"queues still busy after {max_rounds} rounds")
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record as Lambda hands it over: the stream's ARN added, the time in epoch seconds."""
+    change = dict(record["dynamodb"])
+    if "ApproximateCreationDateTime" in change:
+        change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
+    return {**record, "dynamodb": change, "eventSourceARN": stream_arn}
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """The part of Lambda's event filtering the template uses: nested keys, lists of allowed values, and
+    ``{"exists": true|false}``."""
+    if isinstance(pattern, dict):
+        if not isinstance(event, dict):
+            return False
+        return all(matches_key(value, key in event, event.get(key)) for key, value in pattern.items())
+    raise ValueError(f"unsupported filter pattern {pattern!r}")
+
+
+def matches_key(rule: Any, present: bool, value: Any) -> bool:
+    if isinstance(rule, dict):
+        return present and matches(rule, value)
+    if not isinstance(rule, list):
+        raise ValueError(f"unsupported filter rule {rule!r}")
+    for allowed in rule:
+        if isinstance(allowed, dict) and set(allowed) == {"exists"}:
+            if bool(allowed["exists"]) == present:
+                return True
+        elif isinstance(allowed, dict):
+            raise ValueError(f"unsupported filter operator {allowed!r}")
+        elif present and value == allowed:
+            return True
+    return False
