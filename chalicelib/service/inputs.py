@@ -153,8 +153,13 @@ class CreatePaymentInput(BaseModel):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str) -> str:
+        # The schema's enum lists the built-in methods; a plugin's methods and methods defined by configuration
+        # (chalicelib/routing/methods.py) are taken too, read when needed (configuration is cached).
         if value not in registry.METHODS:
-            raise ValueError(f"unknown payment method {value!r}")
+            from chalicelib.routing.methods import is_known
+
+            if not is_known(value):
+                raise ValueError(f"unknown payment method {value!r}")
         return value
 
     @model_validator(mode="after")
