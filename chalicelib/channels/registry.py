@@ -5,7 +5,7 @@ Built-in channels are listed here. A new *protocol* ships as its own package (it
 its adapter class under the ``payhub.channels`` entry-point group, the entry point's name being the channel:
 
     [project.entry-points."payhub.channels"]
-    toy = "toy_channel.adapter:ToyAdapter"
+    mybank = "mybank_channel.adapter:MyBankAdapter"
 
 so adding one changes no module of the core. A new *method* of a protocol the hub already speaks (another
 Alipay product, a bank gateway speaking UnionPay's protocol) is configuration: ``chalicelib/routing/methods.py``.
