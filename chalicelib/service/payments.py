@@ -252,16 +252,21 @@ def _fail_over(intent: _Intent, body: CreatePaymentInput, claim: Claim | None, f
     account routing admits, in one conditional write (at most one attempt of a payment can ever take money).
 
     The first attempt is closed before the backup is asked, and only a close the channel confirms (or a query
-    saying the order never arrived) lets the payment move; if the channel cannot even confirm that, the payment
-    stays on its first attempt, the merchant gets the retryable error, and status sync settles it later. An
-    attempt found paid meanwhile (a card charged by the create itself) is the payment's answer."""
+    saying the order is closed or failed) lets the payment move; if the channel cannot even confirm that, the
+    payment stays on its first attempt, the merchant gets the retryable error, and status sync settles it later.
+    An attempt found paid meanwhile (a card charged by the create itself) is the payment's answer; money that
+    reaches a closed attempt later anyway is a late success, handled by the merchant's late_success_policy."""
     old = intent.attempt
+    backup = next(failover.backups, None)
+    if backup is None:  # nowhere to go: the first attempt is left as it is, for status sync and the merchant's retry
+        log.warning("payment %s: no backup account admitted; no failover", old.payment_id)
+        raise error
     account = account_or_error(old.account_id)
     try:
         with timeout_cap(failover.timeout_s):
             status = adapter(old.channel).query(account, old.attempt_id, old.money, channel_order_ref=None)
-            if status.outcome not in (PaymentOutcome.SUCCEEDED, PaymentOutcome.NOT_FOUND, PaymentOutcome.CLOSED,
-                                      PaymentOutcome.FAILED):
+            # An order the channel does not know yet is closed too: the timed-out request may still reach it.
+            if status.outcome not in (PaymentOutcome.SUCCEEDED, PaymentOutcome.CLOSED, PaymentOutcome.FAILED):
                 try:
                     adapter(old.channel).close(account, old.attempt_id, channel_order_ref=None)
                 except ChannelError as exc:
@@ -275,11 +280,6 @@ def _fail_over(intent: _Intent, body: CreatePaymentInput, claim: Claim | None, f
     if status.outcome is PaymentOutcome.SUCCEEDED:
         apply_attempt_status(old.attempt_id, status, source="failover:paid")
         return _current(intent.payment.payment_id)
-    backup = next(failover.backups, None)
-    if backup is None:
-        log.warning("payment %s: no backup account to fail over to; the closed attempt stays for status sync",
-                    old.payment_id)
-        raise error
     new = _move_attempt(old, backup.account, status.raw_status)
     payment = intent.payment.evolve(current_attempt_id=new.attempt_id)
     return _open_at_channel(_Intent(payment, new, opened=False), body, claim,
