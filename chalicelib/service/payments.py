@@ -51,7 +51,8 @@ CARD_KEPT_AFTER_EXPIRY_S = 24 * 3600
 RESUME_WINDOW_S = 23 * 3600
 
 
-def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | None = None) -> Payment:
+def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | None = None, *,
+                   user_groups: tuple[str, ...] = ()) -> Payment:
     """Record what we are about to ask, ask the channel under that record's ids, then record its answer.
 
         T1  payment + attempt + order number, written together (the intent); the attempt is due for a status
@@ -64,6 +65,8 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     often the merchant retries or the hub crashes. A definite refusal by the channel withdraws the intent (nothing
     moved; the order number is free again). A card is sealed before T1 and its vault record written with it.
     ``claim``: the request's Idempotency-Key, taken in T1 and answered in T2, so a create writes nothing else.
+    ``user_groups``: the payer's groups for gray-release rules (the hosted checkout knows them; the API has none).
+    A create that times out is sent once more, then fails over to the next account routing admits (_fail_over).
     """
     _check_card_for_method(body)
     money = Money(body.amount, body.currency)
@@ -71,7 +74,7 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
         check_notify_url(body.notify_url, param="notify_url")
     first, backups, _ = routing.choose(Context(
         merchant_id=merchant.merchant_id, method=body.method, currency=body.currency, amount=body.amount,
-        payer_id=body.payer.user_id, city=body.payer.city, order_key=body.merchant_order_no))
+        payer_id=body.payer.user_id, city=body.payer.city, user_groups=user_groups, order_key=body.merchant_order_no))
     intent = _record_intent(merchant, body, money, first.account, claim)
     if intent.opened:  # a retry of a request whose work is done: the same payment again
         return intent.payment
