@@ -36,8 +36,10 @@ def route(ctx: Context) -> Plan:
 
 
 def failover_policy(merchant_id: str) -> Failover:
+    """A merchant without routing rules keeps the create it always had (no cut-off, no retry, no failover):
+    failover is something an operator turns on by writing rules, with the time limit they chose."""
     stored = config_repo.routing(merchant_id)
-    return stored.rules.failover if stored else NO_RULES.failover
+    return stored.rules.failover if stored else Failover(enabled=False)
 
 
 @dataclass(frozen=True)
