@@ -19,7 +19,7 @@ from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.errors import CallbackRejected
-from chalicelib.domain.models import Attempt, Refund
+from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.observability import alert, security_event
 from chalicelib.service import orphans
 from chalicelib.service.outcomes import Dedupe, apply_attempt_status
@@ -81,7 +81,7 @@ def _apply(channel: str, account: ChannelAccount, notification: Notification) ->
     dedupe = Dedupe(channel, account.account_id, notification.event_id)
     if notification.kind is NotificationKind.PAYMENT:
         assert notification.payment is not None
-        assert isinstance(record, Attempt)
+        assert isinstance(record, tuple)
         result = apply_attempt_status(notification.object_id, notification.payment, source="callback", dedupe=dedupe,
                                       known=record)
     else:
@@ -105,8 +105,9 @@ def _raise_alert(channel: str, account: ChannelAccount, notification: Notificati
                   currency=amount.currency if amount is not None else None))
 
 
-def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt | Refund:
-    """The notification is about our object on this account; returns that object as read."""
+def _cross_check(account: ChannelAccount, notification: Notification) -> tuple[Attempt, Payment] | Refund:
+    """The notification is about our object on this account; returns that object as read (an attempt with its
+    payment, read together: the only read of the callback's request path)."""
     expected_merchant = account.config.settings.get("mchid") or account.config.settings.get("merchant_id")
     if expected_merchant and notification.channel_merchant_id != expected_merchant:
         raise BusinessMismatch(f"merchant id {notification.channel_merchant_id} is not this account's")
@@ -114,13 +115,23 @@ def _cross_check(account: ChannelAccount, notification: Notification) -> Attempt
     if expected_app and notification.channel_app_id and notification.channel_app_id != expected_app:
         raise BusinessMismatch(f"app id {notification.channel_app_id} is not this account's")
     # Amounts are checked where every channel answer is applied (outcomes/refunds), for queries as well.
-    load = state_repo.get_attempt if notification.kind is NotificationKind.PAYMENT else state_repo.get_refund
-    record = load(notification.object_id)
-    if (record is None and notification.kind is NotificationKind.PAYMENT
-            and orphans.is_orphan_candidate(notification.object_id)):
-        raise Unrecorded(notification.object_id)
+    if notification.kind is NotificationKind.PAYMENT:
+        attempt, payment = state_repo.get_attempt_and_payment(notification.object_id)
+        if attempt is None and orphans.is_orphan_candidate(notification.object_id):
+            raise Unrecorded(notification.object_id)
+        _owned(account, notification, attempt)
+        assert attempt is not None
+        if payment is None:
+            raise BusinessMismatch(f"attempt {notification.object_id} has no payment record")
+        return attempt, payment
+    refund = state_repo.get_refund(notification.object_id)
+    _owned(account, notification, refund)
+    assert refund is not None
+    return refund
+
+
+def _owned(account: ChannelAccount, notification: Notification, record: Attempt | Refund | None) -> None:
     if record is None:
         raise BusinessMismatch(f"{notification.kind} object id {notification.object_id} is not one the hub issued")
     if record.account_id != account.account_id:
         raise BusinessMismatch(f"no {notification.kind} object {notification.object_id} on this account")
-    return record

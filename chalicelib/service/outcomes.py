@@ -73,11 +73,11 @@ def amount_differs(reported: Money | None, stored: Money, *, object_id: str, sou
 
 
 def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str, dedupe: Dedupe | None = None,
-                         known: Attempt | None = None) -> Applied:
-    """``known``: the attempt as the caller just read it, used for the first decision (saves one read)."""
+                         known: tuple[Attempt, Payment] | None = None) -> Applied:
+    """``known``: the attempt and its payment as the caller just read them, used for the first decision (saves
+    the read); after a race both are read again, in one request where the attempt id names its payment."""
     for _ in range(MAX_RACE_RETRIES):
-        attempt, known = known or state_repo.get_attempt(attempt_id), None
-        payment = state_repo.get_payment(attempt.payment_id) if attempt else None
+        (attempt, payment), known = known or state_repo.get_attempt_and_payment(attempt_id), None
         if attempt is None or payment is None:
             raise NotFound(f"no attempt {attempt_id}")
         if amount_differs(status.amount, attempt.money, object_id=attempt_id, source=source):

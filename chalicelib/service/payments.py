@@ -24,7 +24,7 @@ from chalicelib.domain.errors import (
     InvalidState,
     NotFound,
 )
-from chalicelib.domain.ids import new_id
+from chalicelib.domain.ids import new_attempt_id, new_id
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
@@ -103,7 +103,8 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
                    claim: Claim | None) -> _Intent:
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)
-    payment_id, attempt_id = new_id("pay"), new_id("att")
+    payment_id = new_id("pay")
+    attempt_id = new_attempt_id(payment_id)
     sealed: SealedCard | None = None
     if body.card is not None:
         # The vault (its ciphers and KMS client) is imported by card payments only: the refunds function reads
@@ -334,7 +335,7 @@ def _replace_attempt(intent: _Intent, body: CreatePaymentInput, claim: Claim | N
         return _current(intent.payment.payment_id)
     now = utcnow()
     stamp = iso(now)
-    new = old.evolve(attempt_id=new_id("att"), created_at=stamp, updated_at=stamp, channel_order_ref=None)
+    new = old.evolve(attempt_id=new_attempt_id(old.payment_id), created_at=stamp, updated_at=stamp, channel_order_ref=None)
     table = state_repo.state_table()
     tx = Transaction()
     state_repo.guard_version(tx, "old_attempt", records.attempt_key(old.attempt_id), status=str(old.status),

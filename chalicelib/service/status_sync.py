@@ -54,12 +54,14 @@ def sync_attempt(attempt_id: str, count: int = 0) -> str:
     When the channel says the payer is done and the hub must complete the attempt (REQUIRES_CONFIRMATION),
     it is confirmed here at once, with no inputs; if that does not make it final, the normal backoff goes on.
     """
-    attempt = state_repo.get_attempt(attempt_id)
+    attempt, payment = state_repo.get_attempt_and_payment(attempt_id)
     if attempt is None or attempt.status in ATTEMPT_FINAL:
         return "final"
     account = account_or_error(attempt.account_id)
     status = adapter(attempt.channel).query(account, attempt_id, attempt.money, **payment_refs(attempt))
-    result = apply_attempt_status(attempt_id, status, source="status_sync", known=attempt)  # read once above
+    # Read once above, before the query: if either changed meanwhile, the versioned commit races and re-reads.
+    result = apply_attempt_status(attempt_id, status, source="status_sync",
+                                  known=(attempt, payment) if payment is not None else None)
     if status.outcome is PaymentOutcome.REQUIRES_CONFIRMATION:
         confirmed = _complete(attempt_id)
         if confirmed is not None:

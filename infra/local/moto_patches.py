@@ -18,8 +18,8 @@ The fixes, applied by :func:`apply` (``start_moto`` calls it):
    detached copy of that one item (or "absent") is noted; a cancelled transaction puts exactly those items
    back. Work is proportional to the transaction, not the table. Conditions, the per-item cancellation
    reasons (with ``ALL_OLD`` items), the validation errors that abort at once, and the all-or-nothing
-   outcome are unchanged (tests/unit/test_moto_patches.py checks each against the original). A table with a
-   stream keeps moto's own method, whose table copy also undoes the stream records.
+   outcome are unchanged (tests/unit/test_moto_patches.py checks each against the original). On a table with
+   a stream, a cancelled transaction also takes back the stream records its writes had added.
 2. DynamoDB ``Item`` and SQS ``Message`` instances (the two models the hub creates per request: every
    queued message was kept the same way) are created without being tracked. Nothing in moto reads their
    ``instances_tracked`` except the dashboard's model listing, which then no longer lists them.
@@ -127,18 +127,23 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     a deep copy of every table named. Everything else (order of checks, errors, reasons) is kept as it was."""
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
+    # A table with a stream gets a record per write; a cancelled transaction must leave none behind (moto's own
+    # method gets that from its table copy). Each stream is cut back to its length before the transaction.
+    stream_lengths: dict[int, tuple[list[Any], int]] = {}
     for entry in transact_items:
         op_body = next(iter(entry.values()), None)
         table_name = op_body.get("TableName") if isinstance(op_body, dict) else None
-        if table_name in self.tables and self.tables[table_name].stream_shard is not None:
-            # A stream's records are undone by moto's whole-table copy; keep its behaviour there.
-            return _original_transact_write_items(self, transact_items)
+        shard = self.tables[table_name].stream_shard if table_name in self.tables else None
+        if shard is not None and id(shard) not in stream_lengths:
+            stream_lengths[id(shard)] = (shard.items, len(shard.items))
 
     undo: list[_Before] = []
 
     def rollback() -> None:
         for before in reversed(undo):
             _restore(before)
+        for records, length in stream_lengths.values():
+            del records[length:]
 
     target_items: set[tuple[str, str]] = set()
 

@@ -211,19 +211,29 @@ def test_items_and_queued_messages_are_not_kept_by_motos_model_registry() -> Non
     assert backend.get_item("flat", {"pk": {"S": "f49"}}).to_json()["Attributes"]["v"] == {"N": "2"}
 
 
-def test_a_table_with_a_stream_keeps_motos_own_method(monkeypatch: pytest.MonkeyPatch) -> None:
-    backend = new_backend()
-    backend.update_table_streams(backend.get_table("flat"), {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
-    calls: list[int] = []
+def with_stream(backend: DynamoDBBackend) -> DynamoDBBackend:
+    backend.update_table_streams(backend.get_table("flat"), {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    return backend
 
-    def original(self: DynamoDBBackend, items: list[dict[str, Any]]) -> None:
-        calls.append(len(items))
-        ORIGINAL(self, items)
 
-    monkeypatch.setattr(moto_patches, "_original_transact_write_items", original)
-    PATCHED(backend, [put("flat", "f1", 1)])
-    PATCHED(backend, [put("ranged", "p1", 1)])
-    assert calls == [1]
+def stream_records(backend: DynamoDBBackend) -> list[tuple[str, str]]:
+    shard = backend.get_table("flat").stream_shard
+    assert shard is not None
+    return [(record.record["eventName"], json.dumps(record.record["dynamodb"].get("NewImage"), sort_keys=True))
+            for record in shard.items]
+
+
+def test_a_cancelled_transaction_leaves_no_stream_record_and_a_committed_one_leaves_one_per_write(
+        transact: Transact) -> None:
+    # The outbox relay reads the state table's stream: a record from a cancelled transaction would publish an event
+    # whose change never happened.
+    backend = with_stream(new_backend())
+    transact(backend, [put("flat", "f1", 1), put("ranged", "p1", 1)])
+    with pytest.raises(TransactionCanceledException):
+        transact(backend, [put("flat", "f2", 1), add("flat", "f4", 1), add("flat", "f1", 1, if_v=5)])
+    assert [name for name, _ in stream_records(backend)] == ["INSERT"]
+    transact(backend, [add("flat", "f1", 2), put("flat", "f3", 3)])
+    assert [name for name, _ in stream_records(backend)] == ["INSERT", "MODIFY", "INSERT"]
 
 
 # --- differential: random transaction sequences, moto's method vs the patched one --------------------------------
@@ -244,7 +254,8 @@ OPS = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(OPS, min_size=1, max_size=5), min_size=1, max_size=6))
 def test_the_patched_method_behaves_as_motos_own(transactions: list[list[dict[str, Any]]]) -> None:
-    released, patched = new_backend(), new_backend()
+    released, patched = with_stream(new_backend()), with_stream(new_backend())
     for items in transactions:
         assert outcome(PATCHED, patched, items) == outcome(ORIGINAL, released, items)
         assert contents(patched) == contents(released)
+        assert stream_records(patched) == stream_records(released)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.clock import iso, later, parse_iso, utcnow
-from chalicelib.domain.ids import event_id, is_hub_id, new_id
+from chalicelib.domain.ids import event_id, is_hub_id, new_attempt_id, new_id, payment_id_of
 
 ID_BODY = re.compile(r"^[a-z2-7]{24}$")
 
@@ -30,6 +30,30 @@ def test_is_hub_id_accepts_what_new_id_makes_and_nothing_else() -> None:
     for other in ("8MC585209K746392H", "att_", "att", made.upper(), made + "a", made[:-1], made.replace("_", "-"),
                   "att_" + "1" * 24, "xatt_" + made[4:], "re_test0001", ""):
         assert not is_hub_id(other, "att"), other
+
+
+def test_an_attempt_id_names_its_payment_and_fits_every_channels_order_number() -> None:
+    payment_id = new_id("pay")
+    attempt_id = new_attempt_id(payment_id)
+    assert payment_id_of(attempt_id) == payment_id
+    assert attempt_id.startswith("att_" + payment_id[4:]) and len(attempt_id) == 31  # WeChat allows 32
+    assert is_hub_id(attempt_id, "att") and not is_hub_id(attempt_id, "pay")
+    # A payment's attempts differ from each other; the older unnamed shape names no payment but is still ours.
+    assert len({new_attempt_id(payment_id) for _ in range(50)}) > 45
+    older = new_id("att")
+    assert is_hub_id(older, "att") and payment_id_of(older) is None
+    for other in (attempt_id + "a", attempt_id[:-1], attempt_id.upper(), "re_" + attempt_id[4:]):
+        assert payment_id_of(other) is None, other
+
+
+def test_only_a_payment_id_can_have_attempts() -> None:
+    for bad in ("re_" + new_id("pay")[4:], "pay_short", new_id("att"), ""):
+        try:
+            new_attempt_id(bad)
+        except ValueError as exc:
+            assert "not a payment id" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
 
 
 def test_new_ids_are_unique() -> None:

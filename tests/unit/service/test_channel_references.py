@@ -54,6 +54,7 @@ def channel(monkeypatch: pytest.MonkeyPatch) -> RecordingAdapter:
     monkeypatch.setattr(payments, "adapter", lambda name: fake)
     monkeypatch.setattr(status_sync, "account_or_error", lambda account_id: ACCOUNT)
     monkeypatch.setattr(status_sync.state_repo, "get_attempt", lambda attempt_id: ATTEMPT)
+    monkeypatch.setattr(status_sync.state_repo, "get_attempt_and_payment", lambda attempt_id: (ATTEMPT, None))
     monkeypatch.setattr(status_sync.state_repo, "get_refund", lambda refund_id: REFUND)
     monkeypatch.setattr(status_sync, "apply_attempt_status", lambda *args, **kwargs: "applied")
     monkeypatch.setattr(refunds, "apply_refund_status", lambda *args, **kwargs: "applied")
