@@ -7,7 +7,7 @@ import logging
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.channels.registry import ADAPTERS
+from chalicelib.channels import registry
 from chalicelib.domain.errors import NotFound
 from chalicelib.service.callbacks import handle_callback
 from functions.edge import error_response, request_id
@@ -21,7 +21,7 @@ CHANNEL_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded"
 
 
 def channel_callback(request: Request, channel: str, account: str) -> Response:
-    if channel not in ADAPTERS:  # no channel speaks here, so there is no channel-shaped answer to give
+    if not registry.is_channel(channel):  # no channel speaks here, so there is no channel-shaped answer to give
         log.warning("callback rejected: unknown channel", extra={"security_event": "callback_rejected",
                                                                  "channel": channel[:64], "account": account[:64]})
         return error_response(NotFound("no such channel", param="channel"), request_id(request))

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from payhub_cli import archive as archive_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
+from payhub_cli import routing as routing_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +59,7 @@ def merchant_list(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def channel_put(args: argparse.Namespace) -> dict[str, Any]:
     """FILE is JSON: {"account": {...config document...}, "secrets": {...} (optional: keeps current secrets)}."""
-    from chalicelib.channels.registry import ADAPTERS
+    from chalicelib.channels import registry
     from chalicelib.config.accounts import ChannelAccountConfig
     from chalicelib.service import audit
     from chalicelib.storage import config_repo
@@ -74,8 +75,9 @@ def channel_put(args: argparse.Namespace) -> dict[str, Any]:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CliError(f"{args.file}: account.{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
-    if config.channel not in ADAPTERS:
-        raise CliError(f"{args.file}: account.channel: unknown channel {config.channel!r} (known: {sorted(ADAPTERS)})")
+    if not registry.is_channel(config.channel):
+        raise CliError(f"{args.file}: account.channel: unknown channel {config.channel!r} "
+                       f"(known: {sorted(registry.channels())})")
     secrets = document.get("secrets")
     if secrets is not None and not isinstance(secrets, dict):
         raise CliError(f"{args.file}: secrets must be an object")
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     pay.set_defaults(run=sandbox_pay)
     recon_cli.register(groups)
     archive_cli.register(groups)
+    routing_cli.register(groups)
     return parser
 
 
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     observability.set_metric_sink(lambda line: logging.getLogger("payhub.metrics").debug("%s", line))
     try:
         result = args.run(args)
-    except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, ValueError) as exc:
+    except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, routing_cli.RouteError, ValueError) as exc:
         print(f"payhub: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the operator gets one line, not a traceback

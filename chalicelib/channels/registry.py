@@ -1,16 +1,29 @@
-"""Every channel the hub speaks: one entry per adapter module, and which method belongs to which channel.
+"""Every protocol the hub speaks: the built-in adapters, the plugins that register themselves, and which
+protocol method belongs to which channel.
 
-Adding a channel is one module under chalicelib/channels/, one line here, its sandbox and its tests.
+Built-in channels are listed here. A new *protocol* ships as its own package (its own Lambda layer) that names
+its adapter class under the ``payhub.channels`` entry-point group, the entry point's name being the channel:
+
+    [project.entry-points."payhub.channels"]
+    mybank = "mybank_channel.adapter:MyBankAdapter"
+
+so adding one changes no module of the core. A new *method* of a protocol the hub already speaks (another
+Alipay product, a bank gateway speaking UnionPay's protocol) is configuration: ``chalicelib/routing/methods.py``.
 Adapters are imported lazily so a function only pays the import cost of the channels it touches.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 
 from chalicelib.channels.base import ChannelAdapter
 from chalicelib.domain.errors import InvalidRequest
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "payhub.channels"
 
 # channel -> (module, class)
 ADAPTERS: dict[str, tuple[str, str]] = {
@@ -32,8 +45,8 @@ METHOD_PREFIXES: dict[str, str] = {
     "paypal": "paypal",
 }
 
-# Every payment method an adapter offers, spelled out so request validation (and the OpenAPI enum) need not
-# import every adapter; a unit test keeps it equal to the union of the adapters' ``methods``.
+# Every payment method a built-in adapter offers, spelled out so request validation (and the OpenAPI enum) need
+# not import every adapter; a unit test keeps it equal to the union of the adapters' ``methods``.
 METHODS: tuple[str, ...] = (
     "wechat.jsapi", "wechat.miniprogram", "wechat.native", "wechat.h5", "wechat.app",
     "alipay.page", "alipay.wap", "alipay.qr", "alipay.app",
@@ -42,23 +55,74 @@ METHODS: tuple[str, ...] = (
 )
 
 
+@cache
+def plugins() -> dict[str, EntryPoint]:
+    """Channels registered by installed plugin packages (read once per process: a layer cannot change under a
+    running Lambda). A plugin may not take the name of a built-in channel."""
+    found: dict[str, EntryPoint] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in ADAPTERS or point.name in found:
+            log.warning("channel plugin %s ignored: the channel name is already taken", point.name)
+            continue
+        found[point.name] = point
+    return found
+
+
+@cache
+def _plugin_class(channel: str) -> type:
+    loaded = plugins()[channel].load()
+    methods = getattr(loaded, "methods", None)
+    if getattr(loaded, "channel", None) != channel or not isinstance(methods, frozenset) or not methods:
+        raise TypeError(f"channel plugin {channel!r}: its adapter must state channel={channel!r} and its methods")
+    return loaded  # type: ignore[no-any-return]
+
+
+def channels() -> tuple[str, ...]:
+    return (*ADAPTERS, *plugins())
+
+
+def is_channel(channel: str) -> bool:
+    return channel in ADAPTERS or channel in plugins()
+
+
+def protocol_methods() -> frozenset[str]:
+    """What the adapters themselves speak: the built-in methods and every plugin's."""
+    methods = set(METHODS)
+    for channel in plugins():
+        methods |= _plugin_class(channel).methods  # type: ignore[attr-defined]
+    return frozenset(methods)
+
+
 def channel_for_method(method: str) -> str:
+    """The channel of a protocol method (a configured method is resolved to one first: routing/methods.py)."""
     prefix = method.split(".", 1)[0]
     channel = METHOD_PREFIXES.get(prefix)
-    if channel is None or "." not in method:
-        raise InvalidRequest(f"unknown payment method {method!r}", param="method")
-    return channel
+    if channel is not None and "." in method:
+        return channel
+    for name in plugins():
+        if method in _plugin_class(name).methods:  # type: ignore[attr-defined]
+            return name
+    raise InvalidRequest(f"unknown payment method {method!r}", param="method")
 
 
 @cache
 def adapter(channel: str) -> ChannelAdapter:
-    try:
-        module_name, class_name = ADAPTERS[channel]
-    except KeyError as exc:
-        raise InvalidRequest(f"unknown channel {channel!r}", param="channel") from exc
     from chalicelib.channels.measured import instrument
     from chalicelib.channels.transport import UrllibTransport
 
-    cls = getattr(importlib.import_module(module_name), class_name)
+    if channel in ADAPTERS:
+        module_name, class_name = ADAPTERS[channel]
+        cls = getattr(importlib.import_module(module_name), class_name)
+    elif channel in plugins():
+        cls = _plugin_class(channel)
+    else:
+        raise InvalidRequest(f"unknown channel {channel!r}", param="channel")
     instance: ChannelAdapter = instrument(cls(UrllibTransport()), channel)  # counted per account
     return instance
+
+
+def forget_plugins() -> None:
+    """Read the installed plugins again (tests that install one; a Lambda never needs this)."""
+    plugins.cache_clear()
+    _plugin_class.cache_clear()
+    adapter.cache_clear()

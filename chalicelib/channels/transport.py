@@ -11,10 +11,13 @@ with method, path, status and elapsed time, and nothing else from the request.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import ssl
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 import urllib3
@@ -28,6 +31,19 @@ logger = logging.getLogger(__name__)
 # Only failed connects are retried here: the request never left, so even a POST is safe to resend.
 # Anything after the request was sent is the caller's decision (it knows whether the call is idempotent).
 _CONNECT_RETRIES = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False)
+
+# A caller that must decide quickly (a create that may fail over to a backup account, inside one API request)
+# caps every channel call made under it; the clients' own timeouts apply when nothing is capped.
+_timeout_cap_s: ContextVar[float | None] = ContextVar("channel_timeout_cap_s", default=None)
+
+
+@contextlib.contextmanager
+def timeout_cap(seconds: float) -> Iterator[None]:
+    token = _timeout_cap_s.set(seconds)
+    try:
+        yield
+    finally:
+        _timeout_cap_s.reset(token)
 
 
 class UrllibTransport:
@@ -50,6 +66,9 @@ class UrllibTransport:
         if not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))):
             raise ChannelError(f"{request.method} {target} refused: channels are reached over https only "
                                "(plain http to a loopback sandbox excepted)", channel_code="INSECURE_URL")
+        cap = _timeout_cap_s.get()
+        if cap is not None:
+            timeout_s = min(timeout_s, cap)
         timeout = urllib3.Timeout(connect=min(self._connect_timeout_s, timeout_s), read=timeout_s, total=timeout_s)
         started = time.monotonic()
         try:

@@ -8,6 +8,7 @@ and is refused by the body reader (``json_body``) before a model sees the body.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -153,8 +154,13 @@ class CreatePaymentInput(BaseModel):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str) -> str:
+        # The schema's enum lists the built-in methods; a plugin's methods and methods defined by configuration
+        # (chalicelib/routing/methods.py) are taken too, read when needed (configuration is cached).
         if value not in registry.METHODS:
-            raise ValueError(f"unknown payment method {value!r}")
+            from chalicelib.routing.methods import METHOD_PATTERN, is_known
+
+            if not re.fullmatch(METHOD_PATTERN, value) or not is_known(value):  # the shape first: no lookup for junk
+                raise ValueError(f"unknown payment method {value!r}")
         return value
 
     @model_validator(mode="after")

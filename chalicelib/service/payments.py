@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from chalicelib.channels.base import CardDetails, CreateRequest, Payer, PaymentOutcome
+from chalicelib.channels.base import CardDetails, CreateRequest, CreateResult, Payer, PaymentOutcome
 from chalicelib.channels.registry import adapter
+from chalicelib.channels.transport import timeout_cap
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.settings import settings
 from chalicelib.domain.cards import requires_card
@@ -25,9 +28,10 @@ from chalicelib.domain.ids import new_attempt_id, new_id
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
-from chalicelib.service import status_sync
+from chalicelib.routing.decide import Context
+from chalicelib.service import routing, status_sync
 from chalicelib.service.outcomes import apply_attempt_status
-from chalicelib.service.routing import account_or_error, callback_url, choose_account
+from chalicelib.service.routing import Admitted, account_or_error, callback_url
 from chalicelib.service.webhook_targets import check_notify_url
 from chalicelib.storage import records, state_repo
 from chalicelib.storage.idempotency import Claim
@@ -47,7 +51,8 @@ CARD_KEPT_AFTER_EXPIRY_S = 24 * 3600
 RESUME_WINDOW_S = 23 * 3600
 
 
-def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | None = None) -> Payment:
+def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | None = None, *,
+                   user_groups: tuple[str, ...] = ()) -> Payment:
     """Record what we are about to ask, ask the channel under that record's ids, then record its answer.
 
         T1  payment + attempt + order number, written together (the intent); the attempt is due for a status
@@ -60,16 +65,31 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     often the merchant retries or the hub crashes. A definite refusal by the channel withdraws the intent (nothing
     moved; the order number is free again). A card is sealed before T1 and its vault record written with it.
     ``claim``: the request's Idempotency-Key, taken in T1 and answered in T2, so a create writes nothing else.
+    ``user_groups``: the payer's groups for gray-release rules (the hosted checkout knows them; the API has none).
+    A create that times out is sent once more, then fails over to the next account routing admits (_fail_over).
     """
     _check_card_for_method(body)
     money = Money(body.amount, body.currency)
     if body.notify_url:
         check_notify_url(body.notify_url, param="notify_url")
-    account = choose_account(body.method, body.currency, merchant.merchant_id)
-    intent = _record_intent(merchant, body, money, account, claim)
+    first, backups, _ = routing.choose(Context(
+        merchant_id=merchant.merchant_id, method=body.method, currency=body.currency, amount=body.amount,
+        payer_id=body.payer.user_id, city=body.payer.city, user_groups=user_groups, order_key=body.merchant_order_no))
+    intent = _record_intent(merchant, body, money, first.account, claim)
     if intent.opened:  # a retry of a request whose work is done: the same payment again
         return intent.payment
-    return _open_at_channel(intent, body, claim)
+    policy = routing.failover_policy(merchant.merchant_id)
+    plan = _Failover(backups, policy.create_timeout_ms / 1000, first.probe) if policy.enabled else None
+    return _open_at_channel(intent, body, claim, failover=plan)
+
+
+@dataclass
+class _Failover:
+    """How a first create may fail over: the backups routing admitted (lazily), and each call's time limit."""
+
+    backups: Iterator[Admitted]
+    timeout_s: float
+    probe: bool = False  # the account being asked is a half-open breaker's probe
 
 
 @dataclass(frozen=True)
@@ -104,7 +124,8 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
     )
     attempt = Attempt(
         attempt_id=attempt_id, payment_id=payment_id, merchant_id=merchant.merchant_id,
-        channel=account.config.channel, account_id=account.account_id, method=body.method, amount=money.minor,
+        channel=account.config.channel, account_id=account.account_id,
+        method=routing.protocol_method(body.method), amount=money.minor,
         currency=money.currency, status=AttemptState.PENDING, version=0, created_at=stamp, updated_at=stamp,
         expires_at=iso(expires_at), card_token=sealed.token if sealed else None, return_url=body.return_url,
     )
@@ -163,9 +184,9 @@ def _may_ask_again(attempt: Attempt) -> bool:
 
 
 def _open_at_channel(intent: _Intent, body: CreatePaymentInput, claim: Claim | None, *,
-                     replaced: bool = False) -> Payment:
+                     replaced: bool = False, failover: _Failover | None = None) -> Payment:
     payment, attempt = intent.payment, intent.attempt
-    account = account_or_error(attempt.account_id)
+    account = routing.for_method(account_or_error(attempt.account_id), payment.method)
     request = CreateRequest(
         attempt_id=attempt.attempt_id, method=attempt.method, amount=attempt.money, description=payment.description,
         notify_url=callback_url(settings().public_base_url, attempt.channel, attempt.account_id),
@@ -174,7 +195,7 @@ def _open_at_channel(intent: _Intent, body: CreatePaymentInput, claim: Claim | N
         payment_method=body.payment_method, requested_at=parse_iso(attempt.created_at),
     )
     try:
-        result = adapter(attempt.channel).create(account, request)
+        result = _create(account, attempt, request, failover)
     except ChannelOrderExists:
         if replaced:
             raise
@@ -185,12 +206,114 @@ def _open_at_channel(intent: _Intent, body: CreatePaymentInput, claim: Claim | N
         else:
             log.warning("create of %s at %s: outcome unknown (%s); the intent stays for status sync and retries",
                         attempt.attempt_id, attempt.channel, exc.channel_code, extra={"attempt_id": attempt.attempt_id})
+            if failover is not None and exc.retryable:
+                return _fail_over(intent, body, claim, failover, exc)
         raise
     opened = payment.evolve(action={"type": result.action.type, **dict(result.action.params)})
     _record_opened(attempt, result.channel_order_ref, opened, claim)
     log.info("payment %s opened: attempt %s on %s/%s", payment.payment_id, attempt.attempt_id, attempt.channel,
              attempt.account_id)
     return opened
+
+
+def _create(account: ChannelAccount, attempt: Attempt, request: CreateRequest, failover: _Failover | None,
+            ) -> CreateResult:
+    """The channel create, counted for the account's health. Under failover each call is cut off at the policy's
+    time limit, and one that timed out (or found the channel unreachable) is sent once more under the same ids:
+    the channel sees the same order again, never a second one."""
+    tries = 2 if failover is not None else 1
+    for attempt_no in range(1, tries + 1):
+        started = time.monotonic()
+        try:
+            if failover is None:
+                result = adapter(attempt.channel).create(account, request)
+            else:
+                with timeout_cap(failover.timeout_s):
+                    result = adapter(attempt.channel).create(account, request)
+        except ChannelError as exc:
+            failed = not exc.refused and not isinstance(exc, ChannelOrderExists)
+            _observe(attempt.account_id, ok=not failed, started=started, failover=failover)
+            if not (exc.retryable and attempt_no < tries):
+                raise
+            log.warning("create of %s at %s/%s: %s; sending it once more under the same order number",
+                        attempt.attempt_id, attempt.channel, attempt.account_id, exc.channel_code or exc.message)
+            continue
+        _observe(attempt.account_id, ok=True, started=started, failover=failover)
+        return result
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+def _observe(account_id: str, *, ok: bool, started: float, failover: _Failover | None) -> None:
+    probe = failover is not None and failover.probe
+    if failover is not None:
+        failover.probe = False  # only the first call of a probe's create speaks for the breaker
+    routing.observe(account_id, ok=ok, latency_ms=(time.monotonic() - started) * 1000, probe=probe)
+
+
+def _fail_over(intent: _Intent, body: CreatePaymentInput, claim: Claim | None, failover: _Failover,
+               error: ChannelError) -> Payment:
+    """The create timed out twice: close the first attempt at its channel, then move the payment to the next
+    account routing admits, in one conditional write (at most one attempt of a payment can ever take money).
+
+    The first attempt is closed before the backup is asked, and only a close the channel confirms (or a query
+    saying the order is closed or failed) lets the payment move; if the channel cannot even confirm that, the
+    payment stays on its first attempt, the merchant gets the retryable error, and status sync settles it later.
+    An attempt found paid meanwhile (a card charged by the create itself) is the payment's answer; money that
+    reaches a closed attempt later anyway is a late success, handled by the merchant's late_success_policy."""
+    old = intent.attempt
+    backup = next(failover.backups, None)
+    if backup is None:  # nowhere to go: the first attempt is left as it is, for status sync and the merchant's retry
+        log.warning("payment %s: no backup account admitted; no failover", old.payment_id)
+        raise error
+    account = account_or_error(old.account_id)
+    try:
+        with timeout_cap(failover.timeout_s):
+            status = adapter(old.channel).query(account, old.attempt_id, old.money, channel_order_ref=None)
+            # An order the channel does not know yet is closed too: the timed-out request may still reach it.
+            if status.outcome not in (PaymentOutcome.SUCCEEDED, PaymentOutcome.CLOSED, PaymentOutcome.FAILED):
+                try:
+                    adapter(old.channel).close(account, old.attempt_id, channel_order_ref=None)
+                except ChannelError as exc:
+                    if exc.channel_code != "ORDERPAID":
+                        raise
+                    status = adapter(old.channel).query(account, old.attempt_id, old.money, channel_order_ref=None)
+    except ChannelError as exc:
+        log.warning("failover of %s refused: its channel cannot confirm it is closed (%s)", old.attempt_id,
+                    exc.channel_code or exc.message)
+        raise error from exc
+    if status.outcome is PaymentOutcome.SUCCEEDED:
+        apply_attempt_status(old.attempt_id, status, source="failover:paid")
+        return _current(intent.payment.payment_id)
+    new = _move_attempt(old, backup.account, status.raw_status)
+    payment = intent.payment.evolve(current_attempt_id=new.attempt_id)
+    return _open_at_channel(_Intent(payment, new, opened=False), body, claim,
+                            failover=_Failover(failover.backups, failover.timeout_s, backup.probe))
+
+
+def _move_attempt(old: Attempt, account: ChannelAccount, raw_status: str) -> Attempt:
+    now = utcnow()
+    stamp = iso(now)
+    new = old.evolve(attempt_id=new_id("att"), created_at=stamp, updated_at=stamp, channel_order_ref=None,
+                     account_id=account.account_id, channel=account.config.channel, version=0)
+    table = state_repo.state_table()
+    tx = Transaction()
+    state_repo.guard_version(tx, "old_attempt", records.attempt_key(old.attempt_id), status=str(old.status),
+                             version=old.version, changes={"status": "closed", "raw_status": "FAILED_OVER",
+                                                           "updated_at": stamp}, remove=SYNC_FIELDS)
+    tx.put_new("attempt", table, {**records.attempt_item(new), **first_sync(now, new.attempt_id)})
+    tx.update("payment", table, records.payment_key(old.payment_id), {"current_attempt_id": new.attempt_id,
+                                                                     "updated_at": stamp},
+              condition="current_attempt_id = :old AND #status = :pending",
+              condition_values={":old": old.attempt_id, ":pending": "pending"})
+    tx.put_new("audit", table, {"pk": f"AUDIT#{old.attempt_id}", "sk": f"{stamp}#{new_id('aud')}",
+                                "source": "failover", "attempt_from": str(old.status), "attempt_to": "closed",
+                                "payment_id": old.payment_id, "raw_status": raw_status,
+                                "reason": f"create timed out twice; closed at {old.account_id} and moved to "
+                                          f"{new.attempt_id} on {account.account_id}"})
+    tx.commit()
+    log.warning("payment %s failed over: attempt %s closed at %s, new attempt %s on %s", old.payment_id,
+                old.attempt_id, old.account_id, new.attempt_id, account.account_id)
+    return new
 
 
 def _replace_attempt(intent: _Intent, body: CreatePaymentInput, claim: Claim | None) -> Payment:

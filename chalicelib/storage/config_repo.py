@@ -5,6 +5,9 @@
   OPERATOR_AUDIT    / aud_...     operator actions (service/audit.py)
   CHANNEL_ACCOUNTS  / <id>        a channel account's validated config document (one partition: routing
                                   reads them all with one Query, a callback reads one with one GetItem)
+  ROUTING#<merchant> / CURRENT    the merchant's routing rules in force (version + document: one GetItem)
+  ROUTING#<merchant> / V#<n>      every version ever put, kept for history and rollback (chalicelib/routing)
+  PAYMENT_METHODS   / <method>    a payment method defined by configuration (chalicelib/routing/methods.py)
 Secrets live under per-stage names (``payhub/<stage>/...``) and are cached with a short TTL, so a rotated
 key is picked up within a minute without a deploy.
 """
@@ -32,9 +35,12 @@ from chalicelib.storage.transaction import Transaction
 # what reads only merchants and secrets here (the webhook worker, the sweeps) does not load pydantic for them.
 if TYPE_CHECKING:
     from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
+    from chalicelib.routing.methods import MethodDefinition
+    from chalicelib.routing.rules import RoutingRules, StoredRouting
 
 _cache: TtlCache[Any] = TtlCache(ttl_s=settings().secrets_ttl_s)
 _ACCOUNTS_PK = "CHANNEL_ACCOUNTS"
+_METHODS_PK = "PAYMENT_METHODS"
 
 
 def _table() -> str:
@@ -196,6 +202,89 @@ def channel_account(account_id: str) -> ChannelAccount | None:
         return None
     name = settings().names.channel_secret(account_id)
     return ChannelAccount(config, ChannelSecrets(_cache.get(f"secret:{name}", lambda: get_secret(name))))
+
+
+# --- routing rules and configured methods (chalicelib/routing) -----------------------------------------
+
+
+def put_routing(merchant_id: str, rules: RoutingRules, audit_item: Callable[[Transaction], object] | None = None,
+                ) -> StoredRouting:
+    """Store ``rules`` as the merchant's next version and make it current, in one transaction that fails if
+    another writer got there first (two operators never both think their version is in force)."""
+    from chalicelib.routing.rules import StoredRouting
+
+    current = _get_consistent(f"ROUTING#{merchant_id}", "CURRENT")
+    version = int(current["version"]) + 1 if current else 1
+    stored = StoredRouting(merchant_id=merchant_id, version=version, created_at=iso(utcnow()), rules=rules)
+    document = stored.model_dump_json()
+    tx = Transaction()
+    tx.put_new("version", _table(), {"pk": f"ROUTING#{merchant_id}", "sk": f"V#{version:08d}", "document": document})
+    if current:
+        tx.update("current", _table(), {"pk": f"ROUTING#{merchant_id}", "sk": "CURRENT"},
+                  {"version": version, "document": document},
+                  condition="version = :seen", condition_values={":seen": current["version"]})
+    else:
+        tx.put_new("current", _table(), {"pk": f"ROUTING#{merchant_id}", "sk": "CURRENT", "version": version,
+                                         "document": document})
+    if audit_item:
+        audit_item(tx)
+    tx.commit()
+    _cache.invalidate(f"routing:{merchant_id}")
+    return stored
+
+
+def routing(merchant_id: str) -> StoredRouting | None:
+    """The merchant's rules in force, cached like every other configuration (live within the cache time)."""
+    from chalicelib.routing.rules import StoredRouting
+
+    def load() -> StoredRouting | None:
+        item = _get(f"ROUTING#{merchant_id}", "CURRENT")
+        return StoredRouting.model_validate_json(item["document"]) if item else None
+
+    found: StoredRouting | None = _cache.get(f"routing:{merchant_id}", load)
+    return found
+
+
+def routing_versions(merchant_id: str) -> list[StoredRouting]:
+    from chalicelib.routing.rules import StoredRouting
+
+    found = []
+    for page in client("dynamodb").get_paginator("query").paginate(
+        TableName=_table(), KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+        ExpressionAttributeValues={":pk": {"S": f"ROUTING#{merchant_id}"}, ":v": {"S": "V#"}},
+    ):
+        found += [StoredRouting.model_validate_json(from_item(i)["document"]) for i in page["Items"]]
+    return found
+
+
+def put_method_definition(definition: MethodDefinition,
+                          audit_item: Callable[[Transaction], object] | None = None) -> None:
+    tx = Transaction()
+    tx.put("method", _table(), {"pk": _METHODS_PK, "sk": definition.method, "document": definition.model_dump_json()})
+    if audit_item:
+        audit_item(tx)
+    tx.commit()
+    _cache.invalidate("methods")
+
+
+def list_method_definitions() -> list[MethodDefinition]:
+    from chalicelib.routing.methods import MethodDefinition
+
+    def load() -> list[MethodDefinition]:
+        found = []
+        for page in client("dynamodb").get_paginator("query").paginate(
+            TableName=_table(), KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": _METHODS_PK}},
+        ):
+            found += [MethodDefinition.model_validate_json(from_item(i)["document"]) for i in page["Items"]]
+        return found
+
+    return list(_cache.get("methods", load))
+
+
+def _get_consistent(pk: str, sk: str) -> dict[str, Any] | None:
+    item = client("dynamodb").get_item(TableName=_table(), ConsistentRead=True,
+                                       Key=to_item({"pk": pk, "sk": sk})).get("Item")
+    return from_item(item) if item else None
 
 
 # --- Secrets Manager ----------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""A toy payment protocol for payhub, registered through the ``payhub.channels`` entry point."""
