@@ -293,7 +293,7 @@ def _fail_over(intent: _Intent, body: CreatePaymentInput, claim: Claim | None, f
 def _move_attempt(old: Attempt, account: ChannelAccount, raw_status: str) -> Attempt:
     now = utcnow()
     stamp = iso(now)
-    new = old.evolve(attempt_id=new_id("att"), created_at=stamp, updated_at=stamp, channel_order_ref=None,
+    new = old.evolve(attempt_id=new_attempt_id(old.payment_id), created_at=stamp, updated_at=stamp, channel_order_ref=None,
                      account_id=account.account_id, channel=account.config.channel, version=0)
     table = state_repo.state_table()
     tx = Transaction()
