@@ -92,7 +92,9 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             channel_secrets=True,
             # Seal a card (new data key), open it for confirm (unwrap), fingerprint it and key the hash of
             # requests that carry it (HMAC). Nothing else: no Encrypt, no ReEncrypt, no key management.
-            kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",)},
+            kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",),
+                 # list cursors are signed under a key derived once per container (chalicelib/bills/signing.py)
+                 "LinkKey": ("kms:GenerateMac",)},
         ),
         sizing=_sizes(Sizing(1024, 15, 20), Sizing(1024, 15, 300)),
     ),
@@ -101,11 +103,13 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         handler="functions.refunds.app",
         routes=(
             ("POST", "/v1/payments/{payment_id}/refunds"),
+            ("GET", "/v1/refunds"),
             ("GET", "/v1/refunds/{refund_id}"),
         ),
         access=Access(
             tables={**_STATE_RW, "IdempotencyTable": WRITE},
             sends_to=("refunds",),
+            kms={"LinkKey": ("kms:GenerateMac",)},  # list cursors (chalicelib/bills/signing.py)
         ),
         sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
     ),

@@ -84,6 +84,11 @@ class StageNames:
         """HMAC key that fingerprints card numbers and keys the hash of requests that carry card data."""
         return f"alias/{self.prefix}-card-fingerprint"
 
+    @property
+    def link_key_alias(self) -> str:
+        """HMAC key from which list cursors and payer bill links are signed (chalicelib/bills/signing.py)."""
+        return f"alias/{self.prefix}-links"
+
 
 def queue_url_variable(queue: str) -> str:
     """The environment variable a deployed function finds a queue's URL in (the template sets it for every queue
