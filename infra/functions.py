@@ -158,6 +158,24 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     ),
 )
 
+ROUTE_GROUPS += (
+    RouteGroup(
+        name="bills",
+        handler="functions.bills.app",
+        routes=(
+            ("GET", "/v1/payments/{payment_id}/bill"),
+            ("GET", "/v1/refunds/{refund_id}/bill"),
+            ("GET", "/v1/bills/{token}"),  # the payer's link: no API key, the signed token is the permission
+            ("GET", "/v1/statements/{month}"),
+        ),
+        # Reads payments, refunds and attempts; renders bills into the documents bucket and signs links to them
+        # and to the statements the scheduled function wrote. Writes nothing else.
+        access=Access(tables={"StateTable": READ, "ConfigTable": READ}, buckets={"DocumentsBucket": WRITE},
+                      kms={"LinkKey": ("kms:GenerateMac",)}),
+        sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
+    ),
+)
+
 WORKERS: tuple[Worker, ...] = (
     Worker(
         name="webhook_worker",
@@ -226,6 +244,20 @@ WORKERS += (
         # Reads the state table segment by segment; swaps settled records for pointers (put + conditional delete)
         # after writing them, locked, to the archive bucket. Nothing else: no channels, no queues, no ledger.
         access=Access(tables={"StateTable": WRITE}, scans=("StateTable",), buckets={"ArchiveBucket": ARCHIVE}),
+        memory_mb=1024,
+        timeout_s=900,
+    ),
+)
+
+WORKERS += (
+    Worker(
+        name="statements",
+        handler="functions.statements.handler",
+        # Reads the ledger's entries and totals and the records they name, finds merchants (one filtered Scan
+        # of the small config table, as `payhub merchant list`), writes the files, and announces each through
+        # the outbox (an event item in the state table, then the webhooks queue).
+        access=Access(tables={"StateTable": WRITE, "LedgerTable": READ, "ConfigTable": READ},
+                      scans=("ConfigTable",), sends_to=("webhooks",), buckets={"DocumentsBucket": WRITE}),
         memory_mb=1024,
         timeout_s=900,
     ),

@@ -171,5 +171,12 @@ def resources(stage: str) -> Resources:
                       utc_cron(channel), {"channel": channel})
         for channel in ADAPTERS
     )
+    # Every day at 15:00 Beijing (after the last reconciliation of the day, PayPal's at 14:00): the previous
+    # month's statements that are not published yet (functions/statements.py)
+    statement_schedule = DailySchedule("StatementsSchedule", "statements", "cron(0 7 * * ? *)",
+                                       {"job": "statements", "after_beijing": "15:00"})
     return Resources(names=names, tables=tables, queues=queues, schedules=schedules, keys=keys,
-                     buckets=(Bucket("ReconBucket", names.recon_bucket),), daily_schedules=recon_schedules)
+                     buckets=(Bucket("ReconBucket", names.recon_bucket),
+                              # bills and monthly statements as rendered (chalicelib/bills/store.py)
+                              Bucket("DocumentsBucket", names.documents_bucket)),
+                     daily_schedules=(*recon_schedules, statement_schedule))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -33,11 +34,13 @@ from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.models import Merchant
 from chalicelib.domain.states import PaymentState, RefundState
+from chalicelib.observability import security_event
 from chalicelib.service import query_params
 from chalicelib.storage import listing_index, records, shards, state_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 
+log = logging.getLogger(__name__)
 INDEX = "listing"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -147,6 +150,8 @@ def _cursor_position(merchant: Merchant, filters: Filters, cursor: str | None) -
     try:
         payload = signing.verify("cursor", cursor)
     except signing.BadToken as exc:
+        log.warning("list cursor refused for %s: %s", merchant.merchant_id, exc,
+                    extra=security_event("bill_link_forged", merchant_id=merchant.merchant_id))
         raise InvalidRequest("cursor is not one this API returned (altered or truncated)", param="cursor") from exc
     if payload.get("m") != merchant.merchant_id or payload.get("k") != filters.kind:
         raise InvalidRequest("cursor belongs to another list", param="cursor")

@@ -51,6 +51,12 @@ class StageNames:
         return f"{self.prefix}-archive"
 
     @property
+    def documents_bucket(self) -> str:
+        """Bills and monthly statements (chalicelib/bills). Deployed, named like the recon bucket; the runtime
+        reads the full name from PAYHUB_DOCUMENTS_BUCKET."""
+        return f"{self.prefix}-documents"
+
+    @property
     def recon_bucket(self) -> str:
         """Statements as fetched and reconciliation reports. Deployed, the bucket's name gets the AWS account
         and region appended (bucket names are global); the runtime reads it from PAYHUB_RECON_BUCKET."""

@@ -45,6 +45,7 @@ class Table:
     # relative column widths and "L"/"R" alignment per column (amounts right-aligned); defaults: equal, left
     widths: Sequence[int] = ()
     align: Sequence[str] = ()
+    font_pt: float = BODY_PT  # long ledgers use a smaller size so ids fit their column on one line
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Document:
     author: str = "payhub"
     subject: str = ""
     keywords: tuple[str, ...] = field(default=())
+    landscape: bool = False  # wide tables (statements): A4 turned
 
 
 def render(document: Document) -> bytes:
@@ -73,7 +75,7 @@ def render(document: Document) -> bytes:
     from fpdf import FPDF  # imported here: only the functions that render documents pay for fpdf2 (cold start)
     from fpdf.fonts import FontFace
 
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf = FPDF(orientation="L" if document.landscape else "P", unit="mm", format="A4")
     pdf.set_creation_date(document.created.astimezone(UTC))
     pdf.set_title(document.title)
     pdf.set_author(document.author)
@@ -114,9 +116,10 @@ def render(document: Document) -> bytes:
             continue
         pdf.set_font(FAMILY, size=BODY_PT + 1.5)
         pdf.cell(0, 7, part.heading, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font(FAMILY, size=BODY_PT)
+        pdf.set_font(FAMILY, size=BODY_PT if isinstance(part, Fields) else part.font_pt)
         if isinstance(part, Fields):
-            with pdf.table(col_widths=(1, 2), first_row_as_headings=False, line_height=6,
+            with pdf.table(col_widths=(1, 2), first_row_as_headings=False, line_height=6, width=180,
+                           align="LEFT",
                            borders_layout="HORIZONTAL_LINES") as table:
                 for label, value in part.rows:
                     row = table.row()
