@@ -27,7 +27,12 @@ ROUTE_TO_GROUP = {
     ("POST", "/v1/events/{event_id}/redeliver"): "payments",
     ("GET", "/v1/openapi.json"): "payments",
     ("POST", "/v1/payments/{payment_id}/refunds"): "refunds",
+    ("GET", "/v1/refunds"): "refunds",
     ("GET", "/v1/refunds/{refund_id}"): "refunds",
+    ("GET", "/v1/payments/{payment_id}/bill"): "bills",
+    ("GET", "/v1/refunds/{refund_id}/bill"): "bills",
+    ("GET", "/v1/bills/{token}"): "bills",
+    ("GET", "/v1/statements/{month}"): "bills",
     ("POST", "/callbacks/{channel}/{account}"): "callbacks",
     ("GET", "/v1/recon/runs"): "recon",
     ("GET", "/v1/recon/runs/{run_id}"): "recon",
@@ -47,6 +52,7 @@ GROUP_HANDLERS = {
     "callbacks": "functions.callbacks.app",
     "recon": "functions.recon.app",
     "operator": "functions.operator_api.app",
+    "bills": "functions.bills.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
@@ -56,6 +62,7 @@ QUEUE_WORKER_HANDLERS = {
 }
 RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
+STATEMENTS_HANDLER = "functions.statements.handler"  # docs/bills.md#monthly-statements
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",
     "status_sync_sweep": "functions.sweeps.status_sync_sweep",
@@ -256,7 +263,7 @@ def test_schedules_invoke_the_sweeps(dev):
                  if p["Properties"]["Principal"] == "events.amazonaws.com"}
     assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()} | {handlers[RECON_FANOUT_HANDLER],
                                                                     handlers[ARCHIVE_SWEEP_HANDLER],
-                                                                    handlers["functions.statements.handler"]}
+                                                                    handlers[STATEMENTS_HANDLER]}
 
 
 def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
@@ -294,7 +301,7 @@ def test_each_route_is_served_by_its_own_groups_function(dev):
     actual = {(method, path): target for method, path, target in integrations(dev)}
     expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
     assert actual == expected
-    assert len(set(expected.values())) == 5  # payments, refunds, callbacks, recon, operator
+    assert len(set(expected.values())) == 6  # payments, refunds, callbacks, recon, operator, bills
 
 
 def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):
@@ -341,7 +348,7 @@ def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
     functions = of_type(dev, "AWS::Serverless::Function")
     assert set(functions_by_handler(dev)) == (
         set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values())
-        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER})
+        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, STATEMENTS_HANDLER})
     for function in functions.values():
         props = function["Properties"]
         assert [ref_target(layer) for layer in props["Layers"]] == [layer_id]
