@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
         latencies = [s[0] for s in samples]
         rows.append((name, fmt(percentile(latencies, 0.5)), fmt(percentile(latencies, 0.95)),
                      samples[-1][1], samples[-1][2]))
-    print(table(("page of %d, %s payments in moto" % (args.limit, f"{args.payments:,}"), "p50 ms", "p95 ms",
+    print(table((f"page of {args.limit}, {args.payments:,} payments in moto", "p50 ms", "p95 ms",
                  "queries", "batch gets"), rows))
 
 

@@ -52,6 +52,7 @@ ALERTS: dict[str, str] = {
     "settlement_held": "reconciliation held a payment's money back from the merchant",
     "recon_run_failed": "a reconciliation run could not complete (statement missing or malformed)",
     "webhook_target_refused": "a merchant's webhook URL points at an address the hub will not call",
+    "statement_mismatch": "a monthly statement does not add up with the ledger's totals; not published",
 }
 SECURITY_EVENTS: dict[str, str] = {
     "callback_rejected": "a callback failed verification (signature, timestamp, decryption, envelope)",
