@@ -9,6 +9,7 @@ from chalice import Chalice
 from chalicelib.observability import configure_logging
 from functions import (
     archive_sweep,
+    bills,
     callbacks,
     framework_errors,
     operator_api,
@@ -19,6 +20,7 @@ from functions import (
     recon_worker,
     refund_worker,
     refunds,
+    statements,
     status_sync_worker,
     sweeps,
     webhook_worker,
@@ -27,7 +29,7 @@ from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
-for group in (payments, refunds, callbacks, recon, operator_api):
+for group in (payments, refunds, callbacks, recon, operator_api, bills):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
 framework_errors.install(app)  # Chalice's own 405/415/500 answers in the hub's error shape
 
@@ -75,3 +77,8 @@ def recon_fanout_fn(event, context):
 @app.lambda_function(name="archive_sweep")
 def archive_sweep_fn(event, context):
     return archive_sweep.handler(event, context)
+
+
+@app.lambda_function(name="statements")
+def statements_fn(event, context):
+    return statements.handler(event, context)

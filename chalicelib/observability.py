@@ -52,11 +52,13 @@ ALERTS: dict[str, str] = {
     "settlement_held": "reconciliation held a payment's money back from the merchant",
     "recon_run_failed": "a reconciliation run could not complete (statement missing or malformed)",
     "webhook_target_refused": "a merchant's webhook URL points at an address the hub will not call",
+    "statement_mismatch": "a monthly statement does not add up with the ledger's totals; not published",
 }
 SECURITY_EVENTS: dict[str, str] = {
     "callback_rejected": "a callback failed verification (signature, timestamp, decryption, envelope)",
     "callback_unknown_account": "a callback arrived for an account that does not exist or is of another channel",
     "answer_rejected": "a channel's answer failed its signature check or named another order",
+    "bill_link_forged": "a payer bill link or list cursor came back altered (not signed by the hub)",
 }
 
 # Where EMF documents go: stdout in Lambda. Tests replace it to read what was published.

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput, CreateRefundInput
-from functions import openapi_recon
+from functions import openapi_bills, openapi_recon
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification")
@@ -100,6 +100,7 @@ def openapi_document() -> dict[str, Any]:
     for name in ("CreatePayment", "CreateRefund", "ConfirmPayment"):
         schemas[name].pop("$defs", None)
     schemas.update(openapi_recon.SCHEMAS)
+    schemas.update(openapi_bills.SCHEMAS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payment hub merchant API", "version": "1"},
@@ -108,8 +109,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/v1/payments": {
                 "post": _op("Create a payment", 201, "Payment", body="CreatePayment", idempotent=True, upstream=True),
-                "get": _op("Find a payment by merchant_order_no", 200, "Payment", errors=(404,),
-                           query={"merchant_order_no": ({"type": "string", "minLength": 1}, True)}),
+                "get": _op("List payments, newest first; with merchant_order_no alone, that payment", 200,
+                           "PaymentOrList", errors=(404,), query=openapi_bills.PAYMENT_QUERY),
             },
             "/v1/payments/{payment_id}": {"get": _op("Retrieve a payment", 200, "Payment", params=("payment_id",))},
             "/v1/payments/{payment_id}/confirm": {
@@ -130,5 +131,6 @@ def openapi_document() -> dict[str, Any]:
             "/v1/events/{event_id}/redeliver": {
                 "post": _op("Deliver an event again", 202, "Redelivery", params=("event_id",), idempotent=True)},
             **openapi_recon.paths(_op),
+            **openapi_bills.paths(_op),
         },
     }

@@ -26,11 +26,17 @@ def create_payment(request: Request) -> Response:
 
 
 def find_payment(request: Request) -> Response:
+    """``?merchant_order_no=`` alone: that payment (the lookup this route always answered); anything else, or
+    nothing: the merchant's payments, newest first (chalicelib/bills/listing.py)."""
     def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
-        order_no = (request.query_params or {}).get("merchant_order_no")
-        if not order_no:
-            raise InvalidRequest("query parameter merchant_order_no is required", param="merchant_order_no")
-        return 200, payments.find_by_order_no(merchant, order_no).public()
+        params = dict(request.query_params or {})
+        if set(params) == {"merchant_order_no"}:
+            if not params["merchant_order_no"]:
+                raise InvalidRequest("merchant_order_no must not be empty", param="merchant_order_no")
+            return 200, payments.find_by_order_no(merchant, params["merchant_order_no"]).public()
+        from chalicelib.bills import listing  # only listing requests load it
+
+        return 200, listing.list_page(merchant, "payment", params).public()
 
     return merchant_call(request, run)
 

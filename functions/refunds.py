@@ -27,8 +27,18 @@ def get_refund(request: Request, refund_id: str) -> Response:
     return merchant_call(request, lambda m: (200, refunds.get_refund(m, refund_id).public()))
 
 
+def list_refunds(request: Request) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        from chalicelib.bills import listing  # only listing requests load it
+
+        return 200, listing.list_page(merchant, "refund", dict(request.query_params or {})).public()
+
+    return merchant_call(request, run)
+
+
 ROUTES: list[Route] = [
     ("/v1/payments/{payment_id}/refunds", "POST", create_refund, JSON),
+    ("/v1/refunds", "GET", list_refunds, JSON),
     ("/v1/refunds/{refund_id}", "GET", get_refund, JSON),
 ]
 app = standalone_app("payhub-refunds", __name__, ROUTES)

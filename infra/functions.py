@@ -102,7 +102,9 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             channel_secrets=True,
             # Seal a card (new data key), open it for confirm (unwrap), fingerprint it and key the hash of
             # requests that carry it (HMAC). Nothing else: no Encrypt, no ReEncrypt, no key management.
-            kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",)},
+            kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",),
+                 # list cursors are signed under a key derived once per container (chalicelib/bills/signing.py)
+                 "LinkKey": ("kms:GenerateMac",)},
         ),
         sizing=_sizes(Sizing(1024, 15, 20), Sizing(1024, 15, 300)),
     ),
@@ -111,10 +113,12 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         handler="functions.refunds.app",
         routes=(
             ("POST", "/v1/payments/{payment_id}/refunds"),
+            ("GET", "/v1/refunds"),
             ("GET", "/v1/refunds/{refund_id}"),
         ),
         access=Access(
             tables={**_STATE_RW, "IdempotencyTable": WRITE},  # the refund's submit command: outbox relay
+            kms={"LinkKey": ("kms:GenerateMac",)},  # list cursors (chalicelib/bills/signing.py)
         ),
         sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
     ),
@@ -159,6 +163,24 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         access=Access(tables={"ConfigTable": WRITE}, merchant_webhook_secrets=True,
                       rotates_merchant_webhook_secrets=True),
         sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
+    ),
+)
+
+ROUTE_GROUPS += (
+    RouteGroup(
+        name="bills",
+        handler="functions.bills.app",
+        routes=(
+            ("GET", "/v1/payments/{payment_id}/bill"),
+            ("GET", "/v1/refunds/{refund_id}/bill"),
+            ("GET", "/v1/bills/{token}"),  # the payer's link: no API key, the signed token is the permission
+            ("GET", "/v1/statements/{month}"),
+        ),
+        # Reads payments, refunds and attempts; renders bills into the documents bucket and signs links to them
+        # and to the statements the scheduled function wrote. Writes nothing else.
+        access=Access(tables={"StateTable": READ, "ConfigTable": READ}, buckets={"DocumentsBucket": WRITE},
+                      kms={"LinkKey": ("kms:GenerateMac",)}),
+        sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
     ),
 )
 
@@ -237,6 +259,20 @@ WORKERS += (
         # Reads the state table segment by segment; swaps settled records for pointers (put + conditional delete)
         # after writing them, locked, to the archive bucket. Nothing else: no channels, no queues, no ledger.
         access=Access(tables={"StateTable": WRITE}, scans=("StateTable",), buckets={"ArchiveBucket": ARCHIVE}),
+        memory_mb=1024,
+        timeout_s=900,
+    ),
+)
+
+WORKERS += (
+    Worker(
+        name="statements",
+        handler="functions.statements.handler",
+        # Reads the ledger's entries and totals and the records they name, finds merchants (one filtered Scan
+        # of the small config table, as `payhub merchant list`), writes the files, and announces each through
+        # the outbox (an event item in the state table; the outbox relay sends it).
+        access=Access(tables={"StateTable": WRITE, "LedgerTable": READ, "ConfigTable": READ},
+                      scans=("ConfigTable",), buckets={"DocumentsBucket": WRITE}),
         memory_mb=1024,
         timeout_s=900,
     ),

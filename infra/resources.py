@@ -21,8 +21,10 @@ class Index:
     name: str
     partition_key: str
     sort_key: str | None = None
-    # ALL, or KEYS_ONLY for an index read only to find items: then only a change of its keys writes to it
+    # ALL, or KEYS_ONLY for an index read only to find items: then only a change of its keys writes to it;
+    # INCLUDE adds ``non_key_attributes``: a change of any other attribute writes nothing to the index
     projection: str = "ALL"
+    non_key_attributes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,12 @@ def resources(stage: str) -> Resources:
                 Index("sync", "sync_shard", "sync_due_at"),
                 # sparse: what reconciliation must match, by account, Beijing day and shard (storage/recon_index.py)
                 Index("recon", "recon_spk", "recon_sk"),
+                # a merchant's payments and refunds, newest first: list_pk = LIST#<merchant>#PAY|REF#<shard>,
+                # list_sk = <created_at>#<id> (storage/listing_index.py). Only attributes that never change are
+                # projected, so an object is written to the index once, at creation: its status changes, refund
+                # bookkeeping and sync fields write nothing here (a status filter reads the items themselves)
+                Index("listing", "list_pk", "list_sk", projection="INCLUDE",
+                      non_key_attributes=("method", "channel", "payment_id")),
             ),
             ttl_attribute="expires_at_epoch",
             stream="NEW_IMAGE",  # new outbox items reach the relay (functions/outbox_relay.py) through it
@@ -155,11 +163,22 @@ def resources(stage: str) -> Resources:
         KmsKey("CardFingerprintKey", names.card_fingerprint_key_alias,
                f"payhub {stage}: HMAC of card numbers (fingerprints, keyed request hashes)",
                key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC", rotation=False),
+        # Signs list cursors and payer bill links: a function derives its signing key once (GenerateMac over a
+        # fixed label), so a page or a link costs no KMS call. HMAC keys cannot rotate automatically.
+        KmsKey("LinkKey", names.link_key_alias, f"payhub {stage}: signs list cursors and payer bill links",
+               key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC", rotation=False),
     )
     recon_schedules = tuple(
         DailySchedule(f"Recon{''.join(part.title() for part in channel.split('_'))}Schedule", "recon_fanout",
                       utc_cron(channel), {"channel": channel})
         for channel in ADAPTERS
     )
+    # Every day at 15:00 Beijing (after the last reconciliation of the day, PayPal's at 14:00): the previous
+    # month's statements that are not published yet (functions/statements.py)
+    statement_schedule = DailySchedule("StatementsSchedule", "statements", "cron(0 7 * * ? *)",
+                                       {"job": "statements", "after_beijing": "15:00"})
     return Resources(names=names, tables=tables, queues=queues, schedules=schedules, keys=keys,
-                     buckets=(Bucket("ReconBucket", names.recon_bucket),), daily_schedules=recon_schedules)
+                     buckets=(Bucket("ReconBucket", names.recon_bucket),
+                              # bills and monthly statements as rendered (chalicelib/bills/store.py)
+                              Bucket("DocumentsBucket", names.documents_bucket)),
+                     daily_schedules=(*recon_schedules, statement_schedule))

@@ -175,6 +175,7 @@ class PayHubStack(cdk.Stack):
                 partition_key=dynamodb.Attribute(name=index.partition_key, type=dynamodb.AttributeType.STRING),
                 sort_key=_attribute(index.sort_key),
                 projection_type=dynamodb.ProjectionType[index.projection],
+                non_key_attributes=list(index.non_key_attributes) or None,
             )
         return table
 

@@ -18,6 +18,7 @@ import urllib3
 from pydantic import ValidationError
 
 from payhub_cli import archive as archive_cli
+from payhub_cli import bills as bills_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
 from payhub_cli import routing as routing_cli
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     recon_cli.register(groups)
     archive_cli.register(groups)
     routing_cli.register(groups)
+    bills_cli.register(groups)
     return parser
 
 
@@ -201,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     observability.set_metric_sink(lambda line: logging.getLogger("payhub.metrics").debug("%s", line))
     try:
         result = args.run(args)
-    except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, routing_cli.RouteError, ValueError) as exc:
+    except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, routing_cli.RouteError, bills_cli.NoSuchMerchant,
+            ValueError) as exc:
         print(f"payhub: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the operator gets one line, not a traceback

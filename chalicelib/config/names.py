@@ -51,6 +51,12 @@ class StageNames:
         return f"{self.prefix}-archive"
 
     @property
+    def documents_bucket(self) -> str:
+        """Bills and monthly statements (chalicelib/bills). Deployed, named like the recon bucket; the runtime
+        reads the full name from PAYHUB_DOCUMENTS_BUCKET."""
+        return f"{self.prefix}-documents"
+
+    @property
     def recon_bucket(self) -> str:
         """Statements as fetched and reconciliation reports. Deployed, the bucket's name gets the AWS account
         and region appended (bucket names are global); the runtime reads it from PAYHUB_RECON_BUCKET."""
@@ -83,6 +89,11 @@ class StageNames:
     def card_fingerprint_key_alias(self) -> str:
         """HMAC key that fingerprints card numbers and keys the hash of requests that carry card data."""
         return f"alias/{self.prefix}-card-fingerprint"
+
+    @property
+    def link_key_alias(self) -> str:
+        """HMAC key from which list cursors and payer bill links are signed (chalicelib/bills/signing.py)."""
+        return f"alias/{self.prefix}-links"
 
 
 def queue_url_variable(queue: str) -> str:

@@ -10,6 +10,9 @@ Keys (single table, pk/sk):
   CB#<channel>#<account>#<event id> / CALLBACK   a channel notification already applied (dedupe)
   AUDIT#<object id> / <ts>#<kind>  append-only audit of automatic decisions
   CARD#<token>      / CARD        a vaulted card: number encrypted, CVV never (chalicelib/vault/cards.py)
+
+Payments and refunds also carry their place in the merchant's list (``list_pk``/``list_sk``,
+chalicelib/storage/listing_index.py), written with the record and never changed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, TypeVar
 
 from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.domain.states import AttemptState, PaymentState, RefundState
+from chalicelib.storage.listing_index import listing_fields
 
 T = TypeVar("T")
 
@@ -71,7 +75,8 @@ def _from_item(cls: type[T], item: dict[str, Any], status_type: type) -> T:
 
 
 def payment_item(payment: Payment) -> dict[str, Any]:
-    return _to_item(payment, payment_key(payment.payment_id))
+    return {**_to_item(payment, payment_key(payment.payment_id)),
+            **listing_fields("payment", payment.merchant_id, payment.payment_id, payment.created_at)}
 
 
 def payment_from(item: dict[str, Any]) -> Payment:
@@ -87,7 +92,8 @@ def attempt_from(item: dict[str, Any]) -> Attempt:
 
 
 def refund_item(refund: Refund) -> dict[str, Any]:
-    return _to_item(refund, refund_key(refund.refund_id))
+    return {**_to_item(refund, refund_key(refund.refund_id)),
+            **listing_fields("refund", refund.merchant_id, refund.refund_id, refund.created_at)}
 
 
 def refund_from(item: dict[str, Any]) -> Refund:

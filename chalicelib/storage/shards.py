@@ -36,6 +36,7 @@ class ShardCounts:
     events: int  # ``gsi1``: a merchant's event list
     ledger: int  # a ledger account's entries, running balance and value-day totals
     recon: int  # sparse ``recon`` index: an account's records of one Beijing day
+    listing: int = 1  # ``listing`` index: a merchant's payments (and, apart, refunds), newest first
 
     def __post_init__(self) -> None:
         for name, count in vars(self).items():
@@ -45,8 +46,8 @@ class ShardCounts:
 
 # Sized for 100,000 payments/s on one channel account and one merchant with every index projecting ALL
 # attributes (each update of an indexed item is also a write to the index): see docs/capacity.md.
-DEPLOYED = ShardCounts(sync=4096, outbox=2048, events=512, ledger=512, recon=1024)
-LOCAL = ShardCounts(sync=4, outbox=4, events=4, ledger=4, recon=4)
+DEPLOYED = ShardCounts(sync=4096, outbox=2048, events=512, ledger=512, recon=1024, listing=512)
+LOCAL = ShardCounts(sync=4, outbox=4, events=4, ledger=4, recon=4, listing=4)
 
 
 def counts() -> ShardCounts:

@@ -30,7 +30,8 @@ def _create_table(table: Table) -> None:
             "IndexName": index.name,
             "KeySchema": [{"AttributeName": index.partition_key, "KeyType": "HASH"}] + (
                 [{"AttributeName": index.sort_key, "KeyType": "RANGE"}] if index.sort_key else []),
-            "Projection": {"ProjectionType": index.projection},
+            "Projection": {"ProjectionType": index.projection, **(
+                {"NonKeyAttributes": list(index.non_key_attributes)} if index.non_key_attributes else {})},
         } for index in table.indexes]
     if table.stream:
         params["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": table.stream}

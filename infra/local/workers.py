@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import utcnow
-from chalicelib.recon.schedule import due_today, previous_beijing_day
+from chalicelib.recon.schedule import BEIJING, due_today, previous_beijing_day
 from chalicelib.storage.aws import client
 from infra.functions import STREAM_BATCH, STREAM_RETRIES
 from infra.resources import resources
@@ -38,7 +38,7 @@ RETRY_VISIBILITY_S = 2  # locally, a failed message comes back after 2 s instead
 
 # Daily schedules (infra.resources daily_schedules, e.g. each channel's reconciliation fan-out): worker name
 # -> handler. They fire in `make run` at their time of day; `drain` never fires them (tests enqueue runs).
-DAILY = {"recon_fanout": "functions.recon_fanout.fan_out"}
+DAILY = {"recon_fanout": "functions.recon_fanout.fan_out", "statements": "functions.statements.handler"}
 
 
 class DailySchedules:
@@ -56,6 +56,8 @@ class DailySchedules:
 
     @staticmethod
     def _due(payload: dict[str, str], now: datetime) -> bool:
+        if "after_beijing" in payload:  # a job at a fixed Beijing time (monthly statements)
+            return now.astimezone(BEIJING).strftime("%H:%M") >= payload["after_beijing"]
         return due_today(payload.get("channel", ""), now)
 
     def fire_due(self, now: datetime) -> list[str]:

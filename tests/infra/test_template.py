@@ -27,7 +27,12 @@ ROUTE_TO_GROUP = {
     ("POST", "/v1/events/{event_id}/redeliver"): "payments",
     ("GET", "/v1/openapi.json"): "payments",
     ("POST", "/v1/payments/{payment_id}/refunds"): "refunds",
+    ("GET", "/v1/refunds"): "refunds",
     ("GET", "/v1/refunds/{refund_id}"): "refunds",
+    ("GET", "/v1/payments/{payment_id}/bill"): "bills",
+    ("GET", "/v1/refunds/{refund_id}/bill"): "bills",
+    ("GET", "/v1/bills/{token}"): "bills",
+    ("GET", "/v1/statements/{month}"): "bills",
     ("POST", "/callbacks/{channel}/{account}"): "callbacks",
     ("GET", "/v1/recon/runs"): "recon",
     ("GET", "/v1/recon/runs/{run_id}"): "recon",
@@ -47,6 +52,7 @@ GROUP_HANDLERS = {
     "callbacks": "functions.callbacks.app",
     "recon": "functions.recon.app",
     "operator": "functions.operator_api.app",
+    "bills": "functions.bills.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
@@ -57,6 +63,7 @@ QUEUE_WORKER_HANDLERS = {
 RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
 OUTBOX_RELAY_HANDLER = "functions.outbox_relay.handler"  # docs/outbox.md
+STATEMENTS_HANDLER = "functions.statements.handler"  # docs/bills.md#monthly-statements
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",
     "status_sync_sweep": "functions.sweeps.status_sync_sweep",
@@ -125,6 +132,9 @@ def test_tables_match_the_shared_definitions(dev):
             assert indexes[index.name]["Projection"]["ProjectionType"] == index.projection
             if index.name == "gsi1":  # the event list holds keys only: event updates must not write to it
                 assert index.projection == "KEYS_ONLY"
+            if index.name == "listing":  # only attributes that never change: one index write per object
+                assert indexes[index.name]["Projection"] == {
+                    "ProjectionType": "INCLUDE", "NonKeyAttributes": ["method", "channel", "payment_id"]}
         assert tables[table.name]["DeletionPolicy"] == "Retain"
 
 
@@ -143,7 +153,7 @@ def key_with_alias(template: dict[str, Any], alias_name: str) -> str:
 def test_the_stage_key_and_the_card_vault_keys_with_their_aliases(dev):
     names = resources("dev").names
     keys = of_type(dev, "AWS::KMS::Key")
-    assert len(keys) == 3 and len(of_type(dev, "AWS::KMS::Alias")) == 3
+    assert len(keys) == 4 and len(of_type(dev, "AWS::KMS::Alias")) == 4
     for alias in (names.kms_alias, names.card_vault_key_alias):
         props = keys[key_with_alias(dev, alias)]["Properties"]
         assert props["EnableKeyRotation"] is True
@@ -153,7 +163,43 @@ def test_the_stage_key_and_the_card_vault_keys_with_their_aliases(dev):
     assert fingerprint["Properties"]["KeySpec"] == "HMAC_256"
     assert fingerprint["Properties"]["KeyUsage"] == "GENERATE_VERIFY_MAC"
     assert not fingerprint["Properties"].get("EnableKeyRotation", False)
+    links = keys[key_with_alias(dev, names.link_key_alias)]["Properties"]
+    assert (links["KeySpec"], links["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
     assert all(key["DeletionPolicy"] == "Retain" for key in keys.values())
+
+
+def test_only_list_and_bill_functions_may_sign_with_the_link_key_and_only_by_mac(dev):
+    link_key = key_with_alias(dev, resources("dev").names.link_key_alias)
+    handlers = functions_by_handler(dev)
+    roles = {dev["Resources"][lid]["Properties"]["Role"]["Fn::GetAtt"][0]: handler for handler, lid in handlers.items()}
+    granted: dict[str, set[str]] = {}
+    for role, statement in statements(dev):
+        for resource in as_list(statement["Resource"]):
+            if isinstance(resource, dict) and resource.get("Fn::GetAtt", [None])[0] == link_key:
+                granted.setdefault(roles[role], set()).update(as_list(statement["Action"]))
+    assert granted == {handler: {"kms:GenerateMac"} for handler in (
+        "functions.payments.app", "functions.refunds.app", "functions.bills.app")}
+
+
+def test_statements_are_made_daily_at_15_beijing_by_their_function(dev):
+    statements_fn = functions_by_handler(dev)["functions.statements.handler"]
+    rules = [rule["Properties"] for rule in of_type(dev, "AWS::Events::Rule").values()
+             if any(ref_target(t["Arn"]) == statements_fn for t in rule["Properties"]["Targets"])]
+    assert [rule["ScheduleExpression"] for rule in rules] == ["cron(0 7 * * ? *)"]
+
+
+def test_documents_bucket_is_private_encrypted_and_given_to_the_functions_that_write_it(dev):
+    (bucket_id, bucket), = [(lid, b) for lid, b in of_type(dev, "AWS::S3::Bucket").items()
+                            if "payhub-dev-documents-" in json.dumps(b["Properties"]["BucketName"])]
+    props = bucket["Properties"]
+    assert props["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    functions = of_type(dev, "AWS::Serverless::Function")
+    handlers = functions_by_handler(dev)
+    for handler in ("functions.bills.app", "functions.statements.handler"):
+        env = functions[handlers[handler]]["Properties"]["Environment"]["Variables"]
+        assert ref_target(env["PAYHUB_DOCUMENTS_BUCKET"]) == bucket_id
 
 
 def test_only_the_pre_order_function_may_use_the_card_vault_keys_and_only_as_it_needs(dev):
@@ -257,7 +303,8 @@ def test_schedules_invoke_the_sweeps(dev):
     permitted = {ref_target(p["Properties"]["FunctionName"]) for p in of_type(dev, "AWS::Lambda::Permission").values()
                  if p["Properties"]["Principal"] == "events.amazonaws.com"}
     assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()} | {handlers[RECON_FANOUT_HANDLER],
-                                                                    handlers[ARCHIVE_SWEEP_HANDLER]}
+                                                                    handlers[ARCHIVE_SWEEP_HANDLER],
+                                                                    handlers[STATEMENTS_HANDLER]}
 
 
 def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
@@ -295,7 +342,7 @@ def test_each_route_is_served_by_its_own_groups_function(dev):
     actual = {(method, path): target for method, path, target in integrations(dev)}
     expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
     assert actual == expected
-    assert len(set(expected.values())) == 5  # payments, refunds, callbacks, recon, operator
+    assert len(set(expected.values())) == 6  # payments, refunds, callbacks, recon, operator, bills
 
 
 def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):
@@ -342,7 +389,7 @@ def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
     functions = of_type(dev, "AWS::Serverless::Function")
     assert set(functions_by_handler(dev)) == (
         set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values())
-        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER})
+        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER, STATEMENTS_HANDLER})
     for function in functions.values():
         props = function["Properties"]
         assert [ref_target(layer) for layer in props["Layers"]] == [layer_id]

@@ -42,6 +42,9 @@ WEB_FRAMEWORK = ("chalice",)  # a worker or a sweep serves no HTTP
 BATCH_UTILITY = ("aws_lambda_powertools.utilities.batch",)
 # The matching engine, repairs and report writer: the reconciliation worker's, not the fan-out's.
 RECON_ENGINE = ("chalicelib.recon.run", "chalicelib.recon.matching", "chalicelib.recon.repairs")
+# The PDF writer and what it pulls in (images, font subsetting): loaded by the first document rendered, never at
+# cold start, and never by a function that cannot write to the documents bucket (chalicelib/documents/pdf.py).
+DOCUMENT_LIBRARIES = ("fpdf", "PIL", "fontTools")
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,9 @@ FUNCTIONS = tuple(Function(g.name, g.handler, g.access, True, any(m == "POST" fo
 def must_not_import(function: Function) -> tuple[str, ...]:
     """The modules ``function`` cannot use, derived from its access (so a new function gets its rules)."""
     access = function.access
-    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY]
+    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY, *DOCUMENT_LIBRARIES]
+    if "DocumentsBucket" not in access.buckets:
+        banned += ("chalicelib.documents.pdf", "chalicelib.bills.bills", "chalicelib.bills.statements")
     if "CardVaultKey" not in access.kms:
         banned += VAULT
     if not access.channel_secrets:
