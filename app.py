@@ -10,6 +10,7 @@ from chalicelib.observability import configure_logging
 from functions import (
     archive_sweep,
     callbacks,
+    checkout,
     framework_errors,
     operator_api,
     payments,
@@ -26,7 +27,7 @@ from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
-for group in (payments, refunds, callbacks, recon, operator_api):
+for group in (payments, refunds, callbacks, recon, operator_api, checkout):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
 framework_errors.install(app)  # Chalice's own 405/415/500 answers in the hub's error shape
 
