@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from chalicelib.checkout.methods import PAGE_METHODS, check_allowed
 from chalicelib.domain.money import SUPPORTED_CURRENCIES
-from chalicelib.service.inputs import _METADATA_KEY, _METADATA_VALUE, _URL, Int, PayerInput, _text
+from chalicelib.service.inputs import _METADATA_KEY, _METADATA_VALUE, _URL, Int, PayerInput, _enum, _text
 
 LOCALES = ("zh-CN", "en")
 _PAGE_METHOD_ENUM: dict[str, Any] = {"enum": list(PAGE_METHODS)}
@@ -29,7 +29,7 @@ class CreateCheckoutSessionInput(BaseModel):
 
     merchant_order_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*]{1,32}$")]
     amount: Int = Field(gt=0, le=10**12)
-    currency: str = Field(json_schema_extra={"enum": sorted(SUPPORTED_CURRENCIES)})
+    currency: str = Field(json_schema_extra=_enum(sorted(SUPPORTED_CURRENCIES)))
     description: Annotated[str, _text(127, min_length=1)]
     allowed_methods: list[Annotated[str, Field(json_schema_extra=_PAGE_METHOD_ENUM)]] = Field(
         min_length=1, max_length=len(PAGE_METHODS), json_schema_extra={"uniqueItems": True})
