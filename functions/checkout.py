@@ -274,6 +274,12 @@ def came_back(request: Request, session_id: str, key: str) -> Response:
     return _payer_call(request, session_id, key, run)
 
 
+def came_back_posted(request: Request, session_id: str, key: str) -> Response:
+    """UnionPay brings the payer back with a form POST (its frontUrl): nothing in it is trusted or needed; the hub
+    queries the channel instead, as for any return."""
+    return came_back(request, session_id, key)
+
+
 def status(request: Request, session_id: str, key: str) -> Response:
     headers = _headers("application/json", _csp())
     try:

@@ -105,6 +105,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/checkout/{session_id}/{key}"),
             ("GET", "/checkout/{session_id}/{key}/status"),
             ("GET", "/checkout/{session_id}/{key}/return"),
+            ("POST", "/checkout/{session_id}/{key}/return"),
             ("POST", "/checkout/{session_id}/{key}/pay"),
             ("POST", "/checkout/{session_id}/{key}/confirm"),
             ("POST", "/checkout/{session_id}/{key}/forget"),
