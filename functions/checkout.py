@@ -308,6 +308,7 @@ ROUTES: list[Route] = [
     ("/checkout/{session_id}/{key}", "GET", page, JSON),
     ("/checkout/{session_id}/{key}/status", "GET", status, JSON),
     ("/checkout/{session_id}/{key}/return", "GET", came_back, JSON),
+    ("/checkout/{session_id}/{key}/return", "POST", came_back_posted, FORM),
     ("/checkout/{session_id}/{key}/pay", "POST", pay, FORM),
     ("/checkout/{session_id}/{key}/confirm", "POST", confirm, FORM),
     ("/checkout/{session_id}/{key}/forget", "POST", forget, FORM),
