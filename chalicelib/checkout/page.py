@@ -43,7 +43,7 @@ def layout(lang: str, title: str, body: str, *, poll_url: str | None = None, sta
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="referrer" content="no-referrer"><title>{_h(title)}</title>'
+        f'<meta name="referrer" content="same-origin"><title>{_h(title)}</title>'
         f'<link rel="stylesheet" href="/checkout-assets/checkout.css?v={ASSET_VERSION}">'
         f'<script src="/checkout-assets/checkout.js?v={ASSET_VERSION}" defer></script></head>'
         f'<body{data}><main class="sheet" id="main">{switch}{body}</main></body></html>'

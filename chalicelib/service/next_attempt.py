@@ -103,10 +103,12 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
     if sealed is not None:
         tx.put_new("card", table, sealed.item)
     guard = "attribute_not_exists(attempt_seq)" if seq == 0 else "attempt_seq = :seq"
-    tx.update("payment", table, records.payment_key(payment_id),
-              {"current_attempt_id": attempt.attempt_id, "method": method, "attempt_seq": seq + 1,
-               "updated_at": stamp},
-              condition=f"{guard} AND #status = :pending", remove=("action",),
+    changes: dict[str, Any] = {"current_attempt_id": attempt.attempt_id, "method": method, "attempt_seq": seq + 1,
+                               "updated_at": stamp}
+    if sealed is not None:
+        changes["card"] = sealed.summary  # what may be shown of the card: brand, last4, expiry, fingerprint
+    tx.update("payment", table, records.payment_key(payment_id), changes,
+              condition=f"{guard} AND #status = :pending", remove=("action",) if sealed else ("action", "card"),
               condition_values={":pending": "pending", **({":seq": seq} if seq else {})})
     for i, extra in enumerate(records_with(attempt) if records_with else []):
         tx.put_new(f"extra{i}", table, extra)
@@ -117,7 +119,8 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
                            "load it again", param="payment_id") from exc
     log.info("payment %s: attempt %s opened on %s/%s (%s)", payment_id, attempt.attempt_id,
              attempt.channel, attempt.account_id, method)
-    opened = payment.evolve(current_attempt_id=attempt.attempt_id, method=method, action=None)
+    opened = payment.evolve(current_attempt_id=attempt.attempt_id, method=method, action=None,
+                            card=sealed.summary if sealed else None)
     return _open(opened, attempt, payer=payer, card=card, payment_method=payment_method)
 
 

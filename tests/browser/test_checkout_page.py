@@ -44,7 +44,7 @@ def methods_on(page: Any) -> list[str]:
     return [b.get_attribute("value") for b in page.locator("button[name=method]").all()]
 
 
-def expect_paid(page: Any, timeout_ms: int = 10_000) -> None:
+def expect_paid(page: Any, timeout_ms: int = 15_000) -> None:
     page.get_by_role("heading", name="Payment successful").wait_for(timeout=timeout_ms)
 
 
@@ -125,7 +125,7 @@ def test_unionpay_card_through_the_hubs_card_fields(stack, channel_account, merc
     page.goto(session["url"])
     page.get_by_role("button", name="UnionPay card").click()
     page.get_by_label("Card number").fill("6225 8800 0000 0035")  # a credit card that pays without a challenge
-    page.get_by_label("Expiry month").fill("12")
+    page.get_by_label("Expiry month").fill("06")
     page.get_by_label("Expiry year").fill("2030")
     page.get_by_label("Phone number registered with the card").fill("13700137000")
     shot(page, "card")
@@ -134,7 +134,7 @@ def test_unionpay_card_through_the_hubs_card_fields(stack, channel_account, merc
     payment = attempt_of(merchant, session)
     assert payment["card"]["last4"] == "0035" and "6225880000000035" not in str(payment)
     code = requests.get(f"{account.sandbox_url}/_sandbox/sms/{payment['attempt_id']}", timeout=10).json()["code"]
-    page.get_by_label("SMS code").fill(code)
+    page.get_by_role("textbox", name="SMS code").fill(code)
     page.get_by_label("CVV (credit cards)").fill("456")
     page.get_by_role("button", name="Confirm payment").click()
     expect_paid(page)

@@ -114,7 +114,7 @@ def test_the_page_is_locked_down(merchant):
     page = requests.get(session["url"], timeout=30)
     csp = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
-    assert "frame-ancestors 'none'" in csp and page.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in csp and page.headers["Referrer-Policy"] == "same-origin"
     assert "<script>" not in page.text and " style=" not in page.text and "onclick" not in page.text
     cookie = page.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and f"Path=/checkout/{session['id']}/" in cookie
