@@ -19,7 +19,7 @@ class SupportContactInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}$")] | None = None
+    email: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}$")] | None = None
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 -]{5,24}$")] | None = None
     url: _URL | None = None
 

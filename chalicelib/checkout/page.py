@@ -35,6 +35,18 @@ def money_text(lang: str, amount: int, currency: str) -> str:
     return f"{symbol}{Money(amount, currency).to_decimal_string()} {currency}"
 
 
+def local_time(lang: str, stamp: str) -> str:
+    """Chinese payers read Beijing time; others UTC, said so."""
+    from datetime import timedelta, timezone
+
+    from chalicelib.domain.clock import parse_iso
+
+    if lang == "zh-CN":
+        moment = parse_iso(stamp).astimezone(timezone(timedelta(hours=8)))
+        return moment.strftime("%Y-%m-%d %H:%M") + "（北京时间）"
+    return parse_iso(stamp).strftime("%Y-%m-%d %H:%M") + " UTC"
+
+
 def layout(lang: str, title: str, body: str, *, poll_url: str | None = None, state: str = "",
            lang_switch: str | None = None) -> str:
     data = f' data-poll="{_h(poll_url)}" data-state="{_h(state)}"' if poll_url else ""
@@ -74,7 +86,7 @@ class Renderer:
 
     def _header(self) -> str:
         s = self.session
-        expires = s.expires_at[:16].replace("T", " ") + " UTC"
+        expires = local_time(self.lang, s.expires_at)
         return (f'<header class="summary"><p class="merchant">{self._t("pay_to")} <strong>{_h(s.merchant_name)}'
                 f'</strong></p><p class="amount" aria-label="{self._t("amount")}">{_h(self._amount())}</p>'
                 f'<p class="desc">{_h(s.description)}</p><p class="meta">{self._t("order")} {_h(s.merchant_order_no)}'

@@ -319,10 +319,28 @@ def test_a_method_without_an_account_is_not_offered(stack, merchant):
     assert "not available right now" in payer.page("?error=method_unavailable").text
 
 
-def test_an_operator_finds_a_session_by_its_support_reference(merchant):
-    from chalicelib.checkout import sessions
+def test_an_operator_finds_a_session_by_its_support_reference(stack, merchant, capsys):
+    import json
+
+    from payhub_cli.main import main as payhub
 
     session = create(merchant)
-    found = sessions.by_support_ref(session["support_ref"].lower())
-    assert found is not None and found.session_id == session["id"]
-    assert sessions.by_support_ref("ZZZZZ-ZZZZZ") is None
+    payer = Payer(session["url"])
+    payer.choose("wechat.native")
+    payer.choose("wechat.native")
+    assert payhub(["checkout", "lookup", session["support_ref"].lower()]) == 0  # read out over the phone
+    found = json.loads(capsys.readouterr().out)
+    assert found["id"] == session["id"] and found["merchant_id"] == merchant.merchant_id
+    assert [a["status"] for a in found["attempts"]] == ["closed", "pending"]
+    assert found["attempts"][0]["raw_status"] == "SWITCHED" and found["support_contact"]["email"] == "help@shop.example"
+    assert payhub(["checkout", "lookup", "ZZZZZ-ZZZZZ"]) == 1
+    assert "no checkout session" in capsys.readouterr().err
+
+
+def test_make_run_prints_a_working_checkout_url_for_the_demo_merchant(stack, merchant):
+    from chalicelib.storage import config_repo
+    from infra.local.run import demo_checkout_url
+
+    url = demo_checkout_url(config_repo.get_merchant(merchant.merchant_id), ["wechatpay"])
+    page = requests.get(url, timeout=30)
+    assert page.status_code == 200 and re.findall(r'name="method" value="([^"]+)"', page.text) == ["wechat.native"]
