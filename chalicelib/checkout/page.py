@@ -16,7 +16,7 @@ from chalicelib.checkout.i18n import SCAN_APPS, method_name, t
 from chalicelib.checkout.payer import View
 from chalicelib.domain.money import Money
 
-ASSET_VERSION = "1"  # bump with the assets: the page links them with this, so caches never mix versions
+ASSET_VERSION = "2"  # bump with the assets: the page links them with this, so caches never mix versions
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,13 @@ class Renderer:
     def _header(self) -> str:
         s = self.session
         expires = local_time(self.lang, s.expires_at)
+        # Once paid or closed, a deadline to pay by would only confuse.
+        deadline = (f' · <span>{self._t("expires", time=expires)}</span>'
+                    if self.view.state not in ("paid", "closed") else "")
         return (f'<header class="summary"><p class="merchant">{self._t("pay_to")} <strong>{_h(s.merchant_name)}'
                 f'</strong></p><p class="amount" aria-label="{self._t("amount")}">{_h(self._amount())}</p>'
                 f'<p class="desc">{_h(s.description)}</p><p class="meta">{self._t("order")} {_h(s.merchant_order_no)}'
-                f' · <span>{self._t("expires", time=expires)}</span></p></header>')
+                f'{deadline}</p></header>')
 
     def support(self) -> str:
         s = self.session

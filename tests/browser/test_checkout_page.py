@@ -268,6 +268,9 @@ def test_chinese_page_and_the_page_weight(stack, browser, merchant):
     page.goto(session["url"])
     page.get_by_role("heading", name="选择支付方式").wait_for()  # the merchant's locale wins over the browser's
     shot(page, "choose-zh")
-    assert set(sizes) == {session["url"], *(f"{stack.api_url}/checkout-assets/checkout.{e}?v=1" for e in ("css", "js"))}
+    from chalicelib.checkout.page import ASSET_VERSION
+
+    assets = {f"{stack.api_url}/checkout-assets/checkout.{e}?v={ASSET_VERSION}" for e in ("css", "js")}
+    assert set(sizes) == {session["url"], *assets}  # nothing else: no font, no third-party script
     assert sum(sizes.values()) < 100_000
     context.close()

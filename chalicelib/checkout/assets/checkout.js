@@ -8,7 +8,7 @@
   var heading = document.querySelector("h1[tabindex='-1']");
   if (heading) { heading.focus(); } // a result screen: screen readers start at its heading
   if (!url) { return; }
-  var delay = 700;
+  var delay = 500; // the page must show success within 2 s of the callback reaching the hub
   var stopped = false;
   function poll() {
     if (stopped) { return; }
