@@ -121,7 +121,8 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",)},
         ),
         # Payers poll the status while they pay: its own cap, so a crowd at the cashier cannot starve the API.
-        sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
+        # Above the route count, as every route's throttle takes a share of it.
+        sizing=_sizes(Sizing(1024, 15, 20), Sizing(1024, 15, 200)),
     ),
     RouteGroup(
         name="refunds",
