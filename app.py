@@ -11,6 +11,7 @@ from functions import (
     archive_sweep,
     bills,
     callbacks,
+    checkout,
     framework_errors,
     operator_api,
     outbox_relay,
@@ -29,7 +30,7 @@ from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
-for group in (payments, refunds, callbacks, recon, operator_api, bills):
+for group in (payments, refunds, callbacks, recon, operator_api, bills, checkout):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
 framework_errors.install(app)  # Chalice's own 405/415/500 answers in the hub's error shape
 

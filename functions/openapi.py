@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.checkout.inputs import CreateCheckoutSessionInput
 from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput, CreateRefundInput
 from functions import openapi_bills, openapi_recon
 
@@ -79,6 +80,12 @@ def openapi_document() -> dict[str, Any]:
                             "exp_month": {"type": "integer"}, "exp_year": {"type": "integer"},
                             "fingerprint": {"type": "string", "description": "the same card gives the same "
                                             "fingerprint for your account"}}},
+        "CreateCheckoutSession": CreateCheckoutSessionInput.model_json_schema(
+            ref_template="#/components/schemas/{model}"),
+        "CheckoutSession": {"type": "object", "required": ["id", "payment_id", "support_ref"], "properties": {
+            "id": {"type": "string"}, "object": {"const": "checkout_session"}, "payment_id": {"type": "string"},
+            "url": {"type": "string", "description": "the hosted page; only in the create's answer"},
+            "support_ref": {"type": "string"}, "payment": {"$ref": "#/components/schemas/Payment"}}},
         "Refund": {"type": "object", "required": ["id", "status", "amount"], "properties": {
             "id": {"type": "string"}, "object": {"const": "refund"}, "payment_id": {"type": "string"},
             "status": {"enum": ["pending", "processing", "succeeded", "failed"]}, "amount": {"type": "integer"}}},
@@ -95,9 +102,9 @@ def openapi_document() -> dict[str, Any]:
                 "param": {"type": "string", "description": "the field, parameter or header to fix"},
                 "request_id": {"type": "string"}}}}},
     }
-    for model in (CreatePaymentInput, CreateRefundInput, ConfirmPaymentInput):
+    for model in (CreatePaymentInput, CreateRefundInput, ConfirmPaymentInput, CreateCheckoutSessionInput):
         schemas.update(model.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}))
-    for name in ("CreatePayment", "CreateRefund", "ConfirmPayment"):
+    for name in ("CreatePayment", "CreateRefund", "ConfirmPayment", "CreateCheckoutSession"):
         schemas[name].pop("$defs", None)
     schemas.update(openapi_recon.SCHEMAS)
     schemas.update(openapi_bills.SCHEMAS)
@@ -130,6 +137,12 @@ def openapi_document() -> dict[str, Any]:
                                                  params=("event_id",))},
             "/v1/events/{event_id}/redeliver": {
                 "post": _op("Deliver an event again", 202, "Redelivery", params=("event_id",), idempotent=True)},
+            "/v1/checkout_sessions": {
+                "post": _op("Create a hosted checkout session (its url is in this answer only)", 201,
+                            "CheckoutSession", body="CreateCheckoutSession", idempotent=True)},
+            "/v1/checkout_sessions/{session_id}": {
+                "get": _op("Retrieve a checkout session with its payment and attempts", 200, "CheckoutSession",
+                           params=("session_id",))},
             **openapi_recon.paths(_op),
             **openapi_bills.paths(_op),
         },

@@ -109,6 +109,34 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         sizing=_sizes(Sizing(1024, 15, 20), Sizing(1024, 15, 300)),
     ),
     RouteGroup(
+        name="checkout",
+        handler="functions.checkout.app",
+        routes=(
+            ("POST", "/v1/checkout_sessions"),
+            ("GET", "/v1/checkout_sessions/{session_id}"),
+            ("GET", "/checkout/{session_id}/{key}"),
+            ("GET", "/checkout/{session_id}/{key}/status"),
+            ("GET", "/checkout/{session_id}/{key}/return"),
+            ("POST", "/checkout/{session_id}/{key}/return"),
+            ("POST", "/checkout/{session_id}/{key}/pay"),
+            ("POST", "/checkout/{session_id}/{key}/confirm"),
+            ("POST", "/checkout/{session_id}/{key}/forget"),
+            ("GET", "/checkout-assets/{name}"),
+        ),
+        # The payer's side of a payment: opens attempts at channels (and closes the one switched away from, which
+        # can learn that the payer paid it: a capture in the ledger), seals the card typed into the hub's own card
+        # fields and opens it again for the SMS confirmation, like the payments function.
+        access=Access(
+            tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
+            sends_to=("webhooks", "refunds", "status-sync"),
+            channel_secrets=True,
+            kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",)},
+        ),
+        # Payers poll the status while they pay: its own cap, so a crowd at the cashier cannot starve the API.
+        # Above the route count, as every route's throttle takes a share of it.
+        sizing=_sizes(Sizing(1024, 15, 20), Sizing(1024, 15, 200)),
+    ),
+    RouteGroup(
         name="refunds",
         handler="functions.refunds.app",
         routes=(

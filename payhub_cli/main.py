@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from payhub_cli import archive as archive_cli
 from payhub_cli import bills as bills_cli
+from payhub_cli import checkout as checkout_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
 from payhub_cli import routing as routing_cli
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the channel's callback")
     pay.set_defaults(run=sandbox_pay)
     recon_cli.register(groups)
+    checkout_cli.register(groups)
     archive_cli.register(groups)
     routing_cli.register(groups)
     bills_cli.register(groups)

@@ -52,6 +52,10 @@ def decide(payment: Payment, attempt: Attempt, outcome: PaymentOutcome, late_suc
         return _success(payment, attempt, late_success_policy)
     current = payment.current_attempt_id == attempt.attempt_id
     payment_to = None
+    if current and payment.session_id and target is AttemptState.FAILED:
+        # A checkout session outlives a failed attempt: the payer retries or switches method on the same payment
+        # until it is paid or the session expires (the attempt's close then closes the payment).
+        return Plan(attempt_to=target, reason=f"{outcome}:session_stays_open")
     if current:
         wanted = {AttemptState.PROCESSING: PaymentState.PROCESSING, AttemptState.FAILED: PaymentState.FAILED,
                   AttemptState.CLOSED: PaymentState.CLOSED}[target]
@@ -65,6 +69,16 @@ def decide(payment: Payment, attempt: Attempt, outcome: PaymentOutcome, late_suc
 
 
 def _success(payment: Payment, attempt: Attempt, policy: str) -> Plan:
+    switched_away = (payment.session_id is not None and payment.current_attempt_id != attempt.attempt_id
+                     and attempt.status is AttemptState.CLOSED)
+    if payment.status in _OPEN and switched_away:
+        # The payer left this attempt for another one and it was closed at its channel, yet the channel took the
+        # money (a late success). The merchant's policy decides: take it as the payment's success, or give it back
+        # and leave the payer on the attempt they switched to.
+        if policy == "accept":
+            return Plan(attempt_to=AttemptState.SUCCEEDED, payment_to=PaymentState.SUCCEEDED, capture=True,
+                        reason="late_success_accepted")
+        return Plan(attempt_to=AttemptState.SUCCEEDED, capture=True, auto_refund=True, reason="late_success_refunded")
     if payment.status in _OPEN:
         return Plan(attempt_to=AttemptState.SUCCEEDED, payment_to=PaymentState.SUCCEEDED, capture=True,
                     reason="success")

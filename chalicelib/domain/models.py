@@ -39,6 +39,9 @@ class Payment:
     # What may be shown of the card a card method was paid with: token, brand, last4, expiry, fingerprint.
     # The number itself lives only encrypted in the card vault.
     card: dict[str, Any] | None = None
+    # Set when the payment is a hosted checkout session (``cs_...``): the payer may make several attempts on it
+    # (retry, switch method), so a failed attempt leaves it open, and money on a switched-away attempt is late.
+    session_id: str | None = None
 
     @property
     def money(self) -> Money:

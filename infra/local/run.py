@@ -85,7 +85,10 @@ def main() -> int:
     workers.start()
 
     server = create_api_server("127.0.0.1", args.port)
+    checkout_url = demo_checkout_url(demo.merchant, args.channels.split(","))
     print(f"\nPayment hub is up: API http://127.0.0.1:{args.port}\n"
+          f"A hosted checkout for the demo merchant (valid 2 h; pay QR codes with `payhub sandbox pay`):\n"
+          f"  {checkout_url}\n"
           f"Demo merchant credentials ({creds_path.relative_to(ROOT)}):\n{json.dumps(credentials, indent=2)}\n"
           f"Merchant webhooks arrive at {webhook_url} and are logged below. Ctrl-C stops everything.\n", flush=True)
 
@@ -110,6 +113,24 @@ def main() -> int:
         moto.stop()
         log.info("stopped cleanly")
     return 0
+
+
+def demo_checkout_url(merchant: object, channels: list[str]) -> str:
+    """A checkout session of the demo merchant offering every page method of the channels started (CNY)."""
+    import uuid
+
+    from chalicelib.channels.registry import channel_for_method
+    from chalicelib.checkout.inputs import CreateCheckoutSessionInput
+    from chalicelib.checkout.methods import PAGE_METHODS
+    from chalicelib.checkout.sessions import create_session
+
+    methods = [m for m in PAGE_METHODS if channel_for_method(m) in channels and m not in ("paypal.wallet", "wechat.h5")]
+    body = CreateCheckoutSessionInput.model_validate({
+        "merchant_order_no": f"demo{uuid.uuid4().hex[:16]}", "amount": 8888, "currency": "CNY",
+        "description": "Green tea", "allowed_methods": methods, "return_url": "https://shop.example/thanks",
+        "cancel_url": "https://shop.example/cart", "expires_in_seconds": 7200, "payer": {"user_id": "demo-payer"},
+        "support_contact": {"email": "help@shop.example"}})
+    return str(create_session(merchant, body)["url"])  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

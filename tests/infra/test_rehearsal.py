@@ -78,6 +78,14 @@ class Rehearsal:
                                 headers=headers, retries=False)
         return response.status, json.loads(response.data) if response.data else None
 
+    def fetch(self, method: str, path: str, *, headers: dict[str, str] | None = None,
+              body: str | None = None) -> Any:
+        """A payer's browser at https://<DomainName>/... (the hosted checkout page): the raw answer."""
+        pool = urllib3.HTTPSConnectionPool("127.0.0.1", self.api_site.port, server_hostname=DOMAIN,
+                                           assert_hostname=DOMAIN, ssl_context=self.pki.client_context())
+        return pool.urlopen(method, path, body=body, headers={"Host": DOMAIN, **(headers or {})}, retries=False,
+                            redirect=False)
+
     def operator(self, *args: str) -> Any:
         """The operator's ``payhub`` CLI against the stage, as the deploy guide runs it."""
         done = subprocess.run(  # noqa: S603 - our interpreter and CLI
@@ -271,6 +279,24 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     r.sources.drain()
     received = {event["type"] for event in r.receiver.received}
     assert {"payment.succeeded", "refund.succeeded"} <= received, received
+
+    # The hosted checkout (checkout function): a session, its page over the custom domain, the payer choosing
+    # WeChat Pay through the page's CSRF-checked form (a channel call), then the status the page polls.
+    status, session = r.call("POST", "/v1/checkout_sessions", merchant["api_key"], {
+        "merchant_order_no": f"cs{uuid.uuid4().hex[:20]}", "amount": 900, "currency": "CNY",
+        "description": "rehearsal checkout", "allowed_methods": ["wechat.native"],
+        "return_url": f"https://{MERCHANT_HOST}/done"})
+    assert status == 201 and session["url"].startswith(f"https://{DOMAIN}/checkout/"), session
+    page_path = session["url"].removeprefix(f"https://{DOMAIN}")
+    page = r.fetch("GET", page_path)
+    assert page.status == 200 and "Secure" in page.headers["Set-Cookie"], page.data[:500]
+    cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+    token = cookie.split("=", 1)[1]
+    chosen = r.fetch("POST", f"{page_path}/pay", body=f"csrf={token}&method=wechat.native", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie, "Origin": f"https://{DOMAIN}"})
+    assert chosen.status == 303, chosen.data[:500]
+    polled = r.fetch("GET", f"{page_path}/status")
+    assert polled.status == 200 and json.loads(polled.data)["state"] == "in_progress", polled.data
 
     # A callback the channel never sends: the status sync sweep and worker find the payment (first query 15 s
     # after creation, as deployed).

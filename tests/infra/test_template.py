@@ -45,6 +45,16 @@ ROUTE_TO_GROUP = {
     ("POST", "/v1/operator/merchants/{merchant_id}/reactivate"): "operator",
     ("POST", "/v1/operator/merchants/{merchant_id}/webhook-secret/rotate"): "operator",
     ("GET", "/v1/operator/audit"): "operator",
+    ("POST", "/v1/checkout_sessions"): "checkout",
+    ("GET", "/v1/checkout_sessions/{session_id}"): "checkout",
+    ("GET", "/checkout/{session_id}/{key}"): "checkout",
+    ("GET", "/checkout/{session_id}/{key}/status"): "checkout",
+    ("GET", "/checkout/{session_id}/{key}/return"): "checkout",
+    ("POST", "/checkout/{session_id}/{key}/return"): "checkout",
+    ("POST", "/checkout/{session_id}/{key}/pay"): "checkout",
+    ("POST", "/checkout/{session_id}/{key}/confirm"): "checkout",
+    ("POST", "/checkout/{session_id}/{key}/forget"): "checkout",
+    ("GET", "/checkout-assets/{name}"): "checkout",
 }
 GROUP_HANDLERS = {
     "payments": "functions.payments.app",
@@ -53,6 +63,7 @@ GROUP_HANDLERS = {
     "recon": "functions.recon.app",
     "operator": "functions.operator_api.app",
     "bills": "functions.bills.app",
+    "checkout": "functions.checkout.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
@@ -202,7 +213,7 @@ def test_documents_bucket_is_private_encrypted_and_given_to_the_functions_that_w
         assert ref_target(env["PAYHUB_DOCUMENTS_BUCKET"]) == bucket_id
 
 
-def test_only_the_pre_order_function_may_use_the_card_vault_keys_and_only_as_it_needs(dev):
+def test_only_the_pre_order_and_checkout_functions_may_use_the_card_vault_keys_and_only_as_they_need(dev):
     names = resources("dev").names
     vault_key = key_with_alias(dev, names.card_vault_key_alias)
     fingerprint_key = key_with_alias(dev, names.card_fingerprint_key_alias)
@@ -217,6 +228,9 @@ def test_only_the_pre_order_function_may_use_the_card_vault_keys_and_only_as_it_
     assert granted == {
         ("functions.payments.app", vault_key): {"kms:GenerateDataKey", "kms:Decrypt"},
         ("functions.payments.app", fingerprint_key): {"kms:GenerateMac"},
+        # the hosted page's card fields: the payer types the card into the hub, never into the merchant's page
+        ("functions.checkout.app", vault_key): {"kms:GenerateDataKey", "kms:Decrypt"},
+        ("functions.checkout.app", fingerprint_key): {"kms:GenerateMac"},
     }
 
 
@@ -342,7 +356,7 @@ def test_each_route_is_served_by_its_own_groups_function(dev):
     actual = {(method, path): target for method, path, target in integrations(dev)}
     expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
     assert actual == expected
-    assert len(set(expected.values())) == 6  # payments, refunds, callbacks, recon, operator, bills
+    assert len(set(expected.values())) == 7  # payments, refunds, callbacks, recon, operator, bills, checkout
 
 
 def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):

@@ -1,0 +1,54 @@
+"""Which payment methods the hosted page can drive in a payer's browser, and how each is shown.
+
+Methods that need a native app or a wallet's in-app browser (WeChat JSAPI, mini-program and app payments,
+Alipay app) or a channel's own script (Stripe card fields) are not offered on the page: the merchant may allow
+them, and the page leaves them out.
+"""
+
+from __future__ import annotations
+
+from chalicelib.domain.errors import HubError, InvalidRequest
+from chalicelib.service.routing import choose_account
+
+# method -> how the page shows it before the channel answers ("qr", "redirect", "card"). The channel's answer (the
+# attempt's action) decides the screen itself.
+PAGE_METHODS: dict[str, str] = {
+    "wechat.native": "qr",
+    "wechat.h5": "redirect",
+    "alipay.qr": "qr",
+    "alipay.page": "redirect",
+    "alipay.wap": "redirect",
+    "unionpay.gateway": "redirect",
+    "unionpay.quickpass": "qr",
+    "unionpay.card": "card",
+    "ecny.wallet": "qr",
+    "paypal.wallet": "redirect",
+}
+
+
+def check_allowed(methods: list[str]) -> None:
+    for i, method in enumerate(methods):
+        if method not in PAGE_METHODS:
+            raise InvalidRequest(f"allowed_methods[{i}]: {method!r} cannot be paid on the hosted page "
+                                 f"(page methods: {', '.join(PAGE_METHODS)})", param=f"allowed_methods.{i}")
+
+
+def offered(allowed: list[str], currency: str, merchant_id: str, *, payer: dict[str, object]) -> list[str]:
+    """The allowed methods that routing finds an account for now, in the merchant's order. A method whose channel
+    has no usable account (or that routing filters out as unhealthy) is simply not shown."""
+    found = []
+    for method in allowed:
+        if method == "wechat.h5" and not payer.get("ip"):
+            continue  # WeChat H5 needs the payer's IP, which only the merchant can state
+        try:
+            choose_account(method, currency, merchant_id)
+        except HubError:
+            continue
+        found.append(method)
+    return found
+
+
+def remembered_first(methods: list[str], remembered: str | None) -> list[str]:
+    if remembered in methods:
+        return [remembered, *(m for m in methods if m != remembered)]
+    return methods

@@ -1,0 +1,121 @@
+"""What the payer does on the hosted page: choose (or switch) a method, type an SMS code, come back from a
+channel's page, and watch the status. Each step goes through the same services as the merchant API."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.checkout import remembered, sessions
+from chalicelib.checkout.methods import offered, remembered_first
+from chalicelib.config.settings import settings
+from chalicelib.domain.errors import InvalidRequest, InvalidState, NotFound
+from chalicelib.domain.models import Attempt, Merchant, Payment
+from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
+from chalicelib.service import confirmation, next_attempt, status_sync
+from chalicelib.storage import config_repo
+
+if TYPE_CHECKING:
+    from chalicelib.checkout.sessions import CheckoutSession
+    from chalicelib.service.inputs import CardInput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything the page needs to draw the session as it stands."""
+
+    session: CheckoutSession
+    payment: Payment
+    attempt: Attempt | None
+    methods: list[str]  # offered now, the remembered one first
+    remembered_method: str | None
+
+    @property
+    def state(self) -> str:
+        """paid | closed | failed_attempt | in_progress | choose"""
+        if self.payment.status is PaymentState.SUCCEEDED:
+            return "paid"
+        if self.payment.status in (PaymentState.CLOSED, PaymentState.FAILED) or self.session.expired():
+            return "closed"
+        if self.attempt is None:
+            return "choose"
+        if self.attempt.status in ATTEMPT_FINAL:
+            return "failed_attempt"
+        return "in_progress"
+
+
+def _merchant(session: CheckoutSession) -> Merchant:
+    merchant = config_repo.get_merchant(session.merchant_id)
+    if merchant is None:
+        raise NotFound("the merchant of this session is gone", param="session_id")
+    return merchant
+
+
+def view(session: CheckoutSession, *, with_methods: bool = True) -> View:
+    payment = sessions.settle_expiry(session)
+    attempt = sessions.current_attempt(payment)
+    user_id = session.payer.get("user_id")
+    last = remembered.last_method(session.merchant_id, user_id) if with_methods else None
+    methods: list[str] = []
+    if with_methods and payment.status is PaymentState.PENDING and not session.expired():
+        methods = remembered_first(offered(session.allowed_methods, session.currency, session.merchant_id,
+                                           payer=session.payer), last)
+    return View(session, payment, attempt, methods, last)
+
+
+def return_url(session: CheckoutSession, key: str) -> str:
+    return f"{settings().public_base_url}/checkout/{session.session_id}/{key}/return"
+
+
+def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card: CardInput | None) -> Payment:
+    """Open ``method`` as the payment's attempt (closing the open one at its channel first)."""
+    current = view(session)
+    if current.state == "paid":
+        return current.payment
+    if current.state == "closed":
+        raise InvalidState("this checkout has expired", param="session_id")
+    if method not in current.methods:
+        raise InvalidRequest(f"{method!r} is not offered for this checkout", param="method")
+    merchant = _merchant(session)
+    user_id = session.payer.get("user_id")
+    if remember and user_id:
+        remembered.remember(session.merchant_id, user_id, method)
+    return next_attempt.open_next_attempt(
+        merchant, session.payment_id, method=method, payer=session.payer, return_url=return_url(session, key),
+        card=card, records_with=lambda attempt: [
+            sessions.attempt_index_item(session.session_id, attempt.attempt_id, method, attempt.created_at)])
+
+
+def confirm(session: CheckoutSession, *, sms_code: str, cvv: str | None) -> Payment:
+    from chalicelib.service.inputs import ConfirmPaymentInput
+
+    body = ConfirmPaymentInput(sms_code=sms_code, cvv=cvv)
+    return confirmation.confirm_payment(_merchant(session), session.payment_id, body)
+
+
+def came_back(session: CheckoutSession) -> None:
+    """The payer is back from a channel's page: look at the attempt now (a PayPal approval is captured, a 3-D
+    Secure result confirmed) rather than wait for status sync. Errors leave it to status sync."""
+    payment = sessions.payment_of(session)
+    if payment.status in (PaymentState.PENDING, PaymentState.PROCESSING) and payment.current_attempt_id:
+        try:
+            status_sync.sync_attempt(payment.current_attempt_id)
+        except Exception:  # noqa: BLE001 - the page shows the status as it stands; status sync retries
+            log.exception("query on the payer's return failed for %s", payment.current_attempt_id)
+
+
+def forget(session: CheckoutSession) -> None:
+    user_id = session.payer.get("user_id")
+    if user_id:
+        remembered.forget(session.merchant_id, user_id)
+
+
+def status(session: CheckoutSession) -> dict[str, Any]:
+    """The small document the page polls: enough to know when to redraw."""
+    current = view(session, with_methods=False)
+    return {"state": current.state, "payment_status": str(current.payment.status),
+            "attempt_id": current.attempt.attempt_id if current.attempt else None,
+            "attempt_status": str(current.attempt.status) if current.attempt else None}
