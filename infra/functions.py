@@ -125,10 +125,10 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         ),
         # The payer's side of a payment: opens attempts at channels (and closes the one switched away from, which
         # can learn that the payer paid it: a capture in the ledger), seals the card typed into the hub's own card
-        # fields and opens it again for the SMS confirmation, like the payments function.
+        # fields and opens it again for the SMS confirmation, like the payments function. What its transitions
+        # cause leaves through the outbox relay: it sends to no queue.
         access=Access(
             tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
-            sends_to=("webhooks", "refunds", "status-sync"),
             channel_secrets=True,
             kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",)},
         ),
