@@ -13,7 +13,10 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+ROOT = Path(__file__).resolve().parents[2]
+# Where the screenshots go: build/screenshots by default, so a test run leaves the tree clean;
+# `PAYHUB_SCREENSHOTS=docs/images` refreshes the README's pictures (look at them before committing).
+IMAGES = ROOT / os.environ.get("PAYHUB_SCREENSHOTS", "build/screenshots")
 PHONE = {"width": 390, "height": 844}  # the page is mobile first: the screenshots show a phone's screen
 
 
