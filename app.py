@@ -11,6 +11,8 @@ from functions import (
     archive_sweep,
     callbacks,
     framework_errors,
+    invoice_worker,
+    invoices,
     operator_api,
     payments,
     recon,
@@ -26,7 +28,7 @@ from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
-for group in (payments, refunds, callbacks, recon, operator_api):
+for group in (payments, refunds, callbacks, recon, operator_api, invoices):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
 framework_errors.install(app)  # Chalice's own 405/415/500 answers in the hub's error shape
 
@@ -69,3 +71,8 @@ def recon_fanout_fn(event, context):
 @app.lambda_function(name="archive_sweep")
 def archive_sweep_fn(event, context):
     return archive_sweep.handler(event, context)
+
+
+@app.lambda_function(name="invoice_worker")
+def invoice_worker_fn(event, context):
+    return invoice_worker.handler(event, context)

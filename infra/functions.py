@@ -30,6 +30,7 @@ class Access:
     kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     buckets: dict[str, str] = field(default_factory=dict)  # Bucket.logical_id -> READ | WRITE | ARCHIVE (objects)
     scans: tuple[str, ...] = ()  # Table.logical_ids it may Scan (the archival sweep only)
+    invoicing_secrets: bool = False  # payhub/<stage>/invoicing/*: merchants' invoice-provider credentials
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,26 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         routes=(("POST", "/callbacks/{channel}/{account}"),),
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND},
-            sends_to=("webhooks", "status-sync", "refunds"),
+            sends_to=("webhooks", "status-sync", "refunds", "invoices"),
             channel_secrets=True,
         ),
         # Own cap so merchant traffic can never starve channel callbacks (docs/design.md#api-split).
         sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
+    ),
+    RouteGroup(
+        name="invoices",
+        handler="functions.invoices.app",
+        routes=(
+            ("POST", "/v1/invoices"),
+            ("GET", "/v1/invoices/{invoice_id}"),
+            ("POST", "/v1/invoices/{invoice_id}/reversals"),
+            ("POST", "/invoice-callbacks/nuonuo/{merchant_id}"),
+        ),
+        # Records invoices and reversals (state table), reads the merchant's invoicing set-up, signs links to
+        # the PDFs; the provider is called by the invoice worker only.
+        access=Access(tables={**_STATE_RW, "IdempotencyTable": WRITE}, sends_to=("invoices",),
+                      buckets={"InvoiceBucket": READ}),
+        sizing=_sizes(Sizing(512, 15, 5), Sizing(512, 15, 50)),
     ),
     RouteGroup(
         name="recon",
@@ -167,7 +183,7 @@ WORKERS: tuple[Worker, ...] = (
         queue="status-sync",
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND},
-            sends_to=("webhooks", "status-sync", "refunds"),
+            sends_to=("webhooks", "status-sync", "refunds", "invoices"),
             channel_secrets=True,
         ),
     ),
@@ -177,14 +193,14 @@ WORKERS: tuple[Worker, ...] = (
         queue="refunds",
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND},
-            sends_to=("webhooks", "status-sync", "refunds"),
+            sends_to=("webhooks", "status-sync", "refunds", "invoices"),
             channel_secrets=True,
         ),
     ),
     Worker(
         name="outbox_sweep",
         handler="functions.sweeps.outbox_sweep",
-        access=Access(tables=_STATE_RW, sends_to=("webhooks", "status-sync", "refunds")),
+        access=Access(tables=_STATE_RW, sends_to=("webhooks", "status-sync", "refunds", "invoices")),
         timeout_s=60,
     ),
     Worker(
@@ -200,7 +216,7 @@ WORKERS: tuple[Worker, ...] = (
         # Repairs go through the state machine (transitions, journals, outbox events, automatic refunds).
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND, "ReconTable": WRITE},
-            sends_to=("webhooks", "status-sync", "refunds"),
+            sends_to=("webhooks", "status-sync", "refunds", "invoices"),
             channel_secrets=True,
             buckets={"ReconBucket": WRITE},
         ),
@@ -224,6 +240,18 @@ WORKERS += (
         access=Access(tables={"StateTable": WRITE}, scans=("StateTable",), buckets={"ArchiveBucket": ARCHIVE}),
         memory_mb=1024,
         timeout_s=900,
+    ),
+)
+
+WORKERS += (
+    Worker(
+        name="invoice_worker",
+        handler="functions.invoice_worker.handler",
+        queue="invoices",
+        # Calls the invoice provider with each merchant's credentials, keeps the PDFs, tells merchants.
+        access=Access(tables=_STATE_RW, sends_to=("webhooks", "invoices"), invoicing_secrets=True,
+                      buckets={"InvoiceBucket": WRITE}),
+        timeout_s=60,
     ),
 )
 

@@ -27,6 +27,7 @@ CONSUMERS = {
     "status-sync": "functions.status_sync_worker.handler",
     "refunds": "functions.refund_worker.handler",
     "recon": "functions.recon_worker.handler",
+    "invoices": "functions.invoice_worker.handler",
 }
 SCHEDULES = ("functions.sweeps.outbox_sweep", "functions.sweeps.status_sync_sweep")
 RETRY_VISIBILITY_S = 2  # locally, a failed message comes back after 2 s instead of the deployed timeout
