@@ -3,10 +3,18 @@ number there, then store the invoicing document and credentials the way ``payhub
 
 from __future__ import annotations
 
-from chalicelib.invoices import config
+import secrets
+
+from chalicelib.invoices import config, credit_code
 from sandbox.nuonuo.server import control
 
 DEMO_SELLER_TAX_NO = "91350100M000100Y43"  # the example code printed in GB 32100-2015
+
+
+def new_credit_code() -> str:
+    """A well-formed unified social credit code (enterprise, 福州 division) for a test seller of its own."""
+    body = "91350100" + "".join(secrets.choice(credit_code.ALPHABET) for _ in range(9))
+    return body + credit_code.check_character(body)
 
 
 def provision(merchant_id: str, sandbox_url: str, *, red_letter: str = "auto",

@@ -99,8 +99,8 @@ class Api:
         order_no = str(order.get("orderNo") or "")
         with self.state.lock:
             self.state.billing_requests.append(order_no)
-            if self.state.faults.refuse_at_once:
-                raise Refused("E9110", self.state.faults.refuse_at_once.pop(0))
+            if self.state.faults(app.tax_no).refuse_at_once:
+                raise Refused("E9110", self.state.faults(app.tax_no).refuse_at_once.pop(0))
             if not order_no or len(order_no) > 20:
                 raise Refused("E9102", "orderNo 必填且不超过20位")
             if f"{app.tax_no}|{order_no}" in self.state.orders:
@@ -120,8 +120,9 @@ class Api:
             record.invoice = self._invoice(order, lines, red=False)
             self.state.orders[f"{app.tax_no}|{order_no}"] = record
             self.state.by_serial[serial] = record
-            refuse = self.state.faults.refuse.pop(0) if self.state.faults.refuse else None
-            delay = self.state.faults.delay_s.pop(0) if self.state.faults.delay_s else 0.0
+            faults = self.state.faults(app.tax_no)
+            refuse = faults.refuse.pop(0) if faults.refuse else None
+            delay = faults.delay_s.pop(0) if faults.delay_s else 0.0
         self._settle_later(record, delay, refuse)
         return {"invoiceSerialNum": serial}
 
@@ -211,9 +212,10 @@ class Api:
                                   Decimal(0))
             if -(reversed_so_far + sum(Decimal(item["amount"]) for item in lines)) > Decimal(blue.invoice["total"]):
                 raise Refused("E9502", "红冲金额超过蓝字发票可冲红金额")
-            needs_buyer = self.state.faults.red_needs_buyer > 0
+            faults = self.state.faults(app.tax_no)
+            needs_buyer = faults.red_needs_buyer > 0
             if needs_buyer:
-                self.state.faults.red_needs_buyer -= 1
+                faults.red_needs_buyer -= 1
             form = RedForm(bill_id, f"{datetime.now(BEIJING):%Y%m%d}{secrets.randbelow(10**12):012d}", app.tax_no,
                            {**body, "lines": lines}, blue, FORM_AWAITING_BUYER if needs_buyer else FORM_NO_CONFIRMATION)
             self.state.forms[f"{app.tax_no}|{bill_id}"] = form

@@ -92,9 +92,10 @@ class NuonuoSandbox:
             return _gateway_error("070399", "报文须为JSON对象")
         answer = self.api.call(app, request.headers.get("method", ""), body)
         with self.state.lock:
-            lose = self.state.faults.lose_answer > 0
+            faults = self.state.faults(app.tax_no)
+            lose = faults.lose_answer > 0
             if lose:
-                self.state.faults.lose_answer -= 1
+                faults.lose_answer -= 1
         if lose:  # the work is done; the answer never reaches the caller
             return json_response(502, {"message": "Bad Gateway"})
         return json_response(200, answer)
@@ -114,8 +115,9 @@ class NuonuoSandbox:
         if not order.callback_url:
             return
         with self.state.lock:
-            if self.state.faults.no_callback > 0:
-                self.state.faults.no_callback -= 1
+            faults = self.state.faults(order.tax_no)
+            if faults.no_callback > 0:
+                faults.no_callback -= 1
                 return
             result = self.api.result_of(order)
         content = {"c_orderno": order.order_no, "c_fpqqlsh": order.serial_no, "c_status": order.status,
@@ -145,10 +147,11 @@ class NuonuoSandbox:
         try:
             body = json_body(request)
             kind = required_str(body, "kind")
+            tax_no = required_str(body, "tax_no")
         except ControlError as exc:
             return json_response(exc.status, {"code": exc.code, "message": exc.message})
         count = int(body.get("count", 1))
-        faults = self.state.faults
+        faults = self.state.faults(tax_no)
         with self.state.lock:
             if kind == "refuse":
                 faults.refuse += [str(body.get("cause", "购买方纳税人识别号不存在"))] * count

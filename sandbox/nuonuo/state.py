@@ -67,8 +67,12 @@ class State:
         self.orders: dict[str, Order] = {}  # by (tax_no, order_no) joined with "|"
         self.by_serial: dict[str, Order] = {}
         self.forms: dict[str, RedForm] = {}  # by (tax_no, bill_id)
-        self.faults = Faults()
+        self._faults: dict[str, Faults] = {}  # by seller tax number: each seller's faults are its own
         self.billing_requests: list[str] = []  # every requestBillingNew orderNo received, accepted or not
+
+    def faults(self, tax_no: str) -> Faults:
+        with self.lock:
+            return self._faults.setdefault(tax_no, Faults())
 
     def register(self, tax_no: str) -> App:
         with self.lock:

@@ -12,7 +12,7 @@ import pytest
 import requests
 from pypdf import PdfReader
 
-from infra.local.invoicing import provision
+from infra.local.invoicing import new_credit_code, provision
 from sandbox.nuonuo.server import NuonuoSandbox, control
 from tests.e2e.test_payment_life import pay
 from tests.helpers import make_merchant, wait_for
@@ -33,7 +33,8 @@ def nuonuo():
 
 def invoicing_merchant(stack, nuonuo, red_letter: str = "auto") -> Any:
     merchant = make_merchant(stack)
-    provision(merchant.merchant_id, nuonuo.base_url, red_letter=red_letter)
+    merchant.seller_tax_no = new_credit_code()  # faults and books are per seller at the sandbox
+    provision(merchant.merchant_id, nuonuo.base_url, red_letter=red_letter, seller_tax_no=merchant.seller_tax_no)
     return merchant
 
 
@@ -62,7 +63,11 @@ def settled(merchant, drain, invoice_id: str, until, timeout_s: float = 20.0) ->
         time.sleep(0.3)
 
 
-def books(nuonuo, tax_no="91350100M000100Y43") -> list[dict[str, Any]]:
+def fault(nuonuo, merchant, body: dict[str, Any]) -> None:
+    control(nuonuo.base_url, "/_sandbox/faults", {**body, "tax_no": merchant.seller_tax_no})
+
+
+def books(nuonuo, tax_no: str) -> list[dict[str, Any]]:
     return [i for i in control(nuonuo.base_url, "/_sandbox/invoices")["invoices"] if i["tax_no"] == tax_no]
 
 
@@ -159,7 +164,7 @@ def test_bad_requests_name_their_field(stack, nuonuo):
 def test_a_refusal_fails_the_invoice_tells_the_merchant_and_frees_the_amount(stack, nuonuo, drain):
     merchant = invoicing_merchant(stack, nuonuo)
     payment = paid(stack, merchant, 6000)
-    control(nuonuo.base_url, "/_sandbox/faults", {"kind": "refuse", "cause": "购买方纳税人识别号不存在"})
+    fault(nuonuo, merchant, {"kind": "refuse", "cause": "购买方纳税人识别号不存在"})
     response, _ = request_invoice(merchant, [payment], [TEA])
     invoice = settled(merchant, drain, response.json()["id"], lambda i: i["status"] == "failed")
     assert invoice["failure_reason"] == "购买方纳税人识别号不存在"
@@ -167,8 +172,9 @@ def test_a_refusal_fails_the_invoice_tells_the_merchant_and_frees_the_amount(sta
     assert wait_for(lambda: "invoice.failed" in stack.receiver.types_for(invoice["id"]))
     again, _ = request_invoice(merchant, [payment], [TEA])  # the failed invoice's amount is free again
     assert again.status_code == 201
+    settled(merchant, drain, again.json()["id"], lambda i: i["status"] == "issued")
 
-    control(nuonuo.base_url, "/_sandbox/faults", {"kind": "refuse_at_once", "cause": "开票信息校验失败"})
+    fault(nuonuo, merchant, {"kind": "refuse_at_once", "cause": "开票信息校验失败"})
     payment2 = paid(stack, merchant, 100)
     response, _ = request_invoice(merchant, [payment2], [{**TEA, "amount": 100}])
     invoice = settled(merchant, drain, response.json()["id"], lambda i: i["status"] == "failed")
@@ -178,7 +184,7 @@ def test_a_refusal_fails_the_invoice_tells_the_merchant_and_frees_the_amount(sta
 def test_a_delayed_invoice_is_learnt_by_callback_or_query(stack, nuonuo, drain):
     merchant = invoicing_merchant(stack, nuonuo)
     payment = paid(stack, merchant, 6000)
-    control(nuonuo.base_url, "/_sandbox/faults", {"kind": "delay", "seconds": 1.5})
+    fault(nuonuo, merchant, {"kind": "delay", "seconds": 1.5})
     response, _ = request_invoice(merchant, [payment], [TEA])
     invoice_id = response.json()["id"]
     drain()
@@ -186,8 +192,8 @@ def test_a_delayed_invoice_is_learnt_by_callback_or_query(stack, nuonuo, drain):
     invoice = settled(merchant, drain, invoice_id, lambda i: i["status"] == "issued")
     assert len(issued_for(nuonuo, invoice["provider_order_no"])) == 1
     # and with the callback lost, the scheduled query finds it all the same
-    control(nuonuo.base_url, "/_sandbox/faults", {"kind": "delay", "seconds": 1.0})
-    control(nuonuo.base_url, "/_sandbox/faults", {"kind": "no_callback"})
+    fault(nuonuo, merchant, {"kind": "delay", "seconds": 1.0})
+    fault(nuonuo, merchant, {"kind": "no_callback"})
     response, _ = request_invoice(merchant, [paid(stack, merchant, 100)], [{**TEA, "amount": 100}])
     settled(merchant, drain, response.json()["id"], lambda i: i["status"] == "issued")
 
@@ -195,8 +201,8 @@ def test_a_delayed_invoice_is_learnt_by_callback_or_query(stack, nuonuo, drain):
 def test_a_lost_answer_is_resolved_by_query_never_by_a_second_invoice(stack, nuonuo, drain):
     merchant = invoicing_merchant(stack, nuonuo)
     payment = paid(stack, merchant, 6000)
-    control(nuonuo.base_url, "/_sandbox/faults", {"kind": "lose_answer"})
-    control(nuonuo.base_url, "/_sandbox/faults", {"kind": "no_callback"})
+    fault(nuonuo, merchant, {"kind": "lose_answer"})
+    fault(nuonuo, merchant, {"kind": "no_callback"})
     response, _ = request_invoice(merchant, [payment], [TEA])
     invoice = settled(merchant, drain, response.json()["id"], lambda i: i["status"] == "issued")
     order_no = invoice["provider_order_no"]
@@ -232,14 +238,14 @@ def test_partial_refunds_reverse_exactly_the_refunded_amount_then_the_rest(stack
     invoice = settled(merchant, drain, invoice["id"], lambda i: i["amount_reversed"] == 1000)
     [reversal] = invoice["reversals"]
     assert reversal["status"] == "issued" and reversal["refund_id"] == refund_id and reversal["amount"] == 1000
-    reds = [i for i in books(nuonuo) if i["red"] and i["blue_invoice_no"] == invoice["invoice_no"]]
+    reds = [i for i in books(nuonuo, merchant.seller_tax_no) if i["red"] and i["blue_invoice_no"] == invoice["invoice_no"]]
     assert [r["total"] for r in reds] == ["-10.00"]
     assert wait_for(lambda: "invoice.reversed" in stack.receiver.types_for(invoice["id"]))
     assert invoice["status"] == "issued"
 
     refund(merchant, drain, payment, 7888, "r2")
     invoice = settled(merchant, drain, invoice["id"], lambda i: i["status"] == "reversed")
-    reds = [i for i in books(nuonuo) if i["red"] and i["blue_invoice_no"] == invoice["invoice_no"]]
+    reds = [i for i in books(nuonuo, merchant.seller_tax_no) if i["red"] and i["blue_invoice_no"] == invoice["invoice_no"]]
     assert sorted(r["total"] for r in reds) == ["-10.00", "-78.88"]
     # the reversals' taxes add up to the invoice's tax exactly
     assert sum(r["tax"] for r in invoice["reversals"]) == invoice["tax"]
@@ -278,11 +284,11 @@ def test_on_request_mode_waits_for_the_merchant_and_a_buyer_confirmation(stack, 
     assert wait_for(lambda: any(e["type"] == "invoice.reversal_required" for e in stack.receiver.received
                                 if e["data"].get("id") == invoice["id"]))
 
-    control(nuonuo.base_url, "/_sandbox/faults", {"kind": "red_needs_buyer"})
+    fault(nuonuo, merchant, {"kind": "red_needs_buyer"})
     asked = merchant.call("POST", f"/v1/invoices/{invoice['id']}/reversals", {})
     assert asked.status_code == 202, asked.text
     invoice = settled(merchant, drain, invoice["id"], lambda i: i["reversals"][0]["status"] == "confirming")
-    control(nuonuo.base_url, f"/_sandbox/red-forms/91350100M000100Y43/{invoice['reversals'][0]['id']}/buyer-confirm", {})
+    control(nuonuo.base_url, f"/_sandbox/red-forms/{merchant.seller_tax_no}/{invoice['reversals'][0]['id']}/buyer-confirm", {})
     invoice = settled(merchant, drain, invoice["id"], lambda i: i["amount_reversed"] == 2500)
     assert invoice["amount_reversal_due"] == 0
     too_much = merchant.call("POST", f"/v1/invoices/{invoice['id']}/reversals", {"amount": 3501})
