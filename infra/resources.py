@@ -160,4 +160,6 @@ def resources(stage: str) -> Resources:
         for channel in ADAPTERS
     )
     return Resources(names=names, tables=tables, queues=queues, schedules=schedules, keys=keys,
-                     buckets=(Bucket("ReconBucket", names.recon_bucket), Bucket("InvoiceBucket", names.invoice_bucket)), daily_schedules=recon_schedules)
+                     buckets=(Bucket("ReconBucket", names.recon_bucket),
+                              Bucket("InvoiceBucket", names.invoice_bucket)),  # issued invoices' PDFs
+                     daily_schedules=recon_schedules)

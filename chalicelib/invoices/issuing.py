@@ -10,7 +10,7 @@ refuses to issue twice (E9106).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.config.settings import settings as hub_settings
@@ -151,7 +151,7 @@ def _issued(item: dict[str, Any], found: dict[str, Any], client: NuonuoClient) -
     issued_ms = found.get("invoiceTime")
     changes = {"status": "issued", "invoice_no": number, "check_code": found.get("checkCode") or None,
                "provider_serial": found.get("serialNo"), "pdf_key": key, "updated_at": now,
-               "issued_at": iso(datetime.fromtimestamp(int(issued_ms) / 1000, timezone.utc)) if issued_ms else now}
+               "issued_at": iso(datetime.fromtimestamp(int(issued_ms) / 1000, UTC)) if issued_ms else now}
     tx = Transaction()
     state_repo.guard_version(tx, "invoice", records.invoice_key(item["invoice_id"]), status=item["status"],
                              version=int(item["version"]), changes=changes)

@@ -14,8 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from . import pdf
-from .state import (FAILED, FORM_AWAITING_BUYER, FORM_CONFIRMED, FORM_NO_CONFIRMATION, ISSUED, ISSUING, App, Order,
-                    RedForm, State)
+from .state import FAILED, FORM_AWAITING_BUYER, FORM_CONFIRMED, FORM_NO_CONFIRMATION, ISSUED, ISSUING, App, Order, RedForm, State
 
 BEIJING = timezone(timedelta(hours=8))
 _GOODS_CODE = re.compile(r"\d{19}")

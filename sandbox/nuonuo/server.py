@@ -186,7 +186,8 @@ def control(base_url: str, path: str, body: dict[str, Any] | None = None) -> dic
     import urllib.request
 
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"{base_url}{path}", data=data, method="POST" if data is not None else "GET",
+    req = urllib.request.Request(f"{base_url}{path}", data=data,  # noqa: S310 - the sandbox on loopback
+                                 method="POST" if data is not None else "GET",
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as answer:  # noqa: S310 - the sandbox on loopback
         loaded: dict[str, Any] = json.loads(answer.read())
