@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput, CreateRefundInput
-from functions import openapi_recon
+from functions import openapi_invoices, openapi_recon
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification")
@@ -100,6 +100,7 @@ def openapi_document() -> dict[str, Any]:
     for name in ("CreatePayment", "CreateRefund", "ConfirmPayment"):
         schemas[name].pop("$defs", None)
     schemas.update(openapi_recon.SCHEMAS)
+    schemas.update(openapi_invoices.schemas())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payment hub merchant API", "version": "1"},
@@ -130,5 +131,6 @@ def openapi_document() -> dict[str, Any]:
             "/v1/events/{event_id}/redeliver": {
                 "post": _op("Deliver an event again", 202, "Redelivery", params=("event_id",), idempotent=True)},
             **openapi_recon.paths(_op),
+            **openapi_invoices.paths(_op),
         },
     }

@@ -251,7 +251,6 @@ WORKERS += (
         # Calls the invoice provider with each merchant's credentials, keeps the PDFs, tells merchants.
         access=Access(tables=_STATE_RW, sends_to=("webhooks", "invoices"), invoicing_secrets=True,
                       buckets={"InvoiceBucket": WRITE}),
-        timeout_s=60,
     ),
 )
 
