@@ -18,6 +18,7 @@ import urllib3
 from pydantic import ValidationError
 
 from payhub_cli import archive as archive_cli
+from payhub_cli import invoices as invoices_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
 
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     pay.set_defaults(run=sandbox_pay)
     recon_cli.register(groups)
     archive_cli.register(groups)
+    invoices_cli.register(groups)
     return parser
 
 
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     observability.set_metric_sink(lambda line: logging.getLogger("payhub.metrics").debug("%s", line))
     try:
         result = args.run(args)
-    except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, ValueError) as exc:
+    except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, invoices_cli.InvoiceCliError, ValueError) as exc:
         print(f"payhub: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the operator gets one line, not a traceback

@@ -293,3 +293,55 @@ def test_on_request_mode_waits_for_the_merchant_and_a_buyer_confirmation(stack, 
     assert invoice["amount_reversal_due"] == 0
     too_much = merchant.call("POST", f"/v1/invoices/{invoice['id']}/reversals", {"amount": 3501})
     assert too_much.status_code == 422 and too_much.json()["error"]["param"] == "amount"
+
+
+def test_the_cli_sets_up_requests_reads_fetches_and_reverses(stack, nuonuo, drain, tmp_path, capsys):
+    import json
+
+    from payhub_cli.main import main as payhub
+
+    def run(*args: str) -> Any:
+        capsys.readouterr()
+        assert payhub(list(args)) == 0, capsys.readouterr().err
+        return json.loads(capsys.readouterr().out)
+
+    merchant = make_merchant(stack)
+    merchant.seller_tax_no = new_credit_code()
+    app = control(nuonuo.base_url, "/_sandbox/apps", {"tax_no": merchant.seller_tax_no})
+    setup = tmp_path / "invoicing.json"
+    setup.write_text(json.dumps({"settings": {
+        "provider": "nuonuo", "api_base_url": nuonuo.base_url, "app_key": app["app_key"],
+        "seller_tax_no": merchant.seller_tax_no, "seller_name": "福州茶舍有限公司", "seller_address": "福州市鼓楼区",
+        "seller_phone": "0591-1", "seller_bank_account": "工行 1", "drawer": "林晓", "red_letter": "on_request"},
+        "secrets": {"app_secret": app["app_secret"], "access_token": app["access_token"]}}, ensure_ascii=False))
+    assert run("invoicing", "put", merchant.merchant_id, str(setup))["secrets_updated"] is True
+    assert "app_secret" not in json.dumps(run("invoicing", "show", merchant.merchant_id))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"settings": {**json.loads(setup.read_text())["settings"], "seller_tax_no": "91350100M000100Y44"}}))
+    capsys.readouterr()
+    assert payhub(["invoicing", "put", merchant.merchant_id, str(bad)]) == 1
+    assert "seller_tax_no" in capsys.readouterr().err
+
+    payment = paid(stack, merchant, 6000)
+    request = tmp_path / "invoice.json"
+    request.write_text(json.dumps({"merchant_invoice_no": "CLI-1", "kind": "ordinary", "payment_ids": [payment["id"]],
+                                   "buyer": {"type": "person", "name": "张三"}, "lines": [TEA]}, ensure_ascii=False))
+    created = run("invoice", "create", merchant.merchant_id, str(request))
+    assert run("invoice", "create", merchant.merchant_id, str(request))["id"] == created["id"]  # a retry
+    settled(merchant, drain, created["id"], lambda i: i["status"] == "issued")
+    shown = run("invoice", "get", created["id"])
+    assert shown["status"] == "issued" and shown["pdf"]["url"]
+    out = tmp_path / "invoice.pdf"
+    assert run("invoice", "pdf", created["id"], "--out", str(out))["bytes"] > 1000
+    assert "电子发票（普通发票）" in "".join(p.extract_text() for p in PdfReader(str(out)).pages)
+
+    refund(merchant, drain, payment, 600, "r1")
+    settled(merchant, drain, created["id"], lambda i: i["amount_reversal_due"] == 600)
+    reversed_ = run("invoice", "reverse", created["id"])
+    assert reversed_["amount_reversing"] == 600
+    done = settled(merchant, drain, created["id"], lambda i: i["amount_reversed"] == 600)
+    red_out = tmp_path / "red.pdf"
+    run("invoice", "pdf", created["id"], "--reversal", done["reversals"][0]["id"], "--out", str(red_out))
+    assert "-6.00" in "".join(p.extract_text() for p in PdfReader(str(red_out)).pages)
+    audit = [r for r in run("audit", "list")["data"] if r.get("target") == merchant.merchant_id]
+    assert any(r["action"] == "invoicing.put" for r in audit)
