@@ -62,16 +62,19 @@ def render(invoice: dict[str, Any]) -> bytes:
         values = (item["name"], item["code"], item["rate_text"], item["without_tax"], item["tax"], item["amount"])
         x = 10.0
         for (_, width), value in zip(headers, values, strict=True):
-            pdf.set_xy(x, y)
-            pdf.cell(width, 5, str(value), align="L" if width >= 40 else "R")
+            pdf.set_xy(x + 1, y)
+            pdf.cell(width - 2, 5, str(value), align="L" if width >= 40 else "R")
             x += width
         y += 5.5
     pdf.line(10, 112, 230, 112)
     pdf.set_xy(12, 113)
     pdf.cell(60, 6, "合计")
-    pdf.set_xy(148, 113)
+    pdf.set_xy(139, 113)  # under 金额, 税额 and 价税合计 (the columns start at 138, 168 and 196)
     pdf.cell(28, 6, f"¥{invoice['total_without_tax']}", align="R")
-    pdf.cell(28, 6, f"¥{invoice['total_tax']}", align="R")
+    pdf.set_xy(169, 113)
+    pdf.cell(26, 6, f"¥{invoice['total_tax']}", align="R")
+    pdf.set_xy(197, 113)
+    pdf.cell(32, 6, f"¥{invoice['total']}", align="R")
     pdf.set_xy(12, 120)
     pdf.cell(200, 6, f"价税合计（小写）  ¥{invoice['total']}")
     pdf.set_xy(10, 129)
