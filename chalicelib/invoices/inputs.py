@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +36,7 @@ class CreateInvoiceInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     merchant_invoice_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     kind: Literal["ordinary", "special"]  # 数电普票 / 数电专票
-    payment_ids: list[str] = Field(min_length=1, max_length=20)
+    payment_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]] = Field(min_length=1, max_length=20)
     buyer: BuyerInput
     lines: list[LineInput] = Field(min_length=1, max_length=100)
     remark: str | None = Field(default=None, max_length=200, pattern=_TEXT)

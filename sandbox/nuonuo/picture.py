@@ -33,7 +33,8 @@ def sample(red: bool) -> dict[str, object]:
         "total": amounts.yuan(total), "total_tax": amounts.yuan(tax), "total_without_tax": amounts.yuan(total - tax),
         "buyer": {"name": "深圳市腾讯计算机系统有限公司", "tax_no": "9144030071526726XG",
                   "address": "深圳市南山区粤海街道 0755-86013388", "account": "招商银行深圳分行 755900000000"},
-        "seller": {"name": "福州茶舍有限公司", "tax_no": "91350100M000100Y43", "address": "福州市鼓楼区五四路 88 号 0591-88888888",
+        "seller": {"name": "福州茶舍有限公司", "tax_no": "91350100M000100Y43",
+                   "address": "福州市鼓楼区五四路 88 号 0591-88888888",
                    "account": "中国工商银行福州分行 1402000000000000000"},
         "drawer": "林晓", "order_no": "PHQ2K7ZKX4M5D3VJ6W8A",
     }
