@@ -1,6 +1,6 @@
 """Invoices as the merchant API sees them: request one for paid orders, read it, ask for a reversal.
 
-Requesting records everything before any provider call (docs/invoices.md#at-most-once-issuing): one transaction
+Requesting records everything before any provider call (docs/invoices.md#at-most-once): one transaction
 writes the invoice with its provider serial number (the Nuonuo ``orderNo`` every send and query will use), the
 merchant's invoice number claim, the serial's lookup, the invoiced amount of each payment (conditional on the
 version read, so two requests can never both take the same money) and the command for the invoice worker.
