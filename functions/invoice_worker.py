@@ -8,6 +8,8 @@ from functions.sqs_batch import sqs_handler
 
 
 def _run(body: dict[str, Any]) -> str:
+    # Imported on the first message, as the channel workers load their adapters: the provider client brings the
+    # outbound HTTP transport, which the cold-start check (tests/unit/test_function_imports.py) keeps out of imports.
     from chalicelib.invoices import issuing, reversal
 
     command = body.get("command")
