@@ -345,3 +345,43 @@ def test_the_cli_sets_up_requests_reads_fetches_and_reverses(stack, nuonuo, drai
     assert "-6.00" in "".join(p.extract_text() for p in PdfReader(str(red_out)).pages)
     audit = [r for r in run("audit", "list")["data"] if r.get("target") == merchant.merchant_id]
     assert any(r["action"] == "invoicing.put" for r in audit)
+
+
+def test_two_requests_racing_for_the_same_money_cannot_both_take_it(stack, nuonuo, drain):
+    from concurrent.futures import ThreadPoolExecutor
+
+    merchant = invoicing_merchant(stack, nuonuo)
+    payment = paid(stack, merchant, 6000)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: request_invoice(merchant, [payment], [TEA])[0], range(4)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(201) == 1, [a.text for a in answers]
+    assert all(s in (409, 422) for s in statuses if s != 201)
+    from chalicelib.invoices.service import available
+
+    assert available(payment["id"])[0] == 0
+
+
+def test_a_refund_while_the_invoice_is_still_issuing_waits_for_it(stack, nuonuo, drain):
+    merchant = invoicing_merchant(stack, nuonuo)
+    payment = paid(stack, merchant, 6000)
+    fault(nuonuo, merchant, {"kind": "delay", "seconds": 3.0})
+    response, _ = request_invoice(merchant, [payment], [TEA])
+    drain()
+    assert merchant.get(f"/v1/invoices/{response.json()['id']}")["status"] == "issuing"
+    refund(merchant, drain, payment, 2000, "r1")  # its invoice.refund message comes back until the invoice is issued
+    invoice = settled(merchant, drain, response.json()["id"], lambda i: i["amount_reversed"] == 2000, timeout_s=40)
+    assert invoice["reversals"][0]["refund_id"]
+
+
+def test_a_push_naming_another_merchants_order_is_refused(stack, nuonuo, drain):
+    owner, other = invoicing_merchant(stack, nuonuo), invoicing_merchant(stack, nuonuo)
+    response, _ = request_invoice(owner, [paid(stack, owner, 100)], [{**TEA, "amount": 100}])
+    order_no = response.json()["provider_order_no"]
+    pushed = requests.post(f"{stack.api_url}/invoice-callbacks/nuonuo/{other.merchant_id}",
+                           data={"operater": "callback", "orderno": order_no, "content": "{}"}, timeout=10)
+    assert pushed.status_code == 401
+    mine = requests.post(f"{stack.api_url}/invoice-callbacks/nuonuo/{owner.merchant_id}",
+                         data={"operater": "callback", "orderno": order_no, "content": "{}"}, timeout=10)
+    assert mine.status_code == 200  # believed only as far as making the worker ask the provider
+    settled(owner, drain, response.json()["id"], lambda i: i["status"] == "issued")
