@@ -57,6 +57,7 @@ SECURITY_EVENTS: dict[str, str] = {
     "callback_rejected": "a callback failed verification (signature, timestamp, decryption, envelope)",
     "callback_unknown_account": "a callback arrived for an account that does not exist or is of another channel",
     "answer_rejected": "a channel's answer failed its signature check or named another order",
+    "invoice_callback_unknown": "an invoice provider push named an order the hub never made, or another merchant's",
 }
 
 # Where EMF documents go: stdout in Lambda. Tests replace it to read what was published.

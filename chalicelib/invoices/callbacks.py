@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from chalicelib.domain.errors import CallbackRejected
 from chalicelib.invoices import records
-from chalicelib.observability import alert
+from chalicelib.observability import security_event
 from chalicelib.storage import outbox, state_repo
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def receive(merchant_id: str, raw_body: bytes) -> dict[str, str]:
     invoice = state_repo.get_item(records.invoice_key(lookup["invoice_id"])) if lookup else None
     if invoice is None or invoice["merchant_id"] != merchant_id:
         log.warning("invoice callback for an unknown order refused",
-                    extra=alert("invoice_callback_unknown", merchant_id=merchant_id))
+                    extra=security_event("invoice_callback_unknown", merchant_id=merchant_id))
         raise CallbackRejected("invoice callback: no such order")
     outbox.send("invoices", {"command": "invoice.check", "invoice_id": invoice["invoice_id"], "n": 1})
     return ACK

@@ -17,6 +17,7 @@ from chalicelib.config.settings import settings as hub_settings
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.invoices import amounts, config, files, records
 from chalicelib.invoices.nuonuo import DUPLICATE, FAILED, ISSUED, NuonuoClient, ProviderRefused, ProviderUnknown
+from chalicelib.observability import alert
 from chalicelib.storage import outbox, state_repo
 from chalicelib.storage.transaction import Transaction
 
@@ -143,7 +144,9 @@ def _issued(item: dict[str, Any], found: dict[str, Any], client: NuonuoClient) -
     if not number or amounts.fen(str(found.get("orderAmount", "0"))) != int(item["amount"]):
         # An issued invoice that is not ours (another amount) must never be recorded as ours: a person looks.
         log.error("ALERT provider reports order %s issued as %s for %s, we asked %s fen", item["serial_no"], number,
-                  found.get("orderAmount"), item["amount"])
+                  found.get("orderAmount"), item["amount"],
+                  extra=alert("amount_mismatch", source="invoice_provider", object_id=item["invoice_id"],
+                              reported=str(found.get("orderAmount")), held_minor=int(item["amount"])))
         raise ProviderUnknown("the provider's issued invoice does not match the request")
     key = files.key_for(item["merchant_id"], item["invoice_id"], number)
     files.put(key, client.download(str(found.get("pdfUrl") or "")))
