@@ -13,6 +13,8 @@ from functions import (
     callbacks,
     checkout,
     framework_errors,
+    invoice_worker,
+    invoices,
     operator_api,
     outbox_relay,
     payments,
@@ -30,7 +32,7 @@ from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
-for group in (payments, refunds, callbacks, recon, operator_api, bills, checkout):
+for group in (payments, refunds, callbacks, recon, operator_api, bills, checkout, invoices):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
 framework_errors.install(app)  # Chalice's own 405/415/500 answers in the hub's error shape
 
@@ -83,3 +85,8 @@ def archive_sweep_fn(event, context):
 @app.lambda_function(name="statements")
 def statements_fn(event, context):
     return statements.handler(event, context)
+
+
+@app.lambda_function(name="invoice_worker")
+def invoice_worker_fn(event, context):
+    return invoice_worker.handler(event, context)

@@ -59,6 +59,7 @@ SECURITY_EVENTS: dict[str, str] = {
     "callback_unknown_account": "a callback arrived for an account that does not exist or is of another channel",
     "answer_rejected": "a channel's answer failed its signature check or named another order",
     "bill_link_forged": "a payer bill link or list cursor came back altered (not signed by the hub)",
+    "invoice_callback_unknown": "an invoice provider push named an order the hub never made, or another merchant's",
 }
 
 # Where EMF documents go: stdout in Lambda. Tests replace it to read what was published.

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.checkout.inputs import CreateCheckoutSessionInput
 from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput, CreateRefundInput
-from functions import openapi_bills, openapi_recon
+from functions import openapi_bills, openapi_invoices, openapi_recon
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification")
@@ -108,6 +108,7 @@ def openapi_document() -> dict[str, Any]:
         schemas[name].pop("$defs", None)
     schemas.update(openapi_recon.SCHEMAS)
     schemas.update(openapi_bills.SCHEMAS)
+    schemas.update(openapi_invoices.schemas())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payment hub merchant API", "version": "1"},
@@ -145,5 +146,6 @@ def openapi_document() -> dict[str, Any]:
                            params=("session_id",))},
             **openapi_recon.paths(_op),
             **openapi_bills.paths(_op),
+            **openapi_invoices.paths(_op),
         },
     }

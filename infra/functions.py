@@ -30,6 +30,7 @@ class Access:
     kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     buckets: dict[str, str] = field(default_factory=dict)  # Bucket.logical_id -> READ | WRITE | ARCHIVE (objects)
     scans: tuple[str, ...] = ()  # Table.logical_ids it may Scan (the archival sweep only)
+    invoicing_secrets: bool = False  # payhub/<stage>/invoicing/*: merchants' invoice-provider credentials
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,21 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         sizing=_sizes(Sizing(1024, 15, 10), Sizing(1024, 15, 200)),
     ),
     RouteGroup(
+        name="invoices",
+        handler="functions.invoices.app",
+        routes=(
+            ("POST", "/v1/invoices"),
+            ("GET", "/v1/invoices/{invoice_id}"),
+            ("POST", "/v1/invoices/{invoice_id}/reversals"),
+            ("POST", "/invoice-callbacks/nuonuo/{merchant_id}"),
+        ),
+        # Records invoices and reversals (state table), reads the merchant's invoicing set-up, signs links to
+        # the PDFs; the provider is called by the invoice worker only.
+        access=Access(tables={**_STATE_RW, "IdempotencyTable": WRITE}, sends_to=("invoices",),
+                      buckets={"InvoiceBucket": READ}),
+        sizing=_sizes(Sizing(512, 15, 5), Sizing(512, 15, 50)),
+    ),
+    RouteGroup(
         name="recon",
         handler="functions.recon.app",
         routes=(
@@ -243,14 +259,14 @@ WORKERS: tuple[Worker, ...] = (
         handler="functions.outbox_relay.handler",
         # Reads the state table's stream (granted with the mapping), sends each new outbox event to its queue and
         # marks it sent (UpdateItem). Nothing else: no channels, no ledger, no secrets.
-        access=Access(tables={"StateTable": WRITE}, sends_to=("webhooks", "status-sync", "refunds")),
+        access=Access(tables={"StateTable": WRITE}, sends_to=("webhooks", "status-sync", "refunds", "invoices")),
         stream="StateTable",
         timeout_s=30,
     ),
     Worker(
         name="outbox_sweep",
         handler="functions.sweeps.outbox_sweep",
-        access=Access(tables=_STATE_RW, sends_to=("webhooks", "status-sync", "refunds")),
+        access=Access(tables=_STATE_RW, sends_to=("webhooks", "status-sync", "refunds", "invoices")),
         timeout_s=60,
     ),
     Worker(
@@ -303,6 +319,17 @@ WORKERS += (
                       scans=("ConfigTable",), buckets={"DocumentsBucket": WRITE}),
         memory_mb=1024,
         timeout_s=900,
+    ),
+)
+
+WORKERS += (
+    Worker(
+        name="invoice_worker",
+        handler="functions.invoice_worker.handler",
+        queue="invoices",
+        # Calls the invoice provider with each merchant's credentials, keeps the PDFs, tells merchants.
+        access=Access(tables=_STATE_RW, sends_to=("invoices",), invoicing_secrets=True,
+                      buckets={"InvoiceBucket": WRITE}),
     ),
 )
 

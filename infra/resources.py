@@ -180,5 +180,6 @@ def resources(stage: str) -> Resources:
     return Resources(names=names, tables=tables, queues=queues, schedules=schedules, keys=keys,
                      buckets=(Bucket("ReconBucket", names.recon_bucket),
                               # bills and monthly statements as rendered (chalicelib/bills/store.py)
-                              Bucket("DocumentsBucket", names.documents_bucket)),
+                              Bucket("DocumentsBucket", names.documents_bucket),
+                              Bucket("InvoiceBucket", names.invoice_bucket)),  # issued invoices' PDFs
                      daily_schedules=(*recon_schedules, statement_schedule))

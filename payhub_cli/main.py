@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from payhub_cli import archive as archive_cli
 from payhub_cli import bills as bills_cli
 from payhub_cli import checkout as checkout_cli
+from payhub_cli import invoices as invoices_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
 from payhub_cli import routing as routing_cli
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     archive_cli.register(groups)
     routing_cli.register(groups)
     bills_cli.register(groups)
+    invoices_cli.register(groups)
     return parser
 
 
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.run(args)
     except (CliError, recon_cli.ReconFailed, archive_cli.NotKept, routing_cli.RouteError, bills_cli.NoSuchMerchant,
-            ValueError) as exc:
+            invoices_cli.InvoiceCliError, ValueError) as exc:
         print(f"payhub: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the operator gets one line, not a traceback

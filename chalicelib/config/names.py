@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STAGES = ("local", "dev", "test", "prod")
-QUEUES = ("webhooks", "status-sync", "refunds", "recon")
+QUEUES = ("webhooks", "status-sync", "refunds", "recon", "invoices")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,16 @@ class StageNames:
         """Statements as fetched and reconciliation reports. Deployed, the bucket's name gets the AWS account
         and region appended (bucket names are global); the runtime reads it from PAYHUB_RECON_BUCKET."""
         return f"{self.prefix}-recon"
+
+    @property
+    def invoice_bucket(self) -> str:
+        """Issued invoices' PDFs (chalicelib/invoices/files.py). Deployed, named like the recon bucket; the runtime
+        reads it from PAYHUB_INVOICE_BUCKET."""
+        return f"{self.prefix}-invoices"
+
+    def invoicing_secret_prefix(self) -> str:
+        """Each merchant's invoice-provider credentials: ``<prefix><merchant_id>``."""
+        return f"payhub/{self.stage}/invoicing/"
 
     def queue(self, name: str) -> str:
         if name not in QUEUES:

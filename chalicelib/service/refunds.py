@@ -184,6 +184,7 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
     stamp = iso(now)
     table = state_repo.state_table()
     tx = Transaction()
+    events = []
     changes: dict[str, object] = {"status": str(target), "updated_at": stamp}
     if status.channel_refund_id:
         changes["channel_refund_id"] = status.channel_refund_id
@@ -202,11 +203,13 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
                   condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
         add_journal(tx, ledger.refund_paid(refund.refund_id, refund.account_id, refund.merchant_id, refund.money),
                     now=stamp, value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
+        # Invoiced money refunded is reversed by a red invoice (chalicelib/invoices/reversal.py decides how much).
+        events.append(outbox.add_command(tx, topic="invoices", object_id=refund.refund_id,
+                                         command="invoice.refund", now=stamp))
     elif target is RefundState.FAILED:
         tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
                   add_values={"amount_refund_pending": -refund.amount, "amount_refundable": refund.amount, "version": 1},
                   condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
-    events = []
     event_type = REFUND_TRANSITIONS[(refund.status, target)]
     if event_type:
         public = refund.evolve(status=target, updated_at=stamp, failure_reason=changes.get("failure_reason")).public()

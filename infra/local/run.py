@@ -2,8 +2,8 @@
 
 moto (AWS) → tables, queues, KMS from infra/resources.py → one sandbox per channel (WeChat Pay, Alipay,
 UnionPay, e-CNY, Stripe, PayPal) → a channel account with fresh keys on each → demo merchant (credentials in
-.local/demo-merchant.json) → a merchant webhook endpoint that verifies signatures → the API on
-http://127.0.0.1:8000 → SQS consumers and schedules. Ctrl-C stops it all.
+.local/demo-merchant.json), set up for e-invoices on the Nuonuo sandbox (:8110) → a merchant webhook endpoint that
+verifies signatures → the API on http://127.0.0.1:8000 → SQS consumers and schedules. Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -72,6 +72,15 @@ def main() -> int:
     webhook_url = receiver.endpoint("demo")
     demo = create_demo_merchant(webhook_url)
     receiver.trust(webhook_url, demo.webhook_secret)
+    # The invoice provider's sandbox (Nuonuo), with the demo merchant set up to issue e-invoices on it.
+    from infra.local.invoicing import provision as provision_invoicing
+    from sandbox.nuonuo.server import DEFAULT_PORT as NUONUO_PORT
+    from sandbox.nuonuo.server import NuonuoSandbox
+
+    nuonuo = NuonuoSandbox(retry_scale=0.05)
+    sandboxes.append(nuonuo)
+    provision_invoicing(demo.merchant.merchant_id, nuonuo.start(port=NUONUO_PORT))
+    log.info("Nuonuo invoice sandbox on %s; the demo merchant issues e-invoices there", nuonuo.base_url)
     credentials = {"merchant_id": demo.merchant.merchant_id, "api_key": demo.api_key,
                    "webhook_secret": demo.webhook_secret, "webhook_url": webhook_url,
                    "api": f"http://127.0.0.1:{args.port}"}

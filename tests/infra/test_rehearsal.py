@@ -63,6 +63,7 @@ class Rehearsal:
     api_site: TlsSite
     receiver: WebhookReceiver
     sandbox_url: str
+    nuonuo_url: str
     operator_env: dict[str, str]
     hosts_file: Path
     session: Any
@@ -170,15 +171,22 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
                      base_env, work / "sandbox.log")
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     _wait_listening(sandbox_port)
+    nuonuo_port = free_port()  # the invoice provider, pushing its callbacks to the custom domain
+    nuonuo = _start([sys.executable, str(Path(__file__).parent / "rehearsal" / "outside.py"), str(hosts_file),
+                     str(pki.ca_file), "-m", "sandbox.nuonuo", "--port", str(nuonuo_port), "--retry-scale", "0.002"],
+                    base_env, work / "nuonuo.log")
+    _wait_listening(nuonuo_port)
     operator_env = {**base_env, "AWS_ENDPOINT_URL": endpoint, "PAYHUB_STAGE": "dev",
                     "PAYHUB_PUBLIC_BASE_URL": f"https://{DOMAIN}", "PAYHUB_OPERATOR": "rehearsal",
-                    "PAYHUB_RECON_BUCKET": functions["ReconWorker"].environment["PAYHUB_RECON_BUCKET"]}
+                    "PAYHUB_RECON_BUCKET": functions["ReconWorker"].environment["PAYHUB_RECON_BUCKET"],
+                    "PAYHUB_INVOICE_BUCKET": functions["InvoiceWorker"].environment["PAYHUB_INVOICE_BUCKET"]}
     sources = EventSources(template, processes, clients.client("sqs"), clients.client("dynamodbstreams"))
     yield Rehearsal(template, processes, sources, api, pki,
-                    api_site, receiver, sandbox_url, operator_env, hosts_file, clients)
+                    api_site, receiver, sandbox_url, f"http://127.0.0.1:{nuonuo_port}", operator_env, hosts_file,
+                    clients)
     for process in processes.values():
         process.stop()
-    for proc in (sandbox, moto):
+    for proc in (sandbox, nuonuo, moto):
         proc.terminate()
         proc.wait(timeout=10)
     api_site.stop()
@@ -270,15 +278,45 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     _wait(lambda: r.processes["CallbacksFunction"].invocations >= 1)  # the channel's callback, not a sync
     assert r.processes["StatusSyncWorker"].invocations == 0
 
-    # Refund (refunds function, refund worker, the channel's refund callback), webhooks, sweeps.
+    # An e-invoice for the payment (invoices function, invoice worker, the provider's callback at the custom
+    # domain), set up the way docs/invoices.md says: an app at the provider, then `payhub invoicing put`.
+    app = json.loads(urllib3.request("POST", f"{r.nuonuo_url}/_sandbox/apps", json={"tax_no": "91350100M000100Y43"}).data)
+    invoicing_file = r.hosts_file.parent / "invoicing.json"
+    invoicing_file.write_text(json.dumps({"settings": {
+        "provider": "nuonuo", "api_base_url": r.nuonuo_url, "app_key": app["app_key"], "seller_tax_no": app["tax_no"],
+        "seller_name": "Rehearsal Tea", "seller_address": "Fuzhou", "seller_phone": "0591-1",
+        "seller_bank_account": "ICBC 1", "drawer": "Lin"},
+        "secrets": {"app_secret": app["app_secret"], "access_token": app["access_token"]}}))
+    assert r.operator("invoicing", "put", merchant["merchant_id"], str(invoicing_file))["secrets_updated"] is True
+    status, invoice = r.call("POST", "/v1/invoices", merchant["api_key"], {
+        "merchant_invoice_no": "R-1", "kind": "ordinary", "payment_ids": [payment["id"]],
+        "buyer": {"type": "person", "name": "Zhang San"},
+        "lines": [{"description": "tea", "tax_code": "1030201010000000000", "tax_rate": "0.13", "amount": 2500}]})
+    assert status == 201, invoice
+
+    def issued() -> bool:
+        r.sources.drain()
+        return bool(r.call("GET", f"/v1/invoices/{invoice['id']}", merchant["api_key"])[1]["status"] == "issued")
+
+    _wait(issued, timeout_s=60)
+    _wait(lambda: r.processes["InvoicesFunction"].invocations >= 3)  # create, the provider's callback, a read
+
+    # Refund (refunds function, refund worker, the channel's refund callback), webhooks, sweeps; the refunded
+    # part of the invoice is reversed by a red invoice.
     status, refund = r.call("POST", f"/v1/payments/{payment['id']}/refunds", merchant["api_key"], {
         "amount": 500, "merchant_refund_no": f"r{uuid.uuid4().hex[:20]}"})
     assert status in (201, 202), refund
     r.sources.drain()
     _wait(lambda: r.call("GET", f"/v1/refunds/{refund['id']}", merchant["api_key"])[1]["status"] == "succeeded")
     r.sources.drain()
+
+    def reversed_() -> bool:
+        r.sources.drain()
+        return bool(r.call("GET", f"/v1/invoices/{invoice['id']}", merchant["api_key"])[1]["amount_reversed"] == 500)
+
+    _wait(reversed_, timeout_s=60)
     received = {event["type"] for event in r.receiver.received}
-    assert {"payment.succeeded", "refund.succeeded"} <= received, received
+    assert {"payment.succeeded", "refund.succeeded", "invoice.issued", "invoice.reversed"} <= received, received
 
     # The hosted checkout (checkout function): a session, its page over the custom domain, the payer choosing
     # WeChat Pay through the page's CSRF-checked form (a channel call), then the status the page polls.
@@ -357,8 +395,8 @@ def test_every_aws_call_is_allowed_by_the_function_role(rehearsal: Rehearsal) ->
                    for s in sm.list_secrets()["SecretList"]}
     stage_key = key_arns["alias/payhub-dev"]
     assert secret_keys and set(secret_keys.values()) == {stage_key}, "secrets must be under the stage key"
-    bucket = r.operator_env["PAYHUB_RECON_BUCKET"]
-    keys = iam.Keys(REGION, key_arns, queue_keys, secret_keys, {bucket: stage_key})
+    buckets = {r.operator_env["PAYHUB_RECON_BUCKET"]: stage_key, r.operator_env["PAYHUB_INVOICE_BUCKET"]: stage_key}
+    keys = iam.Keys(REGION, key_arns, queue_keys, secret_keys, buckets)
 
     on_resources = iam.resource_policies(r.template)
     assert len(on_resources) >= 3 + 8 + 1  # three keys, eight queues, the bucket

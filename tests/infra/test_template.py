@@ -55,6 +55,10 @@ ROUTE_TO_GROUP = {
     ("POST", "/checkout/{session_id}/{key}/confirm"): "checkout",
     ("POST", "/checkout/{session_id}/{key}/forget"): "checkout",
     ("GET", "/checkout-assets/{name}"): "checkout",
+    ("POST", "/v1/invoices"): "invoices",
+    ("GET", "/v1/invoices/{invoice_id}"): "invoices",
+    ("POST", "/v1/invoices/{invoice_id}/reversals"): "invoices",
+    ("POST", "/invoice-callbacks/nuonuo/{merchant_id}"): "invoices",
 }
 GROUP_HANDLERS = {
     "payments": "functions.payments.app",
@@ -64,12 +68,14 @@ GROUP_HANDLERS = {
     "operator": "functions.operator_api.app",
     "bills": "functions.bills.app",
     "checkout": "functions.checkout.app",
+    "invoices": "functions.invoices.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
     "status-sync": "functions.status_sync_worker.handler",
     "refunds": "functions.refund_worker.handler",
     "recon": "functions.recon_worker.handler",
+    "invoices": "functions.invoice_worker.handler",
 }
 RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
@@ -356,7 +362,7 @@ def test_each_route_is_served_by_its_own_groups_function(dev):
     actual = {(method, path): target for method, path, target in integrations(dev)}
     expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
     assert actual == expected
-    assert len(set(expected.values())) == 7  # payments, refunds, callbacks, recon, operator, bills, checkout
+    assert len(set(expected.values())) == 8  # payments, refunds, callbacks, recon, operator, bills, checkout, invoices
 
 
 def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):
@@ -451,7 +457,7 @@ def test_secret_access_is_exactly_this_stages_prefixes(dev):
                 secret_resources.add(json.dumps(resource))
     assert secret_resources
     for resource in secret_resources:
-        assert re.search(r"secret:payhub/dev/(channels|merchants)/\*", resource), resource
+        assert re.search(r"secret:payhub/dev/(channels|merchants|invoicing)/\*", resource), resource
 
 
 def test_stages_share_no_names(synth):
