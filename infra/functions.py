@@ -25,6 +25,7 @@ class Access:
     channel_secrets: bool = False  # payhub/<stage>/channels/*
     merchant_webhook_secrets: bool = False  # payhub/<stage>/merchants/*/webhook
     rotates_merchant_webhook_secrets: bool = False  # may also put a new version of those (rotation)
+    risk_secrets: bool = False  # payhub/<stage>/risk/* (risk and step-up providers, one-time-code key)
     # KmsKey.logical_id (infra.resources) -> the KMS actions allowed on it, beyond the stage key every function
     # uses for its encrypted tables and queues. Only what handles cards touches the card vault's keys.
     kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -79,6 +80,10 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/payments/{payment_id}"),
             ("POST", "/v1/payments/{payment_id}/confirm"),
             ("POST", "/v1/payments/{payment_id}/close"),
+            ("POST", "/v1/payments/{payment_id}/step_up"),
+            ("POST", "/v1/payments/{payment_id}/step_up/verify"),
+            ("POST", "/v1/payers/{user_id}/authenticators/options"),
+            ("POST", "/v1/payers/{user_id}/authenticators"),
             ("GET", "/v1/events"),
             ("GET", "/v1/events/{event_id}"),
             ("POST", "/v1/events/{event_id}/redeliver"),
@@ -90,6 +95,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
             sends_to=("webhooks", "refunds", "status-sync"),
             channel_secrets=True,
+            risk_secrets=True,
             # Seal a card (new data key), open it for confirm (unwrap), fingerprint it and key the hash of
             # requests that carry it (HMAC). Nothing else: no Encrypt, no ReEncrypt, no key management.
             kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",)},

@@ -370,7 +370,8 @@ class PayHubStack(cdk.Stack):
                 resources=[self.queues[key][0].queue_arn for key in access.sends_to]))
         statements += self._consumer_statements(name)
         secret_prefixes = ([f"payhub/{self.stage}/channels/"] if access.channel_secrets else []) + (
-            [f"payhub/{self.stage}/merchants/"] if access.merchant_webhook_secrets else [])
+            [f"payhub/{self.stage}/merchants/"] if access.merchant_webhook_secrets else []) + (
+            [f"payhub/{self.stage}/risk/"] if access.risk_secrets else [])
         if secret_prefixes:
             statements.append(iam.PolicyStatement(
                 actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],

@@ -39,6 +39,10 @@ class Payment:
     # What may be shown of the card a card method was paid with: token, brand, last4, expiry, fingerprint.
     # The number itself lives only encrypted in the card vault.
     card: dict[str, Any] | None = None
+    # Risk decisions by operation ("create", "confirm"): action, score, reasons, rules; read by operators only.
+    risk: dict[str, Any] | None = None
+    # The step-up the payer was asked for: methods offered, the challenge, its outcome and how long it took.
+    step_up: dict[str, Any] | None = None
 
     @property
     def money(self) -> Money:
@@ -66,6 +70,7 @@ class Payment:
             "metadata": self.metadata,
             "failure_reason": self.failure_reason,
             "card": self.card,
+            "step_up": self.step_up,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "expires_at": self.expires_at,
@@ -120,6 +125,7 @@ class Refund:
     automatic: bool = False  # created by the hub (late or double success), not by the merchant
     channel_refund_id: str | None = None
     failure_reason: str | None = None
+    risk: dict[str, Any] | None = None  # the risk decision taken on this refund (operators only)
 
     @property
     def money(self) -> Money:
