@@ -67,15 +67,22 @@ class Decision:
         """The decision's own record, and (``count``) this operation added to the counters."""
         now = utcnow()
         ctx = self.context
-        tx.put_new("risk_decision", settings().names.state_table,
-                   {"pk": f"RISKDEC#{ctx.order_ref}", "sk": f"{self.decided_at}#{self.decision_id}",
-                    "merchant_id": ctx.merchant_id, **self.record()})
+        # A plain allow (no rule fired, shadow or enforced) is kept on the payment or refund only: the record of
+        # its own is for what an operator may look for (denied requests leave nothing else).
+        if self.outcome.fired or self.outcome.shadow or self.action != "allow":
+            self._put(tx)
         if not count:
             return
         if ctx.operation == "refund":
             counters.add_refund(tx, ctx.subject, amount=ctx.amount, shard_key=self.decision_id, now=now)
         else:
             counters.add_payment(tx, ctx.subject, amount=ctx.amount, shard_key=ctx.order_ref, now=now)
+
+    def _put(self, tx: Transaction) -> None:
+        ctx = self.context
+        tx.put_new("risk_decision", settings().names.state_table,
+                   {"pk": f"RISKDEC#{ctx.order_ref}", "sk": f"{self.decided_at}#{self.decision_id}",
+                    "merchant_id": ctx.merchant_id, **self.record()})
 
 
 def decide(ctx: Context) -> Decision:
