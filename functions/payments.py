@@ -72,7 +72,7 @@ def verify_step_up(request: Request, payment_id: str) -> Response:
         from chalicelib.stepup import flow
 
         body = parse_body(request, VerifyStepUpInput)
-        return 200, flow.verify(merchant, payment_id, code=body.code, assertion=body.credential).public()
+        return 200, flow.verify(merchant, payment_id, code=body.code, assertion=body.credential, cvv=body.cvv).public()
 
     return merchant_call(request, run)
 

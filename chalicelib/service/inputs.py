@@ -204,6 +204,8 @@ class VerifyStepUpInput(BaseModel):
 
     code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = Field(default=None, repr=False)
     credential: dict[str, Any] | None = None
+    # A card payment held at create goes to the channel now; the CVV is never stored, so the payer types it again.
+    cvv: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
 
 
 class RegisterAuthenticatorInput(BaseModel):

@@ -120,8 +120,11 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
     tx.put_new("order_no", table, {**records.order_no_key(merchant.merchant_id, body.merchant_order_no),
                                    "payment_id": payment_id, **(claim.origin.item() if claim else {})})
     tx.put_new("payment", table, records.payment_item(payment))
-    held = payment.status is PaymentState.REQUIRES_STEP_UP  # nothing at the channel to sync until step-up passes
-    tx.put_new("attempt", table, {**records.attempt_item(attempt), **({} if held else first_sync(now, attempt.attempt_id))})
+    # Held for step-up, nothing is at the channel: status sync first looks at it when it expires, and closes it
+    # as never created (passing the step-up brings the first query forward, stepup/flow.py).
+    held_s = body.expires_in_seconds if payment.status is PaymentState.REQUIRES_STEP_UP else None
+    tx.put_new("attempt", table, {**records.attempt_item(attempt),
+                                  **first_sync(now, attempt.attempt_id, **({"after_s": held_s} if held_s else {}))})
     if sealed is not None:
         tx.put_new("card", table, sealed.item)
     if risk is not None:

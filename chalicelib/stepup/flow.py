@@ -173,7 +173,7 @@ def _rate_limit(tx: Transaction, payment: Payment, phone: str, now: datetime) ->
 
 
 def verify(merchant: Merchant, payment_id: str, *, code: str | None = None,
-           assertion: dict[str, Any] | None = None) -> Payment:
+           assertion: dict[str, Any] | None = None, cvv: str | None = None) -> Payment:
     payment = _payment(merchant, payment_id)
     step_up = _awaiting(payment)
     challenge = stepup_records.get_challenge(payment_id)
@@ -198,7 +198,7 @@ def verify(merchant: Merchant, payment_id: str, *, code: str | None = None,
             raise InvalidState("face verification not finished yet; query again", param="payment_id")
     if not passed:
         return _wrong_answer(payment, challenge, step_up)
-    return _passed(payment, challenge, step_up, detail)
+    return _passed(payment, challenge, step_up, detail, cvv)
 
 
 def _close_challenge(challenge: dict[str, Any], status: str) -> None:
@@ -266,7 +266,8 @@ def _finished(challenge: dict[str, Any], status: str) -> dict[str, Any]:
             "duration_ms": int((now - started).total_seconds() * 1000)}
 
 
-def _passed(payment: Payment, challenge: dict[str, Any], step_up: dict[str, Any], detail: dict[str, Any]) -> Payment:
+def _passed(payment: Payment, challenge: dict[str, Any], step_up: dict[str, Any], detail: dict[str, Any],
+            cvv: str | None) -> Payment:
     outcome = {**step_up, **_finished(challenge, "passed"), "tries": int(challenge["tries"]), **detail}
     now = utcnow()
     stamp = iso(now)
@@ -302,10 +303,10 @@ def _passed(payment: Payment, challenge: dict[str, Any], step_up: dict[str, Any]
         assert fresh is not None
         return fresh
     return _resume_create(payment.evolve(status=PaymentState.PENDING, step_up=outcome, version=payment.version + 1,
-                                         action=None))
+                                         action=None), cvv)
 
 
-def _resume_create(payment: Payment) -> Payment:
+def _resume_create(payment: Payment, cvv: str | None) -> Payment:
     """Ask the channel for the held payment, with the payer and card it was created with."""
     from chalicelib.service.inputs import CardInput, CreatePaymentInput, PayerInput
     from chalicelib.service.payments import open_after_step_up
@@ -318,7 +319,7 @@ def _resume_create(payment: Payment) -> Payment:
 
         details = vault().load(attempt.card_token, merchant_id=payment.merchant_id)
         card = CardInput.model_construct(number=details.number, exp_month=details.exp_month,
-                                         exp_year=details.exp_year, cvv=None, holder_name=details.holder_name,
+                                         exp_year=details.exp_year, cvv=cvv, holder_name=details.holder_name,
                                          phone=details.phone, id_type=details.id_type, id_number=details.id_number)
     body = CreatePaymentInput.model_construct(payer=PayerInput.model_construct(**(payment.payer or {})), card=card,
                                               payment_method=None)

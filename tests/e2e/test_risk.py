@@ -273,3 +273,24 @@ def test_refund_denied_by_ratio(merchant, providers, stack, drain):
     assert big.status_code == 402 and big.json()["error"]["code"] == "risk_denied"
     assert merchant.get(f"/v1/payments/{payment['id']}")["amount_refund_pending"] + \
         merchant.get(f"/v1/payments/{payment['id']}")["amount_refunded"] == 400  # nothing reserved for the denied one
+
+
+def test_a_held_payment_nobody_steps_up_for_closes_when_it_expires(merchant, providers, drain):
+    held, _ = _held(merchant, providers)
+    from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.service import status_sync
+    from chalicelib.storage import records, state_repo
+    from chalicelib.storage.aws import client
+    from chalicelib.storage.codec import to_item
+
+    attempt = state_repo.get_item(records.attempt_key(held["attempt_id"]))
+    assert attempt["sync_due_at"] > iso(utcnow())  # not queried before it expires: there is nothing to ask about
+    client("dynamodb").update_item(TableName=state_repo.state_table(), Key=to_item(records.attempt_key(held["attempt_id"])),
+                                   UpdateExpression="SET expires_at = :past",
+                                   ExpressionAttributeValues={":past": {"S": "2020-01-01T00:00:00Z"}})
+    status_sync.sync_attempt(held["attempt_id"])
+    closed = merchant.get(f"/v1/payments/{held['id']}")
+    assert closed["status"] == "closed"
+    drain()
+    assert any(e["type"] == "payment.closed" and e["data"]["id"] == held["id"]
+               for e in merchant.get("/v1/events?limit=20")["data"])
