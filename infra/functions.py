@@ -151,10 +151,14 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("POST", "/v1/operator/merchants/{merchant_id}/reactivate"),
             ("POST", "/v1/operator/merchants/{merchant_id}/webhook-secret/rotate"),
             ("GET", "/v1/operator/audit"),
+            ("GET", "/v1/operator/risk/rules"),
+            ("POST", "/v1/operator/risk/rules"),
+            ("GET", "/v1/operator/payments/{payment_id}/risk"),
         ),
-        # Operators only: API keys, merchant status and the audit trail live in the config table; a webhook
+        # Operators only: API keys, merchant status, risk rules and the audit trail live in the config table; a webhook
         # secret rotation reads the current secret and puts the new version. No state, no channels, no queues.
-        access=Access(tables={"ConfigTable": WRITE}, merchant_webhook_secrets=True,
+        # Risk: rule versions are config; a payment's decisions are read from the state table, never written.
+        access=Access(tables={"ConfigTable": WRITE, "StateTable": READ}, merchant_webhook_secrets=True,
                       rotates_merchant_webhook_secrets=True),
         sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
     ),

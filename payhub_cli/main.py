@@ -18,6 +18,7 @@ import urllib3
 from pydantic import ValidationError
 
 from payhub_cli import archive as archive_cli
+from payhub_cli import risk as risk_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
 
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     pay.set_defaults(run=sandbox_pay)
     recon_cli.register(groups)
     archive_cli.register(groups)
+    risk_cli.register(groups)
     return parser
 
 

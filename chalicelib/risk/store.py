@@ -12,6 +12,7 @@ Provider credentials are not in the document: they are the secret ``payhub/<stag
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +55,10 @@ def current_raw() -> Version | None:
     return Version(int(values["version"]), json.loads(values["document"]), values["put_by"], values["put_at"])
 
 
-def put_document(raw: dict[str, Any], *, put_by: str) -> int:
-    """Validate (and compile) ``raw`` and make it the next version; returns its number."""
+def put_document(raw: dict[str, Any], *, put_by: str, audit: Callable[[Transaction, int, int], object] | None = None
+                 ) -> int:
+    """Validate (and compile) ``raw`` and make it the next version; returns its number. ``audit(tx, old, new)``
+    adds the operator's audit record to the same transaction."""
     parse_document(raw)
     current = current_raw()
     version = (current.version if current else 0) + 1
@@ -69,6 +72,8 @@ def put_document(raw: dict[str, Any], *, put_by: str) -> int:
     else:
         tx.update("current", _table(), {"pk": PK, "sk": "CURRENT"}, body, condition="version = :seen",
                   condition_values={":seen": current.version})
+    if audit is not None:
+        audit(tx, version - 1, version)
     try:
         tx.commit()
     except TransactionConflict as exc:

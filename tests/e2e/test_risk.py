@@ -294,3 +294,39 @@ def test_a_held_payment_nobody_steps_up_for_closes_when_it_expires(merchant, pro
     drain()
     assert any(e["type"] == "payment.closed" and e["data"]["id"] == held["id"]
                for e in merchant.get("/v1/events?limit=20")["data"])
+
+
+def test_operators_put_and_read_rules_and_decisions_by_api_and_cli(merchant, providers, stack, capsys, tmp_path):
+    import json
+
+    import requests
+
+    from chalicelib.service.operators import create_operator_key
+    from payhub_cli.main import main as payhub
+
+    headers = {"Authorization": f"Bearer {create_operator_key('risk tests').api_key}",
+               "Content-Type": "application/json"}
+    bad = requests.post(f"{stack.api_url}/v1/operator/risk/rules", headers=headers, timeout=10,
+                        data=json.dumps({"rules": [{"id": "x", "expr": "amount >", "action": "deny"}]}))
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "rules[0].expr"
+    put = requests.post(f"{stack.api_url}/v1/operator/risk/rules", headers=headers, timeout=10,
+                        data=json.dumps({"rules": [rule("big", "amount >= 9999", "review", reason="large amount")]}))
+    assert put.status_code == 201, put.text
+    version = put.json()["version"]
+    shown = requests.get(f"{stack.api_url}/v1/operator/risk/rules", headers=headers, timeout=10).json()
+    assert shown["version"] == version and shown["document"]["rules"][0]["id"] == "big"
+    payment = merchant.create_payment(amount=9999, payer=user())
+    risk = requests.get(f"{stack.api_url}/v1/operator/payments/{payment['id']}/risk", headers=headers, timeout=10)
+    assert risk.status_code == 200, risk.text
+    create = risk.json()["risk"]["create"]
+    assert (create["action"], create["reasons"], create["rules_version"]) == ("review", ["large amount"], version)
+    assert "risk" not in payment  # merchants see the step-up, never the rules that fired
+    audit = requests.get(f"{stack.api_url}/v1/operator/audit?action=risk.rules.put&limit=1", headers=headers,
+                         timeout=10).json()["data"][0]
+    assert audit["after"] == {"version": version}
+    source = tmp_path / "rules.json"
+    source.write_text(json.dumps({"rules": [rule("cli", "amount == 1", "deny")]}))
+    assert payhub(["risk", "put-rules", str(source)]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == version + 1
+    assert payhub(["risk", "decisions", payment["id"]]) == 0
+    assert json.loads(capsys.readouterr().out)["risk"]["create"]["action"] == "review"
