@@ -112,6 +112,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         access=Access(
             tables={**_STATE_RW, "IdempotencyTable": WRITE},
             sends_to=("refunds",),
+            risk_secrets=True,  # a refund's risk decision may ask the third-party risk service
         ),
         sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
     ),
