@@ -1,5 +1,6 @@
 """Operator API: merchants' API keys (create, rotate with overlap, revoke), suspension, webhook-secret
-rotation, risk rules and the risk decisions on a payment, and the audit trail of every operator action. Operator keys only (``payhub operator-key create``).
+rotation, risk rules and the risk decisions on a payment, and the audit trail of every operator action. Operator
+keys only (``payhub operator-key create``).
 
 Answers that carry a new key or secret show it once; nothing here logs one.
 """
@@ -13,8 +14,8 @@ from chalice.app import Request
 
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.service import api_keys, audit, merchants
-from chalicelib.service.operator_inputs import CreateApiKeyInput, RotateInput, WebhookSecretRotateInput
 from chalicelib.service.json_body import read_object
+from chalicelib.service.operator_inputs import CreateApiKeyInput, RotateInput, WebhookSecretRotateInput
 from chalicelib.service.operators import Operator
 from functions.edge import JSON, parse_body
 from functions.operator_edge import operator_call

@@ -18,9 +18,9 @@ import urllib3
 from pydantic import ValidationError
 
 from payhub_cli import archive as archive_cli
-from payhub_cli import risk as risk_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
+from payhub_cli import risk as risk_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

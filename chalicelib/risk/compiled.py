@@ -96,7 +96,7 @@ class CompiledDocument:
                 hit = result is True
                 if not isinstance(result, bool):
                     error, hit = f"expression gave {type(result).__name__}, not bool", rule.on_error == "closed"
-            except (RuntimeError, ValueError, TypeError, ZeroDivisionError, OverflowError) as exc:
+            except (RuntimeError, ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
                 # A feature the rule reads is missing (the provider did not answer in time) or the expression
                 # failed on these values: the rule says whether that counts as fired (closed) or not (open).
                 error, hit = str(exc).split(".")[0][:200], rule.on_error == "closed"
