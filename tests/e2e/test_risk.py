@@ -330,3 +330,78 @@ def test_operators_put_and_read_rules_and_decisions_by_api_and_cli(merchant, pro
     assert json.loads(capsys.readouterr().out)["version"] == version + 1
     assert payhub(["risk", "decisions", payment["id"]]) == 0
     assert json.loads(capsys.readouterr().out)["risk"]["create"]["action"] == "review"
+
+
+def test_a_decision_adds_one_dynamodb_round_trip_to_a_create(merchant, providers):
+    """Counters read in one BatchGetItem; their increments ride in the create's first transaction."""
+    import threading
+
+    from chalicelib.storage.aws import client
+    from chalicelib.storage.transaction import Transaction
+
+    rules({"rules": [rule("v", "velocity.payer.count_1h > 50 || velocity.device.count_10m > 50 || "
+                              "velocity.ip.count_24h > 500 || city.unusual", "review")]}, providers)
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        if threading.current_thread().name != "MainThread":  # the API server's request thread, not the test
+            calls.append(event_name.split(".")[-1])
+
+    dynamodb = client("dynamodb")
+    dynamodb.meta.events.register("before-call.dynamodb.*", count)
+    labels: list[str] = []
+    real = Transaction.commit
+
+    def commit(self: Transaction) -> None:
+        labels.append("+".join(self._labels))
+        real(self)
+
+    try:
+        Transaction.commit = commit  # type: ignore[method-assign]
+        payer = user()
+        merchant.create_payment(payer=payer)  # warm: rules and merchant cached as a warm function has them
+        calls.clear()
+        labels.clear()
+        merchant.create_payment(payer=payer)
+    finally:
+        Transaction.commit = real  # type: ignore[method-assign]
+        dynamodb.meta.events.unregister("before-call.dynamodb.*", count)
+    assert calls.count("BatchGetItem") == 1
+    assert calls.count("TransactWriteItems") == 2  # as before risk control: the intent, then the channel's answer
+    first = labels[0].split("+")
+    assert {"risk_payer", "risk_device", "risk_ip", "risk_profile"} <= set(first) and "order_no" in first
+    assert len(labels) == 2
+
+
+def test_rules_go_live_within_the_config_cache_time(providers, monkeypatch):
+    """Another process puts a version; this warm one keeps its cached rules until the cache time has passed."""
+    from chalicelib.config.cache import TtlCache
+    from chalicelib.risk import store
+
+    now = [1000.0]
+    monkeypatch.setattr(store, "_cache", TtlCache(ttl_s=60, clock=lambda: now[0]))
+    first = rules({"rules": [rule("a", "amount == 1", "deny")]}, providers)
+    assert store.active().version == first
+    monkeypatch.setattr(store._cache, "invalidate", lambda key=None: None)  # the put happens elsewhere
+    second = rules({"rules": [rule("b", "amount == 2", "deny")]}, providers)
+    now[0] += 59
+    assert store.active().version == first
+    now[0] += 2
+    assert store.active().version == second
+    assert [c.rule.rule_id for c in store.active().rules] == ["b"]
+
+
+def test_forged_provider_requests_are_refused_by_the_sandbox(providers):
+    from chalicelib.stepup import face, sms
+
+    with pytest.raises(sms.SmsNotSent):
+        sms.send_code(f"{providers.url}/sms", providers.aliyun_id, "not-the-secret", phone="+8613800000000",
+                      sign_name="PayHub", template_code="SMS_1", code="123456")
+    from chalicelib.domain.errors import ChannelError
+
+    with pytest.raises(ChannelError):
+        face.start(f"{providers.url}/faceid", providers.tencent_id, "not-the-key", rule_id="1", redirect_url="x")
+    assert {"sms", "face"} <= set(providers.refused)
+    from chalicelib.risk.provider import ScoreRequest, score
+
+    assert score(providers.url, "wrong-key", ScoreRequest("$transaction", "u", "o", 1, "CNY"), budget_ms=300) is None
