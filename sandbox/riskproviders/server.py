@@ -46,8 +46,8 @@ class RiskProvidersSandbox:
         router.add("POST", "/faceid/", self._face)
         self._server = BackgroundHTTPServer(router, lambda r: json_response(404, {"error": "no such route"}))
 
-    def start(self) -> str:
-        self.url = self._server.start("127.0.0.1", 0)
+    def start(self, port: int = 0) -> str:
+        self.url = self._server.start("127.0.0.1", port)
         return self.url
 
     def stop(self) -> None:

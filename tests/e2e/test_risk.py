@@ -405,3 +405,22 @@ def test_forged_provider_requests_are_refused_by_the_sandbox(providers):
     from chalicelib.risk.provider import ScoreRequest, score
 
     assert score(providers.url, "wrong-key", ScoreRequest("$transaction", "u", "o", 1, "CNY"), budget_ms=300) is None
+
+
+def test_the_local_stacks_starter_rules_only_watch(merchant, providers):
+    from chalicelib.risk import store
+    from chalicelib.storage import state_repo
+    from infra.local.provision import risk as risk_provision
+
+    version = risk_provision.provision(providers)
+    assert store.active().version == version
+    assert {c.rule.mode for c in store.active().rules} == {"shadow"}
+    payer = user()
+    for _ in range(5):
+        merchant.create_payment(payer=payer)
+    payment = merchant.create_payment(payer=payer)
+    assert payment["status"] == "pending"
+    create = state_repo.get_payment(payment["id"]).risk["create"]
+    assert create["action"] == "allow" and create["shadow_action"] == "challenge"
+    assert "payer-burst" in [r["rule"] for r in create["shadow"]]
+    assert create["provider"]["available"] is True  # the sandbox scored it within the budget
