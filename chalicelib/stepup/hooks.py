@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 def _deny(decision: Decision) -> RiskDenied:
     """The decision is kept for operators even though nothing else is written."""
     tx = Transaction()
-    decision.write(tx, count=True)  # denied tries count too: card testing shows in velocity
+    # Denied tries count too (card testing shows in velocity); a confirm was counted by its create already.
+    decision.write(tx, count=decision.context.operation != "confirm")
     tx.commit()
     return RiskDenied(f"refused by risk control (decision {decision.decision_id} on {decision.context.order_ref})")
 

@@ -27,11 +27,11 @@ from chalicelib.domain.errors import ChannelError
 log = logging.getLogger(__name__)
 
 
-class SmsNotSent(Exception):
-    """The provider did not accept the message; ``code`` is its error code (no message content)."""
+class SmsNotSent(ChannelError):
+    """The provider did not accept the message (502 to the caller); ``code`` is its error code, never the content."""
 
     def __init__(self, code: str) -> None:
-        super().__init__(f"SMS not sent: {code}")
+        super().__init__(f"SMS not sent: {code}", channel_code=code, refused=True)
         self.code = code
 
 
