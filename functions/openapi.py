@@ -21,6 +21,7 @@ ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_p
                 "step_up")
 _ERROR_TEXT = {
     400: "invalid request: the error's param names the field", 401: "authentication failed",
+    402: "refused by risk control (risk_denied), or the payer must pass a step-up first (step_up_required)",
     404: "not found (another merchant's objects too)", 409: "conflict with the object's state, or the same "
     "Idempotency-Key still in flight", 415: "the body is not application/json", 422: "well-formed but cannot be "
     "carried out, or an Idempotency-Key reused for another request", 429: "too many requests; retry later",
@@ -121,7 +122,8 @@ def openapi_document() -> dict[str, Any]:
                                                             **openapi_recon.SECURITY}},
         "paths": {
             "/v1/payments": {
-                "post": _op("Create a payment", 201, "Payment", body="CreatePayment", idempotent=True, upstream=True),
+                "post": _op("Create a payment", 201, "Payment", body="CreatePayment", idempotent=True, upstream=True,
+                            errors=(402,)),
                 "get": _op("Find a payment by merchant_order_no", 200, "Payment", errors=(404,),
                            query={"merchant_order_no": ({"type": "string", "minLength": 1}, True)}),
             },
@@ -129,7 +131,7 @@ def openapi_document() -> dict[str, Any]:
             "/v1/payments/{payment_id}/confirm": {
                 "post": _op("Confirm a payment: the payer's SMS code, or after the payer returned from a redirect",
                             200, "Payment", body="ConfirmPayment", params=("payment_id",), idempotent=True,
-                            upstream=True)},
+                            upstream=True, errors=(402,))},
             "/v1/payments/{payment_id}/close": {
                 "post": _op("Close an unpaid payment", 200, "Payment", params=("payment_id",), idempotent=True,
                             upstream=True)},
@@ -147,7 +149,7 @@ def openapi_document() -> dict[str, Any]:
                             body="RegisterAuthenticator", params=("user_id",), idempotent=True)},
             "/v1/payments/{payment_id}/refunds": {
                 "post": _op("Refund a payment", 201, "Refund", body="CreateRefund", params=("payment_id",),
-                            idempotent=True)},
+                            idempotent=True, errors=(402,))},
             "/v1/refunds/{refund_id}": {"get": _op("Retrieve a refund", 200, "Refund", params=("refund_id",))},
             "/v1/events": {"get": _op("List webhook events", 200, "EventList", errors=(404,), query={
                 "limit": (LIMIT, False), "starting_after": ({"type": "string"}, False)})},

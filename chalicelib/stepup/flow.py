@@ -353,10 +353,12 @@ def _credentials(merchant_id: str, user_id: str) -> list[dict[str, Any]]:
 
 def _check_assertion(payment: Payment, challenge: dict[str, Any], assertion: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     from webauthn import verify_authentication_response
-    from webauthn.helpers.exceptions import InvalidAuthenticationResponse
+    from webauthn.helpers.exceptions import WebAuthnException
 
     user_id = (payment.payer or {}).get("user_id") or ""
     raw_id = str(assertion.get("rawId") or assertion.get("id") or "")
+    if not raw_id or len(raw_id) > 1024:  # no credential named (or not one we could have stored): not ours
+        return False, {}
     stored = state_repo.get_item({"pk": f"WAC#{_user_pk(payment.merchant_id, user_id)}", "sk": raw_id})
     if stored is None:
         return False, {}
@@ -366,7 +368,7 @@ def _check_assertion(payment: Payment, challenge: dict[str, Any], assertion: dic
             credential=assertion, expected_challenge=binding(payment, base64.b64decode(challenge["nonce"])),
             expected_rp_id=rp_id, expected_origin=origins, credential_public_key=_b64d(stored["public_key"]),
             credential_current_sign_count=int(stored["sign_count"]), require_user_verification=True)
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:  # malformed or not verified: refused alike
         log.warning("WebAuthn assertion refused for %s: %s", payment.payment_id, type(exc).__name__)
         return False, {}
     return True, {"credential_update": {"pk": stored["pk"], "sk": stored["sk"]},
@@ -404,7 +406,7 @@ def registration_options(merchant: Merchant, user_id: str) -> dict[str, Any]:
 
 def register(merchant: Merchant, user_id: str, credential_json: dict[str, Any]) -> dict[str, Any]:
     from webauthn import verify_registration_response
-    from webauthn.helpers.exceptions import InvalidRegistrationResponse
+    from webauthn.helpers.exceptions import WebAuthnException
 
     key = {"pk": f"WAREG#{_user_pk(merchant.merchant_id, user_id)}", "sk": "CHALLENGE"}
     pending = state_repo.get_item(key)
@@ -415,7 +417,7 @@ def register(merchant: Merchant, user_id: str, credential_json: dict[str, Any]) 
         verified = verify_registration_response(
             credential=credential_json, expected_challenge=base64.b64decode(pending["challenge"]), expected_rp_id=rp_id,
             expected_origin=origins, require_user_verification=True)
-    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:  # malformed or not verified: refused alike
         raise StepUpFailed(f"registration refused: {type(exc).__name__}", param="credential") from exc
     credential_id = _b64e(verified.credential_id)
     tx = Transaction()

@@ -424,3 +424,45 @@ def test_the_local_stacks_starter_rules_only_watch(merchant, providers):
     assert create["action"] == "allow" and create["shadow_action"] == "challenge"
     assert "payer-burst" in [r["rule"] for r in create["shadow"]]
     assert create["provider"]["available"] is True  # the sandbox scored it within the budget
+
+
+def test_codes_are_rate_limited_per_payer_across_numbers(merchant, providers):
+    rules({"rules": [rule("always", "amount >= 4242", "challenge", step_up=["sms"])]}, providers)
+    payer = user()
+    statuses = []
+    for _ in range(6):
+        held = merchant.create_payment(amount=4242, payer=payer)
+        phone = f"+86134{uuid.uuid4().int % 10**8:08d}"  # a new number each time: the payer's limit still holds
+        statuses.append(merchant.call("POST", f"/v1/payments/{held['id']}/step_up",
+                                      {"method": "sms", "phone": phone}).status_code)
+    assert statuses == [200] * 5 + [429]
+
+
+def test_a_face_check_not_finished_in_time_expires(merchant, providers, monkeypatch):
+    held, _ = _held(merchant, providers, methods=("face",))
+    started = merchant.call("POST", f"/v1/payments/{held['id']}/step_up", {"method": "face"}).json()
+    token = started["action"]["url"].rsplit("/", 1)[1]
+    providers.face_results[token] = {"err": 0, "live": 0, "sim": 95}  # finished, but after the deadline
+    from chalicelib.stepup import flow
+
+    later = time.time() + 301
+    monkeypatch.setattr(flow.time, "time", lambda: later)
+    answer = merchant.call("POST", f"/v1/payments/{held['id']}/step_up/verify", {})
+    assert answer.status_code == 422 and "expired" in answer.json()["error"]["message"]
+    assert merchant.get(f"/v1/payments/{held['id']}")["status"] == "requires_step_up"
+
+
+def test_malformed_webauthn_answers_are_refused_not_crashes(merchant, providers, stack):
+    """Found by the fuzzer: a credential missing its id reached the library's parser unguarded (500)."""
+    held, payer = _held(merchant, providers, methods=("webauthn",))
+    authenticator = SoftAuthenticator(origin=stack.api_url)
+    options = merchant.call("POST", f"/v1/payers/{payer['user_id']}/authenticators/options").json()
+    for junk in ({}, {"id": "x"}, {"id": "x", "rawId": "!!", "response": {"clientDataJSON": 5}}):
+        refused = merchant.call("POST", f"/v1/payers/{payer['user_id']}/authenticators", {"credential": junk})
+        assert refused.status_code == 422, refused.text
+    assert merchant.call("POST", f"/v1/payers/{payer['user_id']}/authenticators",
+                         {"credential": authenticator.register(options["public_key"])}).status_code == 201
+    merchant.call("POST", f"/v1/payments/{held['id']}/step_up", {"method": "webauthn"})
+    for junk in ({}, {"id": authenticator.assert_({"challenge": "AA", "rpId": "x"})["id"]}):
+        answer = merchant.call("POST", f"/v1/payments/{held['id']}/step_up/verify", {"credential": junk})
+        assert answer.status_code == 422, answer.text
