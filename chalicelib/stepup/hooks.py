@@ -108,6 +108,8 @@ def assess_confirm(payment: Payment) -> None:
     if decision.action == "deny":
         raise _deny(decision)
     _review(decision)
+    if decision.action == "allow" and not decision.outcome.fired and not decision.outcome.shadow:
+        return  # nothing fired: no write before the channel call (a confirm retried after a 503 finds all as it was)
     challenge = decision.action == "challenge"
     stepup_records.record_confirm_decision(payment, decision.record(), decision, challenge=challenge)
     if challenge:
