@@ -7,13 +7,22 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.checkout.inputs import CreateCheckoutSessionInput
-from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput, CreateRefundInput
+from chalicelib.service.inputs import (
+    ConfirmPaymentInput,
+    CreatePaymentInput,
+    CreateRefundInput,
+    RegisterAuthenticatorInput,
+    StartStepUpInput,
+    VerifyStepUpInput,
+)
 from functions import openapi_bills, openapi_invoices, openapi_recon
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification")
+ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification",
+                "step_up")
 _ERROR_TEXT = {
     400: "invalid request: the error's param names the field", 401: "authentication failed",
+    402: "refused by risk control (risk_denied), or the payer must pass a step-up first (step_up_required)",
     404: "not found (another merchant's objects too)", 409: "conflict with the object's state, or the same "
     "Idempotency-Key still in flight", 415: "the body is not application/json", 422: "well-formed but cannot be "
     "carried out, or an Idempotency-Key reused for another request", 429: "too many requests; retry later",
@@ -65,9 +74,14 @@ def openapi_document() -> dict[str, Any]:
         "CreatePayment": CreatePaymentInput.model_json_schema(ref_template="#/components/schemas/{model}"),
         "CreateRefund": CreateRefundInput.model_json_schema(ref_template="#/components/schemas/{model}"),
         "ConfirmPayment": ConfirmPaymentInput.model_json_schema(ref_template="#/components/schemas/{model}"),
+        "StartStepUp": StartStepUpInput.model_json_schema(ref_template="#/components/schemas/{model}"),
+        "VerifyStepUp": VerifyStepUpInput.model_json_schema(ref_template="#/components/schemas/{model}"),
+        "RegisterAuthenticator": RegisterAuthenticatorInput.model_json_schema(
+            ref_template="#/components/schemas/{model}"),
+        "StepUp": {"type": "object", "additionalProperties": True},
         "Payment": {"type": "object", "required": ["id", "status", "amount", "currency"], "properties": {
             "id": {"type": "string"}, "object": {"const": "payment"}, "status": {
-                "enum": ["pending", "processing", "succeeded", "failed", "closed"]},
+                "enum": ["requires_step_up", "pending", "processing", "succeeded", "failed", "closed"]},
             "amount": {"type": "integer"}, "currency": {"type": "string"}, "action": {"$ref": "#/components/schemas/Action"},
             "amount_captured": {"type": "integer"}, "amount_refunded": {"type": "integer"},
             "card": {"$ref": "#/components/schemas/CardSummary"}}},
@@ -102,7 +116,8 @@ def openapi_document() -> dict[str, Any]:
                 "param": {"type": "string", "description": "the field, parameter or header to fix"},
                 "request_id": {"type": "string"}}}}},
     }
-    for model in (CreatePaymentInput, CreateRefundInput, ConfirmPaymentInput, CreateCheckoutSessionInput):
+    for model in (CreatePaymentInput, CreateRefundInput, ConfirmPaymentInput, CreateCheckoutSessionInput,
+                  StartStepUpInput, VerifyStepUpInput, RegisterAuthenticatorInput):
         schemas.update(model.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}))
     for name in ("CreatePayment", "CreateRefund", "ConfirmPayment", "CreateCheckoutSession"):
         schemas[name].pop("$defs", None)
@@ -116,7 +131,8 @@ def openapi_document() -> dict[str, Any]:
                                                             **openapi_recon.SECURITY}},
         "paths": {
             "/v1/payments": {
-                "post": _op("Create a payment", 201, "Payment", body="CreatePayment", idempotent=True, upstream=True),
+                "post": _op("Create a payment", 201, "Payment", body="CreatePayment", idempotent=True, upstream=True,
+                            errors=(402,)),
                 "get": _op("List payments, newest first; with merchant_order_no alone, that payment", 200,
                            "PaymentOrList", errors=(404,), query=openapi_bills.PAYMENT_QUERY),
             },
@@ -124,13 +140,25 @@ def openapi_document() -> dict[str, Any]:
             "/v1/payments/{payment_id}/confirm": {
                 "post": _op("Confirm a payment: the payer's SMS code, or after the payer returned from a redirect",
                             200, "Payment", body="ConfirmPayment", params=("payment_id",), idempotent=True,
-                            upstream=True)},
+                            upstream=True, errors=(402,))},
             "/v1/payments/{payment_id}/close": {
                 "post": _op("Close an unpaid payment", 200, "Payment", params=("payment_id",), idempotent=True,
                             upstream=True)},
+            "/v1/payments/{payment_id}/step_up": {
+                "post": _op("Start the step-up risk control asked for (SMS code, face, WebAuthn)", 200, "StepUp",
+                            body="StartStepUp", params=("payment_id",), idempotent=True, upstream=True)},
+            "/v1/payments/{payment_id}/step_up/verify": {
+                "post": _op("Answer the step-up: the code, the assertion, or (face) ask the provider", 200, "Payment",
+                            body="VerifyStepUp", params=("payment_id",), idempotent=True, upstream=True)},
+            "/v1/payers/{user_id}/authenticators/options": {
+                "post": _op("WebAuthn registration options for a payer's platform authenticator", 200, "StepUp",
+                            params=("user_id",), idempotent=True)},
+            "/v1/payers/{user_id}/authenticators": {
+                "post": _op("Register a payer's platform authenticator", 201, "StepUp",
+                            body="RegisterAuthenticator", params=("user_id",), idempotent=True)},
             "/v1/payments/{payment_id}/refunds": {
                 "post": _op("Refund a payment", 201, "Refund", body="CreateRefund", params=("payment_id",),
-                            idempotent=True)},
+                            idempotent=True, errors=(402,))},
             "/v1/refunds/{refund_id}": {"get": _op("Retrieve a refund", 200, "Refund", params=("refund_id",))},
             "/v1/events": {"get": _op("List webhook events", 200, "EventList", errors=(404,), query={
                 "limit": (LIMIT, False), "starting_after": ({"type": "string"}, False)})},

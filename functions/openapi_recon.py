@@ -48,6 +48,16 @@ _TEXT = ({"type": "string"}, False)
 _DATE = ({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, False)
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 SCHEMAS.update({
+    "RiskRuleDocument": {"type": "object", "additionalProperties": False, "description": "docs/risk.md#rules",
+                         "properties": {name: {"type": kind} for name, kind in (
+                             ("rules", "array"), ("blocklist", "object"), ("allowlist", "object"),
+                             ("limits", "object"), ("providers", "object"))}},
+    "RiskRules": {"type": "object", "properties": {"object": {"const": "risk_rules"}, "version": {"type": "integer"},
+                                                   "document": {"type": "object"}}},
+    "PaymentRisk": {"type": "object", "properties": {"object": {"const": "payment_risk"},
+                                                     "payment_id": {"type": "string"}, "risk": {"type": ["object", "null"]},
+                                                     "step_up": {"type": ["object", "null"]},
+                                                     "decisions": {"type": "array"}}},
     "CreateApiKey": CreateApiKeyInput.model_json_schema(),
     "RotateApiKey": RotateInput.model_json_schema(),
     "RotateWebhookSecret": WebhookSecretRotateInput.model_json_schema(),
@@ -111,6 +121,13 @@ def paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
                                                   query={"action": _TEXT, "target": _TEXT, "limit": _LIMIT,
                                                          "starting_after": _TEXT}),
                                                "audit (operators)")},
+        "/v1/operator/risk/rules": {
+            "get": operator(op("The risk rules in force and their version", 200, "RiskRules"), "risk (operators)"),
+            "post": operator(op("Put a new version of the risk rules (validated and compiled first)", 201,
+                                "RiskRules", body="RiskRuleDocument", errors=(400, 409)), "risk (operators)")},
+        "/v1/operator/payments/{payment_id}/risk": {"get": operator(op(
+            "A payment's risk decisions (create, confirm, refunds, denied requests) and its step-up", 200,
+            "PaymentRisk", params=("payment_id",)), "risk (operators)")},
         "/v1/recon/runs": {"get": operator(op("List reconciliation runs, newest day first", 200, "ReconRunList",
                                                query={"account": _TEXT, "date": _DATE, "limit": _LIMIT,
                                                       "starting_after": _TEXT}))},

@@ -1,5 +1,6 @@
 """Operator API: merchants' API keys (create, rotate with overlap, revoke), suspension, webhook-secret
-rotation, and the audit trail of every operator action. Operator keys only (``payhub operator-key create``).
+rotation, risk rules and the risk decisions on a payment, and the audit trail of every operator action. Operator
+keys only (``payhub operator-key create``).
 
 Answers that carry a new key or secret show it once; nothing here logs one.
 """
@@ -13,6 +14,7 @@ from chalice.app import Request
 
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.service import api_keys, audit, merchants
+from chalicelib.service.json_body import read_object
 from chalicelib.service.operator_inputs import CreateApiKeyInput, RotateInput, WebhookSecretRotateInput
 from chalicelib.service.operators import Operator
 from functions.edge import JSON, parse_body
@@ -63,6 +65,27 @@ def rotate_webhook_secret(request: Request, merchant_id: str) -> Response:
     return operator_call(request, run)
 
 
+def get_risk_rules(request: Request) -> Response:
+    from chalicelib.risk import operations
+
+    return operator_call(request, lambda op: (200, operations.current_rules()))
+
+
+def put_risk_rules(request: Request) -> Response:
+    def run(op: Operator) -> tuple[int, dict[str, Any]]:
+        from chalicelib.risk import operations
+
+        return 201, operations.put_rules(op.actor(), read_object(request.raw_body))
+
+    return operator_call(request, run)
+
+
+def get_payment_risk(request: Request, payment_id: str) -> Response:
+    from chalicelib.risk import operations
+
+    return operator_call(request, lambda op: (200, operations.payment_risk(payment_id)))
+
+
 def list_audit(request: Request) -> Response:
     def run(op: Operator) -> tuple[int, dict[str, Any]]:
         params = dict(request.query_params or {})
@@ -90,5 +113,8 @@ ROUTES: list[Route] = [
     ("/v1/operator/merchants/{merchant_id}/reactivate", "POST", reactivate_merchant, JSON),
     ("/v1/operator/merchants/{merchant_id}/webhook-secret/rotate", "POST", rotate_webhook_secret, JSON),
     ("/v1/operator/audit", "GET", list_audit, JSON),
+    ("/v1/operator/risk/rules", "GET", get_risk_rules, JSON),
+    ("/v1/operator/risk/rules", "POST", put_risk_rules, JSON),
+    ("/v1/operator/payments/{payment_id}/risk", "GET", get_payment_risk, JSON),
 ]
 app = standalone_app("payhub-operator", __name__, ROUTES)

@@ -11,7 +11,13 @@ from chalice.app import Request
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.models import Merchant
 from chalicelib.service import confirmation, payments, query_params, webhooks
-from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput
+from chalicelib.service.inputs import (
+    ConfirmPaymentInput,
+    CreatePaymentInput,
+    RegisterAuthenticatorInput,
+    StartStepUpInput,
+    VerifyStepUpInput,
+)
 from chalicelib.storage.idempotency import Claim
 from functions.edge import JSON, json_response, merchant_call, parse_body, request_id
 from functions.openapi import openapi_document
@@ -57,6 +63,44 @@ def close_payment(request: Request, payment_id: str) -> Response:
     return merchant_call(request, lambda m: (200, payments.close_payment(m, payment_id).public()))
 
 
+def start_step_up(request: Request, payment_id: str) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        from chalicelib.stepup import flow
+
+        body = parse_body(request, StartStepUpInput)
+        return 200, flow.start(merchant, payment_id, body.method, phone=body.phone)
+
+    return merchant_call(request, run)
+
+
+def verify_step_up(request: Request, payment_id: str) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        from chalicelib.stepup import flow
+
+        body = parse_body(request, VerifyStepUpInput)
+        return 200, flow.verify(merchant, payment_id, code=body.code, assertion=body.credential, cvv=body.cvv).public()
+
+    return merchant_call(request, run)
+
+
+def authenticator_options(request: Request, user_id: str) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        from chalicelib.stepup import flow
+
+        return 200, flow.registration_options(merchant, user_id)
+
+    return merchant_call(request, run)
+
+
+def register_authenticator(request: Request, user_id: str) -> Response:
+    def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
+        from chalicelib.stepup import flow
+
+        return 201, flow.register(merchant, user_id, parse_body(request, RegisterAuthenticatorInput).credential)
+
+    return merchant_call(request, run)
+
+
 def list_events(request: Request) -> Response:
     def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
         params = request.query_params or {}
@@ -86,6 +130,10 @@ ROUTES: list[Route] = [
     ("/v1/payments/{payment_id}", "GET", get_payment, JSON),
     ("/v1/payments/{payment_id}/confirm", "POST", confirm_payment, JSON),
     ("/v1/payments/{payment_id}/close", "POST", close_payment, JSON),
+    ("/v1/payments/{payment_id}/step_up", "POST", start_step_up, JSON),
+    ("/v1/payments/{payment_id}/step_up/verify", "POST", verify_step_up, JSON),
+    ("/v1/payers/{user_id}/authenticators/options", "POST", authenticator_options, JSON),
+    ("/v1/payers/{user_id}/authenticators", "POST", register_authenticator, JSON),
     ("/v1/events", "GET", list_events, JSON),
     ("/v1/events/{event_id}", "GET", get_event, JSON),
     ("/v1/events/{event_id}/redeliver", "POST", redeliver_event, JSON),

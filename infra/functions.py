@@ -25,6 +25,7 @@ class Access:
     channel_secrets: bool = False  # payhub/<stage>/channels/*
     merchant_webhook_secrets: bool = False  # payhub/<stage>/merchants/*/webhook
     rotates_merchant_webhook_secrets: bool = False  # may also put a new version of those (rotation)
+    risk_secrets: bool = False  # payhub/<stage>/risk/* (risk and step-up providers, one-time-code key)
     # KmsKey.logical_id (infra.resources) -> the KMS actions allowed on it, beyond the stage key every function
     # uses for its encrypted tables and queues. Only what handles cards touches the card vault's keys.
     kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -88,6 +89,10 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/payments/{payment_id}"),
             ("POST", "/v1/payments/{payment_id}/confirm"),
             ("POST", "/v1/payments/{payment_id}/close"),
+            ("POST", "/v1/payments/{payment_id}/step_up"),
+            ("POST", "/v1/payments/{payment_id}/step_up/verify"),
+            ("POST", "/v1/payers/{user_id}/authenticators/options"),
+            ("POST", "/v1/payers/{user_id}/authenticators"),
             ("GET", "/v1/events"),
             ("GET", "/v1/events/{event_id}"),
             ("POST", "/v1/events/{event_id}/redeliver"),
@@ -101,6 +106,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             # merchant's redelivery of a webhook.
             sends_to=("webhooks",),
             channel_secrets=True,
+            risk_secrets=True,
             # Seal a card (new data key), open it for confirm (unwrap), fingerprint it and key the hash of
             # requests that carry it (HMAC). Nothing else: no Encrypt, no ReEncrypt, no key management.
             kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",),
@@ -148,6 +154,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         access=Access(
             tables={**_STATE_RW, "IdempotencyTable": WRITE},  # the refund's submit command: outbox relay
             kms={"LinkKey": ("kms:GenerateMac",)},  # list cursors (chalicelib/bills/signing.py)
+            risk_secrets=True,  # a refund's risk decision may ask the third-party risk service
         ),
         sizing=_sizes(Sizing(1024, 15, 5), Sizing(1024, 15, 50)),
     ),
@@ -201,10 +208,14 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("POST", "/v1/operator/merchants/{merchant_id}/reactivate"),
             ("POST", "/v1/operator/merchants/{merchant_id}/webhook-secret/rotate"),
             ("GET", "/v1/operator/audit"),
+            ("GET", "/v1/operator/risk/rules"),
+            ("POST", "/v1/operator/risk/rules"),
+            ("GET", "/v1/operator/payments/{payment_id}/risk"),
         ),
-        # Operators only: API keys, merchant status and the audit trail live in the config table; a webhook
+        # Operators only: API keys, merchant status, risk rules and the audit trail live in the config table; a webhook
         # secret rotation reads the current secret and puts the new version. No state, no channels, no queues.
-        access=Access(tables={"ConfigTable": WRITE}, merchant_webhook_secrets=True,
+        # Risk: rule versions are config; a payment's decisions are read from the state table, never written.
+        access=Access(tables={"ConfigTable": WRITE, "StateTable": READ}, merchant_webhook_secrets=True,
                       rotates_merchant_webhook_secrets=True),
         sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
     ),

@@ -23,6 +23,7 @@ from payhub_cli import checkout as checkout_cli
 from payhub_cli import invoices as invoices_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import recon as recon_cli
+from payhub_cli import risk as risk_cli
 from payhub_cli import routing as routing_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     routing_cli.register(groups)
     bills_cli.register(groups)
     invoices_cli.register(groups)
+    risk_cli.register(groups)
     return parser
 
 

@@ -87,6 +87,11 @@ class StageNames:
         return f"payhub/{self.stage}/merchants/{merchant_id}/webhook"
 
     @property
+    def risk_providers_secret(self) -> str:
+        """Credentials of the risk service and the step-up providers, and the key one-time codes are hashed with."""
+        return f"payhub/{self.stage}/risk/providers"
+
+    @property
     def kms_alias(self) -> str:
         return f"alias/{self.prefix}"
 

@@ -151,3 +151,32 @@ class CardUnreadable(HubError):
 
     http_status = 500
     code = "card_unreadable"
+
+
+class RiskDenied(HubError):
+    """Risk control refused the operation (a deny rule, a block list); nothing was sent to a channel."""
+
+    http_status = 402
+    code = "risk_denied"
+
+
+class StepUpRequired(HubError):
+    """Risk control wants the payer verified (payment ``step_up``) before this operation goes ahead."""
+
+    http_status = 402
+    code = "step_up_required"
+
+
+class StepUpFailed(HubError):
+    """The payer's step-up answer was wrong, the challenge expired, or its tries are used up."""
+
+    http_status = 422
+    code = "step_up_failed"
+
+
+class StepUpRateLimited(HubError):
+    """Too many one-time codes for this payer or phone number; try again later."""
+
+    http_status = 429
+    code = "step_up_rate_limited"
+    retry_after_s = 60

@@ -42,6 +42,10 @@ class Payment:
     # Set when the payment is a hosted checkout session (``cs_...``): the payer may make several attempts on it
     # (retry, switch method), so a failed attempt leaves it open, and money on a switched-away attempt is late.
     session_id: str | None = None
+    # Risk decisions by operation ("create", "confirm"): action, score, reasons, rules; read by operators only.
+    risk: dict[str, Any] | None = None
+    # The step-up the payer was asked for: methods offered, the challenge, its outcome and how long it took.
+    step_up: dict[str, Any] | None = None
 
     @property
     def money(self) -> Money:
@@ -69,6 +73,7 @@ class Payment:
             "metadata": self.metadata,
             "failure_reason": self.failure_reason,
             "card": self.card,
+            "step_up": self.step_up,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "expires_at": self.expires_at,
@@ -123,6 +128,7 @@ class Refund:
     automatic: bool = False  # created by the hub (late or double success), not by the merchant
     channel_refund_id: str | None = None
     failure_reason: str | None = None
+    risk: dict[str, Any] | None = None  # the risk decision taken on this refund (operators only)
 
     @property
     def money(self) -> Money:

@@ -16,6 +16,9 @@ class PaymentState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CLOSED = "closed"  # expired or closed by the merchant
+    # Risk control asked the payer to prove who they are (SMS code, face, device biometrics) before the channel is
+    # asked for the money; nothing exists at the channel yet (chalicelib/risk, chalicelib/stepup).
+    REQUIRES_STEP_UP = "requires_step_up"
 
 
 class AttemptState(enum.StrEnum):
@@ -38,6 +41,11 @@ _P, _A, _R = PaymentState, AttemptState, RefundState
 # (from, to) -> the merchant event type the transition emits (None: no merchant event).
 PAYMENT_TRANSITIONS: dict[tuple[PaymentState, PaymentState], str | None] = {
     (_P.PENDING, _P.PROCESSING): None,
+    # Step-up passed: the payment goes to the channel as any other would. Failed (tries used up) or abandoned
+    # until the payment expired: final, and the merchant hears of it.
+    (_P.REQUIRES_STEP_UP, _P.PENDING): None,
+    (_P.REQUIRES_STEP_UP, _P.FAILED): "payment.failed",
+    (_P.REQUIRES_STEP_UP, _P.CLOSED): "payment.closed",
     (_P.PENDING, _P.SUCCEEDED): "payment.succeeded",
     (_P.PROCESSING, _P.SUCCEEDED): "payment.succeeded",
     (_P.PENDING, _P.FAILED): "payment.failed",

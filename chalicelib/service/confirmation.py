@@ -49,6 +49,9 @@ def confirm_payment(merchant: Merchant, payment_id: str, body: ConfirmPaymentInp
     if payment.status not in OPEN or attempt is None or attempt.status in ATTEMPT_FINAL:
         raise InvalidState(f"payment is {payment.status}; only a pending or processing payment can be confirmed",
                            param="payment_id")
+    from chalicelib.stepup.hooks import assess_confirm  # risk control: deny or step-up before the channel
+
+    assess_confirm(payment)
     card: CardDetails | None = None
     if attempt.card_token:
         # Imported here: status sync completes confirmations through this module without a card, and has no

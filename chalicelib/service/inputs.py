@@ -9,7 +9,7 @@ and is refused by the body reader (``json_body``) before a model sees the body.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -191,3 +191,32 @@ class ConfirmPaymentInput(BaseModel):
 
     sms_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")] | None = Field(default=None, repr=False)
     cvv: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
+
+
+class StartStepUpInput(BaseModel):
+    """Which step-up the payer chose (one of the payment's ``step_up.methods``); ``phone`` for SMS."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    method: Literal["sms", "face", "webauthn"]
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{6,20}$")] | None = Field(default=None, repr=False)
+
+
+class VerifyStepUpInput(BaseModel):
+    """The payer's answer: the SMS code, the WebAuthn assertion (PublicKeyCredential JSON), or nothing (face:
+    the hub queries the provider)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = Field(default=None, repr=False)
+    credential: dict[str, Any] | None = None
+    # A card payment held at create goes to the channel now; the CVV is never stored, so the payer types it again.
+    cvv: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
+
+
+class RegisterAuthenticatorInput(BaseModel):
+    """A platform authenticator's attestation (PublicKeyCredential JSON) answering the registration options."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    credential: dict[str, Any]

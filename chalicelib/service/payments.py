@@ -41,6 +41,7 @@ from chalicelib.vault import card_records
 
 if TYPE_CHECKING:
     from chalicelib.service.inputs import CardInput, CreatePaymentInput
+    from chalicelib.stepup.hooks import CreateRisk
     from chalicelib.vault.cards import SealedCard
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,14 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     first, backups, _ = routing.choose(Context(
         merchant_id=merchant.merchant_id, method=body.method, currency=body.currency, amount=body.amount,
         payer_id=body.payer.user_id, city=body.payer.city, user_groups=user_groups, order_key=body.merchant_order_no))
-    intent = _record_intent(merchant, body, money, first.account, claim)
+    from chalicelib.stepup.hooks import assess_create  # risk control (chalicelib/risk): deny raises here
+
+    risk = assess_create(merchant, body, money)
+    intent = _record_intent(merchant, body, money, first.account, claim, risk)
     if intent.opened:  # a retry of a request whose work is done: the same payment again
         return intent.payment
+    if intent.payment.status is PaymentState.REQUIRES_STEP_UP:  # the channel is asked once the payer passed it
+        return risk.answer_challenged(intent.payment, claim)
     policy = routing.failover_policy(merchant.merchant_id)
     plan = _Failover(backups, policy.create_timeout_ms / 1000, first.probe) if policy.enabled else None
     return _open_at_channel(intent, body, claim, failover=plan)
@@ -100,7 +106,7 @@ class _Intent:
 
 
 def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, account: ChannelAccount,
-                   claim: Claim | None) -> _Intent:
+                   claim: Claim | None, risk: CreateRisk | None = None) -> _Intent:
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)
     payment_id = new_id("pay")
@@ -122,6 +128,8 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
         payer=body.payer.model_dump(exclude_none=True), metadata=body.metadata, action=None,
         card=sealed.summary if sealed else None,
     )
+    if risk is not None:  # the decision, and (challenge) the payment held for step-up before any channel call
+        payment = risk.shape(payment, card_fingerprint=(sealed.summary or {}).get("fingerprint") if sealed else None)
     attempt = Attempt(
         attempt_id=attempt_id, payment_id=payment_id, merchant_id=merchant.merchant_id,
         channel=account.config.channel, account_id=account.account_id,
@@ -134,9 +142,15 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
     tx.put_new("order_no", table, {**records.order_no_key(merchant.merchant_id, body.merchant_order_no),
                                    "payment_id": payment_id, **(claim.origin.item() if claim else {})})
     tx.put_new("payment", table, records.payment_item(payment))
-    tx.put_new("attempt", table, {**records.attempt_item(attempt), **first_sync(now, attempt.attempt_id)})
+    # Held for step-up, nothing is at the channel: status sync first looks at it when it expires, and closes it
+    # as never created (passing the step-up brings the first query forward, stepup/flow.py).
+    held_s = body.expires_in_seconds if payment.status is PaymentState.REQUIRES_STEP_UP else None
+    tx.put_new("attempt", table, {**records.attempt_item(attempt),
+                                  **first_sync(now, attempt.attempt_id, **({"after_s": held_s} if held_s else {}))})
     if sealed is not None:
         tx.put_new("card", table, sealed.item)
+    if risk is not None:
+        risk.write(tx)  # the decision record and the counters' increments: no round trip of their own
     if claim is not None:
         claim.take_in(tx)
     try:
@@ -181,6 +195,11 @@ def _may_ask_again(attempt: Attempt) -> bool:
     now = utcnow()
     return (parse_iso(attempt.expires_at) > now
             and (now - parse_iso(attempt.created_at)).total_seconds() < RESUME_WINDOW_S)
+
+
+def open_after_step_up(payment: Payment, attempt: Attempt, body: CreatePaymentInput) -> Payment:
+    """The payer passed the step-up a create was held for: ask the channel now, as create would have."""
+    return _open_at_channel(_Intent(payment, attempt, opened=False), body, None)
 
 
 def _open_at_channel(intent: _Intent, body: CreatePaymentInput, claim: Claim | None, *,

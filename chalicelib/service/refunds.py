@@ -71,15 +71,19 @@ def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput,
     channel_adapter = adapter(attempt.channel)
     if isinstance(channel_adapter, ChecksAmounts):  # an amount the channel cannot take is refused before any reservation
         channel_adapter.check_amount(Money(body.amount, payment.currency))
+    from chalicelib.stepup.hooks import assess_refund  # risk control: a deny reserves nothing
+
+    decision = assess_refund(payment, body.amount)
     now = iso(utcnow())
     refund = Refund(
         refund_id=new_id("re"), payment_id=payment_id, attempt_id=attempt.attempt_id, merchant_id=merchant.merchant_id,
         channel=attempt.channel, account_id=attempt.account_id, amount=body.amount, currency=payment.currency,
         status=RefundState.PENDING, version=0, created_at=now, updated_at=now,
-        merchant_refund_no=body.merchant_refund_no, reason=body.reason,
+        merchant_refund_no=body.merchant_refund_no, reason=body.reason, risk=decision.record(),
     )
     table = state_repo.state_table()
     tx = Transaction()
+    decision.write(tx, count=True)  # its record and the payer's refunded amount, in the refund's own transaction
     tx.update("payment", table, records.payment_key(payment_id), {"updated_at": now},
               add_values={"amount_refundable": -body.amount, "amount_refund_pending": body.amount, "version": 1},
               condition="#status = :succeeded AND amount_refundable >= :amount",

@@ -67,6 +67,14 @@ def main() -> int:
         log.info("%s sandbox on %s; channel account %s (%s) ready", name, sandbox_url, account.account_id,
                  ", ".join(account.methods))
 
+    from infra.local.provision import risk as risk_provision
+    from sandbox.riskproviders.server import RiskProvidersSandbox
+
+    risk_box = RiskProvidersSandbox()  # Sift, Aliyun SMS and Tencent FaceID in one sandbox (docs/risk.md)
+    sandboxes.append(risk_box)
+    version = risk_provision.provision(risk_box) if risk_box.start(port=risk_provision.PORT) else 0
+    log.info("risk providers sandbox on %s; rules version %d (all in shadow mode)", risk_box.url, version)
+
     receiver = WebhookReceiver()
     receiver.start(port=args.webhook_port)
     webhook_url = receiver.endpoint("demo")

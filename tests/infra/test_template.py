@@ -22,6 +22,10 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/payments/{payment_id}"): "payments",
     ("POST", "/v1/payments/{payment_id}/confirm"): "payments",
     ("POST", "/v1/payments/{payment_id}/close"): "payments",
+    ("POST", "/v1/payments/{payment_id}/step_up"): "payments",
+    ("POST", "/v1/payments/{payment_id}/step_up/verify"): "payments",
+    ("POST", "/v1/payers/{user_id}/authenticators/options"): "payments",
+    ("POST", "/v1/payers/{user_id}/authenticators"): "payments",
     ("GET", "/v1/events"): "payments",
     ("GET", "/v1/events/{event_id}"): "payments",
     ("POST", "/v1/events/{event_id}/redeliver"): "payments",
@@ -59,6 +63,9 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/invoices/{invoice_id}"): "invoices",
     ("POST", "/v1/invoices/{invoice_id}/reversals"): "invoices",
     ("POST", "/invoice-callbacks/nuonuo/{merchant_id}"): "invoices",
+    ("GET", "/v1/operator/risk/rules"): "operator",
+    ("POST", "/v1/operator/risk/rules"): "operator",
+    ("GET", "/v1/operator/payments/{payment_id}/risk"): "operator",
 }
 GROUP_HANDLERS = {
     "payments": "functions.payments.app",
@@ -457,7 +464,13 @@ def test_secret_access_is_exactly_this_stages_prefixes(dev):
                 secret_resources.add(json.dumps(resource))
     assert secret_resources
     for resource in secret_resources:
-        assert re.search(r"secret:payhub/dev/(channels|merchants|invoicing)/\*", resource), resource
+        assert re.search(r"secret:payhub/dev/(channels|merchants|invoicing|risk)/\*", resource), resource
+
+
+def test_only_the_payments_and_refunds_functions_read_the_risk_providers_secret(dev):
+    readers = {role for role, statement in statements(dev)
+               if any("payhub/dev/risk/" in json.dumps(r) for r in as_list(statement["Resource"]))}
+    assert readers and all(("Payments" in role or "Refunds" in role) for role in readers), readers
 
 
 def test_stages_share_no_names(synth):

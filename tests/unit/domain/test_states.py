@@ -29,7 +29,7 @@ LATE_SUCCESS_ATTEMPT = {(A.CLOSED, A.SUCCEEDED), (A.FAILED, A.SUCCEEDED)}
 
 
 def test_state_values_are_the_public_strings() -> None:
-    assert [str(s) for s in P] == ["pending", "processing", "succeeded", "failed", "closed"]
+    assert [str(s) for s in P] == ["pending", "processing", "succeeded", "failed", "closed", "requires_step_up"]
     assert [str(s) for s in A] == ["pending", "processing", "succeeded", "failed", "closed"]
     assert [str(s) for s in R] == ["pending", "processing", "succeeded", "failed"]
 
@@ -66,6 +66,9 @@ def test_refund_can_matches_the_table(current: RefundState, target: RefundState)
 def test_payment_table_is_exactly_the_documented_one() -> None:
     assert PAYMENT_TRANSITIONS == {
         (P.PENDING, P.PROCESSING): None,
+        (P.REQUIRES_STEP_UP, P.PENDING): None,
+        (P.REQUIRES_STEP_UP, P.FAILED): "payment.failed",
+        (P.REQUIRES_STEP_UP, P.CLOSED): "payment.closed",
         (P.PENDING, P.SUCCEEDED): "payment.succeeded",
         (P.PROCESSING, P.SUCCEEDED): "payment.succeeded",
         (P.PENDING, P.FAILED): "payment.failed",
@@ -77,8 +80,13 @@ def test_payment_table_is_exactly_the_documented_one() -> None:
     }
 
 
+# A payment held for step-up has its attempt waiting as pending (nothing is at the channel yet): payment only.
+STEP_UP_PAYMENT = {pair for pair in PAYMENT_TRANSITIONS if pair[0] is P.REQUIRES_STEP_UP}
+
+
 def test_attempt_table_mirrors_the_payment_table() -> None:
-    assert {(str(a), str(b)) for a, b in ATTEMPT_TRANSITIONS} == {(str(a), str(b)) for a, b in PAYMENT_TRANSITIONS}
+    assert {(str(a), str(b)) for a, b in ATTEMPT_TRANSITIONS} == {
+        (str(a), str(b)) for a, b in PAYMENT_TRANSITIONS if (a, b) not in STEP_UP_PAYMENT}
 
 
 def test_nothing_leaves_a_final_payment_state_except_late_success() -> None:
@@ -102,15 +110,17 @@ def test_refunds_never_leave_succeeded_or_failed(current: RefundState, target: R
 
 
 def test_nothing_returns_to_pending() -> None:
-    assert all(target is not P.PENDING for _, target in PAYMENT_TRANSITIONS)
+    # pending is entered from requires_step_up only (a step-up passed: forward, before any channel call)
+    assert {source for source, target in PAYMENT_TRANSITIONS if target is P.PENDING} == {P.REQUIRES_STEP_UP}
     assert all(target is not A.PENDING for _, target in ATTEMPT_TRANSITIONS)
     assert all(target is not R.PENDING for _, target in REFUND_TRANSITIONS)
 
 
 def test_every_state_is_reachable_from_pending() -> None:
-    for table, states, start in ((PAYMENT_TRANSITIONS, P, P.PENDING), (ATTEMPT_TRANSITIONS, A, A.PENDING),
-                                 (REFUND_TRANSITIONS, R, R.PENDING)):
-        reached, frontier = {start}, [start]
+    # a payment starts pending, or requires_step_up when risk control holds it
+    for table, states, starts in ((PAYMENT_TRANSITIONS, P, {P.PENDING, P.REQUIRES_STEP_UP}),
+                                  (ATTEMPT_TRANSITIONS, A, {A.PENDING}), (REFUND_TRANSITIONS, R, {R.PENDING})):
+        reached, frontier = set(starts), list(starts)
         while frontier:
             current = frontier.pop()
             for source, target in table:

@@ -1,0 +1,135 @@
+"""Where risk decisions meet payments: create, confirm and refund each ask ``risk.decide`` and obey it.
+
+  deny       402 ``risk_denied``; the decision is recorded (``RISKDEC#<payment or request>``), nothing reaches a
+             channel (a denied create leaves no payment, a denied refund reserves nothing)
+  challenge  create: the payment is written ``requires_step_up`` with ``step_up.methods`` and no channel call;
+             confirm: 402 ``step_up_required`` until the payer passes a step-up for this payment's confirm;
+             refund: no payer is present to challenge, so it is taken as review
+  review     goes ahead, flagged (``risk.<op>.action`` = review) and logged with ``risk_review``
+  allow      goes ahead
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.errors import RiskDenied, StepUpRequired
+from chalicelib.domain.models import Merchant, Payment
+from chalicelib.domain.money import Money
+from chalicelib.domain.states import PaymentState
+from chalicelib.risk.counters import Subject
+from chalicelib.risk.decide import Context, Decision, decide
+from chalicelib.storage.transaction import Transaction
+
+if TYPE_CHECKING:
+    from chalicelib.service.inputs import CreatePaymentInput
+    from chalicelib.storage.idempotency import Claim
+
+log = logging.getLogger(__name__)
+
+
+def _deny(decision: Decision) -> RiskDenied:
+    """The decision is kept for operators even though nothing else is written."""
+    tx = Transaction()
+    # Denied tries count too (card testing shows in velocity); a confirm was counted by its create already.
+    decision.write(tx, count=decision.context.operation != "confirm")
+    tx.commit()
+    return RiskDenied(f"refused by risk control (decision {decision.decision_id} on {decision.context.order_ref})")
+
+
+def _review(decision: Decision) -> None:
+    if decision.action == "review":
+        log.warning("risk review: %s of %s flagged (decision %s)", decision.context.operation,
+                    decision.context.order_ref, decision.decision_id, extra={"risk_review": decision.decision_id})
+
+
+@dataclass
+class CreateRisk:
+    merchant: Merchant
+    body: Any
+    money: Money
+    decision: Decision | None = field(default=None)
+
+    def shape(self, payment: Payment, *, card_fingerprint: str | None) -> Payment:
+        """Decide on the payment about to be written: raise on deny, hold it for step-up on challenge."""
+        payer = self.body.payer
+        ctx = Context("create", self.merchant.merchant_id, self.body.method, self.money.minor, self.money.currency,
+                      Subject(user_id=payer.user_id, device_id=payer.device_id, card_fingerprint=card_fingerprint,
+                              ip=payer.ip, city=payer.city), payment.payment_id)
+        decision = self.decision = decide(ctx)
+        if decision.action == "deny":
+            raise _deny(decision)
+        _review(decision)
+        risk = {"create": decision.record()}
+        if decision.action != "challenge":
+            return payment.evolve(risk=risk)
+        step_up = {"operation": "create", "methods": list(decision.outcome.step_up), "status": "required",
+                   "required_at": iso(utcnow())}
+        return payment.evolve(risk=risk, status=PaymentState.REQUIRES_STEP_UP, step_up=step_up,
+                              action={"type": "step_up", "methods": list(decision.outcome.step_up)})
+
+    def write(self, tx: Transaction) -> None:
+        if self.decision is not None:
+            self.decision.write(tx, count=True)
+
+    def answer_challenged(self, payment: Payment, claim: Claim | None) -> Payment:
+        """The request's answer is the held payment (stored under its Idempotency-Key like any create's)."""
+        if claim is not None:
+            tx = Transaction()
+            claim.answer_in(tx, payment.public())
+            tx.commit()
+            claim.answered = True
+        log.info("payment %s held for step-up (%s)", payment.payment_id, ", ".join(payment.step_up["methods"]
+                                                                                   if payment.step_up else []))
+        return payment
+
+
+def assess_create(merchant: Merchant, body: CreatePaymentInput, money: Money) -> CreateRisk:
+    return CreateRisk(merchant, body, money)
+
+
+def assess_confirm(payment: Payment) -> None:
+    """Before a confirm goes to the channel. A step-up already passed for this payment's confirm lets it through
+    (the decision is not asked again: the payer has proven who they are for exactly this payment)."""
+    from chalicelib.stepup import records as stepup_records
+
+    step_up = payment.step_up or {}
+    if step_up.get("operation") == "confirm" and step_up.get("status") == "passed":
+        return
+    payer = payment.payer or {}
+    ctx = Context("confirm", payment.merchant_id, payment.method, payment.amount, payment.currency,
+                  Subject(user_id=payer.get("user_id"), device_id=payer.get("device_id"),
+                          card_fingerprint=(payment.card or {}).get("fingerprint"), ip=payer.get("ip"),
+                          city=payer.get("city")), payment.payment_id)
+    decision = decide(ctx)
+    if decision.action == "deny":
+        raise _deny(decision)
+    _review(decision)
+    if decision.action == "allow" and not decision.outcome.fired and not decision.outcome.shadow:
+        return  # nothing fired: no write before the channel call (a confirm retried after a 503 finds all as it was)
+    challenge = decision.action == "challenge"
+    stepup_records.record_confirm_decision(payment, decision.record(), decision, challenge=challenge)
+    if challenge:
+        raise StepUpRequired(f"the payer must pass a step-up ({', '.join(decision.outcome.step_up)}) before "
+                             "this payment is confirmed", param="payment_id")
+
+
+def assess_refund(payment: Payment, amount: int) -> Decision:
+    """Refunds: deny raises; the decision is returned for the refund's own transaction to record and count."""
+    payer = payment.payer or {}
+    ctx = Context("refund", payment.merchant_id, payment.method, amount, payment.currency,
+                  Subject(user_id=payer.get("user_id"), device_id=payer.get("device_id"),
+                          card_fingerprint=(payment.card or {}).get("fingerprint"), ip=payer.get("ip"),
+                          city=payer.get("city")),
+                  payment.payment_id, captured=payment.amount_captured,
+                  refunded=payment.amount_refunded + payment.amount_refund_pending)
+    decision = decide(ctx)
+    if decision.action == "deny":
+        raise _deny(decision)
+    if decision.action in ("review", "challenge"):
+        log.warning("risk review: refund on %s flagged (decision %s)", payment.payment_id, decision.decision_id,
+                    extra={"risk_review": decision.decision_id})
+    return decision
