@@ -56,7 +56,8 @@ deploy: layer $(NODE_TOOLS)  ## CDK deploy of PayHub-$(STAGE) to the account of 
 	@test -n "$(CERTIFICATE_ARN)" || { echo "make deploy: CERTIFICATE_ARN=<ACM certificate in us-east-1> is required (docs/deploy.md)" >&2; exit 2; }
 	cd infra && node/node_modules/.bin/cdk deploy PayHub-$(STAGE) --app "$(CURDIR)/$(PY) app.py" \
 		--context stage=$(STAGE) --output "$(CURDIR)/cdk.out" --require-approval broadening \
-		--parameters DomainName=$(DOMAIN) --parameters CertificateArn=$(CERTIFICATE_ARN)
+		--parameters DomainName=$(DOMAIN) --parameters CertificateArn=$(CERTIFICATE_ARN) \
+		$(if $(PLUGIN_LAYERS),--context plugin_layers=$(PLUGIN_LAYERS))
 
 cfn-lint: layer  ## synthesize, then lint the template with cfn-lint
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash infra/lint.sh

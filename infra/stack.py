@@ -90,6 +90,7 @@ class PayHubStack(cdk.Stack):
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
             description="payhub runtime packages (layers/build.py)",
         )
+        self.plugin_layers = plugin_layers(self.node.try_get_context("plugin_layers"))
 
         self.chalice = self._chalice(project_dir)
         self.rest_api: sam.CfnApi = self.chalice.get_resource("RestAPI")  # type: ignore[assignment]
@@ -225,7 +226,9 @@ class PayHubStack(cdk.Stack):
         )
         function.handler = handler
         function.role = self._role(name, access, log_group).role_arn
-        function.layers = [self.layer.layer_version_arn]
+        # Protocol plugins (docs/routing.md) ship in layers of their own, given at deploy: every function that talks
+        # to channels gets them after the hub's layer, so the registry finds their entry points.
+        function.layers = [self.layer.layer_version_arn, *(self.plugin_layers if access.channel_secrets else [])]
         function.memory_size = memory_mb
         function.timeout = timeout_s
         function.tracing = "Active"
@@ -507,6 +510,22 @@ def _importing_from(project_dir: Path) -> Iterator[None]:
         sys.path[:] = saved
         os.environ.clear()
         os.environ.update(builder_environ)
+
+
+LAYER_VERSION_ARN_PATTERN = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]{1,140}:[0-9]+$"
+MAX_PLUGIN_LAYERS = 4  # Lambda takes 5 layers a function; the hub's own is the first
+
+
+def plugin_layers(given: str | None) -> list[str]:
+    """The ``plugin_layers`` context (``make deploy PLUGIN_LAYERS=arn1,arn2``): versioned layer ARNs, checked here
+    so a typo fails the synth rather than the deployment."""
+    arns = [arn.strip() for arn in (given or "").split(",") if arn.strip()]
+    bad = [arn for arn in arns if not re.match(LAYER_VERSION_ARN_PATTERN, arn)]
+    if bad:
+        raise ValueError(f"plugin_layers: not a versioned Lambda layer ARN: {', '.join(bad)}")
+    if len(arns) > MAX_PLUGIN_LAYERS or len(set(arns)) != len(arns):
+        raise ValueError(f"plugin_layers: at most {MAX_PLUGIN_LAYERS} distinct layers (Lambda allows 5 with the hub's)")
+    return arns
 
 
 def _attribute(name: str | None) -> dynamodb.Attribute | None:

@@ -617,3 +617,42 @@ def test_ledger_entries_can_only_be_added_and_only_running_totals_updated(dev):
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["BAL#*", "DAY#*"]}}
             updaters += 1
     assert updaters >= 3  # the functions that post journals: payments, callbacks, refund and status-sync workers...
+
+
+PLUGIN_LAYER = "arn:aws:lambda:ap-east-1:123456789012:layer:mybank-channel:3"
+
+
+def test_protocol_plugin_layers_given_at_deploy_reach_every_function_that_talks_to_channels(tmp_path_factory):
+    """docs/routing.md#protocol-plugins: `make deploy PLUGIN_LAYERS=...` puts a plugin's layer after the hub's on the
+    functions holding channel secrets (the registry finds its entry point there), and on no other."""
+    import os
+
+    import aws_cdk as cdk
+
+    from infra.app import synth_stage
+    from infra.functions import ROUTE_GROUPS, WORKERS
+
+    saved = dict(os.environ)
+    os.environ.pop("PAYHUB_WEBHOOK_ALLOW_LOOPBACK", None)
+    try:
+        app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk-plugins")), context={"plugin_layers": PLUGIN_LAYER})
+        stack = synth_stage(app, "dev")
+        template = app.synth().get_stack_by_name(stack.stack_name).template
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    channel_handlers = {spec.handler for spec in (*ROUTE_GROUPS, *WORKERS) if spec.access.channel_secrets}
+    assert {"functions.callbacks.app", "functions.payments.app", "functions.refund_worker.handler"} <= channel_handlers
+    for function in of_type(template, "AWS::Serverless::Function").values():
+        props = function["Properties"]
+        extra = props["Layers"][1:]
+        assert extra == ([PLUGIN_LAYER] if props["Handler"] in channel_handlers else []), props["Handler"]
+
+
+def test_a_plugin_layer_that_is_not_a_versioned_layer_arn_fails_the_synth():
+    from infra.stack import plugin_layers
+
+    assert plugin_layers(None) == [] and plugin_layers(f" {PLUGIN_LAYER} ,") == [PLUGIN_LAYER]
+    for bad in ("arn:aws:lambda:ap-east-1:123456789012:layer:mybank-channel", "mybank", f"{PLUGIN_LAYER},{PLUGIN_LAYER}"):
+        with pytest.raises(ValueError, match="plugin_layers"):
+            plugin_layers(bad)
