@@ -8,6 +8,7 @@ TEXT: dict[str, dict[str, str]] = {
     "zh-CN": {
         "title": "收银台", "pay_to": "付款给", "amount": "金额", "order": "订单号", "expires": "请在 {time} 前完成支付",
         "choose": "选择支付方式", "pay_with": "使用{method}支付", "remember": "记住我的选择，下次优先显示",
+        "suggested": "建议改用",
         "remembered": "上次使用", "forget": "忘记我保存的支付方式", "forgotten": "已忘记您保存的支付方式。",
         "continue": "前往{method}付款", "scan": "请使用{app}扫描二维码付款",
         "waiting": "等待付款结果…", "qr_label": "付款二维码", "switch": "换一种支付方式",
@@ -30,6 +31,7 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "title": "Checkout", "pay_to": "Pay to", "amount": "Amount", "order": "Order", "expires": "Pay before {time}",
         "choose": "Choose how to pay", "pay_with": "Pay with {method}", "remember": "Remember my choice for next time",
+        "suggested": "Try this instead",
         "remembered": "Last used", "forget": "Forget my saved method", "forgotten": "Your saved method is forgotten.",
         "continue": "Continue to {method}", "scan": "Scan the QR code with {app} to pay",
         "waiting": "Waiting for your payment…", "qr_label": "Payment QR code", "switch": "Use another method",

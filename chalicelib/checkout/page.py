@@ -174,7 +174,8 @@ class Renderer:
             return self._page(t(self.lang, "title"), body)
         buttons = []
         for method in methods:
-            tag = (f' <span class="tag">{self._t("remembered")}</span>'
+            tag = (f' <span class="tag">{self._t("suggested")}</span>' if method == self.view.suggested_method
+                   else f' <span class="tag">{self._t("remembered")}</span>'
                    if method == self.view.remembered_method else "")
             buttons.append(f'<li><button type="submit" name="method" value="{_h(method)}" class="method" '
                            f'data-method="{_h(method)}">{_h(method_name(self.lang, method))}{tag}</button></li>')

@@ -13,7 +13,7 @@ from chalicelib.config.settings import settings
 from chalicelib.domain.errors import InvalidRequest, InvalidState, NotFound
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
-from chalicelib.service import confirmation, next_attempt, status_sync
+from chalicelib.service import confirmation, next_attempt, routing, status_sync
 from chalicelib.storage import config_repo
 
 if TYPE_CHECKING:
@@ -30,8 +30,9 @@ class View:
     session: CheckoutSession
     payment: Payment
     attempt: Attempt | None
-    methods: list[str]  # offered now, the remembered one first
+    methods: list[str]  # offered now, the remembered one first (after a failure, the suggested one)
     remembered_method: str | None
+    suggested_method: str | None = None  # after the payer's method failed: what routing offers next
 
     @property
     def state(self) -> str:
@@ -60,10 +61,19 @@ def view(session: CheckoutSession, *, with_methods: bool = True) -> View:
     user_id = session.payer.get("user_id")
     last = remembered.last_method(session.merchant_id, user_id) if with_methods else None
     methods: list[str] = []
+    suggested: str | None = None
     if with_methods and payment.status is PaymentState.PENDING and not session.expired():
         methods = remembered_first(offered(session.allowed_methods, session.currency, session.merchant_id,
                                            payer=session.payer), last)
-    return View(session, payment, attempt, methods, last)
+        if attempt is not None and attempt.status in ATTEMPT_FINAL and len(methods) > 1:
+            # The payer's method just failed: routing's next offer (another channel when there is one) comes first.
+            offer = routing.next_offer(session.merchant_id, session.currency, session.amount, methods,
+                                       [attempt.method], payer_id=session.payer.get("user_id"),
+                                       city=session.payer.get("city"))
+            if offer is not None:
+                suggested = offer.method
+                methods = [suggested, *(m for m in methods if m != suggested)]
+    return View(session, payment, attempt, methods, last, suggested)
 
 
 def return_url(session: CheckoutSession, key: str) -> str:

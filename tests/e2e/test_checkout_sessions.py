@@ -300,6 +300,26 @@ def test_the_remembered_method_comes_first_and_can_be_forgotten(stack, channel_a
     assert re.findall(r'name="method" value="([^"]+)"', third.page().text) == methods
 
 
+def test_after_a_failure_the_next_method_routing_offers_comes_first(stack, channel_account, merchant):
+    channel_account("alipay", account_id="alipay-next", merchant_ids=(merchant.merchant_id,))
+    session = create(merchant, allowed_methods=["wechat.native", "alipay.qr"])
+    payer = Payer(session["url"])
+    before = payer.page().text
+    assert re.findall(r'name="method" value="([^"]+)"', before) == ["wechat.native", "alipay.qr"]
+    assert "Try this instead" not in before
+    payer.choose("wechat.native")
+    first = merchant.get(f"/v1/payments/{session['payment_id']}")["attempt_id"]
+    pay_at_wechat_sandbox(stack, first, result="fail")
+    from chalicelib.service import status_sync
+
+    status_sync.sync_attempt(first)
+    wait_for(lambda: payer.page("/status").json()["state"] == "failed_attempt")
+    page = payer.page().text
+    # Another channel than the one that just failed is offered first, marked; the failed method stays to retry.
+    assert re.findall(r'name="method" value="([^"]+)"', page) == ["alipay.qr", "wechat.native"]
+    assert 'value="alipay.qr" class="method" data-method="alipay.qr">' in page and "Try this instead" in page
+
+
 def test_not_remembered_without_the_payers_consent(stack, merchant):
     user = {"user_id": f"u-{uuid.uuid4().hex[:8]}"}
     first = Payer(create(merchant, payer=user, allowed_methods=["wechat.native"])["url"])
