@@ -67,6 +67,7 @@ is first sent (Stripe delivers events asynchronously, typically within a second)
         self._v1 = V1Api(self.state, self.reporting, self.webhooks, self._schedule_refund_settlement, self.checkout)
         self._control = ControlApi(self.state, self.faults, self.deliverer, self.webhooks, self.reporting,
                                    lambda: list(self._requests))
+        self._control.checkout = self.checkout
         self._challenge = ChallengePage(self.state)
         self._hosted_checkout = HostedCheckoutPage(self.checkout)
         self._http = BackgroundHTTPServer(self._routes(), self._control.not_found)

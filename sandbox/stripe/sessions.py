@@ -101,6 +101,13 @@ class CheckoutBook:
 
     # -- the payer on the hosted page -------------------------------------------------------------------------
 
+    def open_for_attempt(self, attempt_id: str) -> str | None:
+        """The newest open session whose metadata names this attempt (what ``/_sandbox/pay`` pays)."""
+        with self._state._lock:
+            found = [s.id for s in self.sessions.values()
+                     if s.metadata.get("attempt_id") == attempt_id and s.status == "open"]
+            return found[-1] if found else None
+
     def for_payer(self, session_id: str) -> CheckoutSession | None:
         with self._state._lock:
             found = self.sessions.get(session_id)

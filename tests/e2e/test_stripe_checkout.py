@@ -183,3 +183,12 @@ def test_stripe_card_is_still_refused_on_the_hosted_page(merchant):
     answer = merchant.call("POST", "/v1/checkout_sessions", body)
     assert answer.status_code == 400, answer.text
     assert "allowed_methods.1" in answer.text and "stripe.card" in answer.text
+
+
+def test_the_sandbox_control_pay_pays_an_open_session_like_the_payer(stripe, merchant):
+    """``payhub sandbox pay`` (and the tests of other parts) pay by attempt id; for a session that is the page's Pay."""
+    payment = checkout_payment(merchant, amount=1600)
+    paid = requests.post(f"{stripe.sandbox_url}/_sandbox/pay", json={"out_trade_no": payment["attempt_id"]}, timeout=10)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["checkout_session"]["status"] == "complete"
+    wait_for(lambda: status_of(merchant, payment) == "succeeded", timeout_s=15)
