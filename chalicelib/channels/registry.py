@@ -51,7 +51,7 @@ METHODS: tuple[str, ...] = (
     "wechat.jsapi", "wechat.miniprogram", "wechat.native", "wechat.h5", "wechat.app",
     "alipay.page", "alipay.wap", "alipay.qr", "alipay.app",
     "unionpay.gateway", "unionpay.quickpass", "unionpay.card",
-    "ecny.wallet", "stripe.card", "paypal.wallet",
+    "ecny.wallet", "stripe.card", "stripe.checkout", "paypal.wallet",
 )
 
 

@@ -61,11 +61,12 @@ TEXT: dict[str, dict[str, str]] = {
 METHOD_NAMES: dict[str, dict[str, str]] = {
     "zh-CN": {"wechat.native": "微信支付", "wechat.h5": "微信支付", "alipay.qr": "支付宝扫码", "alipay.page": "支付宝",
               "alipay.wap": "支付宝（手机）", "unionpay.gateway": "银联网关", "unionpay.quickpass": "云闪付",
-              "unionpay.card": "银联卡", "ecny.wallet": "数字人民币", "paypal.wallet": "PayPal"},
+              "unionpay.card": "银联卡", "ecny.wallet": "数字人民币", "paypal.wallet": "PayPal",
+              "stripe.checkout": "银行卡（Stripe）"},
     "en": {"wechat.native": "WeChat Pay", "wechat.h5": "WeChat Pay", "alipay.qr": "Alipay QR", "alipay.page": "Alipay",
            "alipay.wap": "Alipay (mobile)", "unionpay.gateway": "UnionPay online banking",
            "unionpay.quickpass": "UnionPay QuickPass", "unionpay.card": "UnionPay card", "ecny.wallet": "e-CNY",
-           "paypal.wallet": "PayPal"},
+           "paypal.wallet": "PayPal", "stripe.checkout": "Card (Stripe)"},
 }
 
 SCAN_APPS: dict[str, dict[str, str]] = {

@@ -1,8 +1,9 @@
 """Which payment methods the hosted page can drive in a payer's browser, and how each is shown.
 
 Methods that need a native app or a wallet's in-app browser (WeChat JSAPI, mini-program and app payments,
-Alipay app) or a channel's own script (Stripe card fields) are not offered on the page: the merchant may allow
-them, and the page leaves them out.
+Alipay app) or a channel's own script (Stripe card fields, ``stripe.card``) are not offered on the page: the
+hub's Content-Security-Policy allows no third-party script. Stripe is offered as ``stripe.checkout`` instead: the
+payer is sent to Stripe's own hosted payment page (a Checkout Session) and comes back, like PayPal.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ PAGE_METHODS: dict[str, str] = {
     "unionpay.card": "card",
     "ecny.wallet": "qr",
     "paypal.wallet": "redirect",
+    "stripe.checkout": "redirect",
 }
 
 

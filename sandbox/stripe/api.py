@@ -15,6 +15,7 @@ from .errors import InvalidRequest, NotFound
 from .records import TEST_CARDS, Account, Intent
 from .reports import Reporting
 from .resources import balance_transaction_json, charge_json, endpoint_json, intent_json, list_json, refund_json
+from .sessions import CheckoutBook, SessionParams
 from .state import IntentParams, SandboxState
 from .webhooks import WebhookSender
 
@@ -132,8 +133,9 @@ def paginate(items: list[Any], params: Mapping[str, Any], url: str, render: Call
 
 class V1Api:
     def __init__(self, state: SandboxState, reporting: Reporting, webhooks: WebhookSender,
-                 on_refund_created: Callable[[str], None]) -> None:
+                 on_refund_created: Callable[[str], None], checkout: CheckoutBook) -> None:
         self._state = state
+        self._checkout = checkout
         self._reporting = reporting
         self._webhooks = webhooks
         self._on_refund_created = on_refund_created
@@ -147,6 +149,9 @@ class V1Api:
             ("POST", "/v1/payment_intents/{id}/confirm", self.confirm_intent),
             ("POST", "/v1/payment_intents/{id}/capture", self.capture_intent),
             ("POST", "/v1/payment_intents/{id}/cancel", self.cancel_intent),
+            ("POST", "/v1/checkout/sessions", self.create_checkout_session),
+            ("GET", "/v1/checkout/sessions/{id}", self.get_checkout_session),
+            ("POST", "/v1/checkout/sessions/{id}/expire", self.expire_checkout_session),
             ("POST", "/v1/refunds", self.create_refund),
             ("GET", "/v1/refunds", self.list_refunds),
             ("GET", "/v1/refunds/{id}", self.get_refund),
@@ -236,6 +241,55 @@ class V1Api:
         if reason not in (None, "duplicate", "fraudulent", "requested_by_customer", "abandoned"):
             raise InvalidRequest(f"Invalid cancellation_reason: {reason}", param="cancellation_reason")
         return self._intent_answer(self._state.cancel_intent(account.merchant_id, path["id"], reason), params)
+
+    # Checkout Sessions
+
+    def create_checkout_session(self, params: Mapping[str, Any], path: Mapping[str, str], account: Account) -> Answer:
+        if _str(params, "mode", required=True) != "payment":
+            raise InvalidRequest("The sandbox makes mode=payment sessions only.", param="mode")
+        items = params.get("line_items")
+        if not isinstance(items, list) or not items:
+            raise InvalidRequest("Missing required param: line_items.", code="parameter_missing", param="line_items")
+        total, currency, names = 0, None, []
+        for n, item in enumerate(items):
+            price = item.get("price_data") if isinstance(item, dict) else None
+            if not isinstance(price, dict):
+                raise InvalidRequest("The sandbox takes line_items with price_data only.",
+                                     code="parameter_missing", param=f"line_items[{n}][price_data]")
+            unit, item_currency = _currency_amount({"amount": price.get("unit_amount"), "currency": price.get("currency")})
+            quantity = _int(item, "quantity", required=True, minimum=1, maximum=999) or 1
+            product = price.get("product_data")
+            name = _str(product, "name", required=True) if isinstance(product, dict) else None
+            if name is None:
+                raise InvalidRequest("Missing required param: product_data[name].", code="parameter_missing",
+                                     param=f"line_items[{n}][price_data][product_data][name]")
+            if currency not in (None, item_currency):
+                raise InvalidRequest("All line_items must share one currency.", param=f"line_items[{n}]")
+            total, currency, names = total + unit * quantity, item_currency, [*names, name]
+        if total > AMOUNT_MAX:
+            raise InvalidRequest("Amount must be no more than 999,999.99", code="amount_too_large", param="line_items")
+        success_url = _str(params, "success_url", required=True, max_chars=5000) or ""
+        cancel_url = _str(params, "cancel_url", max_chars=5000)
+        for name, url in (("success_url", success_url), ("cancel_url", cancel_url)):
+            if url is not None and not url.startswith(("https://", "http://")):
+                raise InvalidRequest(f"Not a valid URL: {name}", code="url_invalid", param=name)
+        intent_data = params.get("payment_intent_data") or {}
+        if not isinstance(intent_data, dict):
+            raise InvalidRequest("payment_intent_data must be a hash", param="payment_intent_data")
+        assert currency is not None
+        session = self._checkout.create(account.merchant_id, SessionParams(
+            amount_total=total, currency=currency, product_name=", ".join(names), success_url=success_url,
+            cancel_url=cancel_url, client_reference_id=_str(params, "client_reference_id", max_chars=200),
+            metadata=_metadata(params), intent_metadata=_metadata(intent_data),
+            intent_description=_str(intent_data, "description", max_chars=1000),
+            expires_at=_int(params, "expires_at", maximum=2**40)))
+        return Answer(200, self._checkout.json(session))
+
+    def get_checkout_session(self, params: Mapping[str, Any], path: Mapping[str, str], account: Account) -> Answer:
+        return Answer(200, self._checkout.json(self._checkout.get(account.merchant_id, path["id"])))
+
+    def expire_checkout_session(self, params: Mapping[str, Any], path: Mapping[str, str], account: Account) -> Answer:
+        return Answer(200, self._checkout.json(self._checkout.expire(account.merchant_id, path["id"])))
 
     # Refunds
 

@@ -16,6 +16,7 @@ from .faults import FaultBook
 from .records import Intent
 from .reports import Reporting
 from .resources import balance_transaction_json, charge_json, endpoint_json, intent_json, refund_json
+from .sessions import CheckoutBook
 from .state import IllegalTransition, SandboxState
 from .webhooks import WebhookSender
 
@@ -31,6 +32,8 @@ def _int(body: Mapping[str, Any], name: str, default: int, maximum: int = 10_000
 
 
 class ControlApi:
+    checkout: CheckoutBook | None = None  # set by the server: ``/_sandbox/pay`` pays an open Checkout Session too
+
     def __init__(self, state: SandboxState, faults: FaultBook, deliverer: Deliverer, webhooks: WebhookSender,
                  reporting: Reporting, requests_log: Callable[[], list[dict[str, Any]]]) -> None:
         self._state = state
@@ -102,6 +105,18 @@ class ControlApi:
         result = body.get("result", "success")
         if result not in ("success", "fail"):
             raise ControlError(400, "PARAM_ERROR", "result must be success or fail")
+        session_id = self.checkout.open_for_attempt(attempt_id) if self.checkout else None
+        if session_id is not None:
+            # A Checkout Session not paid yet: the payer presses Pay on its page (success only: the page's card pays).
+            if result != "success":
+                raise ControlError(400, "PARAM_ERROR", "a Checkout Session is paid or left open; result=fail does not apply")
+            try:
+                paid = self.checkout.pay(session_id)
+            except IllegalTransition as exc:
+                raise ControlError(409, "UNEXPECTED_STATE", str(exc)) from exc
+            return json_response(200, {"payment_intent": intent_json(self._state.intent(paid.account,
+                                                                                     str(paid.payment_intent))),
+                                       "checkout_session": self.checkout.json(paid)})
         intent = self._state.payer_pays(self._intent_for(attempt_id).id, result == "success")
         return json_response(200, {"payment_intent": intent_json(intent)})
 

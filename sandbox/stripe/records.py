@@ -150,3 +150,26 @@ class WebhookEndpoint:
 
     def wants(self, event_type: str) -> bool:
         return "*" in self.enabled_events or event_type in self.enabled_events
+
+
+@dataclass(slots=True)
+class CheckoutSession:
+    """A hosted payment page session (``mode=payment``). Its PaymentIntent is made only when the payer pays, with
+    ``payment_intent_data`` (metadata, description) applied, as Stripe does from API version 2022-08-01 on."""
+
+    id: str
+    account: str
+    amount_total: int
+    currency: str
+    created: int
+    expires_at: int
+    success_url: str
+    cancel_url: str | None
+    client_reference_id: str | None
+    metadata: dict[str, str]
+    intent_metadata: dict[str, str]
+    intent_description: str | None
+    product_name: str
+    status: str = "open"  # open | complete | expired
+    payment_status: str = "unpaid"  # unpaid | paid
+    payment_intent: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .records import BalanceTransaction, Charge, Intent, Refund, WebhookEndpoint
+from .records import BalanceTransaction, Charge, CheckoutSession, Intent, Refund, WebhookEndpoint
 
 
 def intent_json(intent: Intent) -> dict[str, Any]:
@@ -67,3 +67,17 @@ def endpoint_json(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> di
 
 def list_json(url: str, data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     return {"object": "list", "url": url, "has_more": has_more, "data": data}
+
+
+def checkout_session_json(session: CheckoutSession, base_url: str) -> dict[str, Any]:
+    """``url`` is set only while the session is open, as Stripe renders it."""
+    return {
+        "id": session.id, "object": "checkout.session", "amount_subtotal": session.amount_total,
+        "amount_total": session.amount_total, "cancel_url": session.cancel_url,
+        "client_reference_id": session.client_reference_id, "created": session.created,
+        "currency": session.currency, "expires_at": session.expires_at, "livemode": False,
+        "metadata": dict(session.metadata), "mode": "payment", "payment_intent": session.payment_intent,
+        "payment_method_types": ["card"], "payment_status": session.payment_status, "status": session.status,
+        "success_url": session.success_url,
+        "url": f"{base_url}/c/pay/{session.id}" if session.status == "open" else None,
+    }

@@ -32,9 +32,11 @@ from .errors import (
     StripeError,
 )
 from .faults import FaultBook
+from .hosted_page import HostedCheckoutPage
 from .idempotency import KEY_CHARS_MAX, IdempotencyStore
 from .records import Account
 from .reports import Reporting
+from .sessions import CheckoutBook
 from .state import SandboxState, token
 from .webhooks import RETRY_SCHEDULE_S, WebhookSender
 
@@ -61,10 +63,13 @@ is first sent (Stripe delivers events asynchronously, typically within a second)
         self._timers: list[threading.Timer] = []
         self._timers_lock = threading.Lock()
         self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_MAX)
-        self._v1 = V1Api(self.state, self.reporting, self.webhooks, self._schedule_refund_settlement)
+        self.checkout = CheckoutBook(self.state)
+        self._v1 = V1Api(self.state, self.reporting, self.webhooks, self._schedule_refund_settlement, self.checkout)
         self._control = ControlApi(self.state, self.faults, self.deliverer, self.webhooks, self.reporting,
                                    lambda: list(self._requests))
+        self._control.checkout = self.checkout
         self._challenge = ChallengePage(self.state)
+        self._hosted_checkout = HostedCheckoutPage(self.checkout)
         self._http = BackgroundHTTPServer(self._routes(), self._control.not_found)
         self.base_url = ""
 
@@ -94,6 +99,8 @@ is first sent (Stripe delivers events asynchronously, typically within a second)
             router.add(method, path, self._wrap(handler))
         router.add("GET", "/three_d_secure/authenticate/{intent}", self._challenge.show)
         router.add("POST", "/three_d_secure/authenticate/{intent}", self._challenge.submit)
+        router.add("GET", "/c/pay/{session}", self._hosted_checkout.show)
+        router.add("POST", "/c/pay/{session}", self._hosted_checkout.submit)
         for method, path, control in self._control.routes():
             router.add(method, path, self._control.guarded(control))
         return router

@@ -108,3 +108,31 @@ def test_an_unpublished_api_version_is_refused_as_stripe_does(sandbox: StripeSan
                                  stripe_version="2024-07-01", max_network_retries=0)
     with pytest.raises(stripe.InvalidRequestError, match="Invalid Stripe API version: 2024-07-01"):
         client.v1.payment_intents.create(params={"amount": 100, "currency": "usd"})
+
+
+def test_checkout_sessions_through_the_sdk(sandbox: StripeSandbox, account: dict[str, Any],
+                                           receiver: Receiver) -> None:
+    """Create (idempotent under the SDK's key), retrieve, pay on the page, the signed completed event, expire."""
+    client = account["client"]
+    params: dict[str, Any] = {
+        "mode": "payment", "success_url": "https://shop.example/ok?cs={CHECKOUT_SESSION_ID}",
+        "cancel_url": "https://shop.example/cart", "client_reference_id": "att_sdk1",
+        "metadata": {"attempt_id": "att_sdk1"}, "payment_intent_data": {"metadata": {"attempt_id": "att_sdk1"}},
+        "line_items": [{"quantity": 2, "price_data": {"currency": "usd", "unit_amount": 450,
+                                                      "product_data": {"name": "Tea"}}}]}
+    session = client.v1.checkout.sessions.create(params=params, options={"idempotency_key": "sdk-cs-1"})
+    again = client.v1.checkout.sessions.create(params=params, options={"idempotency_key": "sdk-cs-1"})
+    assert again.id == session.id and (session.amount_total, session.status, session.url is not None) == (900, "open", True)
+    paid = requests.post(session.url, data={"result": "pay"}, allow_redirects=False, timeout=5)
+    assert paid.headers["Location"] == f"https://shop.example/ok?cs={session.id}"
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.payment_status) == ("complete", "paid")
+    assert client.v1.payment_intents.retrieve(done.payment_intent).metadata["attempt_id"] == "att_sdk1"
+    callback = events_of(receiver, account["path"], "checkout.session.completed", session.id)
+    event = stripe.Webhook.construct_event(callback.body, callback.headers["Stripe-Signature"],
+                                           account["secret"])
+    assert event.data.object.payment_intent == done.payment_intent
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.checkout.sessions.expire(session.id)  # only an open session can be expired
+    other = client.v1.checkout.sessions.create(params={**params, "client_reference_id": "att_sdk2"})
+    assert client.v1.checkout.sessions.expire(other.id).status == "expired"

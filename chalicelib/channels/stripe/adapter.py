@@ -1,4 +1,9 @@
-"""``StripeAdapter``: Stripe PaymentIntents for ``stripe.card`` behind the ``ChannelAdapter`` Protocol.
+"""``StripeAdapter``: Stripe PaymentIntents for ``stripe.card`` and Checkout Sessions for ``stripe.checkout``
+behind the ``ChannelAdapter`` Protocol.
+
+A ``stripe.checkout`` attempt's ``channel_order_ref`` is its session id (``cs_...``): query and close read and expire
+the session (``checkout``); everything after the payment (refunds, statements) goes through the intent the
+session made, exactly as for ``stripe.card``.
 
 The intent id is the ``channel_order_ref`` (and the ``channel_transaction_id``); our attempt id rides along
 as ``metadata[attempt_id]``. ``query``/``close`` read the intent by the id the caller passes; only a caller with
@@ -30,7 +35,7 @@ from chalicelib.channels.base import (
     StatementSummary,
     Transport,
 )
-from chalicelib.channels.stripe import intents, lookup, notifications, statement, states
+from chalicelib.channels.stripe import checkout, intents, lookup, notifications, statement, states
 from chalicelib.channels.stripe.amounts import to_wire
 from chalicelib.channels.stripe.client import StripeClient, json_object
 from chalicelib.channels.stripe.credentials import StripeCredentials
@@ -81,7 +86,7 @@ def _parsed(parse: Callable[[Mapping[str, Any]], Any], obj: Mapping[str, Any]) -
 
 class StripeAdapter:
     channel = "stripe"
-    methods = intents.METHODS
+    methods = intents.METHODS | {checkout.METHOD}
 
     def __init__(self, transport: Transport, *, report_fetcher: ReportFetcher | None = None) -> None:
         self._client = StripeClient(transport)
@@ -93,6 +98,8 @@ class StripeAdapter:
         if request.method not in self.methods:
             raise InvalidRequest(f"method {request.method!r} is not a Stripe method", param="method")
         credentials = StripeCredentials.from_account(account)
+        if request.method == checkout.METHOD:
+            return self._create_session(credentials, request)
         params = intents.create_params(request)
         # A decline at confirmation is a 402 card_error: a definite refusal, nothing is recorded.
         intent = self._client.call_json(credentials, "POST", "/v1/payment_intents", params,
@@ -104,10 +111,73 @@ class StripeAdapter:
                       currency=params["currency"])
         return CreateResult(channel_order_ref=intent_id, action=intents.client_action(credentials, intent))
 
+    def _create_session(self, credentials: StripeCredentials, request: CreateRequest) -> CreateResult:
+        """``POST /v1/checkout/sessions`` under the attempt's key; the payer is sent to the session's ``url``."""
+        params = checkout.create_params(request)
+        session = self._client.call_json(credentials, "POST", "/v1/checkout/sessions", params,
+                                         idempotency_key=intents.idempotency_key(request.attempt_id, "checkout"))
+        price = params["line_items"][0]["price_data"]
+        session_id = checkout.check_session(session, request.attempt_id, amount=price["unit_amount"],
+                                            currency=price["currency"])
+        return CreateResult(channel_order_ref=session_id, action=checkout.redirect_action(session))
+
+    def _session(self, credentials: StripeCredentials, attempt_id: str, session_id: str) -> dict[str, Any] | None:
+        try:
+            session = self._client.call_json(credentials, "GET", f"/v1/checkout/sessions/{_segment(session_id)}")
+        except ChannelError as exc:
+            if exc.refused and exc.channel_code == _RESOURCE_MISSING:
+                return None
+            raise
+        checkout.check_session(session, attempt_id, session_id=session_id)
+        return session
+
+    def _session_status(self, credentials: StripeCredentials, attempt_id: str, session_id: str) -> PaymentStatus:
+        """A paid session answers with its intent's status (read by id, with its charge); an unpaid one by itself."""
+        session = self._session(credentials, attempt_id, session_id)
+        if session is None:
+            return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status=_RESOURCE_MISSING)
+        intent_id = checkout.paid_intent_id(session)
+        if intent_id is None:
+            unpaid: PaymentStatus = _parsed(checkout.unpaid_status, session)
+            return unpaid
+        intent = self._intent(credentials, attempt_id, intent_id)
+        if intent is None:
+            raise ChannelError(f"Checkout Session {session_id} names intent {intent_id}, which Stripe does not have",
+                               channel_code=_RESOURCE_MISSING, retryable=True)
+        status: PaymentStatus = _parsed(states.payment_status, intent)
+        return status
+
+    def _expire_session(self, credentials: StripeCredentials, attempt_id: str, session_id: str) -> None:
+        """``POST /v1/checkout/sessions/{id}/expire``: only an open session can be expired. A paid one answers
+        ``ORDERPAID``; one already expired (or that Stripe does not have) is closed."""
+        session = self._session(credentials, attempt_id, session_id)
+        if session is None or session.get("status") == "expired":
+            return
+        if session.get("status") == "open":
+            try:
+                self._client.call_json(credentials, "POST", f"/v1/checkout/sessions/{_segment(session_id)}/expire",
+                                       idempotency_key=intents.idempotency_key(attempt_id, "expire"))
+                return
+            except ChannelError as exc:
+                if not exc.refused:
+                    raise
+            # The payer finished it between our read and the expire: say what it is now.
+            session = self._session(credentials, attempt_id, session_id)
+            if session is None or session.get("status") == "expired":
+                return
+        if checkout.paid_intent_id(session) is not None:
+            raise ChannelError(f"Checkout Session {session_id} was paid", channel_code=ORDER_PAID)
+        raise ChannelError(f"Checkout Session {session_id} is complete and its payment is processing; it cannot be "
+                           "closed now", channel_code="processing", retryable=True)
+
     def query(self, account: ChannelAccount, attempt_id: str, amount: Money, *,
               channel_order_ref: str | None = None) -> PaymentStatus:
-        """``GET /v1/payment_intents/{channel_order_ref}``; a search by our attempt id only when no ``pi_`` id is given."""
+        """``GET /v1/payment_intents/{channel_order_ref}``; a search by our attempt id only when no ``pi_`` id is given.
+        A ``cs_`` reference is a Checkout Session: read it (and the intent it made, once paid)."""
         credentials = StripeCredentials.from_account(account)
+        if checkout.is_session_id(channel_order_ref):
+            assert channel_order_ref is not None
+            return self._session_status(credentials, intents.check_our_id(attempt_id, "attempt_id"), channel_order_ref)
         intent = self._intent(credentials, intents.check_our_id(attempt_id, "attempt_id"), channel_order_ref)
         if intent is None:
             return PaymentStatus(outcome=PaymentOutcome.NOT_FOUND, raw_status=_RESOURCE_MISSING)
@@ -121,6 +191,10 @@ class StripeAdapter:
         only the channel's own answer closes an attempt."""
         credentials = StripeCredentials.from_account(account)
         attempt_id = intents.check_our_id(attempt_id, "attempt_id")
+        if checkout.is_session_id(channel_order_ref):
+            assert channel_order_ref is not None
+            self._expire_session(credentials, attempt_id, channel_order_ref)
+            return
         intent = self._intent(credentials, attempt_id, channel_order_ref)
         if intent is None:
             if _intent_id(channel_order_ref) is not None:

@@ -17,6 +17,7 @@ from datetime import UTC
 from typing import Any
 
 from chalicelib.channels.base import CallbackReply, InboundCallback, Notification, NotificationKind
+from chalicelib.channels.stripe.checkout import event_status
 from chalicelib.channels.stripe.credentials import StripeCredentials
 from chalicelib.channels.stripe.signature import SignatureInvalid, verify
 from chalicelib.channels.stripe.states import from_unix, payment_status, refund_status
@@ -26,6 +27,10 @@ PAYMENT_EVENTS = frozenset({
     "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
     "payment_intent.canceled", "payment_intent.requires_action", "payment_intent.amount_capturable_updated",
 })
+# A Checkout Session (``stripe.checkout``) reports its end: paid (``completed``, its intent's own events follow the
+# same attempt too: both carry our attempt id, and the hub takes the first) or no longer payable (``expired``).
+CHECKOUT_EVENTS = frozenset({"checkout.session.completed", "checkout.session.expired",
+                             "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"})
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 CHARGE_REFUNDED = "charge.refunded"
 ATTEMPT_KEY = "attempt_id"
@@ -84,6 +89,16 @@ def _notifications(event_id: str, event_type: str, obj: Mapping[str, Any], merch
         if attempt_id is None:
             return []
         status = payment_status(obj, paid_at=from_unix(event.get("created")))
+        return [Notification(kind=NotificationKind.PAYMENT, event_id=event_id, channel_merchant_id=merchant_id,
+                             channel_app_id=None, object_id=attempt_id, payment=status, raw=dict(obj))]
+    if event_type in CHECKOUT_EVENTS:
+        _expect(obj, "checkout.session")
+        attempt_id = _metadata_value(obj, ATTEMPT_KEY)
+        if attempt_id is None:
+            return []
+        status = event_status(obj, paid_at=from_unix(event.get("created")))
+        if event_type == "checkout.session.async_payment_failed":
+            return []  # the intent's own payment_intent.payment_failed tells the failure, with its reason
         return [Notification(kind=NotificationKind.PAYMENT, event_id=event_id, channel_merchant_id=merchant_id,
                              channel_app_id=None, object_id=attempt_id, payment=status, raw=dict(obj))]
     if event_type in REFUND_EVENTS:

@@ -21,12 +21,13 @@ from chalicelib.service.routing import callback_url
 from chalicelib.storage import config_repo
 from infra.local.provision.http import post_json
 
-STRIPE_METHODS = ("stripe.card",)
+STRIPE_METHODS = ("stripe.card", "stripe.checkout")
 STRIPE_CURRENCIES = ("USD", "EUR", "GBP", "HKD", "SGD", "JPY", "CNY", "AUD", "CAD", "CHF", "KRW", "BHD", "KWD", "ISK")
 WEBHOOK_EVENTS = (
     "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
     "payment_intent.canceled", "payment_intent.requires_action", "payment_intent.amount_capturable_updated",
     "charge.refunded", "refund.created", "refund.updated", "refund.failed",
+    "checkout.session.completed", "checkout.session.expired",
 )
 API_VERSION = "2024-06-20"
 
