@@ -80,7 +80,7 @@ def _simple_gsi(table: Table, index_name: str) -> tuple[str, str] | None:
     return hashes[0], ranges[0]
 
 
-def _place(table: Table, index: _IndexMap, item: Item) -> None:
+def _place(index: _IndexMap, item: Item) -> None:
     partition = item.attrs.get(index.hash_attr)
     if partition is None or any(item.attrs.get(a) is None for a in index.order):
         return  # not in the index (DynamoDB indexes an item only when it has the index's key attributes)
@@ -116,10 +116,25 @@ def _index_map(table: Table, index_name: str, attrs: tuple[str, str]) -> _IndexM
         hash_attr, range_attr = attrs
         order = tuple(a for a in (range_attr, table.hash_key_attr, table.range_key_attr) if a)
         index = _IndexMap(hash_attr, range_attr, order)
-        for item in _original_all_items(table):
-            _place(table, index, item)
+        for item in _stored_items(table):
+            partition = item.attrs.get(hash_attr)
+            if partition is not None and all(item.attrs.get(a) is not None for a in order):
+                sort_key = tuple(item.attrs[a] for a in order)
+                index.partitions.setdefault(partition, []).append((sort_key, item))
+                index.placed[(item.hash_key, item.range_key)] = (partition, sort_key)
+        for entries in index.partitions.values():
+            try:  # the values' own Python order is DynamoType's order (its __lt__ compares them) and much faster
+                entries.sort(key=lambda e: tuple(v.cast_value for v in e[0]))
+            except TypeError:
+                entries.sort(key=_entry_key)
         maps.indexes[index_name] = index
     return index
+
+
+def _stored_items(table: Table) -> list[Item]:
+    if table.range_key_attr:
+        return [item for bucket in table.items.values() for item in bucket.values()]
+    return list(table.items.values())  # type: ignore[arg-type]
 
 
 def reindex(table: Table, hash_key: Any, range_key: Any) -> None:
@@ -135,7 +150,7 @@ def reindex(table: Table, hash_key: Any, range_key: Any) -> None:
         for index in maps.indexes.values():
             _unplace(index, (hash_key, range_key))
             if current is not None:
-                _place(table, index, current)
+                _place(index, current)
 
 
 _BOUNDED = {"EQ", "=", "LT", "<", "LE", "<=", "GT", ">", "GE", ">=", "BETWEEN"}

@@ -167,8 +167,8 @@ def test_a_page_visits_a_window_of_its_partition_not_the_table(monkeypatch: pyte
     for n in range(3000):
         table.put_item({**_key(f"p{n:05d}", "A"), "gpk": {"S": f"g{n % 3}"}, "gsk": {"S": f"{n:05d}"}})
     seen: list[int] = []
-    original = moto_index._original_all_items
-    monkeypatch.setattr(moto_index, "_original_all_items", lambda t: seen.append(1) or original(t))
+    original = moto_index._stored_items
+    monkeypatch.setattr(moto_index, "_stored_items", lambda t: seen.append(1) or original(t))
     first = moto_index.query(table, None, "LE", [DynamoType({"S": "01500"})], 5, None, False, None,
                              index_name="by_s", hash_key_conditions=[("gpk", DynamoType({"S": "g0"}))],
                              range_key_conditions=[("gsk", "LE", [DynamoType({"S": "01500"})])])
