@@ -170,8 +170,9 @@ def run(args: argparse.Namespace) -> None:
     print(table((f"page of {args.limit}, {args.payments:,} payments in moto", "p50 ms", "p95 ms",
                  "queries", "batch gets"), rows))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    first = "first query" if args.moto_as_released else "first query (moto builds its partition map)"
     print(f"{'moto as released' if args.moto_as_released else 'with infra/local/moto_index.py'}: "
-          f"load {loaded_s:.0f} s, first query (moto builds its partition map) {built_s:.1f} s, "
+          f"load {loaded_s:.0f} s, {first} {built_s:.1f} s, "
           f"peak memory {peak_mib:,.0f} MiB, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
