@@ -8,7 +8,7 @@ bench/listing.py could not run at the size the issue asks for, and a long-runnin
 The fix keeps, per table and per GSI that has one hash and one range attribute, each partition's items sorted in
 moto's own index order (index hash, index range, table hash, table range, compared as moto's ``DynamoType``).
 It is built from the table the first time the index is queried and kept up on every write path of the pinned
-moto: ``Table.put_item`` (PutItem, BatchWriteItem, transactions), ``Table.delete_item``,
+moto: ``Table.put_item`` (PutItem, BatchWriteItem, transactions, PartiQL), ``Table.delete_item``,
 ``DynamoDBBackend.update_item`` (which changes items in place) and the undo of a cancelled transaction
 (infra/local/moto_patches.py). A table whose ``items`` dict was replaced (a restore) is rebuilt.
 
