@@ -22,6 +22,7 @@ from payhub_cli import bills as bills_cli
 from payhub_cli import checkout as checkout_cli
 from payhub_cli import invoices as invoices_cli
 from payhub_cli import keys as keys_cli
+from payhub_cli import listing as listing_cli
 from payhub_cli import recon as recon_cli
 from payhub_cli import risk as risk_cli
 from payhub_cli import routing as routing_cli
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     bills_cli.register(groups)
     invoices_cli.register(groups)
     risk_cli.register(groups)
+    listing_cli.register(groups)
     return parser
 
 

@@ -60,8 +60,9 @@ class SerializedMotoServer(ThreadedMotoServer):
 def start_moto(port: int | None = None, *, fix_dynamodb: bool = True) -> tuple[ThreadedMotoServer, str]:
     """Start moto and point this process's boto3 at it. Returns the server and its endpoint URL.
 
-    ``fix_dynamodb`` applies infra/local/moto_patches.py (transactions that stay fast and memory that stays
-    flat as tables grow); only bench/moto_transactions.py turns it off, to measure moto as released."""
+    ``fix_dynamodb`` applies infra/local/moto_patches.py (transactions that stay fast, memory that stays flat
+    and GSI queries that read one partition as tables grow); only bench/moto_transactions.py turns it off,
+    to measure moto as released."""
     if fix_dynamodb:
         moto_patches.apply()
     port = port or free_port()

@@ -1,4 +1,4 @@
-"""Two narrow fixes to moto's DynamoDB, so a long `make run` or a stress test stays as fast as its first minute.
+"""Three narrow fixes to moto's DynamoDB, so a long `make run` or a stress test stays as fast as its first minute.
 
 Measured on moto 5.2.5 (bench/moto_transactions.py, docs/local-speed.md): ``TransactWriteItems`` slowed as the
 tables grew (34 tx/s with a few hundred items, 14/s at 1,500) and every transaction grew the process by
@@ -12,7 +12,7 @@ megabytes, while ``PutItem`` stayed flat. Two causes:
    creates objects through ``__new__``, so each of those table copies, and every item version that PutItem,
    UpdateItem or a query's result copy ever made, is kept alive for the life of the process.
 
-The fixes, applied by :func:`apply` (``start_moto`` calls it):
+The fixes, applied by :func:`apply` (``start_moto`` calls it), the third in infra/local/moto_index.py:
 
 1. ``transact_write_items`` is replaced by the same algorithm with an undo log: before an item is written, a
    detached copy of that one item (or "absent") is noted; a cancelled transaction puts exactly those items
@@ -23,8 +23,10 @@ The fixes, applied by :func:`apply` (``start_moto`` calls it):
 2. DynamoDB ``Item`` and SQS ``Message`` instances (the two models the hub creates per request: every
    queued message was kept the same way) are created without being tracked. Nothing in moto reads their
    ``instances_tracked`` except the dashboard's model listing, which then no longer lists them.
+3. A Query on a global secondary index walks every item of the table; a per-index partition map, kept up on
+   every write, hands moto's own query only the partition's candidates (infra/local/moto_index.py).
 
-Both are applied only to the moto version they were written against (``PATCHED_VERSIONS``): on any other,
+All are applied only to the moto version they were written against (``PATCHED_VERSIONS``): on any other,
 :func:`apply` leaves moto alone and says so, and a test fails until someone checks the new version. The fix
 offered upstream is in docs/local-speed.md.
 """
@@ -51,6 +53,8 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.sqs.models import Message
 
+from infra.local import moto_index
+
 log = logging.getLogger("local.moto")
 
 PATCHED_VERSIONS = frozenset({"5.2.5"})
@@ -75,6 +79,7 @@ def apply() -> bool:
                     moto.__version__, ", ".join(sorted(PATCHED_VERSIONS)))
         return False
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    moto_index.install()
     for model in UNTRACKED_MODELS:
         model.__new__ = staticmethod(_new_untracked)  # type: ignore[assignment]
     _applied = True
@@ -106,6 +111,11 @@ class _Before:
 
 
 def _restore(before: _Before) -> None:
+    _put_back(before)
+    moto_index.reindex(before.table, before.hash_key, before.range_key)
+
+
+def _put_back(before: _Before) -> None:
     items = before.table.items
     if before.range_key is None:
         if before.item is None:
