@@ -1,7 +1,7 @@
 """The matching engine on DuckDB: the bulk of a day paired in SQL, every difference judged by ``DayMatcher``.
 
 A day's statement rows and hub records are loaded into two DuckDB tables (``rows``, ``records``; columns as
-the engine's ``CompactRow`` / ``CompactRecord`` tuples, plus ``ord``, the position in its stream). One join
+the engine's ``CompactRow`` / ``CompactRecord`` tuples; a table's ``rowid`` is the position in its stream). One join
 then finds the **clean pairs**: keys whose outcome no other key can change and whose row agrees with its record
 on every field the hot loop of ``DayMatcher.match_row_tuples`` checks. A key is clean when
 
@@ -21,9 +21,9 @@ case through both. Input the Python engine would refuse (an unknown kind, an uns
 holding its separator, two records for one key...) is handed whole to ``match_day_compact``, which raises its
 own error.
 
-Memory: DuckDB keeps the tables columnar under ``memory_limit`` and spills to ``temp_directory`` beyond it;
-only the residue becomes Python objects. Speed: loading is C++ (the export's JSON, a statement's CSV) on
-every core; the join and the aggregates are vectorised.
+Memory: the tables are DuckDB's (columnar, in memory up to ``memory_limit``, spilled to the scratch directory
+beyond it); only the residue becomes Python objects. Speed: the readers are C++ (the export's JSON, a bill's
+lines) and the join and aggregates are vectorised, on every core DuckDB is given.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ ROW_COLUMNS: Final = ("kind", "object_id", "channel_ref", "amount", "currency", 
                       "occurred_at", "attempt_id", "line")
 RECORD_COLUMNS: Final = ("kind", "object_id", "channel_ref", "amount", "currency", "status", "occurred_at",
                          "attempt_id", "fee", "fee_currency")
-_TYPES: Final = {"amount": "BIGINT", "fee": "BIGINT", "line": "BIGINT", "ord": "BIGINT"}
-ROWS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*ROW_COLUMNS, "ord"))
-RECORDS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*RECORD_COLUMNS, "ord"))
+_TYPES: Final = {"amount": "BIGINT", "fee": "BIGINT", "line": "BIGINT"}
+ROWS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in ROW_COLUMNS)
+RECORDS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in RECORD_COLUMNS)
 MEMORY_LIMIT: Final = "256MB"  # DuckDB's own; the tables spill to temp_directory beyond it
 FETCH_BATCH: Final = 10_000
 _SEP = "\x1f"  # the Python index's field separator (matching.py): a field holding it is refused there
@@ -60,9 +60,9 @@ class Workspace:
     Use as a context manager; ``rows`` and ``records`` are created empty and filled by the loaders."""
 
     def __init__(self, *, memory_limit: str = MEMORY_LIMIT, threads: int | None = None,
-                 directory: str | None = None) -> None:
+                 directory: str | None = None, on_disk: bool = False) -> None:
         self.directory = tempfile.mkdtemp(prefix="recon-", dir=directory)
-        self.con = duckdb.connect(config={
+        self.con = duckdb.connect(os.path.join(self.directory, "day.duckdb") if on_disk else ":memory:", config={
             "memory_limit": memory_limit, "threads": threads or os.cpu_count() or 1,
             "temp_directory": os.path.join(self.directory, "spill"), "preserve_insertion_order": True,
         })
@@ -83,7 +83,7 @@ class Workspace:
         return os.path.join(self.directory, name)
 
     def count(self, table: str) -> int:
-        return int(self.one(f"SELECT count(*) FROM {table}")[0])
+        return int(self.one(f"SELECT count(*) FROM {table}")[0])  # noqa: S608 - names and indexes of our own; values go as parameters
 
     def one(self, sql: str, parameters: list[Any] | None = None) -> tuple[Any, ...]:
         found = self.con.execute(sql, parameters or []).fetchone()
@@ -100,19 +100,19 @@ class Workspace:
 
     def _add_tuples(self, table: str, columns: tuple[str, ...], values: Iterable[tuple[Any, ...]]) -> int:
         """Spool the tuples as JSON lines (exact: ``null`` and ``""`` stay apart, any text survives) and let
-        DuckDB read the file; ``ord`` continues after what the table holds."""
+        DuckDB append the file to the table, in order."""
         start = self.count(table)
         path = self.path(f"{table}-{start}.jsonl")
         count = 0
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         with open(path, "w", encoding="utf-8") as out:
             for value in values:
-                out.write(dumps([_text(cell) for cell in value] + [start + count]))
+                out.write(dumps([_text(cell) for cell in value]))
                 out.write("\n")
                 count += 1
         if count:
             pick = ", ".join(f"CAST(v[{i + 1}] AS {_TYPES.get(name, 'VARCHAR')})" for i, name in enumerate(columns))
-            self.con.execute(f"INSERT INTO {table} SELECT {pick}, CAST(v[{len(columns) + 1}] AS BIGINT) FROM "
+            self.con.execute(f"INSERT INTO {table} SELECT {pick} FROM "  # noqa: S608 - names and indexes of our own; values go as parameters
                              "read_json(?, format='newline_delimited', records=false, columns={'v': 'VARCHAR[]'})",
                              [path])
         os.remove(path)
@@ -134,7 +134,7 @@ class Workspace:
                  ref_rows AS (SELECT DISTINCT kind, channel_ref FROM rows
                               WHERE coalesce(object_id, '') = '' AND coalesce(channel_ref, '') <> ''
                               UNION SELECT kind, channel_ref FROM pool_refs)
-            SELECT r.ord AS row_ord, h.ord AS record_ord, r.currency,
+            SELECT r.rowid AS row_ord, h.rowid AS record_ord, r.currency,
                    r.status = 'succeeded' AS moved, CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed
             FROM rows r
             JOIN row_keys USING (kind, object_id)
@@ -152,9 +152,9 @@ class Workspace:
         moved = dict(con.execute("SELECT currency, sum(signed) FROM clean WHERE moved GROUP BY currency").fetchall())
         matcher = DayMatcher(day, pool, near_midnight=near_midnight)
         matcher.add_record_tuples(self._fetch(
-            "SELECT * EXCLUDE (ord) FROM records WHERE ord NOT IN (SELECT record_ord FROM clean) ORDER BY ord"))
+            "SELECT * FROM records WHERE rowid NOT IN (SELECT record_ord FROM clean) ORDER BY rowid"))
         found = list(matcher.match_row_tuples(self._fetch(
-            "SELECT * EXCLUDE (ord) FROM rows WHERE ord NOT IN (SELECT row_ord FROM clean) ORDER BY ord")))
+            "SELECT * FROM rows WHERE rowid NOT IN (SELECT row_ord FROM clean) ORDER BY rowid")))
         found.extend(matcher.finish())
         matcher.matched += int(clean)
         for currency, total in moved.items():
@@ -162,10 +162,10 @@ class Workspace:
         return matcher.result(found)
 
     def fetch_rows(self) -> Iterator[CompactRow]:
-        return self._fetch("SELECT * EXCLUDE (ord) FROM rows ORDER BY ord")  # type: ignore[return-value]
+        return self._fetch("SELECT * FROM rows ORDER BY rowid")  # type: ignore[return-value]
 
     def fetch_records(self) -> Iterator[CompactRecord]:
-        return self._fetch("SELECT * EXCLUDE (ord) FROM records ORDER BY ord")  # type: ignore[return-value]
+        return self._fetch("SELECT * FROM records ORDER BY rowid")  # type: ignore[return-value]
 
     def _fetch(self, sql: str) -> Iterator[Any]:
         cursor = self.con.cursor()  # its own cursor: the matcher's consumer may query meanwhile
@@ -186,7 +186,7 @@ class Workspace:
                OR currency IS NULL OR currency NOT IN ({marks}) OR status IS NULL OR amount IS NULL
                OR (nullif(fee_currency, '') IS NOT NULL AND fee_currency NOT IN ({marks}))
                OR contains(coalesce(channel_ref, ''), ?) OR occurred_at IS NULL OR contains(occurred_at, ?)
-               OR contains(coalesce(attempt_id, ''), ?)""", [*currencies, *currencies, _SEP, _SEP, _SEP])[0]
+               OR contains(coalesce(attempt_id, ''), ?)""", [*currencies, *currencies, _SEP, _SEP, _SEP])[0]  # noqa: S608 - names and indexes of our own; values go as parameters
         statuses = self.one("SELECT count(DISTINCT status) FROM (SELECT status FROM records UNION ALL "
                             "SELECT 'succeeded')")[0]
         bad_rows = self.one("SELECT count(*) FROM rows WHERE kind IS NULL OR kind NOT IN ('payment', 'refund') "

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-
 import test_matching as cases  # the matching cases, from this directory (pytest puts it on sys.path)
+
 from chalicelib.channels.base import StatementKind, StatementRow
 from chalicelib.recon import columnar
 from chalicelib.recon.matching import (
