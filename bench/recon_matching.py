@@ -247,6 +247,12 @@ def _account() -> Any:
     return ChannelAccount(config, ChannelSecrets({}))
 
 
+def _bill_columns() -> list[str]:
+    from sandbox.wechatpay.bill import HEADERS
+
+    return list(HEADERS["ALL"])
+
+
 def _export_reader(directory: str, account: Any) -> Any:
     from chalicelib.recon.day_records import fee_rate_bps
     from chalicelib.recon.hub_records import read_export_compact
@@ -271,6 +277,28 @@ def child_engine(directory: str) -> dict[str, Any]:
     if tally.summary is None or tally.rows != tally.summary.count:
         raise SystemExit(f"the tally counted {tally.rows} rows against the summary's {tally.summary}")
     return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, **_engine_counts(result)}
+
+
+def child_columnar(directory: str) -> dict[str, Any]:
+    """The run's path on the DuckDB engine: ``match_statement_columnar`` from the two files (the bill by the
+    adapter's columnar reader, the export by DuckDB's JSON reader, at the same time) to the checked result."""
+    from chalicelib.channels.registry import adapter
+    from chalicelib.recon import columnar
+    from chalicelib.recon.run import match_statement_columnar
+    from chalicelib.recon.tally import Tally
+
+    account = _account()
+    adapter("wechatpay")
+    startup, laps = _peak_mb(), Laps()
+    tally = Tally()
+    with columnar.Workspace(memory_limit=ENGINE_MEMORY, threads=DUCKDB_THREADS) as space:
+        result = match_statement_columnar(account, DAY, os.path.join(directory, STATEMENT),
+                                          [os.path.join(directory, EXPORT)], tally=tally, space=space)
+        clean = space.count("clean")
+    laps.lap("total")
+    if tally.summary is None or tally.rows != tally.summary.count:
+        raise SystemExit(f"the tally counted {tally.rows} rows against the summary's {tally.summary}")
+    return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, "clean": clean, **_engine_counts(result)}
 
 
 def child_dataclasses(directory: str) -> dict[str, Any]:
@@ -424,12 +452,100 @@ def _merge_and_classify(statement: Any, hub: Any, laps: Laps) -> dict[str, Any]:
             "matched_amount": {str(k): int(v) for k, v in sorted(totals.items())}}
 
 
+DUCKDB_MEMORY, DUCKDB_THREADS = "256MB", 2  # the plain DuckDB baseline's settings
+ENGINE_MEMORY = "400MB"  # the DuckDB engine's own limit, within the 512 MB budget for the whole process
+
+
+def child_duckdb(directory: str) -> dict[str, Any]:
+    """Plain DuckDB on the same files: read_csv of the bill, read_json of the export, the classification in SQL
+    (the pandas baseline's rules), under a 256 MB memory limit on 2 threads."""
+    import duckdb
+
+    bill_columns = _bill_columns()
+    startup, laps = _peak_mb(), Laps()
+    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY, "threads": DUCKDB_THREADS})
+    c = {name: f'"{name}"' for name in ("交易时间", "微信订单号", "商户订单号", "交易状态", "货币种类", "应结订单金额",
+                                        "微信退款单号", "商户退款单号", "退款金额", "退款状态", "手续费")}
+    cell = {name: f"substr({quoted}, 2)" for name, quoted in c.items()}
+    refund = f"{cell['交易状态']} = 'REFUND'"
+    word = f"CASE WHEN {refund} THEN {cell['退款状态']} ELSE {cell['交易状态']} END"
+    fee5 = f"CAST(replace({cell['手续费']}, '.', '') AS BIGINT)"
+    con.execute(f"""
+        CREATE TABLE statement AS
+        SELECT CASE WHEN {refund} THEN 'refund' ELSE 'payment' END AS kind,
+               CASE WHEN {refund} THEN {cell['商户退款单号']} ELSE {cell['商户订单号']} END AS object_id,
+               CAST(replace(CASE WHEN {refund} THEN {cell['退款金额']} ELSE {cell['应结订单金额']} END, '.', '') AS BIGINT)
+                   AS amount,
+               {cell['货币种类']} AS currency,
+               CASE WHEN {word} = 'SUCCESS' THEN 'succeeded' ELSE lower({word}) END AS status,
+               sign({fee5}) * ((abs({fee5}) + 500) // 1000) AS fee,
+               epoch(CAST({cell['交易时间']} AS TIMESTAMP)) % 86400 AS s_of_day,
+               row_number() OVER () AS line
+        FROM read_csv(?, header=true, all_varchar=true, delim=',', quote='', escape='', null_padding=true,
+                      auto_detect=false, strict_mode=false, columns={{{", ".join(f"'{n}': 'VARCHAR'" for n in
+                      bill_columns)}}})
+        WHERE left({c['交易状态']}, 1) = '`'""", [os.path.join(directory, STATEMENT)])
+    laps.lap("read_statement")
+    s = "STRUCT(S VARCHAR)"
+    con.execute(f"""
+        CREATE TABLE hub AS
+        SELECT split_part(it.recon_sk.S, '#', 1) AS kind, split_part(it.recon_sk.S, '#', 2) AS object_id,
+               CAST(it.amount.N AS BIGINT) AS amount, it.currency.S AS currency, it.status.S AS status,
+               epoch(CAST(it.recon_at.S AS TIMESTAMPTZ) + INTERVAL 8 HOUR) % 86400 AS s_of_day,
+               CASE WHEN split_part(it.recon_sk.S, '#', 1) = 'payment'
+                    THEN (CAST(it.amount.N AS BIGINT) * {FEE_RATE_BPS} + 5000) // 10000 END AS fee
+        FROM (SELECT Item AS it FROM read_json(?, format='newline_delimited', columns={{'Item':
+              'STRUCT(recon_pk {s}, recon_sk {s}, amount STRUCT(N VARCHAR), currency {s}, status {s}, recon_at {s})'}}))
+        WHERE it.recon_pk.S = '{ACCOUNT}#{DAY}'""", [os.path.join(directory, EXPORT)])
+    laps.lap("read_export")
+    near = NEAR_MIDNIGHT_S
+    for _ in range(REPEAT):
+        con.execute(f"""
+            CREATE OR REPLACE TABLE classified AS
+            WITH ranked AS (SELECT *, row_number() OVER (PARTITION BY kind, object_id ORDER BY line) AS nth FROM statement),
+            pairs AS (SELECT r.kind IS NOT NULL AS has_row, h.kind IS NOT NULL AS has_record,
+                             r.amount AS r_amount, h.amount AS h_amount, r.currency AS r_currency, h.currency AS h_currency,
+                             r.status AS r_status, h.status AS h_status, r.fee AS r_fee, h.fee AS h_fee,
+                             coalesce(r.kind, h.kind) AS kind,
+                             least(r.s_of_day, 86400 - r.s_of_day) <= {near} AS r_near,
+                             least(h.s_of_day, 86400 - h.s_of_day) <= {near} AS h_near
+                      FROM (SELECT * FROM ranked WHERE nth = 1) r FULL OUTER JOIN hub h USING (kind, object_id))
+            SELECT *, has_row AND has_record AND (r_status = 'succeeded') <> (h_status = 'succeeded') AS d_status,
+                   has_row AND has_record AND r_currency <> h_currency AS d_currency,
+                   has_row AND has_record AND r_amount <> h_amount AS d_amount,
+                   has_row AND has_record AND h_fee IS NOT NULL AND r_fee IS DISTINCT FROM h_fee AS d_fee
+            FROM pairs""")
+        found = con.execute("""
+            SELECT count(*) FILTER (WHERE has_row AND NOT has_record AND NOT r_near),
+                   count(*) FILTER (WHERE has_record AND NOT has_row AND h_status = 'succeeded' AND NOT h_near),
+                   count(*) FILTER (WHERE d_status),
+                   count(*) FILTER (WHERE d_currency AND NOT d_status),
+                   count(*) FILTER (WHERE d_amount AND NOT d_status AND NOT d_currency),
+                   count(*) FILTER (WHERE d_fee AND NOT d_status AND NOT d_currency AND NOT d_amount),
+                   (SELECT count(*) FROM statement) - (SELECT count(*) FROM (SELECT DISTINCT kind, object_id FROM statement)),
+                   count(*) FILTER (WHERE has_row AND NOT has_record AND r_near)
+                     + count(*) FILTER (WHERE has_record AND NOT has_row AND h_status = 'succeeded' AND h_near),
+                   count(*) FILTER (WHERE has_row AND has_record AND NOT (d_status OR d_currency OR d_amount OR d_fee))
+            FROM classified""").fetchone()
+        totals = con.execute("""
+            SELECT r_currency, sum(CASE WHEN kind = 'payment' THEN r_amount ELSE -r_amount END) FROM classified
+            WHERE has_row AND has_record AND NOT (d_status OR d_currency OR d_amount OR d_fee) AND r_status = 'succeeded'
+            GROUP BY r_currency ORDER BY r_currency""").fetchall()
+        laps.lap("classify")
+    assert found is not None
+    classes = dict(zip(("channel_only", "hub_only", "status", "currency", "amount", "fee", "duplicate_row"), found[:7],
+                       strict=True))
+    return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup,
+            "classes": {klass: int(classes[klass]) for klass in CLASSES}, "carried": int(found[7]),
+            "matched": int(found[8]), "matched_amount": {str(k): int(v) for k, v in totals}}
+
+
 def child_generate(directory: str, rows: int) -> dict[str, Any]:
     started = time.perf_counter()
     return {**generate(directory, rows, SEED), "seconds": time.perf_counter() - started}
 
 
-CHILDREN = {"engine": child_engine, "dataclasses": child_dataclasses, "phases": child_phases, "pandas": child_pandas,
+CHILDREN = {"duckdb": child_duckdb, "columnar": child_columnar, "engine": child_engine, "dataclasses": child_dataclasses, "phases": child_phases, "pandas": child_pandas,
             "generate": child_generate}
 
 

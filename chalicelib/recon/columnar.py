@@ -60,7 +60,7 @@ class Workspace:
     Use as a context manager; ``rows`` and ``records`` are created empty and filled by the loaders."""
 
     def __init__(self, *, memory_limit: str = MEMORY_LIMIT, threads: int | None = None,
-                 directory: str | None = None, on_disk: bool = False) -> None:
+                 directory: str | None = None, on_disk: bool = True) -> None:
         self.directory = tempfile.mkdtemp(prefix="recon-", dir=directory)
         self.con = duckdb.connect(os.path.join(self.directory, "day.duckdb") if on_disk else ":memory:", config={
             "memory_limit": memory_limit, "threads": threads or os.cpu_count() or 1,
@@ -78,6 +78,16 @@ class Workspace:
     def close(self) -> None:
         self.con.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def fork(self) -> Workspace:
+        """The same tables through a cursor of their own, for loading from another thread at the same time
+        (DuckDB runs both; the forked connection is closed with ``close_fork``)."""
+        clone = object.__new__(Workspace)
+        clone.__dict__.update(self.__dict__, con=self.con.cursor())
+        return clone
+
+    def close_fork(self) -> None:
+        self.con.close()
 
     def path(self, name: str) -> str:
         return os.path.join(self.directory, name)

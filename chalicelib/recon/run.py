@@ -17,6 +17,7 @@ that form directly (WeChat Pay does), otherwise its ``StatementRow`` values are 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,8 +29,8 @@ from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
-from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
-from chalicelib.recon.day_records import hub_record_tuples
+from chalicelib.recon import columnar, hub_records, ledger_check, metrics, repo, report, statement_store
+from chalicelib.recon.day_records import fee_rate_bps, hub_record_tuples
 from chalicelib.recon.items import ItemBook, follow_up_pool
 from chalicelib.recon.matching import NEAR_MIDNIGHT, CompactRecord, CompactRow, compact_row, match_day_compact
 from chalicelib.recon.model import DayResult, Pooled
@@ -142,6 +143,63 @@ def match_statement(account: ChannelAccount, day: date, chunks: Iterable[bytes],
     return result
 
 
+HubSide = list[str] | Iterable[CompactRecord]  # hub export files (DynamoDB JSON lines), or the records themselves
+
+
+def match_statement_columnar(account: ChannelAccount, day: date, statement_path: str, hub: HubSide,
+                             pool: Iterable[Pooled] = (), *, tally: Tally, near_midnight: timedelta = NEAR_MIDNIGHT,
+                             space: columnar.Workspace | None = None) -> DayResult:
+    """``match_statement`` on the DuckDB engine (``chalicelib.recon.columnar``), with the same result: the
+    statement file (as fetched) and the hub side are loaded into the workspace at the same time, the hub
+    side in a thread of its own (DuckDB works outside the GIL): the statement by the adapter's columnar
+    reader when it has one and the file is in its plain shape (its rows counted by DuckDB), else by its
+    parser through the tally; the hub side from export files by DuckDB's JSON reader, or from records.
+    Raises ``ChannelError`` / ``StatementInvalid`` for a malformed statement, ``ExportMalformed`` for a
+    malformed export, before anything is written."""
+    if space is None:
+        with columnar.Workspace() as own:
+            return match_statement_columnar(account, day, statement_path, hub, pool, tally=tally,
+                                            near_midnight=near_midnight, space=own)
+    failure: list[BaseException] = []
+    fork = space.fork()
+
+    def load_hub() -> None:
+        try:
+            if isinstance(hub, list) and all(isinstance(path, str) for path in hub):
+                hub_records.load_export(fork, hub, account_id=account.account_id, day=day,
+                                        fee_rate_bps=fee_rate_bps(account))
+            else:
+                fork.add_record_tuples(hub)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+            failure.append(exc)
+
+    loader = threading.Thread(target=load_hub, name="recon-hub-load")
+    loader.start()
+    try:
+        channel = adapter(account.config.channel)
+        load: Callable[[ChannelAccount, Any, str], tuple[bool, StatementSummary | None]] | None = getattr(
+            channel, "load_statement_columnar", None)
+        loaded, summary = load(account, space, statement_path) if load is not None else (False, None)
+        if loaded:
+            tally.count_table(space, summary)
+        else:
+            space.add_row_tuples(tally.compact_rows_of(statement_tuples(channel, account, _file_chunks(statement_path))))
+    finally:
+        loader.join()
+        fork.close_fork()
+    if failure:
+        raise failure[0]
+    result = space.match(day, pool, near_midnight=near_midnight)
+    tally.check()
+    return result
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as stream:
+        while chunk := stream.read(statement_store.READ_CHUNK_BYTES):
+            yield chunk
+
+
 def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progress: Progress,
                near_midnight: timedelta) -> RunResult:
     account_id, channel = account.account_id, account.config.channel
@@ -156,8 +214,14 @@ def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progres
             pool, pool_day = repo.pool_for(account_id, day)
         except repo.PreviousDayNotReconciled as exc:
             raise StatementNotReady(str(exc)) from exc  # retried like a late statement
-        result = match_statement(account, day, statement_store.read(stored.key, expected_sha256=stored.sha256),
-                                 records, pool, tally=tally, near_midnight=near_midnight)
+        with columnar.Workspace() as space:
+            # the file as stored, hash checked before the last chunk is written: what is parsed is what was fetched
+            path = space.path("statement")
+            with open(path, "wb") as out:
+                for chunk in statement_store.read(stored.key, expected_sha256=stored.sha256):
+                    out.write(chunk)
+            result = match_statement_columnar(account, day, path, records, pool, tally=tally,
+                                              near_midnight=near_midnight, space=space)
     except (ChannelError, StatementInvalid, statement_store.StatementIntegrityError) as exc:
         message = exc.message if isinstance(exc, ChannelError) else str(exc)
         progress(f"statement rejected: {message}")

@@ -56,56 +56,66 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
 
     con = space.con
     start = space.count("rows")
-    currencies = ", ".join(f"'{currency}'" for currency in _TWO_DECIMALS)
-    time, state, currency = cell(bill._TIME), cell(bill._STATE), f"coalesce(nullif({cell(bill._CURRENCY)}, ''), 'CNY')"
-    fee, order = cell(bill._FEE), cell(bill._ORDER_NO)
-    refund_no, refund_id, refund_state = cell(bill._REFUND_NO), cell(bill._REFUND_ID), cell(bill._REFUND_STATE)
-    amount_text = (f"CASE WHEN {state} = 'REFUND' THEN {cell(bill._REFUND_AMOUNT)} "
-                   f"ELSE coalesce(nullif({cell(bill._SETTLED)}, ''), {cell(bill._LEGACY_TOTAL)}) END")
-    word = f"CASE WHEN {state} = 'REFUND' THEN {refund_state} ELSE {state} END"
-    units = f"TRY_CAST(replace({fee}, '.', '') AS BIGINT)"
-    fee_minor = (f"CASE WHEN {fee} = '' THEN NULL WHEN length(split_part({fee}, '.', 2)) = 2 THEN {units} "
-                 f"WHEN {units} >= 0 THEN ({units} + 500) // 1000 ELSE -((500 - {units}) // 1000) END")
+    named = {"c_time": bill._TIME, "c_state": bill._STATE, "c_currency": bill._CURRENCY, "c_order": bill._ORDER_NO,
+             "c_transaction": bill._TRANSACTION_ID, "c_settled": bill._SETTLED, "c_legacy": bill._LEGACY_TOTAL,
+             "c_fee": bill._FEE, "c_refund_no": bill._REFUND_NO, "c_refund_id": bill._REFUND_ID,
+             "c_refund_amount": bill._REFUND_AMOUNT, "c_refund_state": bill._REFUND_STATE}
+    picks = ", ".join(f"{cell(column)} AS {name}" for name, column in named.items())
     threads = space.one("SELECT current_setting('threads')")[0]
-    try:  # one pass: every detail line converted, with whether it is plain; the other lines kept as text
-        # One thread: the table's rowids must follow the file's lines (a gzip stream is read by one anyway).
+    try:
+        # Pass 1, one thread (a gzip stream is read by one anyway) so that the table's rowids follow the file's
+        # lines (blank lines are rows too): the cells a row is read from, and the text of the other lines.
         con.execute("SET threads = 1")
         con.execute(f"""
             CREATE OR REPLACE TABLE bill_lines AS
-            SELECT detail, CASE WHEN detail AND len(cells) = {width} THEN NULL ELSE t END AS t,  -- text of the odd lines only
-                   CASE WHEN {state} = 'REFUND' THEN 'refund' ELSE 'payment' END AS kind,
-                   CASE WHEN {state} = 'REFUND' THEN {refund_no} ELSE {order} END AS object_id,
-                   CASE WHEN {state} = 'REFUND' THEN (CASE WHEN {refund_id} IN ('', '0') THEN NULL ELSE {refund_id} END)
-                        ELSE nullif({cell(bill._TRANSACTION_ID)}, '') END AS channel_ref,
-                   TRY_CAST(replace({amount_text}, '.', '') AS BIGINT) AS amount, {currency} AS currency,
-                   CASE WHEN {word} = 'SUCCESS' THEN 'succeeded' ELSE lower({word}) END AS status,
-                   {fee_minor} AS fee, CASE WHEN {fee} = '' THEN NULL ELSE {currency} END AS fee_currency,
-                   replace({time}, ' ', 'T') || '+08:00' AS occurred_at,
-                   CASE WHEN {state} = 'REFUND' THEN nullif({order}, '') END AS attempt_id,
-                   detail AND (len(cells) <> {width}
-                     OR NOT regexp_full_match({time}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}')
-                     OR TRY_CAST({time} AS TIMESTAMP) IS NULL
-                     OR {currency} NOT IN ({currencies})
-                     OR NOT regexp_full_match({amount_text}, '[0-9]{{1,15}}\\.[0-9]{{2}}')
-                     OR NOT ({fee} = '' OR regexp_full_match({fee}, '-?[0-9]{{1,15}}\\.([0-9]{{2}}|[0-9]{{5}})'))
-                     OR NOT regexp_full_match({word}, '[A-Za-z_]*')
-                     OR ({state} = 'REFUND' AND {refund_no} IN ('', '0'))) AS irregular
+            SELECT detail, len(cells) AS width, CASE WHEN detail AND len(cells) = {width} THEN NULL ELSE t END AS t,
+                   {picks}
             FROM (SELECT t, detail, CASE WHEN detail THEN string_split(substr(t, 2), ',`') END AS cells
                   FROM (SELECT rtrim(t, chr(13)) AS t, coalesce(left(t, 1) = '`', false) AS detail
                         FROM read_csv(?, columns={{'t': 'VARCHAR'}}, header=false, delim='{_FIELD}', quote='',
                                       escape='', auto_detect=false, strict_mode=true, null_padding=false)))
             """, [path])  # noqa: S608 - names and indexes of our own; values go as parameters
-        # a table keeps insertion order: rowid + 1 is the line number (blank lines are rows too)
-        con.execute("CREATE OR REPLACE VIEW bill_view AS SELECT rowid + 1 AS n, * FROM bill_lines "
-                    "WHERE rowid > 0 AND (detail OR t IS NOT NULL)")
     except duckdb.Error:  # not UTF-8, a line with the field byte...: the Python parser words it
         return None
     finally:
         con.execute(f"SET threads = {int(threads)}")
+    currencies = ", ".join(f"'{currency}'" for currency in _TWO_DECIMALS)
+    # Pass 2, on every thread: each row by parse_trade_bill_rows' rules, and whether it is plain.
+    con.execute(f"""
+        CREATE OR REPLACE VIEW bill_cells AS
+        SELECT rowid + 1 AS n, detail, t, width, c_time, c_state, c_order, c_transaction, c_fee, c_refund_no,
+               c_refund_id, c_state = 'REFUND' AS refund, coalesce(nullif(c_currency, ''), 'CNY') AS currency,
+               CASE WHEN c_state = 'REFUND' THEN c_refund_amount ELSE coalesce(nullif(c_settled, ''), c_legacy) END
+                   AS amount_text,
+               CASE WHEN c_state = 'REFUND' THEN c_refund_state ELSE c_state END AS word,
+               TRY_CAST(replace(c_fee, '.', '') AS BIGINT) AS units
+        FROM bill_lines WHERE rowid > 0 AND (detail OR t IS NOT NULL);
+        CREATE OR REPLACE VIEW bill_view AS
+        SELECT n, detail, t,
+               CASE WHEN refund THEN 'refund' ELSE 'payment' END AS kind,
+               CASE WHEN refund THEN c_refund_no ELSE c_order END AS object_id,
+               CASE WHEN refund THEN (CASE WHEN c_refund_id IN ('', '0') THEN NULL ELSE c_refund_id END)
+                    ELSE nullif(c_transaction, '') END AS channel_ref,
+               CAST(replace(amount_text, '.', '') AS BIGINT) AS amount, currency,
+               CASE WHEN word = 'SUCCESS' THEN 'succeeded' ELSE lower(word) END AS status,
+               CASE WHEN c_fee = '' THEN NULL WHEN length(c_fee) - strpos(c_fee, '.') = 2 THEN units
+                    WHEN units >= 0 THEN (units + 500) // 1000 ELSE -((500 - units) // 1000) END AS fee,
+               CASE WHEN c_fee = '' THEN NULL ELSE currency END AS fee_currency,
+               replace(c_time, ' ', 'T') || '+08:00' AS occurred_at,
+               CASE WHEN refund THEN nullif(c_order, '') END AS attempt_id,
+               detail AND (width <> {width}
+                 OR NOT regexp_full_match(c_time, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}')
+                 OR TRY_CAST(c_time AS TIMESTAMP) IS NULL
+                 OR currency NOT IN ({currencies})
+                 OR NOT regexp_full_match(amount_text, '[0-9]{{1,15}}\\.[0-9]{{2}}')
+                 OR NOT (c_fee = '' OR regexp_full_match(c_fee, '-?[0-9]{{1,15}}\\.([0-9]{{2}}|[0-9]{{5}})'))
+                 OR NOT regexp_full_match(word, '[A-Za-z_]*')
+                 OR (refund AND c_refund_no IN ('', '0'))) AS irregular
+        FROM bill_cells""")  # noqa: S608 - names and indexes of our own
     try:
         return _append(space, start)
     finally:
-        con.execute("DROP VIEW IF EXISTS bill_view; DROP TABLE IF EXISTS bill_lines")
+        con.execute("DROP VIEW IF EXISTS bill_view; DROP VIEW IF EXISTS bill_cells; DROP TABLE IF EXISTS bill_lines")
 
 
 def _append(space: Any, start: int) -> StatementSummary | None:
@@ -126,8 +136,13 @@ def _append(space: Any, start: int) -> StatementSummary | None:
         return None  # the full parse raises it, naming the right line
     if len(parsed) != 1 or not isinstance(parsed[0], StatementSummary):
         return None
-    con.execute("""
-        INSERT INTO rows
-        SELECT kind, object_id, channel_ref, amount, currency, status, fee, fee_currency, occurred_at, attempt_id, n
-        FROM bill_view WHERE detail AND n < ? ORDER BY n""", [summary_header_at])
+    threads = space.one("SELECT current_setting('threads')")[0]
+    try:  # one thread: the rows' rowids must follow the lines
+        con.execute("SET threads = 1")
+        con.execute("""
+            INSERT INTO rows
+            SELECT kind, object_id, channel_ref, amount, currency, status, fee, fee_currency, occurred_at, attempt_id, n
+            FROM bill_view WHERE detail AND n < ?""", [summary_header_at])
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
     return parsed[0]
