@@ -12,6 +12,7 @@ from functions import (
     operator_api,
     payments,
     recon,
+    recon_shards,
     recon_worker,
     refund_worker,
     refunds,
@@ -60,3 +61,18 @@ def recon_worker_fn(event, context):
 @app.lambda_function(name="recon_fanout")
 def recon_fanout_fn(event, context):
     return recon_worker.fan_out(event, context)
+
+
+@app.lambda_function(name="recon_shard_split")
+def recon_shard_split_fn(event, context):
+    return recon_shards.split(event, context)
+
+
+@app.lambda_function(name="recon_shard_match")
+def recon_shard_match_fn(event, context):
+    return recon_shards.match(event, context)
+
+
+@app.lambda_function(name="recon_shard_combine")
+def recon_shard_combine_fn(event, context):
+    return recon_shards.combine(event, context)

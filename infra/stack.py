@@ -91,6 +91,7 @@ class PayHubStack(cdk.Stack):
         for dead_letter_queue in (dlq for _, dlq in self.queues.values()):
             self._alarm_on_depth(dead_letter_queue)
         recon_stack.alarm_on_recon(self)
+        recon_stack.shard_state_machine(self)
 
     # --- stateful resources -------------------------------------------------------------------------------
 

@@ -160,6 +160,16 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
         with columnar.Workspace() as own:
             return match_statement_columnar(account, day, statement_path, hub, pool, tally=tally,
                                             near_midnight=near_midnight, space=own)
+    load_day(account, day, statement_path, hub, tally=tally, space=space)
+    result = space.match(day, pool, near_midnight=near_midnight)
+    tally.check()
+    return result
+
+
+def load_day(account: ChannelAccount, day: date, statement_path: str, hub: HubSide, *, tally: Tally,
+             space: columnar.Workspace) -> None:
+    """Load a day into ``space`` (``rows`` and ``records``), the hub side in a thread of its own, and count the
+    statement into ``tally``: the first half of ``match_statement_columnar``, also what a shard split reads."""
     failure: list[BaseException] = []
     fork = space.fork()
 
@@ -189,9 +199,6 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
         fork.close_fork()
     if failure:
         raise failure[0]
-    result = space.match(day, pool, near_midnight=near_midnight)
-    tally.check()
-    return result
 
 
 def _file_chunks(path: str) -> Iterator[bytes]:
