@@ -1,7 +1,7 @@
 """The matching engine on DuckDB: the bulk of a day paired in SQL, every difference judged by ``DayMatcher``.
 
 A day's statement rows and hub records are loaded into two DuckDB tables (``rows``, ``records``; columns as
-the engine's ``CompactRow`` / ``CompactRecord`` tuples; a table's ``rowid`` is the position in its stream). One join
+the engine's ``CompactRow`` / ``CompactRecord`` tuples, plus ``seq``, the position in its stream). One join
 then finds the **clean pairs**: keys whose outcome no other key can change and whose row agrees with its record
 on every field the hot loop of ``DayMatcher.match_row_tuples`` checks. A key is clean when
 
@@ -47,9 +47,13 @@ ROW_COLUMNS: Final = ("kind", "object_id", "channel_ref", "amount", "currency", 
                       "occurred_at", "attempt_id", "line")
 RECORD_COLUMNS: Final = ("kind", "object_id", "channel_ref", "amount", "currency", "status", "occurred_at",
                          "attempt_id", "fee", "fee_currency")
-_TYPES: Final = {"amount": "BIGINT", "fee": "BIGINT", "line": "BIGINT"}
-ROWS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in ROW_COLUMNS)
-RECORDS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in RECORD_COLUMNS)
+_TYPES: Final = {"amount": "BIGINT", "fee": "BIGINT", "line": "BIGINT", "seq": "BIGINT"}
+# seq: the position in the stream the Python engine would have been given (file order, record order); loaders
+# set it, since DuckDB may append a parallel scan's rows in any order.
+ROWS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*ROW_COLUMNS, "seq"))
+RECORDS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*RECORD_COLUMNS, "seq"))
+_ROW_LIST: Final = ", ".join(ROW_COLUMNS)
+_RECORD_LIST: Final = ", ".join(RECORD_COLUMNS)
 MEMORY_LIMIT: Final = "256MB"  # DuckDB's own; the tables spill to temp_directory beyond it
 FETCH_BATCH: Final = 10_000
 _SEP = "\x1f"  # the Python index's field separator (matching.py): a field holding it is refused there
@@ -79,16 +83,6 @@ class Workspace:
         self.con.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def fork(self) -> Workspace:
-        """The same tables through a cursor of their own, for loading from another thread at the same time
-        (DuckDB runs both; the forked connection is closed with ``close_fork``)."""
-        clone = object.__new__(Workspace)
-        clone.__dict__.update(self.__dict__, con=self.con.cursor())
-        return clone
-
-    def close_fork(self) -> None:
-        self.con.close()
-
     def path(self, name: str) -> str:
         return os.path.join(self.directory, name)
 
@@ -110,19 +104,19 @@ class Workspace:
 
     def _add_tuples(self, table: str, columns: tuple[str, ...], values: Iterable[tuple[Any, ...]]) -> int:
         """Spool the tuples as JSON lines (exact: ``null`` and ``""`` stay apart, any text survives) and let
-        DuckDB append the file to the table, in order."""
-        start = self.count(table)
+        DuckDB append the file to the table; ``seq`` continues after what the table holds."""
+        start = int(self.one(f"SELECT coalesce(max(seq) + 1, 0) FROM {table}")[0])  # noqa: S608 - our table
         path = self.path(f"{table}-{start}.jsonl")
         count = 0
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         with open(path, "w", encoding="utf-8") as out:
             for value in values:
-                out.write(dumps([_text(cell) for cell in value]))
+                out.write(dumps([_text(cell) for cell in value] + [start + count]))
                 out.write("\n")
                 count += 1
         if count:
             pick = ", ".join(f"CAST(v[{i + 1}] AS {_TYPES.get(name, 'VARCHAR')})" for i, name in enumerate(columns))
-            self.con.execute(f"INSERT INTO {table} SELECT {pick} FROM "  # noqa: S608 - names and indexes of our own; values go as parameters
+            self.con.execute(f"INSERT INTO {table} SELECT {pick}, CAST(v[{len(columns) + 1}] AS BIGINT) FROM "  # noqa: S608 - names and indexes of our own; values go as parameters
                              "read_json(?, format='newline_delimited', records=false, columns={'v': 'VARCHAR[]'})",
                              [path])
         os.remove(path)
@@ -144,7 +138,7 @@ class Workspace:
                  ref_rows AS (SELECT DISTINCT kind, channel_ref FROM rows
                               WHERE coalesce(object_id, '') = '' AND coalesce(channel_ref, '') <> ''
                               UNION SELECT kind, channel_ref FROM pool_refs)
-            SELECT r.rowid AS row_ord, h.rowid AS record_ord, r.currency,
+            SELECT r.seq AS row_ord, h.seq AS record_ord, r.currency,
                    r.status = 'succeeded' AS moved, CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed
             FROM rows r
             JOIN row_keys USING (kind, object_id)
@@ -162,9 +156,9 @@ class Workspace:
         moved = dict(con.execute("SELECT currency, sum(signed) FROM clean WHERE moved GROUP BY currency").fetchall())
         matcher = DayMatcher(day, pool, near_midnight=near_midnight)
         matcher.add_record_tuples(self._fetch(
-            "SELECT * FROM records WHERE rowid NOT IN (SELECT record_ord FROM clean) ORDER BY rowid"))
+            f"SELECT {_RECORD_LIST} FROM records ANTI JOIN clean ON seq = record_ord ORDER BY seq"))  # noqa: S608 - our column lists
         found = list(matcher.match_row_tuples(self._fetch(
-            "SELECT * FROM rows WHERE rowid NOT IN (SELECT row_ord FROM clean) ORDER BY rowid")))
+            f"SELECT {_ROW_LIST} FROM rows ANTI JOIN clean ON seq = row_ord ORDER BY seq")))  # noqa: S608 - our column lists
         found.extend(matcher.finish())
         matcher.matched += int(clean)
         for currency, total in moved.items():
@@ -172,10 +166,10 @@ class Workspace:
         return matcher.result(found)
 
     def fetch_rows(self) -> Iterator[CompactRow]:
-        return self._fetch("SELECT * FROM rows ORDER BY rowid")  # type: ignore[return-value]
+        return self._fetch(f"SELECT {_ROW_LIST} FROM rows ORDER BY seq")  # type: ignore[return-value]  # noqa: S608 - our column lists
 
     def fetch_records(self) -> Iterator[CompactRecord]:
-        return self._fetch("SELECT * FROM records ORDER BY rowid")  # type: ignore[return-value]
+        return self._fetch(f"SELECT {_RECORD_LIST} FROM records ORDER BY seq")  # type: ignore[return-value]  # noqa: S608 - our column lists
 
     def _fetch(self, sql: str) -> Iterator[Any]:
         cursor = self.con.cursor()  # its own cursor: the matcher's consumer may query meanwhile

@@ -211,7 +211,10 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
     if fee_rate_bps is not None and not 0 <= fee_rate_bps <= 10_000:
         raise ValueError("fee_rate_bps must be 0..10000")
     con = space.con
-    start = space.count("records")
+    before = space.count("records")
+    start = int(space.one("SELECT coalesce(max(seq), -1) FROM records")[0])  # seq of the first line: start + 1
+    threads = space.one("SELECT current_setting('threads')")[0]
+    con.execute("SET threads = 1")  # the staging table's rowids follow the files' lines (see columnar.Workspace)
     try:  # one pass over the files: the fields of every recon-indexed line, and whether SQL reads it exactly
         con.execute(f"""
             CREATE OR REPLACE TABLE export_lines AS
@@ -245,6 +248,8 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
                   WHERE it.recon_sk IS NOT NULL OR (it IS NULL AND bare_sk IS NOT NULL))""", [paths])  # noqa: S608 - names and indexes of our own; values go as parameters
     except duckdb.Error:  # broken JSON, a value of another shape...: the Python reader words it
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
     if space.one("SELECT count(*) FROM export_lines WHERE bare OR irregular")[0]:
         con.execute("DROP TABLE export_lines")
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
@@ -252,14 +257,14 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
     con.execute("""
         INSERT INTO records
         SELECT kind, object_id, channel_ref, amount, currency, status, occurred_at, attempt_id, fee,
-               CASE WHEN fee IS NOT NULL THEN currency END
-        FROM (SELECT *, CASE WHEN kind = 'payment' AND CAST($bps AS BIGINT) IS NOT NULL
+               CASE WHEN fee IS NOT NULL THEN currency END, $start + 1 + rowid
+        FROM (SELECT *, rowid, CASE WHEN kind = 'payment' AND CAST($bps AS BIGINT) IS NOT NULL
                              THEN sign(amount) * ((abs(amount) * $bps + 5000) // 10000) END AS fee
               FROM export_lines
               WHERE ($account IS NULL OR account = $account) AND ($day IS NULL OR day = $day))
-        """, {"bps": fee_rate_bps, "account": account_id, "day": wanted_day})
+        """, {"bps": fee_rate_bps, "account": account_id, "day": wanted_day, "start": start})
     con.execute("DROP TABLE export_lines")
-    return int(space.count("records") - start)
+    return int(space.count("records") - before)
 
 
 def _load_export_in_python(space: Any, paths: list[str], account_id: str | None, day: date | None,

@@ -17,7 +17,6 @@ that form directly (WeChat Pay does), otherwise its ``StatementRow`` values are 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -150,10 +149,9 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
                              pool: Iterable[Pooled] = (), *, tally: Tally, near_midnight: timedelta = NEAR_MIDNIGHT,
                              space: columnar.Workspace | None = None) -> DayResult:
     """``match_statement`` on the DuckDB engine (``chalicelib.recon.columnar``), with the same result: the
-    statement file (as fetched) and the hub side are loaded into the workspace at the same time, the hub
-    side in a thread of its own (DuckDB works outside the GIL): the statement by the adapter's columnar
-    reader when it has one and the file is in its plain shape (its rows counted by DuckDB), else by its
-    parser through the tally; the hub side from export files by DuckDB's JSON reader, or from records.
+    statement file (as fetched) is loaded into the workspace by the adapter's columnar reader when it has
+    one and the file is in its plain shape (its rows counted by DuckDB), else by its parser through the
+    tally; the hub side from export files by DuckDB's JSON reader, or from records.
     Raises ``ChannelError`` / ``StatementInvalid`` for a malformed statement, ``ExportMalformed`` for a
     malformed export, before anything is written."""
     if space is None:
@@ -168,37 +166,21 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
 
 def load_day(account: ChannelAccount, day: date, statement_path: str, hub: HubSide, *, tally: Tally,
              space: columnar.Workspace) -> None:
-    """Load a day into ``space`` (``rows`` and ``records``), the hub side in a thread of its own, and count the
-    statement into ``tally``: the first half of ``match_statement_columnar``, also what a shard split reads."""
-    failure: list[BaseException] = []
-    fork = space.fork()
-
-    def load_hub() -> None:
-        try:
-            if isinstance(hub, list) and all(isinstance(path, str) for path in hub):
-                hub_records.load_export(fork, hub, account_id=account.account_id, day=day,
-                                        fee_rate_bps=fee_rate_bps(account))
-            else:
-                fork.add_record_tuples(hub)  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
-            failure.append(exc)
-
-    loader = threading.Thread(target=load_hub, name="recon-hub-load")
-    loader.start()
-    try:
-        channel = adapter(account.config.channel)
-        load: Callable[[ChannelAccount, Any, str], tuple[bool, StatementSummary | None]] | None = getattr(
-            channel, "load_statement_columnar", None)
-        loaded, summary = load(account, space, statement_path) if load is not None else (False, None)
-        if loaded:
-            tally.count_table(space, summary)
-        else:
-            space.add_row_tuples(tally.compact_rows_of(statement_tuples(channel, account, _file_chunks(statement_path))))
-    finally:
-        loader.join()
-        fork.close_fork()
-    if failure:
-        raise failure[0]
+    """Load a day into ``space`` (``rows`` and ``records``) and count the statement into ``tally``: the first
+    half of ``match_statement_columnar``, also what a shard split reads. One load at a time: the readers keep
+    their tables in file order by running on one DuckDB thread (``SET threads``, global to the database)."""
+    channel = adapter(account.config.channel)
+    load: Callable[[ChannelAccount, Any, str], tuple[bool, StatementSummary | None]] | None = getattr(
+        channel, "load_statement_columnar", None)
+    loaded, summary = load(account, space, statement_path) if load is not None else (False, None)
+    if loaded:
+        tally.count_table(space, summary)
+    else:
+        space.add_row_tuples(tally.compact_rows_of(statement_tuples(channel, account, _file_chunks(statement_path))))
+    if isinstance(hub, list) and all(isinstance(path, str) for path in hub):
+        hub_records.load_export(space, hub, account_id=account.account_id, day=day, fee_rate_bps=fee_rate_bps(account))
+    else:
+        space.add_record_tuples(hub)  # type: ignore[arg-type]
 
 
 def _file_chunks(path: str) -> Iterator[bytes]:

@@ -51,7 +51,7 @@ def shard_of(space: Workspace, kind: str, object_id: str, shards: int) -> int:
 
 def split(space: Workspace, directory: str, shards: int) -> Split:
     """Write the workspace's rows and records as ``shards`` Parquet partitions under ``directory``; the order
-    of each side (its ``rowid``) is kept in a column ``seq``, so a shard is matched in its original order."""
+    of each side (``seq``) goes with it, so a shard is matched in its original order."""
     if shards < 1:
         raise ValueError("shards must be at least 1")
     if space.one("SELECT count(*) FROM rows WHERE coalesce(object_id, '') = ''")[0]:
@@ -60,7 +60,7 @@ def split(space: Workspace, directory: str, shards: int) -> Split:
     for table in ("rows", "records"):
         target = os.path.join(directory, table)
         space.con.execute(
-            f"COPY (SELECT *, rowid AS seq, CAST(hash(kind || ':' || object_id) % {int(shards)} AS INTEGER) AS shard "  # noqa: S608 - our table names
+            f"COPY (SELECT *, CAST(hash(kind || ':' || object_id) % {int(shards)} AS INTEGER) AS shard "  # noqa: S608 - our table names
             f"FROM {table}) TO '{_quoted(target)}' (FORMAT parquet, PARTITION_BY (shard), OVERWRITE_OR_IGNORE true)")
         counts[table] = {int(shard): int(count) for shard, count in space.con.execute(
             f"SELECT CAST(hash(kind || ':' || object_id) % {int(shards)} AS INTEGER), count(*) FROM {table} "  # noqa: S608
@@ -89,11 +89,8 @@ def match_shard(day: date, directory: str, shard: int, pool: Iterable[Pooled] = 
         for table, columns in (("rows", ROW_COLUMNS), ("records", RECORD_COLUMNS)):
             files = sorted(glob.glob(os.path.join(directory, table, f"shard={int(shard)}", "*.parquet")))
             if files:
-                # one thread: rowids follow seq, the order the day had before it was split
-                space.con.execute("SET threads = 1")
-                space.con.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM read_parquet(?) ORDER BY seq",  # noqa: S608
+                space.con.execute(f"INSERT INTO {table} SELECT {', '.join(columns)}, seq FROM read_parquet(?)",  # noqa: S608
                                   [files])
-                space.con.execute(f"SET threads = {threads or os.cpu_count() or 1}")
         return space.match(day, pool, near_midnight=near_midnight)
 
 

@@ -55,7 +55,6 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
         return "''" if index == width else f"cells[{index + 1}]"
 
     con = space.con
-    start = space.count("rows")
     named = {"c_time": bill._TIME, "c_state": bill._STATE, "c_currency": bill._CURRENCY, "c_order": bill._ORDER_NO,
              "c_transaction": bill._TRANSACTION_ID, "c_settled": bill._SETTLED, "c_legacy": bill._LEGACY_TOTAL,
              "c_fee": bill._FEE, "c_refund_no": bill._REFUND_NO, "c_refund_id": bill._REFUND_ID,
@@ -63,8 +62,9 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
     picks = ", ".join(f"{cell(column)} AS {name}" for name, column in named.items())
     threads = space.one("SELECT current_setting('threads')")[0]
     try:
-        # Pass 1, one thread (a gzip stream is read by one anyway) so that the table's rowids follow the file's
-        # lines (blank lines are rows too): the cells a row is read from, and the text of the other lines.
+        # Pass 1, on one thread (a gzip stream is read by one anyway) so that the table's rowids follow the file's
+        # lines, blank ones included: rowid + 1 is the line number. The cells a row is read from, and the text
+        # of the other lines. (The caller runs nothing else on this database meanwhile.)
         con.execute("SET threads = 1")
         con.execute(f"""
             CREATE OR REPLACE TABLE bill_lines AS
@@ -113,12 +113,12 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
                  OR (refund AND c_refund_no IN ('', '0'))) AS irregular
         FROM bill_cells""")  # noqa: S608 - names and indexes of our own
     try:
-        return _append(space, start)
+        return _append(space)
     finally:
         con.execute("DROP VIEW IF EXISTS bill_view; DROP VIEW IF EXISTS bill_cells; DROP TABLE IF EXISTS bill_lines")
 
 
-def _append(space: Any, start: int) -> StatementSummary | None:
+def _append(space: Any) -> StatementSummary | None:
     con = space.con
     # The plain shape: one more header (the summary's), then one summary line, then nothing (blank lines aside).
     others = con.execute("SELECT n, t FROM bill_view WHERE NOT detail ORDER BY n LIMIT 2").fetchall()
@@ -136,13 +136,10 @@ def _append(space: Any, start: int) -> StatementSummary | None:
         return None  # the full parse raises it, naming the right line
     if len(parsed) != 1 or not isinstance(parsed[0], StatementSummary):
         return None
-    threads = space.one("SELECT current_setting('threads')")[0]
-    try:  # one thread: the rows' rowids must follow the lines
-        con.execute("SET threads = 1")
-        con.execute("""
-            INSERT INTO rows
-            SELECT kind, object_id, channel_ref, amount, currency, status, fee, fee_currency, occurred_at, attempt_id, n
-            FROM bill_view WHERE detail AND n < ?""", [summary_header_at])
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
+    start = int(space.one("SELECT coalesce(max(seq) + 1, 0) FROM rows")[0])
+    con.execute("""
+        INSERT INTO rows
+        SELECT kind, object_id, channel_ref, amount, currency, status, fee, fee_currency, occurred_at, attempt_id, n,
+               ? + n
+        FROM bill_view WHERE detail AND n < ?""", [start, summary_header_at])
     return parsed[0]
