@@ -299,7 +299,7 @@ def child_columnar(directory: str) -> dict[str, Any]:
     adapter("wechatpay")
     startup, laps = _peak_mb(), Laps()
     tally = Tally()
-    with columnar.Workspace(memory_limit=ENGINE_MEMORY, threads=DUCKDB_THREADS) as space:
+    with columnar.Workspace(memory_limit=ENGINE_MEMORY, threads=DUCKDB_THREADS, on_disk=True) as space:
         result = match_statement_columnar(account, DAY, os.path.join(directory, STATEMENT),
                                           [os.path.join(directory, EXPORT)], tally=tally, space=space)
         clean = space.count("clean")
@@ -461,7 +461,7 @@ def _merge_and_classify(statement: Any, hub: Any, laps: Laps) -> dict[str, Any]:
 
 
 DUCKDB_MEMORY, DUCKDB_THREADS = "256MB", 2  # the plain DuckDB baseline's settings
-ENGINE_MEMORY = "400MB"  # the DuckDB engine's own limit, within the 512 MB budget for the whole process
+ENGINE_MEMORY = "256MB"  # the DuckDB engine's own limit (its tables in a database file in the scratch directory)
 
 
 def child_duckdb(directory: str) -> dict[str, Any]:

@@ -131,27 +131,33 @@ class Workspace:
             return match_day_compact(day, self.fetch_rows(), self.fetch_records(), pool, near_midnight=near_midnight)
         self._pool_keys(pool)
         con = self.con
-        con.execute("""
-            CREATE OR REPLACE TABLE clean AS
-            WITH row_keys AS (SELECT kind, object_id FROM rows WHERE object_id <> '' GROUP BY ALL HAVING count(*) = 1),
-                 record_keys AS (SELECT kind, object_id FROM records GROUP BY ALL HAVING count(*) = 1),
-                 ref_rows AS (SELECT DISTINCT kind, channel_ref FROM rows
-                              WHERE coalesce(object_id, '') = '' AND coalesce(channel_ref, '') <> ''
-                              UNION SELECT kind, channel_ref FROM pool_refs)
-            SELECT r.seq AS row_ord, h.seq AS record_ord, r.currency,
-                   r.status = 'succeeded' AS moved, CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed
-            FROM rows r
-            JOIN row_keys USING (kind, object_id)
-            JOIN record_keys USING (kind, object_id)
-            JOIN records h USING (kind, object_id)
-            ANTI JOIN pool_keys p USING (kind, object_id)
-            WHERE r.amount = h.amount AND r.currency = h.currency
-              AND (r.status = 'succeeded') = (h.status = 'succeeded')
-              AND (h.fee IS NULL OR (r.fee = h.fee AND coalesce(nullif(r.fee_currency, ''), r.currency)
-                                                       = coalesce(nullif(h.fee_currency, ''), h.currency)))
-              AND (h.channel_ref IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM ref_rows x WHERE x.kind = h.kind AND x.channel_ref = h.channel_ref))
-        """)
+        # Keys are compared as 64-bit hashes where that can only make a key less clean: two keys sharing a hash
+        # count as one repeated key (residue); a pair is still joined on its strings.
+        con.execute("SET preserve_insertion_order = false")  # nothing here needs an order: less memory
+        try:
+            con.execute("""
+                CREATE OR REPLACE TABLE clean AS
+                WITH row_keys AS (SELECT hash(kind, object_id) AS k FROM rows WHERE object_id <> ''
+                                  GROUP BY k HAVING count(*) = 1),
+                     record_keys AS (SELECT hash(kind, object_id) AS k FROM records GROUP BY k HAVING count(*) = 1),
+                     pooled AS (SELECT hash(kind, object_id) AS k FROM pool_keys),
+                     ref_rows AS (SELECT DISTINCT hash(kind, channel_ref) AS k FROM rows
+                                  WHERE coalesce(object_id, '') = '' AND coalesce(channel_ref, '') <> ''
+                                  UNION SELECT hash(kind, channel_ref) FROM pool_refs),
+                     candidates AS (SELECT * FROM records WHERE hash(kind, object_id) IN (SELECT k FROM record_keys)
+                                    AND hash(kind, object_id) NOT IN (SELECT k FROM pooled)
+                                    AND (channel_ref IS NULL OR hash(kind, channel_ref) NOT IN (SELECT k FROM ref_rows)))
+                SELECT r.seq AS row_ord, h.seq AS record_ord, r.currency, r.status = 'succeeded' AS moved,
+                       CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed
+                FROM (SELECT * FROM rows WHERE object_id <> '' AND hash(kind, object_id) IN (SELECT k FROM row_keys)) r
+                JOIN candidates h ON r.kind = h.kind AND r.object_id = h.object_id
+                WHERE r.amount = h.amount AND r.currency = h.currency
+                  AND (r.status = 'succeeded') = (h.status = 'succeeded')
+                  AND (h.fee IS NULL OR (r.fee = h.fee AND coalesce(nullif(r.fee_currency, ''), r.currency)
+                                                           = coalesce(nullif(h.fee_currency, ''), h.currency)))
+            """)
+        finally:
+            con.execute("SET preserve_insertion_order = true")
         clean = self.one("SELECT count(*) FROM clean")[0]
         moved = dict(con.execute("SELECT currency, sum(signed) FROM clean WHERE moved GROUP BY currency").fetchall())
         matcher = DayMatcher(day, pool, near_midnight=near_midnight)

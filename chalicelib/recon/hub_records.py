@@ -26,8 +26,6 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import IO, Any
 
-import duckdb
-
 from chalicelib.channels.base import StatementKind
 from chalicelib.domain.money import Money
 from chalicelib.recon.matching import CompactRecord
@@ -208,6 +206,8 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
     is one the SQL does not read exactly as the Python reader does (broken JSON, a bare item, an amount that
     is not plain digits, an irregular time, a malformed attribute...), the files go through
     ``read_export_compact`` instead, which reads it or raises ``ExportMalformed`` naming the line."""
+    import duckdb  # here, not at the top: the run's reader of index pages (day_records) does not need it
+
     if fee_rate_bps is not None and not 0 <= fee_rate_bps <= 10_000:
         raise ValueError("fee_rate_bps must be 0..10000")
     con = space.con

@@ -21,14 +21,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import ChannelAdapter, StatementSummary
 from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
-from chalicelib.recon import columnar, hub_records, ledger_check, metrics, repo, report, statement_store
+from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
 from chalicelib.recon.day_records import fee_rate_bps, hub_record_tuples
 from chalicelib.recon.items import ItemBook, follow_up_pool
 from chalicelib.recon.matching import NEAR_MIDNIGHT, CompactRecord, CompactRow, compact_row, match_day_compact
@@ -36,6 +36,9 @@ from chalicelib.recon.model import DayResult, Pooled
 from chalicelib.recon.repairs import UNRESOLVED, Repairer
 from chalicelib.recon.tally import StatementInvalid, Tally
 from chalicelib.storage import config_repo
+
+if TYPE_CHECKING:  # DuckDB is imported by the functions that use it, not by every importer of this module
+    from chalicelib.recon import columnar
 
 log = logging.getLogger(__name__)
 LEASE_S = 15 * 60  # the worker's timeout: a run that died frees the day after this
@@ -155,6 +158,8 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
     Raises ``ChannelError`` / ``StatementInvalid`` for a malformed statement, ``ExportMalformed`` for a
     malformed export, before anything is written."""
     if space is None:
+        from chalicelib.recon import columnar
+
         with columnar.Workspace() as own:
             return match_statement_columnar(account, day, statement_path, hub, pool, tally=tally,
                                             near_midnight=near_midnight, space=own)
@@ -169,6 +174,8 @@ def load_day(account: ChannelAccount, day: date, statement_path: str, hub: HubSi
     """Load a day into ``space`` (``rows`` and ``records``) and count the statement into ``tally``: the first
     half of ``match_statement_columnar``, also what a shard split reads. One load at a time: the readers keep
     their tables in file order by running on one DuckDB thread (``SET threads``, global to the database)."""
+    from chalicelib.recon import hub_records
+
     channel = adapter(account.config.channel)
     load: Callable[[ChannelAccount, Any, str], tuple[bool, StatementSummary | None]] | None = getattr(
         channel, "load_statement_columnar", None)
@@ -203,14 +210,10 @@ def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progres
             pool, pool_day = repo.pool_for(account_id, day)
         except repo.PreviousDayNotReconciled as exc:
             raise StatementNotReady(str(exc)) from exc  # retried like a late statement
-        with columnar.Workspace() as space:
-            # the file as stored, hash checked before the last chunk is written: what is parsed is what was fetched
-            path = space.path("statement")
-            with open(path, "wb") as out:
-                for chunk in statement_store.read(stored.key, expected_sha256=stored.sha256):
-                    out.write(chunk)
-            result = match_statement_columnar(account, day, path, records, pool, tally=tally,
-                                              near_midnight=near_midnight, space=space)
+        # The Python engine: on a day the recon index serves it is faster than the DuckDB engine
+        # (bench/README.md); the DuckDB engine is what a day split into shards runs (docs/recon-engine.md).
+        result = match_statement(account, day, statement_store.read(stored.key, expected_sha256=stored.sha256),
+                                 records, pool, tally=tally, near_midnight=near_midnight)
     except (ChannelError, StatementInvalid, statement_store.StatementIntegrityError) as exc:
         message = exc.message if isinstance(exc, ChannelError) else str(exc)
         progress(f"statement rejected: {message}")
