@@ -13,7 +13,8 @@ default, generated if ``--data`` does not hold them). Steps, each in a fresh int
 
 The 100M extrapolation keeps the measured shard size (so per-shard time and memory are measured, not scaled):
 100M / rows-per-shard shards, each billed as a 1,024 MB function for its measured CPU time divided by the
-0.58 vCPU such a function gets; the split scales linearly from the measured one. Prices (us-east-1, x86, list
+0.58 vCPU such a function gets; the split and the combine scale linearly from the measured CPU seconds, on one
+vCPU (a 3,008 MB function). Prices (us-east-1, x86, list
 prices): Lambda $0.0000166667 per GB-s and $0.20 per million requests; Step Functions Standard $0.025 per
 1,000 state transitions; Express child executions $1.00 per million plus $0.00001667 per GB-s (64 MB
 billed); S3 PUT $0.005 and GET $0.0004 per 1,000.
@@ -152,9 +153,10 @@ def main() -> int:
         shard_peak = max(measured["peak_mb"] for measured in matches)
         shards_100m = int(-(-DAY_ROWS // per_shard_rows))
         match_s = shard_cpu / VCPU_AT[MATCH_MB]
-        split_s = split["cpu"] * DAY_ROWS / rows / VCPU_AT[SPLIT_MB] / 2  # its two loads overlap on 2 vCPUs
+        split_s = split["cpu"] * DAY_ROWS / rows / VCPU_AT[SPLIT_MB]  # DuckDB's 2 threads help it little: priced at 1
         files_per_shard = split["files"] / args.shards
-        lambda_cost = (shards_100m * match_s * MATCH_MB / 1024 * GB_S + split_s * SPLIT_MB / 1024 * GB_S
+        combine_s = combined["cpu"] * DAY_ROWS / rows / VCPU_AT[SPLIT_MB]
+        lambda_cost = (shards_100m * match_s * MATCH_MB / 1024 * GB_S + (split_s + combine_s) * SPLIT_MB / 1024 * GB_S
                        + (shards_100m + 2) * LAMBDA_REQUEST)
         sfn_cost = 6 * TRANSITION + shards_100m * (EXPRESS_REQUEST + match_s * 64 / 1024 * EXPRESS_GB_S)
         s3_cost = (shards_100m * files_per_shard + shards_100m + 1) * S3_PUT + (shards_100m * files_per_shard
@@ -169,7 +171,7 @@ def main() -> int:
             ("split: s on a 3,008 MB function (linear from the measured split)", fmt(split_s)),
             (f"matching wall time at {concurrency} shards at once ({waves} waves)", fmt(waves * match_s)),
             ("day wall time: split + matching + combine (~s; combine linear in the differences)",
-             fmt(split_s + waves * match_s + combined["wall"] * DAY_ROWS / rows)),
+             fmt(split_s + waves * match_s + combined["cpu"] * DAY_ROWS / rows / VCPU_AT[SPLIT_MB])),
             ("Lambda $ (GB-s + requests)", f"{lambda_cost:.3f}"),
             ("Step Functions $ (transitions + Express children)", f"{sfn_cost:.3f}"),
             ("S3 $ (PUT + GET of shard files and results)", f"{s3_cost:.4f}"),
