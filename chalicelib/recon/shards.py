@@ -56,6 +56,7 @@ def split(space: Workspace, directory: str, shards: int) -> Split:
         raise ValueError("shards must be at least 1")
     if space.one("SELECT count(*) FROM rows WHERE coalesce(object_id, '') = ''")[0]:
         raise NotShardable("statement rows without an object_id pair by channel_ref: the day runs whole")
+    os.makedirs(directory, exist_ok=True)  # DuckDB makes the partition directories, not their parent
     counts: dict[str, dict[int, int]] = {}
     for table in ("rows", "records"):
         target = os.path.join(directory, table)
