@@ -9,7 +9,8 @@ default, generated if ``--data`` does not hold them). Steps, each in a fresh int
 * **match shard k** (``recon_shard_match``): ``shards.match_shard`` on one DuckDB thread with DuckDB's 256 MB
   limit, as a 1,024 MB Lambda (about 0.58 vCPU) runs it; wall, CPU and peak RSS per shard.
 * **combine** (``recon_shard_combine``): ``shards.combine`` of every shard's result; its counts are checked
-  against recon_matching.py's (the script exits 1 when they differ).
+  against plain DuckDB's on the same files (recon_matching.py's ``duckdb`` child; the script exits 1 when
+  they differ).
 
 The 100M extrapolation keeps the measured shard size (so per-shard time and memory are measured, not scaled):
 100M / rows-per-shard shards, each billed as a 1,024 MB function for its measured CPU time divided by the
@@ -136,6 +137,14 @@ def main() -> int:
         split = run("--child", "split", data, out, str(args.shards))
         matches = [run("--child", "match", data, out, str(shard)) for shard in range(args.shards)]
         combined = run("--child", "combine", data, out, str(args.shards))
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "recon_matching.py"), "--child", "duckdb",
+                               "--data", data, "--rows", str(args.rows)], cwd=ROOT, capture_output=True, text=True,
+                              check=True)
+        reference = json.loads(done.stdout.strip().splitlines()[-1])
+        agree = (all(combined["classes"].get(klass, 0) == count for klass, count in reference["classes"].items())
+                 and sum(combined["classes"].values()) == sum(reference["classes"].values())
+                 and (combined["carried"], combined["matched"], combined["matched_amount"])
+                 == (reference["carried"], reference["matched"], reference["matched_amount"]))
         rows = sum(split["rows"].values())
         print(f"## Reconciliation as shards: {rows:,} statement rows x {sum(split['records'].values()):,} hub records, "
               f"{args.shards} shards\n")
@@ -146,7 +155,8 @@ def main() -> int:
         lines.append(("combine", fmt(combined["wall"]), fmt(combined["cpu"]), fmt(combined["peak_mb"]), "-"))
         print(table(["step", "wall s", "CPU s", "peak RSS MB", "rows"], lines))
         print(f"\ncombined: {combined['matched']:,} matched, {json.dumps(combined['classes'], sort_keys=True)}, "
-              f"{combined['carried']} carried, matched {json.dumps(combined['matched_amount'])}")
+              f"{combined['carried']} carried, matched {json.dumps(combined['matched_amount'])}: "
+              f"{'the same as' if agree else 'DIFFERENT from'} plain DuckDB's counts on the same files")
 
         per_shard_rows = rows / args.shards
         shard_cpu = max(measured["cpu"] for measured in matches)  # the slowest shard prices every one
@@ -178,7 +188,7 @@ def main() -> int:
             ("total $ a day", f"{lambda_cost + sfn_cost + s3_cost:.3f}"),
         ]))
         print(f"\n(recon_shards.py took {time.perf_counter() - started:.1f} s)")
-        return 0
+        return 0 if agree else 1
     finally:
         shutil.rmtree(out, ignore_errors=True)
         if not args.data:
