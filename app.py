@@ -15,6 +15,7 @@ from functions import (
     payments,
     recon,
     recon_fanout,
+    recon_shards,
     recon_worker,
     refund_worker,
     refunds,
@@ -69,3 +70,18 @@ def recon_fanout_fn(event, context):
 @app.lambda_function(name="archive_sweep")
 def archive_sweep_fn(event, context):
     return archive_sweep.handler(event, context)
+
+
+@app.lambda_function(name="recon_shard_split")
+def recon_shard_split_fn(event, context):
+    return recon_shards.split(event, context)
+
+
+@app.lambda_function(name="recon_shard_match")
+def recon_shard_match_fn(event, context):
+    return recon_shards.match(event, context)
+
+
+@app.lambda_function(name="recon_shard_combine")
+def recon_shard_combine_fn(event, context):
+    return recon_shards.combine(event, context)

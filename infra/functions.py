@@ -213,6 +213,28 @@ WORKERS: tuple[Worker, ...] = (
         access=Access(tables={"ConfigTable": READ}, sends_to=("recon",)),
         timeout_s=60,
     ),
+    # A day of 100 million rows: the ReconShards state machine's steps (infra/recon_stack.py, docs/recon-engine.md).
+    Worker(
+        name="recon_shard_split",
+        handler="functions.recon_shards.split",
+        access=Access(tables={"ConfigTable": READ}, channel_secrets=True, buckets={"ReconBucket": WRITE}),
+        memory_mb=3008,  # a full vCPU and more for the one gzip statement that cannot be read in parallel
+        timeout_s=900,
+    ),
+    Worker(
+        name="recon_shard_match",
+        handler="functions.recon_shards.match",
+        access=Access(buckets={"ReconBucket": WRITE}),
+        memory_mb=1024,  # ~1 M rows + 1 M records a shard under DuckDB's 256 MB limit
+        timeout_s=300,
+    ),
+    Worker(
+        name="recon_shard_combine",
+        handler="functions.recon_shards.combine",
+        access=Access(buckets={"ReconBucket": WRITE}),
+        memory_mb=3008,
+        timeout_s=900,
+    ),
 )
 
 WORKERS += (

@@ -19,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sam as sam
+from aws_cdk import aws_stepfunctions as sfn
 
 from chalicelib.recon.metrics import FAILED, NAMESPACE, UNRESOLVED
 from infra import functions as catalog
@@ -103,3 +104,55 @@ def alarm_on_recon(stack: PayHubStack) -> None:
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(stack.alarm_topic))
+
+
+SHARD_FUNCTIONS = ("recon_shard_split", "recon_shard_match", "recon_shard_combine")
+SHARD_CONCURRENCY = 200  # shards matched at once: Lambda concurrency the account spares for a big day
+_RETRY = [{"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                           "Lambda.TooManyRequestsException"],
+           "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0, "JitterStrategy": "FULL"}]
+
+
+def shard_state_machine(stack: PayHubStack) -> sfn.CfnStateMachine:
+    """``ReconShards``: split a day into shards, match every shard in a Distributed Map (one Express child
+    execution per shard, ``SHARD_CONCURRENCY`` at a time), combine. Started with ``{"account_id", "day",
+    "execution", "statement_key", "export_keys", "shards"}`` (docs/recon-engine.md)."""
+    arns = {name: cdk.Fn.get_att(stack.functions[name].logical_id, "Arn").to_string() for name in SHARD_FUNCTIONS}
+    name = f"payhub-{stack.stage}-recon-shards"
+
+    def invoke(function: str, then: str | None) -> dict[str, object]:
+        state: dict[str, object] = {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": arns[function], "Payload.$": "$"},
+            "OutputPath": "$.Payload", "Retry": _RETRY,
+        }
+        state.update({"Next": then} if then else {"End": True})
+        return state
+
+    definition = {
+        "Comment": "A reconciliation day as shards: split by key, match each shard, combine (chalicelib/recon/shards.py)",
+        "StartAt": "Split",
+        "States": {
+            "Split": invoke("recon_shard_split", "MatchShards"),
+            "MatchShards": {
+                "Type": "Map", "ItemsPath": "$.shards", "MaxConcurrency": SHARD_CONCURRENCY,
+                "ToleratedFailurePercentage": 0,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                                  "StartAt": "Match", "States": {"Match": invoke("recon_shard_match", None)}},
+                "ResultPath": None, "Next": "Combine",
+            },
+            "Combine": invoke("recon_shard_combine", None),
+        },
+    }
+    own_arn = f"arn:{cdk.Aws.PARTITION}:states:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:stateMachine:{name}"
+    role = iam.Role(stack, "ReconShardsRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+                    description=f"{stack.stage}: the ReconShards state machine invokes its three functions")
+    role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=list(arns.values())))
+    # A Distributed Map runs its items as child executions of this same state machine.
+    role.add_to_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[own_arn]))
+    role.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"],
+                                           resources=[f"{own_arn.replace(':stateMachine:', ':execution:')}:*"]))
+    machine = sfn.CfnStateMachine(stack, "ReconShards", state_machine_name=name, state_machine_type="STANDARD",
+                                  role_arn=role.role_arn, definition_string=stack.to_json_string(definition))
+    machine.node.add_dependency(role)
+    return machine

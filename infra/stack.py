@@ -104,6 +104,7 @@ class PayHubStack(cdk.Stack):
             self._alarm_on_depth(dead_letter_queue)
         recon_stack.alarm_on_recon(self)
         alerting.Alerting(self).build()
+        recon_stack.shard_state_machine(self)
 
     # --- stage parameters -----------------------------------------------------------------------------------
 

@@ -1,0 +1,76 @@
+"""The ReconShards state machine in the template: split, a Distributed Map of matches, combine; its role
+invokes exactly its three functions and starts only its own child executions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+SHARD_HANDLERS = {"Split": "functions.recon_shards.split", "Match": "functions.recon_shards.match",
+                  "Combine": "functions.recon_shards.combine"}
+
+
+@pytest.fixture(scope="module")
+def dev(synth: Any) -> dict[str, Any]:
+    return synth("dev")
+
+
+def _definition(machine: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The definition with every function ARN replaced by the logical id it points at."""
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    text, targets = "", set()
+    for part in parts:
+        if isinstance(part, str):
+            text += part
+        else:
+            target = part["Fn::GetAtt"][0]
+            targets.add(target)
+            text += target
+    return json.loads(text), targets
+
+
+def test_the_state_machine_splits_maps_every_shard_distributed_and_combines(dev: dict[str, Any]) -> None:
+    resources = dev["Resources"]
+    machine = resources["ReconShards"]
+    assert machine["Type"] == "AWS::StepFunctions::StateMachine"
+    definition, targets = _definition(machine)
+    handlers = {resources[target]["Properties"]["Handler"] for target in targets}
+    assert handlers == set(SHARD_HANDLERS.values())
+    states = definition["States"]
+    assert definition["StartAt"] == "Split" and states["Split"]["Next"] == "MatchShards"
+    mapped = states["MatchShards"]
+    assert mapped["Type"] == "Map" and mapped["ItemsPath"] == "$.shards" and mapped["Next"] == "Combine"
+    assert mapped["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
+    assert mapped["MaxConcurrency"] > 0 and mapped["ToleratedFailurePercentage"] == 0
+    match = mapped["ItemProcessor"]["States"]["Match"]
+    assert resources[match["Parameters"]["FunctionName"]]["Properties"]["Handler"] == SHARD_HANDLERS["Match"]
+    assert match["Retry"] and states["Combine"]["End"] is True
+
+
+def test_the_role_invokes_its_three_functions_and_its_own_children_only(dev: dict[str, Any]) -> None:
+    resources = dev["Resources"]
+    role_id = resources["ReconShards"]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    assert resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "states.amazonaws.com"}
+    policies = [r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+                and any(role.get("Ref") == role_id for role in r["Properties"]["Roles"])]
+    statements = [s for policy in policies for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert actions == {"lambda:InvokeFunction", "states:StartExecution", "states:DescribeExecution",
+                       "states:StopExecution"}
+    invoked = {r["Fn::GetAtt"][0] for s in statements if s["Action"] == "lambda:InvokeFunction" for r in s["Resource"]}
+    assert {resources[target]["Properties"]["Handler"] for target in invoked} == set(SHARD_HANDLERS.values())
+    start = next(s for s in statements if s["Action"] == "states:StartExecution")
+    assert "stateMachine:payhub-dev-recon-shards" in json.dumps(start["Resource"])
+
+
+def test_shard_functions_may_touch_the_recon_bucket_and_nothing_they_do_not_use(dev: dict[str, Any]) -> None:
+    resources = dev["Resources"]
+    by_handler = {r["Properties"]["Handler"]: lid for lid, r in resources.items()
+                  if r["Type"] == "AWS::Serverless::Function"}
+    for handler in (SHARD_HANDLERS["Match"], SHARD_HANDLERS["Combine"]):
+        role = resources[by_handler[handler]]["Properties"]["Role"]["Fn::GetAtt"][0]
+        text = json.dumps(resources[role]["Properties"]["Policies"])  # inline: infra/stack.py _role
+        assert "s3:PutObject" in text and "dynamodb:" not in text and "secretsmanager:" not in text
