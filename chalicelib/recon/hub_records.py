@@ -201,28 +201,32 @@ _PLAIN_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3}|\.\d{6})?(Z|[+-]\d{
 
 def load_export(space: Any, paths: list[str], *, account_id: str | None = None, day: date | None = None,
                 fee_rate_bps: int | None = None) -> int:
-    """``read_export_compact`` of the files into ``space.records`` (a ``columnar.Workspace``), read by DuckDB's
-    JSON reader on every core; returns how many records. The same records in the same order: when any line
-    is one the SQL does not read exactly as the Python reader does (broken JSON, a bare item, an amount that
-    is not plain digits, an irregular time, a malformed attribute...), the files go through
-    ``read_export_compact`` instead, which reads it or raises ``ExportMalformed`` naming the line."""
+    """``read_export_compact`` of the files as ``space.records`` (a ``columnar.Workspace`` whose ``records``
+    table is still empty: it becomes a view over the items read), read by DuckDB's JSON reader; returns how
+    many records. The same records in the same order: when any line is one the SQL does not read exactly as
+    the Python reader does (broken JSON, a bare item, an amount that is not plain digits, an irregular time, a
+    malformed attribute...), the files go through ``read_export_compact`` instead, which reads them or raises
+    ``ExportMalformed`` naming the line. Lines of other partitions are skipped before their values are
+    checked, as the Python reader skips them."""
     import duckdb  # here, not at the top: the run's reader of index pages (day_records) does not need it
 
     if fee_rate_bps is not None and not 0 <= fee_rate_bps <= 10_000:
         raise ValueError("fee_rate_bps must be 0..10000")
+    if not space.replaceable("records"):
+        return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
     con = space.con
-    before = space.count("records")
-    start = int(space.one("SELECT coalesce(max(seq), -1) FROM records")[0])  # seq of the first line: start + 1
-    threads = space.one("SELECT current_setting('threads')")[0]
-    con.execute("SET threads = 1")  # the staging table's rowids follow the files' lines (see columnar.Workspace)
-    try:  # one pass over the files: the fields of every recon-indexed line, and whether SQL reads it exactly
+    wanted_day = day.isoformat() if day is not None else None
+    try:  # one pass: the fields of every wanted recon-indexed line, and whether SQL reads it exactly
         con.execute(f"""
             CREATE OR REPLACE TABLE export_lines AS
-            SELECT bare, kind, object_id, CASE WHEN kind = 'payment' THEN transaction_ref ELSE refund_ref END AS channel_ref,
+            SELECT bare, kind, object_id,
+                   CASE WHEN kind = 'payment' THEN transaction_ref ELSE refund_ref END AS channel_ref,
                    TRY_CAST(amount AS BIGINT) AS amount, currency, status, occurred_at,
                    CASE WHEN kind = 'refund' THEN attempt END AS attempt_id,
-                   left(pk, length(pk) - cut) AS account, right(pk, cut - 1) AS day,
-                   (sk IS NULL OR pk IS NULL OR cut = 0 OR kind NOT IN ('payment', 'refund') OR object_id = ''
+                   CASE WHEN kind = 'payment' AND CAST($bps AS BIGINT) IS NOT NULL
+                        THEN sign(TRY_CAST(amount AS BIGINT))
+                             * ((abs(TRY_CAST(amount AS BIGINT)) * $bps + 5000) // 10000) END AS fee,
+                   (bare OR sk IS NULL OR pk IS NULL OR cut = 0 OR kind NOT IN ('payment', 'refund') OR object_id = ''
                     OR coalesce(CAST(TRY_CAST(amount AS BIGINT) AS VARCHAR) <> amount, true)
                     OR currency IS NULL OR status IS NULL
                     OR NOT regexp_matches(coalesce(occurred_at, ''), '{_PLAIN_TIME}')
@@ -242,29 +246,28 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
                              AND it.channel_refund_id."NULL" IS NOT TRUE)
                          OR (it.attempt_id IS NOT NULL AND it.attempt_id.S IS NULL AND it.attempt_id."NULL" IS NOT TRUE)
                          AS odd_text
-                  FROM (SELECT coalesce(Item, NewImage) AS it, recon_sk AS bare_sk
-                        FROM read_json(?, format='newline_delimited', maximum_object_size=16777216,
-                                       columns={{'Item': '{_ITEM}', 'NewImage': '{_ITEM}', 'recon_sk': '{_S}'}}))
-                  WHERE it.recon_sk IS NOT NULL OR (it IS NULL AND bare_sk IS NOT NULL))""", [paths])  # noqa: S608 - names and indexes of our own; values go as parameters
+                  -- a line without Item (an incremental export's NewImage, a bare item, a deletion) is left to
+                  -- the Python reader with the rest: a full export writes Item on every line
+                  FROM (SELECT Item AS it FROM read_json($paths, format='newline_delimited',
+                                                         maximum_object_size=16777216, columns={{'Item': '{_ITEM}'}}))
+                  WHERE it.recon_sk IS NOT NULL OR it IS NULL)
+            WHERE pk IS NULL OR cut = 0 OR bare
+               OR (($account IS NULL OR left(pk, length(pk) - cut) = $account)
+                   AND ($day IS NULL OR right(pk, cut - 1) = $day))""",  # noqa: S608 - names of our own; values go as parameters
+                    {"paths": paths, "bps": fee_rate_bps, "account": account_id, "day": wanted_day})
     except duckdb.Error:  # broken JSON, a value of another shape...: the Python reader words it
+        con.execute("DROP TABLE IF EXISTS export_lines")
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
-    if space.one("SELECT count(*) FROM export_lines WHERE bare OR irregular")[0]:
+    if space.one("SELECT count(*) FROM export_lines WHERE irregular")[0]:
         con.execute("DROP TABLE export_lines")
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
-    wanted_day = day.isoformat() if day is not None else None
+    con.execute("DROP TABLE records")
     con.execute("""
-        INSERT INTO records
+        CREATE VIEW records AS
         SELECT kind, object_id, channel_ref, amount, currency, status, occurred_at, attempt_id, fee,
-               CASE WHEN fee IS NOT NULL THEN currency END, $start + 1 + rowid
-        FROM (SELECT *, rowid, CASE WHEN kind = 'payment' AND CAST($bps AS BIGINT) IS NOT NULL
-                             THEN sign(amount) * ((abs(amount) * $bps + 5000) // 10000) END AS fee
-              FROM export_lines
-              WHERE ($account IS NULL OR account = $account) AND ($day IS NULL OR day = $day))
-        """, {"bps": fee_rate_bps, "account": account_id, "day": wanted_day, "start": start})
-    con.execute("DROP TABLE export_lines")
-    return int(space.count("records") - before)
+               CASE WHEN fee IS NOT NULL THEN currency END AS fee_currency, rowid AS seq
+        FROM export_lines""")
+    return int(space.count("records"))
 
 
 def _load_export_in_python(space: Any, paths: list[str], account_id: str | None, day: date | None,

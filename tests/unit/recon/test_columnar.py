@@ -120,17 +120,27 @@ def test_random_days_give_the_python_engines_result(seed: int) -> None:
     assert got == expected
 
 
-def test_the_bulk_is_paired_in_sql_and_only_the_residue_reaches_python() -> None:
+def test_only_differences_become_python_values(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [cases.row(f"att_{n}", ref=f"wx_{n}", line=n) for n in range(1, 501)]
     records = [cases.record(f"att_{n}", ref=f"wx_{n}") for n in range(1, 501)]
     rows[7] = cases.row("att_8", ref="wx_8", line=8, amount=1)  # one amount difference
+    rows.append(cases.row("att_9", ref="wx_9", line=501))  # a repeat of line 9: its key is residue
+    built: list[str] = []
+    real = columnar.statement_row
+
+    def counted(row: Any) -> StatementRow:
+        built.append(row[1])
+        return real(row)
+
+    monkeypatch.setattr(columnar, "statement_row", counted)
     with columnar.Workspace() as space:
         space.add_record_tuples(compact_record(record) for record in records)
         space.add_row_tuples(compact_row(row) for row in rows)
         result = space.match(DAY)
-        assert space.count("clean") == 499
+        assert space.count("residue") == 1
     assert result == match_day(DAY, rows, records)
-    assert result.matched == 499 and [found.object_id for found in result.discrepancies] == ["att_8"]
+    assert result.matched == 499 and [found.object_id for found in result.discrepancies] == ["att_8", "att_9"]
+    assert built == ["att_8"]  # the 498 agreeing pairs stayed in SQL; the residue key went through DayMatcher
 
 
 def test_text_survives_the_spool_exactly() -> None:
