@@ -299,10 +299,10 @@ def child_columnar(directory: str) -> dict[str, Any]:
     adapter("wechatpay")
     startup, laps = _peak_mb(), Laps()
     tally = Tally()
-    with columnar.Workspace(memory_limit=ENGINE_MEMORY, threads=DUCKDB_THREADS, on_disk=True) as space:
+    with columnar.Workspace(memory_limit=ENGINE_MEMORY, threads=DUCKDB_THREADS) as space:
         result = match_statement_columnar(account, DAY, os.path.join(directory, STATEMENT),
                                           [os.path.join(directory, EXPORT)], tally=tally, space=space)
-        clean = space.count("clean")
+        clean = space.stats["matched_in_sql"]
     laps.lap("total")
     if tally.summary is None or tally.rows != tally.summary.count:
         raise SystemExit(f"the tally counted {tally.rows} rows against the summary's {tally.summary}")
@@ -461,7 +461,7 @@ def _merge_and_classify(statement: Any, hub: Any, laps: Laps) -> dict[str, Any]:
 
 
 DUCKDB_MEMORY, DUCKDB_THREADS = "256MB", 2  # the plain DuckDB baseline's settings
-ENGINE_MEMORY = "256MB"  # the DuckDB engine's own limit (its tables in a database file in the scratch directory)
+ENGINE_MEMORY = "256MB"  # the DuckDB engine's own limit (in memory; spilled to its scratch directory beyond it)
 
 
 def child_duckdb(directory: str) -> dict[str, Any]:

@@ -91,6 +91,7 @@ class Workspace:
         self.con.execute(f"CREATE TABLE rows ({ROWS_SCHEMA})")
         self.con.execute(f"CREATE TABLE records ({RECORDS_SCHEMA})")
         self._owner = True
+        self.stats: dict[str, int] = {}  # what the last match decided where (for the bench)
 
     def __enter__(self) -> Workspace:
         return self
@@ -217,13 +218,16 @@ class Workspace:
             FROM (SELECT row_seq, record_seq FROM decided
                   WHERE NOT agree AND (row_seq IS NOT NULL OR record_moved)) d
             LEFT JOIN rows r ON r.seq = d.row_seq LEFT JOIN records h ON h.seq = d.record_seq""")  # noqa: S608 - our own SQL
+        python_matched = built = 0
         for has_row, has_record, *values in outcomes:
+            built += 1
             row = statement_row(tuple(values[:width])) if has_row else None  # type: ignore[arg-type]
             record = hub_record(tuple(values[width:])) if has_record else None  # type: ignore[arg-type]
             if row is not None and record is not None:  # a pair: what DayMatcher._judge_pair decides
                 reasons = differences(row, record)
                 if not reasons:  # SQL's three-valued logic was stricter than the engine: it is a match
                     matched += 1
+                    python_matched += 1
                     if row.status == "succeeded":
                         signed = row.amount.minor if row.kind == "payment" else -row.amount.minor
                         matched_amount[row.amount.currency] = matched_amount.get(row.amount.currency, 0) + signed
@@ -256,6 +260,8 @@ class Workspace:
             matcher.matched_amount[currency] = matcher.matched_amount.get(currency, 0) + total
         matcher.carried.extend(carried)
         matcher.carried.sort(key=_pooled_order)
+        self.stats = {"matched_in_sql": matched - python_matched, "residue_keys": self.count("residue"),
+                      "python_values": built}
         return matcher.result(found)
 
     def fetch_rows(self) -> Iterator[CompactRow]:
@@ -294,8 +300,8 @@ class Workspace:
             SELECT count(*) FROM rows WHERE kind IS NULL OR kind NOT IN ('payment', 'refund')
                 OR coalesce(object_id, '') = '' OR amount IS NULL OR currency IS NULL OR status IS NULL
                 OR currency NOT IN ({marks}) OR occurred_at IS NULL
-                OR (fee IS NOT NULL AND coalesce(nullif(fee_currency, ''), currency) NOT IN ({marks}))""",
-                            [*currencies, *currencies])[0]  # noqa: S608 - placeholders only
+                OR (fee IS NOT NULL AND coalesce(nullif(fee_currency, ''), currency) NOT IN ({marks}))""",  # noqa: S608 - placeholders only
+                            [*currencies, *currencies])[0]
         return bad_records == 0 and statuses < 256 and bad_rows == 0
 
     def _residue_keys(self, pool: list[Pooled]) -> None:

@@ -171,25 +171,37 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
     return result
 
 
-def load_day(account: ChannelAccount, day: date, statement_path: str, hub: HubSide, *, tally: Tally,
+def load_day(account: ChannelAccount, day: date, statement_path: str | None, hub: HubSide | None, *, tally: Tally,
              space: columnar.Workspace) -> None:
     """Load a day into ``space`` (``rows`` and ``records``) and count the statement into ``tally``: the first
-    half of ``match_statement_columnar``, also what a shard split reads. One load at a time: the readers keep
-    their tables in file order by running on one DuckDB thread (``SET threads``, global to the database)."""
+    half of ``match_statement_columnar``. The statement and the hub side are read at the same time, each on
+    its own connection (``Workspace.load_concurrently``). Either side may be left out (``None``): a shard
+    step reads one file of one side."""
     from chalicelib.recon import hub_records
 
     channel = adapter(account.config.channel)
     load: Callable[[ChannelAccount, Any, str], tuple[bool, StatementSummary | None]] | None = getattr(
         channel, "load_statement_columnar", None)
-    loaded, summary = load(account, space, statement_path) if load is not None else (False, None)
+
+    def statement(into: columnar.Workspace) -> tuple[bool, StatementSummary | None]:
+        if statement_path is None or load is None:
+            return False, None
+        return load(account, into, statement_path)
+
+    def hub_side(into: columnar.Workspace) -> None:
+        if hub is None:
+            return
+        if isinstance(hub, list) and all(isinstance(path, str) for path in hub):
+            hub_records.load_export(into, hub, account_id=account.account_id, day=day,
+                                    fee_rate_bps=fee_rate_bps(account))
+        else:
+            into.add_record_tuples(hub)  # type: ignore[arg-type]
+
+    (loaded, summary), _ = space.load_concurrently(statement, hub_side)
     if loaded:
         tally.count_table(space, summary)
-    else:
+    elif statement_path is not None:  # not in the reader's plain shape: the adapter's parser reads it or says why
         space.add_row_tuples(tally.compact_rows_of(statement_tuples(channel, account, _file_chunks(statement_path))))
-    if isinstance(hub, list) and all(isinstance(path, str) for path in hub):
-        hub_records.load_export(space, hub, account_id=account.account_id, day=day, fee_rate_bps=fee_rate_bps(account))
-    else:
-        space.add_record_tuples(hub)  # type: ignore[arg-type]
 
 
 def _file_chunks(path: str) -> Iterator[bytes]:

@@ -77,12 +77,25 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
     ``rows`` left as it was, when the file is not in the plain shape described above."""
     numbered = space.path("bill-lines.txt")
     header_line = numbered_copy(path, numbered)
+    try:
+        found = load_numbered(space, numbered, header_line)
+    finally:
+        os.remove(numbered)
+    return found if isinstance(found, StatementSummary) else None
+
+
+def load_numbered(space: Any, numbered: str, header_line: str | None, *, part: bool = False) -> StatementSummary | bool:
+    """``load_trade_bill`` of lines already numbered (``numbered_copy``, or a part of a bill cut by
+    ``chalicelib.recon.shards.chunk_lines``), the detail header given. Whole (``part=False``): the summary, or
+    ``False`` when the bill is not in the plain shape. A part: ``True`` when its lines are plain (detail lines,
+    and at most the summary's header and line, which are left out), else ``False``; the summary is read by
+    whoever cut the bill."""
     if not header_line or header_line[:1] == "`" or not header_line.strip():
-        return None
+        return False
     header = [cell.strip() for cell in header_line.split(",")]
     width = len(header)
     if header[0] == "总交易单数":
-        return None
+        return False
     at = dict(zip(bill._DETAIL_COLUMNS, bill._columns(header), strict=True))
 
     def cell(name: str) -> str:
@@ -90,7 +103,7 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
         return "''" if index == width else f"cells[{index + 1}]"
 
     if not space.replaceable("rows"):
-        return None
+        return False
     con = space.con
     named = {"c_time": bill._TIME, "c_state": bill._STATE, "c_currency": bill._CURRENCY, "c_order": bill._ORDER_NO,
              "c_transaction": bill._TRANSACTION_ID, "c_settled": bill._SETTLED, "c_legacy": bill._LEGACY_TOTAL,
@@ -137,13 +150,11 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
             """, [numbered])  # noqa: S608 - names and indexes of our own; values go as parameters
     except duckdb.Error:  # not UTF-8, a line with the field byte...: the Python parser words it
         con.execute("DROP TABLE IF EXISTS bill_lines")
-        return None
-    finally:
-        os.remove(numbered)
-    summary = _plain_summary(space)
+        return False
+    summary = _plain_part(space) if part else _plain_summary(space)
     if summary is None:
         con.execute("DROP TABLE bill_lines")
-        return None
+        return False
     summary_header_at, parsed = summary
     con.execute("DROP TABLE rows")
     con.execute(f"""
@@ -151,7 +162,24 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
         SELECT kind, object_id, channel_ref, amount, currency, status, fee, fee_currency, occurred_at, attempt_id,
                n AS line, n AS seq
         FROM bill_lines WHERE detail AND n < {int(summary_header_at)}""")  # noqa: S608 - an int of ours
-    return parsed
+    return parsed if parsed is not None else True
+
+
+def _plain_part(space: Any) -> tuple[int, None] | None:
+    """A part is plain when it holds detail lines only (every one plain), or ends with the summary's header
+    and one more line: then where the summary header is (else past every line)."""
+    others = space.con.execute("SELECT n, note FROM bill_lines WHERE NOT detail AND n > 1 AND trim(note) <> '' "
+                               "ORDER BY n LIMIT 2").fetchall()
+    end = int(space.one("SELECT coalesce(max(n), 0) + 1 FROM bill_lines")[0])
+    if others:
+        if len(others) != 1 or others[0][1].split(",")[0].strip() != "总交易单数":
+            return None
+        end = int(others[0][0])
+        if space.one("SELECT count(*) FROM bill_lines WHERE n > ? AND (detail OR trim(note) <> '')", [end])[0] != 1:
+            return None
+    if space.one("SELECT count(*) FROM bill_lines WHERE irregular AND n < ?", [end])[0]:
+        return None
+    return end, None
 
 
 def _plain_summary(space: Any) -> tuple[int, StatementSummary] | None:

@@ -8,14 +8,13 @@ import inspect
 import random
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import test_matching as cases  # the matching cases, from this directory (pytest puts it on sys.path)
 
 from chalicelib.channels.base import StatementKind, StatementRow
-from chalicelib.recon import columnar, shards
+from chalicelib.recon import columnar
 from chalicelib.recon.matching import (
     NEAR_MIDNIGHT,
     compact_record,
@@ -174,30 +173,3 @@ def test_same_result_as_match_day_compact_on_tuples_with_money_objects() -> None
     compact_records = [compact_record(record) for record in records]
     assert columnar.match_day_columnar(DAY, compact_rows, compact_records) == match_day_compact(
         DAY, compact_rows, compact_records)
-
-
-# --- shards ----------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_a_day_matched_as_shards_gives_the_whole_days_result(seed: int, tmp_path: Path) -> None:
-    rows, records, pool = _day(seed)
-    rows = [row for row in rows if row.object_id]  # rows without an id pair by reference: not shardable
-    pool = [item for item in pool if item.record is not None or (item.row is not None and item.row.object_id)]
-    expected = match_day(DAY, rows, records, pool)
-    with columnar.Workspace() as space:
-        space.add_record_tuples(compact_record(record) for record in records)
-        space.add_row_tuples(compact_row(row) for row in rows)
-        made = shards.split(space, str(tmp_path), 4)
-        per_shard = [shards.pool_for_shard(space, pool, shard, 4) for shard in range(4)]
-    assert sum(made.rows.values()) == len(rows) and sum(made.records.values()) == len(records)
-    assert len([count for count in made.rows.values() if count]) > 1
-    results = [shards.match_shard(DAY, str(tmp_path), shard, per_shard[shard]) for shard in range(4)]
-    assert shards.combine(results) == expected
-
-
-def test_a_statement_with_rows_without_ids_is_not_split(tmp_path: Path) -> None:
-    with columnar.Workspace() as space:
-        space.add_row_tuples([compact_row(cases.row(""))])
-        with pytest.raises(shards.NotShardable):
-            shards.split(space, str(tmp_path), 2)
