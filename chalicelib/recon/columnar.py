@@ -192,11 +192,13 @@ class Workspace:
         # One narrow join decides every single key; only its outcome flags and the matched amounts are kept.
         con.execute(f"""
             CREATE OR REPLACE TABLE decided AS
-            SELECT r.seq AS row_seq, h.seq AS record_seq, coalesce({agree}, false) AS agree, r.currency,
+            SELECT coalesce(r.kind, h.kind) AS kind, coalesce(r.object_id, h.object_id) AS object_id,
+                   r.kind IS NOT NULL AS has_row, h.kind IS NOT NULL AS has_record,
+                   coalesce({agree}, false) AS agree, r.currency,
                    r.status = 'succeeded' AS moved, h.status = 'succeeded' AS record_moved,
                    CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed
-            FROM (SELECT seq, kind, object_id, amount, currency, status, fee, fee_currency FROM single_rows) r
-            FULL JOIN (SELECT seq, kind, object_id, amount, currency, status, fee, fee_currency FROM single_records) h
+            FROM (SELECT kind, object_id, amount, currency, status, fee, fee_currency FROM single_rows) r
+            FULL JOIN (SELECT kind, object_id, amount, currency, status, fee, fee_currency FROM single_records) h
               ON r.kind = h.kind AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
         matched = 0
         matched_amount: dict[str, int] = {}
@@ -215,9 +217,10 @@ class Workspace:
         # every column, fetched by position.
         outcomes = self._fetch(f"""
             SELECT r.kind IS NOT NULL, h.kind IS NOT NULL, {r_list}, {h_list}
-            FROM (SELECT row_seq, record_seq FROM decided
-                  WHERE NOT agree AND (row_seq IS NOT NULL OR record_moved)) d
-            LEFT JOIN rows r ON r.seq = d.row_seq LEFT JOIN records h ON h.seq = d.record_seq""")  # noqa: S608 - our own SQL
+            FROM (SELECT kind, object_id, has_row, has_record FROM decided
+                  WHERE NOT agree AND (has_row OR record_moved)) d
+            LEFT JOIN single_rows r ON d.has_row AND r.kind = d.kind AND r.object_id = d.object_id
+            LEFT JOIN single_records h ON d.has_record AND h.kind = d.kind AND h.object_id = d.object_id""")  # noqa: S608 - our own SQL
         python_matched = built = 0
         for has_row, has_record, *values in outcomes:
             built += 1

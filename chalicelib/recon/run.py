@@ -232,7 +232,17 @@ def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progres
         message = exc.message if isinstance(exc, ChannelError) else str(exc)
         progress(f"statement rejected: {message}")
         return _fail(account_id, day, rid, token, f"malformed statement: {message}", retryable=False)
-    progress(f"{tally.rows} statement rows, {records.count} hub records, {result.matched} matched, "
+    return complete(account, day, rid, token, stored, tally, records.count, result, pool, pool_day, progress)
+
+
+def complete(account: ChannelAccount, day: date, rid: str, token: str, stored: statement_store.StoredStatement,
+             tally: Tally, hub_count: int, result: DayResult, pool: list[Pooled], pool_day: date | None,
+             progress: Progress = _quiet) -> RunResult:
+    """A matched day's second half: items and repairs, the pool snapshot, the ledger check, the run record,
+    reports and metric. ``_reconcile`` calls it after matching in one process; the ReconShards state machine's
+    last step after combining its shards (functions/recon_shards.py), holding the run's lease ``token``."""
+    account_id, channel = account.account_id, account.config.channel
+    progress(f"{tally.rows} statement rows, {hub_count} hub records, {result.matched} matched, "
              f"{len(result.discrepancies)} differences, {len(result.carried)} waiting; repairing")
     book = ItemBook(rid, account_id, channel, day)
     repairer = Repairer(account, adapter(channel), rid)
@@ -249,7 +259,7 @@ def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progres
     for gap in ledger_check.gaps(ledger, dict(tally.settled), ledger_check.pool_gap(day, pool, result)):
         book.ledger_gap(gap)
     book.close_unseen()
-    return _finish(account, day, rid, token, stored, tally, records.count, result, ledger, pool_day, progress)
+    return _finish(account, day, rid, token, stored, tally, hub_count, result, ledger, pool_day, progress)
 
 
 def _totals(tally: Tally, hub_count: int, result: DayResult, ledger: dict[str, int], items: int) -> dict[str, Any]:

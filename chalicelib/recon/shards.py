@@ -123,7 +123,7 @@ def statement_summary(cut: Cut) -> Any:
     return parsed[0]
 
 
-def _write(space: Workspace, relation: str, directory: str, name: str, shards: int) -> dict[int, int]:
+def _write(space: Workspace, relation: str, directory: str, name: str, shards: int, seq_base: int = 0) -> dict[int, int]:
     columns = ROW_COLUMNS if relation == "rows" else RECORD_COLUMNS
     counts = {int(shard): int(count) for shard, count in space.con.execute(
         f"SELECT CAST(hash(kind, object_id) % {int(shards)} AS INTEGER), count(*) FROM {relation} "  # noqa: S608 - ours
@@ -134,7 +134,7 @@ def _write(space: Workspace, relation: str, directory: str, name: str, shards: i
     if counts:
         # One file per shard of this part, named for the part: every part of every side writes its own names.
         space.con.execute(
-            f"COPY (SELECT {', '.join(columns)}, seq, CAST(hash(kind, object_id) % {int(shards)} AS INTEGER) AS shard "  # noqa: S608
+            f"COPY (SELECT {', '.join(columns)}, seq + {int(seq_base)} AS seq, CAST(hash(kind, object_id) % {int(shards)} AS INTEGER) AS shard "  # noqa: S608
             f"FROM {relation}) TO '{_quoted(os.path.join(directory, relation))}' "
             f"(FORMAT parquet, PARTITION_BY (shard), OVERWRITE_OR_IGNORE true, FILENAME_PATTERN '{_quoted(name)}_{{i}}')")
     return counts
@@ -155,13 +155,14 @@ def partition_statement_part(part: str, header: str, directory: str, name: str, 
 
 
 def partition_export_file(path: str, directory: str, name: str, shards: int, *, account_id: str | None,
-                          day: date | None, fee_rate_bps: int | None) -> dict[int, int]:
-    """Step 2 for one data file of the hub export: its records as ``shards`` partitions."""
+                          day: date | None, fee_rate_bps: int | None, number: int = 0) -> dict[int, int]:
+    """Step 2 for one data file of the hub export (the ``number``-th): its records as ``shards`` partitions,
+    their ``seq`` after every earlier file's (a record's position in the export, as the engine reads it)."""
     from chalicelib.recon import hub_records
 
     with Workspace() as space:
         hub_records.load_export(space, [path], account_id=account_id, day=day, fee_rate_bps=fee_rate_bps)
-        return _write(space, "records", directory, name, shards)
+        return _write(space, "records", directory, name, shards, seq_base=number << 40)
 
 
 def shard_of(kind: str, object_id: str, shards: int) -> int:

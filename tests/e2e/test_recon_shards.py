@@ -48,8 +48,10 @@ def _day(account_id: str) -> tuple[bytes, bytes, int]:
     return bill, export, rows
 
 
-def test_a_day_as_shards_through_the_three_functions_equals_the_whole_day(stack: Any) -> None:
+def test_a_day_as_shards_through_the_four_functions_completes_the_run_as_one_process_would(stack: Any) -> None:
     from chalicelib.config.accounts import ChannelAccount
+    from chalicelib.recon import repo
+    from chalicelib.recon.model import DiscrepancyKind
     from chalicelib.recon.run import match_statement_columnar
     from chalicelib.recon.tally import Tally
     from chalicelib.storage import config_repo
@@ -58,15 +60,22 @@ def test_a_day_as_shards_through_the_three_functions_equals_the_whole_day(stack:
     bill, export, rows = _day(stack.account_id)
     s3, bucket = client("s3"), statement_store.bucket()
     s3.put_object(Bucket=bucket, Key="shard-test/statement.csv.gz", Body=bill)
-    s3.put_object(Bucket=bucket, Key="shard-test/export/data/part-0.json.gz", Body=export)
+    # a DynamoDB export writes several data files: the items split over two
+    lines = gzip.decompress(export).decode().splitlines()
+    for number, half in enumerate((lines[: len(lines) // 2], lines[len(lines) // 2 :])):
+        s3.put_object(Bucket=bucket, Key=f"shard-test/export/data/part-{number}.json.gz",
+                      Body=gzip.compress(("\n".join(half) + "\n").encode()))
     event = {"account_id": stack.account_id, "day": DAY.isoformat(), "execution": "test-1",
-             "statement_key": "shard-test/statement.csv.gz", "export_keys": ["shard-test/export/data/part-0.json.gz"],
-             "shards": 3}
+             "statement_key": "shard-test/statement.csv.gz",
+             "export_keys": [f"shard-test/export/data/part-{number}.json.gz" for number in range(2)],
+             "shards": 3, "part_lines": 25}
 
-    split = recon_shards.split(event, None)
-    assert split["rows"] == rows and len(split["shards"]) == 3
-    matched = [recon_shards.match(item, None) for item in split["shards"]]
-    day = recon_shards.combine({**event, "of": split["of"]}, None)
+    state = recon_shards.plan(event, None)  # what the state machine passes from step to step
+    assert [part["side"] for part in state["parts"]].count("statement") == 3  # 64 lines in parts of 25
+    assert len(state["shards"]) == 3
+    partitioned = [recon_shards.partition(part, None) for part in state["parts"]]
+    matched = [recon_shards.match(item, None) for item in state["shards"]]
+    outcome = recon_shards.combine({**state, "partitioned": partitioned}, None)
 
     account = config_repo.channel_account(stack.account_id)
     assert isinstance(account, ChannelAccount)
@@ -76,10 +85,13 @@ def test_a_day_as_shards_through_the_three_functions_equals_the_whole_day(stack:
             with open(path, "wb") as out:
                 out.write(body)
         whole = match_statement_columnar(account, DAY, paths[0], [paths[1]], tally=Tally())
-    assert day["matched"] == whole.matched == sum(shard["matched"] for shard in matched)
-    assert day["discrepancies"] == len(whole.discrepancies) > 0
-    stored = json.loads(s3.get_object(Bucket=bucket, Key=f"shards/{stack.account_id}/{DAY}/test-1/result.json")
-                        ["Body"].read())
-    kinds = Counter(found["kind"] for found in stored["discrepancies"])
-    assert kinds == Counter(str(found.kind) for found in whole.discrepancies)
+    assert outcome["status"] == "completed"
+    assert outcome["matched"] == whole.matched == sum(shard["matched"] for shard in matched)
+    assert outcome["discrepancies"] == len(whole.discrepancies) > 0
+    run = repo.get_run(stack.account_id, DAY)
+    assert run is not None and run["status"] == "completed"
+    assert run["totals"]["statement_rows"] == rows and run["totals"]["matched"] == whole.matched
+    items = repo.items(run["run_id"])
+    kinds = Counter(str(item["kind"]) for item in items.values())
     assert {"amount", "hub_only", "channel_only"} <= set(kinds)
+    assert sum(kinds[str(kind)] for kind in DiscrepancyKind) == len(whole.discrepancies)
