@@ -72,9 +72,14 @@ def archive_sweep_fn(event, context):
     return archive_sweep.handler(event, context)
 
 
-@app.lambda_function(name="recon_shard_split")
-def recon_shard_split_fn(event, context):
-    return recon_shards.split(event, context)
+@app.lambda_function(name="recon_shard_plan")
+def recon_shard_plan_fn(event, context):
+    return recon_shards.plan(event, context)
+
+
+@app.lambda_function(name="recon_shard_partition")
+def recon_shard_partition_fn(event, context):
+    return recon_shards.partition(event, context)
 
 
 @app.lambda_function(name="recon_shard_match")

@@ -144,10 +144,13 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
 
     functions = template.functions()
     code_dirs = {asset: _unzip(asset, work / f"task-{n}") for n, asset in enumerate({f.code for f in functions.values()})}
-    opt_dirs = {asset: _unzip(asset, work / f"opt-{n}") for n, asset in
-                enumerate({layer for f in functions.values() for layer in f.layers})}
+    # Lambda merges a function's layers into /opt: one directory per distinct list of layers, unzipped in order
+    opt_dirs: dict[tuple[str, ...], Path] = {}
+    for n, layers in enumerate(sorted({tuple(f.layers) for f in functions.values()})):
+        for layer in layers:
+            opt_dirs[layers] = _unzip(layer, work / f"opt-{n}")
     for logical_id, function in functions.items():
-        [layer] = function.layers
+        layer = tuple(function.layers)
         log_group = template.physical[template.resources[logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]]
         environment = lambda_environment(function, REGION, endpoint, log_group)
         processes[logical_id] = FunctionProcess(function, environment, code_dirs[function.code], opt_dirs[layer],
