@@ -18,8 +18,9 @@ in wall-clock and CPU seconds (``time.process_time``); rows/s are per CPU second
 other work shares the machine.
 * **DuckDB engine, end to end** (the headline): what a run executes, ``chalicelib.recon.run.
   match_statement_columnar``: the bill read by the WeChat adapter's columnar reader and the export by DuckDB's
-  JSON reader (``hub_records.load_export``) at the same time, the clean pairs counted in SQL, the residue judged
-  by ``DayMatcher`` (``chalicelib/recon/columnar.py``), the summary check. DuckDB limited to 400 MB, 2 threads.
+  JSON reader (``hub_records.load_export``) at the same time, every key with one row and one record decided in
+  SQL (only differences become Python values), repeated keys judged by ``DayMatcher``
+  (``chalicelib/recon/columnar.py``), the summary check. DuckDB limited to 256 MB, 2 threads.
 * **plain DuckDB** (the issue's anchor): ``read_csv`` of the bill, ``read_json`` of the export (only the fields
   it needs), a full outer join and the classification in SQL, 256 MB and 2 threads; no exactness checks, no
   discrepancy objects, counts only.
@@ -684,7 +685,7 @@ def main() -> int:
               f"{cpu(duck_laps):.1f} s: {'FASTER' if by_wall >= 1 else 'SLOWER'} by wall ({by_wall:.2f}x), "
               f"{'FASTER' if by_cpu >= 1 else 'SLOWER'} by CPU ({by_cpu:.2f}x); peak {run_peak:.0f} MB against "
               f"{duck['peak_mb']:.0f} MB, {'under' if run_peak < PEAK_BUDGET_MB else 'OVER'} the {PEAK_BUDGET_MB} MB "
-              f"budget; {columnar['clean']:,} of {rows:,} rows paired in SQL, the rest judged by DayMatcher")
+              f"budget; {columnar['clean']:,} of {rows:,} rows matched in SQL")
         headline, peak = [engine["laps"]["total"]], engine["peak_mb"]
         budget = f"{'under' if peak < PEAK_BUDGET_MB else 'OVER'} the {PEAK_BUDGET_MB} MB budget"
         if pandas and dataclasses:

@@ -12,6 +12,7 @@ made is decided against that function's role in the template by @cloud-copilot/i
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -312,6 +313,27 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     # The operator API is a function of its own.
     status, audit = r.call("GET", "/v1/operator/audit", operator_key)
     assert status == 200 and audit["data"], audit
+
+    # The same day again as ReconShards runs it (infra/recon_stack.py): plan, partition each statement part and
+    # export file, match each shard, combine: the state machine's steps, each in its own function. The export
+    # is the state table's items as a DynamoDB export to S3 writes them (one data file).
+    dynamodb, s3 = r.session.client("dynamodb"), r.session.client("s3")
+    state_table = r.template.physical[next(lid for lid in r.template.of_type("AWS::DynamoDB::Table")
+                                           if lid.startswith("StateTable"))]
+    items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=state_table)
+             for item in page["Items"]]
+    bucket = r.operator_env["PAYHUB_RECON_BUCKET"]
+    export_key = "exports/rehearsal/data/part-0.json.gz"
+    s3.put_object(Bucket=bucket, Key=export_key, Body=gzip.compress(
+        "".join(json.dumps({"Item": item}) + "\n" for item in items).encode()))
+    state = r.processes["ReconShardPlan"].invoke({
+        "account_id": "wechat-rehearsal", "day": paid_on.isoformat(), "execution": "rehearsal-1",
+        "export_keys": [export_key], "shards": 2})
+    partitioned = [r.processes["ReconShardPartition"].invoke(part) for part in state["parts"]]
+    for shard in state["shards"]:
+        r.processes["ReconShardMatch"].invoke(shard)
+    sharded = r.processes["ReconShardCombine"].invoke({**state, "partitioned": partitioned})
+    assert sharded["status"] == "completed" and sharded["matched"] == run["totals"]["matched"], (sharded, run)
 
     idle = [lid for lid, p in r.processes.items() if p.invocations == 0]
     assert not idle, f"functions the rehearsal never invoked: {idle}"
