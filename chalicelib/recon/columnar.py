@@ -171,8 +171,11 @@ class Workspace:
 
     # --- matching -----------------------------------------------------------------------------------------
 
-    def match(self, day: date, pool: Iterable[Pooled] = (), *, near_midnight: timedelta = NEAR_MIDNIGHT) -> DayResult:
-        """``match_day_compact`` on the loaded relations (the same result, see the module docstring)."""
+    def match(self, day: date, pool: Iterable[Pooled] = (), *, near_midnight: timedelta = NEAR_MIDNIGHT,
+              release: bool = False) -> DayResult:
+        """``match_day_compact`` on the loaded relations (the same result, see the module docstring).
+        ``release``: drop the day's relations once what Python needs of them is fetched (the differences and
+        the residue: a few percent), before their Python values are built, so the two peaks do not add up."""
         pool = list(pool)
         if not self._acceptable(pool):
             return match_day_compact(day, self.fetch_rows(), self.fetch_records(), pool, near_midnight=near_midnight)
@@ -215,12 +218,21 @@ class Workspace:
         width = len(ROW_COLUMNS)
         # The rest (a pair that differs, a row alone, a succeeded record alone: a few percent of a day) with
         # every column, fetched by position.
-        outcomes = self._fetch(f"""
+        outcomes = list(self._fetch(f"""
             SELECT r.kind IS NOT NULL, h.kind IS NOT NULL, {r_list}, {h_list}
             FROM (SELECT kind, object_id, has_row, has_record FROM decided
                   WHERE NOT agree AND (has_row OR record_moved)) d
             LEFT JOIN single_rows r ON d.has_row AND r.kind = d.kind AND r.object_id = d.object_id
-            LEFT JOIN single_records h ON d.has_record AND h.kind = d.kind AND h.object_id = d.object_id""")  # noqa: S608 - our own SQL
+            LEFT JOIN single_records h ON d.has_record AND h.kind = d.kind AND h.object_id = d.object_id"""))  # noqa: S608 - our own SQL
+        residue_records = list(self._fetch(f"""
+            SELECT {_RECORD_LIST} FROM records WHERE hash(kind, object_id) IN (SELECT k FROM residue)
+            ORDER BY seq"""))  # noqa: S608 - our column lists
+        residue_rows = list(self._fetch(f"""
+            SELECT {_ROW_LIST} FROM rows WHERE hash(kind, object_id) IN (SELECT k FROM residue)
+            ORDER BY seq"""))  # noqa: S608 - our column lists
+        residue_keys = self.count("residue")
+        if release:
+            self.release()
         python_matched = built = 0
         for has_row, has_record, *values in outcomes:
             built += 1
@@ -251,21 +263,24 @@ class Workspace:
                                              (FieldDiff("status", record.status, None),), record=record))
         # The residue: DayMatcher on its keys' rows and records, in their original order, with the pool.
         matcher = DayMatcher(day, pool, near_midnight=near_midnight)
-        matcher.add_record_tuples(self._fetch(f"""
-            SELECT {_RECORD_LIST} FROM records WHERE hash(kind, object_id) IN (SELECT k FROM residue)
-            ORDER BY seq"""))  # noqa: S608 - our column lists
-        found.extend(matcher.match_row_tuples(self._fetch(f"""
-            SELECT {_ROW_LIST} FROM rows WHERE hash(kind, object_id) IN (SELECT k FROM residue)
-            ORDER BY seq""")))  # noqa: S608 - our column lists
+        matcher.add_record_tuples(residue_records)
+        found.extend(matcher.match_row_tuples(residue_rows))
         found.extend(matcher.finish())
         matcher.matched += matched
         for currency, total in matched_amount.items():
             matcher.matched_amount[currency] = matcher.matched_amount.get(currency, 0) + total
         matcher.carried.extend(carried)
         matcher.carried.sort(key=_pooled_order)
-        self.stats = {"matched_in_sql": matched - python_matched, "residue_keys": self.count("residue"),
+        self.stats = {"matched_in_sql": matched - python_matched, "residue_keys": residue_keys,
                       "python_values": built}
         return matcher.result(found)
+
+    def release(self) -> None:
+        """Drop every relation of the day: DuckDB gives their memory back."""
+        for name, kind in self.con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall():
+            self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
+        for name in ("rows", "records"):
+            self.con.execute(f"CREATE TABLE {name} ({ROWS_SCHEMA if name == 'rows' else RECORDS_SCHEMA})")
 
     def fetch_rows(self) -> Iterator[CompactRow]:
         return self._fetch(f"SELECT {_ROW_LIST} FROM rows ORDER BY seq")  # type: ignore[return-value]  # noqa: S608 - our column lists

@@ -166,7 +166,7 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
             return match_statement_columnar(account, day, statement_path, hub, pool, tally=tally,
                                             near_midnight=near_midnight, space=own)
     load_day(account, day, statement_path, hub, tally=tally, space=space)
-    result = space.match(day, pool, near_midnight=near_midnight)
+    result = space.match(day, pool, near_midnight=near_midnight, release=True)
     tally.check()
     return result
 

@@ -134,7 +134,8 @@ def _write(space: Workspace, relation: str, directory: str, name: str, shards: i
     if counts:
         # One file per shard of this part, named for the part: every part of every side writes its own names.
         space.con.execute(
-            f"COPY (SELECT {', '.join(columns)}, seq + {int(seq_base)} AS seq, CAST(hash(kind, object_id) % {int(shards)} AS INTEGER) AS shard "  # noqa: S608
+            f"COPY (SELECT {', '.join(columns)}, seq + {int(seq_base)} AS seq, "  # noqa: S608 - names and ints of ours
+            f"CAST(hash(kind, object_id) % {int(shards)} AS INTEGER) AS shard "
             f"FROM {relation}) TO '{_quoted(os.path.join(directory, relation))}' "
             f"(FORMAT parquet, PARTITION_BY (shard), OVERWRITE_OR_IGNORE true, FILENAME_PATTERN '{_quoted(name)}_{{i}}')")
     return counts
