@@ -220,10 +220,11 @@ class Workspace:
         # every column, fetched by position.
         outcomes = list(self._fetch(f"""
             SELECT r.kind IS NOT NULL, h.kind IS NOT NULL, {r_list}, {h_list}
-            FROM (SELECT kind, object_id, has_row, has_record FROM decided
+            FROM (SELECT kind, object_id FROM decided
                   WHERE NOT agree AND (has_row OR record_moved)) d
-            LEFT JOIN single_rows r ON d.has_row AND r.kind = d.kind AND r.object_id = d.object_id
-            LEFT JOIN single_records h ON d.has_record AND h.kind = d.kind AND h.object_id = d.object_id"""))  # noqa: S608 - our own SQL
+            -- plain equi-joins (a key not on a side finds nothing there): anything more makes a nested loop
+            LEFT JOIN single_rows r ON r.kind = d.kind AND r.object_id = d.object_id
+            LEFT JOIN single_records h ON h.kind = d.kind AND h.object_id = d.object_id"""))  # noqa: S608 - our own SQL
         residue_records = list(self._fetch(f"""
             SELECT {_RECORD_LIST} FROM records WHERE hash(kind, object_id) IN (SELECT k FROM residue)
             ORDER BY seq"""))  # noqa: S608 - our column lists
