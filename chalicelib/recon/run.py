@@ -174,9 +174,9 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
 def load_day(account: ChannelAccount, day: date, statement_path: str | None, hub: HubSide | None, *, tally: Tally,
              space: columnar.Workspace) -> None:
     """Load a day into ``space`` (``rows`` and ``records``) and count the statement into ``tally``: the first
-    half of ``match_statement_columnar``. The statement and the hub side are read at the same time, each on
-    its own connection (``Workspace.load_concurrently``). Either side may be left out (``None``): a shard
-    step reads one file of one side."""
+    half of ``match_statement_columnar``. The sides are read one after the other: read at the same time
+    (``Workspace.load_concurrently``) they took as long on 1M x 1M under the 256 MB limit, for twice the CPU
+    (both spill; bench/README.md). Either side may be left out (``None``): a shard step reads one file of one side."""
     from chalicelib.recon import hub_records
 
     channel = adapter(account.config.channel)
@@ -197,7 +197,8 @@ def load_day(account: ChannelAccount, day: date, statement_path: str | None, hub
         else:
             into.add_record_tuples(hub)  # type: ignore[arg-type]
 
-    (loaded, summary), _ = space.load_concurrently(statement, hub_side)
+    loaded, summary = statement(space)
+    hub_side(space)
     if loaded:
         tally.count_table(space, summary)
     elif statement_path is not None:  # not in the reader's plain shape: the adapter's parser reads it or says why
