@@ -69,6 +69,7 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run on (``export_keys``: the data files a DynamoDB export's ``manifest-files.json`` lists)."""
     from chalicelib.domain.clock import iso, utcnow
     from chalicelib.recon import repo, run, shards
+    from chalicelib.recon.day_records import fee_rate_bps
 
     configure_logging()
     count = int(event["shards"])
@@ -95,7 +96,8 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
             key = f"{prefix}/statement/{os.path.basename(local)}"
             s3.upload_file(local, bucket, key)
             parts.append({"side": "statement", "key": key, "name": f"s{number:05d}"})
-    parts += [{"side": "export", "key": str(key), "name": f"e{number:05d}", "number": number}
+    parts += [{"side": "export", "key": str(key), "name": f"e{number:05d}", "number": number,
+               "fee_rate_bps": fee_rate_bps(account)}
               for number, key in enumerate(event["export_keys"])]
     common = {"account_id": account.account_id, "day": day.isoformat(), "execution": event["execution"], "of": count}
     return {**common, "token": token, "pool_day": pool_day.isoformat() if pool_day else None,
@@ -109,7 +111,6 @@ def partition(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One item of ``parts`` -> its partitions in S3 (``<prefix>/<side>/shard=<k>/<name>_0.parquet``); a
     statement part's counts."""
     from chalicelib.recon import shards
-    from chalicelib.recon.day_records import fee_rate_bps
 
     configure_logging()
     prefix, name, count = _prefix(event), str(event["name"]), int(event["of"])
@@ -121,10 +122,12 @@ def partition(event: dict[str, Any], context: Any) -> dict[str, Any]:
             made = shards.partition_statement_part(local, str(event["header"]), out, name, count)
             written, tally = made["rows"], made["tally"]
         else:
-            account = _account(str(event["account_id"]))
-            written = shards.partition_export_file(local, out, name, count, account_id=account.account_id,
+            # the account's fee rate comes from plan: this step reads no account (and no channel secret)
+            rate = event.get("fee_rate_bps")
+            written = shards.partition_export_file(local, out, name, count, account_id=str(event["account_id"]),
                                                    day=date.fromisoformat(str(event["day"])),
-                                                   fee_rate_bps=fee_rate_bps(account), number=int(event["number"]))
+                                                   fee_rate_bps=None if rate is None else int(rate),
+                                                   number=int(event["number"]))
             tally = None
         records = sum(written.values()) if event["side"] == "export" else 0
         for root, _, files in os.walk(out):

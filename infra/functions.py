@@ -231,7 +231,7 @@ WORKERS: tuple[Worker, ...] = (
     Worker(
         name="recon_shard_partition",
         handler="functions.recon_shards.partition",
-        access=Access(tables={"ConfigTable": READ}, buckets={"ReconBucket": WRITE}),
+        access=Access(buckets={"ReconBucket": WRITE}),  # the fee rate comes from plan: no table, no secret
         memory_mb=1769,  # one part (1 M lines) or one export data file under DuckDB's 256 MB limit, 2 threads
         timeout_s=300,
         engine=True,
