@@ -10,7 +10,7 @@ STAGE ?= dev
 .PHONY: run test test-fast conformance unit e2e infra-test lint typecheck synth cfn-lint bench layer package clean \
 	deploy node-tools
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-paypal-sdk.txt pyproject.toml
+$(STAMP): requirements.txt requirements-engine.txt requirements-dev.txt requirements-paypal-sdk.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -67,6 +67,7 @@ bench: $(STAMP)  ## benchmarks: figures printed, recorded in bench/README.md
 
 layer: $(STAMP)
 	$(PY) layers/build.py
+	$(PY) layers/build.py --layer engine
 
 package: $(STAMP)
 	$(PY) infra/build.py --stage dev --package

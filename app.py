@@ -20,6 +20,7 @@ from functions import (
     payments,
     recon,
     recon_fanout,
+    recon_shards,
     recon_worker,
     refund_worker,
     refunds,
@@ -90,3 +91,23 @@ def statements_fn(event, context):
 @app.lambda_function(name="invoice_worker")
 def invoice_worker_fn(event, context):
     return invoice_worker.handler(event, context)
+
+
+@app.lambda_function(name="recon_shard_plan")
+def recon_shard_plan_fn(event, context):
+    return recon_shards.plan(event, context)
+
+
+@app.lambda_function(name="recon_shard_partition")
+def recon_shard_partition_fn(event, context):
+    return recon_shards.partition(event, context)
+
+
+@app.lambda_function(name="recon_shard_match")
+def recon_shard_match_fn(event, context):
+    return recon_shards.match(event, context)
+
+
+@app.lambda_function(name="recon_shard_combine")
+def recon_shard_combine_fn(event, context):
+    return recon_shards.combine(event, context)

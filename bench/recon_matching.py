@@ -1,4 +1,5 @@
-"""Reconciliation matching: the engine against a pandas merge, on a day of 1,000,000 statement rows x 1,000,000 records.
+"""Reconciliation matching: the DuckDB engine against plain DuckDB, and the Python engine against a pandas merge,
+on a day of 1,000,000 statement rows x 1,000,000 records.
 
 Data (generated once per run, seeded, in a temporary directory unless ``--data`` names one to keep and reuse):
 * ``statement.csv.gz``: a WeChat Pay trade bill (ALL) in the real format (backtick cells, the sandbox's column
@@ -15,7 +16,15 @@ Every measurement runs in its own child interpreter, so peaks do not mix; peak R
 its children, so the parent here stays at ~16 MB and generates the data in a child too). Each phase is timed
 in wall-clock and CPU seconds (``time.process_time``); rows/s are per CPU second, steadier than wall time when
 other work shares the machine.
-* **engine, end to end** (the headline): the code a reconciliation run executes, ``chalicelib.recon.run.
+* **DuckDB engine, end to end** (the headline): what a run executes, ``chalicelib.recon.run.
+  match_statement_columnar``: the bill read by the WeChat adapter's columnar reader and the export by DuckDB's
+  JSON reader (``hub_records.load_export``) at the same time, every key with one row and one record decided in
+  SQL (only differences become Python values), repeated keys judged by ``DayMatcher``
+  (``chalicelib/recon/columnar.py``), the summary check. DuckDB limited to 256 MB, 2 threads.
+* **plain DuckDB** (the issue's anchor): ``read_csv`` of the bill, ``read_json`` of the export (only the fields
+  it needs), a full outer join and the classification in SQL, 256 MB and 2 threads; no exactness checks, no
+  discrepancy objects, counts only.
+* **Python engine, end to end**: the code a reconciliation run executed before the DuckDB engine, ``chalicelib.recon.run.
   match_statement``: the WeChat adapter's ``parse_statement_compact`` (the product's trade bill parser, by header
   name, rows as plain tuples) streamed through ``Tally.compact_rows_of`` (counts and totals), the hub export read
   by ``read_export_compact`` (the product's export reader) into the engine's index, ``match_day_compact``, then
@@ -247,6 +256,12 @@ def _account() -> Any:
     return ChannelAccount(config, ChannelSecrets({}))
 
 
+def _bill_columns() -> list[str]:
+    from sandbox.wechatpay.bill import HEADERS
+
+    return list(HEADERS["ALL"])
+
+
 def _export_reader(directory: str, account: Any) -> Any:
     from chalicelib.recon.day_records import fee_rate_bps
     from chalicelib.recon.hub_records import read_export_compact
@@ -271,6 +286,28 @@ def child_engine(directory: str) -> dict[str, Any]:
     if tally.summary is None or tally.rows != tally.summary.count:
         raise SystemExit(f"the tally counted {tally.rows} rows against the summary's {tally.summary}")
     return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, **_engine_counts(result)}
+
+
+def child_columnar(directory: str) -> dict[str, Any]:
+    """The run's path on the DuckDB engine: ``match_statement_columnar`` from the two files (the bill by the
+    adapter's columnar reader, the export by DuckDB's JSON reader, at the same time) to the checked result."""
+    from chalicelib.channels.registry import adapter
+    from chalicelib.recon import columnar
+    from chalicelib.recon.run import match_statement_columnar
+    from chalicelib.recon.tally import Tally
+
+    account = _account()
+    adapter("wechatpay")
+    startup, laps = _peak_mb(), Laps()
+    tally = Tally()
+    with columnar.Workspace(memory_limit=ENGINE_MEMORY, threads=DUCKDB_THREADS) as space:
+        result = match_statement_columnar(account, DAY, os.path.join(directory, STATEMENT),
+                                          [os.path.join(directory, EXPORT)], tally=tally, space=space)
+        clean = space.stats["matched_in_sql"]
+    laps.lap("total")
+    if tally.summary is None or tally.rows != tally.summary.count:
+        raise SystemExit(f"the tally counted {tally.rows} rows against the summary's {tally.summary}")
+    return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup, "clean": clean, **_engine_counts(result)}
 
 
 def child_dataclasses(directory: str) -> dict[str, Any]:
@@ -424,13 +461,101 @@ def _merge_and_classify(statement: Any, hub: Any, laps: Laps) -> dict[str, Any]:
             "matched_amount": {str(k): int(v) for k, v in sorted(totals.items())}}
 
 
+DUCKDB_MEMORY, DUCKDB_THREADS = "256MB", 2  # the plain DuckDB baseline's settings
+ENGINE_MEMORY = "256MB"  # the DuckDB engine's own limit (in memory; spilled to its scratch directory beyond it)
+
+
+def child_duckdb(directory: str) -> dict[str, Any]:
+    """Plain DuckDB on the same files: read_csv of the bill, read_json of the export, the classification in SQL
+    (the pandas baseline's rules), under a 256 MB memory limit on 2 threads."""
+    import duckdb
+
+    bill_columns = _bill_columns()
+    startup, laps = _peak_mb(), Laps()
+    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY, "threads": DUCKDB_THREADS})
+    c = {name: f'"{name}"' for name in ("交易时间", "微信订单号", "商户订单号", "交易状态", "货币种类", "应结订单金额",
+                                        "微信退款单号", "商户退款单号", "退款金额", "退款状态", "手续费")}
+    cell = {name: f"substr({quoted}, 2)" for name, quoted in c.items()}
+    refund = f"{cell['交易状态']} = 'REFUND'"
+    word = f"CASE WHEN {refund} THEN {cell['退款状态']} ELSE {cell['交易状态']} END"
+    fee5 = f"CAST(replace({cell['手续费']}, '.', '') AS BIGINT)"
+    con.execute(f"""
+        CREATE TABLE statement AS
+        SELECT CASE WHEN {refund} THEN 'refund' ELSE 'payment' END AS kind,
+               CASE WHEN {refund} THEN {cell['商户退款单号']} ELSE {cell['商户订单号']} END AS object_id,
+               CAST(replace(CASE WHEN {refund} THEN {cell['退款金额']} ELSE {cell['应结订单金额']} END, '.', '') AS BIGINT)
+                   AS amount,
+               {cell['货币种类']} AS currency,
+               CASE WHEN {word} = 'SUCCESS' THEN 'succeeded' ELSE lower({word}) END AS status,
+               sign({fee5}) * ((abs({fee5}) + 500) // 1000) AS fee,
+               epoch(CAST({cell['交易时间']} AS TIMESTAMP)) % 86400 AS s_of_day,
+               row_number() OVER () AS line
+        FROM read_csv(?, header=true, all_varchar=true, delim=',', quote='', escape='', null_padding=true,
+                      auto_detect=false, strict_mode=false, columns={{{", ".join(f"'{n}': 'VARCHAR'" for n in
+                      bill_columns)}}})
+        WHERE left({c['交易状态']}, 1) = '`'""", [os.path.join(directory, STATEMENT)])
+    laps.lap("read_statement")
+    s = "STRUCT(S VARCHAR)"
+    con.execute(f"""
+        CREATE TABLE hub AS
+        SELECT split_part(it.recon_sk.S, '#', 1) AS kind, split_part(it.recon_sk.S, '#', 2) AS object_id,
+               CAST(it.amount.N AS BIGINT) AS amount, it.currency.S AS currency, it.status.S AS status,
+               epoch(CAST(it.recon_at.S AS TIMESTAMPTZ) + INTERVAL 8 HOUR) % 86400 AS s_of_day,
+               CASE WHEN split_part(it.recon_sk.S, '#', 1) = 'payment'
+                    THEN (CAST(it.amount.N AS BIGINT) * {FEE_RATE_BPS} + 5000) // 10000 END AS fee
+        FROM (SELECT Item AS it FROM read_json(?, format='newline_delimited', columns={{'Item':
+              'STRUCT(recon_pk {s}, recon_sk {s}, amount STRUCT(N VARCHAR), currency {s}, status {s}, recon_at {s})'}}))
+        WHERE it.recon_pk.S = '{ACCOUNT}#{DAY}'""", [os.path.join(directory, EXPORT)])
+    laps.lap("read_export")
+    near = NEAR_MIDNIGHT_S
+    for _ in range(REPEAT):
+        con.execute(f"""
+            CREATE OR REPLACE TABLE classified AS
+            WITH ranked AS (SELECT *, row_number() OVER (PARTITION BY kind, object_id ORDER BY line) AS nth FROM statement),
+            pairs AS (SELECT r.kind IS NOT NULL AS has_row, h.kind IS NOT NULL AS has_record,
+                             r.amount AS r_amount, h.amount AS h_amount, r.currency AS r_currency, h.currency AS h_currency,
+                             r.status AS r_status, h.status AS h_status, r.fee AS r_fee, h.fee AS h_fee,
+                             coalesce(r.kind, h.kind) AS kind,
+                             least(r.s_of_day, 86400 - r.s_of_day) <= {near} AS r_near,
+                             least(h.s_of_day, 86400 - h.s_of_day) <= {near} AS h_near
+                      FROM (SELECT * FROM ranked WHERE nth = 1) r FULL OUTER JOIN hub h USING (kind, object_id))
+            SELECT *, has_row AND has_record AND (r_status = 'succeeded') <> (h_status = 'succeeded') AS d_status,
+                   has_row AND has_record AND r_currency <> h_currency AS d_currency,
+                   has_row AND has_record AND r_amount <> h_amount AS d_amount,
+                   has_row AND has_record AND h_fee IS NOT NULL AND r_fee IS DISTINCT FROM h_fee AS d_fee
+            FROM pairs""")
+        found = con.execute("""
+            SELECT count(*) FILTER (WHERE has_row AND NOT has_record AND NOT r_near),
+                   count(*) FILTER (WHERE has_record AND NOT has_row AND h_status = 'succeeded' AND NOT h_near),
+                   count(*) FILTER (WHERE d_status),
+                   count(*) FILTER (WHERE d_currency AND NOT d_status),
+                   count(*) FILTER (WHERE d_amount AND NOT d_status AND NOT d_currency),
+                   count(*) FILTER (WHERE d_fee AND NOT d_status AND NOT d_currency AND NOT d_amount),
+                   (SELECT count(*) FROM statement) - (SELECT count(*) FROM (SELECT DISTINCT kind, object_id FROM statement)),
+                   count(*) FILTER (WHERE has_row AND NOT has_record AND r_near)
+                     + count(*) FILTER (WHERE has_record AND NOT has_row AND h_status = 'succeeded' AND h_near),
+                   count(*) FILTER (WHERE has_row AND has_record AND NOT (d_status OR d_currency OR d_amount OR d_fee))
+            FROM classified""").fetchone()
+        totals = con.execute("""
+            SELECT r_currency, sum(CASE WHEN kind = 'payment' THEN r_amount ELSE -r_amount END) FROM classified
+            WHERE has_row AND has_record AND NOT (d_status OR d_currency OR d_amount OR d_fee) AND r_status = 'succeeded'
+            GROUP BY r_currency ORDER BY r_currency""").fetchall()
+        laps.lap("classify")
+    assert found is not None
+    classes = dict(zip(("channel_only", "hub_only", "status", "currency", "amount", "fee", "duplicate_row"), found[:7],
+                       strict=True))
+    return {"laps": laps.laps, "peak_mb": _peak_mb(), "startup_mb": startup,
+            "classes": {klass: int(classes[klass]) for klass in CLASSES}, "carried": int(found[7]),
+            "matched": int(found[8]), "matched_amount": {str(k): int(v) for k, v in totals}}
+
+
 def child_generate(directory: str, rows: int) -> dict[str, Any]:
     started = time.perf_counter()
     return {**generate(directory, rows, SEED), "seconds": time.perf_counter() - started}
 
 
-CHILDREN = {"engine": child_engine, "dataclasses": child_dataclasses, "phases": child_phases, "pandas": child_pandas,
-            "generate": child_generate}
+CHILDREN = {"duckdb": child_duckdb, "columnar": child_columnar, "engine": child_engine, "dataclasses": child_dataclasses,
+            "phases": child_phases, "pandas": child_pandas, "generate": child_generate}
 
 
 def run_child(mode: str, directory: str, rows: int) -> dict[str, Any]:
@@ -456,7 +581,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="statement rows (and hub records)")
     parser.add_argument("--data", help="directory for the generated files, kept and reused (default: a temp dir)")
-    parser.add_argument("--skip-pandas", action="store_true", help="measure the engine only")
+    parser.add_argument("--skip-pandas", action="store_true", help="no pandas baseline")
+    parser.add_argument("--duckdb-only", action="store_true",
+                        help="the DuckDB engine, plain DuckDB and the Python engine end to end only")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -481,30 +608,44 @@ def main() -> int:
               f"records (~{meta['injected_per_class']:,} injected per class)\n")
         print(f"statement {STATEMENT}: {sizes[STATEMENT]:.1f} MiB gzip; hub export {EXPORT}: {sizes[EXPORT]:.1f} MiB gzip\n",
               flush=True)
+        columnar = run_child("columnar", directory, args.rows)
+        duck = run_child("duckdb", directory, args.rows)
         engine = run_child("engine", directory, args.rows)
-        pandas = None if args.skip_pandas else run_child("pandas", directory, args.rows)
-        dataclasses = run_child("dataclasses", directory, args.rows)
-        phases = run_child("phases", directory, args.rows)
+        pandas = None if args.skip_pandas or args.duckdb_only else run_child("pandas", directory, args.rows)
+        dataclasses = None if args.duckdb_only else run_child("dataclasses", directory, args.rows)
+        phases = None if args.duckdb_only else run_child("phases", directory, args.rows)
         rows, records = meta["statement_rows"], meta["hub_records"]
 
         def line(name: str, laps: list[list[float]], count: int, peak: str = "", startup: str = "") -> tuple[str, ...]:
             wall, cpu = sum(lap[0] for lap in laps), sum(lap[1] for lap in laps)
             return name, fmt(wall), fmt(cpu), _rate(count, cpu), peak, startup
 
-        engine_only = [phases["laps"]["index"], phases["laps"]["match"]]
+        duck_laps = list(duck["laps"].values())
         lines = [
-            line("engine, end to end: the run's path (match_statement)", [engine["laps"]["total"]], rows,
+            line("DuckDB engine, end to end: the run's path (match_statement_columnar)", [columnar["laps"]["total"]],
+                 rows, fmt(columnar["peak_mb"]), fmt(columnar["startup_mb"])),
+            line(f"plain DuckDB: read_csv + read_json + SQL ({DUCKDB_MEMORY}, {DUCKDB_THREADS} threads)", duck_laps,
+                 rows, fmt(duck["peak_mb"]), fmt(duck["startup_mb"])),
+            line("  read_csv statement", [duck["laps"]["read_statement"]], rows),
+            line("  read_json hub export", [duck["laps"]["read_export"]], records),
+            line("  join + classify", [duck["laps"]["classify"]], rows),
+            line("Python engine, end to end (match_statement)", [engine["laps"]["total"]], rows,
                  fmt(engine["peak_mb"]), fmt(engine["startup_mb"])),
-            line("engine, end to end on dataclasses (match_day)", [dataclasses["laps"]["total"]], rows,
-                 fmt(dataclasses["peak_mb"]), fmt(dataclasses["startup_mb"])),
-            line("engine by phase: parse statement (tuple rows)", [phases["laps"]["parse"]], rows),
-            line("  read hub export (compact tuples)", [phases["laps"]["read"]], records),
-            line("  tally rows", [phases["laps"]["tally"]], rows),
-            line("  engine only: index records", [phases["laps"]["index"]], records),
-            line("  engine only: match rows, finish, sort", [phases["laps"]["match"]], rows),
-            line("  engine only: total", engine_only, rows, fmt(phases["peak_mb"]) + " (inputs in lists)",
-                 fmt(phases["startup_mb"])),
         ]
+        engine_only: list[list[float]] = []
+        if dataclasses and phases:
+            engine_only = [phases["laps"]["index"], phases["laps"]["match"]]
+            lines += [
+                line("Python engine, end to end on dataclasses (match_day)", [dataclasses["laps"]["total"]], rows,
+                     fmt(dataclasses["peak_mb"]), fmt(dataclasses["startup_mb"])),
+                line("Python engine by phase: parse statement (tuple rows)", [phases["laps"]["parse"]], rows),
+                line("  read hub export (compact tuples)", [phases["laps"]["read"]], records),
+                line("  tally rows", [phases["laps"]["tally"]], rows),
+                line("  engine only: index records", [phases["laps"]["index"]], records),
+                line("  engine only: match rows, finish, sort", [phases["laps"]["match"]], rows),
+                line("  engine only: total", engine_only, rows, fmt(phases["peak_mb"]) + " (inputs in lists)",
+                     fmt(phases["startup_mb"])),
+            ]
         if pandas:
             merge_classify = [pandas["laps"]["merge"], pandas["laps"]["classify"]]
             lines += [
@@ -518,7 +659,8 @@ def main() -> int:
             ]
         print(table(["case", "wall s", "CPU s", "rows/s (CPU)", "peak RSS MB", "startup MB"], lines))
         print()
-        counted = [("engine, end to end", engine), ("on dataclasses", dataclasses), ("by phase", phases)] + (
+        counted = [("DuckDB engine", columnar), ("plain DuckDB", duck), ("Python engine", engine)] + (
+            [("on dataclasses", dataclasses), ("by phase", phases)] if dataclasses and phases else []) + (
             [("pandas", pandas)] if pandas else [])
         class_rows = [(klass, meta["injected_per_class"], *(str(found["classes"][klass]) for _, found in counted))
                       for klass in CLASSES]
@@ -536,9 +678,17 @@ def main() -> int:
         def wall(laps: list[list[float]]) -> float:
             return sum(lap[0] for lap in laps)
 
+        run_path, run_peak = [columnar["laps"]["total"]], columnar["peak_mb"]
+        by_wall, by_cpu = wall(duck_laps) / wall(run_path), cpu(duck_laps) / cpu(run_path)
+        print(f"VERDICT (DuckDB engine against plain DuckDB, the same files in this run): the run's path took "
+              f"{wall(run_path):.1f} s wall / {cpu(run_path):.1f} s CPU against {wall(duck_laps):.1f} s / "
+              f"{cpu(duck_laps):.1f} s: {'FASTER' if by_wall >= 1 else 'SLOWER'} by wall ({by_wall:.2f}x), "
+              f"{'FASTER' if by_cpu >= 1 else 'SLOWER'} by CPU ({by_cpu:.2f}x); peak {run_peak:.0f} MB against "
+              f"{duck['peak_mb']:.0f} MB, {'under' if run_peak < PEAK_BUDGET_MB else 'OVER'} the {PEAK_BUDGET_MB} MB "
+              f"budget; {columnar['clean']:,} of {rows:,} rows matched in SQL")
         headline, peak = [engine["laps"]["total"]], engine["peak_mb"]
         budget = f"{'under' if peak < PEAK_BUDGET_MB else 'OVER'} the {PEAK_BUDGET_MB} MB budget"
-        if pandas:
+        if pandas and dataclasses:
             pandas_laps = list(pandas["laps"].values())
             print(f"CPU time, pandas / engine: end to end {cpu(pandas_laps) / cpu(headline):.2f}, end to end on "
                   f"dataclasses {cpu(pandas_laps) / cpu([dataclasses['laps']['total']]):.2f}, merge + classify / "
@@ -546,11 +696,11 @@ def main() -> int:
                   f"{pandas['peak_mb'] / peak:.2f}")
             ratio = cpu(pandas_laps) / cpu(headline)
             speed = f"{ratio:.2f}x FASTER than" if ratio > 1 else f"{1 / ratio:.2f}x SLOWER than"
-            print(f"VERDICT: the run's path (engine, end to end) is {speed} pandas end to end: {cpu(headline):.1f} s "
+            print(f"VERDICT: the Python engine, end to end, is {speed} pandas end to end: {cpu(headline):.1f} s "
                   f"against {cpu(pandas_laps):.1f} s CPU (wall {wall(headline):.1f} s against {wall(pandas_laps):.1f} s); "
                   f"peak {peak:.0f} MB, {budget}")
         else:
-            print(f"VERDICT: no pandas baseline (--skip-pandas); the run's path took {cpu(headline):.1f} s CPU "
+            print(f"the Python engine, end to end, took {cpu(headline):.1f} s CPU "
                   f"(wall {wall(headline):.1f} s); peak {peak:.0f} MB, {budget}")
         print(f"peak RSS of this parent process (a floor under every child's figure): {_peak_mb():.1f} MB")
         print(f"\n(recon_matching.py took {time.perf_counter() - started:.1f} s)")

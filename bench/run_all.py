@@ -20,7 +20,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SCRIPTS = ("cold_start.py", "dynamodb_calls.py", "callback_verify.py", "sm2.py", "recon_matching.py", "local_http.py",
-           "moto_transactions.py", "checkout_page.py", "risk_rules.py")
+           "moto_transactions.py", "checkout_page.py", "risk_rules.py",
+           "recon_shards.py")
 RECON_ROWS, RECON_ROWS_QUICK = 1_000_000, 100_000  # recon_matching.py: ~2.5 min at 1M rows, ~20 s with --quick
 
 
@@ -66,7 +67,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help=f"recon_matching.py on {RECON_ROWS_QUICK:,} rows instead of {RECON_ROWS:,} (for CI)")
     args = parser.parse_args()
-    script_args = {"recon_matching.py": ["--rows", str(RECON_ROWS_QUICK if args.quick else RECON_ROWS)]}
+    recon_rows = ["--rows", str(RECON_ROWS_QUICK if args.quick else RECON_ROWS)]
+    script_args = {"recon_matching.py": recon_rows, "recon_shards.py": recon_rows}
     if args.quick:  # moto_transactions.py: 10,000 payments take several minutes
         script_args["moto_transactions.py"] = ["--payments", "2000", "--before", "100", "--put-anchor", "500"]
     print(machine_header(), flush=True)

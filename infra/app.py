@@ -35,7 +35,8 @@ layer_build = load_script(ROOT / "layers" / "build.py")  # noqa: E305
 def synth_stage(app: cdk.App, stage: str) -> PayHubStack:
     project_dir = build.stage_project(stage)
     layer_zip = layer_build.build()
-    return PayHubStack(app, stage, project_dir=project_dir, layer_zip=layer_zip)
+    engine_layer_zip = layer_build.build(layer="engine")
+    return PayHubStack(app, stage, project_dir=project_dir, layer_zip=layer_zip, engine_layer_zip=engine_layer_zip)
 
 
 def output_dir() -> Path:

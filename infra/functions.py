@@ -30,6 +30,7 @@ class Access:
     # uses for its encrypted tables and queues. Only what handles cards touches the card vault's keys.
     kms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     buckets: dict[str, str] = field(default_factory=dict)  # Bucket.logical_id -> READ | WRITE | ARCHIVE (objects)
+    bucket_lists: tuple[str, ...] = ()  # Bucket.logical_ids it may list, under shards/ only (ReconShards' match)
     scans: tuple[str, ...] = ()  # Table.logical_ids it may Scan (the archival sweep only)
     invoicing_secrets: bool = False  # payhub/<stage>/invoicing/*: merchants' invoice-provider credentials
 
@@ -63,6 +64,8 @@ class Worker:
     stream: str | None = None  # Table.logical_id whose stream it consumes (the outbox relay)
     memory_mb: int = 512
     timeout_s: int = 30  # the queue's visibility timeout must be >= 6x this (AWS guidance for SQS triggers)
+    engine: bool = False  # gets the reconciliation engine's layer (DuckDB) beside the runtime one
+    ephemeral_mb: int = 512  # /tmp: a step that holds a statement part or a shard's files needs more
 
 
 # The outbox relay's stream mapping. A batch of 100 is 10 SendMessageBatch calls and 100 marks; 10 concurrent
@@ -304,6 +307,49 @@ WORKERS: tuple[Worker, ...] = (
         handler="functions.recon_fanout.fan_out",
         access=Access(tables={"ConfigTable": READ}, sends_to=("recon",)),
         timeout_s=60,
+    ),
+    # A day of 100 million rows: the ReconShards state machine's steps (infra/recon_stack.py, docs/recon-engine.md).
+    # Plan and combine begin and complete the run as the recon worker does, so they have its rights.
+    Worker(
+        name="recon_shard_plan",
+        handler="functions.recon_shards.plan",
+        access=Access(tables={"ConfigTable": READ, "ReconTable": WRITE}, channel_secrets=True,
+                      buckets={"ReconBucket": WRITE}),
+        memory_mb=1769,  # one full vCPU: zlib and bytes.split over the statement, no parsing
+        timeout_s=900,
+        engine=True,
+        ephemeral_mb=10_240,  # the statement and its parts pass through /tmp
+    ),
+    Worker(
+        name="recon_shard_partition",
+        handler="functions.recon_shards.partition",
+        access=Access(buckets={"ReconBucket": WRITE}),  # the fee rate comes from plan: no table, no secret
+        memory_mb=1769,  # one part (1 M lines) or one export data file under DuckDB's 256 MB limit, 2 threads
+        timeout_s=300,
+        engine=True,
+        ephemeral_mb=2048,
+    ),
+    Worker(
+        name="recon_shard_match",
+        handler="functions.recon_shards.match",
+        access=Access(buckets={"ReconBucket": WRITE}, bucket_lists=("ReconBucket",)),
+        memory_mb=1769,  # ~1 M rows + 1 M records a shard under DuckDB's 256 MB limit
+        timeout_s=300,
+        engine=True,
+        ephemeral_mb=2048,
+    ),
+    Worker(
+        name="recon_shard_combine",
+        handler="functions.recon_shards.combine",
+        access=Access(
+            tables={**_STATE_RW, "LedgerTable": APPEND, "ReconTable": WRITE},
+            sends_to=("webhooks", "status-sync", "refunds"),
+            channel_secrets=True,
+            buckets={"ReconBucket": WRITE},
+        ),
+        memory_mb=3008,
+        timeout_s=900,
+        engine=True,
     ),
 )
 

@@ -19,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sam as sam
+from aws_cdk import aws_stepfunctions as sfn
 
 from chalicelib.recon.metrics import FAILED, NAMESPACE, UNRESOLVED
 from infra import functions as catalog
@@ -70,6 +71,9 @@ def access_statements(stack: PayHubStack, access: catalog.Access) -> list[iam.Po
             actions += ["s3:PutObject", "s3:PutObjectRetention"]
         statements.append(iam.PolicyStatement(actions=actions,
                                               resources=[stack.buckets[logical_id].arn_for_objects("*")]))
+    for logical_id in access.bucket_lists:
+        statements.append(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[stack.buckets[logical_id].bucket_arn],
+                                              conditions={"StringLike": {"s3:prefix": ["shards/*"]}}))
     return statements
 
 
@@ -103,3 +107,65 @@ def alarm_on_recon(stack: PayHubStack) -> None:
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(stack.alarm_topic))
+
+
+SHARD_FUNCTIONS = ("recon_shard_plan", "recon_shard_partition", "recon_shard_match", "recon_shard_combine")
+SHARD_CONCURRENCY = 200  # functions at once in each map: Lambda concurrency the account spares for a big day
+_RETRY = [{"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                           "Lambda.TooManyRequestsException"],
+           "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0}]
+
+
+def shard_state_machine(stack: PayHubStack) -> sfn.CfnStateMachine:
+    """``ReconShards``: plan (lease, statement, pool, the statement cut into parts), a Distributed Map over the
+    statement parts and the export's data files (each partitioned by key), a Distributed Map over the shards
+    (each matched), combine (the run completed from the shards' results). Started with ``{"account_id",
+    "day", "execution", "export_keys", "shards"[, "part_lines", "statement_key"]}`` (docs/recon-engine.md)."""
+    arns = {name: cdk.Fn.get_att(stack.functions[name].logical_id, "Arn").to_string() for name in SHARD_FUNCTIONS}
+    name = f"payhub-{stack.stage}-recon-shards"
+
+    def invoke(function: str, then: str | None, result_path: str | None = "$") -> dict[str, object]:
+        state: dict[str, object] = {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": arns[function], "Payload.$": "$"},
+            "ResultSelector": {"value.$": "$.Payload"}, "Retry": _RETRY,
+        }
+        if result_path == "$":
+            state["OutputPath"] = "$.value"
+        else:
+            state["ResultPath"] = result_path
+        state.update({"Next": then} if then else {"End": True})
+        return state
+
+    def distributed(items: str, function: str, then: str, result_path: str | None) -> dict[str, object]:
+        return {
+            "Type": "Map", "ItemsPath": items, "MaxConcurrency": SHARD_CONCURRENCY, "ToleratedFailurePercentage": 0,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                              "StartAt": "Step", "States": {"Step": {**invoke(function, None), "OutputPath": "$.value"}}},
+            "ResultPath": result_path, "Next": then,
+        }
+
+    definition = {
+        "Comment": "A reconciliation day as shards: cut, partition each part, match each shard, combine "
+                   "(chalicelib/recon/shards.py, functions/recon_shards.py)",
+        "StartAt": "Plan",
+        "States": {
+            "Plan": invoke("recon_shard_plan", "Partition"),
+            # each statement part and each export data file -> its partitions; their counts into $.partitioned
+            "Partition": distributed("$.parts", "recon_shard_partition", "MatchShards", "$.partitioned"),
+            "MatchShards": distributed("$.shards", "recon_shard_match", "Combine", None),
+            "Combine": invoke("recon_shard_combine", None),
+        },
+    }
+    own_arn = f"arn:{cdk.Aws.PARTITION}:states:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:stateMachine:{name}"
+    role = iam.Role(stack, "ReconShardsRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+                    description=f"{stack.stage}: the ReconShards state machine invokes its four functions")
+    role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=list(arns.values())))
+    # A Distributed Map runs its items as child executions of this same state machine.
+    role.add_to_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[own_arn]))
+    role.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"],
+                                           resources=[f"{own_arn.replace(':stateMachine:', ':execution:')}:*"]))
+    machine = sfn.CfnStateMachine(stack, "ReconShards", state_machine_name=name, state_machine_type="STANDARD",
+                                  role_arn=role.role_arn, definition_string=stack.to_json_string(definition))
+    machine.node.add_dependency(role)
+    return machine

@@ -70,7 +70,8 @@ def logical_name(function_name: str) -> str:
 
 
 class PayHubStack(cdk.Stack):
-    def __init__(self, scope: Construct, stage: str, project_dir: Path, layer_zip: Path, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, stage: str, project_dir: Path, layer_zip: Path,
+                 engine_layer_zip: Path, **kwargs: Any) -> None:
         super().__init__(scope, f"PayHub-{stage}", **kwargs)
         self.stage = stage
         self.res: Resources = resources(stage)
@@ -91,6 +92,13 @@ class PayHubStack(cdk.Stack):
             description="payhub runtime packages (layers/build.py)",
         )
         self.plugin_layers = plugin_layers(self.node.try_get_context("plugin_layers"))
+        # DuckDB (~60 MB unzipped) only where the reconciliation engine runs: the ReconShards functions.
+        self.engine_layer = lambda_.LayerVersion(
+            self, "ReconEngine",
+            code=lambda_.Code.from_asset(str(engine_layer_zip)),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+            description="payhub reconciliation engine: DuckDB (layers/build.py --layer engine)",
+        )
 
         self.chalice = self._chalice(project_dir)
         self.rest_api: sam.CfnApi = self.chalice.get_resource("RestAPI")  # type: ignore[assignment]
@@ -107,6 +115,7 @@ class PayHubStack(cdk.Stack):
             self._alarm_on_depth(dead_letter_queue)
         recon_stack.alarm_on_recon(self)
         alerting.Alerting(self).build()
+        recon_stack.shard_state_machine(self)
 
     # --- stage parameters -----------------------------------------------------------------------------------
 
@@ -216,7 +225,7 @@ class PayHubStack(cdk.Stack):
         return self.chalice.get_resource(logical_name(name))  # type: ignore[return-value]
 
     def _configure(self, function: sam.CfnFunction, name: str, handler: str, access: catalog.Access,
-                   memory_mb: int, timeout_s: int) -> None:
+                   memory_mb: int, timeout_s: int, engine: bool = False) -> None:
         """What every function gets: its handler, own role and log group, the layer, the stage's env."""
         log_group = logs.LogGroup(
             self, f"{logical_name(name)}Logs",
@@ -226,9 +235,10 @@ class PayHubStack(cdk.Stack):
         )
         function.handler = handler
         function.role = self._role(name, access, log_group).role_arn
-        # Protocol plugins (docs/routing.md) ship in layers of their own, given at deploy: every function that talks
-        # to channels gets them after the hub's layer, so the registry finds their entry points.
-        function.layers = [self.layer.layer_version_arn, *(self.plugin_layers if access.channel_secrets else [])]
+        # The reconciliation engine's layer where it runs; protocol plugins (docs/routing.md) ship in layers of their
+        # own, given at deploy: every function that talks to channels gets them, so the registry finds their entry points.
+        function.layers = [self.layer.layer_version_arn, *([self.engine_layer.layer_version_arn] if engine else []),
+                           *(self.plugin_layers if access.channel_secrets else [])]
         function.memory_size = memory_mb
         function.timeout = timeout_s
         function.tracing = "Active"
@@ -312,7 +322,9 @@ class PayHubStack(cdk.Stack):
         for worker in catalog.WORKERS:
             function = self._sam_function(worker.name)
             self._configure(function, worker.name, worker.handler, worker.access, worker.memory_mb,
-                            worker.timeout_s)
+                            worker.timeout_s, engine=worker.engine)
+            if worker.ephemeral_mb != 512:  # Lambda's default /tmp
+                function.add_property_override("EphemeralStorage", {"Size": worker.ephemeral_mb})
             if worker.queue is not None:
                 self._consume(function, worker)
             if worker.stream is not None:

@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib.channels.base import StatementKind, StatementRow
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.money import Money
-from chalicelib.recon.model import Discrepancy, HubRecord, Pooled
+from chalicelib.recon.model import DayResult, Discrepancy, DiscrepancyKind, FieldDiff, HubRecord, Pooled
 
 
 def _money(values: Mapping[str, Any], prefix: str) -> Money | None:
@@ -82,3 +82,36 @@ def subject(discrepancy: Discrepancy) -> tuple[Money | None, str | None]:
     if discrepancy.record is not None:
         return discrepancy.record.amount, iso(discrepancy.record.occurred_at)
     return None, None
+
+
+def discrepancy_to_dict(found: Discrepancy) -> dict[str, Any]:
+    return {"kind": str(found.kind), "object_kind": str(found.object_kind), "object_id": found.object_id,
+            "reasons": [[reason.field, reason.hub, reason.channel] for reason in found.reasons],
+            "row": row_to_dict(found.row) if found.row else None,
+            "record": record_to_dict(found.record) if found.record else None,
+            "since": found.since.isoformat() if found.since else None}
+
+
+def discrepancy_from_dict(values: Mapping[str, Any]) -> Discrepancy:
+    return Discrepancy(
+        kind=DiscrepancyKind(values["kind"]), object_kind=StatementKind(values["object_kind"]),
+        object_id=str(values["object_id"]),
+        reasons=tuple(FieldDiff(str(field), hub, channel) for field, hub, channel in values["reasons"]),
+        row=row_from_dict(values["row"]) if values.get("row") else None,
+        record=record_from_dict(values["record"]) if values.get("record") else None,
+        since=date.fromisoformat(str(values["since"])) if values.get("since") else None,
+    )
+
+
+def result_to_dict(result: DayResult) -> dict[str, Any]:
+    """A day's (or a shard's) matching result as JSON-able values: what a shard function hands on."""
+    return {"matched": result.matched, "matched_amount": dict(result.matched_amount),
+            "discrepancies": [discrepancy_to_dict(found) for found in result.discrepancies],
+            "carried": [pooled_to_dict(entry) for entry in result.carried]}
+
+
+def result_from_dict(values: Mapping[str, Any]) -> DayResult:
+    return DayResult(matched=int(values["matched"]),
+                     matched_amount={str(k): int(v) for k, v in values["matched_amount"].items()},
+                     discrepancies=[discrepancy_from_dict(found) for found in values["discrepancies"]],
+                     carried=[pooled_from_dict(entry) for entry in values["carried"]])

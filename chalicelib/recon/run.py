@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import ChannelAdapter, StatementSummary
 from chalicelib.channels.registry import adapter
@@ -30,13 +30,16 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
 from chalicelib.observability import alert
 from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
-from chalicelib.recon.day_records import hub_record_tuples
+from chalicelib.recon.day_records import fee_rate_bps, hub_record_tuples
 from chalicelib.recon.items import ItemBook, follow_up_pool
 from chalicelib.recon.matching import NEAR_MIDNIGHT, CompactRecord, CompactRow, compact_row, match_day_compact
 from chalicelib.recon.model import DayResult, Pooled
 from chalicelib.recon.repairs import UNRESOLVED, Repairer
 from chalicelib.recon.tally import StatementInvalid, Tally
 from chalicelib.storage import config_repo
+
+if TYPE_CHECKING:  # DuckDB is imported by the functions that use it, not by every importer of this module
+    from chalicelib.recon import columnar
 
 log = logging.getLogger(__name__)
 LEASE_S = 15 * 60  # the worker's timeout: a run that died frees the day after this
@@ -144,6 +147,70 @@ def match_statement(account: ChannelAccount, day: date, chunks: Iterable[bytes],
     return result
 
 
+HubSide = list[str] | Iterable[CompactRecord]  # hub export files (DynamoDB JSON lines), or the records themselves
+
+
+def match_statement_columnar(account: ChannelAccount, day: date, statement_path: str, hub: HubSide,
+                             pool: Iterable[Pooled] = (), *, tally: Tally, near_midnight: timedelta = NEAR_MIDNIGHT,
+                             space: columnar.Workspace | None = None) -> DayResult:
+    """``match_statement`` on the DuckDB engine (``chalicelib.recon.columnar``), with the same result: the
+    statement file (as fetched) is loaded into the workspace by the adapter's columnar reader when it has
+    one and the file is in its plain shape (its rows counted by DuckDB), else by its parser through the
+    tally; the hub side from export files by DuckDB's JSON reader, or from records.
+    Raises ``ChannelError`` / ``StatementInvalid`` for a malformed statement, ``ExportMalformed`` for a
+    malformed export, before anything is written."""
+    if space is None:
+        from chalicelib.recon import columnar
+
+        with columnar.Workspace() as own:
+            return match_statement_columnar(account, day, statement_path, hub, pool, tally=tally,
+                                            near_midnight=near_midnight, space=own)
+    load_day(account, day, statement_path, hub, tally=tally, space=space)
+    result = space.match(day, pool, near_midnight=near_midnight, release=True)
+    tally.check()
+    return result
+
+
+def load_day(account: ChannelAccount, day: date, statement_path: str | None, hub: HubSide | None, *, tally: Tally,
+             space: columnar.Workspace) -> None:
+    """Load a day into ``space`` (``rows`` and ``records``) and count the statement into ``tally``: the first
+    half of ``match_statement_columnar``. The sides are read one after the other: read at the same time
+    (``Workspace.load_concurrently``) they took as long on 1M x 1M under the 256 MB limit, for twice the CPU
+    (both spill; bench/README.md). Either side may be left out (``None``): a shard step reads one file of one side."""
+    from chalicelib.recon import hub_records
+
+    channel = adapter(account.config.channel)
+    load: Callable[[ChannelAccount, Any, str], tuple[bool, StatementSummary | None]] | None = getattr(
+        channel, "load_statement_columnar", None)
+
+    def statement(into: columnar.Workspace) -> tuple[bool, StatementSummary | None]:
+        if statement_path is None or load is None:
+            return False, None
+        return load(account, into, statement_path)
+
+    def hub_side(into: columnar.Workspace) -> None:
+        if hub is None:
+            return
+        if isinstance(hub, list) and all(isinstance(path, str) for path in hub):
+            hub_records.load_export(into, hub, account_id=account.account_id, day=day,
+                                    fee_rate_bps=fee_rate_bps(account))
+        else:
+            into.add_record_tuples(hub)  # type: ignore[arg-type]
+
+    loaded, summary = statement(space)
+    hub_side(space)
+    if loaded:
+        tally.count_table(space, summary)
+    elif statement_path is not None:  # not in the reader's plain shape: the adapter's parser reads it or says why
+        space.add_row_tuples(tally.compact_rows_of(statement_tuples(channel, account, _file_chunks(statement_path))))
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as stream:
+        while chunk := stream.read(statement_store.READ_CHUNK_BYTES):
+            yield chunk
+
+
 def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progress: Progress,
                near_midnight: timedelta) -> RunResult:
     account_id, channel = account.account_id, account.config.channel
@@ -158,13 +225,25 @@ def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progres
             pool, pool_day = repo.pool_for(account_id, day)
         except repo.PreviousDayNotReconciled as exc:
             raise StatementNotReady(str(exc)) from exc  # retried like a late statement
+        # The Python engine: on a day the recon index serves it is faster than the DuckDB engine
+        # (bench/README.md); the DuckDB engine is what a day split into shards runs (docs/recon-engine.md).
         result = match_statement(account, day, statement_store.read(stored.key, expected_sha256=stored.sha256),
                                  records, pool, tally=tally, near_midnight=near_midnight)
     except (ChannelError, StatementInvalid, statement_store.StatementIntegrityError) as exc:
         message = exc.message if isinstance(exc, ChannelError) else str(exc)
         progress(f"statement rejected: {message}")
         return _fail(account_id, day, rid, token, f"malformed statement: {message}", retryable=False)
-    progress(f"{tally.rows} statement rows, {records.count} hub records, {result.matched} matched, "
+    return complete(account, day, rid, token, stored, tally, records.count, result, pool, pool_day, progress)
+
+
+def complete(account: ChannelAccount, day: date, rid: str, token: str, stored: statement_store.StoredStatement,
+             tally: Tally, hub_count: int, result: DayResult, pool: list[Pooled], pool_day: date | None,
+             progress: Progress = _quiet) -> RunResult:
+    """A matched day's second half: items and repairs, the pool snapshot, the ledger check, the run record,
+    reports and metric. ``_reconcile`` calls it after matching in one process; the ReconShards state machine's
+    last step after combining its shards (functions/recon_shards.py), holding the run's lease ``token``."""
+    account_id, channel = account.account_id, account.config.channel
+    progress(f"{tally.rows} statement rows, {hub_count} hub records, {result.matched} matched, "
              f"{len(result.discrepancies)} differences, {len(result.carried)} waiting; repairing")
     book = ItemBook(rid, account_id, channel, day)
     repairer = Repairer(account, adapter(channel), rid)
@@ -181,7 +260,7 @@ def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progres
     for gap in ledger_check.gaps(ledger, dict(tally.settled), ledger_check.pool_gap(day, pool, result)):
         book.ledger_gap(gap)
     book.close_unseen()
-    return _finish(account, day, rid, token, stored, tally, records.count, result, ledger, pool_day, progress)
+    return _finish(account, day, rid, token, stored, tally, hub_count, result, ledger, pool_day, progress)
 
 
 def _totals(tally: Tally, hub_count: int, result: DayResult, ledger: dict[str, int], items: int) -> dict[str, Any]:

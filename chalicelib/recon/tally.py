@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.channels.base import StatementKind, StatementRow, StatementSummary
 from chalicelib.domain.money import Money
@@ -83,6 +84,33 @@ class Tally:
             self.rows += rows
             self.succeeded_rows += succeeded_rows
             self.fees += fees
+
+    def count_table(self, space: Any, summary: StatementSummary | None) -> None:
+        """``compact_rows_of`` over the rows of a ``columnar.Workspace`` (loaded by an adapter's columnar
+        reader), added up by DuckDB: the same counts and totals."""
+        if summary is not None:
+            self._keep(summary)
+        con = space.con
+        (rows, succeeded, fees), = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), coalesce(sum(fee), 0) FROM rows").fetchall()
+        kinds = con.execute("SELECT kind, sum(amount), coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0) "
+                            "FROM rows GROUP BY kind").fetchall()
+        for kind_name, total, succeeded_total in kinds:
+            kind = _KINDS.get(kind_name)
+            if kind is None:
+                raise StatementInvalid(f"unknown kind {kind_name!r} in the statement rows")
+            self.totals[kind] += int(total)
+            self.succeeded_totals[kind] += int(succeeded_total)
+        for currency, kind_name, total in con.execute(
+                "SELECT currency, kind, sum(amount) FROM rows WHERE status = 'succeeded' GROUP BY ALL ORDER BY ALL"
+        ).fetchall():
+            payment = kind_name == str(StatementKind.PAYMENT)
+            self.settled[currency] += int(total) if payment else -int(total)
+            side = self.gross.setdefault(currency, {"payments": 0, "refunds": 0})
+            side["payments" if payment else "refunds"] += int(total)
+        self.rows += int(rows)
+        self.succeeded_rows += int(succeeded)
+        self.fees += int(fees)
 
     def _keep(self, summary: StatementSummary) -> None:
         if self.summary is not None:

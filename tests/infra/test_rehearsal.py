@@ -12,6 +12,7 @@ made is decided against that function's role in the template by @cloud-copilot/i
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -153,10 +154,13 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
 
     functions = template.functions()
     code_dirs = {asset: _unzip(asset, work / f"task-{n}") for n, asset in enumerate({f.code for f in functions.values()})}
-    opt_dirs = {asset: _unzip(asset, work / f"opt-{n}") for n, asset in
-                enumerate({layer for f in functions.values() for layer in f.layers})}
+    # Lambda merges a function's layers into /opt: one directory per distinct list of layers, unzipped in order
+    opt_dirs: dict[tuple[str, ...], Path] = {}
+    for n, layers in enumerate(sorted({tuple(f.layers) for f in functions.values()})):
+        for layer in layers:
+            opt_dirs[layers] = _unzip(layer, work / f"opt-{n}")
     for logical_id, function in functions.items():
-        [layer] = function.layers
+        layer = tuple(function.layers)
         log_group = template.physical[template.resources[logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]]
         environment = lambda_environment(function, REGION, endpoint, log_group)
         processes[logical_id] = FunctionProcess(function, environment, code_dirs[function.code], opt_dirs[layer],
@@ -374,6 +378,27 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     # The operator API is a function of its own.
     status, audit = r.call("GET", "/v1/operator/audit", operator_key)
     assert status == 200 and audit["data"], audit
+
+    # The same day again as ReconShards runs it (infra/recon_stack.py): plan, partition each statement part and
+    # export file, match each shard, combine: the state machine's steps, each in its own function. The export
+    # is the state table's items as a DynamoDB export to S3 writes them (one data file).
+    dynamodb, s3 = r.session.client("dynamodb"), r.session.client("s3")
+    state_table = r.template.physical[next(lid for lid in r.template.of_type("AWS::DynamoDB::Table")
+                                           if lid.startswith("StateTable"))]
+    items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=state_table)
+             for item in page["Items"]]
+    bucket = r.operator_env["PAYHUB_RECON_BUCKET"]
+    export_key = "exports/rehearsal/data/part-0.json.gz"
+    s3.put_object(Bucket=bucket, Key=export_key, Body=gzip.compress(
+        "".join(json.dumps({"Item": item}) + "\n" for item in items).encode()))
+    state = r.processes["ReconShardPlan"].invoke({
+        "account_id": "wechat-rehearsal", "day": paid_on.isoformat(), "execution": "rehearsal-1",
+        "export_keys": [export_key], "shards": 2})
+    partitioned = [r.processes["ReconShardPartition"].invoke(part) for part in state["parts"]]
+    for shard in state["shards"]:
+        r.processes["ReconShardMatch"].invoke(shard)
+    sharded = r.processes["ReconShardCombine"].invoke({**state, "partitioned": partitioned})
+    assert sharded["status"] == "completed" and sharded["matched"] == run["totals"]["matched"], (sharded, run)
 
     idle = [lid for lid, p in r.processes.items() if p.invocations == 0]
     assert not idle, f"functions the rehearsal never invoked: {idle}"

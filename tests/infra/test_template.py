@@ -88,6 +88,8 @@ RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
 OUTBOX_RELAY_HANDLER = "functions.outbox_relay.handler"  # docs/outbox.md
 STATEMENTS_HANDLER = "functions.statements.handler"  # docs/bills.md#monthly-statements
+RECON_SHARD_HANDLERS = {"functions.recon_shards.plan", "functions.recon_shards.partition", "functions.recon_shards.match",
+                        "functions.recon_shards.combine"}
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",
     "status_sync_sweep": "functions.sweeps.status_sync_sweep",
@@ -412,14 +414,18 @@ def test_chalices_shared_handler_and_role_are_gone(dev):
 
 
 def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
-    layer_id = _only(of_type(dev, "AWS::Lambda::LayerVersion"))
+    layers = of_type(dev, "AWS::Lambda::LayerVersion")
+    layer_id = _only({key: value for key, value in layers.items() if key.startswith("RuntimeDeps")})
+    engine_id = _only({key: value for key, value in layers.items() if key.startswith("ReconEngine")})
     functions = of_type(dev, "AWS::Serverless::Function")
     assert set(functions_by_handler(dev)) == (
         set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values())
-        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER, STATEMENTS_HANDLER})
+        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER, STATEMENTS_HANDLER} | RECON_SHARD_HANDLERS)
     for function in functions.values():
         props = function["Properties"]
-        assert [ref_target(layer) for layer in props["Layers"]] == [layer_id]
+        # DuckDB's layer only where the engine runs: every other function's package and cold start stay as they were
+        engine = [engine_id] if props["Handler"] in RECON_SHARD_HANDLERS else []
+        assert [ref_target(layer) for layer in props["Layers"]] == [layer_id, *engine]
         assert props["Environment"]["Variables"]["PAYHUB_STAGE"] == "dev"
         assert props["Runtime"] == "python3.11"
         assert "FunctionName" not in props
@@ -645,7 +651,7 @@ def test_protocol_plugin_layers_given_at_deploy_reach_every_function_that_talks_
     assert {"functions.callbacks.app", "functions.payments.app", "functions.refund_worker.handler"} <= channel_handlers
     for function in of_type(template, "AWS::Serverless::Function").values():
         props = function["Properties"]
-        extra = props["Layers"][1:]
+        extra = [layer for layer in props["Layers"][1:] if isinstance(layer, str)]  # the engine's layer is a Ref
         assert extra == ([PLUGIN_LAYER] if props["Handler"] in channel_handlers else []), props["Handler"]
 
 

@@ -155,6 +155,15 @@ class WeChatPayAdapter:
         """``parse_statement`` with rows as the matching engine's plain tuples (what a reconciliation run reads)."""
         return bill.parse_trade_bill_rows(chunks)
 
+    def load_statement_columnar(self, account: ChannelAccount, space: Any, path: str) -> tuple[bool, StatementSummary | None]:
+        """The bill at ``path`` read by DuckDB into the reconciliation workspace's rows (the parser's rows, see
+        ``bill_columnar``): ``(True, summary)``; ``(False, None)`` with nothing loaded when the file is not
+        in the plain shape, for the caller to parse it with ``parse_statement_compact``."""
+        from chalicelib.channels.wechatpay import bill_columnar  # DuckDB: only reconciliation pays its import
+
+        summary = bill_columnar.load_trade_bill(space, path)
+        return summary is not None, summary
+
 
 def _parsed(parse: Callable[[Mapping[str, Any]], _Status], answer: Mapping[str, Any]) -> _Status:
     try:

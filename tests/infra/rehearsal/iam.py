@@ -112,6 +112,8 @@ def requests_for(call: dict[str, Any], keys: Keys) -> list[Request]:
         elif key and operation in ("GetObject", "CompleteMultipartUpload"):
             found.append(Request("kms:Decrypt", key))
         return found
+    if service == "s3" and operation == "ListObjectsV2":  # ReconShards' match lists its shard's files
+        return [Request("s3:ListBucket", f"arn:aws:s3:::{names['Bucket']}", (("s3:prefix", names.get("Prefix", "")),))]
     if service == "cloudwatch" and operation == "PutMetricData":
         return [Request("cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", names["Namespace"]),))]
     raise Unmapped(f"{service}:{operation} is not mapped to IAM requests in tests/infra/rehearsal/iam.py")

@@ -95,7 +95,7 @@ def _routed(host: Any, routes: dict[tuple[str, int], int]) -> bool:
 # --- the AWS call recorder ------------------------------------------------------------------------------------
 
 _NAMES = ("TableName", "IndexName", "QueueUrl", "QueueName", "SecretId", "Name", "KeyId", "Bucket", "Key",
-          "Namespace", "UploadId")
+          "Namespace", "UploadId", "Prefix")
 
 
 def _describe(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:

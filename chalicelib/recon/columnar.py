@@ -1,0 +1,361 @@
+"""The matching engine on DuckDB: a day paired and sorted out in SQL; only its differences become Python values.
+
+A day's statement rows and hub records are in two relations, ``rows`` and ``records`` (columns as the engine's
+``CompactRow`` / ``CompactRecord`` tuples, plus ``seq``, the position in its stream): tables filled from tuples
+(``add_row_tuples`` / ``add_record_tuples``), or views over what a reader loaded straight from the files
+(``bill_columnar.load_trade_bill``, ``hub_records.load_export``; ``load_concurrently`` runs both at once).
+
+``match`` gives ``match_day_compact``'s result, difference for difference, like this:
+
+* **Residue keys** are those whose outcome depends on more than one row and one record: a (kind, object_id)
+  that two or more statement rows carry, or that a pooled row or record carries. Their rows and records (in
+  their original order) go through ``DayMatcher`` with the pool: the engine's own rules, on a few keys.
+* Every other key has at most one row and at most one record, so its outcome is its own: one full outer join
+  in SQL decides it. A pair that agrees on every field the engine judges (money moved on both sides or
+  neither, currency, amount, the expected fee) is **matched**: counted, and its moved amount summed, in SQL.
+  Everything else (a pair that differs, a row alone, a ``succeeded`` record alone) comes back as one joined
+  tuple and becomes the engine's ``Discrepancy`` or ``Pooled`` value by the engine's functions
+  (``differences``, ``statement_row``, ``is_near_midnight``). A record alone that did not succeed is no
+  difference and never leaves SQL.
+
+Removing a key from the rest changes nothing for the others (nothing about another key reads it), which is
+why the union is the whole day's result. Input the Python engine treats specially or refuses (a row without
+an object_id, which pairs by channel_ref with any record; an unknown kind, an unsupported currency, a field
+holding its separator...) sends the whole day through ``match_day_compact``,
+which gives its result or raises its own error.
+
+Memory: the relations are DuckDB's (columnar, in memory up to ``memory_limit``, spilled to the scratch
+directory beyond it); only differences become Python objects. Speed: the readers are C++ (the export's JSON,
+a bill's lines), the join and aggregates vectorised, on every thread DuckDB is given.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from types import TracebackType
+from typing import Any, Final
+
+import duckdb
+
+from chalicelib.domain.money import SUPPORTED_CURRENCIES
+from chalicelib.recon.hub_records import hub_record
+from chalicelib.recon.matching import (
+    _KIND_BY_FIELD,
+    NEAR_MIDNIGHT,
+    CompactRecord,
+    CompactRow,
+    DayMatcher,
+    differences,
+    is_near_midnight,
+    match_day_compact,
+    statement_row,
+)
+from chalicelib.recon.model import DayResult, Discrepancy, DiscrepancyKind, FieldDiff, Pooled
+
+ROW_COLUMNS: Final = ("kind", "object_id", "channel_ref", "amount", "currency", "status", "fee", "fee_currency",
+                      "occurred_at", "attempt_id", "line")
+RECORD_COLUMNS: Final = ("kind", "object_id", "channel_ref", "amount", "currency", "status", "occurred_at",
+                         "attempt_id", "fee", "fee_currency")
+_TYPES: Final = {"amount": "BIGINT", "fee": "BIGINT", "line": "BIGINT", "seq": "BIGINT"}
+# seq: the position in the stream the Python engine would have been given (file order, record order).
+ROWS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*ROW_COLUMNS, "seq"))
+RECORDS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*RECORD_COLUMNS, "seq"))
+_ROW_LIST: Final = ", ".join(ROW_COLUMNS)
+_RECORD_LIST: Final = ", ".join(RECORD_COLUMNS)
+MEMORY_LIMIT: Final = "256MB"  # DuckDB's own; beyond it, relations spill to temp_directory
+FETCH_BATCH: Final = 10_000
+_SEP = "\x1f"  # the Python index's field separator (matching.py): a field holding it is refused there
+
+
+class Workspace:
+    """A DuckDB database (in memory, spilling to a scratch directory: a Lambda's /tmp when deployed) for one
+    day's match. Use as a context manager. ``rows`` and ``records`` start as empty tables; a reader may replace
+    one, while it is empty, by a view over what it loaded (one load per side)."""
+
+    def __init__(self, *, memory_limit: str = MEMORY_LIMIT, threads: int | None = None,
+                 directory: str | None = None, on_disk: bool = False) -> None:
+        self.directory = tempfile.mkdtemp(prefix="recon-", dir=directory)
+        self.con = duckdb.connect(os.path.join(self.directory, "day.duckdb") if on_disk else ":memory:", config={
+            "memory_limit": memory_limit, "threads": threads or os.cpu_count() or 1,
+            "temp_directory": os.path.join(self.directory, "spill"),
+            # Readers rely on it: a relation created from a file keeps the file's order, so rowid is the line.
+            "preserve_insertion_order": True,
+        })
+        self.con.execute(f"CREATE TABLE rows ({ROWS_SCHEMA})")
+        self.con.execute(f"CREATE TABLE records ({RECORDS_SCHEMA})")
+        self._owner = True
+        self.stats: dict[str, int] = {}  # what the last match decided where (for the bench)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+        if self._owner:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def cursor(self) -> Workspace:
+        """The same database on a connection of its own, for a reader running beside another (close it after)."""
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        other._owner = False
+        return other
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+    def count(self, relation: str) -> int:
+        return int(self.one(f"SELECT count(*) FROM {relation}")[0])  # noqa: S608 - names of our own
+
+    def one(self, sql: str, parameters: list[Any] | dict[str, Any] | None = None) -> tuple[Any, ...]:
+        found = self.con.execute(sql, parameters or []).fetchone()
+        assert found is not None
+        return tuple(found)
+
+    def is_table(self, name: str) -> bool:
+        return bool(self.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name])[0])
+
+    def replaceable(self, name: str) -> bool:
+        """Whether a reader may replace ``name`` by a view: it is still the empty table it started as."""
+        return self.is_table(name) and self.count(name) == 0
+
+    def load_concurrently(self, *loads: Callable[[Workspace], Any]) -> list[Any]:
+        """Run readers at once, each on its own connection (DuckDB releases the GIL while it reads): a gzip
+        file is decompressed by one thread, so the statement and the export are read side by side."""
+        spaces = [self.cursor() for _ in loads]
+        try:
+            with ThreadPoolExecutor(max_workers=len(loads)) as pool:
+                futures = [pool.submit(load, space) for load, space in zip(loads, spaces, strict=True)]
+                return [future.result() for future in futures]
+        finally:
+            for space in spaces:
+                space.close()
+
+    # --- loading plain tuples (any adapter's rows, the recon index's query pages) ---------------------------
+
+    def add_row_tuples(self, rows: Iterable[CompactRow]) -> int:
+        return self._add_tuples("rows", ROW_COLUMNS, rows)
+
+    def add_record_tuples(self, records: Iterable[CompactRecord]) -> int:
+        return self._add_tuples("records", RECORD_COLUMNS, records)
+
+    def _add_tuples(self, table: str, columns: tuple[str, ...], values: Iterable[tuple[Any, ...]]) -> int:
+        """Spool the tuples as JSON lines (exact: ``null`` and ``""`` stay apart, any text survives) and let
+        DuckDB append the file to the table; ``seq`` continues after what the table holds."""
+        start = int(self.one(f"SELECT coalesce(max(seq) + 1, 0) FROM {table}")[0])  # noqa: S608 - our table
+        path = self.path(f"{table}-{start}.jsonl")
+        count = 0
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        with open(path, "w", encoding="utf-8") as out:
+            for value in values:
+                out.write(dumps([_text(cell) for cell in value] + [start + count]))
+                out.write("\n")
+                count += 1
+        if count:
+            pick = ", ".join(f"CAST(v[{i + 1}] AS {_TYPES.get(name, 'VARCHAR')})" for i, name in enumerate(columns))
+            self.con.execute(f"INSERT INTO {table} SELECT {pick}, CAST(v[{len(columns) + 1}] AS BIGINT) FROM "  # noqa: S608 - names and indexes of our own; values go as parameters
+                             "read_json(?, format='newline_delimited', records=false, columns={'v': 'VARCHAR[]'})",
+                             [path])
+        os.remove(path)
+        return count
+
+    # --- matching -----------------------------------------------------------------------------------------
+
+    def match(self, day: date, pool: Iterable[Pooled] = (), *, near_midnight: timedelta = NEAR_MIDNIGHT,
+              release: bool = False) -> DayResult:
+        """``match_day_compact`` on the loaded relations (the same result, see the module docstring).
+        ``release``: drop the day's relations once what Python needs of them is fetched (the differences and
+        the residue: a few percent), before their Python values are built, so the two peaks do not add up."""
+        pool = list(pool)
+        if not self._acceptable(pool):
+            return match_day_compact(day, self.fetch_rows(), self.fetch_records(), pool, near_midnight=near_midnight)
+        con = self.con
+        self._residue_keys(pool)
+        # The keys each side has once and the pool does not touch; a key's rows and records are joined on the
+        # strings, filtered on a 64-bit hash of the key first (a hash shared by two keys only makes both residue).
+        con.execute("""
+            CREATE OR REPLACE VIEW single_rows AS
+                SELECT * FROM rows WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue);
+            CREATE OR REPLACE VIEW single_records AS
+                SELECT * FROM records WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)""")
+        agree = """r.amount = h.amount AND r.currency = h.currency
+                   AND (r.status = 'succeeded') = (h.status = 'succeeded')
+                   AND (h.fee IS NULL OR (r.fee = h.fee AND coalesce(nullif(r.fee_currency, ''), r.currency)
+                                                            = coalesce(nullif(h.fee_currency, ''), h.currency)))"""
+        # One narrow join decides every single key; only its outcome flags and the matched amounts are kept.
+        con.execute(f"""
+            CREATE OR REPLACE TABLE decided AS
+            SELECT coalesce(r.kind, h.kind) AS kind, coalesce(r.object_id, h.object_id) AS object_id,
+                   r.kind IS NOT NULL AS has_row, h.kind IS NOT NULL AS has_record,
+                   coalesce({agree}, false) AS agree, r.currency,
+                   r.status = 'succeeded' AS moved, h.status = 'succeeded' AS record_moved,
+                   CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed
+            FROM (SELECT kind, object_id, amount, currency, status, fee, fee_currency FROM single_rows) r
+            FULL JOIN (SELECT kind, object_id, amount, currency, status, fee, fee_currency FROM single_records) h
+              ON r.kind = h.kind AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
+        matched = 0
+        matched_amount: dict[str, int] = {}
+        for currency, count, moved, total in con.execute("""
+                SELECT currency, count(*), count(*) FILTER (WHERE moved), coalesce(sum(signed) FILTER (WHERE moved), 0)
+                FROM decided WHERE agree GROUP BY currency""").fetchall():
+            matched += int(count)
+            if moved:
+                matched_amount[currency] = int(total)
+        found: list[Discrepancy] = []
+        carried: list[Pooled] = []
+        r_list = ", ".join(f"r.{name}" for name in ROW_COLUMNS)
+        h_list = ", ".join(f"h.{name}" for name in RECORD_COLUMNS)
+        width = len(ROW_COLUMNS)
+        # The rest (a pair that differs, a row alone, a succeeded record alone: a few percent of a day) with
+        # every column, fetched by position.
+        outcomes = list(self._fetch(f"""
+            SELECT r.kind IS NOT NULL, h.kind IS NOT NULL, {r_list}, {h_list}
+            FROM (SELECT kind, object_id FROM decided
+                  WHERE NOT agree AND (has_row OR record_moved)) d
+            -- plain equi-joins (a key not on a side finds nothing there): anything more makes a nested loop
+            LEFT JOIN single_rows r ON r.kind = d.kind AND r.object_id = d.object_id
+            LEFT JOIN single_records h ON h.kind = d.kind AND h.object_id = d.object_id"""))  # noqa: S608 - our own SQL
+        residue_records = list(self._fetch(f"""
+            SELECT {_RECORD_LIST} FROM records WHERE hash(kind, object_id) IN (SELECT k FROM residue)
+            ORDER BY seq"""))  # noqa: S608 - our column lists
+        residue_rows = list(self._fetch(f"""
+            SELECT {_ROW_LIST} FROM rows WHERE hash(kind, object_id) IN (SELECT k FROM residue)
+            ORDER BY seq"""))  # noqa: S608 - our column lists
+        residue_keys = self.count("residue")
+        if release:
+            self.release()
+        python_matched = built = 0
+        for has_row, has_record, *values in outcomes:
+            built += 1
+            row = statement_row(tuple(values[:width])) if has_row else None  # type: ignore[arg-type]
+            record = hub_record(tuple(values[width:])) if has_record else None  # type: ignore[arg-type]
+            if row is not None and record is not None:  # a pair: what DayMatcher._judge_pair decides
+                reasons = differences(row, record)
+                if not reasons:  # SQL's three-valued logic was stricter than the engine: it is a match
+                    matched += 1
+                    python_matched += 1
+                    if row.status == "succeeded":
+                        signed = row.amount.minor if row.kind == "payment" else -row.amount.minor
+                        matched_amount[row.amount.currency] = matched_amount.get(row.amount.currency, 0) + signed
+                    continue
+                found.append(Discrepancy(_KIND_BY_FIELD[reasons[0].field], row.kind, row.object_id, reasons,
+                                         row=row, record=record))
+            elif row is not None:  # a row no record pairs with (DayMatcher._judge_row)
+                if is_near_midnight(row.occurred_at, near_midnight):
+                    carried.append(Pooled(since=day, row=row))
+                else:
+                    found.append(Discrepancy(DiscrepancyKind.CHANNEL_ONLY, row.kind, row.object_id,
+                                             (FieldDiff("status", None, row.status),), row=row))
+            elif record is not None:  # a succeeded record no row pairs with (DayMatcher.finish)
+                if is_near_midnight(record.occurred_at, near_midnight):
+                    carried.append(Pooled(since=day, record=record))
+                else:
+                    found.append(Discrepancy(DiscrepancyKind.HUB_ONLY, record.kind, record.object_id,
+                                             (FieldDiff("status", record.status, None),), record=record))
+        # The residue: DayMatcher on its keys' rows and records, in their original order, with the pool.
+        matcher = DayMatcher(day, pool, near_midnight=near_midnight)
+        matcher.add_record_tuples(residue_records)
+        found.extend(matcher.match_row_tuples(residue_rows))
+        found.extend(matcher.finish())
+        matcher.matched += matched
+        for currency, total in matched_amount.items():
+            matcher.matched_amount[currency] = matcher.matched_amount.get(currency, 0) + total
+        matcher.carried.extend(carried)
+        matcher.carried.sort(key=_pooled_order)
+        self.stats = {"matched_in_sql": matched - python_matched, "residue_keys": residue_keys,
+                      "python_values": built}
+        return matcher.result(found)
+
+    def release(self) -> None:
+        """Drop every relation of the day: DuckDB gives their memory back."""
+        for name, kind in self.con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall():
+            self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
+        for name in ("rows", "records"):
+            self.con.execute(f"CREATE TABLE {name} ({ROWS_SCHEMA if name == 'rows' else RECORDS_SCHEMA})")
+
+    def fetch_rows(self) -> Iterator[CompactRow]:
+        return self._fetch(f"SELECT {_ROW_LIST} FROM rows ORDER BY seq")  # type: ignore[return-value]  # noqa: S608 - our column lists
+
+    def fetch_records(self) -> Iterator[CompactRecord]:
+        return self._fetch(f"SELECT {_RECORD_LIST} FROM records ORDER BY seq")  # type: ignore[return-value]  # noqa: S608 - our column lists
+
+    def _fetch(self, sql: str) -> Iterator[Any]:
+        cursor = self.con.cursor()  # its own cursor: the consumer may query meanwhile
+        try:
+            cursor.execute(sql)
+            while batch := cursor.fetchmany(FETCH_BATCH):
+                yield from batch
+        finally:
+            cursor.close()
+
+    def _acceptable(self, pool: list[Pooled]) -> bool:
+        """Whether the day is one the SQL path decides exactly: nothing pairs by channel_ref (every row and
+        pooled row has an object_id) and nothing the Python engine would refuse (two records for a key are
+        residue: DayMatcher accepts identical copies and refuses different ones)."""
+        if any(item.row is not None and not item.row.object_id for item in pool):
+            return False
+        currencies = sorted(SUPPORTED_CURRENCIES)
+        marks = ", ".join("?" for _ in currencies)
+        bad_records, statuses = self.one(f"""
+            SELECT count(*) FILTER (WHERE kind IS NULL OR kind NOT IN ('payment', 'refund')
+                       OR coalesce(object_id, '') = '' OR currency IS NULL OR currency NOT IN ({marks})
+                       OR status IS NULL OR amount IS NULL
+                       OR (nullif(fee_currency, '') IS NOT NULL AND fee_currency NOT IN ({marks}))
+                       OR contains(coalesce(channel_ref, ''), ?) OR occurred_at IS NULL OR contains(occurred_at, ?)
+                       OR contains(coalesce(attempt_id, ''), ?)),
+                   count(DISTINCT status)
+            FROM records""", [*currencies, *currencies, _SEP, _SEP, _SEP])  # noqa: S608 - placeholders only
+        bad_rows = self.one(f"""
+            SELECT count(*) FROM rows WHERE kind IS NULL OR kind NOT IN ('payment', 'refund')
+                OR coalesce(object_id, '') = '' OR amount IS NULL OR currency IS NULL OR status IS NULL
+                OR currency NOT IN ({marks}) OR occurred_at IS NULL
+                OR (fee IS NOT NULL AND coalesce(nullif(fee_currency, ''), currency) NOT IN ({marks}))""",  # noqa: S608 - placeholders only
+                            [*currencies, *currencies])[0]
+        return bad_records == 0 and statuses < 256 and bad_rows == 0
+
+    def _residue_keys(self, pool: list[Pooled]) -> None:
+        """``residue``: hashes of the keys two or more rows carry, or two or more records, or a pooled item."""
+        keys: set[tuple[str, str]] = set()
+        for item in pool:
+            if item.record is not None:
+                keys.add((str(item.record.kind), item.record.object_id))
+            if item.row is not None:
+                keys.add((str(item.row.kind), item.row.object_id))
+        self.con.execute("CREATE OR REPLACE TABLE pool_keys (kind VARCHAR, object_id VARCHAR)")
+        if keys:
+            self.con.executemany("INSERT INTO pool_keys VALUES (?, ?)", sorted(keys))
+        self.con.execute("""
+            CREATE OR REPLACE TABLE residue AS
+            SELECT k FROM (SELECT hash(kind, object_id) AS k, true AS is_row FROM rows
+                           UNION ALL SELECT hash(kind, object_id), false FROM records)
+            GROUP BY k HAVING count(*) FILTER (WHERE is_row) > 1 OR count(*) FILTER (WHERE NOT is_row) > 1
+            UNION SELECT hash(kind, object_id) FROM pool_keys""")
+
+
+def _pooled_order(item: Pooled) -> tuple[Any, ...]:
+    from chalicelib.recon.matching import _pooled_order as order
+
+    return order(item)
+
+
+def _text(cell: Any) -> Any:
+    return cell.isoformat() if isinstance(cell, datetime) else cell
+
+
+def match_day_columnar(day: date, rows: Iterable[CompactRow], records: Iterable[CompactRecord],
+                       pool: Iterable[Pooled] = (), *, near_midnight: timedelta = NEAR_MIDNIGHT) -> DayResult:
+    """``match_day_compact`` on DuckDB: the same result for the same tuples."""
+    with Workspace() as space:
+        space.add_record_tuples(records)
+        space.add_row_tuples(rows)
+        return space.match(day, pool, near_midnight=near_midnight)

@@ -1,0 +1,175 @@
+"""The DuckDB engine gives ``match_day_compact``'s result: every matching case run through it, and random days
+(duplicates, rows without ids, pool entries, fee and status differences) compared difference for difference."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import test_matching as cases  # the matching cases, from this directory (pytest puts it on sys.path)
+
+from chalicelib.channels.base import StatementKind, StatementRow
+from chalicelib.recon import columnar
+from chalicelib.recon.matching import (
+    NEAR_MIDNIGHT,
+    compact_record,
+    compact_row,
+    match_day,
+    match_day_compact,
+)
+from chalicelib.recon.model import DayResult, HubRecord, Pooled
+
+DAY = cases.DAY
+
+
+def columnar_match_day(day: date, rows: Iterable[StatementRow], records: Iterable[HubRecord],
+                       pool: Iterable[Pooled] = (), *, near_midnight: timedelta = NEAR_MIDNIGHT) -> DayResult:
+    return columnar.match_day_columnar(day, [compact_row(row) for row in rows],
+                                       [compact_record(record) for record in records], pool,
+                                       near_midnight=near_midnight)
+
+
+def _on_duckdb(test: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(cases, "match_day", columnar_match_day)
+            return test(*args, **kwargs)
+    return run
+
+
+# Every test of test_matching.py that calls match_day, again with match_day answered by the DuckDB engine.
+for _name, _test in list(vars(cases).items()):
+    if _name.startswith("test_") and callable(_test) and "match_day(" in inspect.getsource(_test):
+        globals()[f"{_name}_on_duckdb"] = _on_duckdb(_test)
+
+
+def test_every_match_day_case_is_rerun_here() -> None:
+    rerun = [name for name in globals() if name.endswith("_on_duckdb")]
+    assert len(rerun) >= 25, rerun
+
+
+# --- random days -------------------------------------------------------------------------------------------
+
+
+def _day(seed: int) -> tuple[list[StatementRow], list[HubRecord], list[Pooled]]:
+    rng = random.Random(seed)
+    rows: list[StatementRow] = []
+    records: list[HubRecord] = []
+    pool: list[Pooled] = []
+    line = 0
+    for index in range(rng.randint(20, 120)):
+        kind = rng.choice([StatementKind.PAYMENT, StatementKind.REFUND])
+        key, ref = f"{'att' if kind is StatementKind.PAYMENT else 're'}_{index % 90}", f"ch_{index % 70}"
+        when = cases.at(rng.choice([0, 0, 12, 23]), rng.choice([0, 10, 45]))
+        amount, fee = rng.randint(1, 5_000), rng.choice([None, None, 3, 4])
+        shape = rng.random()
+        if shape < 0.85:
+            records.append(cases.record(key, kind=kind, amount=amount, ref=ref, fee=fee, when=when,
+                                        status=rng.choice(["succeeded"] * 6 + ["failed", "processing"])))
+        if shape > 0.1:
+            for _ in range(rng.choice([1, 1, 1, 1, 2])):
+                line += 1
+                rows.append(cases.row("" if rng.random() < 0.1 else key, kind=kind, line=line,
+                                      amount=amount + rng.choice([0] * 8 + [1, -1]),
+                                      currency=rng.choice(["CNY"] * 15 + ["HKD"]),
+                                      status=rng.choice(["succeeded"] * 8 + ["processing"]),
+                                      fee=rng.choice([fee, fee, fee, None, 9]), ref=rng.choice([ref, ref, None]),
+                                      when=when))
+        if rng.random() < 0.05:
+            since = DAY - timedelta(days=rng.randint(1, 3))
+            if rng.random() < 0.5:
+                pool.append(Pooled(since=since, record=cases.record(key, kind=kind, amount=amount, ref=ref,
+                                                                    when=cases.at(23, 50, day=since))))
+            else:
+                pool.append(Pooled(since=since, row=cases.row(key if rng.random() < 0.7 else "", kind=kind,
+                                                              amount=amount, ref=ref, line=rng.randint(1, 9),
+                                                              when=cases.at(0, 5, day=since))))
+    # the Python engine refuses two different records for one key, and two pooled records for one key
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for candidate in records:
+        if (str(candidate.kind), candidate.object_id) not in seen:
+            seen.add((str(candidate.kind), candidate.object_id))
+            unique.append(candidate)
+    pooled: set[tuple[str, str]] = set()
+    kept = []
+    for item in pool:
+        if item.record is not None:
+            if (str(item.record.kind), item.record.object_id) in pooled:
+                continue
+            pooled.add((str(item.record.kind), item.record.object_id))
+        kept.append(item)
+    pool = kept
+    rng.shuffle(unique)
+    return rows, unique, pool
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_days_give_the_python_engines_result(seed: int) -> None:
+    rows, records, pool = _day(seed)
+    expected = match_day(DAY, rows, records, pool)
+    assert expected.discrepancies or expected.carried, "a day with nothing to find proves little"
+    got = columnar_match_day(DAY, rows, records, pool)
+    assert got == expected
+
+
+def test_only_differences_become_python_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [cases.row(f"att_{n}", ref=f"wx_{n}", line=n) for n in range(1, 501)]
+    records = [cases.record(f"att_{n}", ref=f"wx_{n}") for n in range(1, 501)]
+    rows[7] = cases.row("att_8", ref="wx_8", line=8, amount=1)  # one amount difference
+    rows.append(cases.row("att_9", ref="wx_9", line=501))  # a repeat of line 9: its key is residue
+    built: list[str] = []
+    real = columnar.statement_row
+
+    def counted(row: Any) -> StatementRow:
+        built.append(row[1])
+        return real(row)
+
+    monkeypatch.setattr(columnar, "statement_row", counted)
+    with columnar.Workspace() as space:
+        space.add_record_tuples(compact_record(record) for record in records)
+        space.add_row_tuples(compact_row(row) for row in rows)
+        result = space.match(DAY)
+        assert space.count("residue") == 1
+    assert result == match_day(DAY, rows, records)
+    assert result.matched == 499 and [found.object_id for found in result.discrepancies] == ["att_8", "att_9"]
+    assert built == ["att_8"]  # the 498 agreeing pairs stayed in SQL; the residue key went through DayMatcher
+
+
+def test_text_survives_the_spool_exactly() -> None:
+    odd = cases.row("att_\"q\",\n`é", ref="", line=3, attempt_id="\\N")
+    record = cases.record("att_\"q\",\n`é", ref="", attempt_id=None)
+    assert columnar_match_day(DAY, [odd], [record]) == match_day(DAY, [odd], [record])
+    with columnar.Workspace() as space:
+        space.add_row_tuples([compact_row(odd)])
+        (back,) = list(space.fetch_rows())
+    assert back[:8] == compact_row(odd)[:8] and back[9:] == ("\\N", 3)
+
+
+def test_input_the_python_engine_refuses_is_refused_the_same_way() -> None:
+    bad = cases.record("att_1", ref="wx\x1f1")
+    with pytest.raises(ValueError, match="separator"):
+        columnar_match_day(DAY, [cases.row()], [bad])
+    unsupported = compact_record(cases.record())[:4] + ("XXX",) + compact_record(cases.record())[5:]
+    with pytest.raises(ValueError, match="unsupported value 'XXX'"):
+        columnar.match_day_columnar(DAY, [compact_row(cases.row())], [unsupported])
+    twice = [cases.record(), cases.record(amount=1)]
+    with pytest.raises(ValueError, match="two different hub records"):
+        columnar_match_day(DAY, [cases.row()], twice)
+    assert columnar_match_day(DAY, [cases.row()], [cases.record(), cases.record()]) == match_day(
+        DAY, [cases.row()], [cases.record(), cases.record()])
+
+
+def test_same_result_as_match_day_compact_on_tuples_with_money_objects() -> None:
+    rows = [cases.row(amount=8888, fee=53), cases.row("re_1", kind=StatementKind.REFUND, ref="wr", line=2)]
+    records = [cases.record(amount=8888, fee=53), cases.record("re_1", kind=StatementKind.REFUND, ref="wr")]
+    compact_rows = [compact_row(row) for row in rows]
+    compact_records = [compact_record(record) for record in records]
+    assert columnar.match_day_columnar(DAY, compact_rows, compact_records) == match_day_compact(
+        DAY, compact_rows, compact_records)

@@ -1,0 +1,163 @@
+"""DuckDB's readers give the Python readers' values: the hub export (``load_export`` = ``read_export_compact``)
+and the WeChat trade bill (``load_trade_bill`` = ``parse_trade_bill_rows``); anything irregular is left to the
+Python reader, which reads it or names the line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from chalicelib.channels.base import StatementSummary
+from chalicelib.channels.wechatpay import bill, bill_columnar
+from chalicelib.recon import columnar, hub_records
+
+DAY = date(2024, 5, 19)
+
+
+def _item(kind: str, object_id: str, *, pk: str = "wx#2024-05-19", amount: str = "8888", at: str = "2024-05-19T04:00:00.000Z",
+          **extra: object) -> dict[str, object]:
+    item: dict[str, object] = {"recon_pk": {"S": pk}, "recon_sk": {"S": f"{kind}#{object_id}"}, "amount": {"N": amount},
+                               "currency": {"S": "CNY"}, "status": {"S": "succeeded"}, "recon_at": {"S": at}}
+    item.update(extra)
+    return item
+
+
+def _export(tmp_path: Path, lines: list[object], name: str = "part.json.gz") -> str:
+    path = tmp_path / name
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.write("\n".join(line if isinstance(line, str) else json.dumps(line, ensure_ascii=False) for line in lines) + "\n")
+    return str(path)
+
+
+def _both(paths: list[str], **options: object) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    with columnar.Workspace() as space:
+        count = hub_records.load_export(space, paths, **options)  # type: ignore[arg-type]
+        got = list(space.fetch_records())
+    assert count == len(got)
+    expected = []
+    for path in paths:
+        with open(path, "rb") as stream:
+            expected += list(hub_records.read_export_compact(stream, **options))  # type: ignore[arg-type]
+    return got, expected
+
+
+def test_export_read_by_duckdb_gives_the_python_readers_records(tmp_path: Path) -> None:
+    lines = [
+        {"Item": _item("payment", "att_1", channel_transaction_id={"S": "42"}, attempt_id={"S": "ignored"})},
+        {"Item": {"pk": {"S": "PAY#1"}, "amount": {"N": "1"}}},  # not recon-indexed
+        {"NewImage": _item("refund", "re_1", amount="-5", at="2024-05-19T23:50:00+08:00",
+                           channel_refund_id={"NULL": True}, attempt_id={"S": "att_1"})},
+        {"Keys": {"pk": {"S": "RE#2"}}},  # a deletion in an incremental export
+        {"Item": _item("payment", "att_2", pk="other#2024-05-19", channel_transaction_id={"S": "43"})},
+        {"Item": _item("payment", "att_3", pk="wx#2024-05-18")},
+        {"Item": _item("payment", "att_#4", pk="a#b#2024-05-19", amount="12345")},
+    ]
+    path = _export(tmp_path, lines)
+    for options in ({}, {"account_id": "wx", "day": DAY, "fee_rate_bps": 60}, {"day": DAY, "fee_rate_bps": 0},
+                    {"account_id": "a#b"}):
+        got, expected = _both([path], **options)
+        assert got == expected and got
+
+
+def test_several_export_files_are_read_together_in_order(tmp_path: Path) -> None:
+    first = _export(tmp_path, [{"Item": _item("payment", f"att_{n}")} for n in range(50)], "a.json.gz")
+    second = _export(tmp_path, [{"Item": _item("refund", f"re_{n}")} for n in range(50)], "b.json.gz")
+    got, expected = _both([first, second], fee_rate_bps=60)
+    assert got == expected and len(got) == 100
+
+
+@pytest.mark.parametrize("odd", [
+    {"Item": _item("payment", "att_9", amount="007")},  # int() reads it; SQL leaves it to int()
+    {"Item": _item("payment", "att_9", at="2024-05-19T04:00:00.5+08:00")},
+    _item("payment", "att_9"),  # a bare item, as the recon index's query pages hold them
+])
+def test_lines_sql_does_not_read_exactly_go_through_the_python_reader(tmp_path: Path, odd: dict[str, object]) -> None:
+    got, expected = _both([_export(tmp_path, [{"Item": _item("payment", "att_1")}, odd])])
+    assert got == expected and len(got) == 2
+
+
+@pytest.mark.parametrize("broken", [
+    '{"Item": {"recon_sk": {"S": "payment#att_9"}',  # broken JSON
+    json.dumps({"Item": _item("payment", "att_9", amount="x")}),
+    json.dumps({"Item": _item("payment", "att_9", at="2024-05-19T04:00:00")}),  # no offset
+    json.dumps({"Item": _item("charge", "att_9")}),
+    json.dumps({"Item": _item("payment", "att_9", channel_transaction_id={"N": "1"})}),
+])
+def test_a_malformed_export_is_refused_naming_the_line(tmp_path: Path, broken: str) -> None:
+    path = _export(tmp_path, [{"Item": _item("payment", "att_1")}, broken])
+    with columnar.Workspace() as space, pytest.raises(hub_records.ExportMalformed, match="hub export line 2"):
+        hub_records.load_export(space, [path])
+
+
+# --- the WeChat trade bill ------------------------------------------------------------------------------------
+
+HEADER = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"
+          "应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率")
+SUMMARY = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额"
+
+
+def _bill_line(time: str, transaction: str, order: str, state: str, amount: str, refund_id: str = "0",
+               refund_no: str = "0", refund_amount: str = "0.00", refund_state: str = "", fee: str = "0.53000",
+               name: str = "会员, 月卡", currency: str = "CNY") -> str:
+    cells = [time, "wxd678efh567hg6787", "1900000109", "0", "", transaction, order, "oUpF8u", "JSAPI", state, "OTHERS",
+             currency, amount, "0.00", refund_id, refund_no, refund_amount, "0.00", "ORIGINAL", refund_state, name, "",
+             fee, "0.60%"]
+    return ",".join("`" + cell for cell in cells)
+
+
+def _bill(tmp_path: Path, detail: list[str], *, gz: bool = True, newline: str = "\r\n", blank: bool = False) -> str:
+    count = len(detail)
+    lines = [HEADER, *detail[:1], *([""] if blank else []), *detail[1:], SUMMARY,
+             f"`{count},`100.00,`1.00,`0.00,`0.53000"]
+    data = ("\ufeff" + newline.join(lines) + newline).encode()
+    path = tmp_path / ("bill.csv.gz" if gz else "bill.csv")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return str(path)
+
+
+DETAIL = [
+    _bill_line("2024-05-19 00:10:00", "4200001", "att_1", "SUCCESS", "88.88"),
+    _bill_line("2024-05-19 00:10:00", "4200002", "att_2", "REVOKED", "1.00", fee="-0.00500"),
+    _bill_line("2024-05-19 09:00:01", "4200001", "att_1", "REFUND", "0.00", refund_id="5030001", refund_no="re_1",
+               refund_amount="10.00", refund_state="SUCCESS", fee="-0.06000"),
+    _bill_line("2024-05-19 09:00:02", "", "att_3", "REFUND", "0.00", refund_id="0", refund_no="re_2",
+               refund_amount="1.50", refund_state="PROCESSING", fee=""),
+    _bill_line("2024-05-19 23:59:59", "4200004", "", "SUCCESS", "0.01", fee="0.01", currency=""),
+    _bill_line("2024-05-19 12:00:00", "4200005", "att_5", "SUCCESS", "5.00", currency="HKD", fee="0.03"),
+]
+
+
+def _python(path: str) -> tuple[list[tuple[object, ...]], StatementSummary]:
+    with open(path, "rb") as stream:
+        parsed = list(bill.parse_trade_bill_rows([stream.read()]))
+    rows = [item[:8] + (item[8].isoformat(),) + item[9:] for item in parsed if not isinstance(item, StatementSummary)]
+    (summary,) = [item for item in parsed if isinstance(item, StatementSummary)]
+    return rows, summary
+
+
+@pytest.mark.parametrize(("gz", "newline", "blank"), [(True, "\r\n", False), (False, "\n", True)])
+def test_bill_read_by_duckdb_gives_the_python_parsers_rows(tmp_path: Path, gz: bool, newline: str, blank: bool) -> None:
+    path = _bill(tmp_path, DETAIL, gz=gz, newline=newline, blank=blank)
+    with columnar.Workspace() as space:
+        summary = bill_columnar.load_trade_bill(space, path)
+        got = list(space.fetch_rows())
+    rows, expected_summary = _python(path)
+    assert summary == expected_summary and got == rows and len(got) == len(DETAIL)
+
+
+@pytest.mark.parametrize("odd", [
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.8"),  # one decimal: minor_units reads it
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88") + ",`",  # a trailing empty cell
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", currency="JPY"),
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "REFUND", "0.00", refund_no="0"),  # malformed
+    _bill_line("2024-05-19 24:10:00", "4200009", "att_9", "SUCCESS", "88.88"),  # malformed
+])
+def test_an_irregular_bill_is_left_to_the_python_parser(tmp_path: Path, odd: str) -> None:
+    path = _bill(tmp_path, [*DETAIL, odd])
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, path) is None
+        assert space.count("rows") == 0
