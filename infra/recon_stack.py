@@ -167,5 +167,6 @@ def shard_state_machine(stack: PayHubStack) -> sfn.CfnStateMachine:
                                            resources=[f"{own_arn.replace(':stateMachine:', ':execution:')}:*"]))
     machine = sfn.CfnStateMachine(stack, "ReconShards", state_machine_name=name, state_machine_type="STANDARD",
                                   role_arn=role.role_arn, definition_string=stack.to_json_string(definition))
-    machine.node.add_dependency(role)
+    # Its policy must exist before the machine starts invoking; the role itself is implied by the GetAtt.
+    machine.node.add_dependency(role.node.find_child("DefaultPolicy"))
     return machine
