@@ -27,6 +27,7 @@ from typing import Any
 from chalicelib.observability import configure_logging
 from chalicelib.recon import codec, statement_store
 from chalicelib.storage.aws import client
+from functions import imported
 
 MAX_SHARDS = 1_000  # the shard list travels in the state (256 KB): ~100 bytes an item
 DEFAULT_PART_LINES = 1_000_000
@@ -192,3 +193,6 @@ def combine(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"run_id": outcome.run_id, "status": outcome.status, "unresolved": outcome.unresolved,
             "items_by_status": outcome.items_by_status, "matched": result.matched,
             "discrepancies": len(result.discrepancies), "carried": len(result.carried)}
+
+
+imported()

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from infra.local.moto import free_port
+from tests.chromium import browser  # noqa: F401 - fixture: the process's one Chromium, for every browser test
 
 API_PORT = free_port()
 os.environ["PAYHUB_STAGE"] = "local"

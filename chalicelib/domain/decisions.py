@@ -85,6 +85,11 @@ def _success(payment: Payment, attempt: Attempt, policy: str) -> Plan:
     if payment.status is PaymentState.SUCCEEDED:
         # A second attempt of an already paid payment succeeded too: keep one, give the other back.
         return Plan(attempt_to=AttemptState.SUCCEEDED, capture=True, auto_refund=True, reason="double_success")
+    if payment.status is PaymentState.REQUIRES_STEP_UP:
+        # Money for a payment held for step-up (the hub had not asked the channel): the payer has not passed the
+        # check the risk rules asked for, so whatever the merchant's policy, it is recorded and given back.
+        return Plan(attempt_to=AttemptState.SUCCEEDED, capture=True, auto_refund=True,
+                    reason="success_while_held_for_step_up_refunded")
     if policy == "accept":
         return Plan(attempt_to=AttemptState.SUCCEEDED, payment_to=PaymentState.SUCCEEDED, capture=True,
                     reason="late_success_accepted")

@@ -10,30 +10,13 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, launch  # noqa: F401 - the browser fixture is tests/conftest.py's
+
 ROOT = Path(__file__).resolve().parents[2]
 # Where the screenshots go: build/screenshots by default, so a test run leaves the tree clean;
 # `PAYHUB_SCREENSHOTS=docs/images` refreshes the README's pictures (look at them before committing).
 IMAGES = ROOT / os.environ.get("PAYHUB_SCREENSHOTS", "build/screenshots")
 PHONE = {"width": 390, "height": 844}  # the page is mobile first: the screenshots show a phone's screen
-
-
-def launch(playwright: Any) -> Any:
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium); the browser tests need it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -322,6 +322,13 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     received = {event["type"] for event in r.receiver.received}
     assert {"payment.succeeded", "refund.succeeded", "invoice.issued", "invoice.reversed"} <= received, received
 
+    # E-bills (bills function): the paid payment's bill, with its PDF rendered and kept; and the monthly
+    # statements' daily rule (statements function), which publishes last month's (none for this new merchant).
+    status, bill = r.call("GET", f"/v1/payments/{payment['id']}/bill", merchant["api_key"])
+    assert status == 200 and bill["id"] == f"bill_{payment['id']}", bill
+    [statements_rule] = [rule for rule, _, function, _ in r.sources.schedules if function == "Statements"]
+    assert "published" in r.sources.fire(statements_rule)
+
     # The hosted checkout (checkout function): a session, its page over the custom domain, the payer choosing
     # WeChat Pay through the page's CSRF-checked form (a channel call), then the status the page polls.
     status, session = r.call("POST", "/v1/checkout_sessions", merchant["api_key"], {

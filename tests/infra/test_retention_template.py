@@ -105,8 +105,10 @@ def test_only_the_sweep_may_scan_and_lock_objects_and_only_where_it_works(dev):
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 text = json.dumps(statement["Resource"])
-                if "dynamodb:Scan" in actions:
-                    assert lid == role_id and statement["Resource"] == {"Fn::GetAtt": [state_table, "Arn"]}
+                if "dynamodb:Scan" in actions and statement["Resource"] == {"Fn::GetAtt": [state_table, "Arn"]}:
+                    assert lid == role_id  # the state table: the sweep alone (statements scan only the config table)
+                elif "dynamodb:Scan" in actions:
+                    assert lid.startswith("StatementsRole") and "ConfigTable" in text, (lid, text)
                 if "s3:PutObjectRetention" in actions:
                     assert lid == role_id and archive_id in text
                 if archive_id in text:
