@@ -284,3 +284,12 @@ def test_news_for_one_attempt_in_any_order_succeeds_or_refunds_once(policy: str,
         assert world.auto_refunds == ["att_1"] and world.payment.status is not P.SUCCEEDED
     else:
         assert world.auto_refunds == [] and world.payment.status is P.SUCCEEDED
+
+
+@pytest.mark.parametrize("policy", ["accept", "refund"])
+def test_money_for_a_payment_held_for_step_up_is_recorded_and_given_back_whatever_the_policy(policy: str) -> None:
+    # The hub never asked the channel (the payer has not passed the step-up the risk rules asked for), yet the channel
+    # reports a success for its attempt: captured in the ledger, refunded, and the payment stays held.
+    plan = run(P.REQUIRES_STEP_UP, A.PENDING, PaymentOutcome.SUCCEEDED, policy)
+    assert (plan.attempt_to, plan.payment_to, plan.capture, plan.auto_refund) == (A.SUCCEEDED, None, True, True)
+    assert plan.reason == "success_while_held_for_step_up_refunded"
