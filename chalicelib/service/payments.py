@@ -303,13 +303,21 @@ def _fail_over(intent: _Intent, body: CreatePaymentInput, claim: Claim | None, f
     if status.outcome is PaymentOutcome.SUCCEEDED:
         apply_attempt_status(old.attempt_id, status, source="failover:paid")
         return _current(intent.payment.payment_id)
-    new = _move_attempt(old, backup.account, status.raw_status)
+    new = _move_attempt(old, backup.account, status.raw_status, closed_as="FAILED_OVER", source="failover",
+                        reason=f"create timed out twice; closed at {old.account_id} and moved to {{new}} on "
+                               f"{backup.account.account_id}")
+    log.warning("payment %s failed over: attempt %s closed at %s, new attempt %s on %s", old.payment_id,
+                old.attempt_id, old.account_id, new.attempt_id, backup.account.account_id)
     payment = intent.payment.evolve(current_attempt_id=new.attempt_id)
     return _open_at_channel(_Intent(payment, new, opened=False), body, claim,
                             failover=_Failover(failover.backups, failover.timeout_s, backup.probe))
 
 
-def _move_attempt(old: Attempt, account: ChannelAccount, raw_status: str) -> Attempt:
+def _move_attempt(old: Attempt, account: ChannelAccount, raw_status: str, *, closed_as: str, source: str,
+                  reason: str) -> Attempt:
+    """Close ``old`` (closed at its channel by the caller) and make a new attempt of its payment on ``account``, in
+    one conditional write: the payment must still be pending on ``old``, so at most one attempt can take the money.
+    ``reason`` may name ``{new}``, the new attempt's id."""
     now = utcnow()
     stamp = iso(now)
     new = old.evolve(attempt_id=new_attempt_id(old.payment_id), created_at=stamp, updated_at=stamp, channel_order_ref=None,
@@ -317,7 +325,7 @@ def _move_attempt(old: Attempt, account: ChannelAccount, raw_status: str) -> Att
     table = state_repo.state_table()
     tx = Transaction()
     state_repo.guard_version(tx, "old_attempt", records.attempt_key(old.attempt_id), status=str(old.status),
-                             version=old.version, changes={"status": "closed", "raw_status": "FAILED_OVER",
+                             version=old.version, changes={"status": "closed", "raw_status": closed_as,
                                                            "updated_at": stamp}, remove=SYNC_FIELDS)
     tx.put_new("attempt", table, {**records.attempt_item(new), **first_sync(now, new.attempt_id)})
     tx.update("payment", table, records.payment_key(old.payment_id), {"current_attempt_id": new.attempt_id,
@@ -325,13 +333,10 @@ def _move_attempt(old: Attempt, account: ChannelAccount, raw_status: str) -> Att
               condition="current_attempt_id = :old AND #status = :pending",
               condition_values={":old": old.attempt_id, ":pending": "pending"})
     tx.put_new("audit", table, {"pk": f"AUDIT#{old.attempt_id}", "sk": f"{stamp}#{new_id('aud')}",
-                                "source": "failover", "attempt_from": str(old.status), "attempt_to": "closed",
+                                "source": source, "attempt_from": str(old.status), "attempt_to": "closed",
                                 "payment_id": old.payment_id, "raw_status": raw_status,
-                                "reason": f"create timed out twice; closed at {old.account_id} and moved to "
-                                          f"{new.attempt_id} on {account.account_id}"})
+                                "reason": reason.format(new=new.attempt_id)})
     tx.commit()
-    log.warning("payment %s failed over: attempt %s closed at %s, new attempt %s on %s", old.payment_id,
-                old.attempt_id, old.account_id, new.attempt_id, account.account_id)
     return new
 
 
@@ -352,24 +357,8 @@ def _replace_attempt(intent: _Intent, body: CreatePaymentInput, claim: Claim | N
     if status.outcome is PaymentOutcome.SUCCEEDED:
         apply_attempt_status(old.attempt_id, status, source="create_retry:paid")
         return _current(intent.payment.payment_id)
-    now = utcnow()
-    stamp = iso(now)
-    new = old.evolve(attempt_id=new_attempt_id(old.payment_id), created_at=stamp, updated_at=stamp, channel_order_ref=None)
-    table = state_repo.state_table()
-    tx = Transaction()
-    state_repo.guard_version(tx, "old_attempt", records.attempt_key(old.attempt_id), status=str(old.status),
-                             version=old.version, changes={"status": "closed", "raw_status": "REPLACED",
-                                                           "updated_at": stamp}, remove=SYNC_FIELDS)
-    tx.put_new("attempt", table, {**records.attempt_item(new), **first_sync(now, new.attempt_id)})
-    tx.update("payment", table, records.payment_key(old.payment_id), {"current_attempt_id": new.attempt_id,
-                                                                     "updated_at": stamp},
-              condition="current_attempt_id = :old AND #status = :pending",
-              condition_values={":old": old.attempt_id, ":pending": "pending"})
-    tx.put_new("audit", table, {"pk": f"AUDIT#{old.attempt_id}", "sk": f"{stamp}#{new_id('aud')}",
-                                "source": "create_retry", "attempt_from": str(old.status), "attempt_to": "closed",
-                                "payment_id": old.payment_id, "reason": f"replaced by {new.attempt_id}",
-                                "raw_status": status.raw_status})
-    tx.commit()
+    new = _move_attempt(old, account, status.raw_status, closed_as="REPLACED", source="create_retry",
+                        reason="replaced by {new}")
     log.info("payment %s: attempt %s closed at the channel and replaced by %s", old.payment_id, old.attempt_id,
              new.attempt_id)
     payment = intent.payment.evolve(current_attempt_id=new.attempt_id)
