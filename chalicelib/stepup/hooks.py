@@ -1,8 +1,11 @@
-"""Where risk decisions meet payments: create, confirm and refund each ask ``risk.decide`` and obey it.
+"""Where risk decisions meet payments: create, confirm, refund and every attempt a checkout session's payer opens
+(``assess_attempt``, decided as a create) each ask ``risk.decide`` and obey it.
 
   deny       402 ``risk_denied``; the decision is recorded (``RISKDEC#<payment or request>``), nothing reaches a
-             channel (a denied create leaves no payment, a denied refund reserves nothing)
-  challenge  create: the payment is written ``requires_step_up`` with ``step_up.methods`` and no channel call;
+             channel (a denied create leaves no payment, a denied refund reserves nothing, a denied checkout
+             attempt leaves the session's payment open for another method)
+  challenge  create (and a checkout attempt): the payment is written ``requires_step_up`` with ``step_up.methods``
+             and no channel call;
              confirm: 402 ``step_up_required`` until the payer passes a step-up for this payment's confirm;
              refund: no payer is present to challenge, so it is taken as review
   review     goes ahead, flagged (``risk.<op>.action`` = review) and logged with ``risk_review``

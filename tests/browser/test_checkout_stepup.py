@@ -93,7 +93,7 @@ def webauthn_rules(stack: Any, box: Any, **extra: Any) -> None:
            "providers": {"webauthn_rp_id": "localhost", "webauthn_origins": [origin]}}, box)
 
 
-def test_a_risky_payment_steps_up_with_the_platform_authenticator_and_is_paid(stack, merchant, providers, phone):
+def test_a_risky_payment_steps_up_with_the_platform_authenticator_and_is_paid(stack, merchant, providers, phone):  # noqa: F811
     webauthn_rules(stack, providers)
     who = user()
     hub_origin_for_posts(phone, stack)
@@ -129,7 +129,7 @@ def test_a_risky_payment_steps_up_with_the_platform_authenticator_and_is_paid(st
           f"{statistics.median(timings):.0f} ms, p99 {p99:.0f} ms, max {ordered[-1]:.0f} ms (goal p99 < 1000 ms)")
 
 
-def test_a_cancelled_or_unrecognised_authenticator_charges_nothing(stack, merchant, providers, phone):
+def test_a_cancelled_or_unrecognised_authenticator_charges_nothing(stack, merchant, providers, phone):  # noqa: F811
     webauthn_rules(stack, providers)
     who = user()
     hub_origin_for_posts(phone, stack)
@@ -152,7 +152,7 @@ def test_a_cancelled_or_unrecognised_authenticator_charges_nothing(stack, mercha
     assert paid_at_wechat(stack, payment["attempt_id"]) == 0
 
 
-def test_a_risky_payment_steps_up_by_sms_with_the_keyboard_and_is_paid(stack, merchant, providers, phone):
+def test_a_risky_payment_steps_up_by_sms_with_the_keyboard_and_is_paid(stack, merchant, providers, phone):  # noqa: F811
     rules({"rules": [rule("big", "amount >= 6666", "challenge", step_up=["sms"])]}, providers)
     session = risky_session(merchant, user(), amount=6666, locale="zh-CN")
     page = phone.new_page()
@@ -179,7 +179,7 @@ def test_a_risky_payment_steps_up_by_sms_with_the_keyboard_and_is_paid(stack, me
     assert paid_at_wechat(stack, payment["attempt_id"]) == 6666
 
 
-def test_a_blocked_payer_sees_the_refusal(stack, merchant, providers, phone):
+def test_a_blocked_payer_sees_the_refusal(stack, merchant, providers, phone):  # noqa: F811
     who = user()
     rules({"rules": [rule("blocked", "lists.blocked", "deny", score=100, reason="blocked payer")],
            "blocklist": {"device_id": [who["device_id"]]}}, providers)
