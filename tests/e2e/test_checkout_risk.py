@@ -207,3 +207,45 @@ def test_a_session_refuses_a_bad_step_up_phone(merchant):
         "merchant_order_no": uuid.uuid4().hex[:12], "amount": 100, "currency": "CNY", "description": "x",
         "allowed_methods": ["wechat.native"], "return_url": "https://shop.example/", "step_up_phone": "call me"})
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "step_up_phone"
+
+
+def test_face_verification_from_the_page_and_back(stack, merchant, providers):  # noqa: F811
+    rules({"rules": [rule("big", "amount >= 4247", "challenge", step_up=["face"])]}, providers)
+    session = _session(merchant, amount=4247)
+    payer = Payer(session["url"])
+    _post(payer, "pay", {"method": "wechat.native"})
+    assert "Verify with your face" in payer.page().text
+    _post(payer, "stepup", {"method": "face"})
+    page = payer.page().text
+    link = re.search(r'id="stepup-face-go" href="([^"]+)"', page)
+    assert link and link.group(1).startswith(f"{providers.url}/faceid/page/")
+    token = link.group(1).rsplit("/", 1)[1]
+    early = _post(payer, "stepup", {"step": "verify"})  # "I have finished" before the check is done
+    assert "not finished yet" in payer.http.get(payer.origin + early.headers["Location"], timeout=30).text
+    providers.face_results[token] = {"err": 0, "live": 0, "sim": 93}
+    back = payer.page("/return", allow_redirects=False)  # the provider sends the payer back to the page
+    assert back.status_code == 303
+    opened = merchant.get(f"/v1/payments/{session['payment_id']}")
+    assert opened["status"] == "pending" and opened["action"]["type"] == "qr_code"
+    assert opened["step_up"]["method"] == "face" and opened["step_up"]["similarity"] == 93
+    assert "Scan the QR code with WeChat" in payer.page().text
+
+
+def test_a_rule_scoped_to_one_method_refuses_that_method_only(stack, merchant, providers, channel_account):  # noqa: F811
+    channel_account("alipay", account_id="alipay-risk", merchant_ids=(merchant.merchant_id,))
+    rules({"rules": [rule("no-alipay-big", "amount >= 4248", "deny", scope={"methods": ["alipay.qr"]})]}, providers)
+    session = _session(merchant, amount=4248, allowed_methods=["alipay.qr", "wechat.native"])
+    payer = Payer(session["url"])
+    refused = _post(payer, "pay", {"method": "alipay.qr"})
+    page = payer.http.get(payer.origin + refused.headers["Location"], timeout=30).text
+    assert "Payment declined for your security" in page and "?choose=1" in page  # another method is offered
+    _post(payer, "pay", {"method": "wechat.native"})
+    payment = merchant.get(f"/v1/payments/{session['payment_id']}")
+    assert payment["method"] == "wechat.native" and payment["action"]["type"] == "qr_code"
+    actions = sorted(d["action"] for d in _decisions(session["payment_id"]))
+    assert actions == ["deny"]  # the allowed attempt fired nothing: kept on the payment only
+    from chalicelib.risk import operations
+
+    kept = operations.payment_risk(session["payment_id"])["risk"]["create"]  # what an operator reads
+    assert kept["action"] == "allow" and kept["attempt_id"] == payment["attempt_id"]
+    assert kept["method"] == "wechat.native"
