@@ -138,7 +138,7 @@ class Renderer:
             from chalicelib.stepup.screens import StepUpScreens
 
             screens = StepUpScreens(self)
-            if state == "step_up":
+            if state == "step_up" and not (choose and self.view.methods):  # a confirm's payer may switch method
                 return screens.render(message=error, want=stepup,
                                       **on_checkout.screen_facts(self.session, self.view.payment))
             if state == "closed" and self.view.payment.failure_reason == "step_up_failed":

@@ -136,6 +136,10 @@ def screen_facts(session: CheckoutSession, payment: Payment) -> dict[str, Any]:
     current = (challenge.get("status") == "open"
                and challenge.get("challenge_id") == (payment.step_up or {}).get("challenge_id"))
     phone = challenge.get("phone_masked") if current else None
-    return {"left": max(0, flow.MAX_TRIES - int(challenge.get("tries", 0))),
+    # A confirm's challenge was not chosen with the page in mind (stepup/hooks.py assess_confirm): show only what
+    # this payer can use here. A card payment's SMS goes to the card's phone, kept in the vault with the card.
+    card_phone = "vault" if payment.card else None
+    methods = [m for m in (payment.step_up or {}).get("methods", []) if _can_use(session, m, card_phone)]
+    return {"left": max(0, flow.MAX_TRIES - int(challenge.get("tries", 0))), "methods": methods,
             "phone_masked": mask(session.step_up_phone) if session.step_up_phone else phone,
             "face_url": challenge.get("url") if current else None}

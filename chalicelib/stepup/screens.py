@@ -96,7 +96,7 @@ class StepUpScreens:
                 f'{self._t(message, left=str(left)) if message == "wrong" else self._t(message)}</p>')
 
     def render(self, *, message: str | None, left: int, phone_masked: str | None, want: str | None,
-               face_url: str | None = None) -> Page:
+               methods: list[str], face_url: str | None = None) -> Page:
         """``want``: the payer asked to choose again (``choose``); otherwise a started SMS or face challenge shows
         its own screen."""
         step_up = self.payment.step_up or {}
@@ -105,14 +105,13 @@ class StepUpScreens:
             return self.sms(message=message, left=left, phone_masked=phone_masked)
         if started and step_up.get("method") == "face" and face_url:
             return self.face(message=message, left=left, url=face_url)
-        return self.choose(message=message, left=left, phone_masked=phone_masked)
+        return self.choose(message=message, left=left, phone_masked=phone_masked, methods=methods)
 
     def _form(self, inner: str, *, css: str = "stepup-start") -> str:
         return (f'<form method="post" action="{_h(self.r.base)}/stepup" class="{css}">{self.r._csrf_field()}'
                 f'{inner}</form>')
 
-    def choose(self, *, message: str | None, left: int, phone_masked: str | None) -> Page:
-        methods = list((self.payment.step_up or {}).get("methods", []))
+    def choose(self, *, message: str | None, left: int, phone_masked: str | None, methods: list[str]) -> Page:
         items = []
         if "webauthn" in methods:
             # Hidden until the script finds WebAuthn in this browser; the texts it shows come in the page's language.
@@ -128,9 +127,13 @@ class StepUpScreens:
         if "face" in methods:
             items.append('<li>' + self._form('<button type="submit" name="method" value="face" class="method" '
                                              f'id="stepup-face">{self._t("face")}</button>') + '</li>')
+        if not items:
+            message = "unavailable"
+        switch = (f'<p class="switch"><a href="{_h(self.r.base)}?choose=1">{self._t("another_method")}</a></p>'
+                  if self.r.view.methods else "")  # only a confirm's payment is still open to another method
         body = (f'<section class="stepup" aria-labelledby="stepup-h"><h1 id="stepup-h" tabindex="-1">'
                 f'{self._t("title")}</h1><p>{self._t("intro")}</p>{self._alert(message, left)}'
-                f'<ul role="list" class="methods">{"".join(items)}</ul></section>' + self.r._cancel())
+                f'<ul role="list" class="methods">{"".join(items)}</ul>{switch}</section>' + self.r._cancel())
         return self.r._page(t(self.lang, "title"), body, scripts=SCRIPTS)
 
     def sms(self, *, message: str | None, left: int, phone_masked: str | None) -> Page:

@@ -249,3 +249,28 @@ def test_a_rule_scoped_to_one_method_refuses_that_method_only(stack, merchant, p
     kept = operations.payment_risk(session["payment_id"])["risk"]["create"]  # what an operator reads
     assert kept["action"] == "allow" and kept["attempt_id"] == payment["attempt_id"]
     assert kept["method"] == "wechat.native"
+
+
+def test_a_challenged_card_confirmation_steps_up_on_the_page_then_confirms(stack, merchant, providers,  # noqa: F811
+                                                                          channel_account, drain):
+    account = channel_account("unionpay", account_id="unionpay-risk", merchant_ids=(merchant.merchant_id,))
+    rules({"rules": [rule("card-confirm", "amount >= 4249", "challenge", step_up=["webauthn", "sms"],
+                          operations=["confirm"])]}, providers)
+    session = create(merchant, payer=user(), amount=4249, allowed_methods=["unionpay.card"])  # no step_up_phone
+    payer = Payer(session["url"])
+    _post(payer, "pay", {"method": "unionpay.card", "card_number": "6225880000000035", "card_exp_month": "06",
+                         "card_exp_year": "2030", "card_phone": "13700137000"})
+    payment = merchant.get(f"/v1/payments/{session['payment_id']}")
+    bank_code = requests.get(f"{account.sandbox_url}/_sandbox/sms/{payment['attempt_id']}", timeout=10).json()["code"]
+    _post(payer, "confirm", {"sms_code": bank_code, "cvv": "456"})  # risk control wants the payer first
+    page = payer.page().text
+    # SMS to the card's phone; WebAuthn is not shown: this payer has no authenticator registered
+    assert "Confirm it&#x27;s you" in page and 'value="sms"' in page and "stepup-webauthn-box" not in page
+    _post(payer, "stepup", {"method": "sms"})
+    assert "137****7000" in payer.page().text
+    _post(payer, "stepup", {"step": "verify", "code": providers.codes_for("13700137000")[-1]})
+    assert merchant.get(f"/v1/payments/{session['payment_id']}")["step_up"]["status"] == "passed"
+    assert 'name="sms_code"' in payer.page().text  # the bank's confirmation again: the CVV was never stored
+    _post(payer, "confirm", {"sms_code": bank_code, "cvv": "456"})
+    drain()
+    wait_for(lambda: merchant.get(f"/v1/payments/{session['payment_id']}")["status"] == "succeeded")
