@@ -44,7 +44,7 @@ def stepup_form(request: Request, session_id: str, key: str) -> Response:
                 method = form.get("method", "")
                 if method not in ("sms", "face"):
                     raise InvalidRequest("sms or face", param="method")
-                on_checkout.start(session, method, return_to=_return_url(request, session_id, key))
+                on_checkout.start(session, method, return_to=_return_url(session_id, key))
         except StepUpFailed:
             return page._redirect(page._back(session_id, key, form, error=on_checkout.why_refused(session)))
         except StepUpRateLimited:
@@ -61,7 +61,8 @@ def stepup_form(request: Request, session_id: str, key: str) -> Response:
     return page._payer_call(request, session_id, key, run)
 
 
-def _return_url(request: Request, session_id: str, key: str) -> str:
+def _return_url(session_id: str, key: str) -> str:
+    """Where the face provider sends the payer back: the page's own return, which asks the provider."""
     from chalicelib.config.settings import settings
 
     return f"{settings().public_base_url}{page._base(session_id, key)}/return"

@@ -136,8 +136,8 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
     except TransactionConflict as exc:
         raise InvalidState("the payment moved on meanwhile (paid, expired or another attempt was opened); "
                            "load it again", param="payment_id") from exc
-    log.info("payment %s: attempt %s opened on %s/%s (%s)", payment_id, attempt.attempt_id,
-             attempt.channel, attempt.account_id, method)
+    log.info("payment %s: attempt %s %s on %s/%s (%s)", payment_id, attempt.attempt_id,
+             "recorded" if risk.held else "opened", attempt.channel, attempt.account_id, method)
     opened = payment.evolve(current_attempt_id=attempt.attempt_id, method=method, action=None,
                             card=sealed.summary if sealed else None, risk=changes["risk"])
     if risk.held:

@@ -360,6 +360,11 @@ def _credentials(merchant_id: str, user_id: str) -> list[dict[str, Any]]:
     return items
 
 
+def has_authenticator(merchant_id: str, user_id: str) -> bool:
+    """The payer registered a platform authenticator with this merchant (one Query)."""
+    return bool(_credentials(merchant_id, user_id))
+
+
 def _check_assertion(payment: Payment, challenge: dict[str, Any], assertion: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     from webauthn import verify_authentication_response
     from webauthn.helpers.exceptions import WebAuthnException

@@ -53,7 +53,7 @@ def usable(session: CheckoutSession, *, card_phone: str | None = None) -> Callab
 def _can_use(session: CheckoutSession, method: str, card_phone: str | None) -> bool:
     if method == "webauthn":
         user_id = session.payer.get("user_id")
-        return bool(user_id) and bool(flow._credentials(session.merchant_id, str(user_id)))
+        return bool(user_id) and flow.has_authenticator(session.merchant_id, str(user_id))
     if method == "sms":
         return bool(session.step_up_phone or card_phone)
     return bool(store.active().document.providers.face_base_url)
@@ -118,6 +118,9 @@ def why_refused(session: CheckoutSession) -> str:
 def face_returned(session: CheckoutSession) -> None:
     """The payer is back from the face provider's page: ask it for the result now. Not finished yet, wrong or
     expired: the page shows the step-up as it stands (and says why)."""
+    challenge = stepup_records.get_challenge(session.payment_id) or {}
+    if challenge.get("method") != "face" or challenge.get("status") != "open":
+        return  # not a face check that is under way: the page shows the step-up as it stands
     try:
         verify(session)
     except (InvalidState, StepUpFailed) as exc:

@@ -84,6 +84,7 @@ def test_a_challenged_attempt_is_held_then_passes_by_sms_and_is_paid(stack, merc
     assert 'id="stepup-webauthn-box"' not in page.text
     _post(payer, "stepup", {"method": "sms"})
     code = providers.codes_for(PHONE)[-1]
+    assert payer.page("/return", allow_redirects=False).status_code == 303  # a stray return changes nothing
     assert "Enter the code we texted you" in payer.page().text
     wrong = _post(payer, "stepup", {"step": "verify", "code": f"{(int(code) + 1) % 10**6:06d}"})
     again = payer.http.get(payer.origin + wrong.headers["Location"], timeout=30)
