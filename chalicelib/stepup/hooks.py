@@ -159,6 +159,10 @@ class AttemptRisk:
     def changes(self, payment: Payment) -> dict[str, Any]:
         """What the attempt's transaction writes on the payment: the decision, and (challenge) the hold."""
         changes: dict[str, Any] = {"risk": {**(payment.risk or {}), "create": self.decision.record()}}
+        step_up = payment.step_up or {}
+        if step_up.get("status") in ("required", "started"):
+            # The payer left a step-up unanswered (a card confirm's) for another method: it is over, and says so.
+            changes["step_up"] = {**step_up, "status": "abandoned", "completed_at": iso(utcnow())}
         if self.held:
             changes.update(status=str(PaymentState.REQUIRES_STEP_UP), action={"type": "step_up",
                                                                             "methods": list(self.step_ups)},

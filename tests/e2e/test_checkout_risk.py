@@ -275,3 +275,21 @@ def test_a_challenged_card_confirmation_steps_up_on_the_page_then_confirms(stack
     _post(payer, "confirm", {"sms_code": bank_code, "cvv": "456"})
     drain()
     wait_for(lambda: merchant.get(f"/v1/payments/{session['payment_id']}")["status"] == "succeeded")
+
+
+def test_a_payer_may_leave_a_card_confirmations_step_up_for_another_method(stack, merchant, providers,  # noqa: F811
+                                                                          channel_account):
+    channel_account("unionpay", account_id="unionpay-risk", merchant_ids=(merchant.merchant_id,))
+    rules({"rules": [rule("card-confirm", "amount >= 4250", "challenge", step_up=["sms"], operations=["confirm"])]},
+          providers)
+    session = create(merchant, payer=user(), amount=4250, allowed_methods=["unionpay.card", "wechat.native"])
+    payer = Payer(session["url"])
+    _post(payer, "pay", {"method": "unionpay.card", "card_number": "6225880000000035", "card_exp_month": "06",
+                         "card_exp_year": "2030", "card_phone": "13700137000"})
+    _post(payer, "confirm", {"sms_code": "123456", "cvv": "456"})
+    assert "Use another method" in payer.page().text
+    assert 'value="wechat.native"' in payer.page("?choose=1").text
+    _post(payer, "pay", {"method": "wechat.native"})
+    assert "Scan the QR code with WeChat" in payer.page().text
+    payment = merchant.get(f"/v1/payments/{session['payment_id']}")
+    assert payment["method"] == "wechat.native" and payment["step_up"]["status"] == "abandoned"
