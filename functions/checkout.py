@@ -23,7 +23,14 @@ from chalicelib.checkout import i18n, payer, sessions
 from chalicelib.checkout.inputs import CreateCheckoutSessionInput
 from chalicelib.checkout.page import Page, Renderer, message_page
 from chalicelib.config.settings import settings
-from chalicelib.domain.errors import ChannelError, HubError, InvalidRequest, InvalidState
+from chalicelib.domain.errors import (
+    ChannelError,
+    HubError,
+    InvalidRequest,
+    InvalidState,
+    RiskDenied,
+    StepUpRequired,
+)
 from chalicelib.domain.models import Merchant
 from functions.edge import JSON, merchant_call, parse_body
 from functions.standalone import Route, standalone_app
@@ -32,6 +39,9 @@ log = logging.getLogger(__name__)
 FORM = ("application/x-www-form-urlencoded",)
 CSRF_COOKIE = "payhub_csrf"
 ASSETS = {"checkout.css": "text/css; charset=utf-8", "checkout.js": "text/javascript; charset=utf-8"}
+# The step-up screen's scripts live with the step-up code (chalicelib/stepup/screens.py)
+STEPUP_ASSETS = {"webauthn_step_up.js": "text/javascript; charset=utf-8",
+                 "checkout_stepup.js": "text/javascript; charset=utf-8"}
 MAX_FORM_BYTES = 8192
 
 
@@ -155,7 +165,8 @@ def page(request: Request, session_id: str, key: str) -> Response:
         renderer = Renderer(payer.view(session), lang, _base(session_id, key), token)
         rendered = renderer.render(choose=query.get("choose") == "1", step=query.get("step"),
                                    error=query.get("error"), field=query.get("field"),
-                                   remember=query.get("remember") == "1", notice=query.get("notice"))
+                                   remember=query.get("remember") == "1", notice=query.get("notice"),
+                                   stepup=query.get("stepup"))
         return _html(rendered, cookie=cookie)
 
     return _payer_call(request, session_id, key, run)
@@ -206,6 +217,8 @@ def pay(request: Request, session_id: str, key: str) -> Response:
             if method == "unionpay.card" and field.startswith("card"):
                 return _redirect(_back(session_id, key, form, step="card", error="bad_input", field=field))
             return _redirect(_back(session_id, key, form, error="method_unavailable"))
+        except RiskDenied:  # the decision is recorded; the page says so plainly (chalicelib/stepup/screens.py)
+            return _redirect(_back(session_id, key, form, error="risk_denied"))
         except (ChannelError, InvalidState) as exc:
             log.info("checkout %s: %s could not be opened (%s)", session_id, method, exc.code)
             return _redirect(_back(session_id, key, form, error="method_unavailable", choose="1"))
@@ -249,6 +262,8 @@ def confirm(request: Request, session_id: str, key: str) -> Response:
                                    or not 4 <= len(code) <= 8 else "cvv"))
         try:
             payer.confirm(session, sms_code=code, cvv=cvv)
+        except StepUpRequired:  # the page now shows the step-up; the payer confirms again once it passed
+            return _redirect(_back(session_id, key, form))
         except HubError as exc:
             log.info("checkout %s: confirmation refused (%s)", session_id, exc.code)
             return _redirect(_back(session_id, key, form, error="error"))
@@ -295,13 +310,27 @@ def status(request: Request, session_id: str, key: str) -> Response:
 
 
 def asset(request: Request, name: str) -> Response:
-    content_type = ASSETS.get(name)
+    content_type = ASSETS.get(name) or STEPUP_ASSETS.get(name)
     if content_type is None:
         return Response(body="not found", status_code=404, headers={"Content-Type": "text/plain"})
-    body = (resources.files("chalicelib.checkout") / "assets" / name).read_text(encoding="utf-8")
+    package = "chalicelib.checkout" if name in ASSETS else "chalicelib.stepup"
+    body = (resources.files(package) / "assets" / name).read_text(encoding="utf-8")
     return Response(body=body, status_code=200, headers={
         "Content-Type": content_type, "Cache-Control": "public, max-age=86400, immutable",
         "X-Content-Type-Options": "nosniff"})
+
+
+# Risk control's step-up screens (functions/checkout_stepup.py), imported when a payer first needs one.
+def stepup_form(request: Request, session_id: str, key: str) -> Response:
+    from functions import checkout_stepup
+
+    return checkout_stepup.stepup_form(request, session_id, key)
+
+
+def stepup_webauthn(request: Request, session_id: str, key: str) -> Response:
+    from functions import checkout_stepup
+
+    return checkout_stepup.stepup_webauthn(request, session_id, key)
 
 
 ROUTES: list[Route] = [
@@ -315,5 +344,7 @@ ROUTES: list[Route] = [
     ("/checkout/{session_id}/{key}/confirm", "POST", confirm, FORM),
     ("/checkout/{session_id}/{key}/forget", "POST", forget, FORM),
     ("/checkout-assets/{name}", "GET", asset, JSON),
+    ("/checkout/{session_id}/{key}/stepup", "POST", stepup_form, FORM),
+    ("/checkout/{session_id}/{key}/stepup/webauthn", "POST", stepup_webauthn, JSON),
 ]
 app = standalone_app("payhub-checkout", __name__, ROUTES)

@@ -132,6 +132,8 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("POST", "/checkout/{session_id}/{key}/confirm"),
             ("POST", "/checkout/{session_id}/{key}/forget"),
             ("GET", "/checkout-assets/{name}"),
+            ("POST", "/checkout/{session_id}/{key}/stepup"),
+            ("POST", "/checkout/{session_id}/{key}/stepup/webauthn"),
         ),
         # The payer's side of a payment: opens attempts at channels (and closes the one switched away from, which
         # can learn that the payer paid it: a capture in the ledger), seals the card typed into the hub's own card
@@ -140,6 +142,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         access=Access(
             tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND},
             channel_secrets=True,
+            risk_secrets=True,  # every attempt's risk decision (the risk service) and the payer's step-up (SMS, face)
             kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",)},
         ),
         # Payers poll the status while they pay: its own cap, so a crowd at the cashier cannot starve the API.

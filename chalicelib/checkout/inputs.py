@@ -42,6 +42,8 @@ class CreateCheckoutSessionInput(BaseModel):
     metadata: dict[Annotated[str, _METADATA_KEY], Annotated[str, _METADATA_VALUE]] = Field(
         default_factory=dict, max_length=20)
     support_contact: SupportContactInput | None = None
+    # The payer's phone on the merchant's file: where an SMS step-up code is sent if risk control asks for one.
+    step_up_phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{6,20}$")] | None = None
 
     @field_validator("currency")
     @classmethod

@@ -48,7 +48,7 @@ def local_time(lang: str, stamp: str) -> str:
 
 
 def layout(lang: str, title: str, body: str, *, poll_url: str | None = None, state: str = "",
-           lang_switch: str | None = None) -> str:
+           lang_switch: str | None = None, scripts: tuple[str, ...] = ()) -> str:
     data = f' data-poll="{_h(poll_url)}" data-state="{_h(state)}"' if poll_url else ""
     switch = (f'<a class="lang" href="{_h(lang_switch)}" hreflang="{"en" if lang == "zh-CN" else "zh-CN"}">'
               f'{_h(t(lang, "language"))}</a>') if lang_switch else ""
@@ -57,7 +57,9 @@ def layout(lang: str, title: str, body: str, *, poll_url: str | None = None, sta
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="referrer" content="same-origin"><title>{_h(title)}</title>'
         f'<link rel="stylesheet" href="/checkout-assets/checkout.css?v={ASSET_VERSION}">'
-        f'<script src="/checkout-assets/checkout.js?v={ASSET_VERSION}" defer></script></head>'
+        f'<script src="/checkout-assets/checkout.js?v={ASSET_VERSION}" defer></script>'
+        + "".join(f'<script src="/checkout-assets/{_h(name)}?v={ASSET_VERSION}" defer></script>' for name in scripts)
+        + '</head>'
         f'<body{data}><main class="sheet" id="main">{switch}{body}</main></body></html>'
     )
 
@@ -114,11 +116,11 @@ class Renderer:
         return f'{self.base}?lang={"en" if self.lang == "zh-CN" else "zh-CN"}'
 
     def _page(self, title: str, body: str, *, poll: bool = False, targets: tuple[str, ...] = (),
-              status: int = 200) -> Page:
+              status: int = 200, scripts: tuple[str, ...] = ()) -> Page:
         html = layout(self.lang, f"{title} · {self.session.merchant_name}",
                       self._header() + body + self.support(),
                       poll_url=f"{self.base}/status" if poll else None, state=self.view.state,
-                      lang_switch=self._lang_switch())
+                      lang_switch=self._lang_switch(), scripts=scripts)
         return Page(status, html, targets)
 
     def _csrf_field(self) -> str:
@@ -126,10 +128,23 @@ class Renderer:
                 f'<input type="hidden" name="lang" value="{_h(self.lang)}">')
 
     def render(self, *, choose: bool = False, step: str | None = None, error: str | None = None,
-               field: str | None = None, remember: bool = False, notice: str | None = None) -> Page:
+               field: str | None = None, remember: bool = False, notice: str | None = None,
+               stepup: str | None = None) -> Page:
         state = self.view.state
         if state == "paid":
             return self.paid()
+        if state in ("closed", "step_up") or error == "risk_denied":  # risk control's screens: chalicelib/stepup
+            from chalicelib.stepup import on_checkout
+            from chalicelib.stepup.screens import StepUpScreens
+
+            screens = StepUpScreens(self)
+            if state == "step_up" and not (choose and self.view.methods):  # a confirm's payer may switch method
+                return screens.render(message=error, want=stepup,
+                                      **on_checkout.screen_facts(self.session, self.view.payment))
+            if state == "closed" and self.view.payment.failure_reason == "step_up_failed":
+                return screens.failed()
+            if error == "risk_denied" and state != "closed":
+                return screens.refused()
         if state == "closed":
             return self.closed()
         if step == "card":

@@ -14,6 +14,7 @@ from chalicelib.domain.errors import InvalidRequest, InvalidState, NotFound
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
 from chalicelib.service import confirmation, next_attempt, routing, status_sync
+from chalicelib.stepup import on_checkout
 from chalicelib.storage import config_repo
 
 if TYPE_CHECKING:
@@ -36,11 +37,13 @@ class View:
 
     @property
     def state(self) -> str:
-        """paid | closed | failed_attempt | in_progress | choose"""
+        """paid | closed | step_up | failed_attempt | in_progress | choose"""
         if self.payment.status is PaymentState.SUCCEEDED:
             return "paid"
         if self.payment.status in (PaymentState.CLOSED, PaymentState.FAILED) or self.session.expired():
             return "closed"
+        if on_checkout.awaiting(self.payment):  # risk control asked for the payer's step-up (chalicelib/stepup/screens.py)
+            return "step_up"
         if self.attempt is None:
             return "choose"
         if self.attempt.status in ATTEMPT_FINAL:
@@ -95,7 +98,8 @@ def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card
         remembered.remember(session.merchant_id, user_id, method)
     return next_attempt.open_next_attempt(
         merchant, session.payment_id, method=method, payer=session.payer, return_url=return_url(session, key),
-        card=card, records_with=lambda attempt: [
+        card=card, step_ups=on_checkout.usable(session, card_phone=card.phone if card else None),
+        records_with=lambda attempt: [
             sessions.attempt_index_item(session.session_id, attempt.attempt_id, method, attempt.created_at)])
 
 
@@ -110,6 +114,9 @@ def came_back(session: CheckoutSession) -> None:
     """The payer is back from a channel's page: look at the attempt now (a PayPal approval is captured, a 3-D
     Secure result confirmed) rather than wait for status sync. Errors leave it to status sync."""
     payment = sessions.payment_of(session)
+    if on_checkout.awaiting(payment):  # back from the face provider's page
+        on_checkout.face_returned(session)
+        return
     if payment.status in (PaymentState.PENDING, PaymentState.PROCESSING) and payment.current_attempt_id:
         try:
             status_sync.sync_attempt(payment.current_attempt_id)

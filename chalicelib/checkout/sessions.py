@@ -61,6 +61,7 @@ class CheckoutSession:
     cancel_url: str | None = None
     locale: str | None = None
     support_contact: dict[str, str] = field(default_factory=dict)
+    step_up_phone: str | None = None  # where a step-up code goes (stepup/on_checkout.py); never shown in full
 
     def expired(self) -> bool:
         return parse_iso(self.expires_at) <= utcnow()
@@ -127,6 +128,7 @@ def create_session(merchant: Merchant, body: CreateCheckoutSessionInput) -> dict
         expires_at=expires_at, created_at=stamp, key_hash=_hash(key), support_ref=new_support_ref(),
         merchant_name=merchant.name, payer=payer, cancel_url=body.cancel_url, locale=body.locale,
         support_contact=body.support_contact.model_dump(exclude_none=True) if body.support_contact else {},
+        step_up_phone=body.step_up_phone,
     )
     payment = Payment(
         payment_id=payment_id, merchant_id=merchant.merchant_id, merchant_order_no=body.merchant_order_no,

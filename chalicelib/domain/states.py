@@ -44,6 +44,9 @@ PAYMENT_TRANSITIONS: dict[tuple[PaymentState, PaymentState], str | None] = {
     # Step-up passed: the payment goes to the channel as any other would. Failed (tries used up) or abandoned
     # until the payment expired: final, and the merchant hears of it.
     (_P.REQUIRES_STEP_UP, _P.PENDING): None,
+    # A checkout session's payment is pending until the payer picks a method; the attempt risk control challenges
+    # holds it (stepup/hooks.py assess_attempt). Nothing is at a channel yet, so the merchant hears nothing.
+    (_P.PENDING, _P.REQUIRES_STEP_UP): None,
     (_P.REQUIRES_STEP_UP, _P.FAILED): "payment.failed",
     (_P.REQUIRES_STEP_UP, _P.CLOSED): "payment.closed",
     (_P.PENDING, _P.SUCCEEDED): "payment.succeeded",

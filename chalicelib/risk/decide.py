@@ -37,6 +37,7 @@ class Context:
     order_ref: str  # the payment id (refunds: the payment refunded)
     captured: int = 0  # refunds: what the payment captured and has refunded so far
     refunded: int = 0
+    attempt_id: str | None = None  # a checkout session's attempt: one decision per attempt the payer opens
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class Decision:
 
     def record(self) -> dict[str, Any]:
         """What the payment (or refund) keeps, and operators read."""
-        return {"decision_id": self.decision_id, "operation": self.context.operation, **self.outcome.summary(),
+        attempt = {"attempt_id": self.context.attempt_id, "method": self.context.method} if self.context.attempt_id else {}
+        return {"decision_id": self.decision_id, "operation": self.context.operation, **attempt, **self.outcome.summary(),
                 "rules_version": self.version, "decided_at": self.decided_at,
                 # DynamoDB items hold no floats here (storage/codec.py): scores as text, time in microseconds
                 "provider": {k: (str(v) if isinstance(v, float) else v) for k, v in self.provider.items()}

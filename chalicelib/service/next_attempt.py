@@ -48,12 +48,18 @@ SWITCHED = "SWITCHED"  # raw_status of an attempt the payer left for another one
 
 def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer: dict[str, Any],
                       return_url: str | None, card: CardInput | None = None, payment_method: str | None = None,
-                      records_with: Callable[[Attempt], list[dict[str, Any]]] | None = None) -> Payment:
+                      records_with: Callable[[Attempt], list[dict[str, Any]]] | None = None,
+                      step_ups: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None) -> Payment:
     """Close the payment's open attempt at its channel and open ``method`` as its new attempt.
 
     ``records_with(attempt)``: items written new in the same transaction as the attempt (the checkout session's
     index of its attempts). Raises ``ChannelError`` when the channel refuses the new attempt (which is then recorded as
-    failed, the payment staying open for another try) or cannot be reached (left to status sync)."""
+    failed, the payment staying open for another try) or cannot be reached (left to status sync).
+
+    Every attempt gets a risk decision as a merchant create does (``stepup.hooks.assess_attempt``), taken before
+    anything changes: deny raises ``RiskDenied`` (the open attempt stays as it was); challenge writes the attempt
+    with the payment held ``requires_step_up`` and asks no channel until the payer passes a step-up
+    (``step_ups(offered)``: which of the rule's step-ups this payer can use here)."""
     if requires_card(method) and card is None:
         raise InvalidRequest(f"{method} needs the payer's card", param="card")
     item = state_repo.get_item(records.payment_key(payment_id))
@@ -67,6 +73,19 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
     if parse_iso(payment.expires_at) <= utcnow():
         raise InvalidState("the payment has expired", param="payment_id")
     account = choose_account(method, payment.currency, merchant.merchant_id)
+    now = utcnow()
+    sealed: SealedCard | None = None
+    if card is not None:
+        from chalicelib.vault.cards import vault  # card payments only (see payments._record_intent)
+
+        sealed = vault().seal(payments._card_details(card), merchant_id=merchant.merchant_id, now=now,
+                              keep_until=parse_iso(payment.expires_at)
+                              + timedelta(seconds=payments.CARD_KEPT_AFTER_EXPIRY_S))
+    attempt_id = new_attempt_id(payment_id)
+    from chalicelib.stepup.hooks import assess_attempt  # risk control: deny raises here, before anything changes
+
+    risk = assess_attempt(payment, method, attempt_id, usable=step_ups,
+                          card_fingerprint=(sealed.summary or {}).get("fingerprint") if sealed else None)
     old = state_repo.get_attempt(payment.current_attempt_id) if payment.current_attempt_id else None
     if old is not None and old.status not in ATTEMPT_FINAL:
         paid = _close_at_channel(old)
@@ -75,15 +94,8 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
         old = state_repo.get_attempt(old.attempt_id)  # the close may have been recorded meanwhile by status sync
     now = utcnow()
     stamp = iso(now)
-    sealed: SealedCard | None = None
-    if card is not None:
-        from chalicelib.vault.cards import vault  # card payments only (see payments._record_intent)
-
-        sealed = vault().seal(payments._card_details(card), merchant_id=merchant.merchant_id, now=now,
-                              keep_until=parse_iso(payment.expires_at)
-                              + timedelta(seconds=payments.CARD_KEPT_AFTER_EXPIRY_S))
     attempt = Attempt(
-        attempt_id=new_attempt_id(payment_id), payment_id=payment_id, merchant_id=merchant.merchant_id,
+        attempt_id=attempt_id, payment_id=payment_id, merchant_id=merchant.merchant_id,
         channel=account.config.channel, account_id=account.account_id, method=method, amount=payment.amount,
         currency=payment.currency, status=AttemptState.PENDING, version=0, created_at=stamp, updated_at=stamp,
         expires_at=payment.expires_at, card_token=sealed.token if sealed else None, return_url=return_url,
@@ -99,7 +111,11 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
                                     "source": "checkout_switch", "attempt_from": str(old.status),
                                     "attempt_to": "closed", "payment_id": payment_id,
                                     "reason": f"payer moved to {attempt.attempt_id} ({method})"})
-    tx.put_new("attempt", table, {**records.attempt_item(attempt), **first_sync(now, attempt.attempt_id)})
+    # Held for step-up, nothing is at the channel: status sync first looks at it when it expires (as on the create
+    # path); passing the step-up brings that forward.
+    held_s = max(1, int((parse_iso(payment.expires_at) - now).total_seconds())) if risk.held else None
+    tx.put_new("attempt", table, {**records.attempt_item(attempt),
+                                  **first_sync(now, attempt.attempt_id, **({"after_s": held_s} if held_s else {}))})
     if sealed is not None:
         tx.put_new("card", table, sealed.item)
     guard = "attribute_not_exists(attempt_seq)" if seq == 0 else "attempt_seq = :seq"
@@ -107,8 +123,11 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
                                "updated_at": stamp}
     if sealed is not None:
         changes["card"] = sealed.summary  # what may be shown of the card: brand, last4, expiry, fingerprint
+    changes.update(risk.changes(payment))
+    risk.write(tx)  # the decision and the counters' increments: no round trip of their own
     tx.update("payment", table, records.payment_key(payment_id), changes,
-              condition=f"{guard} AND #status = :pending", remove=("action",) if sealed else ("action", "card"),
+              condition=f"{guard} AND #status = :pending",
+              remove=tuple(f for f in ("action", "card") if f not in changes),
               condition_values={":pending": "pending", **({":seq": seq} if seq else {})})
     for i, extra in enumerate(records_with(attempt) if records_with else []):
         tx.put_new(f"extra{i}", table, extra)
@@ -117,11 +136,22 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
     except TransactionConflict as exc:
         raise InvalidState("the payment moved on meanwhile (paid, expired or another attempt was opened); "
                            "load it again", param="payment_id") from exc
-    log.info("payment %s: attempt %s opened on %s/%s (%s)", payment_id, attempt.attempt_id,
-             attempt.channel, attempt.account_id, method)
+    log.info("payment %s: attempt %s %s on %s/%s (%s)", payment_id, attempt.attempt_id,
+             "recorded" if risk.held else "opened", attempt.channel, attempt.account_id, method)
     opened = payment.evolve(current_attempt_id=attempt.attempt_id, method=method, action=None,
-                            card=sealed.summary if sealed else None)
+                            card=sealed.summary if sealed else None, risk=changes["risk"])
+    if risk.held:
+        log.info("payment %s: attempt %s held for step-up (%s)", payment_id, attempt.attempt_id,
+                 ", ".join(risk.step_ups))
+        return opened.evolve(status=PaymentState.REQUIRES_STEP_UP, action=changes["action"],
+                             step_up=changes["step_up"])
     return _open(opened, attempt, payer=payer, card=card, payment_method=payment_method)
+
+
+def open_after_step_up(payment: Payment, attempt: Attempt, *, payer: dict[str, Any], card: CardInput | None
+                       ) -> Payment:
+    """The payer passed the step-up this attempt was held for: ask its channel now, as the attempt would have."""
+    return _open(payment, attempt, payer=payer, card=card, payment_method=None)
 
 
 def _close_at_channel(attempt: Attempt) -> bool:

@@ -78,7 +78,9 @@ def _rp() -> tuple[str, list[str]]:
     return rp_id, list(providers.webauthn_origins) or [base.rstrip("/")]
 
 
-def start(merchant: Merchant, payment_id: str, method: str, *, phone: str | None = None) -> dict[str, Any]:
+def start(merchant: Merchant, payment_id: str, method: str, *, phone: str | None = None,
+          return_to: str | None = None) -> dict[str, Any]:
+    """``return_to``: where the face provider sends the payer back (the hosted checkout page's own return)."""
     payment = _payment(merchant, payment_id)
     step_up = _awaiting(payment)
     if method not in step_up.get("methods", []):
@@ -126,8 +128,9 @@ def start(merchant: Merchant, payment_id: str, method: str, *, phone: str | None
 
         biz_token, url = face.start(providers.face_base_url, credential("tencent_secret_id") or "",
                                     credential("tencent_secret_key") or "", rule_id=providers.face_rule_id,
-                                    redirect_url=f"{settings().public_base_url}/v1/payments/{payment_id}")
+                                    redirect_url=return_to or f"{settings().public_base_url}/v1/payments/{payment_id}")
         challenge["biz_token"] = biz_token
+        challenge["url"] = url  # the payer's link to the check, for a page drawn again before they go
         challenge["deadline_epoch"] = int(now.timestamp()) + providers.face_timeout_s
         action["url"] = url
     tx.put("challenge", state_repo.state_table(), challenge)
@@ -321,6 +324,12 @@ def _resume_create(payment: Payment, cvv: str | None) -> Payment:
         card = CardInput.model_construct(number=details.number, exp_month=details.exp_month,
                                          exp_year=details.exp_year, cvv=cvv, holder_name=details.holder_name,
                                          phone=details.phone, id_type=details.id_type, id_number=details.id_number)
+    if payment.session_id is not None:
+        # A checkout attempt: a refusal by the channel fails this attempt only and the session stays open for
+        # another try (service/next_attempt.py), where a merchant create's refused intent is withdrawn.
+        from chalicelib.service import next_attempt
+
+        return next_attempt.open_after_step_up(payment, attempt, payer=dict(payment.payer or {}), card=card)
     body = CreatePaymentInput.model_construct(payer=PayerInput.model_construct(**(payment.payer or {})), card=card,
                                               payment_method=None)
     return open_after_step_up(payment, attempt, body)
@@ -349,6 +358,11 @@ def _user_pk(merchant_id: str, user_id: str) -> str:
 def _credentials(merchant_id: str, user_id: str) -> list[dict[str, Any]]:
     items, _ = state_repo.query("pk = :pk", {":pk": f"WAC#{_user_pk(merchant_id, user_id)}"})
     return items
+
+
+def has_authenticator(merchant_id: str, user_id: str) -> bool:
+    """The payer registered a platform authenticator with this merchant (one Query)."""
+    return bool(_credentials(merchant_id, user_id))
 
 
 def _check_assertion(payment: Payment, challenge: dict[str, Any], assertion: dict[str, Any]) -> tuple[bool, dict[str, Any]]:

@@ -1,8 +1,11 @@
-"""Where risk decisions meet payments: create, confirm and refund each ask ``risk.decide`` and obey it.
+"""Where risk decisions meet payments: create, confirm, refund and every attempt a checkout session's payer opens
+(``assess_attempt``, decided as a create) each ask ``risk.decide`` and obey it.
 
   deny       402 ``risk_denied``; the decision is recorded (``RISKDEC#<payment or request>``), nothing reaches a
-             channel (a denied create leaves no payment, a denied refund reserves nothing)
-  challenge  create: the payment is written ``requires_step_up`` with ``step_up.methods`` and no channel call;
+             channel (a denied create leaves no payment, a denied refund reserves nothing, a denied checkout
+             attempt leaves the session's payment open for another method)
+  challenge  create (and a checkout attempt): the payment is written ``requires_step_up`` with ``step_up.methods``
+             and no channel call;
              confirm: 402 ``step_up_required`` until the payer passes a step-up for this payment's confirm;
              refund: no payer is present to challenge, so it is taken as review
   review     goes ahead, flagged (``risk.<op>.action`` = review) and logged with ``risk_review``
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -133,3 +137,81 @@ def assess_refund(payment: Payment, amount: int) -> Decision:
         log.warning("risk review: refund on %s flagged (decision %s)", payment.payment_id, decision.decision_id,
                     extra={"risk_review": decision.decision_id})
     return decision
+
+
+@dataclass
+class AttemptRisk:
+    """A checkout attempt's decision. It is taken before the payment's open attempt is closed at its channel, so a
+    refusal leaves everything as it was (the payer may still pay what is on their screen, or pick another method).
+
+    Counting: a session's payment is counted once, at its first attempt, as a merchant create is; a later attempt
+    adds only a card not counted for this payment yet, so switching method does not inflate the payer's velocity
+    or make a city "usual", while card testing through the page's card form still shows per card."""
+
+    decision: Decision
+    counted: Subject | None
+    step_ups: tuple[str, ...] = ()  # a challenge: the step-ups this payer can use on this page
+
+    @property
+    def held(self) -> bool:
+        return self.decision.action == "challenge"
+
+    def changes(self, payment: Payment) -> dict[str, Any]:
+        """What the attempt's transaction writes on the payment: the decision, and (challenge) the hold."""
+        changes: dict[str, Any] = {"risk": {**(payment.risk or {}), "create": self.decision.record()}}
+        step_up = payment.step_up or {}
+        if step_up.get("status") in ("required", "started"):
+            # The payer left a step-up unanswered (a card confirm's) for another method: it is over, and says so.
+            changes["step_up"] = {**step_up, "status": "abandoned", "completed_at": iso(utcnow())}
+        if self.held:
+            changes.update(status=str(PaymentState.REQUIRES_STEP_UP), action={"type": "step_up",
+                                                                            "methods": list(self.step_ups)},
+                           step_up={"operation": "create", "methods": list(self.step_ups), "status": "required",
+                                    "required_at": iso(utcnow())})
+        return changes
+
+    def write(self, tx: Transaction) -> None:
+        self.decision.write(tx, count=False)
+        if self.counted is not None:
+            from chalicelib.risk import counters
+
+            ctx = self.decision.context
+            counters.add_payment(tx, self.counted, amount=ctx.amount, shard_key=ctx.order_ref, now=utcnow())
+
+
+def assess_attempt(payment: Payment, method: str, attempt_id: str, *, card_fingerprint: str | None,
+                   usable: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None) -> AttemptRisk:
+    """Decide on a checkout attempt exactly as on a merchant create (operation ``create``: the same rules, scopes,
+    features, counters and provider). Deny raises ``RiskDenied`` with the decision recorded; a challenge none of
+    whose step-ups this payer can use here (``usable``) is refused the same way: failing closed, as nobody could
+    pass it."""
+    payer = payment.payer or {}
+    subject = Subject(user_id=payer.get("user_id"), device_id=payer.get("device_id"),
+                      card_fingerprint=card_fingerprint, ip=payer.get("ip"), city=payer.get("city"))
+    ctx = Context("create", payment.merchant_id, method, payment.amount, payment.currency, subject,
+                  payment.payment_id, attempt_id=attempt_id)
+    decision = decide(ctx)
+    first = not payment.current_attempt_id
+    counted: Subject | None = subject if first else None
+    if not first and card_fingerprint and card_fingerprint != (payment.card or {}).get("fingerprint"):
+        counted = Subject(card_fingerprint=card_fingerprint)
+    risk = AttemptRisk(decision, counted)
+    if decision.action == "deny":
+        raise _refuse_attempt(risk)
+    _review(decision)
+    if risk.held:
+        offered = decision.outcome.step_up
+        risk.step_ups = usable(offered) if usable is not None else offered
+        if not risk.step_ups:
+            log.warning("risk %s on %s: challenge with %s, none usable by this payer here: refused",
+                        decision.decision_id, payment.payment_id, ", ".join(offered))
+            raise _refuse_attempt(risk)
+    return risk
+
+
+def _refuse_attempt(risk: AttemptRisk) -> RiskDenied:
+    tx = Transaction()
+    risk.write(tx)  # refused tries count too, as on the create path
+    tx.commit()
+    ctx = risk.decision.context
+    return RiskDenied(f"refused by risk control (decision {risk.decision.decision_id} on {ctx.order_ref})")

@@ -59,6 +59,8 @@ ROUTE_TO_GROUP = {
     ("POST", "/checkout/{session_id}/{key}/confirm"): "checkout",
     ("POST", "/checkout/{session_id}/{key}/forget"): "checkout",
     ("GET", "/checkout-assets/{name}"): "checkout",
+    ("POST", "/checkout/{session_id}/{key}/stepup"): "checkout",
+    ("POST", "/checkout/{session_id}/{key}/stepup/webauthn"): "checkout",
     ("POST", "/v1/invoices"): "invoices",
     ("GET", "/v1/invoices/{invoice_id}"): "invoices",
     ("POST", "/v1/invoices/{invoice_id}/reversals"): "invoices",
@@ -473,10 +475,11 @@ def test_secret_access_is_exactly_this_stages_prefixes(dev):
         assert re.search(r"secret:payhub/dev/(channels|merchants|invoicing|risk)/\*", resource), resource
 
 
-def test_only_the_payments_and_refunds_functions_read_the_risk_providers_secret(dev):
+def test_only_the_payments_refunds_and_checkout_functions_read_the_risk_providers_secret(dev):
     readers = {role for role, statement in statements(dev)
                if any("payhub/dev/risk/" in json.dumps(r) for r in as_list(statement["Resource"]))}
-    assert readers and all(("Payments" in role or "Refunds" in role) for role in readers), readers
+    assert readers and all(any(name in role for name in ("Payments", "Refunds", "Checkout")) for role in readers), readers
+    assert any("Checkout" in role for role in readers), readers  # the page's attempts are decided and stepped up
 
 
 def test_stages_share_no_names(synth):

@@ -67,6 +67,7 @@ def test_payment_table_is_exactly_the_documented_one() -> None:
     assert PAYMENT_TRANSITIONS == {
         (P.PENDING, P.PROCESSING): None,
         (P.REQUIRES_STEP_UP, P.PENDING): None,
+        (P.PENDING, P.REQUIRES_STEP_UP): None,
         (P.REQUIRES_STEP_UP, P.FAILED): "payment.failed",
         (P.REQUIRES_STEP_UP, P.CLOSED): "payment.closed",
         (P.PENDING, P.SUCCEEDED): "payment.succeeded",
@@ -81,7 +82,7 @@ def test_payment_table_is_exactly_the_documented_one() -> None:
 
 
 # A payment held for step-up has its attempt waiting as pending (nothing is at the channel yet): payment only.
-STEP_UP_PAYMENT = {pair for pair in PAYMENT_TRANSITIONS if pair[0] is P.REQUIRES_STEP_UP}
+STEP_UP_PAYMENT = {pair for pair in PAYMENT_TRANSITIONS if P.REQUIRES_STEP_UP in pair}
 
 
 def test_attempt_table_mirrors_the_payment_table() -> None:

@@ -160,4 +160,5 @@ def test_step_up_states():
     assert payment_can(held, PaymentState.PENDING) and payment_can(held, PaymentState.FAILED)
     assert payment_can(held, PaymentState.CLOSED)
     assert not payment_can(held, PaymentState.SUCCEEDED) and not payment_can(held, PaymentState.PROCESSING)
-    assert not payment_can(PaymentState.PENDING, held)
+    # A checkout session's payment is pending until its payer picks a method; the attempt a rule challenges holds it.
+    assert payment_can(PaymentState.PENDING, held) and not payment_can(PaymentState.PROCESSING, held)
