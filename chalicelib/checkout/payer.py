@@ -12,7 +12,7 @@ from chalicelib.checkout.methods import offered, remembered_first
 from chalicelib.config.settings import settings
 from chalicelib.domain.errors import InvalidRequest, InvalidState, NotFound
 from chalicelib.domain.models import Attempt, Merchant, Payment
-from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
+from chalicelib.domain.states import ATTEMPT_FINAL, AttemptState, PaymentState
 from chalicelib.service import confirmation, next_attempt, routing, status_sync
 from chalicelib.storage import config_repo
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.service.inputs import CardInput
 
 log = logging.getLogger(__name__)
+OPEN_PAYMENT = (PaymentState.PENDING, PaymentState.PROCESSING)
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,10 @@ class View:
             return "closed"
         if self.attempt is None:
             return "choose"
-        if self.attempt.status in ATTEMPT_FINAL:
+        if self.attempt.status in (AttemptState.FAILED, AttemptState.CLOSED):
             return "failed_attempt"
+        # Open, or succeeded while the payment read does not show it yet: either way the outcome is on its way, so
+        # the page keeps polling. Never "failed": the payer would be told to pay again for money already taken.
         return "in_progress"
 
 
@@ -56,8 +59,7 @@ def _merchant(session: CheckoutSession) -> Merchant:
 
 
 def view(session: CheckoutSession, *, with_methods: bool = True) -> View:
-    payment = sessions.settle_expiry(session)
-    attempt = sessions.current_attempt(payment)
+    payment, attempt = _payment_and_attempt(session)
     user_id = session.payer.get("user_id")
     last = remembered.last_method(session.merchant_id, user_id) if with_methods else None
     methods: list[str] = []
@@ -74,6 +76,24 @@ def view(session: CheckoutSession, *, with_methods: bool = True) -> View:
                 suggested = offer.method
                 methods = [suggested, *(m for m in methods if m != suggested)]
     return View(session, payment, attempt, methods, last, suggested)
+
+
+def _payment_and_attempt(session: CheckoutSession) -> tuple[Payment, Attempt | None]:
+    """The payment and its current attempt as one moment.
+
+    They are two reads, and a callback or a status query can commit between them. Its transaction moves the attempt
+    and the payment together, so an attempt read as final beside a payment read as open means the payment is stale:
+    read it again (a strongly consistent read after the attempt's sees that same transaction). Drawn from the stale
+    pair, a bank's success landing just before the confirmation's answer looked like a failed attempt: the page
+    offered the methods again and stopped polling, and only a reload showed the success.
+    """
+    payment = sessions.settle_expiry(session)
+    attempt = sessions.current_attempt(payment)
+    if attempt is not None and attempt.status in ATTEMPT_FINAL and payment.status in OPEN_PAYMENT:
+        payment = sessions.payment_of(session)
+        if payment.current_attempt_id != attempt.attempt_id:  # another tab switched method meanwhile
+            attempt = sessions.current_attempt(payment)
+    return payment, attempt
 
 
 def return_url(session: CheckoutSession, key: str) -> str:
