@@ -7,6 +7,7 @@ the hub's own two files (plus the channel's origin as a form target when the pay
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -16,7 +17,7 @@ from chalicelib.checkout.i18n import SCAN_APPS, method_name, t
 from chalicelib.checkout.payer import View
 from chalicelib.domain.money import Money
 
-ASSET_VERSION = "2"  # bump with the assets: the page links them with this, so caches never mix versions
+ASSET_VERSION = "3"  # bump with the assets: the page links them with this, so caches never mix versions
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def local_time(lang: str, stamp: str) -> str:
 
 
 def layout(lang: str, title: str, body: str, *, poll_url: str | None = None, state: str = "",
-           lang_switch: str | None = None) -> str:
+           lang_switch: str | None = None, scripts: tuple[str, ...] = ()) -> str:
     data = f' data-poll="{_h(poll_url)}" data-state="{_h(state)}"' if poll_url else ""
     switch = (f'<a class="lang" href="{_h(lang_switch)}" hreflang="{"en" if lang == "zh-CN" else "zh-CN"}">'
               f'{_h(t(lang, "language"))}</a>') if lang_switch else ""
@@ -57,7 +58,9 @@ def layout(lang: str, title: str, body: str, *, poll_url: str | None = None, sta
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="referrer" content="same-origin"><title>{_h(title)}</title>'
         f'<link rel="stylesheet" href="/checkout-assets/checkout.css?v={ASSET_VERSION}">'
-        f'<script src="/checkout-assets/checkout.js?v={ASSET_VERSION}" defer></script></head>'
+        f'<script src="/checkout-assets/checkout.js?v={ASSET_VERSION}" defer></script>'
+        + "".join(f'<script src="/checkout-assets/{_h(name)}?v={ASSET_VERSION}" defer></script>' for name in scripts)
+        + '</head>'
         f'<body{data}><main class="sheet" id="main">{switch}{body}</main></body></html>'
     )
 
@@ -114,11 +117,11 @@ class Renderer:
         return f'{self.base}?lang={"en" if self.lang == "zh-CN" else "zh-CN"}'
 
     def _page(self, title: str, body: str, *, poll: bool = False, targets: tuple[str, ...] = (),
-              status: int = 200) -> Page:
+              status: int = 200, scripts: tuple[str, ...] = ()) -> Page:
         html = layout(self.lang, f"{title} · {self.session.merchant_name}",
                       self._header() + body + self.support(),
                       poll_url=f"{self.base}/status" if poll else None, state=self.view.state,
-                      lang_switch=self._lang_switch())
+                      lang_switch=self._lang_switch(), scripts=scripts)
         return Page(status, html, targets)
 
     def _csrf_field(self) -> str:
@@ -158,6 +161,9 @@ class Renderer:
                     f'<p>{self._t("failed_body", reason=reason)}</p></div>')
         if error == "bad_input":
             return f'<div class="alert" role="alert"><p>{self._t("bad_input", field=field or "?")}</p></div>'
+        if error == "wechat_auth":
+            return (f'<div class="alert" role="alert"><h2>{self._t("error_title")}</h2>'
+                    f'<p>{self._t("wx_auth_failed")}</p></div>')
         if error in ("method_unavailable", "error"):
             key = "method_unavailable" if error == "method_unavailable" else "error_body"
             return (f'<div class="alert" role="alert"><h2>{self._t("error_title")}</h2>'
@@ -233,6 +239,7 @@ class Renderer:
         name = method_name(self.lang, attempt.method)
         status = f'<p class="status" role="status" aria-live="polite" id="live">{self._t("waiting")}</p>'
         targets: tuple[str, ...] = ()
+        scripts: tuple[str, ...] = ()
         if kind == "qr_code" or (kind == "app_params" and action.get("tn")):
             code = str(action.get("code_url") or action.get("qr_code") or action.get("tn"))
             app = SCAN_APPS[self.lang].get(attempt.method, name)
@@ -262,11 +269,24 @@ class Renderer:
                       f'aria-required="true"></p><p class="field"><label for="cvv">{self._t("cvv")}</label>'
                       f'<input id="cvv" name="cvv" autocomplete="cc-csc" inputmode="numeric" maxlength="4"></p>'
                       f'<p><button type="submit" class="primary">{self._t("sms_submit")}</button></p></form>')
+        elif kind == "jsapi_params":
+            screen, scripts = self._jsapi(action, name, status), ("wechat-jsapi.js",)
         else:
             screen = f'<section class="go"><h1>{_h(name)}</h1><p role="status" aria-live="polite" id="live">' \
                      f'{self._t("processing")}</p></section>'
         return self._page(t(self.lang, "title"), screen + self._switch() + self._cancel(), poll=True,
-                          targets=targets)
+                          targets=targets, scripts=scripts)
+
+    def _jsapi(self, action: dict[str, Any], name: str, status: str) -> str:
+        """WeChat's in-app browser: the signed parameters go to ``WeixinJSBridge`` (``assets/wechat-jsapi.js``). What
+        the bridge answers is only shown as a hint; the page learns the outcome by polling the hub, as elsewhere."""
+        params = {k: str(action[k]) for k in ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")
+                  if k in action}
+        notes = "".join(f' data-{k}="{self._t("wx_" + k)}"' for k in ("checking", "cancelled", "failed"))
+        return (f'<section class="go" aria-labelledby="go-h"><h1 id="go-h">{_h(name)}</h1>'
+                f'<p><button type="button" class="primary" id="wechat-pay" data-jsapi="{_h(json.dumps(params))}">'
+                f'{self._t("wx_pay", amount=self._amount())}</button></p>'
+                f'<p class="note" id="wechat-note" role="alert" hidden{notes}></p>{status}</section>')
 
 
 def _origin(url: str) -> str:

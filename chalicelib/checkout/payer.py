@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.checkout import remembered, sessions
+from chalicelib.checkout import remembered, sessions, wechat
 from chalicelib.checkout.methods import offered, remembered_first
 from chalicelib.config.settings import settings
 from chalicelib.domain.errors import InvalidRequest, InvalidState, NotFound
@@ -58,7 +58,7 @@ def _merchant(session: CheckoutSession) -> Merchant:
     return merchant
 
 
-def view(session: CheckoutSession, *, with_methods: bool = True) -> View:
+def view(session: CheckoutSession, *, with_methods: bool = True, in_wechat: bool = False) -> View:
     payment, attempt = _payment_and_attempt(session)
     user_id = session.payer.get("user_id")
     last = remembered.last_method(session.merchant_id, user_id) if with_methods else None
@@ -66,7 +66,7 @@ def view(session: CheckoutSession, *, with_methods: bool = True) -> View:
     suggested: str | None = None
     if with_methods and payment.status is PaymentState.PENDING and not session.expired():
         methods = remembered_first(offered(session.allowed_methods, session.currency, session.merchant_id,
-                                           payer=session.payer), last)
+                                           payer=session.payer, in_wechat=in_wechat), last)
         if attempt is not None and attempt.status in ATTEMPT_FINAL and len(methods) > 1:
             # The payer's method just failed: routing's next offer (another channel when there is one) comes first.
             offer = routing.next_offer(session.merchant_id, session.currency, session.amount, methods,
@@ -100,9 +100,10 @@ def return_url(session: CheckoutSession, key: str) -> str:
     return f"{settings().public_base_url}/checkout/{session.session_id}/{key}/return"
 
 
-def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card: CardInput | None) -> Payment:
+def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card: CardInput | None,
+        in_wechat: bool = False, openid: str | None = None) -> Payment:
     """Open ``method`` as the payment's attempt (closing the open one at its channel first)."""
-    current = view(session)
+    current = view(session, in_wechat=in_wechat)
     if current.state == "paid":
         return current.payment
     if current.state == "closed":
@@ -113,10 +114,29 @@ def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card
     user_id = session.payer.get("user_id")
     if remember and user_id:
         remembered.remember(session.merchant_id, user_id, method)
+    payer_context = {**session.payer, "openid": openid} if openid else session.payer
     return next_attempt.open_next_attempt(
-        merchant, session.payment_id, method=method, payer=session.payer, return_url=return_url(session, key),
+        merchant, session.payment_id, method=method, payer=payer_context, return_url=return_url(session, key),
         card=card, records_with=lambda attempt: [
             sessions.attempt_index_item(session.session_id, attempt.attempt_id, method, attempt.created_at)])
+
+
+def wechat_authorisation(session: CheckoutSession, key: str, *, remember: bool) -> tuple[str | None, str | None]:
+    """Before a JSAPI attempt: ``(openid, None)`` when the payer's openid is known, else ``(None, url)`` to send the
+    payer through WeChat's web authorisation first."""
+    account = routing.choose_account(wechat.JSAPI, session.currency, session.merchant_id)
+    openid = wechat.known_openid(session, account)
+    if openid:
+        return openid, None
+    return None, wechat.authorise_url(session, key, account, remember=remember)
+
+
+def pay_after_authorisation(session: CheckoutSession, key: str, *, state: str, code: str) -> Payment:
+    """Back from WeChat's web authorisation: check the state, learn the openid, open the JSAPI attempt."""
+    held = wechat.take_state(session, state)
+    _, openid = wechat.learn_openid(session, str(held["account_id"]), code)
+    return pay(session, key, wechat.JSAPI, remember=bool(held.get("remember")), card=None, in_wechat=True,
+               openid=openid)
 
 
 def confirm(session: CheckoutSession, *, sms_code: str, cvv: str | None) -> Payment:
