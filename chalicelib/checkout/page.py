@@ -197,7 +197,7 @@ class Renderer:
         if self.view.remembered_method:
             forget = (f'<form method="post" action="{_h(self.base)}/forget" class="forget">{self._csrf_field()}'
                       f'<button type="submit" class="link">{self._t("forget")}</button></form>')
-        return self._page(t(self.lang, "title"), head + form + forget + self._cancel())
+        return self._page(t(self.lang, "title"), head + form + forget + self._cancel(), targets=self.view.form_targets)
 
     def _cancel(self) -> str:
         if not self.session.cancel_url:

@@ -34,6 +34,9 @@ class View:
     methods: list[str]  # offered now, the remembered one first (after a failure, the suggested one)
     remembered_method: str | None
     suggested_method: str | None = None  # after the payer's method failed: what routing offers next
+    # Origins the method list's form may be redirected to: choosing WeChat JSAPI goes on to WeChat's authorisation,
+    # and browsers hold a form's redirects to the CSP's form-action too.
+    form_targets: tuple[str, ...] = ()
 
     @property
     def state(self) -> str:
@@ -75,7 +78,8 @@ def view(session: CheckoutSession, *, with_methods: bool = True, in_wechat: bool
             if offer is not None:
                 suggested = offer.method
                 methods = [suggested, *(m for m in methods if m != suggested)]
-    return View(session, payment, attempt, methods, last, suggested)
+    targets = (wechat.authorisation_origin(session.currency, session.merchant_id),) if wechat.JSAPI in methods else ()
+    return View(session, payment, attempt, methods, last, suggested, tuple(t for t in targets if t))
 
 
 def _payment_and_attempt(session: CheckoutSession) -> tuple[Payment, Attempt | None]:

@@ -50,6 +50,19 @@ def jsapi_ready(account: ChannelAccount, payer: dict[str, Any]) -> bool:
     return bool(payer.get("openid")) or oauth.can_authorise(account)
 
 
+def authorisation_origin(currency: str, merchant_id: str) -> str | None:
+    """The origin of WeChat's authorisation page for the account JSAPI would use (for the page's form-action)."""
+    from urllib.parse import urlsplit
+
+    from chalicelib.service.routing import choose_account
+
+    account = choose_account(JSAPI, currency, merchant_id)
+    if not oauth.can_authorise(account):
+        return None
+    parts = urlsplit(oauth.OAuthApp.of(account).oauth_base_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _state_key(session_id: str, state: str) -> dict[str, str]:
     return {"pk": f"CS#{session_id}", "sk": f"WXSTATE#{hashlib.sha256(state.encode()).hexdigest()}"}
 
