@@ -40,12 +40,12 @@ class CallbackBetweenReads:
 
         real_view, real_attempt, real_callback = payer.view, sessions.current_attempt, callbacks.handle_callback
 
-        def view(session: Any, *, with_methods: bool = True) -> Any:
+        def view(session: Any, *, with_methods: bool = True, **options: Any) -> Any:
             if not with_methods and self.payment_read.is_set():
                 self.page_done.wait(WAIT_S)  # a status poll of the SMS page: after the answer page is drawn
             self.local.page = with_methods
             try:
-                return real_view(session, with_methods=with_methods)
+                return real_view(session, with_methods=with_methods, **options)
             finally:
                 self.local.page = False
                 if with_methods and self.fired:
