@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.checkout import i18n, payer, sessions
+from chalicelib.checkout import i18n, payer, sessions, wechat
 from chalicelib.checkout.inputs import CreateCheckoutSessionInput
 from chalicelib.checkout.page import Page, Renderer, message_page
 from chalicelib.config.settings import settings
@@ -38,7 +38,8 @@ from functions.standalone import Route, standalone_app
 log = logging.getLogger(__name__)
 FORM = ("application/x-www-form-urlencoded",)
 CSRF_COOKIE = "payhub_csrf"
-ASSETS = {"checkout.css": "text/css; charset=utf-8", "checkout.js": "text/javascript; charset=utf-8"}
+ASSETS = {"checkout.css": "text/css; charset=utf-8", "checkout.js": "text/javascript; charset=utf-8",
+          "wechat-jsapi.js": "text/javascript; charset=utf-8"}
 # The step-up screen's scripts live with the step-up code (chalicelib/stepup/screens.py)
 STEPUP_ASSETS = {"webauthn_step_up.js": "text/javascript; charset=utf-8",
                  "checkout_stepup.js": "text/javascript; charset=utf-8"}
@@ -133,6 +134,10 @@ def _same_origin(request: Request) -> bool:
     return origin == f"{expected.scheme}://{expected.netloc}"
 
 
+def _in_wechat(request: Request) -> bool:
+    return wechat.in_wechat(request.headers.get("user-agent"))
+
+
 def _unknown(request: Request) -> Response:
     lang = _lang(request, None)
     return _html(message_page(lang, 404, "unknown"))
@@ -162,7 +167,7 @@ def page(request: Request, session_id: str, key: str) -> Response:
             token = secrets.token_urlsafe(32)
             cookie = (f"{CSRF_COOKIE}={token}; Path={_base(session_id, key)}/; HttpOnly; SameSite=Strict"
                       + ("; Secure" if _secure() else ""))
-        renderer = Renderer(payer.view(session), lang, _base(session_id, key), token)
+        renderer = Renderer(payer.view(session, in_wechat=_in_wechat(request)), lang, _base(session_id, key), token)
         rendered = renderer.render(choose=query.get("choose") == "1", step=query.get("step"),
                                    error=query.get("error"), field=query.get("field"),
                                    remember=query.get("remember") == "1", notice=query.get("notice"),
@@ -211,7 +216,12 @@ def pay(request: Request, session_id: str, key: str) -> Response:
                 return _redirect(_back(session_id, key, form, step="card", error="bad_input", field=bad,
                                        remember="1" if remember else ""))
         try:
-            payer.pay(session, key, method, remember=remember, card=card)
+            openid = None
+            if method == wechat.JSAPI and method in payer.view(session, in_wechat=_in_wechat(request)).methods:
+                openid, authorise = payer.wechat_authorisation(session, key, remember=remember)
+                if authorise:
+                    return _redirect(authorise)  # WeChat's web authorisation first; it comes back to wechat_came_back
+            payer.pay(session, key, method, remember=remember, card=card, in_wechat=_in_wechat(request), openid=openid)
         except InvalidRequest as exc:
             field = exc.param or "method"
             if method == "unionpay.card" and field.startswith("card"):
@@ -291,6 +301,31 @@ def came_back(request: Request, session_id: str, key: str) -> Response:
     return _payer_call(request, session_id, key, run)
 
 
+def wechat_came_back(request: Request, session_id: str, key: str) -> Response:
+    """Back from WeChat's web authorisation with ``code`` and ``state``. The state must be one this session issued
+    and not yet used (else a 403 page, logged); the code is traded for the payer's openid server-side and the JSAPI
+    attempt opened. A code WeChat refuses (used, expired) sends the payer back to the methods to try again."""
+    def run(session: sessions.CheckoutSession) -> Response:
+        query = _query(request)
+        back = {"lang": query["lang"]} if query.get("lang") in i18n.LANGS else {}
+        try:
+            payer.pay_after_authorisation(session, key, state=query.get("state", ""), code=query.get("code", ""))
+        except InvalidRequest as exc:
+            if exc.param in ("state", "code"):
+                return _forbidden(request, session)
+            return _redirect(_back(session_id, key, back, error="method_unavailable", choose="1"))
+        except ChannelError as exc:
+            log.info("checkout %s: WeChat authorisation or JSAPI create failed (%s %s)", session_id, exc.code,
+                     exc.channel_code)
+            return _redirect(_back(session_id, key, back, error="wechat_auth", choose="1"))
+        except HubError as exc:
+            log.info("checkout %s: JSAPI refused (%s)", session_id, exc.code)
+            return _redirect(_back(session_id, key, back, error="method_unavailable", choose="1"))
+        return _redirect(_back(session_id, key, back))
+
+    return _payer_call(request, session_id, key, run)
+
+
 def came_back_posted(request: Request, session_id: str, key: str) -> Response:
     """UnionPay brings the payer back with a form POST (its frontUrl): nothing in it is trusted or needed; the hub
     queries the channel instead, as for any return."""
@@ -340,6 +375,7 @@ ROUTES: list[Route] = [
     ("/checkout/{session_id}/{key}/status", "GET", status, JSON),
     ("/checkout/{session_id}/{key}/return", "GET", came_back, JSON),
     ("/checkout/{session_id}/{key}/return", "POST", came_back_posted, FORM),
+    ("/checkout/{session_id}/{key}/wechat-oauth", "GET", wechat_came_back, JSON),
     ("/checkout/{session_id}/{key}/pay", "POST", pay, FORM),
     ("/checkout/{session_id}/{key}/confirm", "POST", confirm, FORM),
     ("/checkout/{session_id}/{key}/forget", "POST", forget, FORM),

@@ -128,6 +128,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/checkout/{session_id}/{key}/status"),
             ("GET", "/checkout/{session_id}/{key}/return"),
             ("POST", "/checkout/{session_id}/{key}/return"),
+            ("GET", "/checkout/{session_id}/{key}/wechat-oauth"),
             ("POST", "/checkout/{session_id}/{key}/pay"),
             ("POST", "/checkout/{session_id}/{key}/confirm"),
             ("POST", "/checkout/{session_id}/{key}/forget"),

@@ -7,6 +7,7 @@ the hub's own two files (plus the channel's origin as a form target when the pay
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -16,7 +17,7 @@ from chalicelib.checkout.i18n import SCAN_APPS, method_name, t
 from chalicelib.checkout.payer import View
 from chalicelib.domain.money import Money
 
-ASSET_VERSION = "2"  # bump with the assets: the page links them with this, so caches never mix versions
+ASSET_VERSION = "3"  # bump with the assets: the page links them with this, so caches never mix versions
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,9 @@ class Renderer:
                     f'<p>{self._t("failed_body", reason=reason)}</p></div>')
         if error == "bad_input":
             return f'<div class="alert" role="alert"><p>{self._t("bad_input", field=field or "?")}</p></div>'
+        if error == "wechat_auth":
+            return (f'<div class="alert" role="alert"><h2>{self._t("error_title")}</h2>'
+                    f'<p>{self._t("wx_auth_failed")}</p></div>')
         if error in ("method_unavailable", "error"):
             key = "method_unavailable" if error == "method_unavailable" else "error_body"
             return (f'<div class="alert" role="alert"><h2>{self._t("error_title")}</h2>'
@@ -206,7 +210,7 @@ class Renderer:
         if self.view.remembered_method:
             forget = (f'<form method="post" action="{_h(self.base)}/forget" class="forget">{self._csrf_field()}'
                       f'<button type="submit" class="link">{self._t("forget")}</button></form>')
-        return self._page(t(self.lang, "title"), head + form + forget + self._cancel())
+        return self._page(t(self.lang, "title"), head + form + forget + self._cancel(), targets=self.view.form_targets)
 
     def _cancel(self) -> str:
         if not self.session.cancel_url:
@@ -248,6 +252,7 @@ class Renderer:
         name = method_name(self.lang, attempt.method)
         status = f'<p class="status" role="status" aria-live="polite" id="live">{self._t("waiting")}</p>'
         targets: tuple[str, ...] = ()
+        scripts: tuple[str, ...] = ()
         if kind == "qr_code" or (kind == "app_params" and action.get("tn")):
             code = str(action.get("code_url") or action.get("qr_code") or action.get("tn"))
             app = SCAN_APPS[self.lang].get(attempt.method, name)
@@ -277,11 +282,24 @@ class Renderer:
                       f'aria-required="true"></p><p class="field"><label for="cvv">{self._t("cvv")}</label>'
                       f'<input id="cvv" name="cvv" autocomplete="cc-csc" inputmode="numeric" maxlength="4"></p>'
                       f'<p><button type="submit" class="primary">{self._t("sms_submit")}</button></p></form>')
+        elif kind == "jsapi_params":
+            screen, scripts = self._jsapi(action, name, status), ("wechat-jsapi.js",)
         else:
             screen = f'<section class="go"><h1>{_h(name)}</h1><p role="status" aria-live="polite" id="live">' \
                      f'{self._t("processing")}</p></section>'
         return self._page(t(self.lang, "title"), screen + self._switch() + self._cancel(), poll=True,
-                          targets=targets)
+                          targets=targets, scripts=scripts)
+
+    def _jsapi(self, action: dict[str, Any], name: str, status: str) -> str:
+        """WeChat's in-app browser: the signed parameters go to ``WeixinJSBridge`` (``assets/wechat-jsapi.js``). What
+        the bridge answers is only shown as a hint; the page learns the outcome by polling the hub, as elsewhere."""
+        params = {k: str(action[k]) for k in ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")
+                  if k in action}
+        notes = "".join(f' data-{k}="{self._t("wx_" + k)}"' for k in ("checking", "cancelled", "failed"))
+        return (f'<section class="go" aria-labelledby="go-h"><h1 id="go-h">{_h(name)}</h1>'
+                f'<p><button type="button" class="primary" id="wechat-pay" data-jsapi="{_h(json.dumps(params))}">'
+                f'{self._t("wx_pay", amount=self._amount())}</button></p>'
+                f'<p class="note" id="wechat-note" role="alert" hidden{notes}></p>{status}</section>')
 
 
 def _origin(url: str) -> str:

@@ -7,12 +7,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.checkout import remembered, sessions
+from chalicelib.checkout import remembered, sessions, wechat
 from chalicelib.checkout.methods import offered, remembered_first
 from chalicelib.config.settings import settings
 from chalicelib.domain.errors import InvalidRequest, InvalidState, NotFound
 from chalicelib.domain.models import Attempt, Merchant, Payment
-from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
+from chalicelib.domain.states import ATTEMPT_FINAL, AttemptState, PaymentState
 from chalicelib.service import confirmation, next_attempt, routing, status_sync
 from chalicelib.stepup import on_checkout
 from chalicelib.storage import config_repo
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.service.inputs import CardInput
 
 log = logging.getLogger(__name__)
+OPEN_PAYMENT = (PaymentState.PENDING, PaymentState.PROCESSING)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class View:
     methods: list[str]  # offered now, the remembered one first (after a failure, the suggested one)
     remembered_method: str | None
     suggested_method: str | None = None  # after the payer's method failed: what routing offers next
+    # Origins the method list's form may be redirected to: choosing WeChat JSAPI goes on to WeChat's authorisation,
+    # and browsers hold a form's redirects to the CSP's form-action too.
+    form_targets: tuple[str, ...] = ()
 
     @property
     def state(self) -> str:
@@ -46,8 +50,10 @@ class View:
             return "step_up"
         if self.attempt is None:
             return "choose"
-        if self.attempt.status in ATTEMPT_FINAL:
+        if self.attempt.status in (AttemptState.FAILED, AttemptState.CLOSED):
             return "failed_attempt"
+        # Open, or succeeded while the payment read does not show it yet: either way the outcome is on its way, so
+        # the page keeps polling. Never "failed": the payer would be told to pay again for money already taken.
         return "in_progress"
 
 
@@ -58,16 +64,15 @@ def _merchant(session: CheckoutSession) -> Merchant:
     return merchant
 
 
-def view(session: CheckoutSession, *, with_methods: bool = True) -> View:
-    payment = sessions.settle_expiry(session)
-    attempt = sessions.current_attempt(payment)
+def view(session: CheckoutSession, *, with_methods: bool = True, in_wechat: bool = False) -> View:
+    payment, attempt = _payment_and_attempt(session)
     user_id = session.payer.get("user_id")
     last = remembered.last_method(session.merchant_id, user_id) if with_methods else None
     methods: list[str] = []
     suggested: str | None = None
     if with_methods and payment.status is PaymentState.PENDING and not session.expired():
         methods = remembered_first(offered(session.allowed_methods, session.currency, session.merchant_id,
-                                           payer=session.payer), last)
+                                           payer=session.payer, in_wechat=in_wechat), last)
         if attempt is not None and attempt.status in ATTEMPT_FINAL and len(methods) > 1:
             # The payer's method just failed: routing's next offer (another channel when there is one) comes first.
             offer = routing.next_offer(session.merchant_id, session.currency, session.amount, methods,
@@ -76,16 +81,36 @@ def view(session: CheckoutSession, *, with_methods: bool = True) -> View:
             if offer is not None:
                 suggested = offer.method
                 methods = [suggested, *(m for m in methods if m != suggested)]
-    return View(session, payment, attempt, methods, last, suggested)
+    targets = (wechat.authorisation_origin(session.currency, session.merchant_id),) if wechat.JSAPI in methods else ()
+    return View(session, payment, attempt, methods, last, suggested, tuple(t for t in targets if t))
+
+
+def _payment_and_attempt(session: CheckoutSession) -> tuple[Payment, Attempt | None]:
+    """The payment and its current attempt as one moment.
+
+    They are two reads, and a callback or a status query can commit between them. Its transaction moves the attempt
+    and the payment together, so an attempt read as final beside a payment read as open means the payment is stale:
+    read it again (a strongly consistent read after the attempt's sees that same transaction). Drawn from the stale
+    pair, a bank's success landing just before the confirmation's answer looked like a failed attempt: the page
+    offered the methods again and stopped polling, and only a reload showed the success.
+    """
+    payment = sessions.settle_expiry(session)
+    attempt = sessions.current_attempt(payment)
+    if attempt is not None and attempt.status in ATTEMPT_FINAL and payment.status in OPEN_PAYMENT:
+        payment = sessions.payment_of(session)
+        if payment.current_attempt_id != attempt.attempt_id:  # another tab switched method meanwhile
+            attempt = sessions.current_attempt(payment)
+    return payment, attempt
 
 
 def return_url(session: CheckoutSession, key: str) -> str:
     return f"{settings().public_base_url}/checkout/{session.session_id}/{key}/return"
 
 
-def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card: CardInput | None) -> Payment:
+def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card: CardInput | None,
+        in_wechat: bool = False, openid: str | None = None) -> Payment:
     """Open ``method`` as the payment's attempt (closing the open one at its channel first)."""
-    current = view(session)
+    current = view(session, in_wechat=in_wechat)
     if current.state == "paid":
         return current.payment
     if current.state == "closed":
@@ -96,11 +121,30 @@ def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card
     user_id = session.payer.get("user_id")
     if remember and user_id:
         remembered.remember(session.merchant_id, user_id, method)
+    payer_context = {**session.payer, "openid": openid} if openid else session.payer
     return next_attempt.open_next_attempt(
-        merchant, session.payment_id, method=method, payer=session.payer, return_url=return_url(session, key),
+        merchant, session.payment_id, method=method, payer=payer_context, return_url=return_url(session, key),
         card=card, step_ups=on_checkout.usable(session, card_phone=card.phone if card else None),
         records_with=lambda attempt: [
             sessions.attempt_index_item(session.session_id, attempt.attempt_id, method, attempt.created_at)])
+
+
+def wechat_authorisation(session: CheckoutSession, key: str, *, remember: bool) -> tuple[str | None, str | None]:
+    """Before a JSAPI attempt: ``(openid, None)`` when the payer's openid is known, else ``(None, url)`` to send the
+    payer through WeChat's web authorisation first."""
+    account = routing.choose_account(wechat.JSAPI, session.currency, session.merchant_id)
+    openid = wechat.known_openid(session, account)
+    if openid:
+        return openid, None
+    return None, wechat.authorise_url(session, key, account, remember=remember)
+
+
+def pay_after_authorisation(session: CheckoutSession, key: str, *, state: str, code: str) -> Payment:
+    """Back from WeChat's web authorisation: check the state, learn the openid, open the JSAPI attempt."""
+    held = wechat.take_state(session, state)
+    _, openid = wechat.learn_openid(session, str(held["account_id"]), code)
+    return pay(session, key, wechat.JSAPI, remember=bool(held.get("remember")), card=None, in_wechat=True,
+               openid=openid)
 
 
 def confirm(session: CheckoutSession, *, sms_code: str, cvv: str | None) -> Payment:

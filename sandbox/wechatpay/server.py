@@ -23,6 +23,7 @@ from .certificates import certificate_list
 from .control import ControlApi
 from .errors import ParamError, ResourceNotExists, SignError, SystemError_, WeChatPayError
 from .faults import FaultBook
+from .oauth import OAuthAndJsapi
 from .state import IllegalTransition, Merchant, SandboxState
 from .statement_control import StatementControl
 from .statement_faults import StatementFaultBook
@@ -52,6 +53,7 @@ class WeChatPaySandbox:
         self._v3 = V3Api(self.state, self._schedule_refund_success, self.statement_faults)
         self._statements = StatementControl(self.state, self.statement_faults)
         self._control = ControlApi(self.state, self.faults, self.deliverer, self.callbacks, self.platform_keys)
+        self.oauth = OAuthAndJsapi(self.state, self.callbacks.payment_succeeded)
         self._http = BackgroundHTTPServer(self._routes(), self._control.not_found)
         self.base_url = ""
 
@@ -85,9 +87,14 @@ class WeChatPaySandbox:
         router.add("GET", "/v3/billdownload/file", v3(api.download_bill))
         router.add("GET", "/v3/certificates", v3(self._certificates))
 
+        # open.weixin.qq.com and api.weixin.qq.com: the payer's openid for a JSAPI payment (oauth.py).
+        router.add("GET", "/connect/oauth2/authorize", self.oauth.authorize)
+        router.add("GET", "/sns/oauth2/access_token", self.oauth.access_token)
+
         control = self._control
         for method, path, handler in (
-            ("POST", "/_sandbox/merchants", control.register_merchant),
+            ("POST", "/_sandbox/merchants", self._register_merchant),
+            ("POST", "/_sandbox/jsapi/pay", self.oauth.jsapi_pay),
             ("GET", "/_sandbox/platform", control.platform),
             ("POST", "/_sandbox/platform/rotate", control.rotate_platform_key),
             ("POST", "/_sandbox/pay", control.pay),
@@ -105,6 +112,15 @@ class WeChatPaySandbox:
         ):
             router.add(method, path, control.guarded(handler))
         return router
+
+    def _register_merchant(self, request: Request) -> Response:
+        """Registration as the control API does it, plus each appid's AppSecret (for the web authorisation)."""
+        answer = self._control.register_merchant(request)
+        if answer.status == 200:
+            body = json.loads(answer.body)
+            body["app_secrets"] = {appid: self.oauth.app_secret(appid) for appid in json.loads(request.body)["appids"]}
+            answer.body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return answer
 
     def _wrap_v3(self, handler: V3Handler) -> Callable[[Request], Response]:
         def wrapped(request: Request) -> Response:

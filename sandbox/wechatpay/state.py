@@ -238,6 +238,15 @@ class SandboxState:
                 self._expire_if_due(order)
             return [copy.deepcopy(order) for order in found]
 
+    def order_by_prepay_id(self, prepay_id: str) -> Order | None:
+        """The order a JSAPI ``package=prepay_id=...`` names (what the WeChat client looks up when the payer pays)."""
+        with self._lock:
+            for order in self.orders.values():
+                if order.prepay_id == prepay_id:
+                    self._expire_if_due(order)
+                    return copy.deepcopy(order)
+            return None
+
     def close_order(self, mchid: str, out_trade_no: str) -> None:
         with self._lock:
             order = self._order(mchid, out_trade_no)

@@ -62,7 +62,7 @@ class Payer:
     ({"amount": 0}, "amount"),
     ({"currency": "XYZ"}, "currency"),
     ({"allowed_methods": []}, "allowed_methods"),
-    ({"allowed_methods": ["wechat.native", "wechat.jsapi"]}, "allowed_methods.1"),
+    ({"allowed_methods": ["wechat.native", "wechat.miniprogram"]}, "allowed_methods.1"),
     ({"allowed_methods": ["wechat.native", "wechat.native"]}, "allowed_methods"),
     ({"return_url": "javascript:alert(1)"}, "return_url"),
     ({"expires_in_seconds": 10}, "expires_in_seconds"),

@@ -55,6 +55,7 @@ ROUTE_TO_GROUP = {
     ("GET", "/checkout/{session_id}/{key}/status"): "checkout",
     ("GET", "/checkout/{session_id}/{key}/return"): "checkout",
     ("POST", "/checkout/{session_id}/{key}/return"): "checkout",
+    ("GET", "/checkout/{session_id}/{key}/wechat-oauth"): "checkout",
     ("POST", "/checkout/{session_id}/{key}/pay"): "checkout",
     ("POST", "/checkout/{session_id}/{key}/confirm"): "checkout",
     ("POST", "/checkout/{session_id}/{key}/forget"): "checkout",

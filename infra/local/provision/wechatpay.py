@@ -52,12 +52,15 @@ def register(sandbox_url: str, *, account_id: str, sign_type: str = "RSA", mchid
         "merchant_public_key": public_key, "apiv3_key": apiv3_key, "fee_rate_bps": fee_rate_bps,
     })
     settings["public_key_id"] = registered["public_key_id"]
+    # The web authorisation for JSAPI (open.weixin.qq.com, api.weixin.qq.com) is played by the same sandbox.
+    settings.update({"oauth_base_url": sandbox_url, "sns_api_base_url": sandbox_url})
     config = ChannelAccountConfig(
         account_id=account_id, channel="wechatpay", priority=priority, methods=WECHAT_METHODS, merchant_ids=merchant_ids,
         currencies=("CNY",), api_base_url=sandbox_url, settings=settings,
     )
     return config, {
         "merchant_private_key": private_key, "apiv3_key": apiv3_key,
+        "app_secret": registered["app_secrets"][appid],
         "platform_keys": {registered["public_key_id"]: registered["platform_public_key"],
                           registered["platform_serial"]: registered["platform_public_key"]},
     }
