@@ -69,7 +69,11 @@ ROWS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name 
 RECORDS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*RECORD_COLUMNS, "seq"))
 _ROW_LIST: Final = ", ".join(ROW_COLUMNS)
 _RECORD_LIST: Final = ", ".join(RECORD_COLUMNS)
-MEMORY_LIMIT: Final = "256MB"  # DuckDB's own; beyond it, relations spill to temp_directory
+# DuckDB's own; beyond it, relations spill to temp_directory. Its process stays ~100 MB above it (allocator, reader
+# buffers), and a day's differences as Python values come on top: 208 MB keeps 1M x 1M under 512 MB
+# (bench/README.md) for no more CPU than 256 MB took; 160 MB spilled enough to double the load's CPU.
+MEMORY_LIMIT: Final = "208MB"
+ALLOCATOR_FLUSH: Final = "16MB"
 FETCH_BATCH: Final = 10_000
 _SEP = "\x1f"  # the Python index's field separator (matching.py): a field holding it is refused there
 
@@ -87,6 +91,10 @@ class Workspace:
             "temp_directory": os.path.join(self.directory, "spill"),
             # Readers rely on it: a relation created from a file keeps the file's order, so rowid is the line.
             "preserve_insertion_order": True,
+            # Give freed memory back to the system soon (DuckDB's default keeps up to 128 MB, and 512 MB after a
+            # bulk free): a day's differences become Python values after its tables are dropped, and the two
+            # must not add up in the process's peak.
+            "allocator_flush_threshold": ALLOCATOR_FLUSH, "allocator_bulk_deallocation_flush_threshold": ALLOCATOR_FLUSH,
         })
         self.con.execute(f"CREATE TABLE rows ({ROWS_SCHEMA})")
         self.con.execute(f"CREATE TABLE records ({RECORDS_SCHEMA})")
@@ -199,9 +207,10 @@ class Workspace:
                    r.kind IS NOT NULL AS has_row, h.kind IS NOT NULL AS has_record,
                    coalesce({agree}, false) AS agree, r.currency,
                    r.status = 'succeeded' AS moved, h.status = 'succeeded' AS record_moved,
-                   CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed
-            FROM (SELECT kind, object_id, amount, currency, status, fee, fee_currency FROM single_rows) r
-            FULL JOIN (SELECT kind, object_id, amount, currency, status, fee, fee_currency FROM single_records) h
+                   CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed, r.seq AS r_seq,
+                   h.seq AS h_seq
+            FROM (SELECT kind, object_id, amount, currency, status, fee, fee_currency, seq FROM single_rows) r
+            FULL JOIN (SELECT kind, object_id, amount, currency, status, fee, fee_currency, seq FROM single_records) h
               ON r.kind = h.kind AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
         matched = 0
         matched_amount: dict[str, int] = {}
@@ -220,11 +229,11 @@ class Workspace:
         # every column, fetched by position.
         outcomes = list(self._fetch(f"""
             SELECT r.kind IS NOT NULL, h.kind IS NOT NULL, {r_list}, {h_list}
-            FROM (SELECT kind, object_id FROM decided
-                  WHERE NOT agree AND (has_row OR record_moved)) d
-            -- plain equi-joins (a key not on a side finds nothing there): anything more makes a nested loop
-            LEFT JOIN single_rows r ON r.kind = d.kind AND r.object_id = d.object_id
-            LEFT JOIN single_records h ON h.kind = d.kind AND h.object_id = d.object_id"""))  # noqa: S608 - our own SQL
+            FROM (SELECT r_seq, h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved)) d
+            -- plain equi-joins on each side's position (a key not on a side finds nothing there; anything more
+            -- makes a nested loop), on the relations themselves: no key hashed or filtered again
+            LEFT JOIN rows r ON r.seq = d.r_seq
+            LEFT JOIN records h ON h.seq = d.h_seq"""))  # noqa: S608 - our own SQL
         residue_records = list(self._fetch(f"""
             SELECT {_RECORD_LIST} FROM records WHERE hash(kind, object_id) IN (SELECT k FROM residue)
             ORDER BY seq"""))  # noqa: S608 - our column lists

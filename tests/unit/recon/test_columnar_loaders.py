@@ -161,3 +161,27 @@ def test_an_irregular_bill_is_left_to_the_python_parser(tmp_path: Path, odd: str
     with columnar.Workspace() as space:
         assert bill_columnar.load_trade_bill(space, path) is None
         assert space.count("rows") == 0
+
+
+@pytest.mark.parametrize("odd", [
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", name="a\rb"),  # a CR inside a line
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", name="\x02"),  # DuckDB's NULL text
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88").rsplit(",`", 1)[0],  # a cell short
+])
+def test_lines_the_cell_reader_cannot_vouch_for_are_left_to_the_parser(tmp_path: Path, odd: str) -> None:
+    path = _bill(tmp_path, [*DETAIL, odd])
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, path) is None
+        assert space.count("rows") == 0
+
+
+def test_the_bill_is_held_narrow_and_its_text_read_back_exactly(tmp_path: Path) -> None:
+    """The rows keep the time as a TIMESTAMP and the kind as a flag; the view gives the parser's text back."""
+    path = _bill(tmp_path, DETAIL, blank=True)
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, path) is not None
+        types = dict(space.con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                       "WHERE table_name = 'bill_rows'").fetchall())
+        got = list(space.fetch_rows())
+    assert types["moment"] == "TIMESTAMP" and types["refund"] == "BOOLEAN" and "occurred_at" not in types
+    assert got == _python(path)[0]
