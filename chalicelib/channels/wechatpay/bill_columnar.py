@@ -4,9 +4,9 @@ For a bill in the shape WeChat writes it (a header line, backtick detail lines, 
 summary line; plain ``digits.2digits`` amounts in a two-decimal currency, fees with 2 or 5 decimals, times as
 "YYYY-MM-DD HH:MM:SS", ASCII status words) the rows are the Python parser's, value for value, line numbers
 included: the same columns found by header name, cells split on ``,``` exactly as it splits them, the same
-rules per row. DuckDB reads the (gzip) file and splits and converts the cells in C++. Anything else (a row of
-another width, a refund without its number, an amount in another notation, undecodable bytes, a second
-header...) makes ``load_trade_bill`` return ``None`` with nothing loaded: the caller parses the file with
+rules per row. Python unzips and numbers the lines; DuckDB splits and converts the cells in C++. Anything
+else (a row of another width, a refund without its number, an amount in another notation, undecodable bytes,
+a second header...) makes ``load_trade_bill`` return ``None`` with nothing loaded: the caller parses the file with
 ``parse_trade_bill_rows``, which reads it or raises ``ChannelError`` naming the line.
 """
 
