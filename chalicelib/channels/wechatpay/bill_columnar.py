@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -39,22 +40,40 @@ def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
     ``rows`` left as it was, when the file is not in the plain shape described above.
 
     The file is unzipped once by ``cells_copy`` (each line prefixed with its number, the lines that are not
-    detail lines kept aside), then DuckDB's CSV reader splits the detail lines into cells on every thread:
-    no per-cell work in Python, no list per line in SQL."""
-    if not space.replaceable("rows"):
-        return None
+    detail lines kept aside), then DuckDB's CSV reader splits the detail lines into cells: no per-cell work in
+    Python, no list per line in SQL."""
+    return stage_trade_bill(space, path)()
+
+
+def stage_trade_bill(space: Any, path: str) -> Callable[[], StatementSummary | None]:
+    """``load_trade_bill`` in two steps: this call does the file work (unzip, number, keep the other lines aside)
+    without touching DuckDB, so it may run on another thread while a DuckDB reader loads the other side (zlib
+    and DuckDB both release the GIL); the step it returns loads the cells into ``space`` and gives
+    ``load_trade_bill``'s answer. Call that step once, on the workspace's own thread."""
     numbered = space.path("bill-cells.csv")
     try:
         copied = cells_copy(path, numbered)
-        if copied is None:
-            return None
-        summary = _summary_of(copied)
-        if summary is None or not _load_cells(space, numbered, copied):
-            return None
-        return summary
-    finally:
-        if os.path.exists(numbered):
-            os.remove(numbered)
+    except BaseException:
+        _remove(numbered)
+        raise
+
+    def finish() -> StatementSummary | None:
+        try:
+            if copied is None or not space.replaceable("rows"):
+                return None
+            summary = _summary_of(copied)
+            if summary is None or not _load_cells(space, numbered, copied):
+                return None
+            return summary
+        finally:
+            _remove(numbered)
+
+    return finish
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)
 
 
 class CellsCopy:
@@ -178,7 +197,11 @@ def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
     except duckdb.Error:  # not UTF-8...: the Python parser words it
         con.execute("DROP TABLE IF EXISTS bill_rows")
         return False
-    if space.one("SELECT count(*) FILTER (WHERE irregular) FROM bill_rows")[0]:
+    # One scan: whether every row is regular, and whether every one has an object_id (a payment may lack its
+    # order number: the engine then pairs by channel_ref, which the SQL path leaves to the Python engine).
+    irregular, unkeyed = space.one("SELECT count(*) FILTER (WHERE irregular), "
+                                   "count(*) FILTER (WHERE coalesce(object_id, '') = '') FROM bill_rows")
+    if irregular:
         con.execute("DROP TABLE bill_rows")
         return False
     con.execute("DROP TABLE rows")
@@ -188,6 +211,8 @@ def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
                status, fee, CASE WHEN fee IS NOT NULL THEN currency END AS fee_currency,
                strftime(moment, '%Y-%m-%dT%H:%M:%S+08:00') AS occurred_at, attempt_id, n AS line, n AS seq
         FROM bill_rows""")
+    if not unkeyed:  # the rest of what the engine asks of rows (kind, amount, a supported currency...) is regular
+        space.vouch("rows")
     return True
 
 

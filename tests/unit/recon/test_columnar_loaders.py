@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -185,3 +186,75 @@ def test_the_bill_is_held_narrow_and_its_text_read_back_exactly(tmp_path: Path) 
         got = list(space.fetch_rows())
     assert types["moment"] == "TIMESTAMP" and types["refund"] == "BOOLEAN" and "occurred_at" not in types
     assert got == _python(path)[0]
+
+
+# --- what a reader vouches for: the engine's own checks, done in the reader's pass --------------------------
+
+
+def _matched_both_ways(space: columnar.Workspace) -> None:
+    """The workspace's match equals the Python engine's on the same tuples."""
+    from chalicelib.recon.matching import match_day_compact
+
+    expected = match_day_compact(DAY, list(space.fetch_rows()), list(space.fetch_records()))
+    assert space.match(DAY) == expected
+
+
+def test_a_bill_whose_rows_all_have_an_object_id_is_vouched_for(tmp_path: Path) -> None:
+    keyed = [line for line in DETAIL if "4200004" not in line]
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, _bill(tmp_path, keyed)) is not None
+        assert space.vetted == {"rows"}
+        _matched_both_ways(space)
+
+
+def test_a_payment_without_its_order_number_leaves_the_rows_to_the_engines_check(tmp_path: Path) -> None:
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, _bill(tmp_path, DETAIL)) is not None
+        assert "rows" not in space.vetted
+        assert not space._acceptable([])  # the row pairs by channel_ref: the whole day goes to the Python engine
+        _matched_both_ways(space)
+
+
+def test_a_regular_export_is_vouched_for_and_release_forgets_it(tmp_path: Path) -> None:
+    path = _export(tmp_path, [{"Item": _item("payment", f"att_{n}", channel_transaction_id={"S": f"42{n}"})}
+                              for n in range(5)])
+    with columnar.Workspace() as space:
+        assert hub_records.load_export(space, [path], fee_rate_bps=60) == 5
+        assert space.vetted == {"records"}
+        _matched_both_ways(space)
+        space.release()
+        assert space.vetted == set()
+
+
+@pytest.mark.parametrize("odd", [
+    _item("payment", "att_9", currency={"S": "XYZ"}),  # a currency the engine does not support
+    _item("payment", "att_9", channel_transaction_id={"S": "4\x1f2"}),  # the Python index's separator
+    _item("refund", "re_9", attempt_id={"S": "att\x1f1"}),
+])
+def test_an_export_the_engine_would_refuse_is_not_vouched_for(tmp_path: Path, odd: dict[str, object]) -> None:
+    path = _export(tmp_path, [{"Item": _item("payment", "att_1")}, {"Item": odd}])
+    with columnar.Workspace() as space:
+        assert hub_records.load_export(space, [path]) == 2
+        assert "records" not in space.vetted
+        assert not space._acceptable([])
+
+
+def test_staging_a_bill_does_not_touch_duckdb(tmp_path: Path) -> None:
+    """The file work runs beside the export's DuckDB reader: it must not use the connection."""
+    path = _bill(tmp_path, DETAIL)
+    with columnar.Workspace() as space:
+
+        class NoDuckDB:
+            path = space.path
+
+            @property
+            def con(self) -> object:
+                raise AssertionError("the staging step used DuckDB")
+
+        finish = bill_columnar.stage_trade_bill(NoDuckDB(), path)
+        assert os.path.exists(space.path("bill-cells.csv"))
+        # the finishing step, on the real workspace (same directory), loads the rows
+        summary = bill_columnar.stage_trade_bill(space, path)()
+        assert summary == _python(path)[1] and list(space.fetch_rows()) == _python(path)[0]
+        assert not os.path.exists(space.path("bill-cells.csv"))
+        del finish
