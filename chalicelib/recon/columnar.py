@@ -207,11 +207,11 @@ class Workspace:
                    AND (r.status = 'succeeded') = (h.status = 'succeeded')
                    AND (h.fee IS NULL OR (r.fee = h.fee AND coalesce(nullif(r.fee_currency, ''), r.currency)
                                                             = coalesce(nullif(h.fee_currency, ''), h.currency)))"""
-        # One narrow join decides every single key; only its outcome flags and the matched amounts are kept.
+        # One narrow join decides every single key; only its outcome flags, the matched amounts and each side's
+        # position are kept (no key text: the differences are fetched by position).
         con.execute(f"""
             CREATE OR REPLACE TABLE decided AS
-            SELECT coalesce(r.kind, h.kind) AS kind, coalesce(r.object_id, h.object_id) AS object_id,
-                   r.kind IS NOT NULL AS has_row, h.kind IS NOT NULL AS has_record,
+            SELECT r.kind IS NOT NULL AS has_row,
                    coalesce({agree}, false) AS agree, r.currency,
                    r.status = 'succeeded' AS moved, h.status = 'succeeded' AS record_moved,
                    CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed, r.seq AS r_seq,
