@@ -258,3 +258,62 @@ def test_staging_a_bill_does_not_touch_duckdb(tmp_path: Path) -> None:
         assert summary == _python(path)[1] and list(space.fetch_rows()) == _python(path)[0]
         assert not os.path.exists(space.path("bill-cells.csv"))
         del finish
+
+
+# --- the run's columnar path (run.load_day: the bill staged beside the export's reader) -----------------------
+
+
+def _wx_account() -> object:
+    from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig, ChannelSecrets
+
+    config = ChannelAccountConfig(account_id="wx", channel="wechatpay", methods=("wechat.jsapi",),
+                                  api_base_url="https://api.test.invalid", settings={"fee_rate_bps": "60"})
+    return ChannelAccount(config, ChannelSecrets({}))
+
+
+def _run_day(tmp_path: Path, third_amount: str) -> tuple[str, str]:
+    detail = [
+        _bill_line("2024-05-19 10:00:00", "4200001", "att_1", "SUCCESS", "88.88", fee="0.53000"),  # matches
+        _bill_line("2024-05-19 11:00:00", "4200002", "att_2", "SUCCESS", "11.11", fee="0.07000"),  # amount differs
+        _bill_line("2024-05-19 12:00:00", "4200001", "att_1", "REFUND", "0.00", refund_id="503", refund_no="re_1",
+                   refund_amount="1.00", refund_state="SUCCESS", fee="-0.01000"),  # matches
+        _bill_line("2024-05-19 12:30:00", "4200003", "att_3", "SUCCESS", third_amount, fee="0.03000"),  # channel only
+    ]
+    lines = [HEADER, *detail, SUMMARY, "`4,`104.99,`1.00,`0.00,`0.62000"]
+    bill_path = tmp_path / "bill.csv.gz"
+    bill_path.write_bytes(gzip.compress(("\r\n".join(lines) + "\r\n").encode()))
+    export = _export(tmp_path, [
+        {"Item": _item("payment", "att_1", amount="8888", channel_transaction_id={"S": "4200001"})},
+        {"Item": _item("payment", "att_2", amount="1000", channel_transaction_id={"S": "4200002"})},
+        {"Item": _item("refund", "re_1", amount="100", channel_refund_id={"S": "503"}, attempt_id={"S": "att_1"})},
+        {"Item": _item("payment", "att_9", amount="700", at="2024-05-19T06:00:00.000Z")},  # hub only
+    ])
+    return str(bill_path), export
+
+
+@pytest.mark.parametrize("third_amount", ["5.00", "5.0"])  # "5.0": the cell reader declines, the parser reads it
+def test_the_runs_columnar_path_gives_the_python_runs_result(tmp_path: Path, third_amount: str) -> None:
+    from chalicelib.recon import run
+    from chalicelib.recon.tally import Tally
+
+    account = _wx_account()
+    bill_path, export = _run_day(tmp_path, third_amount)
+    columnar_tally, python_tally = Tally(), Tally()
+    got = run.match_statement_columnar(account, DAY, bill_path, [export], tally=columnar_tally)  # type: ignore[arg-type]
+    with open(export, "rb") as stream:
+        records = list(hub_records.read_export_compact(stream, account_id="wx", day=DAY, fee_rate_bps=60))
+    with open(bill_path, "rb") as stream:
+        expected = run.match_statement(account, DAY, [stream.read()], records, tally=python_tally)  # type: ignore[arg-type]
+    assert got == expected
+    assert got.matched == 2 and len(got.discrepancies) == 3
+    assert columnar_tally.rows == python_tally.rows == 4 and columnar_tally.fees == python_tally.fees
+
+
+def test_a_malformed_export_fails_the_columnar_run_while_the_bill_is_staged(tmp_path: Path) -> None:
+    from chalicelib.recon import run
+    from chalicelib.recon.tally import Tally
+
+    bill_path, _ = _run_day(tmp_path, "5.00")
+    broken = _export(tmp_path, [{"Item": _item("payment", "att_1")}, '{"Item": {'], "broken.json.gz")
+    with pytest.raises(hub_records.ExportMalformed, match="hub export line 2"):
+        run.match_statement_columnar(_wx_account(), DAY, bill_path, [broken], tally=Tally())  # type: ignore[arg-type]
