@@ -17,10 +17,10 @@ its children, so the parent here stays at ~16 MB and generates the data in a chi
 in wall-clock and CPU seconds (``time.process_time``); rows/s are per CPU second, steadier than wall time when
 other work shares the machine.
 * **DuckDB engine, end to end** (the headline): what a run executes, ``chalicelib.recon.run.
-  match_statement_columnar``: the bill read by the WeChat adapter's columnar reader and the export by DuckDB's
-  JSON reader (``hub_records.load_export``) at the same time, every key with one row and one record decided in
-  SQL (only differences become Python values), repeated keys judged by ``DayMatcher``
-  (``chalicelib/recon/columnar.py``), the summary check. DuckDB limited to 256 MB, 2 threads.
+  match_statement_columnar``: the export read by DuckDB's JSON reader (``hub_records.load_export``) while the
+  bill is unzipped on another thread, then its cells split by the WeChat adapter's columnar reader, every key
+  with one row and one record decided in SQL (only differences become Python values), repeated keys judged by
+  ``DayMatcher`` (``chalicelib/recon/columnar.py``), the summary check. DuckDB limited to ENGINE_MEMORY, 2 threads.
 * **plain DuckDB** (the issue's anchor): ``read_csv`` of the bill, ``read_json`` of the export (only the fields
   it needs), a full outer join and the classification in SQL, 256 MB and 2 threads; no exactness checks, no
   discrepancy objects, counts only.
@@ -290,7 +290,7 @@ def child_engine(directory: str) -> dict[str, Any]:
 
 def child_columnar(directory: str) -> dict[str, Any]:
     """The run's path on the DuckDB engine: ``match_statement_columnar`` from the two files (the bill by the
-    adapter's columnar reader, the export by DuckDB's JSON reader, at the same time) to the checked result."""
+    adapter's columnar reader, its unzip beside DuckDB's read of the export) to the checked result."""
     from chalicelib.channels.registry import adapter
     from chalicelib.recon import columnar
     from chalicelib.recon.run import match_statement_columnar
@@ -462,7 +462,7 @@ def _merge_and_classify(statement: Any, hub: Any, laps: Laps) -> dict[str, Any]:
 
 
 DUCKDB_MEMORY, DUCKDB_THREADS = "256MB", 2  # the plain DuckDB baseline's settings
-ENGINE_MEMORY = "256MB"  # the DuckDB engine's own limit (in memory; spilled to its scratch directory beyond it)
+ENGINE_MEMORY = "208MB"  # the DuckDB engine's own limit, columnar.MEMORY_LIMIT (spilled to its scratch directory beyond it)
 
 
 def child_duckdb(directory: str) -> dict[str, Any]:

@@ -69,7 +69,11 @@ ROWS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name 
 RECORDS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*RECORD_COLUMNS, "seq"))
 _ROW_LIST: Final = ", ".join(ROW_COLUMNS)
 _RECORD_LIST: Final = ", ".join(RECORD_COLUMNS)
-MEMORY_LIMIT: Final = "256MB"  # DuckDB's own; beyond it, relations spill to temp_directory
+# DuckDB's own; beyond it, relations spill to temp_directory. Its process stays ~100 MB above it (allocator, reader
+# buffers), and a day's differences as Python values come on top: 208 MB keeps 1M x 1M under 512 MB
+# (bench/README.md) for no more CPU than 256 MB took; 160 MB spilled enough to double the load's CPU.
+MEMORY_LIMIT: Final = "208MB"
+ALLOCATOR_FLUSH: Final = "16MB"
 FETCH_BATCH: Final = 10_000
 _SEP = "\x1f"  # the Python index's field separator (matching.py): a field holding it is refused there
 
@@ -87,10 +91,16 @@ class Workspace:
             "temp_directory": os.path.join(self.directory, "spill"),
             # Readers rely on it: a relation created from a file keeps the file's order, so rowid is the line.
             "preserve_insertion_order": True,
+            # Give freed memory back to the system soon (DuckDB's default keeps up to 128 MB, and 512 MB after a
+            # bulk free): a day's differences become Python values after its tables are dropped, and the two
+            # must not add up in the process's peak.
+            "allocator_flush_threshold": ALLOCATOR_FLUSH, "allocator_bulk_deallocation_flush_threshold": ALLOCATOR_FLUSH,
         })
         self.con.execute(f"CREATE TABLE rows ({ROWS_SCHEMA})")
         self.con.execute(f"CREATE TABLE records ({RECORDS_SCHEMA})")
         self._owner = True
+        # Relations a reader vouched for (``vouch``): shared with the workspace's cursors.
+        self.vetted: set[str] = set()
         self.stats: dict[str, int] = {}  # what the last match decided where (for the bench)
 
     def __enter__(self) -> Workspace:
@@ -128,6 +138,11 @@ class Workspace:
     def replaceable(self, name: str) -> bool:
         """Whether a reader may replace ``name`` by a view: it is still the empty table it started as."""
         return self.is_table(name) and self.count(name) == 0
+
+    def vouch(self, relation: str) -> None:
+        """A reader that replaced ``relation`` (``rows`` / ``records``) by a view says it has checked, in its own
+        pass over the lines, everything ``match`` asks of that relation before deciding in SQL (no second scan)."""
+        self.vetted.add(relation)
 
     def load_concurrently(self, *loads: Callable[[Workspace], Any]) -> list[Any]:
         """Run readers at once, each on its own connection (DuckDB releases the GIL while it reads): a gzip
@@ -192,16 +207,17 @@ class Workspace:
                    AND (r.status = 'succeeded') = (h.status = 'succeeded')
                    AND (h.fee IS NULL OR (r.fee = h.fee AND coalesce(nullif(r.fee_currency, ''), r.currency)
                                                             = coalesce(nullif(h.fee_currency, ''), h.currency)))"""
-        # One narrow join decides every single key; only its outcome flags and the matched amounts are kept.
+        # One narrow join decides every single key; only its outcome flags, the matched amounts and each side's
+        # position are kept (no key text: the differences are fetched by position).
         con.execute(f"""
             CREATE OR REPLACE TABLE decided AS
-            SELECT coalesce(r.kind, h.kind) AS kind, coalesce(r.object_id, h.object_id) AS object_id,
-                   r.kind IS NOT NULL AS has_row, h.kind IS NOT NULL AS has_record,
+            SELECT r.kind IS NOT NULL AS has_row,
                    coalesce({agree}, false) AS agree, r.currency,
                    r.status = 'succeeded' AS moved, h.status = 'succeeded' AS record_moved,
-                   CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed
-            FROM (SELECT kind, object_id, amount, currency, status, fee, fee_currency FROM single_rows) r
-            FULL JOIN (SELECT kind, object_id, amount, currency, status, fee, fee_currency FROM single_records) h
+                   CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed, r.seq AS r_seq,
+                   h.seq AS h_seq
+            FROM (SELECT kind, object_id, amount, currency, status, fee, fee_currency, seq FROM single_rows) r
+            FULL JOIN (SELECT kind, object_id, amount, currency, status, fee, fee_currency, seq FROM single_records) h
               ON r.kind = h.kind AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
         matched = 0
         matched_amount: dict[str, int] = {}
@@ -220,11 +236,11 @@ class Workspace:
         # every column, fetched by position.
         outcomes = list(self._fetch(f"""
             SELECT r.kind IS NOT NULL, h.kind IS NOT NULL, {r_list}, {h_list}
-            FROM (SELECT kind, object_id FROM decided
-                  WHERE NOT agree AND (has_row OR record_moved)) d
-            -- plain equi-joins (a key not on a side finds nothing there): anything more makes a nested loop
-            LEFT JOIN single_rows r ON r.kind = d.kind AND r.object_id = d.object_id
-            LEFT JOIN single_records h ON h.kind = d.kind AND h.object_id = d.object_id"""))  # noqa: S608 - our own SQL
+            FROM (SELECT r_seq, h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved)) d
+            -- plain equi-joins on each side's position (a key not on a side finds nothing there; anything more
+            -- makes a nested loop), on the relations themselves: no key hashed or filtered again
+            LEFT JOIN rows r ON r.seq = d.r_seq
+            LEFT JOIN records h ON h.seq = d.h_seq"""))  # noqa: S608 - our own SQL
         residue_records = list(self._fetch(f"""
             SELECT {_RECORD_LIST} FROM records WHERE hash(kind, object_id) IN (SELECT k FROM residue)
             ORDER BY seq"""))  # noqa: S608 - our column lists
@@ -280,6 +296,7 @@ class Workspace:
         """Drop every relation of the day: DuckDB gives their memory back."""
         for name, kind in self.con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall():
             self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
+        self.vetted.clear()
         for name in ("rows", "records"):
             self.con.execute(f"CREATE TABLE {name} ({ROWS_SCHEMA if name == 'rows' else RECORDS_SCHEMA})")
 
@@ -306,7 +323,7 @@ class Workspace:
             return False
         currencies = sorted(SUPPORTED_CURRENCIES)
         marks = ", ".join("?" for _ in currencies)
-        bad_records, statuses = self.one(f"""
+        bad_records, statuses = (0, 0) if "records" in self.vetted else self.one(f"""
             SELECT count(*) FILTER (WHERE kind IS NULL OR kind NOT IN ('payment', 'refund')
                        OR coalesce(object_id, '') = '' OR currency IS NULL OR currency NOT IN ({marks})
                        OR status IS NULL OR amount IS NULL
@@ -315,7 +332,7 @@ class Workspace:
                        OR contains(coalesce(attempt_id, ''), ?)),
                    count(DISTINCT status)
             FROM records""", [*currencies, *currencies, _SEP, _SEP, _SEP])  # noqa: S608 - placeholders only
-        bad_rows = self.one(f"""
+        bad_rows = 0 if "rows" in self.vetted else self.one(f"""
             SELECT count(*) FROM rows WHERE kind IS NULL OR kind NOT IN ('payment', 'refund')
                 OR coalesce(object_id, '') = '' OR amount IS NULL OR currency IS NULL OR status IS NULL
                 OR currency NOT IN ({marks}) OR occurred_at IS NULL

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -174,19 +175,16 @@ def match_statement_columnar(account: ChannelAccount, day: date, statement_path:
 def load_day(account: ChannelAccount, day: date, statement_path: str | None, hub: HubSide | None, *, tally: Tally,
              space: columnar.Workspace) -> None:
     """Load a day into ``space`` (``rows`` and ``records``) and count the statement into ``tally``: the first
-    half of ``match_statement_columnar``. The sides are read one after the other: read at the same time
-    (``Workspace.load_concurrently``) they took as long on 1M x 1M under the 256 MB limit, for twice the CPU
-    (both spill; bench/README.md). Either side may be left out (``None``): a shard step reads one file of one side."""
+    half of ``match_statement_columnar``. DuckDB reads one side at a time (both at once took as long on 1M x 1M
+    under its memory limit, for twice the CPU: both spill; bench/README.md), but the statement's file work
+    (an adapter's ``stage_statement_columnar``: unzipping, numbering lines, in Python without DuckDB) runs on a
+    thread of its own while DuckDB reads the export. Either side may be left out (``None``): a shard step
+    reads one file of one side."""
     from chalicelib.recon import hub_records
 
     channel = adapter(account.config.channel)
-    load: Callable[[ChannelAccount, Any, str], tuple[bool, StatementSummary | None]] | None = getattr(
-        channel, "load_statement_columnar", None)
-
-    def statement(into: columnar.Workspace) -> tuple[bool, StatementSummary | None]:
-        if statement_path is None or load is None:
-            return False, None
-        return load(account, into, statement_path)
+    stage: Callable[[ChannelAccount, Any, str], Callable[[], tuple[bool, StatementSummary | None]]] | None = getattr(
+        channel, "stage_statement_columnar", None)
 
     def hub_side(into: columnar.Workspace) -> None:
         if hub is None:
@@ -197,8 +195,18 @@ def load_day(account: ChannelAccount, day: date, statement_path: str | None, hub
         else:
             into.add_record_tuples(hub)  # type: ignore[arg-type]
 
-    loaded, summary = statement(space)
-    hub_side(space)
+    loaded, summary = False, None
+    if statement_path is not None and stage is not None:
+        path = statement_path
+        with ThreadPoolExecutor(max_workers=1) as staging:
+            staged = staging.submit(stage, account, space, path)
+            try:
+                hub_side(space)
+            finally:
+                finish = staged.result()  # the file work is over before the hub side's error goes on
+        loaded, summary = finish()
+    else:
+        hub_side(space)
     if loaded:
         tally.count_table(space, summary)
     elif statement_path is not None:  # not in the reader's plain shape: the adapter's parser reads it or says why

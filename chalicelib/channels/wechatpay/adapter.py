@@ -159,10 +159,21 @@ class WeChatPayAdapter:
         """The bill at ``path`` read by DuckDB into the reconciliation workspace's rows (the parser's rows, see
         ``bill_columnar``): ``(True, summary)``; ``(False, None)`` with nothing loaded when the file is not
         in the plain shape, for the caller to parse it with ``parse_statement_compact``."""
+        return self.stage_statement_columnar(account, space, path)()
+
+    def stage_statement_columnar(self, account: ChannelAccount, space: Any,
+                                 path: str) -> Callable[[], tuple[bool, StatementSummary | None]]:
+        """``load_statement_columnar`` in two steps: this call does the file work without touching DuckDB (it may
+        run on another thread while the export is read); the step it returns loads the rows and answers."""
         from chalicelib.channels.wechatpay import bill_columnar  # DuckDB: only reconciliation pays its import
 
-        summary = bill_columnar.load_trade_bill(space, path)
-        return summary is not None, summary
+        finish = bill_columnar.stage_trade_bill(space, path)
+
+        def load() -> tuple[bool, StatementSummary | None]:
+            summary = finish()
+            return summary is not None, summary
+
+        return load
 
 
 def _parsed(parse: Callable[[Mapping[str, Any]], _Status], answer: Mapping[str, Any]) -> _Status:

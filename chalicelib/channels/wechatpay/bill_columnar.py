@@ -4,9 +4,9 @@ For a bill in the shape WeChat writes it (a header line, backtick detail lines, 
 summary line; plain ``digits.2digits`` amounts in a two-decimal currency, fees with 2 or 5 decimals, times as
 "YYYY-MM-DD HH:MM:SS", ASCII status words) the rows are the Python parser's, value for value, line numbers
 included: the same columns found by header name, cells split on ``,``` exactly as it splits them, the same
-rules per row. DuckDB reads the (gzip) file and splits and converts the cells in C++. Anything else (a row of
-another width, a refund without its number, an amount in another notation, undecodable bytes, a second
-header...) makes ``load_trade_bill`` return ``None`` with nothing loaded: the caller parses the file with
+rules per row. Python unzips and numbers the lines; DuckDB splits and converts the cells in C++. Anything
+else (a row of another width, a refund without its number, an amount in another notation, undecodable bytes,
+a second header...) makes ``load_trade_bill`` return ``None`` with nothing loaded: the caller parses the file with
 ``parse_trade_bill_rows``, which reads it or raises ``ChannelError`` naming the line.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -24,64 +25,236 @@ from chalicelib.domain.errors import ChannelError
 from chalicelib.domain.money import SUPPORTED_CURRENCIES, exponent
 
 _TWO_DECIMALS = sorted(currency for currency in SUPPORTED_CURRENCIES if exponent(currency) == 2)
-_FIELD = "\x01"  # a byte no bill line holds: each line is read as one text column (one that holds it: parsed in Python)
+_FIELD = "\x01"  # a byte no bill line holds: a numbered part (shards.chunk_lines) is read as one text column
+# DuckDB's NULL text in those copies: so an empty cell reads as '' and only a missing one as NULL (a cell that is
+# exactly this byte reads as missing too: its line goes to the parser).
+_NO_CELL = "\x02"
 
 
 _READ = 1 << 20
 
 
-def numbered_copy(path: str, target: str) -> str | None:
-    """Write the bill's lines to ``target`` as ``<line number>\\x01<line>``, unzipped, and return its first line
-    (BOM and carriage returns dropped, as the parser drops them); ``None`` when the file cannot be read so.
+def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
+    """Load the bill's detail rows as ``space.rows`` (a ``chalicelib.recon.columnar.Workspace`` whose ``rows``
+    table is still empty: it becomes a view over the lines read) and return its summary; ``None``, with
+    ``rows`` left as it was, when the file is not in the plain shape described above.
 
-    Line numbers are what the parser counts (every ``\\n``-terminated line, blank ones included), carried as a
-    column: DuckDB may then read the file on every thread, in any order. Streamed: a chunk at a time."""
+    The file is unzipped once by ``cells_copy`` (each line prefixed with its number, the lines that are not
+    detail lines kept aside), then DuckDB's CSV reader splits the detail lines into cells: no per-cell work in
+    Python, no list per line in SQL."""
+    return stage_trade_bill(space, path)()
+
+
+def stage_trade_bill(space: Any, path: str) -> Callable[[], StatementSummary | None]:
+    """``load_trade_bill`` in two steps: this call does the file work (unzip, number, keep the other lines aside)
+    without touching DuckDB, so it may run on another thread while a DuckDB reader loads the other side (zlib
+    and DuckDB both release the GIL); the step it returns loads the cells into ``space`` and gives
+    ``load_trade_bill``'s answer. Call that step once, on the workspace's own thread."""
+    numbered = space.path("bill-cells.csv")
+    try:
+        copied = cells_copy(path, numbered)
+    except BaseException:
+        _remove(numbered)
+        raise
+
+    def finish() -> StatementSummary | None:
+        try:
+            if copied is None or not space.replaceable("rows"):
+                return None
+            summary = _summary_of(copied)
+            if summary is None or not _load_cells(space, numbered, copied):
+                return None
+            return summary
+        finally:
+            _remove(numbered)
+
+    return finish
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)
+
+
+class CellsCopy:
+    """What ``cells_copy`` saw: the header line, the lines that do not start with a backtick (number, text),
+    where the summary's header is, and the non-blank lines after it."""
+
+    def __init__(self) -> None:
+        self.header: str | None = None
+        self.others: list[tuple[int, str]] = []
+        self.summary_at: int | None = None
+        self.tail: list[str] = []
+        self.lines = 0
+
+
+def cells_copy(path: str, target: str) -> CellsCopy | None:
+    """Write the bill's lines to ``target`` unzipped as ``<line number>,`<line>`` (a CSV that DuckDB splits on
+    ``,``` as the parser does), and return the lines that are not detail lines; ``None`` when the file cannot be read so (a
+    carriage return inside a line, a cut gzip stream, a line that is not UTF-8 among those kept aside).
+
+    Line numbers are what the parser counts (every ``\\n``-terminated line, blank ones included), carried as
+    a column, so DuckDB may read the file on every thread in any order. Streamed: a chunk at a time. zlib
+    releases the GIL while it inflates, so a DuckDB reader on another thread keeps running meanwhile."""
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
-    number, pending, first = 0, b"", None
+    seen, number, pending = CellsCopy(), 0, b""
     try:
         with open(path, "rb") as source, open(target, "wb") as out:
             inflate = zlib.decompressobj(wbits=31) if gzipped else None
-            while chunk := source.read(_READ):
-                data = inflate.decompress(chunk) if inflate is not None else chunk
+            while True:
+                chunk = source.read(_READ)
+                data = inflate.decompress(chunk) if inflate is not None and chunk else chunk
                 while inflate is not None and inflate.eof and inflate.unused_data:  # another gzip member
                     rest = inflate.unused_data
                     inflate = zlib.decompressobj(wbits=31)
                     data += inflate.decompress(rest)
-                lines = (pending + data).split(b"\n")
-                pending = lines.pop()
-                if first is None and lines:
-                    first = lines[0]
-                out.write(b"".join(b"%d\x01%s\n" % (number + offset, line)
-                                   for offset, line in enumerate(lines, start=1)))
-                number += len(lines)
+                block = pending + data
+                if not chunk:  # the end: what follows the last newline is a line when it has content
+                    block, pending = (block + b"\n" if block.strip() else b""), b""
+                else:
+                    cut = block.rfind(b"\n") + 1
+                    block, pending = block[:cut], block[cut:]
+                if block:
+                    # A carriage return ends a line only before its newline (the parser drops it, DuckDB reads
+                    # "\r\n" as the end of a line); anywhere else, the parser decides what the line is.
+                    if block.count(b"\r") != block.count(b"\r\n"):
+                        return None
+                    lines = block.split(b"\n")
+                    lines.pop()
+                    # "\n<number>,`" before each line: the ",`" after the number is the cut DuckDB splits the
+                    # cells on (the parser's, not ",": a comma inside a product name stays in its cell); the
+                    # line's own backtick stays in the first cell. The empty first line DuckDB skips.
+                    parts: list[bytes] = [b""] * (2 * len(lines))
+                    parts[0::2] = [b"\n%d,`" % at for at in range(number + 1, number + 1 + len(lines))]
+                    parts[1::2] = lines
+                    out.write(b"".join(parts))
+                    for index in [i for i, line in enumerate(lines) if line[:1] != b"`"]:
+                        text = lines[index].decode("utf-8-sig" if number + index == 0 else "utf-8").rstrip("\r")
+                        seen.others.append((number + 1 + index, text))
+                    if seen.summary_at is None:
+                        for at, text in seen.others:
+                            if at > 1 and text.split(",")[0].strip() == "总交易单数":
+                                seen.summary_at = at
+                                break
+                    if seen.summary_at is not None:
+                        first = max(0, seen.summary_at - number)  # the lines after the summary header
+                        seen.tail += [line.decode().rstrip("\r") for line in lines[first:] if line.strip()][:3 - len(seen.tail)]
+                    number += len(lines)
+                if not chunk:
+                    break
             if inflate is not None and not inflate.eof:
                 return None  # a cut gzip stream: the parser words it
-            if pending.strip():
-                if first is None:
-                    first = pending
-                out.write(b"%d\x01%s\n" % (number + 1, pending))
-    except (OSError, zlib.error):
+    except (OSError, zlib.error, UnicodeDecodeError):
         return None
-    if first is None:
+    if not seen.others or seen.others[0][0] != 1:
         return None
-    try:
-        return first.decode("utf-8-sig").rstrip("\r")
-    except UnicodeDecodeError:
-        return None
+    seen.header, seen.lines = seen.others[0][1], number
+    return seen
 
 
-def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
-    """Load the bill's detail rows as ``space.rows`` (a ``chalicelib.recon.columnar.Workspace`` whose ``rows``
-    table is still empty: it becomes a view over the lines read) and return its summary; ``None``, with
-    ``rows`` left as it was, when the file is not in the plain shape described above."""
-    numbered = space.path("bill-lines.txt")
-    header_line = numbered_copy(path, numbered)
+def _summary_of(copied: CellsCopy) -> StatementSummary | None:
+    """The summary, when the lines aside are the plain shape's: the detail header first, then (blank lines
+    aside) only the summary's header, followed by one summary line and nothing else."""
+    header = copied.header
+    if not header or not header.strip() or header.split(",")[0].strip() == "总交易单数":
+        return None
+    named = [(at, text) for at, text in copied.others[1:] if text.strip()]
+    if len(named) != 1 or named[0][0] != copied.summary_at or len(copied.tail) != 1 or copied.tail[0][:1] != "`":
+        return None
+    try:  # the summary through the Python parser's own rules
+        parsed = list(bill.parse_trade_bill_rows([f"{named[0][1]}\n{copied.tail[0]}\n".encode()]))
+    except ChannelError:
+        return None  # the full parse raises it, naming the right line
+    if len(parsed) != 1 or not isinstance(parsed[0], StatementSummary):
+        return None
+    return parsed[0]
+
+
+def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
+    """The detail lines before the summary as ``space.rows``, when every one is plain (as many cells as the
+    header names, and values the SQL reads as the parser does)."""
+    assert copied.header is not None and copied.summary_at is not None
+    header = [cell.strip() for cell in copied.header.split(",")]
+    width = len(header)
+    at = dict(zip(bill._DETAIL_COLUMNS, bill._columns(header), strict=True))
+
+    def cell(name: str) -> str:  # the first cell still carries the line's backtick
+        return "''" if at[name] == width else "substr(c0, 2)" if at[name] == 0 else f"c{at[name]}"
+
+    columns = ", ".join(["'n': 'BIGINT'", *(f"'c{index}': 'VARCHAR'" for index in range(width + 1))])
+    # As many cells as the header names: no NULL (a missing cell; an empty one is '') and nothing after them.
+    shaped = " AND ".join([f"c{width} IS NULL", *(f"c{index} IS NOT NULL" for index in range(1, width))])
+    con = space.con
     try:
-        found = load_numbered(space, numbered, header_line)
-    finally:
-        os.remove(numbered)
-    return found if isinstance(found, StatementSummary) else None
+        con.execute(f"""
+            CREATE OR REPLACE TABLE bill_rows AS
+            {_rows_sql(cell, "shaped")}
+            FROM (SELECT n, coalesce({shaped}, false) AS shaped, {_picks(cell)}
+                  FROM read_csv(?, columns={{{columns}}}, header=false, delim=',`', quote='', escape='',
+                                nullstr='{_NO_CELL}', auto_detect=false, strict_mode=false, null_padding=true)
+                  WHERE starts_with(c0, '`') AND n < {int(copied.summary_at)}))""", [numbered])  # noqa: S608 - names and ints of our own; values go as parameters
+    except duckdb.Error:  # not UTF-8...: the Python parser words it
+        con.execute("DROP TABLE IF EXISTS bill_rows")
+        return False
+    # One scan: whether every row is regular, and whether every one has an object_id (a payment may lack its
+    # order number: the engine then pairs by channel_ref, which the SQL path leaves to the Python engine).
+    irregular, unkeyed = space.one("SELECT count(*) FILTER (WHERE irregular), "
+                                   "count(*) FILTER (WHERE coalesce(object_id, '') = '') FROM bill_rows")
+    if irregular:
+        con.execute("DROP TABLE bill_rows")
+        return False
+    con.execute("DROP TABLE rows")
+    con.execute("""
+        CREATE VIEW rows AS
+        SELECT CASE WHEN refund THEN 'refund' ELSE 'payment' END AS kind, object_id, channel_ref, amount, currency,
+               status, fee, CASE WHEN fee IS NOT NULL THEN currency END AS fee_currency,
+               strftime(moment, '%Y-%m-%dT%H:%M:%S+08:00') AS occurred_at, attempt_id, n AS line, n AS seq
+        FROM bill_rows""")
+    if not unkeyed:  # the rest of what the engine asks of rows (kind, amount, a supported currency...) is regular
+        space.vouch("rows")
+    return True
+
+
+_NAMED = {"c_time": bill._TIME, "c_state": bill._STATE, "c_currency": bill._CURRENCY, "c_order": bill._ORDER_NO,
+          "c_transaction": bill._TRANSACTION_ID, "c_settled": bill._SETTLED, "c_legacy": bill._LEGACY_TOTAL,
+          "c_fee": bill._FEE, "c_refund_no": bill._REFUND_NO, "c_refund_id": bill._REFUND_ID,
+          "c_refund_amount": bill._REFUND_AMOUNT, "c_refund_state": bill._REFUND_STATE}
+
+
+def _picks(cell: Any) -> str:
+    return ", ".join(f"{cell(column)} AS {name}" for name, column in _NAMED.items())
+
+
+def _rows_sql(cell: Any, shaped: str) -> str:
+    """The SELECT computing each detail line's row by ``parse_trade_bill_rows``' rules, and ``irregular``: the
+    line is not in the plain shape (``shaped`` false) or a value is one the SQL does not read as the parser
+    does. Its FROM (to be appended) gives ``n``, ``shaped`` and the named cells ``c_time``..."""
+    currencies = ", ".join(f"'{currency}'" for currency in _TWO_DECIMALS)
+    return f"""
+        SELECT n, refund, CASE WHEN refund THEN c_refund_no ELSE c_order END AS object_id,
+               CASE WHEN refund THEN (CASE WHEN c_refund_id IN ('', '0') THEN NULL ELSE c_refund_id END)
+                    ELSE nullif(c_transaction, '') END AS channel_ref,
+               TRY_CAST(replace(amount_text, '.', '') AS BIGINT) AS amount, currency,
+               CASE WHEN word = 'SUCCESS' THEN 'succeeded' ELSE lower(word) END AS status,
+               CASE WHEN c_fee = '' THEN NULL WHEN length(c_fee) - strpos(c_fee, '.') = 2 THEN units
+                    WHEN units >= 0 THEN (units + 500) // 1000 ELSE -((500 - units) // 1000) END AS fee,
+               TRY_CAST(c_time AS TIMESTAMP) AS moment,
+               CASE WHEN refund THEN nullif(c_order, '') END AS attempt_id,
+               (NOT {shaped}
+                 OR NOT regexp_full_match(c_time, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}')
+                 OR TRY_CAST(c_time AS TIMESTAMP) IS NULL
+                 OR currency NOT IN ({currencies})
+                 OR NOT regexp_full_match(amount_text, '[0-9]{{1,15}}\\.[0-9]{{2}}')
+                 OR NOT (c_fee = '' OR regexp_full_match(c_fee, '-?[0-9]{{1,15}}\\.([0-9]{{2}}|[0-9]{{5}})'))
+                 OR NOT regexp_full_match(word, '[A-Za-z_]*')
+                 OR (refund AND c_refund_no IN ('', '0'))) AS irregular
+        FROM (SELECT *, c_state = 'REFUND' AS refund, coalesce(nullif(c_currency, ''), 'CNY') AS currency,
+                     CASE WHEN c_state = 'REFUND' THEN c_refund_amount
+                          ELSE coalesce(nullif(c_settled, ''), c_legacy) END AS amount_text,
+                     CASE WHEN c_state = 'REFUND' THEN c_refund_state ELSE c_state END AS word,
+                     TRY_CAST(replace(c_fee, '.', '') AS BIGINT) AS units
+"""  # noqa: S608 - names and currency codes of our own
 
 
 def load_numbered(space: Any, numbered: str, header_line: str | None, *, part: bool = False) -> StatementSummary | bool:

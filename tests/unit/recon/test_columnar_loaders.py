@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -161,3 +162,158 @@ def test_an_irregular_bill_is_left_to_the_python_parser(tmp_path: Path, odd: str
     with columnar.Workspace() as space:
         assert bill_columnar.load_trade_bill(space, path) is None
         assert space.count("rows") == 0
+
+
+@pytest.mark.parametrize("odd", [
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", name="a\rb"),  # a CR inside a line
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", name="\x02"),  # DuckDB's NULL text
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88").rsplit(",`", 1)[0],  # a cell short
+])
+def test_lines_the_cell_reader_cannot_vouch_for_are_left_to_the_parser(tmp_path: Path, odd: str) -> None:
+    path = _bill(tmp_path, [*DETAIL, odd])
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, path) is None
+        assert space.count("rows") == 0
+
+
+def test_the_bill_is_held_narrow_and_its_text_read_back_exactly(tmp_path: Path) -> None:
+    """The rows keep the time as a TIMESTAMP and the kind as a flag; the view gives the parser's text back."""
+    path = _bill(tmp_path, DETAIL, blank=True)
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, path) is not None
+        types = dict(space.con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                       "WHERE table_name = 'bill_rows'").fetchall())
+        got = list(space.fetch_rows())
+    assert types["moment"] == "TIMESTAMP" and types["refund"] == "BOOLEAN" and "occurred_at" not in types
+    assert got == _python(path)[0]
+
+
+# --- what a reader vouches for: the engine's own checks, done in the reader's pass --------------------------
+
+
+def _matched_both_ways(space: columnar.Workspace) -> None:
+    """The workspace's match equals the Python engine's on the same tuples."""
+    from chalicelib.recon.matching import match_day_compact
+
+    expected = match_day_compact(DAY, list(space.fetch_rows()), list(space.fetch_records()))
+    assert space.match(DAY) == expected
+
+
+def test_a_bill_whose_rows_all_have_an_object_id_is_vouched_for(tmp_path: Path) -> None:
+    keyed = [line for line in DETAIL if "4200004" not in line]
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, _bill(tmp_path, keyed)) is not None
+        assert space.vetted == {"rows"}
+        _matched_both_ways(space)
+
+
+def test_a_payment_without_its_order_number_leaves_the_rows_to_the_engines_check(tmp_path: Path) -> None:
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, _bill(tmp_path, DETAIL)) is not None
+        assert "rows" not in space.vetted
+        assert not space._acceptable([])  # the row pairs by channel_ref: the whole day goes to the Python engine
+        _matched_both_ways(space)
+
+
+def test_a_regular_export_is_vouched_for_and_release_forgets_it(tmp_path: Path) -> None:
+    path = _export(tmp_path, [{"Item": _item("payment", f"att_{n}", channel_transaction_id={"S": f"42{n}"})}
+                              for n in range(5)])
+    with columnar.Workspace() as space:
+        assert hub_records.load_export(space, [path], fee_rate_bps=60) == 5
+        assert space.vetted == {"records"}
+        _matched_both_ways(space)
+        space.release()
+        assert space.vetted == set()
+
+
+@pytest.mark.parametrize("odd", [
+    _item("payment", "att_9", currency={"S": "XYZ"}),  # a currency the engine does not support
+    _item("payment", "att_9", channel_transaction_id={"S": "4\x1f2"}),  # the Python index's separator
+    _item("refund", "re_9", attempt_id={"S": "att\x1f1"}),
+])
+def test_an_export_the_engine_would_refuse_is_not_vouched_for(tmp_path: Path, odd: dict[str, object]) -> None:
+    path = _export(tmp_path, [{"Item": _item("payment", "att_1")}, {"Item": odd}])
+    with columnar.Workspace() as space:
+        assert hub_records.load_export(space, [path]) == 2
+        assert "records" not in space.vetted
+        assert not space._acceptable([])
+
+
+def test_staging_a_bill_does_not_touch_duckdb(tmp_path: Path) -> None:
+    """The file work runs beside the export's DuckDB reader: it must not use the connection."""
+    path = _bill(tmp_path, DETAIL)
+    with columnar.Workspace() as space:
+
+        class NoDuckDB:
+            path = space.path
+
+            @property
+            def con(self) -> object:
+                raise AssertionError("the staging step used DuckDB")
+
+        finish = bill_columnar.stage_trade_bill(NoDuckDB(), path)
+        assert os.path.exists(space.path("bill-cells.csv"))
+        # the finishing step, on the real workspace (same directory), loads the rows
+        summary = bill_columnar.stage_trade_bill(space, path)()
+        assert summary == _python(path)[1] and list(space.fetch_rows()) == _python(path)[0]
+        assert not os.path.exists(space.path("bill-cells.csv"))
+        del finish
+
+
+# --- the run's columnar path (run.load_day: the bill staged beside the export's reader) -----------------------
+
+
+def _wx_account() -> object:
+    from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig, ChannelSecrets
+
+    config = ChannelAccountConfig(account_id="wx", channel="wechatpay", methods=("wechat.jsapi",),
+                                  api_base_url="https://api.test.invalid", settings={"fee_rate_bps": "60"})
+    return ChannelAccount(config, ChannelSecrets({}))
+
+
+def _run_day(tmp_path: Path, third_amount: str) -> tuple[str, str]:
+    detail = [
+        _bill_line("2024-05-19 10:00:00", "4200001", "att_1", "SUCCESS", "88.88", fee="0.53000"),  # matches
+        _bill_line("2024-05-19 11:00:00", "4200002", "att_2", "SUCCESS", "11.11", fee="0.07000"),  # amount differs
+        _bill_line("2024-05-19 12:00:00", "4200001", "att_1", "REFUND", "0.00", refund_id="503", refund_no="re_1",
+                   refund_amount="1.00", refund_state="SUCCESS", fee="-0.01000"),  # matches
+        _bill_line("2024-05-19 12:30:00", "4200003", "att_3", "SUCCESS", third_amount, fee="0.03000"),  # channel only
+    ]
+    lines = [HEADER, *detail, SUMMARY, "`4,`104.99,`1.00,`0.00,`0.62000"]
+    bill_path = tmp_path / "bill.csv.gz"
+    bill_path.write_bytes(gzip.compress(("\r\n".join(lines) + "\r\n").encode()))
+    export = _export(tmp_path, [
+        {"Item": _item("payment", "att_1", amount="8888", channel_transaction_id={"S": "4200001"})},
+        {"Item": _item("payment", "att_2", amount="1000", channel_transaction_id={"S": "4200002"})},
+        {"Item": _item("refund", "re_1", amount="100", channel_refund_id={"S": "503"}, attempt_id={"S": "att_1"})},
+        {"Item": _item("payment", "att_9", amount="700", at="2024-05-19T06:00:00.000Z")},  # hub only
+    ])
+    return str(bill_path), export
+
+
+@pytest.mark.parametrize("third_amount", ["5.00", "5.0"])  # "5.0": the cell reader declines, the parser reads it
+def test_the_runs_columnar_path_gives_the_python_runs_result(tmp_path: Path, third_amount: str) -> None:
+    from chalicelib.recon import run
+    from chalicelib.recon.tally import Tally
+
+    account = _wx_account()
+    bill_path, export = _run_day(tmp_path, third_amount)
+    columnar_tally, python_tally = Tally(), Tally()
+    got = run.match_statement_columnar(account, DAY, bill_path, [export], tally=columnar_tally)  # type: ignore[arg-type]
+    with open(export, "rb") as stream:
+        records = list(hub_records.read_export_compact(stream, account_id="wx", day=DAY, fee_rate_bps=60))
+    with open(bill_path, "rb") as stream:
+        expected = run.match_statement(account, DAY, [stream.read()], records, tally=python_tally)  # type: ignore[arg-type]
+    assert got == expected
+    assert got.matched == 2 and len(got.discrepancies) == 3
+    assert columnar_tally.rows == python_tally.rows == 4 and columnar_tally.fees == python_tally.fees
+
+
+def test_a_malformed_export_fails_the_columnar_run_while_the_bill_is_staged(tmp_path: Path) -> None:
+    from chalicelib.recon import run
+    from chalicelib.recon.tally import Tally
+
+    bill_path, _ = _run_day(tmp_path, "5.00")
+    broken = _export(tmp_path, [{"Item": _item("payment", "att_1")}, '{"Item": {'], "broken.json.gz")
+    with pytest.raises(hub_records.ExportMalformed, match="hub export line 2"):
+        run.match_statement_columnar(_wx_account(), DAY, bill_path, [broken], tally=Tally())  # type: ignore[arg-type]
