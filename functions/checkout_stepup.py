@@ -21,7 +21,14 @@ from chalice import Response
 from chalice.app import Request
 
 from chalicelib.checkout import sessions
-from chalicelib.domain.errors import HubError, InvalidRequest, InvalidState, StepUpFailed, StepUpRateLimited
+from chalicelib.domain.errors import (
+    HubError,
+    InvalidRequest,
+    InvalidState,
+    StepUpFailed,
+    StepUpPending,
+    StepUpRateLimited,
+)
 from chalicelib.stepup import on_checkout
 from functions import checkout as page
 
@@ -50,7 +57,7 @@ def stepup_form(request: Request, session_id: str, key: str) -> Response:
         except StepUpRateLimited:
             return page._redirect(page._back(session_id, key, form, error="rate_limited", stepup="choose"))
         except InvalidState as exc:
-            waiting = "not finished" in exc.message
+            waiting = exc.code == StepUpPending.code  # a face check still under way, not a refusal
             log.info("checkout %s: step-up refused (%s)", session_id, exc.code)
             return page._redirect(page._back(session_id, key, form, error="not_finished" if waiting else "unavailable"))
         except HubError as exc:

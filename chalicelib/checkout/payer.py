@@ -124,7 +124,7 @@ def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card
     payer_context = {**session.payer, "openid": openid} if openid else session.payer
     return next_attempt.open_next_attempt(
         merchant, session.payment_id, method=method, payer=payer_context, return_url=return_url(session, key),
-        card=card, step_ups=on_checkout.usable(session, card_phone=card.phone if card else None),
+        card=card, step_ups=on_checkout.usable(session),
         records_with=lambda attempt: [
             sessions.attempt_index_item(session.session_id, attempt.attempt_id, method, attempt.created_at)])
 

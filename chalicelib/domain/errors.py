@@ -72,6 +72,12 @@ class InvalidState(Conflict):
     code = "invalid_state"
 
 
+class StepUpPending(InvalidState):
+    """The payer's step-up is under way at its provider (a face check not finished yet): ask again later."""
+
+    code = "step_up_pending"
+
+
 class Unprocessable(HubError):
     """Well-formed request that cannot be carried out."""
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SWITCHED = "SWITCHED"  # raw_status of an attempt the payer left for another one
+HELD_OPENID = "held_openid"  # on an attempt held for step-up: the payer's openid for its channel call
 
 
 def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer: dict[str, Any],
@@ -114,7 +115,10 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
     # Held for step-up, nothing is at the channel: status sync first looks at it when it expires (as on the create
     # path); passing the step-up brings that forward.
     held_s = max(1, int((parse_iso(payment.expires_at) - now).total_seconds())) if risk.held else None
-    tx.put_new("attempt", table, {**records.attempt_item(attempt),
+    # A held attempt's channel call comes later, from the step-up (open_after_step_up), where only the payment is at
+    # hand: the openid this payer's WeChat authorisation gave the page for JSAPI is kept with the attempt until then.
+    held_openid = {HELD_OPENID: str(payer["openid"])} if risk.held and payer.get("openid") else {}
+    tx.put_new("attempt", table, {**records.attempt_item(attempt), **held_openid,
                                   **first_sync(now, attempt.attempt_id, **({"after_s": held_s} if held_s else {}))})
     if sealed is not None:
         tx.put_new("card", table, sealed.item)
@@ -150,7 +154,11 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
 
 def open_after_step_up(payment: Payment, attempt: Attempt, *, payer: dict[str, Any], card: CardInput | None
                        ) -> Payment:
-    """The payer passed the step-up this attempt was held for: ask its channel now, as the attempt would have."""
+    """The payer passed the step-up this attempt was held for: ask its channel now, as the attempt would have, with
+    the openid the page had for it (WeChat JSAPI pays only with the payer's openid)."""
+    item = state_repo.get_item(records.attempt_key(attempt.attempt_id)) or {}
+    if item.get(HELD_OPENID) and not payer.get("openid"):
+        payer = {**payer, "openid": str(item[HELD_OPENID])}
     return _open(payment, attempt, payer=payer, card=card, payment_method=None)
 
 

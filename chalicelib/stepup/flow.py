@@ -23,7 +23,14 @@ from urllib.parse import urlsplit
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, parse_iso, utcnow
-from chalicelib.domain.errors import InvalidRequest, InvalidState, NotFound, StepUpFailed, StepUpRateLimited
+from chalicelib.domain.errors import (
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    StepUpFailed,
+    StepUpPending,
+    StepUpRateLimited,
+)
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Merchant, Payment
 from chalicelib.domain.states import PAYMENT_TRANSITIONS, PaymentState
@@ -198,7 +205,7 @@ def verify(merchant: Merchant, payment_id: str, *, code: str | None = None,
     else:
         passed, detail = _check_face(challenge)
         if detail.get("waiting"):
-            raise InvalidState("face verification not finished yet; query again", param="payment_id")
+            raise StepUpPending("face verification not finished yet; query again", param="payment_id")
     if not passed:
         return _wrong_answer(payment, challenge, step_up)
     return _passed(payment, challenge, step_up, detail, cvv)
@@ -293,6 +300,12 @@ def _passed(payment: Payment, challenge: dict[str, Any], step_up: dict[str, Any]
             tx.update("attempt", state_repo.state_table(), records.attempt_key(payment.current_attempt_id),
                       {**first_sync(now, payment.current_attempt_id), "updated_at": stamp},
                       condition="#status = :pending", condition_values={":pending": "pending"})
+    elif step_up.get("attempt_id"):
+        # A confirm's step-up: passed only while its attempt is still the payment's (a payer switching attempt in
+        # another tab meanwhile has abandoned it; hooks.AttemptRisk).
+        tx.update("payment", state_repo.state_table(), records.payment_key(payment.payment_id),
+                  {"step_up": outcome, "updated_at": stamp}, condition="current_attempt_id = :attempt",
+                  condition_values={":attempt": step_up["attempt_id"]})
     else:
         tx.update("payment", state_repo.state_table(), records.payment_key(payment.payment_id),
                   {"step_up": outcome, "updated_at": stamp}, condition="attribute_exists(pk)", condition_values={})

@@ -95,13 +95,21 @@ def assess_create(merchant: Merchant, body: CreatePaymentInput, money: Money) ->
     return CreateRisk(merchant, body, money)
 
 
+def confirm_passed(payment: Payment) -> bool:
+    """A confirm step-up was passed for exactly the attempt (and card) now being confirmed. One passed for an attempt
+    the payer has since left, e.g. another card on the checkout page, proves nothing for this one."""
+    step_up = payment.step_up or {}
+    return (step_up.get("operation") == "confirm" and step_up.get("status") == "passed"
+            and bool(payment.current_attempt_id) and step_up.get("attempt_id") == payment.current_attempt_id
+            and step_up.get("card_fingerprint") == (payment.card or {}).get("fingerprint"))
+
+
 def assess_confirm(payment: Payment) -> None:
-    """Before a confirm goes to the channel. A step-up already passed for this payment's confirm lets it through
-    (the decision is not asked again: the payer has proven who they are for exactly this payment)."""
+    """Before a confirm goes to the channel. A step-up already passed for this attempt's confirm lets it through
+    (the decision is not asked again: the payer has proven who they are for exactly this attempt and card)."""
     from chalicelib.stepup import records as stepup_records
 
-    step_up = payment.step_up or {}
-    if step_up.get("operation") == "confirm" and step_up.get("status") == "passed":
+    if confirm_passed(payment):
         return
     payer = payment.payer or {}
     ctx = Context("confirm", payment.merchant_id, payment.method, payment.amount, payment.currency,
@@ -160,9 +168,13 @@ class AttemptRisk:
         """What the attempt's transaction writes on the payment: the decision, and (challenge) the hold."""
         changes: dict[str, Any] = {"risk": {**(payment.risk or {}), "create": self.decision.record()}}
         step_up = payment.step_up or {}
-        if step_up.get("status") in ("required", "started"):
-            # The payer left a step-up unanswered (a card confirm's) for another method: it is over, and says so.
-            changes["step_up"] = {**step_up, "status": "abandoned", "completed_at": iso(utcnow())}
+        if step_up.get("status") in ("required", "started") or (
+                step_up.get("operation") == "confirm" and step_up.get("status") == "passed"):
+            # A card confirm's step-up belongs to the attempt the payer is leaving: unanswered or passed, it is over
+            # (a passed one must not let the next attempt's card confirm undecided), and says so.
+            ended = ({"was": "passed", "abandoned_at": iso(utcnow())} if step_up.get("status") == "passed"
+                     else {"completed_at": iso(utcnow())})
+            changes["step_up"] = {**step_up, "status": "abandoned", **ended}
         if self.held:
             changes.update(status=str(PaymentState.REQUIRES_STEP_UP), action={"type": "step_up",
                                                                             "methods": list(self.step_ups)},

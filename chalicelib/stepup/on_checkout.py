@@ -5,8 +5,9 @@ Which step-ups are offered: those the firing rules accept (``risk/compiled.py``)
   webauthn  the payer (``payer.user_id``) has a platform authenticator registered with this merchant; registering
             one is the merchant's business (its own signed-in pages, ``/v1/payers/{user_id}/authenticators``):
             a payer being challenged cannot enrol a new one here, or anyone could pass with their own
-  sms       the code goes to a number the merchant vouches for: the session's ``step_up_phone``, or for the card
-            form the phone registered with the card; a number typed by whoever holds the page is never used
+  sms       the code goes only to the number the merchant vouches for: the session's ``step_up_phone``. A number
+            typed on the page (the card form's phone included) is chosen by whoever holds the page, so a code sent
+            there proves nothing: without a ``step_up_phone`` SMS is not offered
   face      face verification is configured (the provider's settings in the rule document)
 A challenge none of whose step-ups is usable is refused (stepup/hooks.py ``assess_attempt``).
 """
@@ -41,21 +42,21 @@ def awaiting(payment: Payment) -> bool:
         step_up.get("operation") == "confirm" and payment.status is PaymentState.PENDING)
 
 
-def usable(session: CheckoutSession, *, card_phone: str | None = None) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+def usable(session: CheckoutSession) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
     """For ``next_attempt``: of the step-ups a challenge offers, those this session's payer can use on the page."""
 
     def choose(offered: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(m for m in offered if _can_use(session, m, card_phone))
+        return tuple(m for m in offered if _can_use(session, m))
 
     return choose
 
 
-def _can_use(session: CheckoutSession, method: str, card_phone: str | None) -> bool:
+def _can_use(session: CheckoutSession, method: str) -> bool:
     if method == "webauthn":
         user_id = session.payer.get("user_id")
         return bool(user_id) and flow.has_authenticator(session.merchant_id, str(user_id))
     if method == "sms":
-        return bool(session.step_up_phone or card_phone)
+        return bool(session.step_up_phone)  # never a number typed on the page (see the module's docstring)
     return bool(store.active().document.providers.face_base_url)
 
 
@@ -64,17 +65,6 @@ def _merchant(session: CheckoutSession) -> Merchant:
     if merchant is None:
         raise NotFound("the merchant of this session is gone", param="session_id")
     return merchant
-
-
-def _phone(session: CheckoutSession, payment: Payment) -> str | None:
-    if session.step_up_phone:
-        return session.step_up_phone
-    attempt = state_repo.get_attempt(payment.current_attempt_id) if payment.current_attempt_id else None
-    if attempt is not None and attempt.card_token:
-        from chalicelib.vault.cards import vault  # card attempts only
-
-        return vault().load(attempt.card_token, merchant_id=payment.merchant_id).phone
-    return None
 
 
 def _payment(session: CheckoutSession) -> Payment:
@@ -87,7 +77,9 @@ def _payment(session: CheckoutSession) -> Payment:
 def start(session: CheckoutSession, method: str, *, return_to: str) -> dict[str, Any]:
     """Start an SMS or face challenge (WebAuthn: ``webauthn_options``); answers the challenge's ``action``."""
     payment = _payment(session)
-    phone = _phone(session, payment) if method == "sms" else None
+    if method == "sms" and not session.step_up_phone:
+        raise InvalidState("this checkout has no phone number from the merchant for a code", param="method")
+    phone = session.step_up_phone if method == "sms" else None
     return flow.start(_merchant(session), payment.payment_id, method, phone=phone, return_to=return_to)
 
 
@@ -140,9 +132,8 @@ def screen_facts(session: CheckoutSession, payment: Payment) -> dict[str, Any]:
                and challenge.get("challenge_id") == (payment.step_up or {}).get("challenge_id"))
     phone = challenge.get("phone_masked") if current else None
     # A confirm's challenge was not chosen with the page in mind (stepup/hooks.py assess_confirm): show only what
-    # this payer can use here. A card payment's SMS goes to the card's phone, kept in the vault with the card.
-    card_phone = "vault" if payment.card else None
-    methods = [m for m in (payment.step_up or {}).get("methods", []) if _can_use(session, m, card_phone)]
+    # this payer can use here (none at all: the screen says so and offers another method).
+    methods = [m for m in (payment.step_up or {}).get("methods", []) if _can_use(session, m)]
     return {"left": max(0, flow.MAX_TRIES - int(challenge.get("tries", 0))), "methods": methods,
             "phone_masked": mask(session.step_up_phone) if session.step_up_phone else phone,
             "face_url": challenge.get("url") if current else None}

@@ -35,8 +35,12 @@ def record_confirm_decision(payment: Payment, record: dict[str, Any], decision: 
     decision.write(tx, count=False)
     changes: dict[str, Any] = {"risk": {**(payment.risk or {}), "confirm": record}, "updated_at": iso(utcnow())}
     if challenge:
+        # The step-up is this attempt's and this card's, not the payment's: a payer who passes it and then opens
+        # another attempt (another card) has proven nothing for that one (hooks.assess_confirm checks both).
         changes["step_up"] = {"operation": "confirm", "methods": list(decision.outcome.step_up), "status": "required",
-                              "required_at": iso(utcnow()), "tries": int((payment.step_up or {}).get("tries", 0))}
+                              "required_at": iso(utcnow()), "tries": int((payment.step_up or {}).get("tries", 0)),
+                              "attempt_id": payment.current_attempt_id,
+                              "card_fingerprint": (payment.card or {}).get("fingerprint")}
     tx.update("payment", state_repo.state_table(), records.payment_key(payment.payment_id), changes,
               condition="#status IN (:pending, :processing)",
               condition_values={":pending": "pending", ":processing": "processing"})

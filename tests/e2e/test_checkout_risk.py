@@ -252,44 +252,202 @@ def test_a_rule_scoped_to_one_method_refuses_that_method_only(stack, merchant, p
     assert kept["method"] == "wechat.native"
 
 
+CARD_A = {"card_number": "6225880000000035", "card_exp_month": "06", "card_exp_year": "2030",
+          "card_phone": "13700137000"}  # the UnionPay sandbox's credit card (CVN2 456)
+CARD_B = {"card_number": "6217000000000000012", "card_exp_month": "12", "card_exp_year": "2029",
+          "card_phone": "13800138000"}  # its debit card
+
+
+def _bank_code(account, attempt_id: str) -> str:
+    """The code UnionPay texted to the card's phone for this attempt's order (the sandbox shows it)."""
+    return requests.get(f"{account.sandbox_url}/_sandbox/sms/{attempt_id}", timeout=10).json()["code"]
+
+
+def _at_unionpay(account, amount: int) -> dict[str, tuple[int, int]]:
+    """The UnionPay sandbox's own books for orders of ``amount``: our attempt id -> (taken, given back)."""
+    from tests.channel_money import our_attempt, taken
+
+    return {our_attempt("unionpay", k): v for k, v in taken("unionpay", account.sandbox, amount).items()}
+
+
+def _sms_to(providers, phone: str) -> list[dict]:  # noqa: F811
+    return [m for m in providers.sent if m["PhoneNumbers"] == phone]
+
+
 def test_a_challenged_card_confirmation_steps_up_on_the_page_then_confirms(stack, merchant, providers,  # noqa: F811
                                                                           channel_account, drain):
     account = channel_account("unionpay", account_id="unionpay-risk", merchant_ids=(merchant.merchant_id,))
     rules({"rules": [rule("card-confirm", "amount >= 4249", "challenge", step_up=["webauthn", "sms"],
                           operations=["confirm"])]}, providers)
-    session = create(merchant, payer=user(), amount=4249, allowed_methods=["unionpay.card"])  # no step_up_phone
+    session = _session(merchant, amount=4249, allowed_methods=["unionpay.card"])  # the merchant's step_up_phone
     payer = Payer(session["url"])
-    _post(payer, "pay", {"method": "unionpay.card", "card_number": "6225880000000035", "card_exp_month": "06",
-                         "card_exp_year": "2030", "card_phone": "13700137000"})
+    _post(payer, "pay", {"method": "unionpay.card", **CARD_A})
     payment = merchant.get(f"/v1/payments/{session['payment_id']}")
-    bank_code = requests.get(f"{account.sandbox_url}/_sandbox/sms/{payment['attempt_id']}", timeout=10).json()["code"]
+    bank_code = _bank_code(account, payment["attempt_id"])
     _post(payer, "confirm", {"sms_code": bank_code, "cvv": "456"})  # risk control wants the payer first
+    assert _at_unionpay(account, 4249) == {payment["attempt_id"]: (0, 0)}  # nothing taken before the step-up
     page = payer.page().text
-    # SMS to the card's phone; WebAuthn is not shown: this payer has no authenticator registered
+    # SMS to the merchant's number; WebAuthn is not shown: this payer has no authenticator registered
     assert "Confirm it&#x27;s you" in page and 'value="sms"' in page and "stepup-webauthn-box" not in page
     _post(payer, "stepup", {"method": "sms"})
-    assert "137****7000" in payer.page().text
-    _post(payer, "stepup", {"step": "verify", "code": providers.codes_for("13700137000")[-1]})
+    assert "138****8000" in payer.page().text
+    assert _sms_to(providers, CARD_A["card_phone"]) == []  # the number typed with the card gets nothing
+    _post(payer, "stepup", {"step": "verify", "code": providers.codes_for(PHONE)[-1]})
     assert merchant.get(f"/v1/payments/{session['payment_id']}")["step_up"]["status"] == "passed"
     assert 'name="sms_code"' in payer.page().text  # the bank's confirmation again: the CVV was never stored
     _post(payer, "confirm", {"sms_code": bank_code, "cvv": "456"})
     drain()
-    wait_for(lambda: merchant.get(f"/v1/payments/{session['payment_id']}")["status"] == "succeeded")
+    assert _at_unionpay(account, 4249) == {payment["attempt_id"]: (4249, 0)}  # taken once, at the bank's books
+    wait_for(lambda: payer.page("/status").json()["state"] == "paid")
+
+
+def test_a_step_up_passed_for_one_card_does_not_confirm_another(stack, merchant, providers,  # noqa: F811
+                                                               channel_account, drain):
+    account = channel_account("unionpay", account_id="unionpay-risk", merchant_ids=(merchant.merchant_id,))
+    rules({"rules": [rule("card-confirm", "amount >= 4251", "challenge", step_up=["sms"], operations=["confirm"])]},
+          providers)
+    session = _session(merchant, amount=4251, allowed_methods=["unionpay.card"])
+    payer = Payer(session["url"])
+    _post(payer, "pay", {"method": "unionpay.card", **CARD_A})
+    first = merchant.get(f"/v1/payments/{session['payment_id']}")["attempt_id"]
+    _post(payer, "confirm", {"sms_code": _bank_code(account, first), "cvv": "456"})
+    _post(payer, "stepup", {"method": "sms"})
+    _post(payer, "stepup", {"step": "verify", "code": providers.codes_for(PHONE)[-1]})
+    assert merchant.get(f"/v1/payments/{session['payment_id']}")["step_up"]["status"] == "passed"
+    # The payer does not confirm card A: they switch to card B and confirm that.
+    _post(payer, "pay", {"method": "unionpay.card", **CARD_B})
+    switched = merchant.get(f"/v1/payments/{session['payment_id']}")
+    second = switched["attempt_id"]
+    assert second != first
+    _post(payer, "confirm", {"sms_code": _bank_code(account, second)})
+    drain()
+    # Card B was decided on its own, challenged, and not charged: the bank's books hold nothing for either card.
+    assert _at_unionpay(account, 4251) == {first: (0, 0), second: (0, 0)}
+    # card A's step-up ended with its attempt (recorded as passed for that attempt, then abandoned)
+    assert switched["step_up"]["status"] == "abandoned" and switched["step_up"]["was"] == "passed"
+    assert switched["step_up"]["attempt_id"] == first
+    held = merchant.get(f"/v1/payments/{session['payment_id']}")
+    assert held["status"] == "pending" and held["step_up"]["status"] == "required"
+    assert held["step_up"]["attempt_id"] == second
+    confirms = [d for d in _decisions(session["payment_id"]) if d["operation"] == "confirm"]
+    assert [d["action"] for d in confirms] == ["challenge", "challenge"]
+    assert "Confirm it&#x27;s you" in payer.page().text
+    _post(payer, "stepup", {"method": "sms"})  # card B's own step-up, then its confirmation goes through
+    _post(payer, "stepup", {"step": "verify", "code": providers.codes_for(PHONE)[-1]})
+    _post(payer, "confirm", {"sms_code": _bank_code(account, second)})
+    drain()
+    assert _at_unionpay(account, 4251) == {first: (0, 0), second: (4251, 0)}
+    wait_for(lambda: payer.page("/status").json()["state"] == "paid")
+
+
+def test_a_number_typed_on_the_page_never_receives_a_code(stack, merchant, providers,  # noqa: F811
+                                                           channel_account):
+    account = channel_account("unionpay", account_id="unionpay-risk", merchant_ids=(merchant.merchant_id,))
+    rules({"rules": [rule("card-confirm", "amount >= 4252", "challenge", step_up=["sms"], operations=["confirm"])]},
+          providers)
+    typed = "13500135000"  # whoever holds the page types their own number with a card the bank knows no phone for
+    card = {"card_number": "6212345678901232", "card_exp_month": "01", "card_exp_year": "2031", "card_phone": typed}
+    session = create(merchant, payer=user(), amount=4252, allowed_methods=["unionpay.card"])  # no step_up_phone
+    payer = Payer(session["url"])
+    _post(payer, "pay", {"method": "unionpay.card", **card})
+    attempt = merchant.get(f"/v1/payments/{session['payment_id']}")["attempt_id"]
+    _post(payer, "confirm", {"sms_code": _bank_code(account, attempt)})
+    page = payer.page().text
+    assert "Confirm it&#x27;s you" in page and 'value="sms"' not in page  # nothing this payer can use here
+    asked = _post(payer, "stepup", {"method": "sms"})  # asking anyway, by hand
+    assert "error=unavailable" in asked.headers["Location"]
+    assert _sms_to(providers, typed) == [] and _sms_to(providers, "+86" + typed) == []
+    _post(payer, "confirm", {"sms_code": _bank_code(account, attempt)})  # and confirming again is refused
+    assert _at_unionpay(account, 4252) == {attempt: (0, 0)}
+    assert merchant.get(f"/v1/payments/{session['payment_id']}")["status"] == "pending"
+    # A held attempt (a create's challenge) with SMS only and no merchant number fails closed, as nobody could pass
+    rules({"rules": [rule("big", "amount >= 4252", "challenge", step_up=["sms"])]}, providers)
+    other = create(merchant, payer=user(), amount=4252, allowed_methods=["wechat.native"])
+    refused = _post(Payer(other["url"]), "pay", {"method": "wechat.native"})
+    assert "error=risk_denied" in refused.headers["Location"]
+    assert _sms_to(providers, typed) == []
 
 
 def test_a_payer_may_leave_a_card_confirmations_step_up_for_another_method(stack, merchant, providers,  # noqa: F811
-                                                                          channel_account):
-    channel_account("unionpay", account_id="unionpay-risk", merchant_ids=(merchant.merchant_id,))
+                                                                          channel_account, drain):
+    account = channel_account("unionpay", account_id="unionpay-risk", merchant_ids=(merchant.merchant_id,))
     rules({"rules": [rule("card-confirm", "amount >= 4250", "challenge", step_up=["sms"], operations=["confirm"])]},
           providers)
-    session = create(merchant, payer=user(), amount=4250, allowed_methods=["unionpay.card", "wechat.native"])
+    session = _session(merchant, amount=4250, allowed_methods=["unionpay.card", "wechat.native"])
     payer = Payer(session["url"])
-    _post(payer, "pay", {"method": "unionpay.card", "card_number": "6225880000000035", "card_exp_month": "06",
-                         "card_exp_year": "2030", "card_phone": "13700137000"})
-    _post(payer, "confirm", {"sms_code": "123456", "cvv": "456"})
+    _post(payer, "pay", {"method": "unionpay.card", **CARD_A})
+    card_attempt = merchant.get(f"/v1/payments/{session['payment_id']}")["attempt_id"]
+    bank_code = _bank_code(account, card_attempt)
+    _post(payer, "confirm", {"sms_code": bank_code, "cvv": "456"})
     assert "Use another method" in payer.page().text
     assert 'value="wechat.native"' in payer.page("?choose=1").text
     _post(payer, "pay", {"method": "wechat.native"})
     assert "Scan the QR code with WeChat" in payer.page().text
     payment = merchant.get(f"/v1/payments/{session['payment_id']}")
     assert payment["method"] == "wechat.native" and payment["step_up"]["status"] == "abandoned"
+    # The card's order was left unconsumed at UnionPay (it has no close: the hub asked and found it unpaid): the
+    # bank's books hold nothing taken for the card, before and after the payer pays by WeChat.
+    drain()
+    assert _at_unionpay(account, 4250) == {card_attempt: (0, 0)}
+    with account.sandbox.state._lock:
+        [order] = [o for o in account.sandbox.state.orders.values() if o.amount_fen == 4250]
+        assert order.status == "SMS_SENT"  # never consumed
+    pay_at_wechat_sandbox(stack, payment["attempt_id"])
+    wait_for(lambda: payer.page("/status").json()["state"] == "paid")
+    assert _paid_at_wechat(stack, payment["attempt_id"]) == 4250
+    assert _at_unionpay(account, 4250) == {card_attempt: (0, 0)}
+
+
+WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+             "Mobile/15E148 MicroMessenger/8.0.50(0x1800323d) NetType/WIFI Language/en")
+
+
+def test_a_challenged_wechat_jsapi_attempt_is_paid_after_its_step_up(stack, merchant, providers):  # noqa: F811
+    rules({"rules": [rule("big", "amount >= 4253", "challenge", step_up=["sms"])]}, providers)
+    session = _session(merchant, amount=4253, allowed_methods=["wechat.native"])
+    payer = Payer(session["url"])
+    payer.http.headers.update({"User-Agent": WECHAT_UA, "Accept-Language": "en"})
+    authorise = _post(payer, "pay", {"method": "wechat.jsapi"}).headers["Location"]
+    assert "/connect/oauth2/authorize?" in authorise
+    back = requests.get(authorise.split("#")[0], allow_redirects=False, timeout=10)  # WeChat approves silently
+    assert back.status_code == 302
+    assert payer.http.get(back.headers["Location"], allow_redirects=False, timeout=30).status_code == 303
+    held = merchant.get(f"/v1/payments/{session['payment_id']}")
+    assert held["status"] == "requires_step_up" and held["method"] == "wechat.jsapi"
+    assert not _orders_at_wechat(stack, held["attempt_id"])
+    _post(payer, "stepup", {"method": "sms"})
+    _post(payer, "stepup", {"step": "verify", "code": providers.codes_for(PHONE)[-1]})
+    opened = merchant.get(f"/v1/payments/{session['payment_id']}")
+    assert opened["status"] == "pending" and opened["attempt_id"] == held["attempt_id"], opened
+    order = requests.get(f"{stack.sandbox_url}/_sandbox/orders/{held['attempt_id']}", timeout=10).json()["order"]
+    assert order["trade_type"] == "JSAPI" and order["payer"]["openid"] == stack.sandbox.oauth.openid(
+        order["appid"], "sandbox-payer")
+    action = opened["action"]
+    bridge = {k: str(action[k]) for k in ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")}
+    paid = requests.post(f"{stack.sandbox_url}/_sandbox/jsapi/pay", json=bridge, timeout=10)  # WeChat's client pays
+    assert paid.status_code == 200 and paid.json()["err_msg"].endswith(":ok"), paid.text
+    wait_for(lambda: payer.page("/status").json()["state"] == "paid")
+    assert _paid_at_wechat(stack, held["attempt_id"]) == 4253
+
+
+def test_the_page_tells_a_face_check_under_way_by_its_code_not_its_words(stack, merchant, providers,  # noqa: F811
+                                                                          monkeypatch):
+    from chalicelib.domain.errors import InvalidState, StepUpPending
+    from chalicelib.stepup import on_checkout
+
+    rules({"rules": [rule("big", "amount >= 4255", "challenge", step_up=["face"])]}, providers)
+    session = _session(merchant, amount=4255)
+    payer = Payer(session["url"])
+    _post(payer, "pay", {"method": "wechat.native"})
+    _post(payer, "stepup", {"method": "face"})
+
+    def refuse(error: Exception):
+        def verify(*args, **kwargs):
+            raise error
+        return verify
+
+    monkeypatch.setattr(on_checkout, "verify", refuse(StepUpPending("still at the provider", param="payment_id")))
+    assert "error=not_finished" in _post(payer, "stepup", {"step": "verify"}).headers["Location"]
+    monkeypatch.setattr(on_checkout, "verify", refuse(InvalidState("the payment is not finished being set up",
+                                                                   param="payment_id")))
+    assert "error=unavailable" in _post(payer, "stepup", {"step": "verify"}).headers["Location"]

@@ -218,6 +218,7 @@ def test_face_step_up_by_query(merchant, providers):
     token = started.json()["action"]["url"].rsplit("/", 1)[1]
     waiting = merchant.call("POST", f"/v1/payments/{held['id']}/step_up/verify", {})
     assert waiting.status_code == 409  # the payer has not finished at the provider's page
+    assert waiting.json()["error"]["code"] == "step_up_pending"  # a code to act on, not words to match
     providers.face_results[token] = {"err": 0, "live": 0, "sim": 40}
     assert merchant.call("POST", f"/v1/payments/{held['id']}/step_up/verify", {}).status_code == 422
     providers.face_results[token] = {"err": 0, "live": 0, "sim": 92}
