@@ -60,6 +60,8 @@ SECURITY_EVENTS: dict[str, str] = {
     "answer_rejected": "a channel's answer failed its signature check or named another order",
     "bill_link_forged": "a payer bill link or list cursor came back altered (not signed by the hub)",
     "invoice_callback_unknown": "an invoice provider push named an order the hub never made, or another merchant's",
+    "oauth_state_refused": "a payer came back from WeChat's web authorisation with a state this session never issued "
+                           "or already used",
 }
 
 # Where EMF documents go: stdout in Lambda. Tests replace it to read what was published.
