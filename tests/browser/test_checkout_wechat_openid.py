@@ -99,3 +99,49 @@ def test_the_jsapi_attempt_goes_to_the_account_the_openid_was_learnt_under(stack
     order = sandbox_order(stack, retried["attempt_id"])["order"]
     assert order["appid"] == OTHER_APPID
     assert order["payer"]["openid"] == stack.sandbox.oauth.openid(OTHER_APPID, "sandbox-payer")
+
+
+def test_a_known_openid_keeps_its_account_when_routing_changes_before_the_attempt(stack, merchant, channel_account,
+                                                                                    monkeypatch):
+    """The openid is already held for this session (a retry): the hub decides to use it under routing's choice, and
+    routing changes before the attempt is opened. The attempt still goes to the account whose appid the openid is."""
+    from chalicelib.checkout import payer
+
+    http = wechat_payer()
+    session = new_session(merchant, allowed_methods=["wechat.native"])
+    back, _ = _authorise(http, _choose_wechat(http, session["url"]))
+    assert http.get(back, allow_redirects=False, timeout=10).status_code == 303
+    first = attempt_of(merchant, session)
+    first_appid = sandbox_order(stack, first["attempt_id"])["order"]["appid"]
+
+    real = payer.wechat_authorisation
+
+    def then_routing_changes(*args: Any, **kwargs: Any) -> Any:
+        known = real(*args, **kwargs)
+        channel_account("wechatpay", account_id=f"wx-{merchant.merchant_id[-8:].lower()}", appid=OTHER_APPID,
+                        mchid="1900000110", merchant_ids=(merchant.merchant_id,))
+        return known
+
+    monkeypatch.setattr(payer, "wechat_authorisation", then_routing_changes)
+    page = choose_again(http, session["url"])
+    assert "/connect/oauth2/authorize" not in page and "error=" not in page  # the held openid was used
+    retried = attempt_of(merchant, session)
+    assert retried["attempt_id"] != first["attempt_id"]
+    order = sandbox_order(stack, retried["attempt_id"])["order"]
+    assert order["appid"] == first_appid != OTHER_APPID
+    assert order["payer"]["openid"] == stack.sandbox.oauth.openid(first_appid, "sandbox-payer")
+
+
+def test_a_pinned_account_that_can_no_longer_take_the_payment_is_refused(stack, merchant, channel_account):
+    from chalicelib.domain.errors import NoChannelAvailable
+    from chalicelib.service.routing import pinned_account
+
+    local = channel_account("wechatpay", account_id=f"wy-{merchant.merchant_id[-8:].lower()}", appid=OTHER_APPID,
+                            mchid="1900000111", merchant_ids=(merchant.merchant_id,))
+    assert pinned_account(local.account_id, "wechat.jsapi", "CNY", merchant.merchant_id).account_id == local.account_id
+    with pytest.raises(NoChannelAvailable, match="serves other merchants only"):
+        pinned_account(local.account_id, "wechat.jsapi", "CNY", "m_someone_else")
+    with pytest.raises(NoChannelAvailable, match="does not take USD"):
+        pinned_account(local.account_id, "wechat.jsapi", "USD", merchant.merchant_id)
+    with pytest.raises(NoChannelAvailable, match="not configured"):
+        pinned_account("wx-gone", "wechat.jsapi", "CNY", merchant.merchant_id)
