@@ -60,6 +60,8 @@ SECURITY_EVENTS: dict[str, str] = {
     "answer_rejected": "a channel's answer failed its signature check or named another order",
     "bill_link_forged": "a payer bill link or list cursor came back altered (not signed by the hub)",
     "invoice_callback_unknown": "an invoice provider push named an order the hub never made, or another merchant's",
+    "oauth_state_refused": "a payer came back from WeChat's web authorisation with a state this session never issued "
+                           "or already used",
 }
 
 # Where EMF documents go: stdout in Lambda. Tests replace it to read what was published.
@@ -148,6 +150,8 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (and redacted) by a filter: chalicelib/channels/log_redaction.py
+            entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

@@ -45,7 +45,7 @@ API_STAGE = "api"  # .chalice/config.json api_gateway_stage, the same on every s
 # Security events that also arrive as background noise page only above a count per five minutes: anyone can
 # post to a callback URL (scanners, a channel replaying a stale notification after our timestamp window).
 SECURITY_THRESHOLDS = {"callback_rejected": 5, "callback_unknown_account": 20, "bill_link_forged": 20,
-                       "invoice_callback_unknown": 20}
+                       "invoice_callback_unknown": 20, "oauth_state_refused": 20}
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
 

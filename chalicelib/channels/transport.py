@@ -5,8 +5,10 @@ API answers: TLS to their host is what authenticates them, so plain ``http`` is 
 loopback address (the local sandboxes); a misconfigured ``api_base_url`` fails closed instead of trusting
 whatever answers on the path.
 
-Errors never echo request headers or bodies: they carry signatures and payer data. One log line per call
-with method, path, status and elapsed time, and nothing else from the request.
+Errors never echo request headers, bodies or queries: they carry signatures, payer data and, for WeChat's web
+authorisation, the AppSecret. One log line per call with method, path, status and elapsed time, and nothing else
+from the request; urllib3's own lines (a retried connect logs its URL at WARNING) have their queries redacted
+(``log_redaction``), and a failure's error keeps no urllib3 exception (whose message is the whole URL).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from urllib.parse import urlsplit
 import urllib3
 from urllib3.util.retry import Retry
 
+from chalicelib.channels import log_redaction
 from chalicelib.channels.base import HttpRequest, HttpResponse
 from chalicelib.domain.errors import ChannelError
 
 logger = logging.getLogger(__name__)
+log_redaction.install()  # again, in case urllib3 made a logger after log_redaction was first imported
 
 # Only failed connects are retried here: the request never left, so even a POST is safe to resend.
 # Anything after the request was sent is the caller's decision (it knows whether the call is idempotent).
@@ -71,6 +75,7 @@ class UrllibTransport:
             timeout_s = min(timeout_s, cap)
         timeout = urllib3.Timeout(connect=min(self._connect_timeout_s, timeout_s), read=timeout_s, total=timeout_s)
         started = time.monotonic()
+        failure: str | None = None
         try:
             raw = self._pool.request(
                 request.method,
@@ -82,12 +87,14 @@ class UrllibTransport:
                 preload_content=True,
             )
         except urllib3.exceptions.HTTPError as exc:
+            failure = _failure_name(exc)
+        if failure is not None:
             elapsed_ms = int((time.monotonic() - started) * 1000)
-            self._log(request.method, parts.path, None, elapsed_ms, error=type(exc).__name__)
-            # Message names the failure class and target only; the urllib3 exception stays as __cause__.
-            raise ChannelError(
-                f"{request.method} {target} failed: {type(exc).__name__}", retryable=True
-            ) from exc
+            self._log(request.method, parts.path, None, elapsed_ms, error=failure)
+            # Raised outside the except block, so the urllib3 exception is neither __cause__ nor __context__: its
+            # message holds the whole URL, query included (a WeChat AppSecret, bill tokens), and would be printed
+            # by any traceback of this error. The failure's class names are what is kept of it.
+            raise ChannelError(f"{request.method} {target} failed: {failure}", retryable=True)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         self._log(request.method, parts.path, raw.status, elapsed_ms)
         headers = {name.lower(): value for name, value in raw.headers.items()}
@@ -106,6 +113,13 @@ class UrllibTransport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def _failure_name(exc: BaseException) -> str:
+    """``MaxRetryError (NewConnectionError)``: the failure and, for a retried one, what broke the last try."""
+    reason = getattr(exc, "reason", None)
+    return f"{type(exc).__name__} ({type(reason).__name__})" if isinstance(reason, BaseException) \
+        else type(exc).__name__
 
 
 def _is_loopback(host: str | None) -> bool:

@@ -108,8 +108,9 @@ def return_url(session: CheckoutSession, key: str) -> str:
 
 
 def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card: CardInput | None,
-        in_wechat: bool = False, openid: str | None = None) -> Payment:
-    """Open ``method`` as the payment's attempt (closing the open one at its channel first)."""
+        in_wechat: bool = False, openid: wechat.Openid | None = None) -> Payment:
+    """Open ``method`` as the payment's attempt (closing the open one at its channel first). With ``openid`` (JSAPI),
+    the attempt goes to the account that openid belongs to, not to whatever routing chooses by then."""
     current = view(session, in_wechat=in_wechat)
     if current.state == "paid":
         return current.payment
@@ -121,17 +122,19 @@ def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card
     user_id = session.payer.get("user_id")
     if remember and user_id:
         remembered.remember(session.merchant_id, user_id, method)
-    payer_context = {**session.payer, "openid": openid} if openid else session.payer
+    payer_context = {**session.payer, "openid": openid.value} if openid else session.payer
     return next_attempt.open_next_attempt(
         merchant, session.payment_id, method=method, payer=payer_context, return_url=return_url(session, key),
         card=card, step_ups=on_checkout.usable(session),
         records_with=lambda attempt: [
-            sessions.attempt_index_item(session.session_id, attempt.attempt_id, method, attempt.created_at)])
+            sessions.attempt_index_item(session.session_id, attempt.attempt_id, method, attempt.created_at)],
+        account_id=openid.account_id if openid else None)
 
 
-def wechat_authorisation(session: CheckoutSession, key: str, *, remember: bool) -> tuple[str | None, str | None]:
-    """Before a JSAPI attempt: ``(openid, None)`` when the payer's openid is known, else ``(None, url)`` to send the
-    payer through WeChat's web authorisation first."""
+def wechat_authorisation(session: CheckoutSession, key: str, *, remember: bool
+                         ) -> tuple[wechat.Openid | None, str | None]:
+    """Before a JSAPI attempt: ``(openid, None)`` when the payer's openid is known for the appid of the account routing
+    chooses now, else ``(None, url)`` to send the payer through WeChat's web authorisation under that account."""
     account = routing.choose_account(wechat.JSAPI, session.currency, session.merchant_id)
     openid = wechat.known_openid(session, account)
     if openid:
@@ -142,7 +145,7 @@ def wechat_authorisation(session: CheckoutSession, key: str, *, remember: bool) 
 def pay_after_authorisation(session: CheckoutSession, key: str, *, state: str, code: str) -> Payment:
     """Back from WeChat's web authorisation: check the state, learn the openid, open the JSAPI attempt."""
     held = wechat.take_state(session, state)
-    _, openid = wechat.learn_openid(session, str(held["account_id"]), code)
+    openid = wechat.learn_openid(session, str(held["account_id"]), code)
     return pay(session, key, wechat.JSAPI, remember=bool(held.get("remember")), card=None, in_wechat=True,
                openid=openid)
 

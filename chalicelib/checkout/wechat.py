@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from chalicelib import observability
 from chalicelib.channels.transport import UrllibTransport
 from chalicelib.channels.wechatpay import oauth
 from chalicelib.config.accounts import ChannelAccount
@@ -38,7 +40,21 @@ log = logging.getLogger(__name__)
 JSAPI = "wechat.jsapi"
 WEB_METHODS = ("wechat.native", "wechat.h5", JSAPI)  # what "WeChat Pay" is outside WeChat's browser, and inside
 STATE_TTL = timedelta(minutes=10)
+# The learnt openid's TTL (``expires_at_epoch``): its session's expiry and this margin (a payer on the page at the
+# last second may still retry). DynamoDB deletes expired items within days, not at once, so nothing relies on the
+# deletion: an expired session is refused before its openid is read.
+OPENID_KEPT_AFTER_SESSION = timedelta(hours=1)
 _transport: UrllibTransport | None = None
+
+
+@dataclass(frozen=True)
+class Openid:
+    """A payer's openid and the account the JSAPI attempt must go to: one whose appid the openid belongs to (WeChat
+    refuses an order whose appid is not the openid's). ``account_id`` None: the merchant gave the openid, so routing
+    chooses as for any payment."""
+
+    value: str
+    account_id: str | None
 
 
 def in_wechat(user_agent: str | None) -> bool:
@@ -75,21 +91,24 @@ def _openid_key(session_id: str) -> dict[str, str]:
     return {"pk": f"CS#{session_id}", "sk": "WXOPENID"}
 
 
-def known_openid(session: CheckoutSession, account: ChannelAccount) -> str | None:
-    """The openid to pay with: the merchant's ``payer.openid``, else the one this session learnt for this appid."""
+def known_openid(session: CheckoutSession, account: ChannelAccount) -> Openid | None:
+    """The openid to pay with: the merchant's ``payer.openid``, else the one this session learnt for the appid of
+    ``account`` (routing's choice now), pinned to ``account``. Learnt under another appid: None (authorise again)."""
     if session.payer.get("openid"):
-        return str(session.payer["openid"])
+        return Openid(str(session.payer["openid"]), None)
     held = state_repo.get_item(_openid_key(session.session_id))
     if held and held.get("appid") == account.setting("appid"):
-        return str(held["openid"])
+        return Openid(str(held["openid"]), account.account_id)
     return None
 
 
 def authorise_url(session: CheckoutSession, key: str, account: ChannelAccount, *, remember: bool) -> str:
     state = secrets.token_urlsafe(16)
     now = utcnow()
+    # expires_at is the limit take_state enforces; expires_at_epoch lets the table's TTL delete an unused state.
     _put({**_state_key(session.session_id, state), "account_id": account.account_id,
-                         "created_at": iso(now), "expires_at": iso(now + STATE_TTL), "remember": remember})
+          "created_at": iso(now), "expires_at": iso(now + STATE_TTL), "remember": remember,
+          "expires_at_epoch": int((now + STATE_TTL).timestamp())})
     back = f"{settings().public_base_url}/checkout/{session.session_id}/{key}/wechat-oauth"
     return oauth.authorize_url(account, back, state)
 
@@ -104,15 +123,16 @@ def take_state(session: CheckoutSession, state: str) -> dict[str, Any]:
     held = from_item(answer["Attributes"]) if answer.get("Attributes") else None
     if held is None:
         log.warning("checkout %s: WeChat authorisation came back with an unknown or used state", session.session_id,
-                    extra={"security_event": "oauth_state_refused", "session_id": session.session_id})
+                    extra=observability.security_event("oauth_state_refused", session_id=session.session_id))
         raise InvalidRequest("state is unknown or already used", param="state")
     if parse_iso(str(held["expires_at"])) <= utcnow():
         raise InvalidRequest("state has expired", param="state")
     return held
 
 
-def learn_openid(session: CheckoutSession, account_id: str, code: str) -> tuple[ChannelAccount, str]:
-    """Trade the code for the payer's openid and remember it for this session."""
+def learn_openid(session: CheckoutSession, account_id: str, code: str) -> Openid:
+    """Trade the code for the payer's openid under ``account_id``'s appid, remember it for this session, and pin the
+    attempt to that account (routing may choose another one meanwhile)."""
     global _transport
     if not code or len(code) > 128:
         raise InvalidRequest("code is missing", param="code")
@@ -120,5 +140,6 @@ def learn_openid(session: CheckoutSession, account_id: str, code: str) -> tuple[
     _transport = _transport or UrllibTransport()
     openid = oauth.exchange_code(_transport, account, code)
     _put({**_openid_key(session.session_id), "openid": openid, "appid": account.setting("appid"),
-                         "learnt_at": iso(utcnow())})
-    return account, openid
+          "account_id": account.account_id, "learnt_at": iso(utcnow()),
+          "expires_at_epoch": int((parse_iso(session.expires_at) + OPENID_KEPT_AFTER_SESSION).timestamp())})
+    return Openid(openid, account.account_id)

@@ -133,6 +133,11 @@ def _usable(candidates: tuple[Candidate, ...], by_id: dict[str, ChannelAccountCo
     return usable
 
 
+def account_refuses(account: ChannelAccountConfig, ctx: Context, method: ResolvedMethod) -> str | None:
+    """Why the account cannot take this payment at all (whatever rules and breakers say), or None."""
+    return _account_refuses(account, ctx, method)
+
+
 def _account_refuses(account: ChannelAccountConfig, ctx: Context, method: ResolvedMethod) -> str | None:
     if not account.enabled:
         return "account disabled"

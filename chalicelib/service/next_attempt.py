@@ -33,7 +33,7 @@ from chalicelib.domain.states import ATTEMPT_FINAL, AttemptState, PaymentState
 from chalicelib.service import payments
 from chalicelib.service.channel_refs import payment_refs
 from chalicelib.service.outcomes import apply_attempt_status
-from chalicelib.service.routing import account_or_error, callback_url, choose_account
+from chalicelib.service.routing import account_or_error, callback_url, choose_account, pinned_account
 from chalicelib.storage import records, state_repo
 from chalicelib.storage.sync_index import SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
@@ -50,7 +50,8 @@ HELD_OPENID = "held_openid"  # on an attempt held for step-up: the payer's openi
 def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer: dict[str, Any],
                       return_url: str | None, card: CardInput | None = None, payment_method: str | None = None,
                       records_with: Callable[[Attempt], list[dict[str, Any]]] | None = None,
-                      step_ups: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None) -> Payment:
+                      step_ups: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+                      account_id: str | None = None) -> Payment:
     """Close the payment's open attempt at its channel and open ``method`` as its new attempt.
 
     ``records_with(attempt)``: items written new in the same transaction as the attempt (the checkout session's
@@ -60,7 +61,10 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
     Every attempt gets a risk decision as a merchant create does (``stepup.hooks.assess_attempt``), taken before
     anything changes: deny raises ``RiskDenied`` (the open attempt stays as it was); challenge writes the attempt
     with the payment held ``requires_step_up`` and asks no channel until the payer passes a step-up
-    (``step_ups(offered)``: which of the rule's step-ups this payer can use here)."""
+    (``step_ups(offered)``: which of the rule's step-ups this payer can use here).
+
+    ``account_id`` pins the account instead of asking routing (``routing.pinned_account``): the checkout's WeChat
+    JSAPI attempt goes to the account whose appid the payer's openid was learnt under."""
     if requires_card(method) and card is None:
         raise InvalidRequest(f"{method} needs the payer's card", param="card")
     item = state_repo.get_item(records.payment_key(payment_id))
@@ -73,7 +77,8 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
         raise InvalidState(f"payment is {payment.status}; a new attempt needs a pending payment", param="payment_id")
     if parse_iso(payment.expires_at) <= utcnow():
         raise InvalidState("the payment has expired", param="payment_id")
-    account = choose_account(method, payment.currency, merchant.merchant_id)
+    account = (pinned_account(account_id, method, payment.currency, merchant.merchant_id) if account_id
+               else choose_account(method, payment.currency, merchant.merchant_id))
     now = utcnow()
     sealed: SealedCard | None = None
     if card is not None:

@@ -16,7 +16,7 @@ from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
 from chalicelib.domain.errors import NoChannelAvailable
 from chalicelib.routing import health as health_mod
 from chalicelib.routing import methods as methods_mod
-from chalicelib.routing.decide import Context, Plan, plan
+from chalicelib.routing.decide import Context, Plan, account_refuses, plan
 from chalicelib.routing.rules import NO_RULES, Failover
 from chalicelib.storage import config_repo
 
@@ -75,6 +75,21 @@ def choose(ctx: Context) -> tuple[Admitted, Iterator[Admitted], Plan]:
 def choose_account(method: str, currency: str, merchant_id: str) -> ChannelAccount:
     first, _, _ = choose(Context(merchant_id=merchant_id, method=method, currency=currency))
     return first.account
+
+
+def pinned_account(account_id: str, method: str, currency: str, merchant_id: str) -> ChannelAccount:
+    """The account a payment must go to whatever routing would choose now, when it can still take the payment at all
+    (enabled, offering the method, in the currency, for the merchant; else ``NoChannelAvailable``). Rules, gray
+    release and breakers are not consulted: the caller holds something only this account can use (a payer's WeChat
+    openid belongs to its appid, and an order under another appid is refused)."""
+    account = config_repo.channel_account(account_id)
+    refusal = "it is not configured" if account is None else account_refuses(
+        account.config, Context(merchant_id=merchant_id, method=method, currency=currency),
+        methods_mod.resolve(method))
+    if account is None or refusal:
+        raise NoChannelAvailable(f"channel account {account_id} cannot take {method} in {currency} now: {refusal}",
+                                 param="method")
+    return account
 
 
 def observe(account_id: str, *, ok: bool, latency_ms: float, probe: bool = False) -> None:

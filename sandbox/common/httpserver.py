@@ -72,6 +72,9 @@ class Router:
         return None
 
 
+_QUERY = re.compile(r"\?[^\s'\"]+")  # a query string, up to where a request line or a repr ends it
+
+
 def _make_handler_class(router: Router, not_found: Handler) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -89,7 +92,7 @@ def _make_handler_class(router: Router, not_found: Handler) -> type[BaseHTTPRequ
             try:
                 response = handler(request)
             except Exception:  # noqa: BLE001 - a sandbox bug must still answer, or the client hangs until its timeout
-                _log.exception("handler crashed: %s %s", self.command, self.path)
+                _log.exception("handler crashed: %s %s", self.command, split.path)
                 response = json_response(500, {"code": "SANDBOX_BUG", "message": "sandbox handler crashed"})
             self._send(response)
 
@@ -105,12 +108,14 @@ def _make_handler_class(router: Router, not_found: Handler) -> type[BaseHTTPRequ
                 self.wfile.write(response.body)
             except (BrokenPipeError, ConnectionResetError):
                 # The client timed out and left; that is the point of the timeout fault, not an error.
-                _log.info("client went away before the answer to %s %s", self.command, self.path)
+                _log.info("client went away before the answer to %s %s", self.command, urlsplit(self.path).path)
 
         do_GET = do_POST = do_DELETE = do_PUT = _dispatch
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            _log.info("%s %s", self.address_string(), format % args)
+            # The request line's query can hold a secret (WeChat's code exchange sends the AppSecret in it): the
+            # sandbox's request log, like the hub's, shows paths only.
+            _log.info("%s %s", self.address_string(), _QUERY.sub("?<redacted>", format % args))
 
     return _Handler
 

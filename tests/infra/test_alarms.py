@@ -17,7 +17,7 @@ import pytest
 ALERTS = {"amount_mismatch", "callback_business_mismatch", "chargeback", "orphan_money", "orphan_amount_unknown",
           "refund_success_after_failure", "settlement_held", "recon_run_failed", "webhook_target_refused", "statement_mismatch"}
 SECURITY_EVENTS = {"callback_rejected": 5, "callback_unknown_account": 20, "answer_rejected": 0,
-                   "bill_link_forged": 20, "invoice_callback_unknown": 20}
+                   "bill_link_forged": 20, "invoice_callback_unknown": 20, "oauth_state_refused": 20}
 
 
 def of_type(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:

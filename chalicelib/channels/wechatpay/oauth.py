@@ -4,8 +4,9 @@ The payer's browser goes to ``{oauth_base_url}/connect/oauth2/authorize`` and co
 ``code``; the hub trades it at ``{sns_api_base_url}/sns/oauth2/access_token`` with the official account's AppSecret
 for the openid. Both base URLs are account settings (``oauth_base_url``, default https://open.weixin.qq.com;
 ``sns_api_base_url``, default https://api.weixin.qq.com), as ``api_base_url`` is for the payment API; the AppSecret is
-the account secret ``app_secret``. The secret travels only in that server-to-server query (the transport logs paths,
-never queries) and never appears in an error.
+the account secret ``app_secret``. The secret travels only in that server-to-server query, as WeChat specifies: the
+transport logs paths, never queries, urllib3's own lines about the call (a retried connect) have their queries
+redacted, and no error of the exchange carries the URL, neither in its message nor in its cause or context.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from chalicelib.channels import log_redaction
 from chalicelib.channels.base import HttpRequest, Transport
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.errors import ChannelError
@@ -63,8 +65,17 @@ def exchange_code(transport: Transport, account: ChannelAccount, code: str) -> s
     app = OAuthApp.of(account)
     query = urlencode({"appid": app.appid, "secret": account.secrets.get("app_secret").reveal(), "code": code,
                        "grant_type": "authorization_code"})
-    response = transport.send(HttpRequest("GET", f"{app.sns_api_base_url}/sns/oauth2/access_token?{query}"),
-                              timeout_s=5.0)
+    url = f"{app.sns_api_base_url}/sns/oauth2/access_token"
+    failure: ChannelError | None = None
+    try:
+        response = transport.send(HttpRequest("GET", f"{url}?{query}"), timeout_s=5.0)
+    except ChannelError as exc:
+        failure = exc
+    if failure is not None:
+        # A fresh error raised outside the except block: whatever the transport's error chains (an HTTP library's
+        # exception whose message is the whole URL, the secret included) is neither its cause nor its context.
+        raise ChannelError(f"WeChat web authorisation could not be asked: {log_redaction.redact_queries(str(failure))}",
+                           retryable=failure.retryable, channel_code=failure.channel_code)
     if response.status != 200:
         raise ChannelError(f"WeChat web authorisation answered HTTP {response.status}", retryable=response.status >= 500)
     try:
