@@ -5,7 +5,7 @@ showing it and WeChat refuses H5 payments, so "WeChat Pay" is offered as ``wecha
 openid under the account's appid. The hub sends the browser through ``snsapi_base`` (silent) with a ``state`` that is
 128 random bits, stored hashed under the session, good once and for 10 minutes, so it cannot be forged nor replayed
 nor carried to another session. The code that comes back is traded server-side for the openid
-(``channels/wechatpay/oauth.py``).
+(``channels/wechat_oauth.py``, outside the wechatpay package so that the page loads none of the payment API's signing code).
 
 The openid is remembered **per session** (``CS#<session>/WXOPENID``), with the appid it belongs to: a retry or a
 switch back to WeChat in the same session skips the authorisation; another session, even for the same merchant and
@@ -22,8 +22,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import observability
+from chalicelib.channels import wechat_oauth as oauth
 from chalicelib.channels.transport import UrllibTransport
-from chalicelib.channels.wechatpay import oauth
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, parse_iso, utcnow

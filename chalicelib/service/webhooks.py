@@ -17,6 +17,7 @@ from typing import Any
 import urllib3
 from standardwebhooks.webhooks import Webhook
 
+from chalicelib.channels import log_redaction
 from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.models import Merchant
@@ -29,6 +30,8 @@ from chalicelib.storage.codec import to_item
 log = logging.getLogger(__name__)
 # Seconds after the previous try: ~28 h in all (1m, 5m, 30m, 2h, 5h, 10h, 10h).
 RETRY_DELAYS_S = (60, 300, 1800, 7200, 18000, 36000, 36000)
+# A merchant's notify_url may carry a token in its query: urllib3's own log lines never show it.
+log_redaction.install()
 TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0, total=10.0)  # a hanging merchant costs at most 10 s
 _MAX_ADDRESSES_TRIED = 3  # a name's checked addresses tried in turn when one refuses the connection at once
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from chalicelib.channels import wechat_oauth as oauth
 from chalicelib.channels.base import HttpRequest
 from chalicelib.channels.log_redaction import redact_queries
 from chalicelib.channels.transport import UrllibTransport
-from chalicelib.channels.wechatpay import oauth
 from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig, ChannelSecrets
 from chalicelib.domain.errors import ChannelError
 from sandbox.common.httpserver import BackgroundHTTPServer, Request, Response, Router, json_response
