@@ -10,19 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
 from chalicelib.domain.errors import NoChannelAvailable
 from chalicelib.routing import health as health_mod
 from chalicelib.routing import methods as methods_mod
 from chalicelib.routing.decide import Context, Plan, plan
-from chalicelib.routing.rules import NO_RULES, Failover
 from chalicelib.storage import config_repo
+
+if TYPE_CHECKING:  # pydantic models: read by a create's routing only, never by what settles or refunds a payment
+    from chalicelib.routing.rules import Failover
 
 
 def route(ctx: Context) -> Plan:
     """Every account that may take the payment, in the order to try, with the reasons (read-only: no probe)."""
+    from chalicelib.routing.rules import NO_RULES
+
     method = methods_mod.resolve(ctx.method)
     stored = config_repo.routing(ctx.merchant_id)
     tracker = health_mod.health()
@@ -38,6 +42,8 @@ def route(ctx: Context) -> Plan:
 def failover_policy(merchant_id: str) -> Failover:
     """A merchant without routing rules keeps the create it always had (no cut-off, no retry, no failover):
     failover is something an operator turns on by writing rules, with the time limit they chose."""
+    from chalicelib.routing.rules import Failover
+
     stored = config_repo.routing(merchant_id)
     return stored.rules.failover if stored else Failover(enabled=False)
 

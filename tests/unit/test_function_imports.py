@@ -32,9 +32,13 @@ CHANNEL_CODE = ("chalicelib.crypto.sm", "chalicelib.channels.wechatpay", "chalic
                 "chalicelib.channels.unionpay", "chalicelib.channels.ecny", "chalicelib.channels.stripe",
                 "chalicelib.channels.paypal")
 SM2_LIBRARIES = ("gmssl", "Cryptodome")  # what chalicelib.crypto.sm and the vault's old import chain pulled in
-# Request and channel-account models: a function with POST routes parses request bodies with them, a function
-# holding channel secrets parses account documents on every invocation; nothing else needs them at cold start.
-PYDANTIC = ("pydantic", "pydantic_core")
+# pydantic's model machinery (BaseModel and the schema building behind it, ~40 ms of CPU): the request models of a
+# function with POST routes. A function holding channel secrets parses account documents on every invocation, with
+# pydantic-core only (chalicelib/config/accounts.py); nothing else needs either.
+PYDANTIC_MODELS = ("pydantic",)
+PYDANTIC_CORE = ("pydantic_core",)
+# Routing rules and configured methods (pydantic models): a create's routing, never what settles a payment.
+ROUTING_MODELS = ("chalicelib.routing.rules", "chalicelib.routing.method_definition")
 # The merchant API's request models: merchant POSTs (the functions writing idempotency keys) only.
 MERCHANT_INPUTS = ("chalicelib.service.inputs",)
 WEB_FRAMEWORK = ("chalice",)  # a worker or a sweep serves no HTTP
@@ -72,8 +76,10 @@ def must_not_import(function: Function) -> tuple[str, ...]:
         banned += CHANNEL_CODE
     if not function.serves_http:
         banned += WEB_FRAMEWORK
-    if not function.takes_bodies and not access.channel_secrets:
-        banned += PYDANTIC
+    if not function.takes_bodies:
+        banned += (*PYDANTIC_MODELS, *ROUTING_MODELS)
+        if not access.channel_secrets:
+            banned += PYDANTIC_CORE
     if "IdempotencyTable" not in access.tables:
         banned += MERCHANT_INPUTS
     if access.tables.get("ReconTable") != WRITE:
@@ -145,7 +151,8 @@ def test_every_deployed_function_is_checked():
 
 def test_the_banned_project_modules_exist():
     """A renamed module would make its rule pass vacuously."""
-    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE, *MERCHANT_INPUTS) if m.startswith("chalicelib.")]
+    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE, *MERCHANT_INPUTS, *ROUTING_MODELS)
+               if m.startswith("chalicelib.")]
     assert [m for m in project if importlib.util.find_spec(m) is None] == []
 
 
@@ -154,4 +161,39 @@ def test_the_check_sees_what_a_function_does_load():
     reconciliation worker load what the others may not, once they use it."""
     assert loaded(modules_after_import("chalicelib.vault.cards.vault"), "chalicelib.vault.envelope")
     assert loaded(modules_after_import("functions.recon_worker.handler"), "chalicelib.recon.matching")
-    assert loaded(modules_after_import("functions.callbacks.app"), "pydantic")
+    assert loaded(modules_after_import("functions.payments.app"), "pydantic")
+    assert loaded(modules_after_import("functions.callbacks.app"), "pydantic_core")
+
+
+FIRST_REQUEST = """
+import importlib, json, sys
+module, attr = sys.argv[1].rsplit(".", 1)
+getattr(importlib.import_module(module), attr)
+# What a channel callback, a status query or a refund does before it reaches the network: read the account's
+# document, resolve the attempt's (built-in) method, load the channel's adapter.
+from chalicelib.channels import registry
+from chalicelib.config.accounts import ChannelAccountConfig
+from chalicelib.routing import methods
+config = ChannelAccountConfig.model_validate_json(json.dumps({
+    "account_id": "wx-main", "channel": "wechatpay", "methods": ["wechat.native"],
+    "api_base_url": "https://api.mch.weixin.qq.com", "settings": {"mchid": "1900000001"}}))
+assert methods.resolve("wechat.native").channel == config.channel
+registry.adapter(config.channel)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f.access.channel_secrets and not f.takes_bodies],
+                         ids=lambda f: f.name)
+def test_reading_an_account_loads_no_model_machinery(function: Function):
+    """Moving pydantic from the import to the first request would save nothing: a function that only reads channel
+    accounts (callbacks, the channel workers) must get through its first request's account work without it."""
+    out = subprocess.run([sys.executable, "-c", FIRST_REQUEST, function.handler], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert loaded(modules, "chalicelib.channels.wechatpay")  # the request's work did run
+    found = [name for name in (*PYDANTIC_MODELS, *ROUTING_MODELS) if loaded(modules, name)]
+    assert not found, f"{function.handler}'s first request loads {found}"
