@@ -49,6 +49,9 @@ RECON_ENGINE = ("chalicelib.recon.run", "chalicelib.recon.matching", "chalicelib
 # The PDF writer and what it pulls in (images, font subsetting): loaded by the first document rendered, never at
 # cold start, and never by a function that cannot write to the documents bucket (chalicelib/documents/pdf.py).
 DOCUMENT_LIBRARIES = ("fpdf", "PIL", "fontTools")
+# Terminal tools: the CEL package's own command line (``cel.cli``) brought these into the first risk decision of every
+# create and refund (~95 ms of CPU); chalicelib/risk/cel_extension.py loads the interpreter without it.
+TERMINAL_LIBRARIES = ("typer", "rich", "prompt_toolkit", "pygments", "cel.cli")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ FUNCTIONS = tuple(Function(g.name, g.handler, g.access, True, any(m == "POST" fo
 def must_not_import(function: Function) -> tuple[str, ...]:
     """The modules ``function`` cannot use, derived from its access (so a new function gets its rules)."""
     access = function.access
-    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY, *DOCUMENT_LIBRARIES]
+    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY, *DOCUMENT_LIBRARIES, *TERMINAL_LIBRARIES]
     if "DocumentsBucket" not in access.buckets:
         banned += ("chalicelib.documents.pdf", "chalicelib.bills.bills", "chalicelib.bills.statements")
     if "CardVaultKey" not in access.kms:
@@ -197,3 +200,30 @@ def test_reading_an_account_loads_no_model_machinery(function: Function):
     assert loaded(modules, "chalicelib.channels.wechatpay")  # the request's work did run
     found = [name for name in (*PYDANTIC_MODELS, *ROUTING_MODELS) if loaded(modules, name)]
     assert not found, f"{function.handler}'s first request loads {found}"
+
+
+RISK_DECISION = """
+import importlib, json, sys
+module, attr = sys.argv[1].rsplit(".", 1)
+getattr(importlib.import_module(module), attr)
+from chalicelib.risk.compiled import compile_rule
+from chalicelib.risk.rules import Rule
+from chalicelib.stepup import hooks  # what a create or a refund imports for its risk decision
+rule = Rule(rule_id="big", expr="amount > 100", action="review")
+assert compile_rule(rule).variables == {"amount"}
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f.access.risk_secrets], ids=lambda f: f.name)
+def test_a_risk_decision_loads_no_terminal_tool(function: Function):
+    """The first create or refund of a container decides its risk with the CEL interpreter: the interpreter alone."""
+    out = subprocess.run([sys.executable, "-c", RISK_DECISION, function.handler], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert loaded(modules, "cel.cel")
+    found = [name for name in TERMINAL_LIBRARIES if loaded(modules, name)]
+    assert not found, f"{function.handler}'s risk decision loads {found}"
