@@ -40,7 +40,7 @@ PYDANTIC_CORE = ("pydantic_core",)
 # Routing rules and configured methods (pydantic models): a create's routing, never what settles a payment.
 ROUTING_MODELS = ("chalicelib.routing.rules", "chalicelib.routing.method_definition")
 # The merchant API's request models: merchant POSTs (the functions writing idempotency keys) only.
-MERCHANT_INPUTS = ("chalicelib.service.inputs",)
+MERCHANT_INPUTS = ("chalicelib.service.inputs", "chalicelib.checkout.inputs", "chalicelib.invoices.inputs")
 WEB_FRAMEWORK = ("chalice",)  # a worker or a sweep serves no HTTP
 # Replaced by functions/sqs_batch.py: it cost every worker ~60 ms of imports.
 BATCH_UTILITY = ("aws_lambda_powertools.utilities.batch",)
@@ -227,3 +227,13 @@ def test_a_risk_decision_loads_no_terminal_tool(function: Function):
     assert loaded(modules, "cel.cel")
     found = [name for name in TERMINAL_LIBRARIES if loaded(modules, name)]
     assert not found, f"{function.handler}'s risk decision loads {found}"
+
+
+def test_the_invoice_workers_first_message_loads_nothing_it_cannot_use():
+    """The invoice worker imports its modules with its first message (functions/invoice_worker.py): that message must
+    obey the worker's rules too. Reversing an invoice once loaded the invoicing API's request models and pydantic."""
+    worker = next(f for f in FUNCTIONS if f.name == "invoice_worker")
+    modules = modules_after_import("chalicelib.invoices.reversal.red")  # imports issuing as well
+    assert loaded(modules, "chalicelib.invoices.issuing")
+    found = [name for name in must_not_import(worker) if loaded(modules, name)]
+    assert not found, f"the invoice worker's first message loads {found}"
