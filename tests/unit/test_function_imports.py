@@ -91,10 +91,11 @@ def must_not_import(function: Function) -> tuple[str, ...]:
 
 
 CHILD = """
-import gc, importlib, json, sys
+import gc, importlib, json, os, sys
 module, attr = sys.argv[1].rsplit(".", 1)
 assert callable(getattr(importlib.import_module(module), attr))
-print(json.dumps({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+print(json.dumps({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
+                  "pydantic_plugins": os.environ.get("PYDANTIC_DISABLE_PLUGINS")}))
 """
 
 
@@ -103,6 +104,7 @@ class Imported:
     modules: frozenset[str]
     gc_enabled: bool
     frozen: int  # objects the import moved out of the collector's reach (functions.imported)
+    pydantic_plugins: str | None  # PYDANTIC_DISABLE_PLUGINS as the handler left it
 
 
 @cache
@@ -117,7 +119,7 @@ def import_handler(handler: str) -> Imported:
                          text=True, timeout=120, check=False)
     assert out.returncode == 0, f"importing {handler} failed:\n{out.stderr}"
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return Imported(frozenset(result["modules"]), result["gc_enabled"], result["frozen"])
+    return Imported(frozenset(result["modules"]), result["gc_enabled"], result["frozen"], result["pydantic_plugins"])
 
 
 def modules_after_import(handler: str) -> frozenset[str]:
@@ -142,6 +144,17 @@ def test_function_collects_garbage_again_once_imported(function: Function):
     result = import_handler(function.handler)
     assert result.gc_enabled, f"{function.handler} leaves the garbage collector disabled"
     assert result.frozen > 0, f"{function.handler} was imported with the collector running"
+
+
+def test_no_function_scans_installed_packages_for_pydantic_plugins():
+    """In Lambda the first model built would read every installed distribution's metadata looking for pydantic
+    plugins, of which the hub has none (functions/__init__.py turns the search off there, and only there)."""
+    body_function = next(f for f in FUNCTIONS if f.takes_bodies)
+    assert import_handler(body_function.handler).pydantic_plugins == "__all__"
+    out = subprocess.run([sys.executable, "-c", "import functions, os; print(os.environ.get('PYDANTIC_DISABLE_PLUGINS'))"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "None"  # outside Lambda (tests, the local stack) nothing changes
 
 
 def test_every_deployed_function_is_checked():
