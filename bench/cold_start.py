@@ -150,10 +150,10 @@ def first_request(target: str) -> str:
     return FIRST_REQUESTS[target][1] if target in FIRST_REQUESTS else ""
 
 
-def run_once(target: str, first: str = "") -> Sample:
-    code = CHILD.format(root=ROOT, target=target, first=first, anchors=ANCHORS)
+def run_once(target: str, first: str = "", root: str = ROOT) -> Sample:
+    code = CHILD.format(root=root, target=target, first=first, anchors=ANCHORS)
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-I", "-c", code], env=child_env(), cwd=ROOT,
+    out = subprocess.run([sys.executable, "-I", "-c", code], env=child_env(), cwd=root,
                          capture_output=True, text=True, check=False)
     process_ms = (time.perf_counter() - started) * 1000
     if out.returncode != 0:
@@ -217,21 +217,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-breakdown", action="store_true", help="skip the -X importtime attribution")
+    parser.add_argument("--before", metavar="DIR", help="another checkout of the repository (e.g. `git worktree add"
+                        " DIR main`) whose handlers are measured in the same rounds, for before/after figures")
     args = parser.parse_args(argv)
 
     begun = time.perf_counter()
     for target in HANDLERS:  # compile .pyc files once so every measured run sees the same disk state
         run_once(target, first_request(target))
+        if args.before:
+            run_once(target, first_request(target), args.before)
     targets = (BASELINE, *ANCHORS, *HANDLERS)
     samples: dict[str, list[Sample]] = {t: [] for t in targets}
+    before: dict[str, list[Sample]] = {t: [] for t in HANDLERS}
     for _ in range(args.runs):  # round-robin, so a noisy moment spreads over all handlers, not one
         for target in targets:
             samples[target].append(run_once("" if target == BASELINE else target, first_request(target)))
+            if args.before and target in HANDLERS:
+                before[target].append(run_once(target, first_request(target), args.before))
 
-    def ratio(target: str, anchor: str, measure: Callable[[Sample], float]) -> float:
+    def ratio(target: str, anchor: str, measure: Callable[[Sample], float], of: dict[str, list[Sample]] = samples
+              ) -> float:
         """Median over the rounds of target / anchor measured in the same round, seconds apart: a load that comes
         and goes over the run moves both sides of each ratio alike."""
-        pairs = zip(samples[target], samples[anchor], strict=True)
+        pairs = zip(of[target], samples[anchor], strict=True)
         return median([measure(t) / measure(a) for t, a in pairs])
 
     def cpu(sample: Sample) -> float:
@@ -282,6 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\nThe first request's own work: what it loads or builds before reaching the network (CPU ms, median), run"
           " after the import\nin the same process; the other functions' first requests load nothing the import did not")
     print(table(["handler", "first request", "CPU ms"], first_rows, align_left=2))
+    if args.before:
+        compared = [[t, f"{ratio(t, FLOOR, cpu, before):.2f}", f"{ratio(t, FLOOR, cpu):.2f}",
+                     f"{ratio(t, FLOOR, cpu_with_first, before):.2f}" if t in FIRST_REQUESTS else "",
+                     f"{ratio(t, FLOOR, cpu_with_first):.2f}" if t in FIRST_REQUESTS else ""] for t in HANDLERS]
+        print(f"\nBefore ({args.before}) and now, measured in the same rounds against the same floor (CPU time):")
+        print(table(["handler", "import before", "import now", "+ 1st request before", "+ 1st request now"],
+                    compared))
     if breakdowns:
         print("\nWhere the import time goes (one `-X importtime` run per handler, which inflates totals):"
               " each third-party package\nis charged its cumulative time where the handler's import chain first"
