@@ -79,13 +79,14 @@ _ACCOUNT = """
 from chalicelib.config.accounts import ChannelAccountConfig
 ChannelAccountConfig.model_validate_json('{"account_id": "wx-main", "channel": "wechatpay", "methods": ["wechat.native"],'
                                          ' "api_base_url": "https://api.mch.weixin.qq.com", "settings": {"mchid": "1"}}')
-import chalicelib.channels.wechatpay
+from chalicelib.channels import registry
+registry.adapter("wechatpay")  # the adapter's module, its transport and metrics wrapper
 """
 _CREATE_PAYMENT = _ACCOUNT + """
 from chalicelib.service.inputs import CreatePaymentInput
 CreatePaymentInput.model_validate({"merchant_order_no": "o-1", "amount": 100, "currency": "CNY", "description": "tea",
                                    "method": "wechat.native", "metadata": {"k": "v"}})
-import chalicelib.routing.rules, chalicelib.stepup.hooks
+import chalicelib.routing.rules, chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials
 """
 FIRST_REQUESTS: dict[str, tuple[str, str]] = {
     "functions.payments.app": ("create a WeChat Native payment: body model, routing rules, risk decision, adapter",
@@ -100,7 +101,7 @@ import chalicelib.routing.rules
     "functions.refunds.app": ("create a refund: body model, risk decision", """
 from chalicelib.service.inputs import CreateRefundInput
 CreateRefundInput.model_validate({"amount": 100, "merchant_refund_no": "r-1"})
-import chalicelib.stepup.hooks
+import chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials
 """),
     "functions.callbacks.app": ("a WeChat Pay callback: account document, adapter", _ACCOUNT),
     "functions.invoices.app": ("create an invoice: body model", """
