@@ -88,6 +88,15 @@ CreatePaymentInput.model_validate({"merchant_order_no": "o-1", "amount": 100, "c
                                    "method": "wechat.native", "metadata": {"k": "v"}})
 import chalicelib.routing.rules, chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials
 """
+# fpdf2 uses numpy when it is installed; numpy is here only for the benchmarks' pandas (requirements-dev.txt) and is
+# not in the Lambda package, so it is hidden from the render as the function would not find it.
+_RENDER = """
+import sys
+sys.modules.setdefault("numpy", None)
+import fpdf, fpdf.fonts
+from chalicelib.documents.fonts import cjk_font_path
+cjk_font_path()
+"""
 FIRST_REQUESTS: dict[str, tuple[str, str]] = {
     "functions.payments.app": ("create a WeChat Native payment: body model, routing rules, risk decision, adapter",
                                _CREATE_PAYMENT),
@@ -121,6 +130,25 @@ CreateApiKeyInput.model_validate({"name": "shop"})
     "functions.invoice_worker.handler": ("issue an invoice: the issuing and reversal modules", """
 import chalicelib.invoices.issuing, chalicelib.invoices.reversal
 """),
+    "functions.bills.app": ("a payment's bill, rendered: the PDF writer and its font", _RENDER),
+    "functions.statements.handler": ("a month's statements, rendered: the PDF writer and its font", _RENDER),
+    "functions.sweeps.status_sync_sweep": ("a sweep: the status-sync service", """
+import chalicelib.service.status_sync
+"""),
+    "functions.recon_shards.plan": ("plan a WeChat Pay day: the run's modules, the statement's reader, the account", """
+import chalicelib.recon.repo, chalicelib.recon.run, chalicelib.recon.shards, chalicelib.recon.day_records
+import chalicelib.channels.wechatpay.bill
+""" + _ACCOUNT),
+    "functions.recon_shards.partition": ("partition a part: the shard module, both sides' readers, DuckDB", """
+import chalicelib.recon.shards, chalicelib.channels.wechatpay.bill_columnar, chalicelib.recon.hub_records, duckdb
+"""),
+    "functions.recon_shards.match": ("match a shard: the shard module, DuckDB", """
+import chalicelib.recon.shards, duckdb
+"""),
+    "functions.recon_shards.combine": ("combine the shards: the run's modules, the statement's reader, the account", """
+import chalicelib.recon.repo, chalicelib.recon.run, chalicelib.recon.shards, chalicelib.recon.tally
+import chalicelib.channels.wechatpay.bill
+""" + _ACCOUNT),
 }
 
 
