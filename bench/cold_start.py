@@ -75,10 +75,12 @@ print(json.dumps({{"ms": elapsed * 1000, "cpu_ms": cpu * 1000, "first_cpu_ms": f
 # loads or builds something the import left out (a channel adapter, a request model built on first use, the routing
 # and risk modules of a create, a worker's deferred modules), that work is run after the import in the same child,
 # as the most common request of that function does it, and the import plus it is what the goal is judged on.
-_ACCOUNT = """
+_ACCOUNT_DOCUMENT = """
 from chalicelib.config.accounts import ChannelAccountConfig
 ChannelAccountConfig.model_validate_json('{"account_id": "wx-main", "channel": "wechatpay", "methods": ["wechat.native"],'
                                          ' "api_base_url": "https://api.mch.weixin.qq.com", "settings": {"mchid": "1"}}')
+"""
+_ACCOUNT = _ACCOUNT_DOCUMENT + """
 from chalicelib.channels import registry
 registry.adapter("wechatpay")  # the adapter's module, its transport and metrics wrapper
 """
@@ -132,6 +134,7 @@ import chalicelib.invoices.issuing, chalicelib.invoices.reversal
 """),
     "functions.bills.app": ("a payment's bill, rendered: the PDF writer and its font", _RENDER),
     "functions.statements.handler": ("a month's statements, rendered: the PDF writer and its font", _RENDER),
+    "functions.recon_fanout.fan_out": ("the daily fan-out: the channel accounts' documents", _ACCOUNT_DOCUMENT),
     "functions.sweeps.status_sync_sweep": ("a sweep: the status-sync service", """
 import chalicelib.service.status_sync
 """),
