@@ -14,17 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
 from chalicelib.domain.errors import NoChannelAvailable
-from chalicelib.routing import health as health_mod
 from chalicelib.routing import methods as methods_mod
-from chalicelib.routing.decide import Context, Plan, plan
 from chalicelib.storage import config_repo
 
-if TYPE_CHECKING:  # pydantic models: read by a create's routing only, never by what settles or refunds a payment
+# The decision, its breaker counters and the rules (pydantic models) are loaded by what routes (a create, the
+# checkout's offer); what settles, refunds or reconciles a payment only finds its account (account_or_error).
+if TYPE_CHECKING:
+    from chalicelib.routing.decide import Context, Plan
     from chalicelib.routing.rules import Failover
 
 
 def route(ctx: Context) -> Plan:
     """Every account that may take the payment, in the order to try, with the reasons (read-only: no probe)."""
+    from chalicelib.routing import health as health_mod
+    from chalicelib.routing.decide import plan
     from chalicelib.routing.rules import NO_RULES
 
     method = methods_mod.resolve(ctx.method)
@@ -57,6 +60,8 @@ class Admitted:
 def admitted(accounts: Iterable[ChannelAccountConfig]) -> Iterator[Admitted]:
     """The plan's accounts that may be sent a create now, in order; a half-open one only to the caller that takes
     its probe. Lazy: a backup is admitted only when failover reaches it."""
+    from chalicelib.routing import health as health_mod
+
     tracker = health_mod.health()
     for config in accounts:
         allowed, probe = tracker.admit(config.account_id)
@@ -79,11 +84,15 @@ def choose(ctx: Context) -> tuple[Admitted, Iterator[Admitted], Plan]:
 
 
 def choose_account(method: str, currency: str, merchant_id: str) -> ChannelAccount:
+    from chalicelib.routing.decide import Context
+
     first, _, _ = choose(Context(merchant_id=merchant_id, method=method, currency=currency))
     return first.account
 
 
 def observe(account_id: str, *, ok: bool, latency_ms: float, probe: bool = False) -> None:
+    from chalicelib.routing import health as health_mod
+
     health_mod.health().observe(account_id, ok=ok, latency_ms=latency_ms, probe=probe)
 
 
@@ -102,6 +111,8 @@ def offers(merchant_id: str, currency: str, amount: int | None, methods: Iterabl
            payer_id: str | None = None, city: str | None = None, user_groups: tuple[str, ...] = ()) -> list[Offer]:
     """The methods that would be taken now, in the order given (or every known method): a method is offered
     when routing finds an account for it whose breaker is not open. ``methods``: what the merchant allows."""
+    from chalicelib.routing.decide import Context
+
     found = []
     definitions = methods_mod.definitions()
     for method in methods if methods is not None else methods_mod.known_methods():

@@ -39,6 +39,9 @@ PYDANTIC_MODELS = ("pydantic",)
 PYDANTIC_CORE = ("pydantic_core",)
 # Routing rules and configured methods (pydantic models): a create's routing, never what settles a payment.
 ROUTING_MODELS = ("chalicelib.routing.rules", "chalicelib.routing.method_definition")
+# The routing decision and its breaker counters: what creates payments (functions taking bodies) routes; what
+# settles, refunds or reconciles one only finds its account (chalicelib/service/routing.py).
+ROUTING_DECISION = ("chalicelib.routing.decide", "chalicelib.routing.health")
 # The merchant API's request models: merchant POSTs (the functions writing idempotency keys) only.
 MERCHANT_INPUTS = ("chalicelib.service.inputs", "chalicelib.checkout.inputs", "chalicelib.invoices.inputs")
 WEB_FRAMEWORK = ("chalice",)  # a worker or a sweep serves no HTTP
@@ -80,7 +83,7 @@ def must_not_import(function: Function) -> tuple[str, ...]:
     if not function.serves_http:
         banned += WEB_FRAMEWORK
     if not function.takes_bodies:
-        banned += (*PYDANTIC_MODELS, *ROUTING_MODELS)
+        banned += (*PYDANTIC_MODELS, *ROUTING_MODELS, *ROUTING_DECISION)
         if not access.channel_secrets:
             banned += PYDANTIC_CORE
     if "IdempotencyTable" not in access.tables:
@@ -167,7 +170,7 @@ def test_every_deployed_function_is_checked():
 
 def test_the_banned_project_modules_exist():
     """A renamed module would make its rule pass vacuously."""
-    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE, *MERCHANT_INPUTS, *ROUTING_MODELS)
+    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE, *MERCHANT_INPUTS, *ROUTING_MODELS, *ROUTING_DECISION)
                if m.startswith("chalicelib.")]
     assert [m for m in project if importlib.util.find_spec(m) is None] == []
 
@@ -211,7 +214,7 @@ def test_reading_an_account_loads_no_model_machinery(function: Function):
     assert out.returncode == 0, out.stderr
     modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
     assert loaded(modules, "chalicelib.channels.wechatpay")  # the request's work did run
-    found = [name for name in (*PYDANTIC_MODELS, *ROUTING_MODELS) if loaded(modules, name)]
+    found = [name for name in (*PYDANTIC_MODELS, *ROUTING_MODELS, *ROUTING_DECISION) if loaded(modules, name)]
     assert not found, f"{function.handler}'s first request loads {found}"
 
 
