@@ -253,3 +253,12 @@ def test_the_invoice_workers_first_message_loads_nothing_it_cannot_use():
     assert loaded(modules, "chalicelib.invoices.issuing")
     found = [name for name in must_not_import(worker) if loaded(modules, name)]
     assert not found, f"the invoice worker's first message loads {found}"
+
+
+def test_fetching_a_statement_loads_no_run():
+    """The sharded plan step fetches the day's statement (chalicelib/recon/fetch.py) and needs nothing else of a
+    run: not the matching, the repairs through the payment services, nor the reports."""
+    modules = modules_after_import("chalicelib.recon.fetch.fetch")
+    found = [name for name in ("chalicelib.recon.run", "chalicelib.recon.repairs", "chalicelib.recon.report",
+                               "chalicelib.service") if loaded(modules, name)]
+    assert not found, f"fetching a statement loads {found}"
