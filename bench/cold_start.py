@@ -7,7 +7,9 @@ cache; .pyc files exist after the first run). The child times ``importlib.import
 
 The handlers are every deployed function's (``infra.functions``, the table the template is built from).
 Each is also given as a ratio to the floor, ``import boto3, pydantic, chalice, cryptography``, timed the same
-way in the same rounds, so a loaded machine moves both sides of the ratio; the goal is 1.25x at most.
+way in the same rounds, so a loaded machine moves both sides of the ratio; the goal is 1.25x at most. Where a
+function's first request loads or builds what the import left out (``FIRST_REQUESTS``), that work is timed after
+the import in the same child and the goal is judged on the two together: a deferral is no saving otherwise.
 
 A separate, untimed ``-X importtime`` run per handler attributes the import time to top-level packages,
 to show what a handler pays for.
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,29 +61,105 @@ elif target:
     module, attr = target.rsplit(".", 1)
     getattr(importlib.import_module(module), attr)
 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-then_ms = 0.0
-if {then!r}:  # a lazy import the handler defers to its first request, timed on top of the handler
-    start = time.perf_counter()
-    module, attr = {then!r}.rsplit(".", 1)
-    getattr(importlib.import_module(module), attr)
-    then_ms = (time.perf_counter() - start) * 1000
+first_cpu = 0.0
+if {first!r}:  # what the handler's first request does before it reaches the network, timed on top of the import
+    cpu_start = time.process_time()
+    exec({first!r})
+    first_cpu = time.process_time() - cpu_start
 rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"ms": elapsed * 1000, "cpu_ms": cpu * 1000, "then_ms": then_ms, "rss_kb": rss_kb,
+print(json.dumps({{"ms": elapsed * 1000, "cpu_ms": cpu * 1000, "first_cpu_ms": first_cpu * 1000, "rss_kb": rss_kb,
                   "modules": len(sys.modules)}}))
 """
 
-
-# Handlers that import a channel adapter lazily, on their first request (chalicelib.channels.registry).
-DEFERRED = "chalicelib.channels.wechatpay.WeChatPayAdapter"
-USES_ADAPTER = ("functions.payments.app", "functions.callbacks.app", "functions.refund_worker.handler",
-                "functions.status_sync_worker.handler")
+# A saving at import is no saving if the first request only pays it later. So for every function whose first request
+# loads or builds something the import left out (a channel adapter, a request model built on first use, the routing
+# and risk modules of a create, a worker's deferred modules), that work is run after the import in the same child,
+# as the most common request of that function does it, and the import plus it is what the goal is judged on.
+_ACCOUNT_DOCUMENT = """
+from chalicelib.config.accounts import ChannelAccountConfig
+ChannelAccountConfig.model_validate_json('{"account_id": "wx-main", "channel": "wechatpay", "methods": ["wechat.native"],'
+                                         ' "api_base_url": "https://api.mch.weixin.qq.com", "settings": {"mchid": "1"}}')
+"""
+_ACCOUNT = _ACCOUNT_DOCUMENT + """
+from chalicelib.channels import registry
+registry.adapter("wechatpay")  # the adapter's module, its transport and metrics wrapper
+"""
+_CREATE_PAYMENT = _ACCOUNT + """
+from chalicelib.service.inputs import CreatePaymentInput
+CreatePaymentInput.model_validate({"merchant_order_no": "o-1", "amount": 100, "currency": "CNY", "description": "tea",
+                                   "method": "wechat.native", "metadata": {"k": "v"}})
+import chalicelib.routing.rules, chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials
+"""
+# fpdf2 uses numpy when it is installed; numpy is here only for the benchmarks' pandas (requirements-dev.txt) and is
+# not in the Lambda package, so it is hidden from the render as the function would not find it.
+_RENDER = """
+import sys
+sys.modules.setdefault("numpy", None)
+import fpdf, fpdf.fonts
+from chalicelib.documents.fonts import cjk_font_path
+cjk_font_path()
+"""
+FIRST_REQUESTS: dict[str, tuple[str, str]] = {
+    "functions.payments.app": ("create a WeChat Native payment: body model, routing rules, risk decision, adapter",
+                               _CREATE_PAYMENT),
+    "functions.checkout.app": ("create a checkout session: body model, routing rules", """
+from chalicelib.checkout.inputs import CreateCheckoutSessionInput
+CreateCheckoutSessionInput.model_validate({"merchant_order_no": "o-1", "amount": 100, "currency": "CNY",
+                                           "description": "tea", "allowed_methods": ["wechat.native"],
+                                           "return_url": "https://shop.example/done"})
+import chalicelib.routing.rules
+"""),
+    "functions.refunds.app": ("create a refund: body model, risk decision", """
+from chalicelib.service.inputs import CreateRefundInput
+CreateRefundInput.model_validate({"amount": 100, "merchant_refund_no": "r-1"})
+import chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials
+"""),
+    "functions.callbacks.app": ("a WeChat Pay callback: account document, adapter", _ACCOUNT),
+    "functions.invoices.app": ("create an invoice: body model", """
+from chalicelib.invoices.inputs import CreateInvoiceInput
+CreateInvoiceInput.model_validate({"merchant_invoice_no": "i-1", "kind": "ordinary", "payment_ids": ["pay_1"],
+                                   "buyer": {"type": "person", "name": "Li Lei"},
+                                   "lines": [{"description": "tea", "tax_code": "1030201020000000000",
+                                              "tax_rate": "0.13", "amount": 100}]})
+"""),
+    "functions.operator_api.app": ("create an API key: body model", """
+from chalicelib.service.operator_inputs import CreateApiKeyInput
+CreateApiKeyInput.model_validate({"name": "shop"})
+"""),
+    "functions.status_sync_worker.handler": ("query a WeChat attempt: account document, adapter", _ACCOUNT),
+    "functions.refund_worker.handler": ("submit a WeChat refund: account document, adapter", _ACCOUNT),
+    "functions.recon_worker.handler": ("a WeChat Pay day: account document, adapter", _ACCOUNT),
+    "functions.invoice_worker.handler": ("issue an invoice: the issuing and reversal modules", """
+import chalicelib.invoices.issuing, chalicelib.invoices.reversal
+"""),
+    "functions.bills.app": ("a payment's bill, rendered: the PDF writer and its font", _RENDER),
+    "functions.statements.handler": ("a month's statements, rendered: the PDF writer and its font", _RENDER),
+    "functions.recon_fanout.fan_out": ("the daily fan-out: the channel accounts' documents", _ACCOUNT_DOCUMENT),
+    "functions.sweeps.status_sync_sweep": ("a sweep: the status-sync service", """
+import chalicelib.service.status_sync
+"""),
+    "functions.recon_shards.plan": ("plan a WeChat Pay day: the run's modules, the statement's reader, the account", """
+import chalicelib.recon.repo, chalicelib.recon.run, chalicelib.recon.shards, chalicelib.recon.day_records
+import chalicelib.channels.wechatpay.bill
+""" + _ACCOUNT),
+    "functions.recon_shards.partition": ("partition a part: the shard module, both sides' readers, DuckDB", """
+import chalicelib.recon.shards, chalicelib.channels.wechatpay.bill_columnar, chalicelib.recon.hub_records, duckdb
+"""),
+    "functions.recon_shards.match": ("match a shard: the shard module, DuckDB", """
+import chalicelib.recon.shards, duckdb
+"""),
+    "functions.recon_shards.combine": ("combine the shards: the run's modules, the statement's reader, the account", """
+import chalicelib.recon.repo, chalicelib.recon.run, chalicelib.recon.shards, chalicelib.recon.tally
+import chalicelib.channels.wechatpay.bill
+""" + _ACCOUNT),
+}
 
 
 @dataclass
 class Sample:
     import_ms: float
     cpu_ms: float
-    deferred_ms: float
+    first_cpu_ms: float
     rss_mb: float
     modules: int
     process_ms: float
@@ -99,16 +178,20 @@ def child_env() -> dict[str, str]:
     }
 
 
-def run_once(target: str, then: str = "") -> Sample:
-    code = CHILD.format(root=ROOT, target=target, then=then, anchors=ANCHORS)
+def first_request(target: str) -> str:
+    return FIRST_REQUESTS[target][1] if target in FIRST_REQUESTS else ""
+
+
+def run_once(target: str, first: str = "", root: str = ROOT) -> Sample:
+    code = CHILD.format(root=root, target=target, first=first, anchors=ANCHORS)
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-I", "-c", code], env=child_env(), cwd=ROOT,
+    out = subprocess.run([sys.executable, "-I", "-c", code], env=child_env(), cwd=root,
                          capture_output=True, text=True, check=False)
     process_ms = (time.perf_counter() - started) * 1000
     if out.returncode != 0:
         raise RuntimeError(f"importing {target} failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return Sample(result["ms"], result["cpu_ms"], result["then_ms"], result["rss_kb"] / 1024, result["modules"], process_ms)
+    return Sample(result["ms"], result["cpu_ms"], result["first_cpu_ms"], result["rss_kb"] / 1024, result["modules"], process_ms)
 
 
 PROJECT_PACKAGES = frozenset({"app", "functions", "chalicelib"})
@@ -166,64 +249,86 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-breakdown", action="store_true", help="skip the -X importtime attribution")
+    parser.add_argument("--before", metavar="DIR", help="another checkout of the repository (e.g. `git worktree add"
+                        " DIR main`) whose handlers are measured in the same rounds, for before/after figures")
     args = parser.parse_args(argv)
 
     begun = time.perf_counter()
-    run_once("app.app", DEFERRED)  # compile .pyc files once so every measured run sees the same disk state
+    for target in HANDLERS:  # compile .pyc files once so every measured run sees the same disk state
+        run_once(target, first_request(target))
+        if args.before:
+            run_once(target, first_request(target), args.before)
     targets = (BASELINE, *ANCHORS, *HANDLERS)
     samples: dict[str, list[Sample]] = {t: [] for t in targets}
-    deferred: dict[str, list[Sample]] = {t: [] for t in USES_ADAPTER}
+    before: dict[str, list[Sample]] = {t: [] for t in HANDLERS}
     for _ in range(args.runs):  # round-robin, so a noisy moment spreads over all handlers, not one
         for target in targets:
-            samples[target].append(run_once("" if target == BASELINE else target))
-        for target in USES_ADAPTER:
-            deferred[target].append(run_once(target, DEFERRED))
+            samples[target].append(run_once("" if target == BASELINE else target, first_request(target)))
+            if args.before and target in HANDLERS:
+                before[target].append(run_once(target, first_request(target), args.before))
 
-    def ratio(target: str, anchor: str, measure: str) -> float:
+    def ratio(target: str, anchor: str, measure: Callable[[Sample], float], of: dict[str, list[Sample]] = samples
+              ) -> float:
         """Median over the rounds of target / anchor measured in the same round, seconds apart: a load that comes
         and goes over the run moves both sides of each ratio alike."""
-        pairs = zip(samples[target], samples[anchor], strict=True)
-        return median([getattr(t, measure) / getattr(a, measure) for t, a in pairs])
+        pairs = zip(of[target], samples[anchor], strict=True)
+        return median([measure(t) / measure(a) for t, a in pairs])
+
+    def cpu(sample: Sample) -> float:
+        return sample.cpu_ms
+
+    def cpu_with_first(sample: Sample) -> float:
+        return sample.cpu_ms + sample.first_cpu_ms
 
     rows = []
     over = []
+    first_rows = []
     for target in targets:
         wall = [s.import_ms for s in samples[target]]
-        ratios = ["", "", "", ""]
+        ratios = ["", "", "", "", ""]
         if target != BASELINE:
-            cpu_ratio = ratio(target, FLOOR, "cpu_ms")
-            ratios = [f"{ratio(target, FLOOR, 'import_ms'):.2f}", f"{cpu_ratio:.2f}",
-                      f"{ratio(target, FLOOR_MODELS, 'cpu_ms'):.2f}", ""]
+            judged = ratio(target, FLOOR, cpu_with_first)  # the import alone where the first request defers nothing
+            ratios = [f"{ratio(target, FLOOR, lambda s: s.import_ms):.2f}", f"{ratio(target, FLOOR, cpu):.2f}",
+                      f"{judged:.2f}" if target in FIRST_REQUESTS else "", f"{ratio(target, FLOOR_MODELS, cpu):.2f}", ""]
             if target in HANDLERS:
-                ratios[3] = "ok" if cpu_ratio <= TARGET_RATIO else "OVER"
-                if cpu_ratio > TARGET_RATIO:
-                    over.append(f"{target} {cpu_ratio:.2f}")
+                ratios[4] = "ok" if judged <= TARGET_RATIO else "OVER"
+                if judged > TARGET_RATIO:
+                    over.append(f"{target} {judged:.2f}")
+            if target in FIRST_REQUESTS:
+                first_rows.append([target, FIRST_REQUESTS[target][0],
+                                   fmt(median([s.first_cpu_ms for s in samples[target]]))])
         rows.append([
             target, fmt(median(wall)), fmt(min(wall)), fmt(max(wall)), fmt(median([s.cpu_ms for s in samples[target]])),
             *ratios, fmt(median([s.rss_mb for s in samples[target]])), str(samples[target][0].modules),
             fmt(median([s.process_ms for s in samples[target]]), 0),
         ])
-    deferred_rows = []
-    for target in USES_ADAPTER:
-        ms = [s.deferred_ms for s in deferred[target]]
-        deferred_rows.append([target, fmt(median(ms)), fmt(min(ms)), fmt(max(ms)),
-                              fmt(median([s.rss_mb for s in deferred[target]]))])
     breakdowns = [] if args.no_breakdown else [(t, import_breakdown(t)) for t in HANDLERS]
 
     print(f"## Cold start: import + getattr of each handler, {args.runs} fresh `python -I` processes each\n")
-    print(table(["handler", "wall ms", "min", "max", "CPU ms", "x floor wall", "x floor CPU", "x floor+models CPU",
-                 f"CPU <= {TARGET_RATIO}x", "peak RSS MB", "modules", "process ms"], rows))
+    print(table(["handler", "wall ms", "min", "max", "CPU ms", "x floor wall", "x floor CPU",
+                 "+ 1st request x floor CPU", "x floor+models CPU", f"<= {TARGET_RATIO}x", "peak RSS MB", "modules",
+                 "process ms"], rows))
     print("\nwall ms: importlib.import_module + getattr, timed in the child (interpreter start excluded), median;"
           " CPU ms: the same span in\nprocess CPU time (time.process_time), which a busy machine inflates far less"
           " than wall time")
     print(f"x floor: median over the {args.runs} rounds of (handler / floor of the same round), in wall and in CPU"
-          " time; x floor+models: the\nsame in CPU time against the floor plus one pydantic model built"
-          " (BaseModel and its schema machinery)")
-    print("peak RSS: ru_maxrss of the child after the import; process ms: whole child, as seen by the parent")
+          " time; + 1st request: the import\nplus its first request's own work (below), in CPU time; x floor+models:"
+          " the import in CPU time against the floor plus one pydantic\nmodel built (BaseModel and its schema"
+          f" machinery); <= {TARGET_RATIO}x: judged on the import plus the first request where there is one")
+    print("peak RSS: ru_maxrss of the child after the import and the first request's work; process ms: whole child,"
+          " as seen by the parent")
     print(f"\nwithin {TARGET_RATIO}x the floor in CPU time: {len(HANDLERS) - len(over)} of {len(HANDLERS)} functions"
           + (f"; over: {', '.join(over)}" if over else ""))
-    print(f"\nDeferred to the first request: importing {DEFERRED} (cryptography, gmssl, ...) after the handler")
-    print(table(["handler", "median ms", "min ms", "max ms", "peak RSS MB after"], deferred_rows))
+    print("\nThe first request's own work: what it loads or builds before reaching the network (CPU ms, median), run"
+          " after the import\nin the same process; the other functions' first requests load nothing the import did not")
+    print(table(["handler", "first request", "CPU ms"], first_rows, align_left=2))
+    if args.before:
+        compared = [[t, f"{ratio(t, FLOOR, cpu, before):.2f}", f"{ratio(t, FLOOR, cpu):.2f}",
+                     f"{ratio(t, FLOOR, cpu_with_first, before):.2f}" if t in FIRST_REQUESTS else "",
+                     f"{ratio(t, FLOOR, cpu_with_first):.2f}" if t in FIRST_REQUESTS else ""] for t in HANDLERS]
+        print(f"\nBefore ({args.before}) and now, measured in the same rounds against the same floor (CPU time):")
+        print(table(["handler", "import before", "import now", "+ 1st request before", "+ 1st request now"],
+                    compared))
     if breakdowns:
         print("\nWhere the import time goes (one `-X importtime` run per handler, which inflates totals):"
               " each third-party package\nis charged its cumulative time where the handler's import chain first"

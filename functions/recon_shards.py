@@ -69,8 +69,9 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"account_id", "day", "execution", "export_keys", "shards"[, "part_lines", "statement_key"]}`` -> the state the maps
     run on (``export_keys``: the data files a DynamoDB export's ``manifest-files.json`` lists)."""
     from chalicelib.domain.clock import iso, utcnow
-    from chalicelib.recon import repo, run, shards
+    from chalicelib.recon import repo, shards
     from chalicelib.recon.day_records import fee_rate_bps
+    from chalicelib.recon.fetch import fetch
 
     configure_logging()
     count = int(event["shards"])
@@ -83,7 +84,7 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # The statement: fetched from the channel as a run fetches it, or already in the bucket (a channel that
     # delivers its file there), named by ``statement_key``.
     given = event.get("statement_key")
-    stored = run._fetch(account, day, token) if not given else _stored(str(given))
+    stored = fetch(account, day, token) if not given else _stored(str(given))
     pool, pool_day = repo.pool_for(account.account_id, day)
     s3.put_object(Bucket=bucket, Key=f"{prefix}/pool.json",
                   Body=json.dumps([codec.pooled_to_dict(entry) for entry in pool]).encode())

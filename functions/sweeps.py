@@ -30,8 +30,8 @@ def outbox_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
 
 
 def status_sync_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
-    # Imported here: it pulls in the channel seam (pydantic), which the outbox sweep sharing this module
-    # would otherwise pay for at every cold start.
+    # Imported here: it pulls in the channel seam and the payment services, which the outbox sweep sharing this
+    # module would otherwise pay for at every cold start.
     from chalicelib.service import status_sync
 
     return {"enqueued": status_sync.sweep(SWEEP_BUDGET_S)}

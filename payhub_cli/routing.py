@@ -93,7 +93,8 @@ def route_health(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def method_put(args: argparse.Namespace) -> dict[str, Any]:
-    from chalicelib.routing.methods import MethodDefinition, check_definition
+    from chalicelib.routing.method_definition import MethodDefinition
+    from chalicelib.routing.methods import check_definition
     from chalicelib.service import audit
     from chalicelib.storage import config_repo
     from payhub_cli.keys import actor

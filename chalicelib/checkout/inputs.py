@@ -17,7 +17,7 @@ _PAGE_METHOD_ENUM: dict[str, Any] = {"enum": list(PAGE_METHODS)}
 class SupportContactInput(BaseModel):
     """How the payer reaches the merchant, shown on the page next to the session's support reference."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
 
     email: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}$")] | None = None
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 -]{5,24}$")] | None = None
@@ -25,7 +25,7 @@ class SupportContactInput(BaseModel):
 
 
 class CreateCheckoutSessionInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True)
 
     merchant_order_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*]{1,32}$")]
     amount: Int = Field(gt=0, le=10**12)

@@ -13,7 +13,7 @@ _TEXT = r"^[^\x00-\x1f\x7f]*$"
 
 
 class BuyerInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: Literal["person", "company"]
     name: str = Field(min_length=1, max_length=100, pattern=_TEXT)
     tax_no: str | None = Field(default=None, max_length=20)  # a company's unified social credit code
@@ -24,7 +24,7 @@ class BuyerInput(BaseModel):
 
 
 class LineInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     description: str = Field(min_length=1, max_length=90, pattern=_TEXT)
     tax_code: str = Field(pattern=r"^\d{19}$")  # 税收分类编码: 19 digits
     tax_rate: Literal["0.13", "0.09", "0.06", "0.05", "0.03", "0.01", "0"]
@@ -33,7 +33,7 @@ class LineInput(BaseModel):
 
 
 class CreateInvoiceInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     merchant_invoice_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     kind: Literal["ordinary", "special"]  # 数电普票 / 数电专票
     payment_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]] = Field(min_length=1, max_length=20)
@@ -63,6 +63,6 @@ class CreateInvoiceInput(BaseModel):
 
 
 class ReverseInvoiceInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     amount: int | None = Field(default=None, gt=0, le=100_000_000_000)  # fen; default: what refunds made due
     reason: Literal["refund", "sales_return", "billing_error", "service_stopped", "discount"] = "refund"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import Conflict, InvalidState, NotFound, Unprocessable
@@ -19,10 +19,12 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Merchant
 from chalicelib.domain.states import PaymentState
 from chalicelib.invoices import amounts, config, files, records
-from chalicelib.invoices.inputs import CreateInvoiceInput, ReverseInvoiceInput
 from chalicelib.storage import outbox, state_repo
-from chalicelib.storage.idempotency import RequestOrigin
 from chalicelib.storage.transaction import Transaction, TransactionConflict
+
+if TYPE_CHECKING:  # the API's request models: the invoice worker, which reverses through new_serial, parses no bodies
+    from chalicelib.invoices.inputs import CreateInvoiceInput, ReverseInvoiceInput
+    from chalicelib.storage.idempotency import RequestOrigin
 
 TOPIC = "invoices"
 

@@ -32,6 +32,7 @@ from chalicelib.domain.errors import ChannelError, NotFound
 from chalicelib.observability import alert
 from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
 from chalicelib.recon.day_records import fee_rate_bps, hub_record_tuples
+from chalicelib.recon.fetch import StatementNotReady, fetch
 from chalicelib.recon.items import ItemBook, follow_up_pool
 from chalicelib.recon.matching import NEAR_MIDNIGHT, CompactRecord, CompactRow, compact_row, match_day_compact
 from chalicelib.recon.model import DayResult, Pooled
@@ -45,10 +46,6 @@ if TYPE_CHECKING:  # DuckDB is imported by the functions that use it, not by eve
 log = logging.getLogger(__name__)
 LEASE_S = 15 * 60  # the worker's timeout: a run that died frees the day after this
 Progress = Callable[[str], None]
-
-
-class StatementNotReady(Exception):
-    """The channel has not published the statement yet (or could not be reached): retry the run later."""
 
 
 @dataclass(frozen=True)
@@ -96,18 +93,6 @@ def _fail(account_id: str, day: date, rid: str, token: str, reason: str, *, retr
                                              "finished_at": iso(utcnow())})
     metrics.publish_run(account_id, unresolved=0, failed=True)
     return RunResult(rid, "failed", failure_reason=reason)
-
-
-def _fetch(account: ChannelAccount, day: date, token: str) -> statement_store.StoredStatement:
-    channel = account.config.channel
-    # Each execution keeps its own file: a later download never replaces the one an earlier result rests on.
-    key = statement_store.statement_key(channel, account.account_id, day.isoformat(), token)
-    try:
-        return statement_store.save(adapter(channel).fetch_statement(account, day.isoformat()), key)
-    except ChannelError as exc:
-        if exc.retryable:
-            raise StatementNotReady(exc.message) from exc
-        raise StatementInvalid(f"the channel refused the statement download: {exc.message}") from exc
 
 
 class _Counted:
@@ -225,7 +210,7 @@ def _reconcile(account: ChannelAccount, day: date, rid: str, token: str, progres
     progress(f"fetching the {channel} statement of {day}")
     tally = Tally()
     try:
-        stored = _fetch(account, day, token)
+        stored = fetch(account, day, token)
         progress(f"stored {stored.size_bytes} bytes at s3://{statement_store.bucket()}/{stored.key} "
                  f"(sha256 {stored.sha256[:12]}…); parsing and matching")
         records = _Counted(hub_record_tuples(account, day))

@@ -12,8 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import cel
-
+from chalicelib.risk.cel_extension import cel
 from chalicelib.risk.rules import ACTIONS, Rule, RuleDocument, RuleDocumentError
 
 _SEVERITY = {"allow": 0, "review": 1, "challenge": 2, "deny": 3}

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chalicelib.config.accounts import ChannelAccountConfig
 from chalicelib.routing import gray
 from chalicelib.routing.methods import ResolvedMethod
-from chalicelib.routing.rules import Candidate, RoutingRules, Rule
+
+if TYPE_CHECKING:  # pydantic models, loaded by the first plan: what settles payments (callbacks, workers) never routes
+    from chalicelib.routing.rules import Candidate, RoutingRules, Rule
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ HealthState = Callable[[str], tuple[str, str]]  # account_id -> (closed|open|hal
 
 def plan(ctx: Context, method: ResolvedMethod, rules: RoutingRules, version: int | None,
          accounts: Sequence[ChannelAccountConfig], health: HealthState) -> Plan:
+    from chalicelib.routing.rules import Candidate
+
     by_id = {account.account_id: account for account in accounts}
     result = Plan(method, [], None, version)
     say = result.lines.append

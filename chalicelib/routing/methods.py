@@ -13,23 +13,15 @@ asked for; its attempt records the protocol method, which is what the channel la
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING
 
 from chalicelib.channels import registry
 from chalicelib.domain.errors import InvalidRequest
 
+if TYPE_CHECKING:  # a pydantic model, loaded with the first configured method read: built-in methods need none
+    from chalicelib.routing.method_definition import MethodDefinition
+
 METHOD_PATTERN = r"^[a-z0-9]+\.[a-z0-9_]{1,40}$"
-
-
-class MethodDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    method: str = Field(pattern=METHOD_PATTERN)
-    protocol_method: str = Field(pattern=METHOD_PATTERN)
-    enabled: bool = True
-    settings: dict[str, str] = Field(default_factory=dict)
-    title: dict[str, str] = Field(default_factory=dict)  # by locale, for the checkout page
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def _method_needs_schema(schema: dict[str, Any]) -> None:
 
 
 class PayerInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     user_id: Annotated[str, _text(64)] | None = None
     openid: Annotated[str, _text(128)] | None = None
@@ -98,7 +98,7 @@ class PayerInput(BaseModel):
 class CardInput(BaseModel):
     """A payer's card for methods that take it server-side (``unionpay.card``). Errors never echo the input."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True)
 
     number: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] = Field(
         repr=False, description="its last digit must be the Luhn check digit of the others")
@@ -127,7 +127,7 @@ class CardInput(BaseModel):
 
 
 class CreatePaymentInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True,
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True,
                               json_schema_extra=_method_needs_schema)
 
     merchant_order_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*]{1,32}$")]
@@ -177,7 +177,7 @@ class CreatePaymentInput(BaseModel):
 
 
 class CreateRefundInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
 
     amount: Int = Field(gt=0, le=10**12)
     merchant_refund_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*@]{1,64}$")]
@@ -187,7 +187,7 @@ class CreateRefundInput(BaseModel):
 class ConfirmPaymentInput(BaseModel):
     """What the payer typed for the confirmation step, relayed by the merchant; never stored."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True)
 
     sms_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")] | None = Field(default=None, repr=False)
     cvv: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
@@ -196,7 +196,7 @@ class ConfirmPaymentInput(BaseModel):
 class StartStepUpInput(BaseModel):
     """Which step-up the payer chose (one of the payment's ``step_up.methods``); ``phone`` for SMS."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
 
     method: Literal["sms", "face", "webauthn"]
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{6,20}$")] | None = Field(default=None, repr=False)
@@ -206,7 +206,7 @@ class VerifyStepUpInput(BaseModel):
     """The payer's answer: the SMS code, the WebAuthn assertion (PublicKeyCredential JSON), or nothing (face:
     the hub queries the provider)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True)
 
     code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = Field(default=None, repr=False)
     credential: dict[str, Any] | None = None
@@ -217,6 +217,6 @@ class VerifyStepUpInput(BaseModel):
 class RegisterAuthenticatorInput(BaseModel):
     """A platform authenticator's attestation (PublicKeyCredential JSON) answering the registration options."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
 
     credential: dict[str, Any]

@@ -8,7 +8,7 @@ from chalicelib.service.api_keys import MAX_OVERLAP_S
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
 
 
 class CreateApiKeyInput(_Strict):

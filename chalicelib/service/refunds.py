@@ -32,16 +32,15 @@ from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundSta
 from chalicelib.observability import alert
 from chalicelib.service.channel_refs import refund_refs
 from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
-from chalicelib.service.payments import get_payment
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import outbox, recon_index, records, state_repo
-from chalicelib.storage.idempotency import RequestOrigin
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
 if TYPE_CHECKING:  # request models: the API validates them; callbacks and workers never load them
     from chalicelib.service.inputs import CreateRefundInput
+    from chalicelib.storage.idempotency import RequestOrigin
 
 log = logging.getLogger(__name__)
 MAX_RACE_RETRIES = 8
@@ -56,6 +55,10 @@ def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput,
                   origin: RequestOrigin | None = None) -> Refund:
     """``origin``: the request making it. A retry of the same request whose first answer was lost gets the refund it
     made, not a duplicate-number refusal (the refund number's claim remembers which request took it)."""
+    # The payment services (and the routing they create with) are the refunds API's: a callback or a worker that
+    # settles a refund through this module never loads them.
+    from chalicelib.service.payments import get_payment
+
     payment = get_payment(merchant, payment_id)
     if payment.status is not PaymentState.SUCCEEDED:
         raise InvalidState(f"payment is {payment.status}; only succeeded payments can be refunded", param="payment_id")

@@ -10,19 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
 from chalicelib.domain.errors import NoChannelAvailable
-from chalicelib.routing import health as health_mod
 from chalicelib.routing import methods as methods_mod
-from chalicelib.routing.decide import Context, Plan, account_refuses, plan
-from chalicelib.routing.rules import NO_RULES, Failover
 from chalicelib.storage import config_repo
+
+# The decision, its breaker counters and the rules (pydantic models) are loaded by what routes (a create, the
+# checkout's offer); what settles, refunds or reconciles a payment only finds its account (account_or_error).
+if TYPE_CHECKING:
+    from chalicelib.routing.decide import Context, Plan
+    from chalicelib.routing.rules import Failover
 
 
 def route(ctx: Context) -> Plan:
     """Every account that may take the payment, in the order to try, with the reasons (read-only: no probe)."""
+    from chalicelib.routing import health as health_mod
+    from chalicelib.routing.decide import plan
+    from chalicelib.routing.rules import NO_RULES
+
     method = methods_mod.resolve(ctx.method)
     stored = config_repo.routing(ctx.merchant_id)
     tracker = health_mod.health()
@@ -38,6 +45,8 @@ def route(ctx: Context) -> Plan:
 def failover_policy(merchant_id: str) -> Failover:
     """A merchant without routing rules keeps the create it always had (no cut-off, no retry, no failover):
     failover is something an operator turns on by writing rules, with the time limit they chose."""
+    from chalicelib.routing.rules import Failover
+
     stored = config_repo.routing(merchant_id)
     return stored.rules.failover if stored else Failover(enabled=False)
 
@@ -51,6 +60,8 @@ class Admitted:
 def admitted(accounts: Iterable[ChannelAccountConfig]) -> Iterator[Admitted]:
     """The plan's accounts that may be sent a create now, in order; a half-open one only to the caller that takes
     its probe. Lazy: a backup is admitted only when failover reaches it."""
+    from chalicelib.routing import health as health_mod
+
     tracker = health_mod.health()
     for config in accounts:
         allowed, probe = tracker.admit(config.account_id)
@@ -73,6 +84,8 @@ def choose(ctx: Context) -> tuple[Admitted, Iterator[Admitted], Plan]:
 
 
 def choose_account(method: str, currency: str, merchant_id: str) -> ChannelAccount:
+    from chalicelib.routing.decide import Context
+
     first, _, _ = choose(Context(merchant_id=merchant_id, method=method, currency=currency))
     return first.account
 
@@ -82,6 +95,8 @@ def pinned_account(account_id: str, method: str, currency: str, merchant_id: str
     (enabled, offering the method, in the currency, for the merchant; else ``NoChannelAvailable``). Rules, gray
     release and breakers are not consulted: the caller holds something only this account can use (a payer's WeChat
     openid belongs to its appid, and an order under another appid is refused)."""
+    from chalicelib.routing.decide import Context, account_refuses
+
     account = config_repo.channel_account(account_id)
     refusal = "it is not configured" if account is None else account_refuses(
         account.config, Context(merchant_id=merchant_id, method=method, currency=currency),
@@ -93,6 +108,8 @@ def pinned_account(account_id: str, method: str, currency: str, merchant_id: str
 
 
 def observe(account_id: str, *, ok: bool, latency_ms: float, probe: bool = False) -> None:
+    from chalicelib.routing import health as health_mod
+
     health_mod.health().observe(account_id, ok=ok, latency_ms=latency_ms, probe=probe)
 
 
@@ -111,6 +128,8 @@ def offers(merchant_id: str, currency: str, amount: int | None, methods: Iterabl
            payer_id: str | None = None, city: str | None = None, user_groups: tuple[str, ...] = ()) -> list[Offer]:
     """The methods that would be taken now, in the order given (or every known method): a method is offered
     when routing finds an account for it whose breaker is not open. ``methods``: what the merchant allows."""
+    from chalicelib.routing.decide import Context
+
     found = []
     definitions = methods_mod.definitions()
     for method in methods if methods is not None else methods_mod.known_methods():

@@ -35,7 +35,7 @@ from chalicelib.storage.transaction import Transaction
 # what reads only merchants and secrets here (the webhook worker, the sweeps) does not load pydantic for them.
 if TYPE_CHECKING:
     from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
-    from chalicelib.routing.methods import MethodDefinition
+    from chalicelib.routing.method_definition import MethodDefinition
     from chalicelib.routing.rules import RoutingRules, StoredRouting
 
 _cache: TtlCache[Any] = TtlCache(ttl_s=settings().secrets_ttl_s)
@@ -268,7 +268,7 @@ def put_method_definition(definition: MethodDefinition,
 
 
 def list_method_definitions() -> list[MethodDefinition]:
-    from chalicelib.routing.methods import MethodDefinition
+    from chalicelib.routing.method_definition import MethodDefinition
 
     def load() -> list[MethodDefinition]:
         found = []

@@ -32,11 +32,18 @@ CHANNEL_CODE = ("chalicelib.crypto.sm", "chalicelib.channels.wechatpay", "chalic
                 "chalicelib.channels.unionpay", "chalicelib.channels.ecny", "chalicelib.channels.stripe",
                 "chalicelib.channels.paypal")
 SM2_LIBRARIES = ("gmssl", "Cryptodome")  # what chalicelib.crypto.sm and the vault's old import chain pulled in
-# Request and channel-account models: a function with POST routes parses request bodies with them, a function
-# holding channel secrets parses account documents on every invocation; nothing else needs them at cold start.
-PYDANTIC = ("pydantic", "pydantic_core")
+# pydantic's model machinery (BaseModel and the schema building behind it, ~40 ms of CPU): the request models of a
+# function with POST routes. A function holding channel secrets parses account documents on every invocation, with
+# pydantic-core only (chalicelib/config/accounts.py); nothing else needs either.
+PYDANTIC_MODELS = ("pydantic",)
+PYDANTIC_CORE = ("pydantic_core",)
+# Routing rules and configured methods (pydantic models): a create's routing, never what settles a payment.
+ROUTING_MODELS = ("chalicelib.routing.rules", "chalicelib.routing.method_definition")
+# The routing decision and its breaker counters: what creates payments (functions taking bodies) routes; what
+# settles, refunds or reconciles one only finds its account (chalicelib/service/routing.py).
+ROUTING_DECISION = ("chalicelib.routing.decide", "chalicelib.routing.health")
 # The merchant API's request models: merchant POSTs (the functions writing idempotency keys) only.
-MERCHANT_INPUTS = ("chalicelib.service.inputs",)
+MERCHANT_INPUTS = ("chalicelib.service.inputs", "chalicelib.checkout.inputs", "chalicelib.invoices.inputs")
 WEB_FRAMEWORK = ("chalice",)  # a worker or a sweep serves no HTTP
 # Replaced by functions/sqs_batch.py: it cost every worker ~60 ms of imports.
 BATCH_UTILITY = ("aws_lambda_powertools.utilities.batch",)
@@ -45,6 +52,9 @@ RECON_ENGINE = ("chalicelib.recon.run", "chalicelib.recon.matching", "chalicelib
 # The PDF writer and what it pulls in (images, font subsetting): loaded by the first document rendered, never at
 # cold start, and never by a function that cannot write to the documents bucket (chalicelib/documents/pdf.py).
 DOCUMENT_LIBRARIES = ("fpdf", "PIL", "fontTools")
+# Terminal tools: the CEL package's own command line (``cel.cli``) brought these into the first risk decision of every
+# create and refund (~95 ms of CPU); chalicelib/risk/cel_extension.py loads the interpreter without it.
+TERMINAL_LIBRARIES = ("typer", "rich", "prompt_toolkit", "pygments", "cel.cli")
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ FUNCTIONS = tuple(Function(g.name, g.handler, g.access, True, any(m == "POST" fo
 def must_not_import(function: Function) -> tuple[str, ...]:
     """The modules ``function`` cannot use, derived from its access (so a new function gets its rules)."""
     access = function.access
-    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY, *DOCUMENT_LIBRARIES]
+    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY, *DOCUMENT_LIBRARIES, *TERMINAL_LIBRARIES]
     if "DocumentsBucket" not in access.buckets:
         banned += ("chalicelib.documents.pdf", "chalicelib.bills.bills", "chalicelib.bills.statements")
     if "CardVaultKey" not in access.kms:
@@ -72,8 +82,10 @@ def must_not_import(function: Function) -> tuple[str, ...]:
         banned += CHANNEL_CODE
     if not function.serves_http:
         banned += WEB_FRAMEWORK
-    if not function.takes_bodies and not access.channel_secrets:
-        banned += PYDANTIC
+    if not function.takes_bodies:
+        banned += (*PYDANTIC_MODELS, *ROUTING_MODELS, *ROUTING_DECISION)
+        if not access.channel_secrets:
+            banned += PYDANTIC_CORE
     if "IdempotencyTable" not in access.tables:
         banned += MERCHANT_INPUTS
     if access.tables.get("ReconTable") != WRITE:
@@ -82,10 +94,11 @@ def must_not_import(function: Function) -> tuple[str, ...]:
 
 
 CHILD = """
-import gc, importlib, json, sys
+import gc, importlib, json, os, sys
 module, attr = sys.argv[1].rsplit(".", 1)
 assert callable(getattr(importlib.import_module(module), attr))
-print(json.dumps({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+print(json.dumps({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
+                  "pydantic_plugins": os.environ.get("PYDANTIC_DISABLE_PLUGINS")}))
 """
 
 
@@ -94,6 +107,7 @@ class Imported:
     modules: frozenset[str]
     gc_enabled: bool
     frozen: int  # objects the import moved out of the collector's reach (functions.imported)
+    pydantic_plugins: str | None  # PYDANTIC_DISABLE_PLUGINS as the handler left it
 
 
 @cache
@@ -108,7 +122,7 @@ def import_handler(handler: str) -> Imported:
                          text=True, timeout=120, check=False)
     assert out.returncode == 0, f"importing {handler} failed:\n{out.stderr}"
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return Imported(frozenset(result["modules"]), result["gc_enabled"], result["frozen"])
+    return Imported(frozenset(result["modules"]), result["gc_enabled"], result["frozen"], result["pydantic_plugins"])
 
 
 def modules_after_import(handler: str) -> frozenset[str]:
@@ -135,6 +149,17 @@ def test_function_collects_garbage_again_once_imported(function: Function):
     assert result.frozen > 0, f"{function.handler} was imported with the collector running"
 
 
+def test_no_function_scans_installed_packages_for_pydantic_plugins():
+    """In Lambda the first model built would read every installed distribution's metadata looking for pydantic
+    plugins, of which the hub has none (functions/__init__.py turns the search off there, and only there)."""
+    body_function = next(f for f in FUNCTIONS if f.takes_bodies)
+    assert import_handler(body_function.handler).pydantic_plugins == "__all__"
+    out = subprocess.run([sys.executable, "-c", "import functions, os; print(os.environ.get('PYDANTIC_DISABLE_PLUGINS'))"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "None"  # outside Lambda (tests, the local stack) nothing changes
+
+
 def test_every_deployed_function_is_checked():
     handlers = {f.handler for f in FUNCTIONS}
     assert len(handlers) == len(FUNCTIONS) == len(ROUTE_GROUPS) + len(WORKERS)
@@ -145,7 +170,8 @@ def test_every_deployed_function_is_checked():
 
 def test_the_banned_project_modules_exist():
     """A renamed module would make its rule pass vacuously."""
-    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE, *MERCHANT_INPUTS) if m.startswith("chalicelib.")]
+    project = [m for m in (*VAULT, *CHANNEL_CODE, *RECON_ENGINE, *MERCHANT_INPUTS, *ROUTING_MODELS, *ROUTING_DECISION)
+               if m.startswith("chalicelib.")]
     assert [m for m in project if importlib.util.find_spec(m) is None] == []
 
 
@@ -154,4 +180,85 @@ def test_the_check_sees_what_a_function_does_load():
     reconciliation worker load what the others may not, once they use it."""
     assert loaded(modules_after_import("chalicelib.vault.cards.vault"), "chalicelib.vault.envelope")
     assert loaded(modules_after_import("functions.recon_worker.handler"), "chalicelib.recon.matching")
-    assert loaded(modules_after_import("functions.callbacks.app"), "pydantic")
+    assert loaded(modules_after_import("functions.payments.app"), "pydantic")
+    assert loaded(modules_after_import("functions.callbacks.app"), "pydantic_core")
+
+
+FIRST_REQUEST = """
+import importlib, json, sys
+module, attr = sys.argv[1].rsplit(".", 1)
+getattr(importlib.import_module(module), attr)
+# What a channel callback, a status query or a refund does before it reaches the network: read the account's
+# document, resolve the attempt's (built-in) method, load the channel's adapter.
+from chalicelib.channels import registry
+from chalicelib.config.accounts import ChannelAccountConfig
+from chalicelib.routing import methods
+config = ChannelAccountConfig.model_validate_json(json.dumps({
+    "account_id": "wx-main", "channel": "wechatpay", "methods": ["wechat.native"],
+    "api_base_url": "https://api.mch.weixin.qq.com", "settings": {"mchid": "1900000001"}}))
+assert methods.resolve("wechat.native").channel == config.channel
+registry.adapter(config.channel)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f.access.channel_secrets and not f.takes_bodies],
+                         ids=lambda f: f.name)
+def test_reading_an_account_loads_no_model_machinery(function: Function):
+    """Moving pydantic from the import to the first request would save nothing: a function that only reads channel
+    accounts (callbacks, the channel workers) must get through its first request's account work without it."""
+    out = subprocess.run([sys.executable, "-c", FIRST_REQUEST, function.handler], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert loaded(modules, "chalicelib.channels.wechatpay")  # the request's work did run
+    found = [name for name in (*PYDANTIC_MODELS, *ROUTING_MODELS, *ROUTING_DECISION) if loaded(modules, name)]
+    assert not found, f"{function.handler}'s first request loads {found}"
+
+
+RISK_DECISION = """
+import importlib, json, sys
+module, attr = sys.argv[1].rsplit(".", 1)
+getattr(importlib.import_module(module), attr)
+from chalicelib.risk.compiled import compile_rule
+from chalicelib.risk.rules import Rule
+from chalicelib.stepup import hooks  # what a create or a refund imports for its risk decision
+rule = Rule(rule_id="big", expr="amount > 100", action="review")
+assert compile_rule(rule).variables == {"amount"}
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f.access.risk_secrets], ids=lambda f: f.name)
+def test_a_risk_decision_loads_no_terminal_tool(function: Function):
+    """The first create or refund of a container decides its risk with the CEL interpreter: the interpreter alone."""
+    out = subprocess.run([sys.executable, "-c", RISK_DECISION, function.handler], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert loaded(modules, "cel.cel")
+    found = [name for name in TERMINAL_LIBRARIES if loaded(modules, name)]
+    assert not found, f"{function.handler}'s risk decision loads {found}"
+
+
+def test_the_invoice_workers_first_message_loads_nothing_it_cannot_use():
+    """The invoice worker imports its modules with its first message (functions/invoice_worker.py): that message must
+    obey the worker's rules too. Reversing an invoice once loaded the invoicing API's request models and pydantic."""
+    worker = next(f for f in FUNCTIONS if f.name == "invoice_worker")
+    modules = modules_after_import("chalicelib.invoices.reversal.red")  # imports issuing as well
+    assert loaded(modules, "chalicelib.invoices.issuing")
+    found = [name for name in must_not_import(worker) if loaded(modules, name)]
+    assert not found, f"the invoice worker's first message loads {found}"
+
+
+def test_fetching_a_statement_loads_no_run():
+    """The sharded plan step fetches the day's statement (chalicelib/recon/fetch.py) and needs nothing else of a
+    run: not the matching, the repairs through the payment services, nor the reports."""
+    modules = modules_after_import("chalicelib.recon.fetch.fetch")
+    found = [name for name in ("chalicelib.recon.run", "chalicelib.recon.repairs", "chalicelib.recon.report",
+                               "chalicelib.service") if loaded(modules, name)]
+    assert not found, f"fetching a statement loads {found}"

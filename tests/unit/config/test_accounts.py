@@ -78,3 +78,91 @@ def test_channel_account_exposes_settings() -> None:
     with pytest.raises(KeyError, match="lacks setting 'serial'"):
         account.setting("serial")
     assert repr(account) == "ChannelAccount(wechatpay/wx_main-1)"
+
+
+# --- the same as the pydantic BaseModel it replaced -------------------------------------------------------------
+# ChannelAccountConfig runs pydantic-core directly (no BaseModel, for the cold start of the functions that only read
+# accounts). This is the model it was, so every document is held to the very same validation and output.
+
+
+def _as_base_model() -> type[Any]:
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+    from chalicelib.domain.money import SUPPORTED_CURRENCIES
+
+    class ChannelAccountConfig(BaseModel):  # noqa: D101 - the model as it was
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        account_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
+        channel: str = Field(pattern=r"^[a-z0-9_]+$")
+        enabled: bool = True
+        priority: int = 100
+        methods: tuple[str, ...]
+        currencies: tuple[str, ...] = ("CNY",)
+        api_base_url: str = Field(pattern=r"^https?://")
+        merchant_ids: tuple[str, ...] = ()
+        settings: dict[str, str] = Field(default_factory=dict)
+
+        @field_validator("methods", "currencies")
+        @classmethod
+        def _not_empty(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+            if not values:
+                raise ValueError("at least one is required")
+            return values
+
+        @field_validator("currencies")
+        @classmethod
+        def _known_currencies(cls, currencies: tuple[str, ...]) -> tuple[str, ...]:
+            unknown = sorted(set(currencies) - SUPPORTED_CURRENCIES)
+            if unknown:
+                raise ValueError(f"unsupported currencies {unknown}")
+            return currencies
+
+    return ChannelAccountConfig
+
+
+DOCUMENTS = [
+    valid(), valid(priority="7", enabled="yes", currencies=["CNY", "HKD"], merchant_ids=("m1", "m2")),
+    valid(methods=["a", "b"], settings={}), valid(account_id="A", channel="", priority=1.5, apiv3_key="x"),
+    valid(currencies=[]), valid(currencies=["XXX", "CNY"]), valid(methods=None, settings={"k": 1}),
+    valid(enabled="maybe", merchant_ids="m1", api_base_url=None), {"account_id": 5}, [], "not a document", None,
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=range(len(DOCUMENTS)))
+def test_validates_as_the_base_model_did(document: Any) -> None:
+    import json
+
+    model = _as_base_model()
+
+    def outcome(cls: Any, validate: str, raw: Any) -> Any:
+        try:
+            config = getattr(cls, validate)(raw)
+        except ValidationError as exc:
+            return exc.title, exc.errors(include_url=False, include_context=False), str(exc)
+        return config.model_dump_json(), config.model_dump(mode="json"), config.model_dump(), repr(config)
+
+    assert outcome(ChannelAccountConfig, "model_validate", document) == outcome(model, "model_validate", document)
+    as_json = json.dumps(document)
+    assert (outcome(ChannelAccountConfig, "model_validate_json", as_json)
+            == outcome(model, "model_validate_json", as_json))
+
+
+def test_keyword_construction_copy_and_frozen_as_the_base_model() -> None:
+    model = _as_base_model()
+    ours, theirs = ChannelAccountConfig(**valid()), model(**valid())
+    assert ours.model_dump() == theirs.model_dump()
+    assert ours == ChannelAccountConfig.model_validate_json(ours.model_dump_json()) and ours != theirs
+    assert ChannelAccountConfig.model_validate(ours) is ours
+    copied = ours.model_copy(update={"enabled": False})
+    assert copied.enabled is False and ours.enabled is True and copied.settings == ours.settings
+    for config in (ours, theirs):
+        with pytest.raises(ValidationError) as exc:
+            config.priority = 1
+        assert exc.value.errors(include_url=False) == [
+            {"type": "frozen_instance", "loc": ("priority",), "msg": "Instance is frozen", "input": 1}]
+        with pytest.raises(TypeError):
+            hash(config)  # settings is a dict
+    with pytest.raises(ValidationError) as exc:
+        ChannelAccountConfig(**valid(priority="high"))
+    assert error_locs(exc) == [("priority",)]
