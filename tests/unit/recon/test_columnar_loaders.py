@@ -317,3 +317,22 @@ def test_a_malformed_export_fails_the_columnar_run_while_the_bill_is_staged(tmp_
     broken = _export(tmp_path, [{"Item": _item("payment", "att_1")}, '{"Item": {'], "broken.json.gz")
     with pytest.raises(hub_records.ExportMalformed, match="hub export line 2"):
         run.match_statement_columnar(_wx_account(), DAY, bill_path, [broken], tally=Tally())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("tail", "plain"), [(b"\r\n", True), (b"\n", True), (b"x\r\n", True), (b"\r\r\n", False),
+                                            (b"\rx\n", False)])
+def test_cells_copy_refuses_a_lone_carriage_return_wherever_the_read_cuts(tmp_path: Path, tail: bytes,
+                                                                          plain: bool) -> None:
+    # CRLF lines filling the first read exactly, then a line ending in ``tail``: whether a "\r" not followed by
+    # "\n" is found must not depend on where a chunk or a block ends.
+    line = b"`2024-05-19 10:00:00,`x\r\n"
+    head = b"a,b\r\n"
+    body = line * ((bill_columnar._READ - len(head)) // len(line))
+    data = head + body + b"`" * (bill_columnar._READ - len(head) - len(body)) + b"y" + tail + line
+    source = tmp_path / "bill.csv"
+    source.write_bytes(data)
+    copied = bill_columnar.cells_copy(str(source), str(tmp_path / "cells.csv"))
+    assert (copied is not None) is plain
+    assert (bill_columnar._LONE_CR(data) is None) is plain
+    if copied is not None:
+        assert copied.lines == data.count(b"\n")
