@@ -262,3 +262,13 @@ def test_fetching_a_statement_loads_no_run():
     found = [name for name in ("chalicelib.recon.run", "chalicelib.recon.repairs", "chalicelib.recon.report",
                                "chalicelib.service") if loaded(modules, name)]
     assert not found, f"fetching a statement loads {found}"
+
+
+
+def test_the_shard_steps_that_run_no_engine_load_no_duckdb():
+    """Of the four ReconShards steps only partition and match run DuckDB: plan cuts the statement's text and combine adds
+    up the shards' results and completes the run, so neither pays DuckDB's import at its cold start or in its work."""
+    assert loaded(modules_after_import("chalicelib.recon.columnar.Workspace"), "duckdb")  # the check sees it
+    for work in ("chalicelib.recon.shards.chunk_lines", "chalicelib.recon.shards.combine",
+                 "chalicelib.recon.fetch.fetch", "chalicelib.recon.run.complete"):
+        assert not loaded(modules_after_import(work), "duckdb"), f"{work} loads DuckDB"
