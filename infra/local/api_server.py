@@ -6,7 +6,9 @@ differences that make it answer as the deployed API does, and answer quickly:
   501 for methods it has no ``do_*`` for, such as TRACE);
 - TCP_NODELAY on every accepted connection: Chalice's ``LocalDevServer`` (``http.server`` underneath) writes a
   response's headers and its body in two sends, and with Nagle's algorithm on each kept-alive request waited
-  ~40 ms for the client's delayed ACK (sandbox/common/nodelay.py).
+  ~40 ms for the client's delayed ACK (sandbox/common/nodelay.py);
+- request lines are logged without their query: a payer's return from WeChat's authorisation carries its one-time
+  ``code`` and ``state`` there, and nothing the hub logs shows a query (chalicelib/channels/log_redaction.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from chalice.local import (
     LocalGatewayException,
 )
 
+from chalicelib.channels.log_redaction import redact_queries
 from infra.gateway_responses import ANSWERS, body
 from sandbox.common.nodelay import disable_nagle
 
@@ -40,6 +43,9 @@ class _HubShapedHandler(ChaliceRequestHandler):
         payload = json.dumps(body(answer, request_id)).encode()
         self._send_http_response(answer.status or error.CODE, {"Content-Type": "application/json",
                                                                "X-Request-Id": request_id}, payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's signature
+        super().log_message("%s", redact_queries(format % args))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("do_"):  # TRACE, CONNECT, PROPFIND, ...: routed like any other method
