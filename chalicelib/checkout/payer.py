@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 OPEN_PAYMENT = (PaymentState.PENDING, PaymentState.PROCESSING)
+SMS_CONFIRMATION = "sms_verification"  # the action of a card attempt whose bank sent the payer a code
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,14 @@ def pay_after_authorisation(session: CheckoutSession, key: str, *, state: str, c
 
 
 def confirm(session: CheckoutSession, *, sms_code: str, cvv: str | None) -> Payment:
+    """The page's one confirmation: the bank's SMS code for a card attempt. Posted for anything else (by hand, or from
+    a stale tab after a switch) it is refused before risk control decides on it: a confirm rule must not hold a
+    WeChat or Alipay payment for a step-up over a confirmation that its channel does not have."""
     from chalicelib.service.inputs import ConfirmPaymentInput
 
+    action = sessions.payment_of(session).action or {}
+    if action.get("type") != SMS_CONFIRMATION:
+        raise InvalidState("nothing on this payment waits for a code from the payer", param="sms_code")
     body = ConfirmPaymentInput(sms_code=sms_code, cvv=cvv)
     return confirmation.confirm_payment(_merchant(session), session.payment_id, body)
 

@@ -451,3 +451,23 @@ def test_the_page_tells_a_face_check_under_way_by_its_code_not_its_words(stack, 
     monkeypatch.setattr(on_checkout, "verify", refuse(InvalidState("the payment is not finished being set up",
                                                                    param="payment_id")))
     assert "error=unavailable" in _post(payer, "stepup", {"step": "verify"}).headers["Location"]
+
+
+def test_a_confirmation_posted_for_a_method_without_one_is_refused_before_risk_control(
+        stack, merchant, providers):  # noqa: F811
+    """Only a card attempt waiting for the bank's code has a confirmation: the form posted by hand on a WeChat QR is
+    refused before any decision, so a confirm rule cannot hold that payment, and the payer's WeChat payment stands."""
+    rules({"rules": [rule("any-confirm", "amount >= 1", "challenge", step_up=["sms"], operations=["confirm"])]},
+          providers)
+    session = _session(merchant, amount=4254, allowed_methods=["wechat.native"])
+    payer = Payer(session["url"])
+    _post(payer, "pay", {"method": "wechat.native"})
+    answer = _post(payer, "confirm", {"sms_code": "123456"})
+    assert "error=error" in answer.headers["Location"]
+    payment = merchant.get(f"/v1/payments/{session['payment_id']}")
+    assert payment["status"] == "pending" and payment.get("step_up") is None
+    assert [d for d in _decisions(session["payment_id"]) if d["operation"] == "confirm"] == []
+    pay_at_wechat_sandbox(stack, payment["attempt_id"])
+    wait_for(lambda: payer.page("/status").json()["state"] == "paid")
+    assert _paid_at_wechat(stack, payment["attempt_id"]) == 4254
+    assert merchant.get(f"/v1/payments/{session['payment_id']}")["amount_refunded"] == 0
