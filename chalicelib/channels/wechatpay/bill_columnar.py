@@ -227,6 +227,18 @@ _NAMED = {"c_time": bill._TIME, "c_state": bill._STATE, "c_currency": bill._CURR
           "c_refund_amount": bill._REFUND_AMOUNT, "c_refund_state": bill._REFUND_STATE}
 
 
+# The values a detail line may hold that the SQL does not read as ``parse_trade_bill_rows`` does: such a line is
+# "irregular" and the Python parser words it. ``OR`` terms over the named cells, shared by both readers.
+_IRREGULAR_VALUES = (
+    "OR NOT regexp_full_match(c_time, '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}')"
+    " OR TRY_CAST(c_time AS TIMESTAMP) IS NULL"
+    f" OR currency NOT IN ({', '.join(repr(currency) for currency in sorted(_TWO_DECIMALS))})"
+    " OR NOT regexp_full_match(amount_text, '[0-9]{1,15}\\.[0-9]{2}')"
+    " OR NOT (c_fee = '' OR regexp_full_match(c_fee, '-?[0-9]{1,15}\\.([0-9]{2}|[0-9]{5})'))"
+    " OR NOT regexp_full_match(word, '[A-Za-z_]*')"
+    " OR (refund AND c_refund_no IN ('', '0'))")
+
+
 def _picks(cell: Any) -> str:
     return ", ".join(f"{cell(column)} AS {name}" for name, column in _NAMED.items())
 
@@ -235,7 +247,6 @@ def _rows_sql(cell: Any, shaped: str) -> str:
     """The SELECT computing each detail line's row by ``parse_trade_bill_rows``' rules, and ``irregular``: the
     line is not in the plain shape (``shaped`` false) or a value is one the SQL does not read as the parser
     does. Its FROM (to be appended) gives ``n``, ``shaped`` and the named cells ``c_time``..."""
-    currencies = ", ".join(f"'{currency}'" for currency in _TWO_DECIMALS)
     return f"""
         SELECT n, refund, CASE WHEN refund THEN c_refund_no ELSE c_order END AS object_id,
                CASE WHEN refund THEN (CASE WHEN c_refund_id IN ('', '0') THEN NULL ELSE c_refund_id END)
@@ -246,14 +257,7 @@ def _rows_sql(cell: Any, shaped: str) -> str:
                     WHEN units >= 0 THEN (units + 500) // 1000 ELSE -((500 - units) // 1000) END AS fee,
                TRY_CAST(c_time AS TIMESTAMP) AS moment,
                CASE WHEN refund THEN nullif(c_order, '') END AS attempt_id,
-               (NOT {shaped}
-                 OR NOT regexp_full_match(c_time, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}')
-                 OR TRY_CAST(c_time AS TIMESTAMP) IS NULL
-                 OR currency NOT IN ({currencies})
-                 OR NOT regexp_full_match(amount_text, '[0-9]{{1,15}}\\.[0-9]{{2}}')
-                 OR NOT (c_fee = '' OR regexp_full_match(c_fee, '-?[0-9]{{1,15}}\\.([0-9]{{2}}|[0-9]{{5}})'))
-                 OR NOT regexp_full_match(word, '[A-Za-z_]*')
-                 OR (refund AND c_refund_no IN ('', '0'))) AS irregular
+               (NOT {shaped} {_IRREGULAR_VALUES}) AS irregular
         FROM (SELECT *, c_state = 'REFUND' AS refund, coalesce(nullif(c_currency, ''), 'CNY') AS currency,
                      CASE WHEN c_state = 'REFUND' THEN c_refund_amount
                           ELSE coalesce(nullif(c_settled, ''), c_legacy) END AS amount_text,
@@ -283,12 +287,7 @@ def load_numbered(space: Any, numbered: str, header_line: str | None, *, part: b
     if not space.replaceable("rows"):
         return False
     con = space.con
-    named = {"c_time": bill._TIME, "c_state": bill._STATE, "c_currency": bill._CURRENCY, "c_order": bill._ORDER_NO,
-             "c_transaction": bill._TRANSACTION_ID, "c_settled": bill._SETTLED, "c_legacy": bill._LEGACY_TOTAL,
-             "c_fee": bill._FEE, "c_refund_no": bill._REFUND_NO, "c_refund_id": bill._REFUND_ID,
-             "c_refund_amount": bill._REFUND_AMOUNT, "c_refund_state": bill._REFUND_STATE}
-    picks = ", ".join(f"{cell(column)} AS {name}" for name, column in named.items())
-    currencies = ", ".join(f"'{currency}'" for currency in _TWO_DECIMALS)
+    picks = _picks(cell)
     try:
         # One pass, on every thread DuckDB has: each line's row by parse_trade_bill_rows' rules and whether the
         # line is plain. Each line carries its number (numbered_copy), so no order is needed of the read.
@@ -306,14 +305,7 @@ def load_numbered(space: Any, numbered: str, header_line: str | None, *, part: b
                    CASE WHEN c_fee = '' THEN NULL ELSE currency END AS fee_currency,
                    replace(c_time, ' ', 'T') || '+08:00' AS occurred_at,
                    CASE WHEN refund THEN nullif(c_order, '') END AS attempt_id,
-                   detail AND (width <> {width}
-                     OR NOT regexp_full_match(c_time, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}')
-                     OR TRY_CAST(c_time AS TIMESTAMP) IS NULL
-                     OR currency NOT IN ({currencies})
-                     OR NOT regexp_full_match(amount_text, '[0-9]{{1,15}}\\.[0-9]{{2}}')
-                     OR NOT (c_fee = '' OR regexp_full_match(c_fee, '-?[0-9]{{1,15}}\\.([0-9]{{2}}|[0-9]{{5}})'))
-                     OR NOT regexp_full_match(word, '[A-Za-z_]*')
-                     OR (refund AND c_refund_no IN ('', '0'))) AS irregular
+                   detail AND (width <> {width} {_IRREGULAR_VALUES}) AS irregular
             FROM (SELECT *, c_state = 'REFUND' AS refund, coalesce(nullif(c_currency, ''), 'CNY') AS currency,
                          CASE WHEN c_state = 'REFUND' THEN c_refund_amount
                               ELSE coalesce(nullif(c_settled, ''), c_legacy) END AS amount_text,
