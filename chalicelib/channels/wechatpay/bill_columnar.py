@@ -167,13 +167,17 @@ def _summary_of(copied: CellsCopy) -> StatementSummary | None:
     named = [(at, text) for at, text in copied.others[1:] if text.strip()]
     if len(named) != 1 or named[0][0] != copied.summary_at or len(copied.tail) != 1 or copied.tail[0][:1] != "`":
         return None
-    try:  # the summary through the Python parser's own rules
-        parsed = list(bill.parse_trade_bill_rows([f"{named[0][1]}\n{copied.tail[0]}\n".encode()]))
+    return _parsed_summary(named[0][1], copied.tail[0])
+
+
+def _parsed_summary(header: str, line: str) -> StatementSummary | None:
+    """The summary's header and line through the Python parser's own rules; ``None`` when they are not one summary
+    (a malformed one: the full parse raises it, naming the right line)."""
+    try:
+        parsed = list(bill.parse_trade_bill_rows([f"{header}\n{line}\n".encode()]))
     except ChannelError:
-        return None  # the full parse raises it, naming the right line
-    if len(parsed) != 1 or not isinstance(parsed[0], StatementSummary):
         return None
-    return parsed[0]
+    return parsed[0] if len(parsed) == 1 and isinstance(parsed[0], StatementSummary) else None
 
 
 def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
@@ -368,10 +372,5 @@ def _plain_summary(space: Any) -> tuple[int, StatementSummary] | None:
         return None
     if space.one("SELECT count(*) FROM bill_lines WHERE irregular AND n < ?", [summary_header_at])[0]:
         return None
-    try:  # the summary through the Python parser's own rules
-        parsed = list(bill.parse_trade_bill_rows([f"{summary_header}\n{after[0][0]}\n".encode()]))
-    except ChannelError:
-        return None  # the full parse raises it, naming the right line
-    if len(parsed) != 1 or not isinstance(parsed[0], StatementSummary):
-        return None
-    return int(summary_header_at), parsed[0]
+    summary = _parsed_summary(summary_header, after[0][0])
+    return None if summary is None else (int(summary_header_at), summary)
