@@ -269,6 +269,10 @@ class ChannelAdapter(Protocol):
 
     channel: str
     methods: frozenset[str]
+    # The methods whose attempts have a confirmation step the hub completes (``confirm``): an SMS code, a capture
+    # after the payer's approval, a confirm after 3-D Secure. A confirm asked for any other method is refused
+    # before risk control decides on it. An adapter that does not declare it is asked for every method.
+    confirm_methods: frozenset[str]
 
     def create(self, account: ChannelAccount, request: CreateRequest) -> CreateResult: ...
 

@@ -49,6 +49,11 @@ def confirm_payment(merchant: Merchant, payment_id: str, body: ConfirmPaymentInp
     if payment.status not in OPEN or attempt is None or attempt.status in ATTEMPT_FINAL:
         raise InvalidState(f"payment is {payment.status}; only a pending or processing payment can be confirmed",
                            param="payment_id")
+    if not has_confirmation(attempt):
+        # Refused before risk control decides: a confirm rule must not hold a WeChat or Alipay payment for a step-up
+        # over a confirmation its channel does not have (and the payer may be paying it at the channel meanwhile).
+        raise InvalidState(f"{attempt.method} has no confirmation step: the payer completes it at the channel",
+                           param="payment_id")
     from chalicelib.stepup.hooks import assess_confirm  # risk control: deny or step-up before the channel
 
     assess_confirm(payment)
@@ -64,6 +69,13 @@ def confirm_payment(merchant: Merchant, payment_id: str, body: ConfirmPaymentInp
     fresh = state_repo.get_payment(payment_id)
     assert fresh is not None
     return fresh
+
+
+def has_confirmation(attempt: Attempt) -> bool:
+    """Whether the attempt's method has a step the hub completes with ``confirm`` (the adapter's
+    ``confirm_methods``; an adapter that does not say, such as an older plugin, is asked for every method)."""
+    methods: frozenset[str] | None = getattr(adapter(attempt.channel), "confirm_methods", None)
+    return methods is None or attempt.method in methods
 
 
 def confirm_at_channel(attempt: Attempt, *, inputs: Mapping[str, str], card: CardDetails | None,

@@ -50,3 +50,27 @@ def test_a_card_payment_held_at_create_reaches_the_channel_with_its_vaulted_card
     assert passed["action"]["type"] == "sms_verification"  # the channel took the order with the card
     code = BOOK.order(held["attempt_id"]).sms_code
     assert confirm(merchant, held["id"], {"sms_code": code, "cvv": CVV}).json()["status"] == "processing"
+
+
+def test_a_merchant_confirm_for_a_method_without_one_is_refused_before_risk_control(stack, merchant,
+                                                                                    providers):  # noqa: F811
+    """A WeChat QR payment has nothing to confirm: a confirm rule must not hold it for a step-up (the payer may be
+    paying it in WeChat meanwhile), and no decision is recorded for a confirmation that cannot happen."""
+    from chalicelib.risk import operations
+    from tests.e2e.test_checkout_sessions import pay_at_wechat_sandbox
+    from tests.helpers import wait_for
+
+    rules({"rules": [rule("any-confirm", "amount >= 1", "challenge", step_up=["sms"], operations=["confirm"])]},
+          providers)
+    payment = merchant.create_payment(amount=4255, payer=user())
+    assert payment["status"] == "pending"
+    refused = confirm(merchant, payment["id"], {"sms_code": "123456"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "invalid_state"
+    assert refused.json()["error"]["param"] == "payment_id"
+    assert "wechat.native has no confirmation step" in refused.json()["error"]["message"]
+    stored = merchant.get(f"/v1/payments/{payment['id']}")
+    assert stored["status"] == "pending" and stored.get("step_up") is None
+    assert [d for d in operations.payment_risk(payment["id"])["decisions"] if d["operation"] == "confirm"] == []
+    pay_at_wechat_sandbox(stack, payment["attempt_id"])
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")

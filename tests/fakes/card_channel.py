@@ -101,6 +101,7 @@ def notification_body(attempt_id: str, outcome: str, amount: Money, *, event_id:
 class FakeCardChannel:
     channel = CHANNEL
     methods = frozenset({CARD_METHOD, WALLET_METHOD})
+    confirm_methods = methods  # the card's SMS code; the wallet's capture after approval
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport  # never used: nothing here goes over a network

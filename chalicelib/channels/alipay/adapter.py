@@ -59,6 +59,7 @@ def _attempt_of_refund(refund_id: str) -> str | None:
 class AlipayAdapter:
     channel = "alipay"
     methods = frozenset(orders.PRODUCTS)
+    confirm_methods: frozenset[str] = frozenset()  # the payer completes every product in Alipay
 
     def __init__(self, transport: Transport, clock: Callable[[], datetime] = _utc_now,
                  refund_locator: RefundLocator = _attempt_of_refund) -> None:

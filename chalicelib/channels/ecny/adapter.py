@@ -49,6 +49,7 @@ def _utc_now() -> datetime:
 class ECNYAdapter:
     channel = "ecny"
     methods = orders.METHODS
+    confirm_methods: frozenset[str] = frozenset()  # the payer confirms in the e-CNY wallet
 
     def __init__(self, transport: Transport, clock: Callable[[], datetime] = _utc_now) -> None:
         self._client = ECNYClient(transport, clock)

@@ -59,6 +59,7 @@ def _segment(value: str) -> str:
 class PayPalAdapter:
     channel = "paypal"
     methods = frozenset({METHOD})
+    confirm_methods = methods  # the capture after the payer's approval
 
     def __init__(self, transport: Transport, clock: Callable[[], datetime] = _utc_now,
                  references: References | None = None) -> None:

@@ -87,6 +87,7 @@ def _parsed(parse: Callable[[Mapping[str, Any]], Any], obj: Mapping[str, Any]) -
 class StripeAdapter:
     channel = "stripe"
     methods = intents.METHODS | {checkout.METHOD}
+    confirm_methods = intents.METHODS  # a PaymentIntent confirmed or captured; a Checkout Session completes at Stripe
 
     def __init__(self, transport: Transport, *, report_fetcher: ReportFetcher | None = None) -> None:
         self._client = StripeClient(transport)

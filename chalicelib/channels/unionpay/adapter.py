@@ -75,6 +75,7 @@ def _utc_now() -> datetime:
 class UnionPayAdapter:
     channel = "unionpay"
     methods = frozenset(messages.PRODUCTS)
+    confirm_methods = frozenset({"unionpay.card"})  # the SMS code of a token payment
 
     def __init__(self, transport: Transport, clock: Callable[[], datetime] = _utc_now,
                  order_book: OrderBook | None = None) -> None:

@@ -54,6 +54,7 @@ def _segment(value: str) -> str:
 class WeChatPayAdapter:
     channel = "wechatpay"
     methods = frozenset(orders.PRODUCT_BY_METHOD)
+    confirm_methods: frozenset[str] = frozenset()  # the payer pays in WeChat
 
     def __init__(self, transport: Transport, clock: Callable[[], datetime] = _utc_now) -> None:
         self._clock = clock
