@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from chalicelib.documents import pdf_file
 from chalicelib.documents.fonts import cjk_face
@@ -202,7 +202,7 @@ class _Layout:
     def _row(self, cells: list[list[str]], widths: Sequence[float], aligns: Sequence[str], size: float,
              line_height: float) -> None:
         height = _height(cells, line_height)
-        x = PAGE_MARGIN_MM
+        x = float(PAGE_MARGIN_MM)
         for lines, width, align in zip(cells, widths, aligns, strict=True):
             top = self.y + (height - line_height * len(lines)) / 2  # each cell centred on the row's height
             for n, line in enumerate(lines):
