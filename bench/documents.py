@@ -87,7 +87,8 @@ def main() -> None:
            "PYTHONPATH": ROOT}
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-    code = SAMPLE.replace("LINES", str(args.lines)).replace("OUT", repr(os.path.abspath(args.out or "")) or "''")
+    out = repr(os.path.abspath(args.out)) if args.out else "''"
+    code = SAMPLE.replace("LINES", str(args.lines)).replace("OUT", out)
     subprocess.run([sys.executable, "-c", "import chalicelib.bills.bills"], check=True, env=env, cwd=ROOT)  # .pyc
     results = []
     for _ in range(args.runs):

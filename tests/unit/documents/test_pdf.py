@@ -183,3 +183,21 @@ def test_wrapping_breaks_at_spaces_hyphens_and_between_cjk_never_before_closing_
         assert all(line == line.strip() for line in lines)
     assert font.wrap("ORDER-2026-000123", 5000)[0].endswith("-")  # broken after a hyphen
     assert font.wrap("a\nb", 10000) == ["a", "b"] and font.wrap("", 1000) == [""]
+
+
+def test_the_cross_reference_table_points_at_every_object():
+    """A strict reader finds each object where the xref says (a viewer that trusts the table, as PDFium does)."""
+    import re
+
+    from pypdf import PdfReader
+
+    data = render(_document(rows=150))
+    start = int(data.rsplit(b"startxref\n", 1)[1].split(b"\n", 1)[0])
+    assert data[start:start + 5] == b"xref\n"
+    header, *entries = data[start + 5:data.index(b"trailer", start)].decode().splitlines()
+    assert header.startswith("0 ") and int(header.split()[1]) == len(entries)
+    for number, entry in enumerate(entries[1:], start=1):
+        offset = int(entry[:10])
+        assert re.match(rb"%d 0 obj\n" % number, data[offset:offset + 20]), number
+    reader = PdfReader(io.BytesIO(data), strict=True)
+    assert all(page.extract_text() for page in reader.pages)
