@@ -12,13 +12,14 @@ import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from chalicelib.documents.pdf_font import CidFont
+from chalicelib.documents.pdf_font import CidFont, printable
 
 FONT_RESOURCE = "F1"  # the name content streams select the font by
 
 
 def text_string(text: str) -> str:
     """A PDF text string: literal when printable ASCII, else UTF-16BE with its byte-order mark (in hex)."""
+    text = printable(text).replace("\n", " ")
     if all(" " <= c <= "~" for c in text):
         return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
     return "<FEFF" + text.encode("utf-16-be").hex().upper() + ">"

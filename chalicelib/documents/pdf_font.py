@@ -9,8 +9,19 @@ character the font lacks (it is drawn as the font's .notdef box, and still extra
 from __future__ import annotations
 
 import hashlib
+import re
 
 from chalicelib.documents.truetype import Face
+
+# What a page cannot show: control characters become spaces (a tab in a description is a gap, not a box), and a
+# lone surrogate (JSON can carry one, "\ud800") the replacement character, since no text encoding can hold it.
+_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with what no page can show replaced (see above); newlines kept, they break lines."""
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n")))
 
 _NO_BREAK_BEFORE = frozenset("，。、；：！？）》」』】〕,.;:!?)]}%")
 
@@ -54,10 +65,11 @@ class CidFont:
     def wrap(self, text: str, limit: float) -> list[str]:
         """Lines of ``text`` no wider than ``limit`` (1/1000 of the font size), broken at spaces, after ``-``
         and ``/``, and around CJK characters; a word longer than a line is cut where it overflows."""
+        text = printable(text)
         self.width(text)
         widths = self.widths
         lines: list[str] = []
-        for paragraph in text.replace("\r\n", "\n").split("\n"):
+        for paragraph in text.split("\n"):
             start, end = 0, len(paragraph)
             while True:
                 width, at, cut = 0.0, start, -1  # cut: where the next line may start

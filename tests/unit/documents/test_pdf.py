@@ -201,3 +201,12 @@ def test_the_cross_reference_table_points_at_every_object():
         assert re.match(rb"%d 0 obj\n" % number, data[offset:offset + 20]), number
     reader = PdfReader(io.BytesIO(data), strict=True)
     assert all(page.extract_text() for page in reader.pages)
+
+
+def test_control_characters_and_lone_surrogates_in_a_value_do_not_break_the_document():
+    """A description is the merchant's text: a tab, a NUL or a lone surrogate (valid in JSON) must not fail the
+    bill. Tabs and controls become spaces, a lone surrogate the replacement character."""
+    document = Document(title="Bill\ud800", created=CREATED, subject="x\ty", parts=[
+        Fields("Facts", [("Description", "green\ttea\x00 pot \udc00 end"), ("Lines", "one\r\ntwo")])])
+    text = pdf_text(render(document))
+    assert "green tea  pot \ufffd end" in text and "one\ntwo" in text
