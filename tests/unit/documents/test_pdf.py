@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 from datetime import UTC, datetime
 
 import pytest
@@ -210,3 +212,13 @@ def test_control_characters_and_lone_surrogates_in_a_value_do_not_break_the_docu
         Fields("Facts", [("Description", "green\ttea\x00 pot \udc00 end"), ("Lines", "one\r\ntwo")])])
     text = pdf_text(render(document))
     assert "green tea  pot \ufffd end" in text and "one\ntwo" in text
+
+
+@pytest.mark.skipif(shutil.which("qpdf") is None, reason="qpdf (Debian package) not installed")
+def test_qpdf_finds_no_syntax_or_stream_error(tmp_path):
+    """qpdf's structural check (objects, xref, every stream decoded), where the machine has it."""
+    for name, document in (("bill", _document()), ("long", _document(rows=150))):
+        path = tmp_path / f"{name}.pdf"
+        path.write_bytes(render(document))
+        checked = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0 and "No syntax or stream encoding errors" in checked.stdout, checked.stdout
