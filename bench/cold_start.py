@@ -90,14 +90,23 @@ CreatePaymentInput.model_validate({"merchant_order_no": "o-1", "amount": 100, "c
                                    "method": "wechat.native", "metadata": {"k": "v"}})
 import chalicelib.routing.rules, chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials
 """
-# fpdf2 uses numpy when it is installed; numpy is here only for the benchmarks' pandas (requirements-dev.txt) and is
-# not in the Lambda package, so it is hidden from the render as the function would not find it.
+# The first document a container renders, by the hub's own PDF writer: a payment's bill, and a statement (of 20
+# lines: what it costs per line beyond that is bench/documents.py's figure).
 _RENDER = """
-import sys
-sys.modules.setdefault("numpy", None)
-import fpdf, fpdf.fonts
-from chalicelib.documents.fonts import cjk_font_path
-cjk_font_path()
+from chalicelib.bills import bills
+bills.render_bill({"kind": "payment", "id": "bill_pay_1", "merchant": {"id": "mch_1", "name": "茶馆 Tea House"},
+                   "merchant_order_no": "1001", "description": "绿茶 Green tea", "payment_id": "pay_1",
+                   "method": "wechat.native", "channel": "wechatpay", "channel_transaction_id": "4200001234",
+                   "amount": 8888, "currency": "CNY", "amount_refunded": 0, "fee": None, "status": "succeeded",
+                   "created_at": "2026-03-01T02:14:05Z", "paid_at": "2026-03-01T02:14:31Z", "version": 1})
+"""
+_RENDER_STATEMENT = """
+from chalicelib.bills import statements
+lines = tuple(statements.Line("2026-03-01", f"2026-03-01T02:{n:02d}:31Z", "payment", 100 + n, "CNY", f"jnl_{n}",
+                              f"pay_{n}", f"订单-{n}", channel="wechatpay", channel_transaction_id=f"4200{n:010d}")
+              for n in range(20))
+statements.to_pdf(statements.Statement("mch_1", "茶馆 Tea House", "2026-03", "CNY", lines,
+                                       sum(x.amount for x in lines), "2026-04-01T07:00:00Z"))
 """
 FIRST_REQUESTS: dict[str, tuple[str, str]] = {
     "functions.payments.app": ("create a WeChat Native payment: body model, routing rules, risk decision, adapter",
@@ -133,7 +142,8 @@ CreateApiKeyInput.model_validate({"name": "shop"})
 import chalicelib.invoices.issuing, chalicelib.invoices.reversal
 """),
     "functions.bills.app": ("a payment's bill, rendered: the PDF writer and its font", _RENDER),
-    "functions.statements.handler": ("a month's statements, rendered: the PDF writer and its font", _RENDER),
+    "functions.statements.handler": ("a month's statements, rendered: the PDF writer and its font",
+                                     _RENDER_STATEMENT),
     "functions.recon_fanout.fan_out": ("the daily fan-out: the channel accounts' documents", _ACCOUNT_DOCUMENT),
     "functions.sweeps.status_sync_sweep": ("a sweep: the status-sync service", """
 import chalicelib.service.status_sync

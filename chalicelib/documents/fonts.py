@@ -2,9 +2,9 @@
 
 Why this font: documents carry merchant names, descriptions and addresses in Chinese, so the font must have
 CJK glyphs; CI and Lambda are fresh machines without system fonts, so the font must arrive as a pinned package.
-WenQuanYi Micro Hei (free licence, see docs/bills.md) is TrueType-outlined (fpdf2 embeds and subsets ``glyf``
-fonts; the Noto CJK wheels on PyPI are CFF2 variable fonts it cannot subset) and 5.2 MB, a tenth of Noto CJK.
-Only the glyphs a document uses are embedded, so a bill stays a few tens of KB.
+WenQuanYi Micro Hei (free licence, see docs/bills.md) is TrueType-outlined (``truetype`` subsets ``glyf`` fonts;
+the Noto CJK wheels on PyPI are CFF2 variable fonts) and 5.2 MB, a tenth of Noto CJK. Only the glyphs a document
+uses are embedded, so a bill stays a few tens of KB.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-FAMILY = "WenQuanYiMicroHei"
+from chalicelib.documents.truetype import Face
+
 _PACKAGE = "paperang_p2_fonts_cjk"
 _FILE = "fonts/wqy-microhei.ttc"
 
@@ -31,3 +32,10 @@ def cjk_font_path() -> Path:
     if not path.is_file():
         raise FontMissing(f"{_FILE} is missing from package {_PACKAGE}")
     return path
+
+
+@lru_cache(maxsize=1)
+def cjk_face() -> Face:
+    """The collection's first face, WenQuanYi Micro Hei (the second is its monospaced twin), opened once per
+    process: its character map and file mapping serve every later document."""
+    return Face.open(cjk_font_path(), 0)

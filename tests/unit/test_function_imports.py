@@ -49,8 +49,8 @@ WEB_FRAMEWORK = ("chalice",)  # a worker or a sweep serves no HTTP
 BATCH_UTILITY = ("aws_lambda_powertools.utilities.batch",)
 # The matching engine, repairs and report writer: the reconciliation worker's, not the fan-out's.
 RECON_ENGINE = ("chalicelib.recon.run", "chalicelib.recon.matching", "chalicelib.recon.repairs")
-# The PDF writer and what it pulls in (images, font subsetting): loaded by the first document rendered, never at
-# cold start, and never by a function that cannot write to the documents bucket (chalicelib/documents/pdf.py).
+# PDF and font libraries: the hub writes its PDFs and subsets its font itself (chalicelib/documents/); fpdf2 cost
+# the first bill or statement of a container ~350 ms of CPU (its import, Pillow, fontTools parsing the font).
 DOCUMENT_LIBRARIES = ("fpdf", "PIL", "fontTools")
 # Terminal tools: the CEL package's own command line (``cel.cli``) brought these into the first risk decision of every
 # create and refund (~95 ms of CPU); chalicelib/risk/cel_extension.py loads the interpreter without it.
@@ -272,3 +272,33 @@ def test_the_shard_steps_that_run_no_engine_load_no_duckdb():
     for work in ("chalicelib.recon.shards.chunk_lines", "chalicelib.recon.shards.combine",
                  "chalicelib.recon.fetch.fetch", "chalicelib.recon.run.complete"):
         assert not loaded(modules_after_import(work), "duckdb"), f"{work} loads DuckDB"
+
+
+FIRST_DOCUMENTS = """
+import json, sys
+from functions.bills import app  # noqa: F401  (the bills function's import, as Lambda does it)
+import functions.statements  # noqa: F401
+from chalicelib.bills import bills, statements
+bills.render_bill({"kind": "payment", "id": "bill_pay_1", "merchant": {"id": "mch_1", "name": "茶馆"},
+                   "merchant_order_no": "1001", "description": "绿茶", "payment_id": "pay_1",
+                   "method": "wechat.native", "channel": "wechatpay", "channel_transaction_id": "4200",
+                   "amount": 8888, "currency": "CNY", "amount_refunded": 0, "fee": None, "status": "succeeded",
+                   "created_at": "2026-03-01T02:14:05Z", "paid_at": "2026-03-01T02:14:31Z", "version": 1})
+line = statements.Line("2026-03-01", "2026-03-01T02:14:31Z", "payment", 8888, "CNY", "jnl_1", "pay_1", "1001")
+statements.to_pdf(statements.Statement("mch_1", "茶馆", "2026-03", "CNY", (line,), 8888, "2026-04-01T07:00:00Z"))
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_rendering_a_bill_and_a_statement_loads_no_pdf_library():
+    """The first bill and statement a container renders are written by the hub's own writer: no fpdf2, no Pillow,
+    no fontTools (held beside the cold-start bench, bench/cold_start.py, which times the same work)."""
+    out = subprocess.run([sys.executable, "-c", FIRST_DOCUMENTS], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert loaded(modules, "chalicelib.documents.truetype")  # the check sees the rendering
+    found = [name for name in DOCUMENT_LIBRARIES if loaded(modules, name)]
+    assert not found, f"rendering the first documents loads {found}"
