@@ -242,7 +242,7 @@ def pay(request: Request, session_id: str, key: str) -> Response:
 
 def _card(form: dict[str, str]) -> tuple[Any, str | None]:
     """The card typed into the hub's fields, validated as the API validates it; the number is never logged."""
-    from pydantic import ValidationError
+    from pydantic_core import ValidationError
 
     from chalicelib.service.inputs import CardInput
 
