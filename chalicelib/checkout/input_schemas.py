@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.checkout.input_checks import page_methods as _page_methods
+from chalicelib.checkout.inputs import CreateCheckoutSessionInput, SupportContactInput
 from chalicelib.service.input_checks import integral as _integral
 from chalicelib.service.input_checks import known_currency as _known_currency
-from chalicelib.checkout.inputs import CreateCheckoutSessionInput, SupportContactInput
 from chalicelib.service.inputs import PayerInput
 
 SCHEMAS: dict[str, Any] = {

@@ -15,7 +15,16 @@ from chalicelib.service.input_checks import known_method as _known_method
 from chalicelib.service.input_checks import luhn as _luhn
 from chalicelib.service.input_checks import not_expired as _not_expired
 from chalicelib.service.input_checks import what_the_method_needs as _what_the_method_needs
-from chalicelib.service.inputs import CardInput, ConfirmPaymentInput, CreatePaymentInput, CreateRefundInput, PayerInput, RegisterAuthenticatorInput, StartStepUpInput, VerifyStepUpInput
+from chalicelib.service.inputs import (
+    CardInput,
+    ConfirmPaymentInput,
+    CreatePaymentInput,
+    CreateRefundInput,
+    PayerInput,
+    RegisterAuthenticatorInput,
+    StartStepUpInput,
+    VerifyStepUpInput,
+)
 
 SCHEMAS: dict[str, Any] = {
     'PayerInput': {

@@ -135,10 +135,14 @@ class _Writer:
             "from typing import Any",
             "",
         ]
-        for (module, name), alias in sorted(self.imports.items()):
-            lines.append(f"from {module} import {name} as {alias}")
-        for module, names in sorted(self.classes.items()):
-            lines.append(f"from {module} import {', '.join(sorted(names))}")
+        imports = [(module, name, f"from {module} import {name} as {alias}")
+                   for (module, name), alias in self.imports.items()]
+        for module, names in self.classes.items():
+            line = f"from {module} import {', '.join(sorted(names))}"
+            if len(line) > 130:  # as ruff's isort writes it
+                line = "\n".join([f"from {module} import (", *(f"    {n}," for n in sorted(names)), ")"])
+            imports.append((module, "", line))
+        lines += [line for _, _, line in sorted(imports)]
         lines += ["", f"SCHEMAS: dict[str, Any] = {_format(schemas, 0)}", "",
                   f"# The validator's configuration, as BaseModel gives it (the error title).\nCONFIGS: dict[str, Any] = "
                   f"{_format(configs, 0)}", "",
