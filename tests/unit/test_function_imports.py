@@ -363,3 +363,12 @@ def test_the_shard_steps_that_run_no_engine_load_no_duckdb():
     for work in ("chalicelib.recon.shards.chunk_lines", "chalicelib.recon.shards.combine",
                  "chalicelib.recon.fetch.fetch", "chalicelib.recon.run.complete"):
         assert not loaded(modules_after_import(work), "duckdb"), f"{work} loads DuckDB"
+
+
+def test_the_checkout_session_api_loads_no_payment_flow():
+    """The checkout function's import serves the merchant's session API as well as the payer's page: the page's payment
+    flow (chalicelib/checkout/payer.py: risk control, step-up, attempts, ~10 ms of CPU) loads with the page's routes."""
+    modules = modules_after_import("functions.checkout.app")
+    assert loaded(modules, "chalicelib.checkout.sessions")
+    found = [name for name in ("chalicelib.checkout.payer", "chalicelib.risk", "chalicelib.stepup") if loaded(modules, name)]
+    assert not found, f"the checkout function's import loads {found}"
