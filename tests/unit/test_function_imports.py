@@ -365,10 +365,18 @@ def test_the_shard_steps_that_run_no_engine_load_no_duckdb():
         assert not loaded(modules_after_import(work), "duckdb"), f"{work} loads DuckDB"
 
 
-def test_the_checkout_session_api_loads_no_payment_flow():
-    """The checkout function's import serves the merchant's session API as well as the payer's page: the page's payment
-    flow (chalicelib/checkout/payer.py: risk control, step-up, attempts, ~10 ms of CPU) loads with the page's routes."""
-    modules = modules_after_import("functions.checkout.app")
-    assert loaded(modules, "chalicelib.checkout.sessions")
-    found = [name for name in ("chalicelib.checkout.payer", "chalicelib.risk", "chalicelib.stepup") if loaded(modules, name)]
-    assert not found, f"the checkout function's import loads {found}"
+# Modules that only some routes of a function use, imported by those routes: what the function's cold start and its most
+# common request (a create) must not load. The checkout page's payment flow (chalicelib/checkout/payer.py: risk
+# control, step-up, attempts, ~10 ms of CPU) is not the session API's; the merchant events' modules and the Standard
+# Webhooks library are not a payment create's, nor is the OpenAPI document (it builds every pydantic model).
+ROUTE_ONLY = {
+    "functions.checkout.app": ("chalicelib.checkout.payer", "chalicelib.risk", "chalicelib.stepup"),
+    "functions.payments.app": ("chalicelib.service.webhooks", "standardwebhooks", "functions.openapi"),
+}
+
+
+@pytest.mark.parametrize(("handler", "modules"), ROUTE_ONLY.items(), ids=list(ROUTE_ONLY))
+def test_what_only_some_routes_use_is_imported_by_those_routes(handler: str, modules: tuple[str, ...]):
+    found = [name for name in modules if loaded(modules_after_import(handler), name)]
+    assert not found, f"{handler}'s import loads {found}"
+    assert all(importlib.util.find_spec(name) for name in modules)  # a renamed module would pass vacuously
