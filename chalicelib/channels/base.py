@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from chalicelib.domain.money import Money
 
-if TYPE_CHECKING:  # a pydantic model: what reads statement rows or outcomes (recon's API) needs no pydantic
+if TYPE_CHECKING:  # validated by pydantic-core: what reads statement rows or outcomes (recon's API) needs none of it
     from chalicelib.config.accounts import ChannelAccount
 
 # --- HTTP values exchanged with the shared transport -------------------------------------------

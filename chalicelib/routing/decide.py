@@ -15,7 +15,7 @@ from chalicelib.config.accounts import ChannelAccountConfig
 from chalicelib.routing import gray
 from chalicelib.routing.methods import ResolvedMethod
 
-if TYPE_CHECKING:  # pydantic models, loaded by the first plan: what settles payments (callbacks, workers) never routes
+if TYPE_CHECKING:  # loaded by the first plan: what settles payments (callbacks, workers) never routes
     from chalicelib.routing.rules import Candidate, RoutingRules, Rule
 
 

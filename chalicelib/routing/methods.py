@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from chalicelib.channels import registry
 from chalicelib.domain.errors import InvalidRequest
 
-if TYPE_CHECKING:  # a pydantic model, loaded with the first configured method read: built-in methods need none
+if TYPE_CHECKING:  # loaded with the first configured method read: built-in methods need none
     from chalicelib.routing.method_definition import MethodDefinition
 
 METHOD_PATTERN = r"^[a-z0-9]+\.[a-z0-9_]{1,40}$"

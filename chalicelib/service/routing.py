@@ -17,7 +17,7 @@ from chalicelib.domain.errors import NoChannelAvailable
 from chalicelib.routing import methods as methods_mod
 from chalicelib.storage import config_repo
 
-# The decision, its breaker counters and the rules (pydantic models) are loaded by what routes (a create, the
+# The decision, its breaker counters and the rules are loaded by what routes (a create, the
 # checkout's offer); what settles, refunds or reconciles a payment only finds its account (account_or_error).
 if TYPE_CHECKING:
     from chalicelib.routing.decide import Context, Plan
