@@ -24,6 +24,8 @@ ASSET_VERSION = "3"  # bump with the assets: the page links them with this, so c
 
 @dataclass(frozen=True)
 class Page:
+    """An HTML answer of the checkout page, with its status code."""
+
     status: int
     html: str
     form_targets: tuple[str, ...] = ()  # origins a form on this page posts to (the CSP's form-action)

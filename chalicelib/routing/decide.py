@@ -40,6 +40,8 @@ class Context:
 
 @dataclass
 class Plan:
+    """The accounts a create tries, in order, and why (``explain``)."""
+
     method: ResolvedMethod
     accounts: list[ChannelAccountConfig]  # in the order to try: the choice first, then the backups
     rule_id: str | None

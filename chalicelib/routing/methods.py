@@ -26,6 +26,8 @@ METHOD_PATTERN = r"^[a-z0-9]+\.[a-z0-9_]{1,40}$"
 
 @dataclass(frozen=True)
 class ResolvedMethod:
+    """A method name resolved to the channel and protocol method that serve it."""
+
     method: str  # as asked for
     protocol_method: str  # what the adapter speaks
     channel: str

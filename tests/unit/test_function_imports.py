@@ -380,3 +380,31 @@ def test_what_only_some_routes_use_is_imported_by_those_routes(handler: str, mod
     found = [name for name in modules if loaded(modules_after_import(handler), name)]
     assert not found, f"{handler}'s import loads {found}"
     assert all(importlib.util.find_spec(name) for name in modules)  # a renamed module would pass vacuously
+
+
+DATACLASS_DOCSTRINGS = """
+import dataclasses, importlib, json, sys
+for handler in sys.argv[1:]:
+    module, attr = handler.rsplit(".", 1)
+    getattr(importlib.import_module(module), attr)
+import chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials, chalicelib.routing.rules
+from chalicelib.channels import registry
+registry.adapter("wechatpay")
+undocumented = [f"{name}.{value.__name__}" for name, module in list(sys.modules.items())
+                if name.startswith(("chalicelib", "functions")) for value in vars(module).values()
+                if isinstance(value, type) and value.__module__ == name and dataclasses.is_dataclass(value)
+                and (value.__doc__ or "").startswith(value.__name__ + "(")]
+print(json.dumps(undocumented))
+"""
+
+
+def test_the_dataclasses_of_a_create_or_refund_are_documented():
+    """``dataclass`` writes a class without a docstring one from its signature (``inspect.signature``): ~0.05 ms of
+    CPU a class, ~2 ms over the ~60 classes that the API functions' imports and a create's or refund's work define."""
+    handlers = [f.handler for f in FUNCTIONS if f.name in ("payments", "checkout", "refunds")]
+    out = subprocess.run([sys.executable, "-c", DATACLASS_DOCSTRINGS, *handlers], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
