@@ -8,6 +8,7 @@ routing loads no pydantic model machinery (chalicelib/validation/light.py).
 from __future__ import annotations
 
 import fnmatch
+from typing import Any
 
 from chalicelib.validation.light import LightModel
 
@@ -77,4 +78,10 @@ class StoredRouting(LightModel):
     rules: RoutingRules
 
 
-NO_RULES = RoutingRules()
+def __getattr__(name: str) -> Any:
+    """``NO_RULES``, a merchant's rules when it has none, built when first asked for: building it at import would
+    run the generated schemas' module while it imports this one (it names these classes)."""
+    if name == "NO_RULES":
+        globals()["NO_RULES"] = no_rules = RoutingRules()
+        return no_rules
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from datetime import date
 from typing import Any
 
@@ -201,6 +205,18 @@ def test_construct_copy_and_assignment_behave_as_the_model(light: type[LightMode
         assert parsed.model_dump() == reference.model_dump()
         with pytest.raises(TypeError):
             hash(parsed)
+
+
+@pytest.mark.parametrize("target", codegen.TARGETS, ids=lambda t: t.generated)
+def test_a_generated_module_imported_first_works(target: codegen.Target):
+    """The generated module and the light classes import each other: whichever comes first, both load and validate."""
+    first = VALID[target.names[-1]]
+    script = (f"import {target.generated}, json, sys\nfrom {target.light} import {target.names[-1]} as light\n"
+              f"print(light.model_validate(json.loads(sys.argv[1])).model_dump_json())")
+    out = subprocess.run([sys.executable, "-c", script, json.dumps(first)], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[3], check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": ".", "PAYHUB_STAGE": "local"})
+    assert out.returncode == 0, out.stderr
 
 
 def test_a_light_class_built_by_keywords_validates():
