@@ -14,8 +14,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
