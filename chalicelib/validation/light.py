@@ -61,11 +61,16 @@ class LightModel:
         return cls._built
 
     @classmethod
-    def model_fields_names(cls) -> tuple[str, ...]:
+    def _fields(cls) -> dict[str, Any]:
+        """The model's fields as its core schema declares them (a model validator wraps the model schema)."""
         schema = cls._core_schema()
-        while schema["type"] != "model":  # a model validator wraps the model schema
+        while schema["type"] != "model":
             schema = schema["schema"]
-        return tuple(schema["schema"]["fields"])
+        return schema["schema"]["fields"]  # type: ignore[no-any-return]
+
+    @classmethod
+    def model_fields_names(cls) -> tuple[str, ...]:
+        return tuple(cls._fields())
 
     def __init__(self, **data: Any) -> None:
         self._validator().validate_python(data, self_instance=self)
@@ -81,11 +86,8 @@ class LightModel:
     @classmethod
     def model_construct(cls, **values: Any) -> Self:
         """An instance from trusted values, unvalidated; absent fields take their defaults (as ``BaseModel``)."""
-        schema = cls._core_schema()
-        while schema["type"] != "model":
-            schema = schema["schema"]
         fields: dict[str, Any] = {}
-        for name, field in schema["schema"]["fields"].items():
+        for name, field in cls._fields().items():
             if name in values:
                 fields[name] = values[name]
             elif field["schema"]["type"] == "default":
@@ -112,8 +114,7 @@ class LightModel:
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
         """A shallow copy with ``update`` laid over it, unvalidated (as pydantic's ``model_copy``)."""
-        copy = self.__class__.model_construct(**{**self.__dict__, **(update or {})})
-        return copy
+        return self.__class__.model_construct(**{**self.__dict__, **(update or {})})
 
     def __setattr__(self, name: str, value: Any) -> None:
         if self._frozen:
