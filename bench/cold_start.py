@@ -88,7 +88,8 @@ _CREATE_PAYMENT = _ACCOUNT + """
 from chalicelib.service.inputs import CreatePaymentInput
 CreatePaymentInput.model_validate({"merchant_order_no": "o-1", "amount": 100, "currency": "CNY", "description": "tea",
                                    "method": "wechat.native", "metadata": {"k": "v"}})
-import chalicelib.routing.rules, chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials
+from chalicelib.routing.rules import NO_RULES  # a merchant without routing rules: the create's most common case
+import chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials
 """
 # The first document a container renders, by the hub's own PDF writer: a payment's bill, and a statement (of 20
 # lines: what it costs per line beyond that is bench/documents.py's figure).
@@ -116,7 +117,7 @@ from chalicelib.checkout.inputs import CreateCheckoutSessionInput
 CreateCheckoutSessionInput.model_validate({"merchant_order_no": "o-1", "amount": 100, "currency": "CNY",
                                            "description": "tea", "allowed_methods": ["wechat.native"],
                                            "return_url": "https://shop.example/done"})
-import chalicelib.routing.rules
+from chalicelib.routing.rules import NO_RULES
 """),
     "functions.refunds.app": ("create a refund: body model, risk decision", """
 from chalicelib.service.inputs import CreateRefundInput

@@ -17,8 +17,9 @@ import os
 _IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 if _IN_LAMBDA:
     gc.disable()
-    # The first pydantic model built looks for pydantic plugins by reading the metadata of every installed
-    # distribution (~5-7 ms of CPU). The hub ships none; a deployment that adds one sets the variable itself.
+    # The first pydantic model built (the OpenAPI document's route builds them) looks for pydantic plugins by reading
+    # the metadata of every installed distribution (~5-7 ms of CPU). The hub ships none; a deployment that adds one
+    # sets the variable itself.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 

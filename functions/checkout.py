@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.checkout import i18n, payer, sessions, wechat
+from chalicelib.checkout import i18n, sessions, wechat
 from chalicelib.checkout.inputs import CreateCheckoutSessionInput
 from chalicelib.checkout.page import Page, Renderer, message_page
 from chalicelib.config.settings import settings
@@ -158,6 +158,8 @@ def _payer_call(request: Request, session_id: str, key: str, run: Any) -> Respon
 
 
 def page(request: Request, session_id: str, key: str) -> Response:
+    from chalicelib.checkout import payer  # the page's payment flow (risk control, step-up, attempts): not the session API's
+
     def run(session: sessions.CheckoutSession) -> Response:
         query = _query(request)
         lang = _lang(request, session)
@@ -201,6 +203,8 @@ def _forbidden(request: Request, session: sessions.CheckoutSession) -> Response:
 
 
 def pay(request: Request, session_id: str, key: str) -> Response:
+    from chalicelib.checkout import payer
+
     def run(session: sessions.CheckoutSession) -> Response:
         form = _checked_form(request, session)
         if form is None:
@@ -242,7 +246,7 @@ def pay(request: Request, session_id: str, key: str) -> Response:
 
 def _card(form: dict[str, str]) -> tuple[Any, str | None]:
     """The card typed into the hub's fields, validated as the API validates it; the number is never logged."""
-    from pydantic import ValidationError
+    from pydantic_core import ValidationError
 
     from chalicelib.service.inputs import CardInput
 
@@ -262,6 +266,8 @@ def _card(form: dict[str, str]) -> tuple[Any, str | None]:
 
 
 def confirm(request: Request, session_id: str, key: str) -> Response:
+    from chalicelib.checkout import payer
+
     def run(session: sessions.CheckoutSession) -> Response:
         form = _checked_form(request, session)
         if form is None:
@@ -283,6 +289,8 @@ def confirm(request: Request, session_id: str, key: str) -> Response:
 
 
 def forget(request: Request, session_id: str, key: str) -> Response:
+    from chalicelib.checkout import payer
+
     def run(session: sessions.CheckoutSession) -> Response:
         form = _checked_form(request, session)
         if form is None:
@@ -294,6 +302,8 @@ def forget(request: Request, session_id: str, key: str) -> Response:
 
 
 def came_back(request: Request, session_id: str, key: str) -> Response:
+    from chalicelib.checkout import payer
+
     def run(session: sessions.CheckoutSession) -> Response:
         payer.came_back(session)
         return _redirect(_base(session_id, key))
@@ -305,6 +315,8 @@ def wechat_came_back(request: Request, session_id: str, key: str) -> Response:
     """Back from WeChat's web authorisation with ``code`` and ``state``. The state must be one this session issued
     and not yet used (else a 403 page, logged); the code is traded for the payer's openid server-side and the JSAPI
     attempt opened. A code WeChat refuses (used, expired) sends the payer back to the methods to try again."""
+    from chalicelib.checkout import payer
+
     def run(session: sessions.CheckoutSession) -> Response:
         query = _query(request)
         back = {"lang": query["lang"]} if query.get("lang") in i18n.LANGS else {}
@@ -333,6 +345,8 @@ def came_back_posted(request: Request, session_id: str, key: str) -> Response:
 
 
 def status(request: Request, session_id: str, key: str) -> Response:
+    from chalicelib.checkout import payer
+
     headers = _headers("application/json", _csp())
     try:
         session = sessions.open_for_payer(session_id, key)

@@ -17,11 +17,11 @@ from chalicelib.service.json_body import read_object
 from chalicelib.service.merchants import authenticate
 from chalicelib.storage import idempotency
 
-if TYPE_CHECKING:  # pydantic is imported by what parses a body; the recon API's GET routes never load it
-    from pydantic import BaseModel
+if TYPE_CHECKING:  # pydantic-core is imported by what parses a body; the recon API's GET routes never load it
+    from chalicelib.validation.light import LightModel
 
 log = logging.getLogger(__name__)  # not "payhub.*": Chalice owns that logger (level ERROR, no propagation)
-M = TypeVar("M", bound="BaseModel")
+M = TypeVar("M", bound="LightModel")
 JSON_HEADERS = {"Content-Type": "application/json"}
 JSON = ("application/json",)
 
@@ -74,7 +74,7 @@ def transient(exc: Exception) -> TemporarilyUnavailable | None:
 
 
 def parse_body(request: Request, model: type[M]) -> M:
-    from pydantic import ValidationError
+    from pydantic_core import ValidationError
 
     raw = read_object(request.raw_body)
     try:

@@ -1,5 +1,6 @@
-"""The OpenAPI 3.1 document of the merchant API. Request schemas come from the pydantic models the edge
-validates with, and a test checks that every route here exists in the app and vice versa."""
+"""The OpenAPI 3.1 document of the merchant API. Request schemas come from the pydantic models the edge's
+validation is generated from (chalicelib/validation), and a test checks that every route here exists in the app and
+vice versa."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from chalice.app import Request
 
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.models import Merchant
-from chalicelib.service import confirmation, payments, query_params, webhooks
+from chalicelib.service import confirmation, payments
 from chalicelib.service.inputs import (
     ConfirmPaymentInput,
     CreatePaymentInput,
@@ -101,6 +101,10 @@ def register_authenticator(request: Request, user_id: str) -> Response:
 
 
 def list_events(request: Request) -> Response:
+    # The merchant events' modules (and the Standard Webhooks library) load with the routes that read events: a
+    # create needs none of them.
+    from chalicelib.service import query_params, webhooks
+
     def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
         params = request.query_params or {}
         limit = query_params.limit(params.get("limit"), default=20, maximum=100)
@@ -112,10 +116,14 @@ def list_events(request: Request) -> Response:
 
 
 def get_event(request: Request, event_id: str) -> Response:
+    from chalicelib.service import webhooks
+
     return merchant_call(request, lambda m: (200, webhooks.get_event(m, event_id)))
 
 
 def redeliver_event(request: Request, event_id: str) -> Response:
+    from chalicelib.service import webhooks
+
     return merchant_call(request, lambda m: (202, webhooks.redeliver(m, event_id)))
 
 

@@ -10,7 +10,6 @@ a flood of merchant traffic cannot starve channel callbacks and each function im
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,7 +34,12 @@ def blueprint(import_name: str, routes: Sequence[Route]) -> Blueprint:
 
 
 MAX_PATH_PARAM = 255  # every id the hub issues is far shorter; DynamoDB refuses keys over 1 KiB with an error
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _control(value: str) -> bool:
+    """A control character (C0, DEL, C1) or a lone surrogate: the test a character class compiled at import would make,
+    without its ~0.6 ms of CPU at every API function's cold start (path parameters are short)."""
+    return any(c < "\x20" or "\x7f" <= c <= "\x9f" or "\ud800" <= c <= "\udfff" for c in value)
 
 
 def _bind(bp: Blueprint, handler: Handler) -> Callable[..., Response]:
@@ -43,7 +47,7 @@ def _bind(bp: Blueprint, handler: Handler) -> Callable[..., Response]:
         request: Request = bp.current_request
         for name, value in params.items():
             # No object has such an id: answered as not found before any lookup could choke on it.
-            if not 1 <= len(value) <= MAX_PATH_PARAM or _CONTROL.search(value):
+            if not 1 <= len(value) <= MAX_PATH_PARAM or _control(value):
                 return error_response(NotFound(f"no such {name.removesuffix('_id')}", param=name),
                                       request_id(request))
         return handler(request, **params)

@@ -6,7 +6,10 @@ resolves to (docs/design.md#packaging). So this step copies a clean project into
 - ``app.py``, ``chalicelib/`` and ``.chalice/config.json`` as they are;
 - ``functions/`` as ``vendor/functions/`` (Chalice copies vendor/ to the zip root, so Lambda imports
   ``functions.payments`` exactly as the tests do);
-- an EMPTY ``requirements.txt``: runtime packages live in the layer (layers/build.py), not zipped twice.
+- an EMPTY ``requirements.txt``: runtime packages live in the layer (layers/build.py), not zipped twice;
+- the shipped modules' bytecode, compiled here (as the layer's is): Lambda's code directory is read-only, so
+  without it every cold start compiled the hub's own modules from source again (~50 ms of CPU for the payments
+  function's import alone, more than its whole budget above the floor; docs/cold-start.md).
 
 Nothing else is copied, so sandbox/, tests/, infra/, bench/ can never reach a Lambda.
 
@@ -17,8 +20,10 @@ Nothing else is copied, so sandbox/, tests/, infra/, bench/ can never reach a La
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib.util
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -61,7 +66,37 @@ def stage_project(stage: str, root: Path = ROOT) -> Path:
     for source, destination in SHIPPED:
         _copy(root / source, target / destination)
     (target / "requirements.txt").write_text("# runtime packages ship in the layer (layers/build.py)\n")
+    for source, in_lambda in COMPILED:
+        _precompile(target / source, in_lambda)
+    _precompile_chalice(target / "vendor" / "chalice" / "__pycache__")
     return target
+
+
+# The staged code compiled for the interpreter that builds it, which is the one Lambda runs (chalice takes the runtime
+# from it, as layers/build.py does): (staged directory, where Lambda has it, for tracebacks).
+COMPILED = (("chalicelib", "/var/task/chalicelib"), ("vendor/functions", "/var/task/functions"))
+
+
+def _precompile(directory: Path, in_lambda: str) -> None:
+    # unchecked-hash: the pyc records the source's hash, not its mtime (the zip does not keep it reliably), and the
+    # runtime loads it without reading the source again; the code of a deployment never changes under it.
+    if not compileall.compile_dir(str(directory), quiet=1, workers=1, ddir=in_lambda,
+                                  invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH):
+        raise RuntimeError(f"{directory}: a module does not compile (see above)")
+
+
+def _precompile_chalice(pycache: Path) -> None:
+    """``chalice package`` adds the framework's own two modules to the zip (``chalice/app.py``, ``chalice/__init__.py``,
+    from the chalice that packages) without bytecode: ~15 ms of CPU compiling them at every API function's cold start.
+    Their pycs, compiled from those very files, go in ``vendor/`` and so land beside them in the zip."""
+    import chalice
+    import chalice.app
+
+    for module in (chalice, chalice.app):
+        source = Path(module.__file__ or "")
+        py_compile.compile(str(source), cfile=str(pycache / f"{source.stem}.{sys.implementation.cache_tag}.pyc"),
+                           dfile=f"/var/task/chalice/{source.name}", doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
 
 
 def package(stage: str, output_dir: Path | None = None) -> Path:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from chalicelib.domain.money import Money
 
-if TYPE_CHECKING:  # a pydantic model: what reads statement rows or outcomes (recon's API) needs no pydantic
+if TYPE_CHECKING:  # validated by pydantic-core: what reads statement rows or outcomes (recon's API) needs none of it
     from chalicelib.config.accounts import ChannelAccount
 
 # --- HTTP values exchanged with the shared transport -------------------------------------------
@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # a pydantic model: what reads statement rows or outcomes (re
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """One request an adapter asks the transport to send."""
+
     method: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -31,6 +33,8 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class HttpResponse:
+    """The channel's answer as the transport received it, before any verification."""
+
     status: int
     headers: Mapping[str, str]  # header names lower-cased by the transport
     body: bytes
@@ -68,6 +72,8 @@ class RefundOutcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Payer:
+    """What the hub knows of the payer, passed on to the channels that take it (openid for JSAPI, ip for H5)."""
+
     user_id: str | None = None
     openid: str | None = None
     ip: str | None = None
@@ -96,6 +102,8 @@ class CardDetails:
 
 @dataclass(frozen=True)
 class CreateRequest:
+    """One attempt to create at the channel, under the hub's own order number."""
+
     attempt_id: str  # our order number at the channel (WeChat out_trade_no)
     method: str  # e.g. "wechat.jsapi"
     amount: Money
@@ -122,12 +130,16 @@ class ClientAction:
 
 @dataclass(frozen=True)
 class CreateResult:
+    """The channel's handle for the created order and what the payer's client does next."""
+
     channel_order_ref: str  # prepay_id, code_url token, ... whatever the channel returned as its handle
     action: ClientAction
 
 
 @dataclass(frozen=True)
 class PaymentStatus:
+    """An attempt as the channel reports it, reduced to the hub's outcome plus the channel's own status word."""
+
     outcome: PaymentOutcome
     raw_status: str
     channel_transaction_id: str | None = None
@@ -166,6 +178,8 @@ class ConfirmResult:
 
 @dataclass(frozen=True)
 class RefundRequest:
+    """One refund to submit against an attempt the channel holds."""
+
     refund_id: str  # our refund number at the channel (WeChat out_refund_no)
     attempt_id: str
     channel_transaction_id: str | None
@@ -181,6 +195,8 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class RefundStatus:
+    """A refund as the channel reports it, reduced to the hub's outcome plus the channel's own status word."""
+
     outcome: RefundOutcome
     raw_status: str
     channel_refund_id: str | None = None
@@ -220,6 +236,8 @@ class CallbackReply:
 
 @dataclass(frozen=True)
 class InboundCallback:
+    """A channel's notification as received, before its signature is checked."""
+
     headers: Mapping[str, str]  # lower-cased names
     body: bytes  # exact raw bytes as received
     received_at: datetime

@@ -28,6 +28,8 @@ CODE_REFUSED = {40029: "invalid code", 40163: "code been used", 42003: "code exp
 
 @dataclass(frozen=True)
 class OAuthApp:
+    """The official account (appid) whose web authorisation gives the payer's openid, and where to ask."""
+
     appid: str
     oauth_base_url: str
     sns_api_base_url: str

@@ -1,61 +1,45 @@
-"""The merchant's request for a checkout session, validated once at the edge; errors name the field."""
+"""The merchant's request for a checkout session, validated once at the edge; errors name the field.
+
+The classes run the core schemas generated (``input_schemas.py``) from the models of the same names in
+``input_models.py``, the source of truth: see chalicelib/validation/light.py.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from chalicelib.service.inputs import PayerInput
+from chalicelib.validation.light import LightModel
 
-from chalicelib.checkout.methods import PAGE_METHODS, check_allowed
-from chalicelib.domain.money import SUPPORTED_CURRENCIES
-from chalicelib.service.inputs import _METADATA_KEY, _METADATA_VALUE, _URL, Int, PayerInput, _enum, _text
-
-LOCALES = ("zh-CN", "en")
-_PAGE_METHOD_ENUM: dict[str, Any] = {"enum": list(PAGE_METHODS)}
+_MODELS = "chalicelib.checkout.input_models"
+_SCHEMAS = "chalicelib.checkout.input_schemas"
 
 
-class SupportContactInput(BaseModel):
+class SupportContactInput(LightModel):
     """How the payer reaches the merchant, shown on the page next to the session's support reference."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
+    _source, _schemas = f"{_MODELS}:SupportContactInput", _SCHEMAS
 
-    email: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}$")] | None = None
-    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 -]{5,24}$")] | None = None
-    url: _URL | None = None
+    email: str | None
+    phone: str | None
+    url: str | None
 
 
-class CreateCheckoutSessionInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True)
+class CreateCheckoutSessionInput(LightModel):
+    _source, _schemas = f"{_MODELS}:CreateCheckoutSessionInput", _SCHEMAS
 
-    merchant_order_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*]{1,32}$")]
-    amount: Int = Field(gt=0, le=10**12)
-    currency: str = Field(json_schema_extra=_enum(sorted(SUPPORTED_CURRENCIES)))
-    description: Annotated[str, _text(127, min_length=1)]
-    allowed_methods: list[Annotated[str, Field(json_schema_extra=_PAGE_METHOD_ENUM)]] = Field(
-        min_length=1, max_length=len(PAGE_METHODS), json_schema_extra={"uniqueItems": True})
-    payer: PayerInput = Field(default_factory=PayerInput)
-    return_url: _URL
-    cancel_url: _URL | None = None
-    notify_url: _URL | None = None
-    expires_in_seconds: Int = Field(default=1800, ge=60, le=7 * 24 * 3600)
-    locale: Literal["zh-CN", "en"] | None = None
-    metadata: dict[Annotated[str, _METADATA_KEY], Annotated[str, _METADATA_VALUE]] = Field(
-        default_factory=dict, max_length=20)
-    support_contact: SupportContactInput | None = None
+    merchant_order_no: str
+    amount: int
+    currency: str
+    description: str
+    allowed_methods: list[str]
+    payer: PayerInput
+    return_url: str
+    cancel_url: str | None
+    notify_url: str | None
+    expires_in_seconds: int
+    locale: Literal["zh-CN", "en"] | None
+    metadata: dict[str, str]
+    support_contact: SupportContactInput | None
     # The payer's phone on the merchant's file: where an SMS step-up code is sent if risk control asks for one.
-    step_up_phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{6,20}$")] | None = None
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if value not in SUPPORTED_CURRENCIES:
-            raise ValueError(f"unsupported currency {value!r}")
-        return value
-
-    @field_validator("allowed_methods")
-    @classmethod
-    def _page_methods(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("each method may be listed once")
-        check_allowed(value)
-        return value
+    step_up_phone: str | None

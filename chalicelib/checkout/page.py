@@ -10,18 +10,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib.checkout.i18n import SCAN_APPS, method_name, t
-from chalicelib.checkout.payer import View
 from chalicelib.domain.money import Money
+
+if TYPE_CHECKING:  # the payment flow's modules (risk control, step-up) load with the page's routes, not the session API
+    from chalicelib.checkout.payer import View
 
 ASSET_VERSION = "3"  # bump with the assets: the page links them with this, so caches never mix versions
 
 
 @dataclass(frozen=True)
 class Page:
+    """An HTML answer of the checkout page, with its status code."""
+
     status: int
     html: str
     form_targets: tuple[str, ...] = ()  # origins a form on this page posts to (the CSP's form-action)

@@ -43,6 +43,8 @@ _REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read out ove
 
 @dataclass(frozen=True)
 class CheckoutSession:
+    """A hosted checkout session: the merchant's request and the payment it opened."""
+
     session_id: str
     merchant_id: str
     payment_id: str

@@ -14,6 +14,8 @@ QUEUES = ("webhooks", "status-sync", "refunds", "recon", "invoices")
 
 @dataclass(frozen=True)
 class StageNames:
+    """The names of one stage's tables, queues, buckets and secrets."""
+
     stage: str
 
     def __post_init__(self) -> None:

@@ -25,6 +25,8 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
+    """The configuration a process runs with, read from its environment (``load_settings``)."""
+
     stage: str
     names: StageNames
     public_base_url: str  # where channels reach our callbacks, e.g. https://pay.example.com

@@ -26,6 +26,8 @@ _OPEN = (PaymentState.PENDING, PaymentState.PROCESSING)
 
 @dataclass(frozen=True)
 class Plan:
+    """What to do with an attempt and its payment after a channel's outcome."""
+
     attempt_to: AttemptState | None = None
     payment_to: PaymentState | None = None
     capture: bool = False  # money arrived: post the journal and count it as captured

@@ -18,6 +18,8 @@ from chalicelib.domain.money import Money
 
 @dataclass(frozen=True)
 class Entry:
+    """One line of a journal: an account debited (positive) or credited (negative)."""
+
     account: str
     amount: int  # signed minor units: debit > 0, credit < 0
     currency: str
@@ -25,6 +27,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class Journal:
+    """A balanced set of entries posted once for one fact (a capture, a refund)."""
+
     journal_id: str  # deterministic per (purpose, object): a second posting of the same fact is refused
     purpose: str
     reference: str

@@ -11,6 +11,8 @@ from chalicelib.domain.states import AttemptState, PaymentState, RefundState
 
 @dataclass(frozen=True)
 class Payment:
+    """A merchant's payment (the order it pays for), one per merchant order number; its attempts are the channel calls."""
+
     payment_id: str
     merchant_id: str
     merchant_order_no: str
@@ -82,6 +84,8 @@ class Payment:
 
 @dataclass(frozen=True)
 class Attempt:
+    """One try at a channel account to collect a payment; a payment may have several, at most one succeeds."""
+
     attempt_id: str
     payment_id: str
     merchant_id: str
@@ -111,6 +115,8 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Refund:
+    """Money sent back for a payment, through the attempt that collected it."""
+
     refund_id: str
     payment_id: str
     attempt_id: str
@@ -156,6 +162,8 @@ class Refund:
 
 @dataclass(frozen=True)
 class Merchant:
+    """A merchant of the hub and the settings its payments follow."""
+
     merchant_id: str
     name: str
     late_success_policy: str = "refund"  # "accept" | "refund": what to do with money arriving after close

@@ -1,45 +1,52 @@
-"""The body of ``POST /v1/invoices`` and of a reversal request, and the checks between fields."""
+"""The body of ``POST /v1/invoices`` and of a reversal request, and the checks between fields.
+
+The classes run the core schemas generated (``input_schemas.py``) from the models of the same names in
+``input_models.py``, the source of truth: see chalicelib/validation/light.py.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
 
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.invoices import credit_code
+from chalicelib.validation.light import LightModel
 
-_TEXT = r"^[^\x00-\x1f\x7f]*$"
+_MODELS = "chalicelib.invoices.input_models"
+_SCHEMAS = "chalicelib.invoices.input_schemas"
 
 
-class BuyerInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class BuyerInput(LightModel):
+    _source, _schemas = f"{_MODELS}:BuyerInput", _SCHEMAS
+
     type: Literal["person", "company"]
-    name: str = Field(min_length=1, max_length=100, pattern=_TEXT)
-    tax_no: str | None = Field(default=None, max_length=20)  # a company's unified social credit code
-    address: str | None = Field(default=None, max_length=100, pattern=_TEXT)
-    phone: str | None = Field(default=None, max_length=30, pattern=r"^[0-9+\- ]*$")
-    bank_account: str | None = Field(default=None, max_length=100, pattern=_TEXT)  # bank name and account number
-    email: str | None = Field(default=None, max_length=100, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str
+    tax_no: str | None  # a company's unified social credit code
+    address: str | None
+    phone: str | None
+    bank_account: str | None  # bank name and account number
+    email: str | None
 
 
-class LineInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    description: str = Field(min_length=1, max_length=90, pattern=_TEXT)
-    tax_code: str = Field(pattern=r"^\d{19}$")  # 税收分类编码: 19 digits
+class LineInput(LightModel):
+    _source, _schemas = f"{_MODELS}:LineInput", _SCHEMAS
+
+    description: str
+    tax_code: str  # 税收分类编码: 19 digits
     tax_rate: Literal["0.13", "0.09", "0.06", "0.05", "0.03", "0.01", "0"]
-    amount: int = Field(gt=0, le=100_000_000_000)  # fen, tax included
-    unit: str | None = Field(default=None, max_length=20, pattern=_TEXT)
+    amount: int  # fen, tax included
+    unit: str | None
 
 
-class CreateInvoiceInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    merchant_invoice_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+class CreateInvoiceInput(LightModel):
+    _source, _schemas = f"{_MODELS}:CreateInvoiceInput", _SCHEMAS
+
+    merchant_invoice_no: str
     kind: Literal["ordinary", "special"]  # 数电普票 / 数电专票
-    payment_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]] = Field(min_length=1, max_length=20)
+    payment_ids: list[str]
     buyer: BuyerInput
-    lines: list[LineInput] = Field(min_length=1, max_length=100)
-    remark: str | None = Field(default=None, max_length=200, pattern=_TEXT)
+    lines: list[LineInput]
+    remark: str | None
 
     def check(self) -> None:
         """What one field alone cannot say, each naming its field."""
@@ -62,7 +69,8 @@ class CreateInvoiceInput(BaseModel):
                     raise InvalidRequest(f"buyer.{name}: required for a special VAT invoice", param=f"buyer.{name}")
 
 
-class ReverseInvoiceInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    amount: int | None = Field(default=None, gt=0, le=100_000_000_000)  # fen; default: what refunds made due
-    reason: Literal["refund", "sales_return", "billing_error", "service_stopped", "discount"] = "refund"
+class ReverseInvoiceInput(LightModel):
+    _source, _schemas = f"{_MODELS}:ReverseInvoiceInput", _SCHEMAS
+
+    amount: int | None  # fen; default: what refunds made due
+    reason: Literal["refund", "sales_return", "billing_error", "service_stopped", "discount"]

@@ -24,6 +24,8 @@ _PRECEDENCE = {"review": 1, "challenge": 2, "allow": 3, "deny": 4}
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """A rule with its CEL program and the variables the program reads."""
+
     rule: Rule
     program: Any  # cel.Program
     variables: frozenset[str]
@@ -40,6 +42,8 @@ def compile_rule(rule: Rule, field_name: str = "expr") -> CompiledRule:
 
 @dataclass(frozen=True)
 class Fired:
+    """A rule that fired for one decision (or could not be decided)."""
+
     rule_id: str
     action: str
     score: int
@@ -50,6 +54,8 @@ class Fired:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What the rules decided for one operation, enforced and shadow alike."""
+
     action: str  # allow | review | challenge | deny: what is enforced
     score: int  # 0..100: enforced rules' scores, added
     step_up: tuple[str, ...]

@@ -28,6 +28,8 @@ COUNTER_VARIABLES = frozenset({"velocity", "payer", "city", "device", "refund"})
 
 @dataclass(frozen=True)
 class Context:
+    """What one risk decision is about: the operation, the money and who pays."""
+
     operation: str  # create | confirm | refund
     merchant_id: str
     method: str
@@ -42,6 +44,8 @@ class Context:
 
 @dataclass(frozen=True)
 class Decision:
+    """One risk decision as recorded with the payment or refund it judged."""
+
     decision_id: str
     context: Context
     outcome: Outcome

@@ -35,6 +35,8 @@ def transport() -> Any:
 
 @dataclass(frozen=True)
 class ProviderScore:
+    """The risk service's score for one event."""
+
     score: float  # 0..100 (Sift's 0..1 scaled), so rules compare it with the hub's own scores
     reasons: tuple[str, ...]
     elapsed_ms: int
@@ -42,6 +44,8 @@ class ProviderScore:
 
 @dataclass(frozen=True)
 class ScoreRequest:
+    """One event sent to the risk service for a score."""
+
     event_type: str  # "$transaction" | "$create_refund"
     user_id: str
     order_id: str

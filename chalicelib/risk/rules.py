@@ -27,6 +27,8 @@ class RuleDocumentError(ValueError):
 
 @dataclass(frozen=True)
 class Scope:
+    """The merchants and methods a rule applies to."""
+
     merchant_ids: tuple[str, ...] = ()  # empty: every merchant
     methods: tuple[str, ...] = ()  # empty: every method
 
@@ -37,6 +39,8 @@ class Scope:
 
 @dataclass(frozen=True)
 class Rule:
+    """A CEL boolean expression and the action it asks for when it holds."""
+
     rule_id: str
     expr: str
     action: str
@@ -51,6 +55,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Limits:
+    """The largest amount allowed per merchant and per method."""
+
     per_merchant: dict[str, int] = field(default_factory=dict)  # merchant id -> largest amount, minor units
     per_method: dict[str, int] = field(default_factory=dict)
 
@@ -74,6 +80,8 @@ class ProviderSettings:
 
 @dataclass(frozen=True)
 class RuleDocument:
+    """A validated rule document, as ``parse_document`` returns it."""
+
     rules: tuple[Rule, ...] = ()
     blocklist: dict[str, frozenset[str]] = field(default_factory=dict)
     allowlist: dict[str, frozenset[str]] = field(default_factory=dict)

@@ -36,6 +36,8 @@ class RulesChanged(Exception):
 
 @dataclass(frozen=True)
 class Version:
+    """One stored version of the rule document and who put it."""
+
     version: int
     document: dict[str, Any]
     put_by: str

@@ -15,7 +15,7 @@ from chalicelib.config.accounts import ChannelAccountConfig
 from chalicelib.routing import gray
 from chalicelib.routing.methods import ResolvedMethod
 
-if TYPE_CHECKING:  # pydantic models, loaded by the first plan: what settles payments (callbacks, workers) never routes
+if TYPE_CHECKING:  # loaded by the first plan: what settles payments (callbacks, workers) never routes
     from chalicelib.routing.rules import Candidate, RoutingRules, Rule
 
 
@@ -40,6 +40,8 @@ class Context:
 
 @dataclass
 class Plan:
+    """The accounts a create tries, in order, and why (``explain``)."""
+
     method: ResolvedMethod
     accounts: list[ChannelAccountConfig]  # in the order to try: the choice first, then the backups
     rule_id: str | None

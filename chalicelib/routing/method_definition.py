@@ -1,21 +1,22 @@
 """A payment method defined by configuration, as stored (``chalicelib/routing/methods.py`` says what it means).
 
 A module of its own so that resolving a built-in method, which every attempt's close, confirm and refund does,
-loads no pydantic: only reading the configured methods does.
+loads none of it: only reading the configured methods does. The class runs the core schema generated from the
+pydantic model of ``method_definition_model.py`` (the source of truth): see chalicelib/validation/light.py.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from chalicelib.routing.methods import METHOD_PATTERN
+from chalicelib.validation.light import LightModel
 
 
-class MethodDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class MethodDefinition(LightModel):
+    _source = "chalicelib.routing.method_definition_model:MethodDefinition"
+    _schemas = "chalicelib.routing.method_definition_schema"
+    _frozen = True
 
-    method: str = Field(pattern=METHOD_PATTERN)
-    protocol_method: str = Field(pattern=METHOD_PATTERN)
-    enabled: bool = True
-    settings: dict[str, str] = Field(default_factory=dict)
-    title: dict[str, str] = Field(default_factory=dict)  # by locale, for the checkout page
+    method: str
+    protocol_method: str
+    enabled: bool
+    settings: dict[str, str]
+    title: dict[str, str]  # by locale, for the checkout page

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from chalicelib.channels import registry
 from chalicelib.domain.errors import InvalidRequest
 
-if TYPE_CHECKING:  # a pydantic model, loaded with the first configured method read: built-in methods need none
+if TYPE_CHECKING:  # loaded with the first configured method read: built-in methods need none
     from chalicelib.routing.method_definition import MethodDefinition
 
 METHOD_PATTERN = r"^[a-z0-9]+\.[a-z0-9_]{1,40}$"
@@ -26,6 +26,8 @@ METHOD_PATTERN = r"^[a-z0-9]+\.[a-z0-9_]{1,40}$"
 
 @dataclass(frozen=True)
 class ResolvedMethod:
+    """A method name resolved to the channel and protocol method that serve it."""
+
     method: str  # as asked for
     protocol_method: str  # what the adapter speaks
     channel: str

@@ -1,119 +1,76 @@
 """A merchant's routing rules: a versioned configuration document (stored by ``config_repo.put_routing``).
 
-    {"rules": [
-       {"rule_id": "gray-sh", "methods": ["wechat.native"], "currencies": ["CNY"], "max_amount": 500000,
-        "gray": {"cities": ["Shanghai"], "user_groups": ["staff"], "percent": 10, "salt": "2026-12"},
-        "candidates": [{"account_id": "wechat-new", "priority": 1, "weight": 1}]},
-       {"rule_id": "default-wechat", "methods": ["wechat.*"],
-        "candidates": [{"account_id": "wechat-a", "priority": 1, "weight": 3},
-                       {"account_id": "wechat-b", "priority": 1, "weight": 1},
-                       {"account_id": "wechat-backup", "priority": 2}]}],
-     "fallback": true, "failover": {"create_timeout_ms": 3000}}
-
-Rules are tried in order; the first that matches the payment and still has a healthy candidate decides. Within a
-rule the lowest ``priority`` number is tried first; candidates of equal priority share traffic by ``weight``;
-the next priority is the backup that failover moves to. ``fallback``: when no rule decides, the accounts are
-taken as without rules (dedicated to the merchant first, then by the account's own priority).
+What each field means, with an example, is in ``rule_models.py``: its pydantic models are the source of truth,
+and these frozen classes run the core schemas generated from them (``rule_schemas.py``), so that a create's
+routing loads no pydantic model machinery (chalicelib/validation/light.py).
 """
 
 from __future__ import annotations
 
 import fnmatch
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from chalicelib.validation.light import LightModel
 
-from chalicelib.domain.money import SUPPORTED_CURRENCIES
-
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-
-
-class Candidate(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    account_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
-    priority: int = Field(default=100, ge=0, le=10_000)
-    weight: int = Field(default=1, ge=0, le=10_000)  # 0: a backup only, never chosen first among its peers
+_MODELS = "chalicelib.routing.rule_models"
+_SCHEMAS = "chalicelib.routing.rule_schemas"
 
 
-class Gray(BaseModel):
-    """Who a gray-release rule is for. Every condition given must hold: the payer's city is one of ``cities``,
-    one of the payer's groups is in ``user_groups``, and the payer falls within ``percent`` of all payers by a
-    stable hash of their id and ``salt`` (the same payer stays in or out until the salt changes)."""
+class Candidate(LightModel):
+    _source, _schemas, _frozen = f"{_MODELS}:Candidate", _SCHEMAS, True
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cities: tuple[str, ...] = ()
-    user_groups: tuple[str, ...] = ()
-    percent: float | None = Field(default=None, ge=0, le=100)
-    salt: str = Field(default="", max_length=64)
-
-    @model_validator(mode="after")
-    def _says_something(self) -> Gray:
-        if not self.cities and not self.user_groups and self.percent is None:
-            raise ValueError("a gray release needs cities, user_groups or percent")
-        return self
+    account_id: str
+    priority: int
+    weight: int  # 0: a backup only, never chosen first among its peers
 
 
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Gray(LightModel):
+    """Who a gray-release rule is for (``rule_models.Gray`` says how each condition is judged)."""
 
-    rule_id: str = Field(pattern=_ID)
-    enabled: bool = True
-    methods: tuple[str, ...] = Field(min_length=1)  # method names; "*" patterns allowed ("wechat.*")
-    currencies: tuple[str, ...] = ()  # empty: any currency
-    min_amount: int | None = Field(default=None, ge=0)  # minor units, inclusive
-    max_amount: int | None = Field(default=None, ge=0)  # minor units, inclusive
-    gray: Gray | None = None
-    candidates: tuple[Candidate, ...] = Field(min_length=1)
+    _source, _schemas, _frozen = f"{_MODELS}:Gray", _SCHEMAS, True
 
-    @field_validator("currencies")
-    @classmethod
-    def _known_currencies(cls, currencies: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(currencies) - SUPPORTED_CURRENCIES)
-        if unknown:
-            raise ValueError(f"unsupported currencies {unknown}")
-        return currencies
+    cities: tuple[str, ...]
+    user_groups: tuple[str, ...]
+    percent: float | None
+    salt: str
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Rule:
-        if self.min_amount is not None and self.max_amount is not None and self.min_amount > self.max_amount:
-            raise ValueError("min_amount is above max_amount")
-        ids = [c.account_id for c in self.candidates]
-        if len(ids) != len(set(ids)):
-            raise ValueError("an account is named twice among the candidates")
-        return self
+
+class Rule(LightModel):
+    _source, _schemas, _frozen = f"{_MODELS}:Rule", _SCHEMAS, True
+
+    rule_id: str
+    enabled: bool
+    methods: tuple[str, ...]  # method names; "*" patterns allowed ("wechat.*")
+    currencies: tuple[str, ...]  # empty: any currency
+    min_amount: int | None  # minor units, inclusive
+    max_amount: int | None  # minor units, inclusive
+    gray: Gray | None
+    candidates: tuple[Candidate, ...]
 
     def takes_method(self, method: str) -> bool:
         return any(fnmatch.fnmatchcase(method, pattern) for pattern in self.methods)
 
 
-class Failover(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Failover(LightModel):
+    _source, _schemas, _frozen = f"{_MODELS}:Failover", _SCHEMAS, True
 
-    enabled: bool = True
+    enabled: bool
     # Each channel call of a create is cut off after this, so a retry and a backup fit in one API request.
-    create_timeout_ms: int = Field(default=3000, ge=200, le=10_000)
+    create_timeout_ms: int
 
 
-class RoutingRules(BaseModel):
+class RoutingRules(LightModel):
     """What an operator writes. ``version`` is given by the store on each put, never by the writer."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    _source, _schemas, _frozen = f"{_MODELS}:RoutingRules", _SCHEMAS, True
 
-    rules: tuple[Rule, ...] = ()
-    fallback: bool = True
-    failover: Failover = Field(default_factory=Failover)
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> RoutingRules:
-        ids = [rule.rule_id for rule in self.rules]
-        if len(ids) != len(set(ids)):
-            raise ValueError("rule_id must be unique")
-        return self
+    rules: tuple[Rule, ...]
+    fallback: bool
+    failover: Failover
 
 
-class StoredRouting(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StoredRouting(LightModel):
+    _source, _schemas, _frozen = f"{_MODELS}:StoredRouting", _SCHEMAS, True
 
     merchant_id: str
     version: int
@@ -121,4 +78,10 @@ class StoredRouting(BaseModel):
     rules: RoutingRules
 
 
-NO_RULES = RoutingRules()
+def __getattr__(name: str) -> Any:
+    """``NO_RULES``, a merchant's rules when it has none, built when first asked for: building it at import would
+    run the generated schemas' module while it imports this one (it names these classes)."""
+    if name == "NO_RULES":
+        globals()["NO_RULES"] = no_rules = RoutingRules()
+        return no_rules
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,6 +39,8 @@ _auth_cache: TtlCache[Any] = TtlCache(ttl_s=settings().auth_cache_ttl_s)
 
 @dataclass(frozen=True)
 class NewApiKey:
+    """A key just issued, with its secret (shown once)."""
+
     key: dict[str, Any]  # the public view of its record
     api_key: str  # shown once
 

@@ -36,6 +36,8 @@ OPEN = (PaymentState.PENDING, PaymentState.PROCESSING)
 
 @dataclass(frozen=True)
 class Confirmed:
+    """A confirmation's answer from the channel and what applying it did."""
+
     status: PaymentStatus  # what the channel's answer amounted to
     applied: Applied
 

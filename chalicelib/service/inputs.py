@@ -1,222 +1,101 @@
 """Request bodies of the merchant API, validated once at the edge. Errors name the offending field.
 
-These models are also the OpenAPI document's request schemas (``model_json_schema``): every rule is a
-constraint the schema can state (length, pattern, enum, range, no extra properties), so the document accepts
-exactly what validation accepts. The one exception, lone UTF-16 surrogates, cannot be stated in JSON Schema
-and is refused by the body reader (``json_body``) before a model sees the body.
+Each class runs the core schema pydantic builds for the model of the same name in ``input_models.py`` (the source
+of truth, and the OpenAPI document's schemas), generated into ``input_schemas.py``: the same values, coercions
+and errors, without pydantic's model machinery on the request path (chalicelib/validation/light.py).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from chalicelib.validation.light import LightModel
 
-from chalicelib.channels import registry
-from chalicelib.domain.cards import CARD_METHODS, expired, luhn_valid, requires_card
-from chalicelib.domain.clock import utcnow
-from chalicelib.domain.errors import InvalidRequest
-from chalicelib.domain.money import SUPPORTED_CURRENCIES
-from chalicelib.service import input_patterns
+_MODELS = "chalicelib.service.input_models"
+_SCHEMAS = "chalicelib.service.input_schemas"
 
 
-def _text(max_length: int, min_length: int = 0) -> StringConstraints:
-    """Free text: any characters but control characters, within the lengths."""
-    return StringConstraints(min_length=min_length, max_length=max_length, pattern=input_patterns.TEXT)
+class PayerInput(LightModel):
+    _source, _schemas = f"{_MODELS}:PayerInput", _SCHEMAS
+
+    user_id: str | None
+    openid: str | None
+    ip: str | None
+    city: str | None
+    device_id: str | None
 
 
-def _integral(value: Any) -> Any:
-    """JSON does not tell 5 from 5.0 and JSON Schema's "integer" accepts both, so an integral float is the
-    integer it spells; 5.5 stays a float and is refused as not an integer (and true is never 1)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-Int = Annotated[int, BeforeValidator(_integral)]
-_URL = Annotated[str, StringConstraints(pattern=input_patterns.URL, max_length=512)]
-_METADATA_KEY = _text(64, min_length=1)
-_METADATA_VALUE = _text(500)
-
-# What a method needs from the payer besides the common fields, and the methods that need a card: checked by
-# the model and stated in its schema (``if method is … then required``), so the document refuses what
-# validation refuses. Validation reads the registry and the card methods when it runs (tests add a channel).
-_PAYER_NEEDS: dict[str, str] = {"wechat.jsapi": "openid", "wechat.miniprogram": "openid", "wechat.h5": "ip"}
-
-
-def _enum(values: list[str]) -> dict[str, Any]:
-    """A field checked by a validator against a list, stated in the schema as that list."""
-    return {"enum": values}
-
-
-def _metadata_schema(schema: dict[str, Any]) -> None:
-    """pydantic states a constrained key type as ``patternProperties``, which leaves keys that do not match
-    the pattern unconstrained; ``propertyNames`` is what says every key must match."""
-    schema.pop("patternProperties", None)
-    schema["propertyNames"] = {"type": "string", "minLength": _METADATA_KEY.min_length,
-                               "maxLength": _METADATA_KEY.max_length, "pattern": _METADATA_KEY.pattern}
-    schema["additionalProperties"] = {"type": "string", "maxLength": _METADATA_VALUE.max_length,
-                                      "pattern": _METADATA_VALUE.pattern}
-
-
-def _method_needs_schema(schema: dict[str, Any]) -> None:
-    def when(methods: list[str]) -> dict[str, Any]:
-        return {"required": ["method"], "properties": {"method": {"enum": methods}}}
-
-    rules: list[dict[str, Any]] = [
-        {"if": when([method]), "then": {"required": ["payer"], "properties": {"payer": {
-            "required": [name], "properties": {name: {"type": "string", "minLength": 1}}}}}}
-        for method, name in _PAYER_NEEDS.items()]
-    rules.append({"if": when(sorted(CARD_METHODS)), "then": {"required": ["card"], "properties": {
-        "card": {"type": "object"}}}})
-    # a card only with a method that takes it: the payer enters it at the channel otherwise
-    rules.append({"if": {"required": ["method"], "properties": {"method": {"not": {"enum": sorted(CARD_METHODS)}}}},
-                  "then": {"properties": {"card": {"type": "null"}}}})
-    schema["allOf"] = rules
-
-
-class PayerInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    user_id: Annotated[str, _text(64)] | None = None
-    openid: Annotated[str, _text(128)] | None = None
-    ip: Annotated[str, _text(45)] | None = None
-    city: Annotated[str, _text(64)] | None = None
-    device_id: Annotated[str, _text(64)] | None = None
-
-
-class CardInput(BaseModel):
+class CardInput(LightModel):
     """A payer's card for methods that take it server-side (``unionpay.card``). Errors never echo the input."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True)
+    _source, _schemas = f"{_MODELS}:CardInput", _SCHEMAS
 
-    number: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] = Field(
-        repr=False, description="its last digit must be the Luhn check digit of the others")
-    exp_month: Int = Field(ge=1, le=12)
-    exp_year: Int = Field(ge=1000, le=9999, description="a card that has expired is refused")
-    cvv: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
-    holder_name: Annotated[str, _text(64, min_length=1)] | None = Field(default=None, repr=False)
-    phone: Annotated[str, StringConstraints(pattern=r"^[0-9]{5,20}$")] | None = Field(default=None, repr=False)
-    id_type: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,4}$")] | None = None
-    id_number: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,32}$")] | None = Field(default=None, repr=False)
-
-    @field_validator("number")
-    @classmethod
-    def _luhn(cls, value: str) -> str:
-        if not luhn_valid(value):
-            raise ValueError("card number fails its check digit")
-        return value
-
-    @field_validator("exp_year")
-    @classmethod
-    def _not_expired(cls, value: int, info: ValidationInfo) -> int:
-        month = info.data.get("exp_month", 12)  # absent when the month itself was invalid: judge the year alone
-        if expired(month, value, utcnow().date()):
-            raise ValueError("card has expired")
-        return value
+    number: str
+    exp_month: int
+    exp_year: int
+    cvv: str | None
+    holder_name: str | None
+    phone: str | None
+    id_type: str | None
+    id_number: str | None
 
 
-class CreatePaymentInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True,
-                              json_schema_extra=_method_needs_schema)
+class CreatePaymentInput(LightModel):
+    _source, _schemas = f"{_MODELS}:CreatePaymentInput", _SCHEMAS
 
-    merchant_order_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*]{1,32}$")]
-    amount: Int = Field(gt=0, le=10**12)
-    currency: str = Field(json_schema_extra=_enum(sorted(SUPPORTED_CURRENCIES)))
-    description: Annotated[str, _text(127, min_length=1)]
-    method: str = Field(json_schema_extra=_enum(list(registry.METHODS)))
-    payer: PayerInput = Field(default_factory=PayerInput)
-    notify_url: _URL | None = None
-    return_url: _URL | None = None
-    expires_in_seconds: Int = Field(default=7200, ge=60, le=7 * 24 * 3600)
-    metadata: dict[Annotated[str, _METADATA_KEY], Annotated[str, _METADATA_VALUE]] = Field(
-        default_factory=dict, max_length=20, json_schema_extra=_metadata_schema)
-    card: CardInput | None = None
-    payment_method: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,255}$")] | None = None
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if value not in SUPPORTED_CURRENCIES:
-            raise ValueError(f"unsupported currency {value!r}")
-        return value
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, value: str) -> str:
-        # The schema's enum lists the built-in methods; a plugin's methods and methods defined by configuration
-        # (chalicelib/routing/methods.py) are taken too, read when needed (configuration is cached).
-        if value not in registry.METHODS:
-            from chalicelib.routing.methods import METHOD_PATTERN, is_known
-
-            if not re.fullmatch(METHOD_PATTERN, value) or not is_known(value):  # the shape first: no lookup for junk
-                raise ValueError(f"unknown payment method {value!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _what_the_method_needs(self) -> CreatePaymentInput:
-        name = _PAYER_NEEDS.get(self.method)
-        if name is not None and not getattr(self.payer, name):  # absent, null or empty
-            raise InvalidRequest(f"payer.{name} is required for {self.method} payments", param=f"payer.{name}")
-        if requires_card(self.method) and self.card is None:
-            raise InvalidRequest(f"card is required for {self.method} payments", param="card")
-        if self.card is not None and not requires_card(self.method):
-            raise InvalidRequest(f"{self.method} does not take a card; the payer enters it at the channel",
-                                 param="card")
-        return self
+    merchant_order_no: str
+    amount: int
+    currency: str
+    description: str
+    method: str
+    payer: PayerInput
+    notify_url: str | None
+    return_url: str | None
+    expires_in_seconds: int
+    metadata: dict[str, str]
+    card: CardInput | None
+    payment_method: str | None
 
 
-class CreateRefundInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
+class CreateRefundInput(LightModel):
+    _source, _schemas = f"{_MODELS}:CreateRefundInput", _SCHEMAS
 
-    amount: Int = Field(gt=0, le=10**12)
-    merchant_refund_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-|*@]{1,64}$")]
-    reason: Annotated[str, _text(80)] | None = None
+    amount: int
+    merchant_refund_no: str
+    reason: str | None
 
 
-class ConfirmPaymentInput(BaseModel):
+class ConfirmPaymentInput(LightModel):
     """What the payer typed for the confirmation step, relayed by the merchant; never stored."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True)
+    _source, _schemas = f"{_MODELS}:ConfirmPaymentInput", _SCHEMAS
 
-    sms_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")] | None = Field(default=None, repr=False)
-    cvv: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
+    sms_code: str | None
+    cvv: str | None
 
 
-class StartStepUpInput(BaseModel):
+class StartStepUpInput(LightModel):
     """Which step-up the payer chose (one of the payment's ``step_up.methods``); ``phone`` for SMS."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
+    _source, _schemas = f"{_MODELS}:StartStepUpInput", _SCHEMAS
 
     method: Literal["sms", "face", "webauthn"]
-    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{6,20}$")] | None = Field(default=None, repr=False)
+    phone: str | None
 
 
-class VerifyStepUpInput(BaseModel):
-    """The payer's answer: the SMS code, the WebAuthn assertion (PublicKeyCredential JSON), or nothing (face:
-    the hub queries the provider)."""
+class VerifyStepUpInput(LightModel):
+    """The payer's answer: the SMS code, the WebAuthn assertion, or nothing (face: the hub queries the provider)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True)
+    _source, _schemas = f"{_MODELS}:VerifyStepUpInput", _SCHEMAS
 
-    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = Field(default=None, repr=False)
-    credential: dict[str, Any] | None = None
-    # A card payment held at create goes to the channel now; the CVV is never stored, so the payer types it again.
-    cvv: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
+    code: str | None
+    credential: dict[str, Any] | None
+    cvv: str | None
 
 
-class RegisterAuthenticatorInput(BaseModel):
+class RegisterAuthenticatorInput(LightModel):
     """A platform authenticator's attestation (PublicKeyCredential JSON) answering the registration options."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
+    _source, _schemas = f"{_MODELS}:RegisterAuthenticatorInput", _SCHEMAS
 
     credential: dict[str, Any]

@@ -23,6 +23,8 @@ MAX_WEBHOOK_OVERLAP_S = 30 * 24 * 3600
 
 @dataclass(frozen=True)
 class NewMerchant:
+    """A merchant just created, with its credentials (shown once)."""
+
     merchant: Merchant
     api_key: str  # shown once; only its hash is stored
     webhook_secret: str

@@ -1,26 +1,33 @@
-"""Bodies of the operator API's write routes: validated, unknown fields refused, errors naming the field."""
+"""Bodies of the operator API's write routes: validated, unknown fields refused, errors naming the field.
+
+The classes run the core schemas generated (``operator_input_schemas.py``) from the models of the same names in
+``operator_input_models.py``, the source of truth: see chalicelib/validation/light.py.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from chalicelib.validation.light import LightModel
 
-from chalicelib.service.api_keys import MAX_OVERLAP_S
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
+_MODELS = "chalicelib.service.operator_input_models"
+_SCHEMAS = "chalicelib.service.operator_input_schemas"
 
 
-class CreateApiKeyInput(_Strict):
-    name: str | None = Field(default=None, max_length=100)
+class CreateApiKeyInput(LightModel):
+    _source, _schemas = f"{_MODELS}:CreateApiKeyInput", _SCHEMAS
+
+    name: str | None
 
 
-class RotateInput(_Strict):
+class RotateInput(LightModel):
     """A rotation: the old key (or webhook secret) keeps working for ``overlap_seconds`` more."""
 
-    overlap_seconds: int = Field(ge=0, le=MAX_OVERLAP_S)
-    name: str | None = Field(default=None, max_length=100)
+    _source, _schemas = f"{_MODELS}:RotateInput", _SCHEMAS
+
+    overlap_seconds: int
+    name: str | None
 
 
-class WebhookSecretRotateInput(_Strict):
-    overlap_seconds: int = Field(ge=0, le=MAX_OVERLAP_S)
+class WebhookSecretRotateInput(LightModel):
+    _source, _schemas = f"{_MODELS}:WebhookSecretRotateInput", _SCHEMAS
+
+    overlap_seconds: int

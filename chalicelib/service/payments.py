@@ -100,6 +100,8 @@ class _Failover:
 
 @dataclass(frozen=True)
 class _Intent:
+    """A create recorded before the channel is asked: the payment and its attempt."""
+
     payment: Payment
     attempt: Attempt
     opened: bool  # the channel's answer is recorded (T2 done), or the attempt moved on without it

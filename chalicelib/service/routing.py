@@ -17,7 +17,7 @@ from chalicelib.domain.errors import NoChannelAvailable
 from chalicelib.routing import methods as methods_mod
 from chalicelib.storage import config_repo
 
-# The decision, its breaker counters and the rules (pydantic models) are loaded by what routes (a create, the
+# The decision, its breaker counters and the rules are loaded by what routes (a create, the
 # checkout's offer); what settles, refunds or reconciles a payment only finds its account (account_or_error).
 if TYPE_CHECKING:
     from chalicelib.routing.decide import Context, Plan
@@ -53,6 +53,8 @@ def failover_policy(merchant_id: str) -> Failover:
 
 @dataclass(frozen=True)
 class Admitted:
+    """An account a create may be sent to now."""
+
     account: ChannelAccount
     probe: bool  # this create is the half-open breaker's probe: its outcome closes or reopens it
 
@@ -118,6 +120,8 @@ def observe(account_id: str, *, ok: bool, latency_ms: float, probe: bool = False
 
 @dataclass(frozen=True)
 class Offer:
+    """A method the checkout page may offer, with the account that would take it."""
+
     method: str
     channel: str
     account_id: str

@@ -52,6 +52,8 @@ def _review(decision: Decision) -> None:
 
 @dataclass
 class CreateRisk:
+    """The risk decision of one create, taken before its payment is written."""
+
     merchant: Merchant
     body: Any
     money: Money

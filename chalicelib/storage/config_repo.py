@@ -31,8 +31,8 @@ from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 from chalicelib.storage.transaction import Transaction
 
-# The channel-account models are pydantic models. They are imported inside the functions that read accounts, so
-# what reads only merchants and secrets here (the webhook worker, the sweeps) does not load pydantic for them.
+# The channel-account, routing and method classes are imported inside the functions that read them, so what reads
+# only merchants and secrets here (the webhook worker, the sweeps) does not load their validators.
 if TYPE_CHECKING:
     from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
     from chalicelib.routing.method_definition import MethodDefinition

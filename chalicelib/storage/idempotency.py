@@ -31,6 +31,8 @@ LOCK_TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class StoredResponse:
+    """The answer stored under an Idempotency-Key, replayed to a retry."""
+
     status: int
     body: dict[str, Any]
 

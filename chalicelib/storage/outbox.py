@@ -38,6 +38,8 @@ MERCHANT_EVENT_TYPES = frozenset(
 
 @dataclass(frozen=True)
 class OutboxEvent:
+    """An event written with the change it reports, published to its queue afterwards."""
+
     event_id: str
     topic: str  # queue key: webhooks | refunds | status-sync
     body: dict[str, Any]

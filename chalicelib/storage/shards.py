@@ -31,6 +31,8 @@ PARALLEL = 16  # queries in flight at once when a reader visits every shard (bot
 
 @dataclass(frozen=True)
 class ShardCounts:
+    """How many shards each sharded index key is spread over."""
+
     sync: int  # sparse ``sync`` index (open attempts and refunds, by due time)
     outbox: int  # sparse ``outbox`` index (events not yet published)
     events: int  # ``gsi1``: a merchant's event list

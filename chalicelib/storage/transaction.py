@@ -31,6 +31,8 @@ class TransactionConflict(Exception):
 
 @dataclass
 class Transaction:
+    """DynamoDB writes committed together, each labelled so that a failed condition names its item."""
+
     _items: list[dict[str, Any]] = field(default_factory=list)
     _labels: list[str] = field(default_factory=list)
 

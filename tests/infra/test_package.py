@@ -8,6 +8,7 @@ deploy does, unzip them, and in an isolated interpreter whose sys.path is only [
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -70,6 +71,29 @@ def test_zip_ships_the_app_and_functions_but_nothing_else(deployment_zip: Path):
     assert not offending, offending
     # runtime packages come from the layer only
     assert not [n for n in names if n.startswith(("pydantic/", "cryptography/", "boto3/", "gmssl/"))]
+
+
+def test_zip_ships_the_hubs_modules_precompiled(deployment_zip: Path):
+    """Lambda cannot write bytecode next to the code: every module of the hub (chalicelib/, functions/) ships its pyc
+    for the runtime's interpreter, hash-based and unchecked (bit 0 of the flags set, bit 1 clear), so a cold start
+    neither compiles the module nor reads its source to check it."""
+    archive = zipfile.ZipFile(deployment_zip)
+    names = set(archive.namelist())
+    modules = [n for n in names if n.startswith(("chalicelib/", "functions/")) and n.endswith(".py")]
+    assert len(modules) > 100
+
+    def pyc(module: str) -> str:
+        folder, _, file = module.rpartition("/")
+        return f"{folder}/__pycache__/{file[:-3]}.{sys.implementation.cache_tag}.pyc"
+
+    assert [m for m in modules if pyc(m) not in names] == []
+    flags = {int.from_bytes(archive.read(pyc(m))[4:8], "little") for m in modules}
+    assert flags == {0b01}
+    # chalice adds its own two modules to the zip: their pycs are compiled from exactly the sources it adds
+    for module in ("chalice/__init__.py", "chalice/app.py"):
+        compiled = archive.read(pyc(module))
+        assert int.from_bytes(compiled[4:8], "little") == 0b01
+        assert compiled[8:16] == importlib.util.source_hash(archive.read(module))
 
 
 def test_layer_is_reproducible_and_precompiled():

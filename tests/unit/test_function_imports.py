@@ -32,12 +32,17 @@ CHANNEL_CODE = ("chalicelib.crypto.sm", "chalicelib.channels.wechatpay", "chalic
                 "chalicelib.channels.unionpay", "chalicelib.channels.ecny", "chalicelib.channels.stripe",
                 "chalicelib.channels.paypal")
 SM2_LIBRARIES = ("gmssl", "Cryptodome")  # what chalicelib.crypto.sm and the vault's old import chain pulled in
-# pydantic's model machinery (BaseModel and the schema building behind it, ~40 ms of CPU): the request models of a
-# function with POST routes. A function holding channel secrets parses account documents on every invocation, with
-# pydantic-core only (chalicelib/config/accounts.py); nothing else needs either.
-PYDANTIC_MODELS = ("pydantic",)
+# pydantic's model machinery (BaseModel and the schema generator behind it, ~30 ms of CPU for the first model: the whole
+# cold-start budget): no function loads it, on import or on its first request. Request bodies, routing rules and
+# configured methods are validated by pydantic-core running the core schemas generated from the pydantic models
+# (chalicelib/validation), as channel accounts are (chalicelib/config/accounts.py); only the route serving the OpenAPI
+# document builds the models. pydantic's package itself is imported by nothing at cold start either; pydantic-core
+# loads it (``pydantic.version``, for the errors' links) when it first reports an invalid document.
+PYDANTIC = ("pydantic",)
+PYDANTIC_MODELS = ("pydantic.main", "pydantic.fields", "pydantic._internal._model_construction",
+                   "pydantic._internal._generate_schema")
 PYDANTIC_CORE = ("pydantic_core",)
-# Routing rules and configured methods (pydantic models): a create's routing, never what settles a payment.
+# Routing rules and configured methods: a create's routing, never what settles a payment.
 ROUTING_MODELS = ("chalicelib.routing.rules", "chalicelib.routing.method_definition")
 # The routing decision and its breaker counters: what creates payments (functions taking bodies) routes; what
 # settles, refunds or reconciles one only finds its account (chalicelib/service/routing.py).
@@ -73,7 +78,8 @@ FUNCTIONS = tuple(Function(g.name, g.handler, g.access, True, any(m == "POST" fo
 def must_not_import(function: Function) -> tuple[str, ...]:
     """The modules ``function`` cannot use, derived from its access (so a new function gets its rules)."""
     access = function.access
-    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY, *DOCUMENT_LIBRARIES, *TERMINAL_LIBRARIES]
+    banned = [*SM2_LIBRARIES, "chalicelib.crypto.sm", *BATCH_UTILITY, *DOCUMENT_LIBRARIES, *TERMINAL_LIBRARIES,
+              *PYDANTIC]
     if "DocumentsBucket" not in access.buckets:
         banned += ("chalicelib.documents.pdf", "chalicelib.bills.bills", "chalicelib.bills.statements")
     if "CardVaultKey" not in access.kms:
@@ -83,7 +89,7 @@ def must_not_import(function: Function) -> tuple[str, ...]:
     if not function.serves_http:
         banned += WEB_FRAMEWORK
     if not function.takes_bodies:
-        banned += (*PYDANTIC_MODELS, *ROUTING_MODELS, *ROUTING_DECISION)
+        banned += (*ROUTING_MODELS, *ROUTING_DECISION)
         if not access.channel_secrets:
             banned += PYDANTIC_CORE
     if "IdempotencyTable" not in access.tables:
@@ -180,7 +186,8 @@ def test_the_check_sees_what_a_function_does_load():
     reconciliation worker load what the others may not, once they use it."""
     assert loaded(modules_after_import("chalicelib.vault.cards.vault"), "chalicelib.vault.envelope")
     assert loaded(modules_after_import("functions.recon_worker.handler"), "chalicelib.recon.matching")
-    assert loaded(modules_after_import("functions.payments.app"), "pydantic")
+    assert all(loaded(modules_after_import("chalicelib.service.input_models.CreatePaymentInput"), name)
+               for name in PYDANTIC_MODELS)
     assert loaded(modules_after_import("functions.callbacks.app"), "pydantic_core")
 
 
@@ -202,11 +209,10 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f.access.channel_secrets and not f.takes_bodies],
-                         ids=lambda f: f.name)
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f.access.channel_secrets], ids=lambda f: f.name)
 def test_reading_an_account_loads_no_model_machinery(function: Function):
-    """Moving pydantic from the import to the first request would save nothing: a function that only reads channel
-    accounts (callbacks, the channel workers) must get through its first request's account work without it."""
+    """Moving pydantic from the import to the first request would save nothing: a function that reads channel
+    accounts (callbacks, the channel workers, payments) must get through its first request's account work without it."""
     out = subprocess.run([sys.executable, "-c", FIRST_REQUEST, function.handler], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, check=False,
                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
@@ -214,7 +220,92 @@ def test_reading_an_account_loads_no_model_machinery(function: Function):
     assert out.returncode == 0, out.stderr
     modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
     assert loaded(modules, "chalicelib.channels.wechatpay")  # the request's work did run
-    found = [name for name in (*PYDANTIC_MODELS, *ROUTING_MODELS, *ROUTING_DECISION) if loaded(modules, name)]
+    banned = (*PYDANTIC_MODELS, *(() if function.takes_bodies else (*ROUTING_MODELS, *ROUTING_DECISION)))
+    found = [name for name in banned if loaded(modules, name)]
+    assert not found, f"{function.handler}'s first request loads {found}"
+
+
+# What the first request of each function that takes bodies validates, through the edge's parse_body as its routes do,
+# and what a create's routing reads (the merchant's stored rules or none, a configured method's definition).
+_BODY = """
+import importlib, json, sys, types
+module, attr = sys.argv[1].rsplit(".", 1)
+getattr(importlib.import_module(module), attr)
+from functions.edge import parse_body
+
+def parsed(model, body):
+    return parse_body(types.SimpleNamespace(raw_body=json.dumps(body).encode()), model)
+
+def refused(model, body):
+    try:
+        parsed(model, body)
+    except Exception as exc:  # the API's InvalidRequest, naming the field
+        return exc.param
+    raise AssertionError(f"{model.__name__} took {body}")
+"""
+_ROUTING = """
+from chalicelib.routing.method_definition import MethodDefinition
+from chalicelib.routing.rules import NO_RULES, StoredRouting
+assert NO_RULES.fallback and not NO_RULES.rules
+stored = StoredRouting.model_validate_json(json.dumps({"merchant_id": "m_1", "version": 1, "created_at": "2026-12-07",
+    "rules": {"rules": [{"rule_id": "r", "methods": ["wechat.*"], "candidates": [{"account_id": "wx-main"}]}]}}))
+assert stored.rules.rules[0].takes_method("wechat.native")
+MethodDefinition.model_validate({"method": "wechat.native_hk", "protocol_method": "wechat.native"})
+"""
+BODY_FIRST_REQUESTS = {
+    "payments": _BODY + _ROUTING + """
+from chalicelib.service.inputs import ConfirmPaymentInput, CreatePaymentInput, StartStepUpInput
+body = {"merchant_order_no": "o-1", "amount": 100, "currency": "CNY", "description": "tea", "method": "wechat.native"}
+assert parsed(CreatePaymentInput, body).payer.openid is None
+assert refused(CreatePaymentInput, {**body, "method": "wechat.jsapi"}) == "payer.openid"
+assert refused(CreatePaymentInput, {**body, "amount": 0}) == "amount"
+parsed(ConfirmPaymentInput, {"sms_code": "123456"}), parsed(StartStepUpInput, {"method": "sms", "phone": "13800000000"})
+""",
+    "checkout": _BODY + _ROUTING + """
+from chalicelib.checkout.inputs import CreateCheckoutSessionInput
+body = {"merchant_order_no": "o-1", "amount": 100, "currency": "CNY", "description": "tea",
+        "allowed_methods": ["wechat.native"], "return_url": "https://shop.example/done"}
+assert parsed(CreateCheckoutSessionInput, body).allowed_methods == ["wechat.native"]
+assert refused(CreateCheckoutSessionInput, {**body, "locale": "fr"}) == "locale"
+""",
+    "refunds": _BODY + """
+from chalicelib.service.inputs import CreateRefundInput
+assert parsed(CreateRefundInput, {"amount": 100, "merchant_refund_no": "r-1"}).reason is None
+assert refused(CreateRefundInput, {"amount": 100}) == "merchant_refund_no"
+""",
+    "invoices": _BODY + """
+from chalicelib.invoices.inputs import CreateInvoiceInput, ReverseInvoiceInput
+line = {"description": "tea", "tax_code": "1030201020000000000", "tax_rate": "0.13", "amount": 100}
+parsed(CreateInvoiceInput, {"merchant_invoice_no": "i-1", "kind": "ordinary", "payment_ids": ["pay_1"],
+                            "buyer": {"type": "person", "name": "Li Lei"}, "lines": [line]}).check()
+assert parsed(ReverseInvoiceInput, {}).reason == "refund"
+""",
+    "operator": _BODY + """
+from chalicelib.service.operator_inputs import CreateApiKeyInput, RotateInput
+assert parsed(CreateApiKeyInput, {"name": "shop"}).name == "shop"
+assert refused(RotateInput, {"overlap_seconds": -1}) == "overlap_seconds"
+""",
+    "callbacks": _BODY,  # a channel's notification: the account work above (test_reading_an_account...)
+}
+
+
+def test_every_function_taking_bodies_has_its_first_request_checked():
+    assert {f.name for f in FUNCTIONS if f.takes_bodies} == set(BODY_FIRST_REQUESTS)
+
+
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f.takes_bodies], ids=lambda f: f.name)
+def test_a_first_request_validates_without_model_machinery(function: Function):
+    """A request body (and a create's routing rules) validated as the routes do it, in a fresh interpreter after the
+    handler's import: pydantic's model machinery stays out, so it is paid neither at cold start nor on the request."""
+    script = BODY_FIRST_REQUESTS[function.name] + "\nprint(json.dumps(sorted(sys.modules)))\n"
+    out = subprocess.run([sys.executable, "-c", script, function.handler], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert loaded(modules, "pydantic_core")  # the validation did run
+    found = [name for name in PYDANTIC_MODELS if loaded(modules, name)]
     assert not found, f"{function.handler}'s first request loads {found}"
 
 
@@ -302,3 +393,48 @@ def test_rendering_a_bill_and_a_statement_loads_no_pdf_library():
     assert loaded(modules, "chalicelib.documents.truetype")  # the check sees the rendering
     found = [name for name in DOCUMENT_LIBRARIES if loaded(modules, name)]
     assert not found, f"rendering the first documents loads {found}"
+
+
+# Modules that only some routes of a function use, imported by those routes: what the function's cold start and its most
+# common request (a create) must not load. The checkout page's payment flow (chalicelib/checkout/payer.py: risk
+# control, step-up, attempts, ~10 ms of CPU) is not the session API's; the merchant events' modules and the Standard
+# Webhooks library are not a payment create's, nor is the OpenAPI document (it builds every pydantic model).
+ROUTE_ONLY = {
+    "functions.checkout.app": ("chalicelib.checkout.payer", "chalicelib.risk", "chalicelib.stepup"),
+    "functions.payments.app": ("chalicelib.service.webhooks", "standardwebhooks", "functions.openapi"),
+}
+
+
+@pytest.mark.parametrize(("handler", "modules"), ROUTE_ONLY.items(), ids=list(ROUTE_ONLY))
+def test_what_only_some_routes_use_is_imported_by_those_routes(handler: str, modules: tuple[str, ...]):
+    found = [name for name in modules if loaded(modules_after_import(handler), name)]
+    assert not found, f"{handler}'s import loads {found}"
+    assert all(importlib.util.find_spec(name) for name in modules)  # a renamed module would pass vacuously
+
+
+DATACLASS_DOCSTRINGS = """
+import dataclasses, importlib, json, sys
+for handler in sys.argv[1:]:
+    module, attr = handler.rsplit(".", 1)
+    getattr(importlib.import_module(module), attr)
+import chalicelib.stepup.hooks, chalicelib.risk.provider, chalicelib.stepup.credentials, chalicelib.routing.rules
+from chalicelib.channels import registry
+registry.adapter("wechatpay")
+undocumented = [f"{name}.{value.__name__}" for name, module in list(sys.modules.items())
+                if name.startswith(("chalicelib", "functions")) for value in vars(module).values()
+                if isinstance(value, type) and value.__module__ == name and dataclasses.is_dataclass(value)
+                and (value.__doc__ or "").startswith(value.__name__ + "(")]
+print(json.dumps(undocumented))
+"""
+
+
+def test_the_dataclasses_of_a_create_or_refund_are_documented():
+    """``dataclass`` writes a class without a docstring one from its signature (``inspect.signature``): ~0.05 ms of
+    CPU a class, ~2 ms over the ~60 classes that the API functions' imports and a create's or refund's work define."""
+    handlers = [f.handler for f in FUNCTIONS if f.name in ("payments", "checkout", "refunds")]
+    out = subprocess.run([sys.executable, "-c", DATACLASS_DOCSTRINGS, *handlers], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

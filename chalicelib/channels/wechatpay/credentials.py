@@ -20,6 +20,8 @@ _APIV3_KEY_BYTES = 32
 
 @dataclass(frozen=True)
 class WeChatCredentials:
+    """One merchant account's identifiers and keys, as the WeChat Pay client signs and verifies with them."""
+
     mchid: str
     appid: str
     merchant_serial_no: str
