@@ -47,10 +47,13 @@ class CidFont:
         glyph = self.face.glyph_id(char)
         self._glyphs[char] = glyph
         self.widths[char] = round(self.face.advance(glyph) * self._scale)
+        if len(self._cids) >= 0xFFFF:  # Identity-H codes are two bytes: a 65,536th character cannot be written
+            raise ValueError("a document may use at most 65,535 distinct characters")
         self._cids[char] = f"{len(self._cids) + 1:04X}"
 
     def width(self, text: str) -> float:
-        """Width of ``text`` in 1/1000 of the font size."""
+        """Width of ``text`` in 1/1000 of the font size, as drawn (after ``printable``)."""
+        text = printable(text).replace("\n", " ")
         widths = self.widths
         for char in text:
             if char not in widths:
@@ -58,7 +61,8 @@ class CidFont:
         return sum(map(widths.__getitem__, text))
 
     def encode(self, text: str) -> str:
-        """``text`` as a PDF hex string of CIDs (``<0001000A>``)."""
+        """``text`` as a PDF hex string of CIDs (``<0001000A>``), after ``printable`` (what no page can show replaced)."""
+        text = printable(text).replace("\n", " ")
         self.width(text)
         return "<" + "".join(map(self._cids.__getitem__, text)) + ">"
 

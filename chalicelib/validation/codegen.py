@@ -89,6 +89,8 @@ class _Writer:
     def convert(self, value: Any, key: str = "") -> Any:
         from pydantic import BaseModel
 
+        if key == "default":  # a field's default is a value, not schema: written as it is, or refused
+            return self._literal(value)
         if isinstance(value, dict):
             if key == "fields":  # field names, one of which may be "metadata"
                 return {k: self.convert(v) for k, v in value.items()}
@@ -106,6 +108,14 @@ class _Writer:
         if value is None or isinstance(value, bool | int | float | str):
             return value
         raise ValueError(f"cannot write {value!r} ({type(value).__name__}) in a generated schema")
+
+    def _literal(self, value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        if isinstance(value, list | tuple) and all(v is None or isinstance(v, bool | int | float | str) for v in value):
+            return value
+        raise ValueError(f"default {value!r}: only scalars and flat sequences of them are written as defaults "
+                         "(use a default_factory)")
 
     def render(self) -> str:
         from pydantic._internal._config import ConfigWrapper

@@ -107,10 +107,22 @@ class LightModel:
 
     def model_dump(self, *, mode: str = "python", exclude_none: bool = False) -> dict[str, Any]:
         fields = {k: _plain(v, exclude_none) for k, v in self.__dict__.items() if not (exclude_none and v is None)}
-        return to_jsonable_python(fields) if mode == "json" else fields  # type: ignore[no-any-return]
+        # inf_nan_mode="null": as BaseModel writes them (a JSON body parsed by json.loads may carry Infinity or NaN
+        # into a free-form field); JSON has no such numbers.
+        return to_jsonable_python(fields, inf_nan_mode="null") if mode == "json" else fields  # type: ignore[no-any-return]
 
     def model_dump_json(self) -> str:
-        return to_json(self.model_dump()).decode()
+        return to_json(self.model_dump(), inf_nan_mode="null").decode()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"__dict__": self.__dict__, "fields_set": object.__getattribute__(self, "__pydantic_fields_set__")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """copy, deepcopy and pickle restore an instance here (a frozen one refuses ``setattr``, as it should)."""
+        object.__setattr__(self, "__dict__", state["__dict__"])
+        object.__setattr__(self, "__pydantic_fields_set__", state["fields_set"])
+        object.__setattr__(self, "__pydantic_extra__", None)
+        object.__setattr__(self, "__pydantic_private__", None)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
         """A shallow copy with ``update`` laid over it, unvalidated (as pydantic's ``model_copy``)."""

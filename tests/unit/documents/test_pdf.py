@@ -214,6 +214,25 @@ def test_control_characters_and_lone_surrogates_in_a_value_do_not_break_the_docu
     assert "green tea  pot \ufffd end" in text and "one\ntwo" in text
 
 
+def test_headings_and_footers_take_the_same_care_as_values():
+    """Headings and the footer are drawn without wrapping, by another path than cells: a lone surrogate there must
+    not fail the render either."""
+    document = Document(title="Bill", created=CREATED, footer="payhub \ud800", parts=[
+        Table("明细 \udc00 Lines", ["时间\x00Time"], [["10:00"]])])
+    text = pdf_text(render(document))
+    assert "payhub \ufffd" in text and "明细 \ufffd Lines" in text and "时间 Time" in text
+
+
+def test_a_document_with_more_characters_than_two_byte_codes_hold_is_refused():
+    from chalicelib.documents.pdf_font import CidFont
+    from chalicelib.documents.truetype import Face
+
+    font = CidFont(Face.open(cjk_font_path()))
+    font.width("".join(chr(0x4E00 + n) for n in range(0x5000)) + "".join(chr(0x20000 + n) for n in range(0xAFFF)))
+    with pytest.raises(ValueError, match="65,535 distinct characters"):
+        font.width(chr(0x30000))
+
+
 @pytest.mark.skipif(shutil.which("qpdf") is None, reason="qpdf (Debian package) not installed")
 def test_qpdf_finds_no_syntax_or_stream_error(tmp_path):
     """qpdf's structural check (objects, xref, every stream decoded), where the machine has it."""

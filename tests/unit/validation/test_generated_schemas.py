@@ -9,9 +9,11 @@ API's own error (``InvalidRequest``) with the same message and field.
 
 from __future__ import annotations
 
+import copy as copy_module
 import importlib
 import json
 import os
+import pickle
 import subprocess
 import sys
 from datetime import date
@@ -205,6 +207,31 @@ def test_construct_copy_and_assignment_behave_as_the_model(light: type[LightMode
         assert parsed.model_dump() == reference.model_dump()
         with pytest.raises(TypeError):
             hash(parsed)
+    for copied in (copy_module.copy(parsed), copy_module.deepcopy(parsed), pickle.loads(pickle.dumps(parsed))):
+        assert copied == parsed and copied.model_dump() == parsed.model_dump()
+        assert copied.__pydantic_fields_set__ == parsed.__pydantic_fields_set__
+
+
+def test_infinity_and_nan_are_dumped_as_json_null_as_the_model_does():
+    """json.loads lets Infinity and NaN into a free-form field; neither is JSON, and BaseModel writes null."""
+    from chalicelib.service import input_models, inputs
+
+    document = {"credential": {"id": "x", "big": float("inf"), "odd": float("nan")}}
+    light = inputs.RegisterAuthenticatorInput.model_validate(document)
+    model = input_models.RegisterAuthenticatorInput.model_validate(document)
+    assert light.model_dump_json() == model.model_dump_json()
+    assert json.loads(light.model_dump_json())["credential"] == {"id": "x", "big": None, "odd": None}
+    assert light.model_dump(mode="json") == model.model_dump(mode="json")
+
+
+def test_the_generator_writes_defaults_as_values_and_refuses_containers():
+    """A default is a value: a key named like a schema key ("metadata", "ref") must not be rewritten in it."""
+    writer = codegen._Writer(codegen.TARGETS[0])
+    assert writer.convert({"type": "default", "default": "ref", "schema": {"type": "str"}}) == {
+        "type": "default", "default": "ref", "schema": {"type": "str"}}
+    assert writer.convert({"type": "default", "default": ("CNY",), "schema": {"type": "str"}})["default"] == ("CNY",)
+    with pytest.raises(ValueError, match="default_factory"):
+        writer.convert({"type": "default", "default": {"metadata": "kept", "ref": "a.b:C"}, "schema": {"type": "str"}})
 
 
 @pytest.mark.parametrize("target", codegen.TARGETS, ids=lambda t: t.generated)
