@@ -70,7 +70,7 @@ class Face:
         self.glyph_count = struct.unpack_from(">H", d, self._table(b"maxp")[0] + 4)[0]
         self._hmtx = self._table(b"hmtx")[0]
         self._loca = self._table(b"loca")[0]
-        self._glyf = self._table(b"glyf")[0]
+        self._glyf, self._glyf_length = self._table(b"glyf")
         self.cap_height = self.ascent
         self.embedding_allowed = True
         if b"OS/2" in self._tables:
@@ -125,8 +125,8 @@ class Face:
             start, end = struct.unpack_from(">II", self._data, self._loca + 4 * glyph)
         else:
             start, end = (2 * x for x in struct.unpack_from(">HH", self._data, self._loca + 2 * glyph))
-        if end < start:
-            raise FontError(f"glyph {glyph}: loca entries out of order")
+        if end < start or end > self._glyf_length:
+            raise FontError(f"glyph {glyph}: loca entries out of order or past the glyf table")
         return bytes(self._data[self._glyf + start:self._glyf + end])
 
     # -- subsetting
@@ -194,6 +194,8 @@ def components(glyph: bytes) -> list[int]:
     found = []
     at = 10
     while True:
+        if at + 4 > len(glyph):
+            raise FontError("a composite glyph record ends inside a component")
         flags, component = struct.unpack_from(">HH", glyph, at)
         found.append(component)
         at += 4 + (4 if flags & _ARGS_ARE_WORDS else 2)

@@ -159,3 +159,11 @@ def test_a_composite_cycle_ends(tmp_path):
     face = Face(bytes(data))
     assert components(face.glyph(2))[0] == 3 and 2 in components(face.glyph(3))
     assert face.with_components([3]) == {0, 1, 2, 3}  # each glyph visited once
+
+
+def test_a_damaged_glyph_record_is_a_font_error_not_a_crash():
+    """A composite record cut inside a component, as a damaged file would have it: refused as a FontError (a
+    ValueError the renderer reports), never a bare struct.error."""
+    cut = b"\xff\xff" + bytes(8) + b"\x00\x21\x00"  # numberOfContours -1, then half a component
+    with pytest.raises(FontError, match="ends inside a component"):
+        components(cut)
