@@ -27,9 +27,9 @@ from chalicelib.domain.money import SUPPORTED_CURRENCIES, exponent
 
 _TWO_DECIMALS = sorted(currency for currency in SUPPORTED_CURRENCIES if exponent(currency) == 2)
 _FIELD = "\x01"  # a byte no bill line holds: a numbered part (shards.chunk_lines) is read as one text column
-# DuckDB's NULL text in those copies: so an empty cell reads as '' and only a missing one as NULL (a cell that is
-# exactly this byte reads as missing too: its line goes to the parser).
-_NO_CELL = "\x02"
+# DuckDB's NULL text in those copies: text no cell can hold (a line ends at its newline), so an empty cell reads as
+# '' and only a missing one (a line short of cells, padded) as NULL.
+_NO_CELL = "\n"
 
 
 _READ = 1 << 20
@@ -192,8 +192,10 @@ def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
         return "''" if at[name] == width else "substr(c0, 2)" if at[name] == 0 else f"c{at[name]}"
 
     columns = ", ".join(["'n': 'BIGINT'", *(f"'c{index}': 'VARCHAR'" for index in range(width + 1))])
-    # As many cells as the header names: no NULL (a missing cell; an empty one is '') and nothing after them.
-    shaped = " AND ".join([f"c{width} IS NULL", *(f"c{index} IS NOT NULL" for index in range(1, width))])
+    # As many cells as the header names: the last one there (a NULL is a missing cell, and only the trailing cells
+    # of a short line are missing) and nothing after it. Only these two and the named cells are read: DuckDB
+    # converts no other column of the line.
+    shaped = f"c{width} IS NULL AND c{width - 1} IS NOT NULL" if width > 1 else f"c{width} IS NULL"
     con = space.con
     try:
         con.execute(f"""
@@ -201,8 +203,8 @@ def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
             {_rows_sql(cell, "shaped")}
             FROM (SELECT n, coalesce({shaped}, false) AS shaped, {_picks(cell)}
                   FROM read_csv(?, columns={{{columns}}}, header=false, delim=',`', quote='', escape='',
-                                nullstr='{_NO_CELL}', auto_detect=false, strict_mode=false, null_padding=true)
-                  WHERE starts_with(c0, '`') AND n < {int(copied.summary_at)}))""", [numbered])  # noqa: S608 - names and ints of our own; values go as parameters
+                                nullstr=?, auto_detect=false, strict_mode=false, null_padding=true)
+                  WHERE starts_with(c0, '`') AND n < {int(copied.summary_at)}))""", [numbered, _NO_CELL])  # noqa: S608 - names and ints of our own; values go as parameters
     except duckdb.Error:  # not UTF-8...: the Python parser words it
         con.execute("DROP TABLE IF EXISTS bill_rows")
         return False

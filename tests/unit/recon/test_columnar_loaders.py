@@ -166,14 +166,28 @@ def test_an_irregular_bill_is_left_to_the_python_parser(tmp_path: Path, odd: str
 
 @pytest.mark.parametrize("odd", [
     _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", name="a\rb"),  # a CR inside a line
-    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", name="\x02"),  # DuckDB's NULL text
     _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88").rsplit(",`", 1)[0],  # a cell short
+    # a cell too many, one that is not empty (the parser refuses the line): "\x02" was DuckDB's NULL text here
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88") + ",`\x02",
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88") + ",`x",
 ])
 def test_lines_the_cell_reader_cannot_vouch_for_are_left_to_the_parser(tmp_path: Path, odd: str) -> None:
     path = _bill(tmp_path, [*DETAIL, odd])
     with columnar.Workspace() as space:
         assert bill_columnar.load_trade_bill(space, path) is None
         assert space.count("rows") == 0
+
+
+@pytest.mark.parametrize("cell", ["\x02", "\\N", "NULL", ""])
+def test_a_cell_that_looks_like_a_null_is_read_as_text(tmp_path: Path, cell: str) -> None:
+    """Only a missing cell is NULL to the cell reader: a cell holding any text (even DuckDB's default NULL
+    spellings) is that text, as the parser reads it."""
+    path = _bill(tmp_path, [*DETAIL, _bill_line("2024-05-19 00:10:00", cell, "att_9", "SUCCESS", "88.88", name=cell)])
+    with columnar.Workspace() as space:
+        summary = bill_columnar.load_trade_bill(space, path)
+        got = list(space.fetch_rows())
+    rows, expected_summary = _python(path)
+    assert summary == expected_summary and got == rows and len(got) == len(DETAIL) + 1
 
 
 def test_the_bill_is_held_narrow_and_its_text_read_back_exactly(tmp_path: Path) -> None:
