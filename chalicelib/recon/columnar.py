@@ -234,26 +234,46 @@ class Workspace:
                 matched_amount[currency] = int(total)
         found: list[Discrepancy] = []
         carried: list[Pooled] = []
-        r_list = ", ".join(f"r.{name}" for name in ROW_COLUMNS)
-        h_list = ", ".join(f"h.{name}" for name in RECORD_COLUMNS)
-        # The rest (a pair that differs, a row alone, a succeeded record alone: a few percent of a day) with
-        # every column, fetched by position in batches (one fetchall instead saved little and once peaked at 517 MB
-        # on 1M x 1M against 472-499 MB). Python's cyclic collector is paused while they and the residue
-        # are fetched and become values (``_collector_paused``).
+        # The rest (a pair that differs, a row alone, a succeeded record alone: a few percent of a day) and the
+        # residue keys' rows and records, fetched in one scan of each side (each side's columns are read once:
+        # under the memory limit they are spilled, and every scan reads them back), by position and by key hash,
+        # in batches (one fetchall instead saved little and once peaked at 517 MB on 1M x 1M against
+        # 472-499 MB). The two sets are apart: a residue key is in neither single_ view. Python's cyclic
+        # collector is paused while they are fetched and become values (``_collector_paused``).
         with _collector_paused():
-            outcomes = list(self._fetch(f"""
-                SELECT r.kind IS NOT NULL, h.kind IS NOT NULL, {r_list}, {h_list}
-                FROM (SELECT r_seq, h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved)) d
-                -- plain equi-joins on each side's position (a key not on a side finds nothing there; anything
-                -- more makes a nested loop), on the relations themselves: no key hashed or filtered again
-                LEFT JOIN rows r ON r.seq = d.r_seq
-                LEFT JOIN records h ON h.seq = d.h_seq"""))  # noqa: S608 - our own SQL
-            residue_records = list(self._fetch(f"""
-                SELECT {_RECORD_LIST} FROM records WHERE hash(kind, object_id) IN (SELECT k FROM residue)
-                ORDER BY seq"""))  # noqa: S608 - our column lists
-            residue_rows = list(self._fetch(f"""
-                SELECT {_ROW_LIST} FROM rows WHERE hash(kind, object_id) IN (SELECT k FROM residue)
-                ORDER BY seq"""))  # noqa: S608 - our column lists
+            pairs = con.execute("SELECT r_seq, h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved)"
+                                ).fetchall()
+            wanted_rows = {r_seq for r_seq, _ in pairs if r_seq is not None}
+            wanted_records = {h_seq for _, h_seq in pairs if h_seq is not None}
+            rows_at: dict[int, tuple[Any, ...]] = {}
+            residue_rows: list[tuple[Any, ...]] = []
+            for fetched in self._fetch(f"""
+                    SELECT {_ROW_LIST}, seq FROM rows
+                    WHERE seq IN (SELECT r_seq FROM decided WHERE NOT agree AND has_row)
+                       OR hash(kind, object_id) IN (SELECT k FROM residue)
+                    ORDER BY seq"""):  # noqa: S608 - our column lists
+                if fetched[-1] in wanted_rows:
+                    rows_at[fetched[-1]] = fetched[:-1]
+                else:
+                    residue_rows.append(fetched[:-1])
+            records_at: dict[int, tuple[Any, ...]] = {}
+            residue_records: list[tuple[Any, ...]] = []
+            for fetched in self._fetch(f"""
+                    SELECT {_RECORD_LIST}, seq FROM records
+                    WHERE seq IN (SELECT h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved))
+                       OR hash(kind, object_id) IN (SELECT k FROM residue)
+                    ORDER BY seq"""):  # noqa: S608 - our column lists
+                if fetched[-1] in wanted_records:
+                    records_at[fetched[-1]] = fetched[:-1]
+                else:
+                    residue_records.append(fetched[:-1])
+            del wanted_rows, wanted_records
+            no_row, no_record = (None,) * len(ROW_COLUMNS), (None,) * len(RECORD_COLUMNS)
+            # Each outcome as one tuple: two flags, the row's columns, the record's (what _row_of / _record_of read).
+            outcomes = [(r_seq is not None, h_seq is not None,
+                         *(no_row if r_seq is None else rows_at[r_seq]),
+                         *(no_record if h_seq is None else records_at[h_seq])) for r_seq, h_seq in pairs]
+            del pairs, rows_at, records_at
             residue_keys = self.count("residue")
             if release:
                 self.release()
