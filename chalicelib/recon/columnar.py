@@ -208,22 +208,22 @@ class Workspace:
                 SELECT * FROM rows WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue);
             CREATE OR REPLACE VIEW single_records AS
                 SELECT * FROM records WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)""")
-        agree = """r.amount = h.amount AND r.currency = h.currency
-                   AND (r.status = 'succeeded') = (h.status = 'succeeded')
-                   AND (h.fee IS NULL OR (r.fee = h.fee AND coalesce(nullif(r.fee_currency, ''), r.currency)
-                                                            = coalesce(nullif(h.fee_currency, ''), h.currency)))"""
         # One narrow join decides every single key; only its outcome flags, the matched amounts and each side's
-        # position are kept (no key text: the differences are fetched by position).
+        # position are kept (no key text: the differences are fetched by position). Each side's judged values are
+        # narrowed before the join (the kind as a flag, whether money moved, the fee's currency resolved): its hash
+        # table holds ~30 % fewer bytes, so less of it spills (1.7 -> 1.3-1.4 s CPU with the residue on 1M x 1M).
+        # ``_acceptable`` has made sure every kind is payment or refund.
+        judged = """SELECT kind = 'refund' AS refund, object_id, amount, currency, status = 'succeeded' AS moved, fee,
+                           coalesce(nullif(fee_currency, ''), currency) AS fee_currency, seq"""
         con.execute(f"""
             CREATE OR REPLACE TABLE decided AS
-            SELECT r.kind IS NOT NULL AS has_row,
-                   coalesce({agree}, false) AS agree, r.currency,
-                   r.status = 'succeeded' AS moved, h.status = 'succeeded' AS record_moved,
-                   CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed, r.seq AS r_seq,
-                   h.seq AS h_seq
-            FROM (SELECT kind, object_id, amount, currency, status, fee, fee_currency, seq FROM single_rows) r
-            FULL JOIN (SELECT kind, object_id, amount, currency, status, fee, fee_currency, seq FROM single_records) h
-              ON r.kind = h.kind AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
+            SELECT r.refund IS NOT NULL AS has_row,
+                   coalesce(r.amount = h.amount AND r.currency = h.currency AND r.moved = h.moved
+                            AND (h.fee IS NULL OR (r.fee = h.fee AND r.fee_currency = h.fee_currency)), false) AS agree,
+                   r.currency, r.moved, h.moved AS record_moved,
+                   CASE WHEN r.refund THEN -r.amount ELSE r.amount END AS signed, r.seq AS r_seq, h.seq AS h_seq
+            FROM ({judged} FROM single_rows) r
+            FULL JOIN ({judged} FROM single_records) h ON r.refund = h.refund AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
         matched = 0
         matched_amount: dict[str, int] = {}
         for currency, count, moved, total in con.execute("""
