@@ -22,7 +22,7 @@ from __future__ import annotations
 import codecs
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import IO, Any
 
@@ -200,19 +200,23 @@ _PLAIN_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3}|\.\d{6})?(Z|[+-]\d{
 
 
 def load_export(space: Any, paths: list[str], *, account_id: str | None = None, day: date | None = None,
-                fee_rate_bps: int | None = None) -> int:
+                fee_rate_bps: int | None = None, reading: Callable[[], None] | None = None) -> int:
     """``read_export_compact`` of the files as ``space.records`` (a ``columnar.Workspace`` whose ``records``
     table is still empty: it becomes a view over the items read), read by DuckDB's JSON reader; returns how
     many records. The same records in the same order: when any line is one the SQL does not read exactly as
     the Python reader does (broken JSON, a bare item, an amount that is not plain digits, an irregular time, a
     malformed attribute...), the files go through ``read_export_compact`` instead, which reads them or raises
     ``ExportMalformed`` naming the line. Lines of other partitions are skipped before their values are
-    checked, as the Python reader skips them."""
+    checked, as the Python reader skips them. ``reading`` is called once, when the files are about to be read
+    (after the quick checks on the workspace): a caller starts then the work it runs beside the reader."""
     import duckdb  # here, not at the top: the run's reader of index pages (day_records) does not need it
 
     if fee_rate_bps is not None and not 0 <= fee_rate_bps <= 10_000:
         raise ValueError("fee_rate_bps must be 0..10000")
-    if not space.replaceable("records"):
+    replaceable = space.replaceable("records")
+    if reading is not None:
+        reading()
+    if not replaceable:
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
     con = space.con
     wanted_day = day.isoformat() if day is not None else None

@@ -350,3 +350,55 @@ def test_cells_copy_refuses_a_lone_carriage_return_wherever_the_read_cuts(tmp_pa
     assert (bill_columnar._LONE_CR(data) is None) is plain
     if copied is not None:
         assert copied.lines == data.count(b"\n")
+
+
+@pytest.mark.parametrize("loaded_before", [False, True])  # True: records not empty, the Python reader appends
+def test_the_export_reader_says_when_it_starts_reading_after_its_checks(tmp_path: Path, loaded_before: bool) -> None:
+    path = _export(tmp_path, [{"Item": _item("payment", "att_1")}])
+    events: list[str] = []
+    with columnar.Workspace() as space:
+        if loaded_before:
+            with open(path, "rb") as stream:
+                space.add_record_tuples(list(hub_records.read_export_compact(stream)))
+        real = space.replaceable
+
+        def replaceable(name: str) -> bool:
+            events.append("checked")
+            return real(name)
+
+        space.replaceable = replaceable  # type: ignore[method-assign]
+        assert hub_records.load_export(space, [path], reading=lambda: events.append("reading")) == 1
+        assert space.count("records") == (2 if loaded_before else 1)
+    assert events == ["checked", "reading"]
+
+
+@pytest.mark.parametrize("hub", ["export", "tuples", None])
+def test_the_bill_is_staged_once_the_hub_side_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    hub: str | None) -> None:
+    """The bill's file work (GIL-holding Python) starts when the export's reader has made its quick DuckDB
+    checks, not before them; with index tuples or no hub side it still runs."""
+    from chalicelib.recon import run
+    from chalicelib.recon.tally import Tally
+
+    bill_path, export = _run_day(tmp_path, "5.00")
+    events: list[str] = []
+    real_stage = bill_columnar.stage_trade_bill
+    real_replaceable = columnar.Workspace.replaceable
+
+    def stage(space: object, path: str) -> object:
+        events.append("staged")
+        return real_stage(space, path)
+
+    def replaceable(self: columnar.Workspace, name: str) -> bool:
+        events.append(f"checked {name}")
+        return real_replaceable(self, name)
+
+    monkeypatch.setattr(bill_columnar, "stage_trade_bill", stage)
+    monkeypatch.setattr(columnar.Workspace, "replaceable", replaceable)
+    with open(export, "rb") as stream:
+        tuples = list(hub_records.read_export_compact(stream, account_id="wx", day=DAY, fee_rate_bps=60))
+    side = {"export": [export], "tuples": tuples, None: None}[hub]
+    with columnar.Workspace() as space:
+        run.load_day(_wx_account(), DAY, bill_path, side, tally=Tally(), space=space)  # type: ignore[arg-type]
+        assert space.count("rows") == 4 and space.count("records") == (0 if hub is None else 4)
+    assert events[:2] == (["checked records", "staged"] if hub == "export" else ["staged", "checked rows"])
