@@ -203,7 +203,8 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
                 fee_rate_bps: int | None = None, reading: Callable[[], None] | None = None) -> int:
     """``read_export_compact`` of the files as ``space.records`` (a ``columnar.Workspace`` whose ``records``
     table is still empty: it becomes a view over the items read), read by DuckDB's JSON reader; returns how
-    many records. The same records in the same order: when any line is one the SQL does not read exactly as
+    many records. The same records (in DuckDB's order: ``space.in_order["records"]`` reads them again in the
+    files' order): when any line is one the SQL does not read exactly as
     the Python reader does (broken JSON, a bare item, an amount that is not plain digits, an irregular time, a
     malformed attribute...), the files go through ``read_export_compact`` instead, which reads them or raises
     ``ExportMalformed`` naming the line. Lines of other partitions are skipped before their values are
@@ -282,14 +283,20 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
         FROM export_lines""")  # noqa: S608 - an int of ours
     if not unacceptable and statuses < 256:  # with the regular lines' checks, all that the engine asks of records
         space.vouch("records")
+    # DuckDB's read does not keep the files' order (the workspace does not ask it to): where the order decides,
+    # the records are read again, in order, by the Python reader.
+    space.in_order["records"] = lambda: _records_of_files(paths, account_id, day, fee_rate_bps)
     return int(space.count("records"))
 
 
 def _load_export_in_python(space: Any, paths: list[str], account_id: str | None, day: date | None,
                            fee_rate_bps: int | None) -> int:
-    def records() -> Iterator[CompactRecord]:
-        for path in paths:
-            with open(path, "rb") as stream:
-                yield from read_export_compact(stream, account_id=account_id, day=day, fee_rate_bps=fee_rate_bps)
+    return int(space.add_record_tuples(_records_of_files(paths, account_id, day, fee_rate_bps)))
 
-    return int(space.add_record_tuples(records()))
+
+def _records_of_files(paths: list[str], account_id: str | None, day: date | None,
+                      fee_rate_bps: int | None) -> Iterator[CompactRecord]:
+    """``read_export_compact`` of the files, one after the other: the records in the files' order."""
+    for path in paths:
+        with open(path, "rb") as stream:
+            yield from read_export_compact(stream, account_id=account_id, day=day, fee_rate_bps=fee_rate_bps)

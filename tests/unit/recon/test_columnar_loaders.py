@@ -35,15 +35,20 @@ def _export(tmp_path: Path, lines: list[object], name: str = "part.json.gz") -> 
 
 
 def _both(paths: list[str], **options: object) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The records DuckDB's reader loaded and the Python reader's, each sorted: DuckDB's read does not keep the
+    files' order (the workspace does not ask it to); what it reads again in order is checked to be the Python
+    reader's list itself."""
     with columnar.Workspace() as space:
         count = hub_records.load_export(space, paths, **options)  # type: ignore[arg-type]
         got = list(space.fetch_records())
+        again = list(space.in_order["records"]()) if "records" in space.in_order else None
     assert count == len(got)
     expected = []
     for path in paths:
         with open(path, "rb") as stream:
             expected += list(hub_records.read_export_compact(stream, **options))  # type: ignore[arg-type]
-    return got, expected
+    assert again is None or again == expected
+    return sorted(got, key=repr), sorted(expected, key=repr)
 
 
 def test_export_read_by_duckdb_gives_the_python_readers_records(tmp_path: Path) -> None:
@@ -402,3 +407,25 @@ def test_the_bill_is_staged_once_the_hub_side_reads(tmp_path: Path, monkeypatch:
         run.load_day(_wx_account(), DAY, bill_path, side, tally=Tally(), space=space)  # type: ignore[arg-type]
         assert space.count("rows") == 4 and space.count("records") == (0 if hub is None else 4)
     assert events[:2] == (["checked records", "staged"] if hub == "export" else ["staged", "checked rows"])
+
+
+def test_where_the_records_order_decides_the_export_is_read_again_in_order(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row without an object_id pairs by channel_ref with the first record in order: the day goes to the
+    Python engine with the records in the files' order, whatever order DuckDB's read gave them."""
+    from chalicelib.recon.matching import match_day_compact
+
+    first = _export(tmp_path, [{"Item": _item("payment", "att_1", amount="100", channel_transaction_id={"S": "42"})}],
+                    "a.json.gz")
+    second = _export(tmp_path, [{"Item": _item("payment", "att_2", amount="200", channel_transaction_id={"S": "42"})}],
+                     "b.json.gz")
+    row = ("payment", "", "42", 200, "CNY", "succeeded", None, None, "2024-05-19T12:00:00+08:00", None, 1)
+    with columnar.Workspace() as space:
+        assert hub_records.load_export(space, [first, second]) == 2
+        in_duckdb = list(space.fetch_records())
+        monkeypatch.setattr(space, "fetch_records", lambda: iter(in_duckdb[::-1]))  # as a parallel read may give them
+        space.add_row_tuples([row])
+        got = space.match(DAY)
+    records = [*_both([first])[1], *_both([second])[1]]
+    assert got == match_day_compact(DAY, [row], records)
+    assert got != match_day_compact(DAY, [row], records[::-1])  # the order does decide this day
