@@ -94,8 +94,12 @@ class Workspace:
         self.con = duckdb.connect(os.path.join(self.directory, "day.duckdb") if on_disk else ":memory:", config={
             "memory_limit": memory_limit, "threads": threads or os.cpu_count() or 1,
             "temp_directory": os.path.join(self.directory, "spill"),
-            # Readers rely on it: a relation created from a file keeps the file's order, so rowid is the line.
-            "preserve_insertion_order": True,
+            # Nothing relies on DuckDB keeping a file's order: every relation carries its position (``seq``: a
+            # bill line's number, a tuple's index, for the export the position in DuckDB's read), and the one
+            # path where the records' order decides (the fallback to match_day_compact, where a row without an
+            # object_id pairs by channel_ref with the first record in order) reads them in order from
+            # ``in_order``. Not keeping it lets the export's reader append as it goes: 0.4 s less on 1M records.
+            "preserve_insertion_order": False,
             # Give freed memory back to the system soon (DuckDB's default keeps up to 128 MB, and 512 MB after a
             # bulk free): a day's differences become Python values after its tables are dropped, and the two
             # must not add up in the process's peak.
@@ -106,6 +110,9 @@ class Workspace:
         self._owner = True
         # Relations a reader vouched for (``vouch``): shared with the workspace's cursors.
         self.vetted: set[str] = set()
+        # How to read a relation again in its source's order, when a reader's rows are not in it (the export's
+        # records): shared with the workspace's cursors.
+        self.in_order: dict[str, Callable[[], Iterable[Any]]] = {}
         self.stats: dict[str, int] = {}  # what the last match decided where (for the bench)
 
     def __enter__(self) -> Workspace:
@@ -198,7 +205,8 @@ class Workspace:
         the residue: a few percent), before their Python values are built, so the two peaks do not add up."""
         pool = list(pool)
         if not self._acceptable(pool):
-            return match_day_compact(day, self.fetch_rows(), self.fetch_records(), pool, near_midnight=near_midnight)
+            records = self.in_order["records"]() if "records" in self.in_order else self.fetch_records()
+            return match_day_compact(day, self.fetch_rows(), records, pool, near_midnight=near_midnight)
         con = self.con
         self._residue_keys(pool)
         # The keys each side has once and the pool does not touch; a key's rows and records are joined on the
@@ -208,22 +216,22 @@ class Workspace:
                 SELECT * FROM rows WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue);
             CREATE OR REPLACE VIEW single_records AS
                 SELECT * FROM records WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)""")
-        agree = """r.amount = h.amount AND r.currency = h.currency
-                   AND (r.status = 'succeeded') = (h.status = 'succeeded')
-                   AND (h.fee IS NULL OR (r.fee = h.fee AND coalesce(nullif(r.fee_currency, ''), r.currency)
-                                                            = coalesce(nullif(h.fee_currency, ''), h.currency)))"""
         # One narrow join decides every single key; only its outcome flags, the matched amounts and each side's
-        # position are kept (no key text: the differences are fetched by position).
+        # position are kept (no key text: the differences are fetched by position). Each side's judged values are
+        # narrowed before the join (the kind as a flag, whether money moved, the fee's currency resolved): its hash
+        # table holds ~30 % fewer bytes, so less of it spills (1.7 -> 1.3-1.4 s CPU with the residue on 1M x 1M).
+        # ``_acceptable`` has made sure every kind is payment or refund.
+        judged = """SELECT kind = 'refund' AS refund, object_id, amount, currency, status = 'succeeded' AS moved, fee,
+                           coalesce(nullif(fee_currency, ''), currency) AS fee_currency, seq"""
         con.execute(f"""
             CREATE OR REPLACE TABLE decided AS
-            SELECT r.kind IS NOT NULL AS has_row,
-                   coalesce({agree}, false) AS agree, r.currency,
-                   r.status = 'succeeded' AS moved, h.status = 'succeeded' AS record_moved,
-                   CASE WHEN r.kind = 'payment' THEN r.amount ELSE -r.amount END AS signed, r.seq AS r_seq,
-                   h.seq AS h_seq
-            FROM (SELECT kind, object_id, amount, currency, status, fee, fee_currency, seq FROM single_rows) r
-            FULL JOIN (SELECT kind, object_id, amount, currency, status, fee, fee_currency, seq FROM single_records) h
-              ON r.kind = h.kind AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
+            SELECT r.refund IS NOT NULL AS has_row,
+                   coalesce(r.amount = h.amount AND r.currency = h.currency AND r.moved = h.moved
+                            AND (h.fee IS NULL OR (r.fee = h.fee AND r.fee_currency = h.fee_currency)), false) AS agree,
+                   r.currency, r.moved, h.moved AS record_moved,
+                   CASE WHEN r.refund THEN -r.amount ELSE r.amount END AS signed, r.seq AS r_seq, h.seq AS h_seq
+            FROM ({judged} FROM single_rows) r
+            FULL JOIN ({judged} FROM single_records) h ON r.refund = h.refund AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
         matched = 0
         matched_amount: dict[str, int] = {}
         for currency, count, moved, total in con.execute("""
@@ -234,26 +242,46 @@ class Workspace:
                 matched_amount[currency] = int(total)
         found: list[Discrepancy] = []
         carried: list[Pooled] = []
-        r_list = ", ".join(f"r.{name}" for name in ROW_COLUMNS)
-        h_list = ", ".join(f"h.{name}" for name in RECORD_COLUMNS)
-        # The rest (a pair that differs, a row alone, a succeeded record alone: a few percent of a day) with
-        # every column, fetched by position in batches (one fetchall instead saved little and once peaked at 517 MB
-        # on 1M x 1M against 472-499 MB). Python's cyclic collector is paused while they and the residue
-        # are fetched and become values (``_collector_paused``).
+        # The rest (a pair that differs, a row alone, a succeeded record alone: a few percent of a day) and the
+        # residue keys' rows and records, fetched in one scan of each side (each side's columns are read once:
+        # under the memory limit they are spilled, and every scan reads them back), by position and by key hash,
+        # in batches (one fetchall instead saved little and once peaked at 517 MB on 1M x 1M against
+        # 472-499 MB). The two sets are apart: a residue key is in neither single_ view. Python's cyclic
+        # collector is paused while they are fetched and become values (``_collector_paused``).
         with _collector_paused():
-            outcomes = list(self._fetch(f"""
-                SELECT r.kind IS NOT NULL, h.kind IS NOT NULL, {r_list}, {h_list}
-                FROM (SELECT r_seq, h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved)) d
-                -- plain equi-joins on each side's position (a key not on a side finds nothing there; anything
-                -- more makes a nested loop), on the relations themselves: no key hashed or filtered again
-                LEFT JOIN rows r ON r.seq = d.r_seq
-                LEFT JOIN records h ON h.seq = d.h_seq"""))  # noqa: S608 - our own SQL
-            residue_records = list(self._fetch(f"""
-                SELECT {_RECORD_LIST} FROM records WHERE hash(kind, object_id) IN (SELECT k FROM residue)
-                ORDER BY seq"""))  # noqa: S608 - our column lists
-            residue_rows = list(self._fetch(f"""
-                SELECT {_ROW_LIST} FROM rows WHERE hash(kind, object_id) IN (SELECT k FROM residue)
-                ORDER BY seq"""))  # noqa: S608 - our column lists
+            pairs = con.execute("SELECT r_seq, h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved)"
+                                ).fetchall()
+            wanted_rows = {r_seq for r_seq, _ in pairs if r_seq is not None}
+            wanted_records = {h_seq for _, h_seq in pairs if h_seq is not None}
+            rows_at: dict[int, tuple[Any, ...]] = {}
+            residue_rows: list[tuple[Any, ...]] = []
+            for fetched in self._fetch(f"""
+                    SELECT {_ROW_LIST}, seq FROM rows
+                    WHERE seq IN (SELECT r_seq FROM decided WHERE NOT agree AND has_row)
+                       OR hash(kind, object_id) IN (SELECT k FROM residue)
+                    ORDER BY seq"""):  # noqa: S608 - our column lists
+                if fetched[-1] in wanted_rows:
+                    rows_at[fetched[-1]] = fetched[:-1]
+                else:
+                    residue_rows.append(fetched[:-1])
+            records_at: dict[int, tuple[Any, ...]] = {}
+            residue_records: list[tuple[Any, ...]] = []
+            for fetched in self._fetch(f"""
+                    SELECT {_RECORD_LIST}, seq FROM records
+                    WHERE seq IN (SELECT h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved))
+                       OR hash(kind, object_id) IN (SELECT k FROM residue)
+                    ORDER BY seq"""):  # noqa: S608 - our column lists
+                if fetched[-1] in wanted_records:
+                    records_at[fetched[-1]] = fetched[:-1]
+                else:
+                    residue_records.append(fetched[:-1])
+            del wanted_rows, wanted_records
+            no_row, no_record = (None,) * len(ROW_COLUMNS), (None,) * len(RECORD_COLUMNS)
+            # Each outcome as one tuple: two flags, the row's columns, the record's (what _row_of / _record_of read).
+            outcomes = [(r_seq is not None, h_seq is not None,
+                         *(no_row if r_seq is None else rows_at[r_seq]),
+                         *(no_record if h_seq is None else records_at[h_seq])) for r_seq, h_seq in pairs]
+            del pairs, rows_at, records_at
             residue_keys = self.count("residue")
             if release:
                 self.release()
@@ -305,6 +333,7 @@ class Workspace:
         for name, kind in self.con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall():
             self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
         self.vetted.clear()
+        self.in_order.clear()
         for name in ("rows", "records"):
             self.con.execute(f"CREATE TABLE {name} ({ROWS_SCHEMA if name == 'rows' else RECORDS_SCHEMA})")
 
@@ -372,13 +401,19 @@ def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for a block, then back as it was. A day's differences are tens of
     thousands of fresh containers (tuples, frozen values) that form no cycles, so the collector finds nothing
     in them, yet their count keeps triggering it, and each full pass rescans all of them: on 1M x 1M that was
-    ~0.7 s of CPU (bench/README.md). Reference counting still frees everything as usual."""
+    ~0.7 s of CPU (bench/README.md). Reference counting still frees everything as usual. When it comes back,
+    what the block allocated joins the oldest generation directly (``freeze`` then ``unfreeze``: two list
+    splices) instead of being traversed by the young generation's next collection, which the first allocation
+    after the block would trigger (0.11-0.13 s on 1M x 1M); a full collection still sees them, as it sees every
+    long-lived object."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import codecs
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import IO, Any
 
@@ -200,19 +200,24 @@ _PLAIN_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3}|\.\d{6})?(Z|[+-]\d{
 
 
 def load_export(space: Any, paths: list[str], *, account_id: str | None = None, day: date | None = None,
-                fee_rate_bps: int | None = None) -> int:
+                fee_rate_bps: int | None = None, reading: Callable[[], None] | None = None) -> int:
     """``read_export_compact`` of the files as ``space.records`` (a ``columnar.Workspace`` whose ``records``
     table is still empty: it becomes a view over the items read), read by DuckDB's JSON reader; returns how
-    many records. The same records in the same order: when any line is one the SQL does not read exactly as
+    many records. The same records (in DuckDB's order: ``space.in_order["records"]`` reads them again in the
+    files' order): when any line is one the SQL does not read exactly as
     the Python reader does (broken JSON, a bare item, an amount that is not plain digits, an irregular time, a
     malformed attribute...), the files go through ``read_export_compact`` instead, which reads them or raises
     ``ExportMalformed`` naming the line. Lines of other partitions are skipped before their values are
-    checked, as the Python reader skips them."""
+    checked, as the Python reader skips them. ``reading`` is called once, when the files are about to be read
+    (after the quick checks on the workspace): a caller starts then the work it runs beside the reader."""
     import duckdb  # here, not at the top: the run's reader of index pages (day_records) does not need it
 
     if fee_rate_bps is not None and not 0 <= fee_rate_bps <= 10_000:
         raise ValueError("fee_rate_bps must be 0..10000")
-    if not space.replaceable("records"):
+    replaceable = space.replaceable("records")
+    if reading is not None:
+        reading()
+    if not replaceable:
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
     con = space.con
     wanted_day = day.isoformat() if day is not None else None
@@ -278,14 +283,20 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
         FROM export_lines""")  # noqa: S608 - an int of ours
     if not unacceptable and statuses < 256:  # with the regular lines' checks, all that the engine asks of records
         space.vouch("records")
+    # DuckDB's read does not keep the files' order (the workspace does not ask it to): where the order decides,
+    # the records are read again, in order, by the Python reader.
+    space.in_order["records"] = lambda: _records_of_files(paths, account_id, day, fee_rate_bps)
     return int(space.count("records"))
 
 
 def _load_export_in_python(space: Any, paths: list[str], account_id: str | None, day: date | None,
                            fee_rate_bps: int | None) -> int:
-    def records() -> Iterator[CompactRecord]:
-        for path in paths:
-            with open(path, "rb") as stream:
-                yield from read_export_compact(stream, account_id=account_id, day=day, fee_rate_bps=fee_rate_bps)
+    return int(space.add_record_tuples(_records_of_files(paths, account_id, day, fee_rate_bps)))
 
-    return int(space.add_record_tuples(records()))
+
+def _records_of_files(paths: list[str], account_id: str | None, day: date | None,
+                      fee_rate_bps: int | None) -> Iterator[CompactRecord]:
+    """``read_export_compact`` of the files, one after the other: the records in the files' order."""
+    for path in paths:
+        with open(path, "rb") as stream:
+            yield from read_export_compact(stream, account_id=account_id, day=day, fee_rate_bps=fee_rate_bps)

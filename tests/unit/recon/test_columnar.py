@@ -198,6 +198,18 @@ def test_differences_are_built_with_the_collector_paused_and_it_comes_back(monke
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_the_paused_block_allocated_is_not_left_for_the_young_generation() -> None:
+    """It joins the oldest generation at once: the young generation's next collection, which the first
+    allocations after the block start, does not traverse it."""
+    assert gc.isenabled()
+    gc.collect()  # every generation's count back to zero: the next collection is the young generation's alone
+    with columnar._collector_paused():
+        kept = [[number] for number in range(50_000)]
+    assert gc.isenabled()
+    oldest = {id(thing) for thing in gc.get_objects(generation=2)}
+    assert id(kept[0]) in oldest and id(kept[-1]) in oldest
     with pytest.raises(ValueError, match="unknown kind"):  # and an error on the way still gives it back
         with columnar._collector_paused():
             columnar._row_of((True, False, "transfer", "x", None, 1, "CNY", "succeeded", None, None,

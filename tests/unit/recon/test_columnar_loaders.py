@@ -35,15 +35,20 @@ def _export(tmp_path: Path, lines: list[object], name: str = "part.json.gz") -> 
 
 
 def _both(paths: list[str], **options: object) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The records DuckDB's reader loaded and the Python reader's, each sorted: DuckDB's read does not keep the
+    files' order (the workspace does not ask it to); what it reads again in order is checked to be the Python
+    reader's list itself."""
     with columnar.Workspace() as space:
         count = hub_records.load_export(space, paths, **options)  # type: ignore[arg-type]
         got = list(space.fetch_records())
+        again = list(space.in_order["records"]()) if "records" in space.in_order else None
     assert count == len(got)
     expected = []
     for path in paths:
         with open(path, "rb") as stream:
             expected += list(hub_records.read_export_compact(stream, **options))  # type: ignore[arg-type]
-    return got, expected
+    assert again is None or again == expected
+    return sorted(got, key=repr), sorted(expected, key=repr)
 
 
 def test_export_read_by_duckdb_gives_the_python_readers_records(tmp_path: Path) -> None:
@@ -166,14 +171,28 @@ def test_an_irregular_bill_is_left_to_the_python_parser(tmp_path: Path, odd: str
 
 @pytest.mark.parametrize("odd", [
     _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", name="a\rb"),  # a CR inside a line
-    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88", name="\x02"),  # DuckDB's NULL text
     _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88").rsplit(",`", 1)[0],  # a cell short
+    # a cell too many, one that is not empty (the parser refuses the line): "\x02" was DuckDB's NULL text here
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88") + ",`\x02",
+    _bill_line("2024-05-19 00:10:00", "4200009", "att_9", "SUCCESS", "88.88") + ",`x",
 ])
 def test_lines_the_cell_reader_cannot_vouch_for_are_left_to_the_parser(tmp_path: Path, odd: str) -> None:
     path = _bill(tmp_path, [*DETAIL, odd])
     with columnar.Workspace() as space:
         assert bill_columnar.load_trade_bill(space, path) is None
         assert space.count("rows") == 0
+
+
+@pytest.mark.parametrize("cell", ["\x02", "\\N", "NULL", ""])
+def test_a_cell_that_looks_like_a_null_is_read_as_text(tmp_path: Path, cell: str) -> None:
+    """Only a missing cell is NULL to the cell reader: a cell holding any text (even DuckDB's default NULL
+    spellings) is that text, as the parser reads it."""
+    path = _bill(tmp_path, [*DETAIL, _bill_line("2024-05-19 00:10:00", cell, "att_9", "SUCCESS", "88.88", name=cell)])
+    with columnar.Workspace() as space:
+        summary = bill_columnar.load_trade_bill(space, path)
+        got = list(space.fetch_rows())
+    rows, expected_summary = _python(path)
+    assert summary == expected_summary and got == rows and len(got) == len(DETAIL) + 1
 
 
 def test_the_bill_is_held_narrow_and_its_text_read_back_exactly(tmp_path: Path) -> None:
@@ -336,3 +355,77 @@ def test_cells_copy_refuses_a_lone_carriage_return_wherever_the_read_cuts(tmp_pa
     assert (bill_columnar._LONE_CR(data) is None) is plain
     if copied is not None:
         assert copied.lines == data.count(b"\n")
+
+
+@pytest.mark.parametrize("loaded_before", [False, True])  # True: records not empty, the Python reader appends
+def test_the_export_reader_says_when_it_starts_reading_after_its_checks(tmp_path: Path, loaded_before: bool) -> None:
+    path = _export(tmp_path, [{"Item": _item("payment", "att_1")}])
+    events: list[str] = []
+    with columnar.Workspace() as space:
+        if loaded_before:
+            with open(path, "rb") as stream:
+                space.add_record_tuples(list(hub_records.read_export_compact(stream)))
+        real = space.replaceable
+
+        def replaceable(name: str) -> bool:
+            events.append("checked")
+            return real(name)
+
+        space.replaceable = replaceable  # type: ignore[method-assign]
+        assert hub_records.load_export(space, [path], reading=lambda: events.append("reading")) == 1
+        assert space.count("records") == (2 if loaded_before else 1)
+    assert events == ["checked", "reading"]
+
+
+@pytest.mark.parametrize("hub", ["export", "tuples", None])
+def test_the_bill_is_staged_once_the_hub_side_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    hub: str | None) -> None:
+    """The bill's file work (GIL-holding Python) starts when the export's reader has made its quick DuckDB
+    checks, not before them; with index tuples or no hub side it still runs."""
+    from chalicelib.recon import run
+    from chalicelib.recon.tally import Tally
+
+    bill_path, export = _run_day(tmp_path, "5.00")
+    events: list[str] = []
+    real_stage = bill_columnar.stage_trade_bill
+    real_replaceable = columnar.Workspace.replaceable
+
+    def stage(space: object, path: str) -> object:
+        events.append("staged")
+        return real_stage(space, path)
+
+    def replaceable(self: columnar.Workspace, name: str) -> bool:
+        events.append(f"checked {name}")
+        return real_replaceable(self, name)
+
+    monkeypatch.setattr(bill_columnar, "stage_trade_bill", stage)
+    monkeypatch.setattr(columnar.Workspace, "replaceable", replaceable)
+    with open(export, "rb") as stream:
+        tuples = list(hub_records.read_export_compact(stream, account_id="wx", day=DAY, fee_rate_bps=60))
+    side = {"export": [export], "tuples": tuples, None: None}[hub]
+    with columnar.Workspace() as space:
+        run.load_day(_wx_account(), DAY, bill_path, side, tally=Tally(), space=space)  # type: ignore[arg-type]
+        assert space.count("rows") == 4 and space.count("records") == (0 if hub is None else 4)
+    assert events[:2] == (["checked records", "staged"] if hub == "export" else ["staged", "checked rows"])
+
+
+def test_where_the_records_order_decides_the_export_is_read_again_in_order(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row without an object_id pairs by channel_ref with the first record in order: the day goes to the
+    Python engine with the records in the files' order, whatever order DuckDB's read gave them."""
+    from chalicelib.recon.matching import match_day_compact
+
+    first = _export(tmp_path, [{"Item": _item("payment", "att_1", amount="100", channel_transaction_id={"S": "42"})}],
+                    "a.json.gz")
+    second = _export(tmp_path, [{"Item": _item("payment", "att_2", amount="200", channel_transaction_id={"S": "42"})}],
+                     "b.json.gz")
+    row = ("payment", "", "42", 200, "CNY", "succeeded", None, None, "2024-05-19T12:00:00+08:00", None, 1)
+    with columnar.Workspace() as space:
+        assert hub_records.load_export(space, [first, second]) == 2
+        in_duckdb = list(space.fetch_records())
+        monkeypatch.setattr(space, "fetch_records", lambda: iter(in_duckdb[::-1]))  # as a parallel read may give them
+        space.add_row_tuples([row])
+        got = space.match(DAY)
+    records = [*_both([first])[1], *_both([second])[1]]
+    assert got == match_day_compact(DAY, [row], records)
+    assert got != match_day_compact(DAY, [row], records[::-1])  # the order does decide this day
