@@ -12,20 +12,13 @@ from typing import Any
 from pydantic_core import SchemaValidator, ValidationError, to_json, to_jsonable_python
 
 from chalicelib.config.secret import Secret
-from chalicelib.domain.money import SUPPORTED_CURRENCIES
+from chalicelib.domain.money import known_currencies
 
 
 def _not_empty(values: tuple[str, ...]) -> tuple[str, ...]:
     if not values:
         raise ValueError("at least one is required")
     return values
-
-
-def _known_currencies(currencies: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = sorted(set(currencies) - SUPPORTED_CURRENCIES)
-    if unknown:
-        raise ValueError(f"unsupported currencies {unknown}")
-    return currencies
 
 
 def _after(function: Any, schema: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +46,7 @@ _VALIDATOR = SchemaValidator(
             "enabled": _field({"type": "bool"}, default=True),
             "priority": _field({"type": "int"}, default=100),
             "methods": _field(_after(_not_empty, _STRINGS)),
-            "currencies": _field(_after(_known_currencies, _after(_not_empty, _STRINGS)), default=("CNY",)),
+            "currencies": _field(_after(known_currencies, _after(_not_empty, _STRINGS)), default=("CNY",)),
             "api_base_url": _field({"type": "str", "pattern": r"^https?://"}),
             "merchant_ids": _field(_STRINGS, default=()),
             "settings": _field({"type": "dict", "keys_schema": {"type": "str"}, "values_schema": {"type": "str"}},

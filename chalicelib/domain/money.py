@@ -15,6 +15,14 @@ SUPPORTED_CURRENCIES = frozenset(
 )
 
 
+def known_currencies(currencies: tuple[str, ...]) -> tuple[str, ...]:
+    """A validator of configuration (channel accounts, routing rules): every currency is one the hub supports."""
+    unknown = sorted(set(currencies) - SUPPORTED_CURRENCIES)
+    if unknown:
+        raise ValueError(f"unsupported currencies {unknown}")
+    return currencies
+
+
 def exponent(currency: str) -> int:
     """Number of decimals in the currency's minor unit."""
     return _EXPONENTS.get(currency, 2)

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.money import SUPPORTED_CURRENCIES
+from chalicelib.domain.money import known_currencies
+
+__all__ = ["gray_says_something", "known_currencies", "rule_consistent"]
 
 
 def gray_says_something(gray: Any) -> Any:
     if not gray.cities and not gray.user_groups and gray.percent is None:
         raise ValueError("a gray release needs cities, user_groups or percent")
     return gray
-
-
-def known_currencies(currencies: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = sorted(set(currencies) - SUPPORTED_CURRENCIES)
-    if unknown:
-        raise ValueError(f"unsupported currencies {unknown}")
-    return currencies
 
 
 def rule_consistent(rule: Any) -> Any:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.money import known_currencies as _known_currencies
 from chalicelib.routing.rule_checks import gray_says_something as _gray_says_something
-from chalicelib.routing.rule_checks import known_currencies as _known_currencies
 from chalicelib.routing.rule_checks import rule_consistent as _rule_consistent
 from chalicelib.routing.rule_checks import unique_rule_ids as _unique_rule_ids
 from chalicelib.routing.rules import Candidate, Failover, Gray, RoutingRules, Rule, StoredRouting
