@@ -1,6 +1,6 @@
 """Bills function: a bill per payment and refund (JSON, PDF link, payer link), the payer link itself, and the
-monthly statements. The only routes that render PDFs, so only this function loads fpdf2 (and only when it
-renders)."""
+monthly statements. The only routes that render PDFs (the hub's own writer, chalicelib/documents/), so only this
+function loads it, and only when it renders."""
 
 from __future__ import annotations
 
