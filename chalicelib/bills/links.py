@@ -11,13 +11,13 @@ unknown page and logged; an expired one says so (410), so the payer knows to ask
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from chalicelib.bills import signing
 from chalicelib.bills.errors import LinkExpired, LinkInvalid
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import utcnow
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.value_class import value_class
 from chalicelib.observability import security_event
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ _KINDS = {"payment": "p", "refund": "r"}
 _KIND_OF = {v: k for k, v in _KINDS.items()}
 
 
-@dataclass(frozen=True)
+@value_class
 class Opened:
     merchant_id: str
     kind: str

@@ -34,6 +34,7 @@ from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.models import Merchant
 from chalicelib.domain.states import PaymentState, RefundState
+from chalicelib.domain.value_class import value_class
 from chalicelib.observability import security_event
 from chalicelib.service import query_params
 from chalicelib.storage import listing_index, records, shards, state_repo
@@ -56,7 +57,7 @@ _STATUSES = {"payment": {str(s) for s in PaymentState}, "refund": {str(s) for s 
 _PREFIX_OF_CHANNEL = {channel: prefix for prefix, channel in METHOD_PREFIXES.items()}
 
 
-@dataclass(frozen=True)
+@value_class
 class Filters:
     kind: str
     created_from: str | None = None  # inclusive, hub ISO text

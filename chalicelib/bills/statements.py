@@ -27,7 +27,6 @@ import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -37,6 +36,7 @@ from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.ledger import merchant_payable_account
 from chalicelib.domain.models import Merchant
+from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
 from chalicelib.storage import ledger_repo, outbox, records, shards, state_repo
 from chalicelib.storage.aws import client
@@ -56,7 +56,7 @@ class StatementMismatch(RuntimeError):
     """The entries read do not add up to the ledger's running totals: nothing is published."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Line:
     value_day: str
     booked_at: str
@@ -72,7 +72,7 @@ class Line:
     channel_transaction_id: str = ""
 
 
-@dataclass(frozen=True)
+@value_class
 class Statement:
     merchant_id: str
     merchant_name: str

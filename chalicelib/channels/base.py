@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from chalicelib.domain.money import Money
+from chalicelib.domain.value_class import value_class
 
 if TYPE_CHECKING:  # validated by pydantic-core: what reads statement rows or outcomes (recon's API) needs none of it
     from chalicelib.config.accounts import ChannelAccount
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # validated by pydantic-core: what reads statement rows or ou
 # --- HTTP values exchanged with the shared transport -------------------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class HttpRequest:
     """One request an adapter asks the transport to send."""
 
@@ -31,7 +32,7 @@ class HttpRequest:
     body: bytes = b""
 
 
-@dataclass(frozen=True)
+@value_class
 class HttpResponse:
     """The channel's answer as the transport received it, before any verification."""
 
@@ -70,7 +71,7 @@ class RefundOutcome(enum.StrEnum):
     NOT_FOUND = "not_found"
 
 
-@dataclass(frozen=True)
+@value_class
 class Payer:
     """What the hub knows of the payer, passed on to the channels that take it (openid for JSAPI, ip for H5)."""
 
@@ -81,7 +82,7 @@ class Payer:
     device_id: str | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class CardDetails:
     """A payer's card as typed, held in memory only for the call that needs it. ``repr`` shows nothing
     sensitive; the vault keeps the number encrypted, and the CVV is never stored at all (docs/design.md#security)."""
@@ -100,7 +101,7 @@ class CardDetails:
         return self.number[-4:]
 
 
-@dataclass(frozen=True)
+@value_class
 class CreateRequest:
     """One attempt to create at the channel, under the hub's own order number."""
 
@@ -119,7 +120,7 @@ class CreateRequest:
     requested_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class ClientAction:
     """What the merchant's client must do next: ``type`` is one of jsapi_params, qr_code, redirect_url,
     app_params, form_post, three_ds; ``params`` holds what that type needs."""
@@ -128,7 +129,7 @@ class ClientAction:
     params: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@value_class
 class CreateResult:
     """The channel's handle for the created order and what the payer's client does next."""
 
@@ -136,7 +137,7 @@ class CreateResult:
     action: ClientAction
 
 
-@dataclass(frozen=True)
+@value_class
 class PaymentStatus:
     """An attempt as the channel reports it, reduced to the hub's outcome plus the channel's own status word."""
 
@@ -150,7 +151,7 @@ class PaymentStatus:
     settled_offline: bool = False
 
 
-@dataclass(frozen=True)
+@value_class
 class ConfirmRequest:
     """Continue an attempt after its first step: the payer's SMS code (UnionPay card), or the hub completing
     what the payer approved (PayPal capture, Stripe confirm after 3-D Secure). ``inputs`` come from the
@@ -166,7 +167,7 @@ class ConfirmRequest:
     return_url: str | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class ConfirmResult:
     """The channel's answer: where the attempt stands, and a further step for the payer if one is needed
     (``action`` e.g. a 3-D Secure challenge). ``channel_order_ref`` is set when the channel issued a new handle."""
@@ -176,7 +177,7 @@ class ConfirmResult:
     channel_order_ref: str | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class RefundRequest:
     """One refund to submit against an attempt the channel holds."""
 
@@ -193,7 +194,7 @@ class RefundRequest:
     channel_order_ref: str | None = None  # the attempt's CreateResult.channel_order_ref
 
 
-@dataclass(frozen=True)
+@value_class
 class RefundStatus:
     """A refund as the channel reports it, reduced to the hub's outcome plus the channel's own status word."""
 
@@ -208,7 +209,7 @@ class NotificationKind(enum.StrEnum):
     REFUND = "refund"
 
 
-@dataclass(frozen=True)
+@value_class
 class Notification:
     """A verified, decrypted channel callback reduced to what the hub cross-checks and applies."""
 
@@ -225,7 +226,7 @@ class Notification:
     alert: str | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class CallbackReply:
     """What to answer the channel: its protocol decides status code and body."""
 
@@ -234,7 +235,7 @@ class CallbackReply:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@value_class
 class InboundCallback:
     """A channel's notification as received, before its signature is checked."""
 
@@ -251,7 +252,7 @@ class StatementKind(enum.StrEnum):
     REFUND = "refund"
 
 
-@dataclass(frozen=True, slots=True)
+@value_class(slots=True)
 class StatementRow:
     """One detail row of a channel statement, normalised. ``object_id`` is our id at the channel (attempt id
     for payments, refund id for refunds; "" when the channel row does not carry one). ``status`` is
@@ -268,7 +269,7 @@ class StatementRow:
     line: int = 0  # 1-based line (or record) number in the file, for error messages and reports
 
 
-@dataclass(frozen=True, slots=True)
+@value_class(slots=True)
 class StatementSummary:
     """The statement's own totals, when it has them (checked against the rows, and used for the ledger check)."""
 

@@ -12,13 +12,13 @@ redacted, and no error of the exchange carries the URL, neither in its message n
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from chalicelib.channels import log_redaction
 from chalicelib.channels.base import HttpRequest, Transport
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.errors import ChannelError
+from chalicelib.domain.value_class import value_class
 
 DEFAULT_OAUTH_BASE = "https://open.weixin.qq.com"
 DEFAULT_SNS_API_BASE = "https://api.weixin.qq.com"
@@ -26,7 +26,7 @@ DEFAULT_SNS_API_BASE = "https://api.weixin.qq.com"
 CODE_REFUSED = {40029: "invalid code", 40163: "code been used", 42003: "code expired"}
 
 
-@dataclass(frozen=True)
+@value_class
 class OAuthApp:
     """The official account (appid) whose web authorisation gives the payer's openid, and where to ask."""
 

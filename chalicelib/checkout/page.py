@@ -8,13 +8,13 @@ the hub's own two files (plus the channel's origin as a form target when the pay
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib.checkout.i18n import SCAN_APPS, method_name, t
 from chalicelib.domain.money import Money
+from chalicelib.domain.value_class import value_class
 
 if TYPE_CHECKING:  # the payment flow's modules (risk control, step-up) load with the page's routes, not the session API
     from chalicelib.checkout.payer import View
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the payment flow's modules (risk control, step-up) load wit
 ASSET_VERSION = "3"  # bump with the assets: the page links them with this, so caches never mix versions
 
 
-@dataclass(frozen=True)
+@value_class
 class Page:
     """An HTML answer of the checkout page, with its status code."""
 

@@ -4,7 +4,6 @@ channel's page, and watch the status. Each step goes through the same services a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.checkout import remembered, sessions, wechat
@@ -13,6 +12,7 @@ from chalicelib.config.settings import settings
 from chalicelib.domain.errors import InvalidRequest, InvalidState, NotFound
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.states import ATTEMPT_FINAL, AttemptState, PaymentState
+from chalicelib.domain.value_class import value_class
 from chalicelib.service import confirmation, next_attempt, routing, status_sync
 from chalicelib.stepup import on_checkout
 from chalicelib.storage import config_repo
@@ -26,7 +26,7 @@ OPEN_PAYMENT = (PaymentState.PENDING, PaymentState.PROCESSING)
 SMS_CONFIRMATION = "sms_verification"  # the action of a card attempt whose bank sent the payer a code
 
 
-@dataclass(frozen=True)
+@value_class
 class View:
     """Everything the page needs to draw the session as it stands."""
 

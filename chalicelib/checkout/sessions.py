@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from chalicelib.domain.errors import DuplicateMerchantOrderNo, NotFound
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
+from chalicelib.domain.value_class import value_class
 from chalicelib.service import status_sync
 from chalicelib.service.webhook_targets import check_notify_url
 from chalicelib.storage import outbox, records, state_repo
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 _REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read out over the phone
 
 
-@dataclass(frozen=True)
+@value_class
 class CheckoutSession:
     """A hosted checkout session: the merchant's request and the payment it opened."""
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.value_class import value_class
 from chalicelib.service.routing import account_or_error
 from chalicelib.storage import state_repo
 from chalicelib.storage.aws import client
@@ -47,7 +47,7 @@ OPENID_KEPT_AFTER_SESSION = timedelta(hours=1)
 _transport: UrllibTransport | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class Openid:
     """A payer's openid and the account the JSAPI attempt must go to: one whose appid the openid belongs to (WeChat
     refuses an order whose appid is not the openid's). ``account_id`` None: the merchant gave the openid, so routing

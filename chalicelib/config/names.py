@@ -6,13 +6,13 @@ name: nothing of ``dev`` can be addressed from ``prod`` code and vice versa.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from chalicelib.domain.value_class import value_class
 
 STAGES = ("local", "dev", "test", "prod")
 QUEUES = ("webhooks", "status-sync", "refunds", "recon", "invoices")
 
 
-@dataclass(frozen=True)
+@value_class
 class StageNames:
     """The names of one stage's tables, queues, buckets and secrets."""
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from chalicelib.config.names import StageNames
+from chalicelib.domain.value_class import value_class
 
 # How long a warm function may trust what it read about an API key or a merchant's status. A revoked key or a
 # suspended merchant stops working on every warm function within this, plus one consistent read: the
@@ -23,7 +23,7 @@ class SettingsError(ValueError):
     """A deployed function's environment is incomplete or unsafe: it refuses to start rather than run wrong."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Settings:
     """The configuration a process runs with, read from its environment (``load_settings``)."""
 

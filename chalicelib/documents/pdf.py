@@ -12,13 +12,14 @@ exactly what the JSON says (minor units turned into the currency's decimals, nev
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
 from chalicelib.documents import pdf_file
 from chalicelib.documents.fonts import cjk_face
 from chalicelib.documents.pdf_font import CidFont
 from chalicelib.domain.money import Money
+from chalicelib.domain.value_class import value_class
 
 PAGE_MARGIN_MM = 15
 BOTTOM_MM = PAGE_MARGIN_MM + 5  # nothing but the footer below this
@@ -42,13 +43,13 @@ def money(minor: int | None, currency: str) -> str:
     return f"{Money(minor, currency).to_decimal_string()} {currency}"
 
 
-@dataclass(frozen=True)
+@value_class
 class Fields:
     heading: str
     rows: Sequence[tuple[str, str]]
 
 
-@dataclass(frozen=True)
+@value_class
 class Table:
     heading: str
     columns: Sequence[str]
@@ -59,7 +60,7 @@ class Table:
     font_pt: float = BODY_PT  # long ledgers use a smaller size so ids fit their column on one line
 
 
-@dataclass(frozen=True)
+@value_class
 class Note:
     text: str
 
@@ -67,7 +68,7 @@ class Note:
 Part = Fields | Table | Note
 
 
-@dataclass(frozen=True)
+@value_class
 class Document:
     title: str
     parts: Sequence[Part]

@@ -7,11 +7,10 @@ fresh records, so every path through here is safe to repeat.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from chalicelib.channels.base import PaymentOutcome
 from chalicelib.domain.models import Attempt, Payment
 from chalicelib.domain.states import AttemptState, PaymentState, attempt_can, payment_can
+from chalicelib.domain.value_class import value_class
 
 _OUTCOME_TO_ATTEMPT = {
     PaymentOutcome.PROCESSING: AttemptState.PROCESSING,
@@ -24,7 +23,7 @@ _OUTCOME_TO_ATTEMPT = {
 _OPEN = (PaymentState.PENDING, PaymentState.PROCESSING)
 
 
-@dataclass(frozen=True)
+@value_class
 class Plan:
     """What to do with an attempt and its payment after a channel's outcome."""
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
 
 from chalicelib.domain.money import Money
+from chalicelib.domain.value_class import value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class Entry:
     """One line of a journal: an account debited (positive) or credited (negative)."""
 
@@ -25,7 +25,7 @@ class Entry:
     currency: str
 
 
-@dataclass(frozen=True)
+@value_class
 class Journal:
     """A balanced set of entries posted once for one fact (a capture, a refund)."""
 

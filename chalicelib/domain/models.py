@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState, RefundState
+from chalicelib.domain.value_class import value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class Payment:
     """A merchant's payment (the order it pays for), one per merchant order number; its attempts are the channel calls."""
 
@@ -82,7 +83,7 @@ class Payment:
         }
 
 
-@dataclass(frozen=True)
+@value_class
 class Attempt:
     """One try at a channel account to collect a payment; a payment may have several, at most one succeeds."""
 
@@ -113,7 +114,7 @@ class Attempt:
         return replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@value_class
 class Refund:
     """Money sent back for a payment, through the attempt that collected it."""
 
@@ -160,7 +161,7 @@ class Refund:
         }
 
 
-@dataclass(frozen=True)
+@value_class
 class Merchant:
     """A merchant of the hub and the settings its payments follow."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
+
+from chalicelib.domain.value_class import value_class
 
 # Minor-unit exponent per currency (ISO 4217). Anything not listed has two decimals.
 _EXPONENTS: dict[str, int] = {
@@ -28,7 +29,7 @@ def exponent(currency: str) -> int:
     return _EXPONENTS.get(currency, 2)
 
 
-@dataclass(frozen=True, slots=True)
+@value_class(slots=True)
 class Money:
     """An amount in minor units (fen, cents, yen) of one currency."""
 

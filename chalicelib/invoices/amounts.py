@@ -15,8 +15,9 @@ The rule (docs/invoices.md#amounts-and-rounding):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+
+from chalicelib.domain.value_class import value_class
 
 FEN = Decimal("0.01")
 # The VAT rates a 数电 line may carry (13 % goods, 9 %, 6 % services, 5 % / 3 % / 1 % simplified collection, 0).
@@ -31,7 +32,7 @@ def tax_in(amount_fen: int, rate: Decimal) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-@dataclass(frozen=True)
+@value_class
 class LineAmounts:
     amount: int  # tax included, fen
     tax: int
@@ -48,7 +49,7 @@ def line(amount_fen: int, rate: Decimal) -> LineAmounts:
     return LineAmounts(amount_fen, tax_in(amount_fen, rate), rate)
 
 
-@dataclass(frozen=True)
+@value_class
 class Totals:
     amount: int
     tax: int

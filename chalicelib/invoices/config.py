@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.config.settings import SettingsError, settings
 from chalicelib.domain.errors import Unprocessable
+from chalicelib.domain.value_class import value_class
 from chalicelib.invoices import credit_code
 from chalicelib.storage import config_repo
 from chalicelib.storage.aws import client
@@ -28,7 +29,7 @@ class InvoicingNotConfigured(Unprocessable):
     code = "invoicing_not_configured"
 
 
-@dataclass(frozen=True)
+@value_class
 class InvoicingSettings:
     merchant_id: str
     provider: str  # "nuonuo"

@@ -21,13 +21,13 @@ import json
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from chalicelib.channels.base import HttpRequest
 from chalicelib.channels.transport import UrllibTransport
 from chalicelib.domain.errors import ChannelError
+from chalicelib.domain.value_class import value_class
 from chalicelib.invoices.config import InvoicingSettings
 
 SUCCESS, DUPLICATE, NOT_FOUND = "E0000", "E9106", "E9500"
@@ -57,7 +57,7 @@ def sign(app_secret: str, app_key: str, senid: str, nonce: str, timestamp: str, 
     return base64.b64encode(hmac.new(app_secret.encode(), message.encode(), hashlib.sha1).digest()).decode()
 
 
-@dataclass(frozen=True)
+@value_class
 class Answer:
     code: str
     describe: str

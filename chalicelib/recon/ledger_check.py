@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 
 from chalicelib.channels.base import StatementRow
 from chalicelib.domain.ledger import clearing_account
+from chalicelib.domain.value_class import value_class
 from chalicelib.recon.model import DayResult, HubRecord, Pooled
 from chalicelib.recon.repo import pool_entry_key
 from chalicelib.recon.tally import signed
@@ -26,7 +26,7 @@ from chalicelib.storage import ledger_repo
 VALUE_DAY_INDEX = "value_day"
 
 
-@dataclass(frozen=True)
+@value_class
 class LedgerGap:
     currency: str
     ledger_minor: int  # clearing movement value-dated to the day

@@ -13,11 +13,12 @@ from datetime import date, datetime
 
 from chalicelib.channels.base import StatementKind, StatementRow
 from chalicelib.domain.money import Money
+from chalicelib.domain.value_class import value_class
 
 CARRY_DAYS = 3  # an unmatched row or record near midnight waits this many days before it is a difference
 
 
-@dataclass(frozen=True, slots=True)
+@value_class(slots=True)
 class HubRecord:
     """One attempt or refund as the hub holds it for the statement day. ``status`` is the hub state
     (``succeeded`` for money that moved; ``processing``, ``failed``... otherwise)."""
@@ -42,14 +43,14 @@ class DiscrepancyKind(enum.StrEnum):
     DUPLICATE_ROW = "duplicate_row"
 
 
-@dataclass(frozen=True, slots=True)
+@value_class(slots=True)
 class FieldDiff:
     field: str
     hub: str | None
     channel: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@value_class(slots=True)
 class Discrepancy:
     kind: DiscrepancyKind
     object_kind: StatementKind
@@ -60,7 +61,7 @@ class Discrepancy:
     since: date | None = None  # set when a pooled item is involved: the statement day it first went unmatched
 
 
-@dataclass(frozen=True, slots=True)
+@value_class(slots=True)
 class Pooled:
     """An unmatched row or record waiting for a later day's statement (or hub records) to pair with."""
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from chalicelib.channels.base import ChannelAdapter, PaymentOutcome, RefundOutcome, StatementKind, StatementRow
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.errors import ChannelError
 from chalicelib.domain.models import Attempt, Payment, Refund
+from chalicelib.domain.value_class import value_class
 from chalicelib.recon.holds import hold_settlement
 from chalicelib.recon.model import Discrepancy, DiscrepancyKind, HubRecord
 from chalicelib.service.channel_refs import payment_refs, refund_refs
@@ -58,7 +59,7 @@ _REVIEW_ONLY = {
 }
 
 
-@dataclass(frozen=True)
+@value_class
 class HubOps:
     """The hub operations a repair uses; the defaults are the real ones (tests pass fakes)."""
 
@@ -71,7 +72,7 @@ class HubOps:
     adopt_orphan: Callable[..., Applied | None] = adopt
 
 
-@dataclass(frozen=True)
+@value_class
 class Outcome:
     status: ItemStatus
     action: str

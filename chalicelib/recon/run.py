@@ -20,7 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
+from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
 from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
 from chalicelib.recon.day_records import fee_rate_bps, hub_record_tuples
@@ -48,7 +49,7 @@ LEASE_S = 15 * 60  # the worker's timeout: a run that died frees the day after t
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@value_class
 class RunResult:
     run_id: str
     status: str  # completed | failed

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from chalicelib.config.settings import settings
+from chalicelib.domain.value_class import value_class
 from chalicelib.storage.aws import client
 
 PART_BYTES = 8 * 1024 * 1024  # S3 parts are at least 5 MiB, except the last
@@ -31,7 +31,7 @@ class StatementIntegrityError(Exception):
     """The stored file no longer hashes to what was fetched."""
 
 
-@dataclass(frozen=True)
+@value_class
 class StoredStatement:
     key: str
     sha256: str

@@ -21,7 +21,6 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.value_class import value_class
 from chalicelib.retention.policy import Policy
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item
@@ -47,7 +47,7 @@ def bucket() -> str:
     return os.environ.get("PAYHUB_ARCHIVE_BUCKET") or settings().names.archive_bucket
 
 
-@dataclass(frozen=True)
+@value_class
 class Archived:
     key: dict[str, str]
     object_key: str
@@ -127,7 +127,7 @@ def _swap(table: str, batch: list[tuple[dict[str, Any], dict[str, Any]]]) -> boo
 # --- finding a record by id ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class Found:
     item: dict[str, Any]
     archived: dict[str, Any] | None  # the pointer when the record came from the archive

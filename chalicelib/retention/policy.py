@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from chalicelib.domain.value_class import value_class
 
 YEAR = 365
 MONEY_FLOOR_DAYS = 5 * YEAR + 2  # five calendar years, leap days included
@@ -30,7 +31,7 @@ DEFAULT_HOT_DAYS = 400
 MIN_HOT_DAYS = 370
 
 
-@dataclass(frozen=True)
+@value_class
 class Policy:
     retention_days: dict[str, int]
     hot_days: int = DEFAULT_HOT_DAYS

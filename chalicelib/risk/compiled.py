@@ -9,9 +9,9 @@ to anything but the variables given, so an operator's rule can read features and
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.value_class import value_class
 from chalicelib.risk.cel_extension import cel
 from chalicelib.risk.rules import ACTIONS, Rule, RuleDocument, RuleDocumentError
 
@@ -22,7 +22,7 @@ assert set(_SEVERITY) == set(ACTIONS)
 _PRECEDENCE = {"review": 1, "challenge": 2, "allow": 3, "deny": 4}
 
 
-@dataclass(frozen=True)
+@value_class
 class CompiledRule:
     """A rule with its CEL program and the variables the program reads."""
 
@@ -40,7 +40,7 @@ def compile_rule(rule: Rule, field_name: str = "expr") -> CompiledRule:
     return CompiledRule(rule, program, frozenset(program.variables()))
 
 
-@dataclass(frozen=True)
+@value_class
 class Fired:
     """A rule that fired for one decision (or could not be decided)."""
 
@@ -52,7 +52,7 @@ class Fired:
     error: str | None = None  # the expression could not be decided; fired only if the rule fails closed
 
 
-@dataclass(frozen=True)
+@value_class
 class Outcome:
     """What the rules decided for one operation, enforced and shadow alike."""
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.config.settings import settings
+from chalicelib.domain.value_class import value_class
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 from chalicelib.storage.shards import all_shards, shard_of
@@ -54,7 +55,7 @@ def _bucket(moment: datetime) -> int:
     return (moment.hour * 3600 + moment.minute * 60 + moment.second) // BUCKET_S
 
 
-@dataclass(frozen=True)
+@value_class
 class Subject:
     """What one operation is about: the values counters are kept for (None: not given, not counted)."""
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.value_class import value_class
 from chalicelib.risk import counters, store
 from chalicelib.risk.compiled import Outcome
 from chalicelib.risk.counters import Snapshot, Subject
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 COUNTER_VARIABLES = frozenset({"velocity", "payer", "city", "device", "refund"})
 
 
-@dataclass(frozen=True)
+@value_class
 class Context:
     """What one risk decision is about: the operation, the money and who pays."""
 
@@ -42,7 +43,7 @@ class Context:
     attempt_id: str | None = None  # a checkout session's attempt: one decision per attempt the payer opens
 
 
-@dataclass(frozen=True)
+@value_class
 class Decision:
     """One risk decision as recorded with the payment or refund it judged."""
 

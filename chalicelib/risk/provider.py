@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.channels.base import HttpRequest
 from chalicelib.domain.errors import ChannelError
+from chalicelib.domain.value_class import value_class
 
 log = logging.getLogger(__name__)
 _transport: Any = None
@@ -33,7 +33,7 @@ def transport() -> Any:
     return _transport
 
 
-@dataclass(frozen=True)
+@value_class
 class ProviderScore:
     """The risk service's score for one event."""
 
@@ -42,7 +42,7 @@ class ProviderScore:
     elapsed_ms: int
 
 
-@dataclass(frozen=True)
+@value_class
 class ScoreRequest:
     """One event sent to the risk service for a score."""
 

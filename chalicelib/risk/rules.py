@@ -7,8 +7,10 @@ each time (risk/store.py); the rules are compiled once per version (risk/compile
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from chalicelib.domain.value_class import value_class
 
 ACTIONS = ("allow", "review", "challenge", "deny")
 OPERATIONS = ("create", "confirm", "refund")
@@ -25,7 +27,7 @@ class RuleDocumentError(ValueError):
         self.field = field_name
 
 
-@dataclass(frozen=True)
+@value_class
 class Scope:
     """The merchants and methods a rule applies to."""
 
@@ -37,7 +39,7 @@ class Scope:
                 and (not self.methods or method in self.methods))
 
 
-@dataclass(frozen=True)
+@value_class
 class Rule:
     """A CEL boolean expression and the action it asks for when it holds."""
 
@@ -53,7 +55,7 @@ class Rule:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@value_class
 class Limits:
     """The largest amount allowed per merchant and per method."""
 
@@ -61,7 +63,7 @@ class Limits:
     per_method: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@value_class
 class ProviderSettings:
     """The third-party risk service (a Sift Events API v205 endpoint) and the step-up providers."""
 
@@ -78,7 +80,7 @@ class ProviderSettings:
     webauthn_origins: tuple[str, ...] = ()  # default: the public base URL
 
 
-@dataclass(frozen=True)
+@value_class
 class RuleDocument:
     """A validated rule document, as ``parse_document`` returns it."""
 

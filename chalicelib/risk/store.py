@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config.cache import TtlCache
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.value_class import value_class
 from chalicelib.risk.compiled import CompiledDocument, compiled_for
 from chalicelib.risk.rules import RuleDocument, parse_document
 from chalicelib.storage.aws import client
@@ -34,7 +34,7 @@ class RulesChanged(Exception):
     """Another operator put a version meanwhile; read it and put again."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Version:
     """One stored version of the rule document and who put it."""
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chalicelib.config.accounts import ChannelAccountConfig
+from chalicelib.domain.value_class import value_class
 from chalicelib.routing import gray
 from chalicelib.routing.methods import ResolvedMethod
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # loaded by the first plan: what settles payments (callbacks,
     from chalicelib.routing.rules import Candidate, RoutingRules, Rule
 
 
-@dataclass(frozen=True)
+@value_class
 class Context:
     """What routing may look at. ``payer_id`` keys the sticky percentage and the weighted pick; without one the
     pick is keyed by ``order_key`` (the merchant's order number), so a retry of the same order picks the same."""

@@ -21,10 +21,10 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config.cache import TtlCache
+from chalicelib.domain.value_class import value_class
 from chalicelib.storage import state_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
@@ -32,7 +32,7 @@ from chalicelib.storage.codec import from_item, to_item
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@value_class
 class BreakerPolicy:
     bucket_s: int = 10
     window_s: int = 60
@@ -48,7 +48,7 @@ class BreakerPolicy:
     flush_s: float = 5.0
 
 
-@dataclass(frozen=True)
+@value_class
 class Stats:
     calls: int = 0
     errors: int = 0
@@ -64,7 +64,7 @@ class Stats:
         return self.latency_ms / self.calls if self.calls else 0.0
 
 
-@dataclass(frozen=True)
+@value_class
 class HealthView:
     account_id: str
     state: str  # closed | open | half_open

@@ -12,11 +12,12 @@ asked for; its attempt records the protocol method, which is what the channel la
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from chalicelib.channels import registry
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.value_class import value_class
 
 if TYPE_CHECKING:  # loaded with the first configured method read: built-in methods need none
     from chalicelib.routing.method_definition import MethodDefinition
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # loaded with the first configured method read: built-in meth
 METHOD_PATTERN = r"^[a-z0-9]+\.[a-z0-9_]{1,40}$"
 
 
-@dataclass(frozen=True)
+@value_class
 class ResolvedMethod:
     """A method name resolved to the channel and protocol method that serve it."""
 

@@ -15,7 +15,6 @@ suspension is refused everywhere within that time; an expiry is compared with th
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
 from chalicelib.domain.models import Merchant
+from chalicelib.domain.value_class import value_class
 from chalicelib.service import audit
 from chalicelib.storage import config_repo
 from chalicelib.storage.aws import client
@@ -37,7 +37,7 @@ MAX_OVERLAP_S = 30 * 24 * 3600
 _auth_cache: TtlCache[Any] = TtlCache(ttl_s=settings().auth_cache_ttl_s)
 
 
-@dataclass(frozen=True)
+@value_class
 class NewApiKey:
     """A key just issued, with its secret (shown once)."""
 

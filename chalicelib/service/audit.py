@@ -15,13 +15,13 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.value_class import value_class
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item
 from chalicelib.storage.transaction import Transaction
@@ -34,7 +34,7 @@ _AUDIT_ID = re.compile(r"aud_[0-9]{8}T[0-9]{12}_[a-z2-7]{12}")
 _SAFE_FIELD = re.compile(r"(^|_)(id|ids|names?|fields|updated|serial_no|at)$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@value_class
 class Actor:
     """Who acted: an operator key on the operator API, or a person at the CLI (with their AWS identity)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chalicelib.channels.base import CardDetails, ConfirmRequest, ConfirmResult, PaymentOutcome, PaymentStatus
@@ -22,6 +22,7 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, InvalidState, NotFound
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.states import ATTEMPT_FINAL, PaymentState
+from chalicelib.domain.value_class import value_class
 from chalicelib.service.outcomes import Applied, apply_attempt_status
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import records, state_repo
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 OPEN = (PaymentState.PENDING, PaymentState.PROCESSING)
 
 
-@dataclass(frozen=True)
+@value_class
 class Confirmed:
     """A confirmation's answer from the channel and what applying it did."""
 

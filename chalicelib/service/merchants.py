@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config.settings import settings
@@ -13,6 +12,7 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Merchant
+from chalicelib.domain.value_class import value_class
 from chalicelib.service import api_keys, audit
 from chalicelib.service.webhook_targets import check_notify_url
 from chalicelib.storage import config_repo
@@ -21,7 +21,7 @@ from chalicelib.storage.transaction import TransactionConflict
 MAX_WEBHOOK_OVERLAP_S = 30 * 24 * 3600
 
 
-@dataclass(frozen=True)
+@value_class
 class NewMerchant:
     """A merchant just created, with its credentials (shown once)."""
 

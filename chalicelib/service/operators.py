@@ -12,12 +12,12 @@ revoked operator key is refused at once.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import AuthenticationFailed, InvalidRequest, NotFound
+from chalicelib.domain.value_class import value_class
 from chalicelib.service import audit
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
@@ -27,7 +27,7 @@ from chalicelib.storage.transaction import Transaction
 _SK = "OPKEY"
 
 
-@dataclass(frozen=True)
+@value_class
 class Operator:
     key_id: str
     name: str
@@ -36,7 +36,7 @@ class Operator:
         return audit.Actor("api", self.key_id, self.name)
 
 
-@dataclass(frozen=True)
+@value_class
 class NewOperatorKey:
     operator: Operator
     api_key: str  # shown once

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
 
 from chalicelib.channels.base import PaymentStatus
 from chalicelib.domain import ledger
@@ -19,6 +18,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Attempt, Payment, Refund
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, PaymentState, RefundState
+from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
 from chalicelib.storage import config_repo, outbox, recon_index, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
@@ -38,7 +38,7 @@ class Applied(enum.StrEnum):
     MISMATCH = "mismatch"  # the channel reports another amount than we stored: a person must look
 
 
-@dataclass(frozen=True)
+@value_class
 class Dedupe:
     """A channel notification id, recorded in the same transaction as the change it causes."""
 

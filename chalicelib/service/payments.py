@@ -28,6 +28,7 @@ from chalicelib.domain.ids import new_attempt_id, new_id
 from chalicelib.domain.models import Attempt, Merchant, Payment
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
+from chalicelib.domain.value_class import value_class
 from chalicelib.routing.decide import Context
 from chalicelib.service import routing, status_sync
 from chalicelib.service.outcomes import apply_attempt_status
@@ -98,7 +99,7 @@ class _Failover:
     probe: bool = False  # the account being asked is a half-open breaker's probe
 
 
-@dataclass(frozen=True)
+@value_class
 class _Intent:
     """A create recorded before the channel is asked: the payment and its attempt."""
 

@@ -9,11 +9,11 @@ currency for that merchant goes to now (rules, gray release and breakers applied
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
 from chalicelib.domain.errors import NoChannelAvailable
+from chalicelib.domain.value_class import value_class
 from chalicelib.routing import methods as methods_mod
 from chalicelib.storage import config_repo
 
@@ -51,7 +51,7 @@ def failover_policy(merchant_id: str) -> Failover:
     return stored.rules.failover if stored else Failover(enabled=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class Admitted:
     """An account a create may be sent to now."""
 
@@ -118,7 +118,7 @@ def observe(account_id: str, *, ok: bool, latency_ms: float, probe: bool = False
 # --- what the checkout may offer -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class Offer:
     """A method the checkout page may offer, with the account that would take it."""
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.value_class import value_class
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -40,7 +40,7 @@ class TargetUnresolved(InvalidRequest):
     """The name did not resolve. At delivery this is an ordinary failed attempt, retried later."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Target:
     """A checked webhook target: connect to one of ``addresses``, naming ``host`` in Host and TLS SNI."""
 

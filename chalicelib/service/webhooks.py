@@ -10,7 +10,6 @@ import json
 import logging
 import ssl
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from chalicelib.channels import log_redaction
 from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.models import Merchant
+from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
 from chalicelib.service.webhook_targets import Target, TargetRefused, TargetUnresolved, check_notify_url
 from chalicelib.storage import config_repo, outbox, records, shards, state_repo
@@ -96,7 +96,7 @@ def _target(event: dict[str, Any], merchant: Merchant | None) -> str | None:
     return (payment.notify_url if payment else None) or (merchant.webhook_url if merchant else None)
 
 
-@dataclass(frozen=True)
+@value_class
 class Sent:
     status_code: int | None
     error: str | None

@@ -16,13 +16,13 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.channels.base import HttpRequest
 from chalicelib.domain.errors import ChannelError
+from chalicelib.domain.value_class import value_class
 
 SERVICE = "faceid"
 VERSION = "2018-03-01"
@@ -63,7 +63,7 @@ def _call(base_url: str, secret_id: str, secret_key: str, action: str, payload: 
     return dict(result)
 
 
-@dataclass(frozen=True)
+@value_class
 class FaceResult:
     completed: bool  # the payer finished the check (else: still waiting)
     passed: bool

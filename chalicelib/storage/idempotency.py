@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config.settings import settings
 from chalicelib.domain.errors import IdempotencyInFlight, IdempotencyKeyReused, InvalidRequest
+from chalicelib.domain.value_class import value_class
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 from chalicelib.storage.transaction import Transaction
@@ -29,7 +30,7 @@ RETENTION_S = 24 * 3600 + 3600
 LOCK_TIMEOUT_S = 60
 
 
-@dataclass(frozen=True)
+@value_class
 class StoredResponse:
     """The answer stored under an Idempotency-Key, replayed to a retry."""
 
@@ -68,7 +69,7 @@ def _key(merchant_id: str, idempotency_key: str) -> dict[str, Any]:
     return to_item({"pk": f"{merchant_id}#{idempotency_key}"})
 
 
-@dataclass(frozen=True)
+@value_class
 class RequestOrigin:
     """Which request made a record: its Idempotency-Key and body fingerprint, kept on the record itself (a payment's
     order number claim, a refund's number claim). When the key's stored answer is lost (its write failed, or it
@@ -85,7 +86,7 @@ class RequestOrigin:
                 and item.get("request_fingerprint") == self.fingerprint)
 
 
-@dataclass(frozen=True)
+@value_class
 class Lock:
     """Proof that this request owns the key: completing or releasing it requires the same lock."""
 

@@ -19,12 +19,12 @@ import logging
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config.names import queue_url_variable
 from chalicelib.config.settings import settings
 from chalicelib.domain.ids import event_id
+from chalicelib.domain.value_class import value_class
 from chalicelib.storage import records, shards
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item
@@ -36,7 +36,7 @@ MERCHANT_EVENT_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@value_class
 class OutboxEvent:
     """An event written with the change it reports, published to its queue afterwards."""
 

@@ -20,16 +20,16 @@ import hashlib
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TypeVar
 
 from chalicelib.config.settings import settings
+from chalicelib.domain.value_class import value_class
 
 T = TypeVar("T")
 PARALLEL = 16  # queries in flight at once when a reader visits every shard (boto3 clients are thread-safe)
 
 
-@dataclass(frozen=True)
+@value_class
 class ShardCounts:
     """How many shards each sharded index key is spread over."""
 

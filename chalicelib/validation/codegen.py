@@ -17,15 +17,16 @@ import argparse
 import importlib
 import inspect
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from chalicelib.domain.value_class import value_class
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDTH = 120
 
 
-@dataclass(frozen=True)
+@value_class
 class Target:
     models: str  # the module of the BaseModels (the source of truth)
     light: str  # the module of the LightModel classes of the same names

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -30,6 +29,7 @@ from chalicelib.domain.cards import brand_of
 from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import CardUnreadable, InvalidState
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.value_class import value_class
 from chalicelib.storage import records, state_repo
 from chalicelib.vault.envelope import cipher_for_setting, open_sealed, seal
 from chalicelib.vault.keys import AwsKms, KeyService
@@ -39,7 +39,7 @@ _SECRET_FIELDS = ("number", "holder_name", "phone", "id_type", "id_number")
 _SHOWN_FIELDS = ("token", "brand", "last4", "exp_month", "exp_year", "fingerprint")
 
 
-@dataclass(frozen=True)
+@value_class
 class SealedCard:
     token: str
     item: dict[str, Any]  # the CARD# record, ready for a transaction's put_new

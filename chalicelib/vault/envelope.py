@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from chalicelib.crypto.aead import (
     DecryptionFailed,
@@ -17,11 +16,12 @@ from chalicelib.crypto.aead import (
     sm4_gcm_encrypt,
 )
 from chalicelib.domain.errors import CardUnreadable
+from chalicelib.domain.value_class import value_class
 
 NONCE_BYTES = 12  # 96-bit GCM nonces, random: one data key encrypts exactly one message
 
 
-@dataclass(frozen=True)
+@value_class
 class Cipher:
     name: str  # as stored on the record
     key_bytes: int

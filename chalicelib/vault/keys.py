@@ -7,18 +7,19 @@ and then drops. ``KeyService`` is the seam; ``AwsKms`` is the real one (moto loc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import CardUnreadable, CardVaultUnavailable
+from chalicelib.domain.value_class import value_class
 from chalicelib.storage.aws import client
 
 MAC_ALGORITHM = "HMAC_SHA_256"
 
 
-@dataclass(frozen=True)
+@value_class
 class DataKey:
     plaintext: bytes = field(repr=False)
     encrypted: bytes  # the data key wrapped by the KMS key: stored next to what it encrypts

@@ -10,17 +10,17 @@ tried in turn because Alipay's signatures name no key).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from chalicelib.channels.alipay import signing
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.secret import Secret
+from chalicelib.domain.value_class import value_class
 
 PAGE_ACTIONS = frozenset({"redirect_url", "form_post"})
 GATEWAY_PATH = "/gateway.do"
 
 
-@dataclass(frozen=True)
+@value_class
 class AlipayCredentials:
     app_id: str
     merchant_id: str

@@ -8,7 +8,6 @@ gateway, so ``create`` only builds and signs them (docs/channels/alipay.md#produ
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,11 +15,12 @@ from chalicelib.channels.alipay.client import CHARSET
 from chalicelib.channels.alipay.states import beijing_time, money_to_yuan
 from chalicelib.channels.base import ClientAction, CreateRequest
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.value_class import value_class
 
 SUBJECT_CHARS_MAX = 256
 
 
-@dataclass(frozen=True)
+@value_class
 class Product:
     api_method: str
     product_code: str

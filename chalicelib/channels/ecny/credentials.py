@@ -9,15 +9,15 @@ during a rotation) and ``data_keys`` (key id -> 32 hex chars: the SM4 keys seali
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.secret import Secret
+from chalicelib.domain.value_class import value_class
 
 _DATA_KEY_HEX_LEN = 32
 
 
-@dataclass(frozen=True)
+@value_class
 class ECNYCredentials:
     merchant_id: str
     merchant_key_serial: str

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -35,6 +34,7 @@ from chalicelib.channels.paypal.intermediates import KNOWN_INTERMEDIATES
 from chalicelib.config.secret import Secret
 from chalicelib.crypto.x509_links import may_sign_certificates, signed_by
 from chalicelib.domain.errors import ChannelError
+from chalicelib.domain.value_class import value_class
 
 PAYPAL_DOMAIN = "paypal.com"
 MAX_CHAIN = 5
@@ -65,7 +65,7 @@ def check_cert_url(url: str) -> None:
         raise CertificateRejected("certificate URL is not on a PayPal host")
 
 
-@dataclass(frozen=True)
+@value_class
 class TrustedKey:
     """A validated chain's leaf key and the window in which every certificate of the chain is valid."""
 

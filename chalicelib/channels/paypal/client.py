@@ -9,13 +9,14 @@ import base64
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.channels.base import HttpRequest, HttpResponse, Transport
 from chalicelib.channels.paypal.credentials import PayPalCredentials
 from chalicelib.domain.errors import ChannelError
+from chalicelib.domain.value_class import value_class
 
 USER_AGENT = "payhub-paypal/1.0"
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)  # renew this long before PayPal's expires_in runs out
@@ -23,7 +24,7 @@ _MESSAGE_CHARS_MAX = 200
 _TOKENS_MAX = 256
 
 
-@dataclass(frozen=True)
+@value_class
 class _Token:
     value: str = field(repr=False)  # a bearer token is a credential
     expires_at: datetime

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.secret import Secret
+from chalicelib.domain.value_class import value_class
 
 VERIFICATION_MODES = frozenset({"certificate", "api"})
 DEFAULT_TOLERANCE_S = 300
 
 
-@dataclass(frozen=True)
+@value_class
 class PayPalCredentials:
     account_id: str
     api_base_url: str

@@ -13,11 +13,12 @@ never recorded) can supply their own; the default reads the hub's state table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
+from chalicelib.domain.value_class import value_class
 
-@dataclass(frozen=True)
+
+@value_class
 class RefundReference:
     attempt_id: str
     channel_refund_id: str | None

@@ -14,7 +14,6 @@ import binascii
 import json
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from chalicelib.channels.paypal.certificates import CertificateRejected, Certifi
 from chalicelib.channels.paypal.client import PayPalClient
 from chalicelib.channels.paypal.credentials import PayPalCredentials
 from chalicelib.domain.errors import ChannelError
+from chalicelib.domain.value_class import value_class
 
 AUTH_ALGO = "SHA256withRSA"
 HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url",
@@ -40,7 +40,7 @@ class VerificationUnavailable(Exception):
     """The verify API could not be reached: the webhook is neither accepted nor proven forged (PayPal retries)."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Transmission:
     transmission_id: str
     transmission_time: str

@@ -10,10 +10,9 @@ endpoint's signing secrets (``whsec_...``); during a rotation both the new and t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.secret import Secret
+from chalicelib.domain.value_class import value_class
 
 API_VERSION = "2024-06-20"
 STRIPE_API_BASE = "https://api.stripe.com"
@@ -21,7 +20,7 @@ STRIPE_FILES_BASE = "https://files.stripe.com"
 _KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
 
 
-@dataclass(frozen=True)
+@value_class
 class StripeCredentials:
     merchant_id: str
     api_base_url: str

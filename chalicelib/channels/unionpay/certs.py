@@ -20,7 +20,6 @@ so removing a middle certificate from the account stops the certificates it issu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
 from cryptography.x509.oid import NameOID
 
 from chalicelib.crypto.x509_links import may_sign_certificates, may_sign_data, signed_by
+from chalicelib.domain.value_class import value_class
 
 UNIONPAY_CN_NAME = "中国银联股份有限公司"
 TEST_CN_NAME = "00040000:SIGN"
@@ -38,7 +38,7 @@ class CertificateRejected(Exception):
     """The certificate is not UnionPay's, or not now; the message is a short reason."""
 
 
-@dataclass(frozen=True)
+@value_class
 class TrustedCert:
     public_key: rsa_keys.RSAPublicKey
     not_before: datetime

@@ -9,16 +9,15 @@ Secrets: ``merchant_private_key`` (PEM), ``encrypt_cert`` (UnionPay's encryption
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from chalicelib.channels.unionpay.certs import serial_decimal
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.secret import Secret
+from chalicelib.domain.value_class import value_class
 
 ENVIRONMENTS = frozenset({"production", "test"})
 
 
-@dataclass(frozen=True)
+@value_class
 class UnionPayCredentials:
     merchant_id: str
     cert_id: str

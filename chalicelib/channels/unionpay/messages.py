@@ -7,13 +7,13 @@ internet, 08 mobile. ``accessType`` 0: a merchant connected directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.channels.unionpay.states import CNY_NUMERIC, txn_time
+from chalicelib.domain.value_class import value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class Product:
     biz_type: str
     channel_type: str

@@ -16,13 +16,13 @@ Tests inject their own ``OrderBook``; the default reads the state table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from chalicelib.channels.unionpay.states import parse_txn_time, txn_time
+from chalicelib.domain.value_class import value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class OrderRef:
     txn_time: str  # yyyyMMddHHmmss, Beijing, exactly as sent in the original request
     method: str | None = None  # the payment's method (decides bizType of a refund)

@@ -8,17 +8,17 @@ Secrets: ``merchant_private_key``, ``apiv3_key``, ``platform_keys`` (serial-or-p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from chalicelib.channels.wechatpay.signing import MerchantSigner
 from chalicelib.config.accounts import ChannelAccount
 from chalicelib.config.secret import Secret
+from chalicelib.domain.value_class import value_class
 
 SIGN_TYPES = frozenset({"RSA", "SM2"})
 _APIV3_KEY_BYTES = 32
 
 
-@dataclass(frozen=True)
+@value_class
 class WeChatCredentials:
     """One merchant account's identifiers and keys, as the WeChat Pay client signs and verifies with them."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
 from chalicelib.config.secret import Secret
 from chalicelib.crypto import rsa
 from chalicelib.crypto.sm import sm2_sign
+from chalicelib.domain.value_class import value_class
 
 SCHEME_RSA = "WECHATPAY2-SHA256-RSA2048"
 SCHEME_SM2 = "WECHATPAY2-SM2-WITH-SM3"
@@ -91,7 +91,7 @@ def _rsa_private_key(pem: str) -> rsa_keys.RSAPrivateKey:
     return rsa.load_private_key(pem)
 
 
-@dataclass(frozen=True)
+@value_class
 class MerchantSigner:
     """Signs with the merchant's private key: RSA (SHA256withRSA) or SM2 (SM3withSM2, DER)."""
 
