@@ -135,6 +135,17 @@ def modules_after_import(handler: str) -> frozenset[str]:
     return import_handler(handler).modules
 
 
+def run_child(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter with a Lambda-like environment and the repository on its path; it must
+    succeed (its last output line is what the test reads)."""
+    out = subprocess.run([sys.executable, "-c", script, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         check=False, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                                           "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1",
+                                           "LANG": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 def loaded(modules: frozenset[str], name: str) -> bool:
     return name in modules or any(m.startswith(name + ".") for m in modules)
 
@@ -213,11 +224,7 @@ print(json.dumps(sorted(sys.modules)))
 def test_reading_an_account_loads_no_model_machinery(function: Function):
     """Moving pydantic from the import to the first request would save nothing: a function that reads channel
     accounts (callbacks, the channel workers, payments) must get through its first request's account work without it."""
-    out = subprocess.run([sys.executable, "-c", FIRST_REQUEST, function.handler], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=False,
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
-    assert out.returncode == 0, out.stderr
+    out = run_child(FIRST_REQUEST, function.handler)
     modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
     assert loaded(modules, "chalicelib.channels.wechatpay")  # the request's work did run
     banned = (*PYDANTIC_MODELS, *(() if function.takes_bodies else (*ROUTING_MODELS, *ROUTING_DECISION)))
@@ -298,11 +305,7 @@ def test_a_first_request_validates_without_model_machinery(function: Function):
     """A request body (and a create's routing rules) validated as the routes do it, in a fresh interpreter after the
     handler's import: pydantic's model machinery stays out, so it is paid neither at cold start nor on the request."""
     script = BODY_FIRST_REQUESTS[function.name] + "\nprint(json.dumps(sorted(sys.modules)))\n"
-    out = subprocess.run([sys.executable, "-c", script, function.handler], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=False,
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
-    assert out.returncode == 0, out.stderr
+    out = run_child(script, function.handler)
     modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
     assert loaded(modules, "pydantic_core")  # the validation did run
     found = [name for name in PYDANTIC_MODELS if loaded(modules, name)]
@@ -325,11 +328,7 @@ print(json.dumps(sorted(sys.modules)))
 @pytest.mark.parametrize("function", [f for f in FUNCTIONS if f.access.risk_secrets], ids=lambda f: f.name)
 def test_a_risk_decision_loads_no_terminal_tool(function: Function):
     """The first create or refund of a container decides its risk with the CEL interpreter: the interpreter alone."""
-    out = subprocess.run([sys.executable, "-c", RISK_DECISION, function.handler], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=False,
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
-    assert out.returncode == 0, out.stderr
+    out = run_child(RISK_DECISION, function.handler)
     modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
     assert loaded(modules, "cel.cel")
     found = [name for name in TERMINAL_LIBRARIES if loaded(modules, name)]
@@ -384,11 +383,7 @@ print(json.dumps(sorted(sys.modules)))
 def test_rendering_a_bill_and_a_statement_loads_no_pdf_library():
     """The first bill and statement a container renders are written by the hub's own writer: no fpdf2, no Pillow,
     no fontTools (held beside the cold-start bench, bench/cold_start.py, which times the same work)."""
-    out = subprocess.run([sys.executable, "-c", FIRST_DOCUMENTS], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, check=False,
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
-    assert out.returncode == 0, out.stderr
+    out = run_child(FIRST_DOCUMENTS)
     modules = frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
     assert loaded(modules, "chalicelib.documents.truetype")  # the check sees the rendering
     found = [name for name in DOCUMENT_LIBRARIES if loaded(modules, name)]
@@ -432,9 +427,5 @@ def test_the_dataclasses_of_a_create_or_refund_are_documented():
     """``dataclass`` writes a class without a docstring one from its signature (``inspect.signature``): ~0.05 ms of
     CPU a class, ~2 ms over the ~60 classes that the API functions' imports and a create's or refund's work define."""
     handlers = [f.handler for f in FUNCTIONS if f.name in ("payments", "checkout", "refunds")]
-    out = subprocess.run([sys.executable, "-c", DATACLASS_DOCSTRINGS, *handlers], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=False,
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-                              "PAYHUB_STAGE": "local", "AWS_DEFAULT_REGION": "ap-east-1", "LANG": "C.UTF-8"})
-    assert out.returncode == 0, out.stderr
+    out = run_child(DATACLASS_DOCSTRINGS, *handlers)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
