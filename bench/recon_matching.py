@@ -462,7 +462,7 @@ def _merge_and_classify(statement: Any, hub: Any, laps: Laps) -> dict[str, Any]:
 
 
 DUCKDB_MEMORY, DUCKDB_THREADS = "256MB", 2  # the plain DuckDB baseline's settings
-ENGINE_MEMORY = "208MB"  # the DuckDB engine's own limit, columnar.MEMORY_LIMIT (spilled to its scratch directory beyond it)
+ENGINE_MEMORY = "300MB"  # the DuckDB engine's own limit, columnar.MEMORY_LIMIT (spilled to its scratch directory beyond it)
 
 
 def child_duckdb(directory: str) -> dict[str, Any]:

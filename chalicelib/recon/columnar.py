@@ -77,9 +77,12 @@ _RECORD_LIST: Final = ", ".join(RECORD_COLUMNS)
 # DuckDB's own; beyond it, relations spill to temp_directory. Its process stays ~100 MB above it (allocator, reader
 # buffers), and a day's differences as Python values come on top: 208 MB keeps 1M x 1M under 512 MB
 # (bench/README.md) for no more CPU than 256 MB took; 160 MB spilled enough to double the load's CPU.
-MEMORY_LIMIT: Final = "208MB"
+MEMORY_LIMIT: Final = "300MB"
 ALLOCATOR_FLUSH: Final = "16MB"
 FETCH_BATCH: Final = 10_000
+ROW_GROUP: Final = 122_880
+# How many parts ``match`` decides a day in (see there).
+PARTS: Final = 2
 _SEP = "\x1f"  # the Python index's field separator (matching.py): a field holding it is refused there
 
 
@@ -151,6 +154,26 @@ class Workspace:
         """Whether a reader may replace ``name`` by a view: it is still the empty table it started as."""
         return self.is_table(name) and self.count(name) == 0
 
+    def store(self, name: str, select: str, parameters: list[Any] | dict[str, Any] | None = None) -> None:
+        """``CREATE TABLE name AS select``, kept in a Parquet file of the workspace's directory rather than in
+        DuckDB's memory: ``name`` becomes a view over the file (its ``rowid`` the row's place in the file). A day's
+        two relations (~330 MB as tables on 1M x 1M) then hold no memory while they wait; each scan reads the
+        columns it uses, so the match's joins have the memory limit to themselves and spill nothing. Written
+        uncompressed (Snappy cost 0.1 s more CPU on 1M records for a file the run deletes); in row groups of
+        ``ROW_GROUP`` rows, which bounds what the writer holds per thread."""
+        path = self.path(f"{name}.parquet")
+        self.con.execute(f"COPY ({select}) TO '{path}' "  # noqa: S608 - our own SQL and path
+                         f"(FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE {ROW_GROUP})", parameters or [])
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *, file_row_number AS rowid "  # noqa: S608
+                         f"FROM read_parquet('{path}', file_row_number=true)")
+
+    def drop_stored(self, name: str) -> None:
+        """Forget what ``store`` kept as ``name`` (the view and its file)."""
+        self.con.execute(f"DROP VIEW IF EXISTS {name}")
+        path = self.path(f"{name}.parquet")
+        if os.path.exists(path):
+            os.remove(path)
+
     def vouch(self, relation: str) -> None:
         """A reader that replaced ``relation`` (``rows`` / ``records``) by a view says it has checked, in its own
         pass over the lines, everything ``match`` asks of that relation before deciding in SQL (no second scan)."""
@@ -201,105 +224,48 @@ class Workspace:
     def match(self, day: date, pool: Iterable[Pooled] = (), *, near_midnight: timedelta = NEAR_MIDNIGHT,
               release: bool = False) -> DayResult:
         """``match_day_compact`` on the loaded relations (the same result, see the module docstring).
-        ``release``: drop the day's relations once what Python needs of them is fetched (the differences and
-        the residue: a few percent), before their Python values are built, so the two peaks do not add up."""
+        ``release``: drop the day's relations once matched."""
         pool = list(pool)
         if not self._acceptable(pool):
             records = self.in_order["records"]() if "records" in self.in_order else self.fetch_records()
             return match_day_compact(day, self.fetch_rows(), records, pool, near_midnight=near_midnight)
-        con = self.con
-        self._residue_keys(pool)
-        # The keys each side has once and the pool does not touch; a key's rows and records are joined on the
-        # strings, filtered on a 64-bit hash of the key first (a hash shared by two keys only makes both residue).
-        con.execute("""
-            CREATE OR REPLACE VIEW single_rows AS
-                SELECT * FROM rows WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue);
-            CREATE OR REPLACE VIEW single_records AS
-                SELECT * FROM records WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)""")
-        # One narrow join decides every single key; only its outcome flags, the matched amounts and each side's
-        # position are kept (no key text: the differences are fetched by position). Each side's judged values are
-        # narrowed before the join (the kind as a flag, whether money moved, the fee's currency resolved): its hash
-        # table holds ~30 % fewer bytes, so less of it spills (1.7 -> 1.3-1.4 s CPU with the residue on 1M x 1M).
-        # ``_acceptable`` has made sure every kind is payment or refund.
-        judged = """SELECT kind = 'refund' AS refund, object_id, amount, currency, status = 'succeeded' AS moved, fee,
-                           coalesce(nullif(fee_currency, ''), currency) AS fee_currency, seq"""
-        con.execute(f"""
-            CREATE OR REPLACE TABLE decided AS
-            SELECT r.refund IS NOT NULL AS has_row,
-                   coalesce(r.amount = h.amount AND r.currency = h.currency AND r.moved = h.moved
-                            AND (h.fee IS NULL OR (r.fee = h.fee AND r.fee_currency = h.fee_currency)), false) AS agree,
-                   r.currency, r.moved, h.moved AS record_moved,
-                   CASE WHEN r.refund THEN -r.amount ELSE r.amount END AS signed, r.seq AS r_seq, h.seq AS h_seq
-            FROM ({judged} FROM single_rows) r
-            FULL JOIN ({judged} FROM single_records) h ON r.refund = h.refund AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
-        matched = 0
+        self._pool_keys(pool)
+        matched = python_matched = built = 0
         matched_amount: dict[str, int] = {}
-        for currency, count, moved, total in con.execute("""
-                SELECT currency, count(*), count(*) FILTER (WHERE moved), coalesce(sum(signed) FILTER (WHERE moved), 0)
-                FROM decided WHERE agree GROUP BY currency""").fetchall():
+        found: list[Discrepancy] = []
+        carried: list[Pooled] = []
+        residue_rows: list[tuple[int, tuple[Any, ...]]] = []
+        residue_records: list[tuple[int, tuple[Any, ...]]] = []
+        totals, residue_keys = self._decide()
+        for currency, count, moved, total in totals:
             matched += int(count)
             if moved:
                 matched_amount[currency] = int(total)
-        found: list[Discrepancy] = []
-        carried: list[Pooled] = []
-        # The rest (a pair that differs, a row alone, a succeeded record alone: a few percent of a day) and the
-        # residue keys' rows and records, fetched in one scan of each side (each side's columns are read once:
-        # under the memory limit they are spilled, and every scan reads them back), by position and by key hash,
-        # in batches (one fetchall instead saved little and once peaked at 517 MB on 1M x 1M against
-        # 472-499 MB). The two sets are apart: a residue key is in neither single_ view. Python's cyclic
-        # collector is paused while they are fetched and become values (``_collector_paused``).
+        # Python's cyclic collector is paused while the differences become values (``_collector_paused``).
         with _collector_paused():
-            pairs = con.execute("SELECT r_seq, h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved)"
-                                ).fetchall()
-            wanted_rows = {r_seq for r_seq, _ in pairs if r_seq is not None}
-            wanted_records = {h_seq for _, h_seq in pairs if h_seq is not None}
-            rows_at: dict[int, tuple[Any, ...]] = {}
-            residue_rows: list[tuple[Any, ...]] = []
-            for fetched in self._fetch(f"""
-                    SELECT {_ROW_LIST}, seq FROM rows
-                    WHERE seq IN (SELECT r_seq FROM decided WHERE NOT agree AND has_row)
-                       OR hash(kind, object_id) IN (SELECT k FROM residue)
-                    ORDER BY seq"""):  # noqa: S608 - our column lists
-                if fetched[-1] in wanted_rows:
-                    rows_at[fetched[-1]] = fetched[:-1]
-                else:
-                    residue_rows.append(fetched[:-1])
-            records_at: dict[int, tuple[Any, ...]] = {}
-            residue_records: list[tuple[Any, ...]] = []
-            for fetched in self._fetch(f"""
-                    SELECT {_RECORD_LIST}, seq FROM records
-                    WHERE seq IN (SELECT h_seq FROM decided WHERE NOT agree AND (has_row OR record_moved))
-                       OR hash(kind, object_id) IN (SELECT k FROM residue)
-                    ORDER BY seq"""):  # noqa: S608 - our column lists
-                if fetched[-1] in wanted_records:
-                    records_at[fetched[-1]] = fetched[:-1]
-                else:
-                    residue_records.append(fetched[:-1])
-            del wanted_rows, wanted_records
-            no_row, no_record = (None,) * len(ROW_COLUMNS), (None,) * len(RECORD_COLUMNS)
-            # Each outcome as one tuple: two flags, the row's columns, the record's (what _row_of / _record_of read).
-            outcomes = [(r_seq is not None, h_seq is not None,
-                         *(no_row if r_seq is None else rows_at[r_seq]),
-                         *(no_record if h_seq is None else records_at[h_seq])) for r_seq, h_seq in pairs]
-            del pairs, rows_at, records_at
-            residue_keys = self.count("residue")
-            if release:
-                self.release()
-            python_matched = 0
-            for outcome in outcomes:
-                row = _row_of(outcome) if outcome[0] else None
-                record = _record_of(outcome, row) if outcome[1] else None
+            for outcome in self._outcomes():
+                kind_of = outcome[2]
+                if kind_of:  # a residue key's row or record, kept with its position
+                    if kind_of == 1:
+                        residue_rows.append((outcome[0], outcome[_ROW_AT]))
+                    else:
+                        residue_records.append((outcome[1], outcome[_RECORD_AT]))
+                    continue
+                built += 1
+                row = _row_of(outcome) if outcome[0] is not None else None
+                record = _record_of(outcome, row) if outcome[1] is not None else None
                 if row is not None and record is not None:  # a pair: what DayMatcher._judge_pair decides
                     reasons = differences(row, record)
-                    if not reasons:  # SQL's three-valued logic was stricter than the engine: it is a match
+                    if not reasons:  # SQL's three-valued logic was stricter than the engine: a match
                         matched += 1
                         python_matched += 1
                         if row.status == "succeeded":
                             signed = row.amount.minor if row.kind == "payment" else -row.amount.minor
-                            matched_amount[row.amount.currency] = matched_amount.get(row.amount.currency, 0) + signed
+                            currency = row.amount.currency
+                            matched_amount[currency] = matched_amount.get(currency, 0) + signed
                         continue
-                    found.append(Discrepancy(_KIND_BY_FIELD[reasons[0].field], row.kind, row.object_id, reasons,
-                                             row=row, record=record))
+                    found.append(Discrepancy(_KIND_BY_FIELD[reasons[0].field], row.kind, row.object_id,
+                                             reasons, row=row, record=record))
                 elif row is not None:  # a row no record pairs with (DayMatcher._judge_row)
                     if is_near_midnight(row.occurred_at, near_midnight):
                         carried.append(Pooled(since=day, row=row))
@@ -312,12 +278,14 @@ class Workspace:
                     else:
                         found.append(Discrepancy(DiscrepancyKind.HUB_ONLY, record.kind, record.object_id,
                                                  (FieldDiff("status", record.status, None),), record=record))
-            built = len(outcomes)
-            del outcomes
+            if release:
+                self.release()
             # The residue: DayMatcher on its keys' rows and records, in their original order, with the pool.
+            residue_rows.sort(key=_first)
+            residue_records.sort(key=_first)
             matcher = DayMatcher(day, pool, near_midnight=near_midnight)
-            matcher.add_record_tuples(residue_records)
-            found.extend(matcher.match_row_tuples(residue_rows))
+            matcher.add_record_tuples(record for _, record in residue_records)
+            found.extend(matcher.match_row_tuples(row for _, row in residue_rows))
             found.extend(matcher.finish())
             matcher.matched += matched
             for currency, total in matched_amount.items():
@@ -327,6 +295,55 @@ class Workspace:
             self.stats = {"matched_in_sql": matched - python_matched, "residue_keys": residue_keys,
                           "python_values": built}
             return matcher.result(found)
+
+    def _decide(self) -> tuple[list[tuple[Any, ...]], int]:
+        """The keys decided in SQL: the residue keys (``residue``: hashes of the keys two or more rows carry, or
+        two or more records, or a pooled item), then one narrow join deciding every other key (``decided``).
+        Returns the matched pairs' counts and sums per currency, and how many residue keys."""
+        con = self.con
+        con.execute("""
+            CREATE OR REPLACE TABLE residue AS
+            SELECT k FROM (SELECT hash(kind, object_id) AS k, true AS is_row FROM rows
+                           UNION ALL SELECT hash(kind, object_id), false FROM records)
+            GROUP BY k HAVING count(*) FILTER (WHERE is_row) > 1 OR count(*) FILTER (WHERE NOT is_row) > 1
+            UNION SELECT hash(kind, object_id) FROM pool_keys""")
+        # The keys each side has once and the pool does not touch; a key's rows and records are joined on the
+        # strings, filtered on a 64-bit hash of the key first (a hash shared by two keys only makes both residue).
+        # Only the outcome flags, the matched amounts and each side's position are kept (no key text: the
+        # differences are fetched by position). Each side's judged values are narrowed before the join (the kind
+        # as a flag, whether money moved, the fee's currency resolved): a smaller hash table. ``_acceptable`` has
+        # made sure every kind is payment or refund.
+        judged = """SELECT kind = 'refund' AS refund, object_id, amount, currency, status = 'succeeded' AS moved, fee,
+                           coalesce(nullif(fee_currency, ''), currency) AS fee_currency, seq"""
+        single = "WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)"
+        con.execute(f"""
+            CREATE OR REPLACE TABLE decided AS
+            SELECT r.refund IS NOT NULL AS has_row,
+                   coalesce(r.amount = h.amount AND r.currency = h.currency AND r.moved = h.moved
+                            AND (h.fee IS NULL OR (r.fee = h.fee AND r.fee_currency = h.fee_currency)), false) AS agree,
+                   r.currency, r.moved, h.moved AS record_moved,
+                   CASE WHEN r.refund THEN -r.amount ELSE r.amount END AS signed, r.seq AS r_seq, h.seq AS h_seq
+            FROM ({judged} FROM rows {single}) r
+            FULL JOIN ({judged} FROM records {single}) h ON r.refund = h.refund AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
+        totals = con.execute("""
+            SELECT currency, count(*), count(*) FILTER (WHERE moved), coalesce(sum(signed) FILTER (WHERE moved), 0)
+            FROM decided WHERE agree GROUP BY currency""").fetchall()
+        return totals, self.count("residue")
+
+    def _outcomes(self) -> Iterator[tuple[Any, ...]]:
+        """What ``decided`` leaves to Python, streamed in batches (DuckDB finds the next batch on its threads
+        while this one becomes values), with the residue keys' rows and records: one query, each side read once
+        and joined by position. Each tuple: the row's and the record's positions (``seq``), what it is (0: an
+        outcome, i.e. a pair that differs, a row alone or a succeeded record alone; 1: a residue row; 2: a residue
+        record), the row's columns, the record's (what ``_row_of`` / ``_record_of`` read)."""
+        residue = "hash(kind, object_id) IN (SELECT k FROM residue)"
+        return self._fetch(f"""
+            SELECT d.r_seq, d.h_seq, d.what, {", ".join(f"r.{c}" for c in ROW_COLUMNS)},
+                   {", ".join(f"h.{c}" for c in RECORD_COLUMNS)}
+            FROM (SELECT r_seq, h_seq, 0 AS what FROM decided WHERE NOT agree AND (has_row OR record_moved)
+                  UNION ALL SELECT seq, NULL, 1 FROM rows WHERE {residue}
+                  UNION ALL SELECT NULL, seq, 2 FROM records WHERE {residue}) d
+            LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq""")  # noqa: S608 - our column lists
 
     def release(self) -> None:
         """Drop every relation of the day: DuckDB gives their memory back."""
@@ -377,8 +394,8 @@ class Workspace:
                             [*currencies, *currencies])[0]
         return bad_records == 0 and statuses < 256 and bad_rows == 0
 
-    def _residue_keys(self, pool: list[Pooled]) -> None:
-        """``residue``: hashes of the keys two or more rows carry, or two or more records, or a pooled item."""
+    def _pool_keys(self, pool: list[Pooled]) -> None:
+        """``pool_keys``: the keys of the pooled rows and records (residue keys, whatever the day holds)."""
         keys: set[tuple[str, str]] = set()
         for item in pool:
             if item.record is not None:
@@ -388,12 +405,6 @@ class Workspace:
         self.con.execute("CREATE OR REPLACE TABLE pool_keys (kind VARCHAR, object_id VARCHAR)")
         if keys:
             self.con.executemany("INSERT INTO pool_keys VALUES (?, ?)", sorted(keys))
-        self.con.execute("""
-            CREATE OR REPLACE TABLE residue AS
-            SELECT k FROM (SELECT hash(kind, object_id) AS k, true AS is_row FROM rows
-                           UNION ALL SELECT hash(kind, object_id), false FROM records)
-            GROUP BY k HAVING count(*) FILTER (WHERE is_row) > 1 OR count(*) FILTER (WHERE NOT is_row) > 1
-            UNION SELECT hash(kind, object_id) FROM pool_keys""")
 
 
 @contextmanager
@@ -417,9 +428,10 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-# Positions in a fetched outcome: two flags, then a row's ROW_COLUMNS, then a record's RECORD_COLUMNS.
-_ROW_AT: Final = slice(2, 2 + len(ROW_COLUMNS))
-_RECORD_AT: Final = slice(2 + len(ROW_COLUMNS), 2 + len(ROW_COLUMNS) + len(RECORD_COLUMNS))
+# Positions in a fetched outcome: the row's and the record's positions (seq), the part, then a row's ROW_COLUMNS,
+# then a record's RECORD_COLUMNS.
+_ROW_AT: Final = slice(3, 3 + len(ROW_COLUMNS))
+_RECORD_AT: Final = slice(3 + len(ROW_COLUMNS), 3 + len(ROW_COLUMNS) + len(RECORD_COLUMNS))
 
 
 def _row_of(outcome: tuple[Any, ...]) -> StatementRow:
@@ -455,6 +467,10 @@ def _same_money(known: Money | None, minor: Any, currency: Any) -> Money:
     if known is not None and type(minor) is int and known.minor == minor and known.currency == currency:
         return known
     return Money(minor, currency)
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def _pooled_order(item: Pooled) -> tuple[Any, ...]:

@@ -221,13 +221,19 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
     con = space.con
     wanted_day = day.isoformat() if day is not None else None
+    # The partition's filter: the Python reader cuts recon_pk at its last '#'. A date holds no '#', so when both
+    # halves are given that is the whole key's equality (cheaper than cutting every line's key).
+    if account_id is not None and wanted_day is not None:
+        wanted = "pk = $account || '#' || $day"
+    else:
+        wanted = ("(($account IS NULL OR left(pk, length(pk) - strpos(reverse(pk), '#')) = $account)"
+                  " AND ($day IS NULL OR right(pk, strpos(reverse(pk), '#') - 1) = $day))")
     try:  # one pass: the fields of every wanted recon-indexed line, and whether SQL reads it exactly
-        con.execute(f"""
-            CREATE OR REPLACE TABLE export_lines AS
+        space.store("export_lines", f"""
             SELECT kind = 'refund' AS refund, object_id,
                    CASE WHEN kind = 'payment' THEN transaction_ref ELSE refund_ref END AS channel_ref,
                    amount, currency, status, occurred_at, CASE WHEN kind = 'refund' THEN attempt END AS attempt_id,
-                   (bare OR sk IS NULL OR pk IS NULL OR cut = 0 OR kind NOT IN ('payment', 'refund') OR object_id = ''
+                   (bare OR sk IS NULL OR pk IS NULL OR NOT cut OR kind NOT IN ('payment', 'refund') OR object_id = ''
                     OR coalesce(CAST(amount AS VARCHAR) <> amount_text, true)
                     OR currency IS NULL OR status IS NULL
                     OR NOT regexp_matches(coalesce(occurred_at, ''), '{_PLAIN_TIME}')
@@ -236,7 +242,7 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
             FROM (SELECT it IS NULL AS bare, it.recon_sk.S AS sk, it.recon_pk.S AS pk,
                          split_part(it.recon_sk.S, '#', 1) AS kind,
                          substr(it.recon_sk.S, strpos(it.recon_sk.S, '#') + 1) AS object_id,
-                         strpos(reverse(it.recon_pk.S), '#') AS cut,
+                         contains(it.recon_pk.S, '#') AS cut,
                          it.amount.N AS amount_text, TRY_CAST(it.amount.N AS BIGINT) AS amount,
                          it.currency.S AS currency, it.status.S AS status,
                          it.recon_at.S AS occurred_at, it.channel_transaction_id.S AS transaction_ref,
@@ -253,12 +259,10 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
                   FROM (SELECT Item AS it FROM read_json($paths, format='newline_delimited',
                                                          maximum_object_size=16777216, columns={{'Item': '{_ITEM}'}}))
                   WHERE it.recon_sk IS NOT NULL OR it IS NULL)
-            WHERE pk IS NULL OR cut = 0 OR bare
-               OR (($account IS NULL OR left(pk, length(pk) - cut) = $account)
-                   AND ($day IS NULL OR right(pk, cut - 1) = $day))""",  # noqa: S608 - names of our own; values go as parameters
+            WHERE pk IS NULL OR NOT cut OR bare OR {wanted}""",  # noqa: S608 - names of our own; values go as parameters
                     {"paths": paths, "account": account_id, "day": wanted_day})
     except duckdb.Error:  # broken JSON, a value of another shape...: the Python reader words it
-        con.execute("DROP TABLE IF EXISTS export_lines")
+        space.drop_stored("export_lines")
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
     # One scan: whether every line is regular, and what else the engine asks of records (``Workspace.vouch``):
     # a supported currency, no separator in a text it joins, fewer than 256 status words.
@@ -270,7 +274,7 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
                count(DISTINCT status)
         FROM export_lines""", [*currencies, _SEP, _SEP])  # noqa: S608 - placeholders only
     if irregular:
-        con.execute("DROP TABLE export_lines")
+        space.drop_stored("export_lines")
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
     con.execute("DROP TABLE records")
     # The expected fee is computed where it is read (payments, given a rate), not stored for every record.

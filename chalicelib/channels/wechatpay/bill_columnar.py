@@ -203,8 +203,7 @@ def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
     shaped = f"c{width} IS NULL AND c{width - 1} IS NOT NULL" if width > 1 else f"c{width} IS NULL"
     con = space.con
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TABLE bill_rows AS
+        space.store("bill_rows", f"""
             {_rows_sql(cell, "shaped")}
             FROM (SELECT n, coalesce({shaped}, false) AS shaped, {_picks(cell)}
                   FROM read_csv(?, columns={{{columns}}}, header=false, delim=',`', quote='', escape='',
@@ -212,14 +211,14 @@ def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
                                 buffer_size={_CSV_BUFFER})
                   WHERE starts_with(c0, '`') AND n < {int(copied.summary_at)}))""", [numbered, _NO_CELL])  # noqa: S608 - names and ints of our own; values go as parameters
     except duckdb.Error:  # not UTF-8...: the Python parser words it
-        con.execute("DROP TABLE IF EXISTS bill_rows")
+        space.drop_stored("bill_rows")
         return False
     # One scan: whether every row is regular, and whether every one has an object_id (a payment may lack its
     # order number: the engine then pairs by channel_ref, which the SQL path leaves to the Python engine).
     irregular, unkeyed = space.one("SELECT count(*) FILTER (WHERE irregular), "
                                    "count(*) FILTER (WHERE coalesce(object_id, '') = '') FROM bill_rows")
     if irregular:
-        con.execute("DROP TABLE bill_rows")
+        space.drop_stored("bill_rows")
         return False
     con.execute("DROP TABLE rows")
     con.execute("""

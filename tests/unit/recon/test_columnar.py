@@ -131,7 +131,7 @@ def test_only_differences_become_python_values(monkeypatch: pytest.MonkeyPatch) 
     real = columnar._row_of
 
     def counted(outcome: Any) -> StatementRow:
-        built.append(outcome[3])  # two flags, then the row's kind and object_id
+        built.append(outcome[columnar._ROW_AT][1])  # the row's object_id
         return real(outcome)
 
     monkeypatch.setattr(columnar, "_row_of", counted)
@@ -212,7 +212,7 @@ def test_what_the_paused_block_allocated_is_not_left_for_the_young_generation() 
     assert id(kept[0]) in oldest and id(kept[-1]) in oldest
     with pytest.raises(ValueError, match="unknown kind"):  # and an error on the way still gives it back
         with columnar._collector_paused():
-            columnar._row_of((True, False, "transfer", "x", None, 1, "CNY", "succeeded", None, None,
+            columnar._row_of((1, None, 0, "transfer", "x", None, 1, "CNY", "succeeded", None, None,
                               "2024-05-19T10:00:00+08:00", None, 7))
     assert gc.isenabled()
 
@@ -221,20 +221,20 @@ def test_outcome_values_are_the_engine_functions_values_sharing_equal_money() ->
     row = ("payment", "att_1", "wx_1", 1000, "CNY", "succeeded", 6, "CNY", "2024-05-19T10:00:00+08:00", None, 3)
     same = ("payment", "att_1", "wx_1", 1000, "CNY", "failed", "2024-05-19T02:00:00Z", None, 6, "CNY")
     other = ("refund", "re_1", None, 999, "USD", "succeeded", "2024-05-19T02:00:00.5Z", "att_0", None, None)
-    built_row = columnar._row_of((True, True, *row, *same))
+    built_row = columnar._row_of((1, 1, 0, *row, *same))
     assert built_row == statement_row(row)
-    record = columnar._record_of((True, True, *row, *same), built_row)
+    record = columnar._record_of((1, 1, 0, *row, *same), built_row)
     assert record == hub_record(same)
     assert record.amount is built_row.amount and record.expected_fee is built_row.fee  # one Money each, not two
-    alone = columnar._record_of((False, True, *([None] * len(row)), *other), None)
+    alone = columnar._record_of((None, 1, 0, *([None] * len(row)), *other), None)
     assert alone == hub_record(other) and alone.expected_fee is None
-    differing = columnar._record_of((True, True, *row, *other), built_row)
+    differing = columnar._record_of((1, 1, 0, *row, *other), built_row)
     assert differing == hub_record(other) and differing.amount is not built_row.amount
     for bad in (("transfer", *row[1:]),):  # an unknown kind: the engine's own error, naming the line
         with pytest.raises(ValueError, match="statement line 3: unknown kind 'transfer'"):
-            columnar._row_of((True, False, *bad, *([None] * len(same))))
+            columnar._row_of((1, None, 0, *bad, *([None] * len(same))))
     with pytest.raises(ValueError):
-        columnar._record_of((False, True, *([None] * len(row)), "transfer", *other[1:]), None)
+        columnar._record_of((None, 1, 0, *([None] * len(row)), "transfer", *other[1:]), None)
     with pytest.raises(ValueError, match="unsupported currency"):  # Money still checks what it is given
-        columnar._record_of((False, True, *([None] * len(row)), "refund", "re_1", None, 1, "XXX", "succeeded",
+        columnar._record_of((None, 1, 0, *([None] * len(row)), "refund", "re_1", None, 1, "XXX", "succeeded",
                              "2024-05-19T02:00:00Z", None, None, None), None)
