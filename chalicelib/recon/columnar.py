@@ -24,8 +24,9 @@ an object_id, which pairs by channel_ref with any record; an unknown kind, an un
 holding its separator...) sends the whole day through ``match_day_compact``,
 which gives its result or raises its own error.
 
-Memory: the relations are DuckDB's (columnar, in memory up to ``memory_limit``, spilled to the scratch
-directory beyond it); only differences become Python objects. Speed: the readers are C++ (the export's JSON,
+Memory: a reader's relation is a Parquet file in the workspace's scratch directory (``store``), read by the
+columns each query uses; DuckDB's memory (up to ``memory_limit``, spilled to that directory beyond it) holds the
+joins and aggregates; only differences become Python objects. Speed: the readers are C++ (the export's JSON,
 a bill's lines), the join and aggregates vectorised, on every thread DuckDB is given.
 """
 
@@ -74,15 +75,14 @@ ROWS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name 
 RECORDS_SCHEMA: Final = ", ".join(f"{name} {_TYPES.get(name, 'VARCHAR')}" for name in (*RECORD_COLUMNS, "seq"))
 _ROW_LIST: Final = ", ".join(ROW_COLUMNS)
 _RECORD_LIST: Final = ", ".join(RECORD_COLUMNS)
-# DuckDB's own; beyond it, relations spill to temp_directory. Its process stays ~100 MB above it (allocator, reader
-# buffers), and a day's differences as Python values come on top: 208 MB keeps 1M x 1M under 512 MB
-# (bench/README.md) for no more CPU than 256 MB took; 160 MB spilled enough to double the load's CPU.
+# DuckDB's own, for the readers' buffers and the match's joins (the relations themselves are files, ``store``); beyond
+# it, work spills to temp_directory. The export reader's COPY (JSON buffers, a Parquet row group per thread) ran out
+# of memory at 208 MB in 10 runs of 12 and never at 240 MB (3 runs); at 300 MB the process peaks at 403-443 MB on 1M x 1M,
+# the differences' Python values included (bench/README.md).
 MEMORY_LIMIT: Final = "300MB"
 ALLOCATOR_FLUSH: Final = "16MB"
 FETCH_BATCH: Final = 10_000
-ROW_GROUP: Final = 122_880
-# How many parts ``match`` decides a day in (see there).
-PARTS: Final = 2
+ROW_GROUP: Final = 122_880  # rows per row group of a stored relation's file (DuckDB's default)
 _SEP = "\x1f"  # the Python index's field separator (matching.py): a field holding it is refused there
 
 
