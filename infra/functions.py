@@ -328,7 +328,7 @@ WORKERS: tuple[Worker, ...] = (
         name="recon_shard_partition",
         handler="functions.recon_shards.partition",
         access=Access(buckets={"ReconBucket": WRITE}),  # the fee rate comes from plan: no table, no secret
-        memory_mb=1769,  # one part (1 M lines) or one export data file under DuckDB's 256 MB limit, 2 threads
+        memory_mb=1769,  # one part (1 M lines) or one export data file under DuckDB's 300 MB limit, 2 threads
         timeout_s=300,
         engine=True,
         ephemeral_mb=2048,

@@ -161,7 +161,7 @@ class Workspace:
         columns it uses, so the match's joins have the memory limit to themselves and spill nothing. Written
         uncompressed (Snappy cost 0.1 s more CPU on 1M records for a file the run deletes); in row groups of
         ``ROW_GROUP`` rows, which bounds what the writer holds per thread."""
-        path = self.path(f"{name}.parquet")
+        path = _quoted(self.path(f"{name}.parquet"))
         self.con.execute(f"COPY ({select}) TO '{path}' "  # noqa: S608 - our own SQL and path
                          f"(FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE {ROW_GROUP})", parameters or [])
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *, file_row_number AS rowid "  # noqa: S608
@@ -244,9 +244,9 @@ class Workspace:
         # Python's cyclic collector is paused while the differences become values (``_collector_paused``).
         with _collector_paused():
             for outcome in self._outcomes():
-                kind_of = outcome[2]
-                if kind_of:  # a residue key's row or record, kept with its position
-                    if kind_of == 1:
+                what = outcome[2]
+                if what:  # a residue key's row or record, kept with its position
+                    if what == 1:
                         residue_rows.append((outcome[0], outcome[_ROW_AT]))
                     else:
                         residue_records.append((outcome[1], outcome[_RECORD_AT]))
@@ -467,6 +467,11 @@ def _same_money(known: Money | None, minor: Any, currency: Any) -> Money:
     if known is not None and type(minor) is int and known.minor == minor and known.currency == currency:
         return known
     return Money(minor, currency)
+
+
+def _quoted(path: str) -> str:
+    """A path inside a SQL string literal."""
+    return path.replace("'", "''")
 
 
 def _first(pair: tuple[int, Any]) -> int:
