@@ -116,6 +116,8 @@ class Workspace:
         # How to read a relation again in its source's order, when a reader's rows are not in it (the export's
         # records): shared with the workspace's cursors.
         self.in_order: dict[str, Callable[[], Iterable[Any]]] = {}
+        # What ``store`` kept in files (shared with the workspace's cursors): ``release`` removes them.
+        self.stored: set[str] = set()
         self.stats: dict[str, int] = {}  # what the last match decided where (for the bench)
 
     def __enter__(self) -> Workspace:
@@ -166,6 +168,7 @@ class Workspace:
                          f"(FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE {ROW_GROUP})", parameters or [])
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *, file_row_number AS rowid "  # noqa: S608
                          f"FROM read_parquet('{path}', file_row_number=true)")
+        self.stored.add(name)
 
     def drop_stored(self, name: str) -> None:
         """Forget what ``store`` kept as ``name`` (the view and its file)."""
@@ -173,6 +176,7 @@ class Workspace:
         path = self.path(f"{name}.parquet")
         if os.path.exists(path):
             os.remove(path)
+        self.stored.discard(name)
 
     def vouch(self, relation: str) -> None:
         """A reader that replaced ``relation`` (``rows`` / ``records``) by a view says it has checked, in its own
@@ -332,8 +336,9 @@ class Workspace:
 
     def _outcomes(self) -> Iterator[tuple[Any, ...]]:
         """What ``decided`` leaves to Python, streamed in batches (DuckDB finds the next batch on its threads
-        while this one becomes values), with the residue keys' rows and records: one query, each side read once
-        and joined by position. Each tuple: the row's and the record's positions (``seq``), what it is (0: an
+        while this one becomes values), with the residue keys' rows and records: one query, in which each side's
+        columns are read in full once and joined by position (the residue's positions come from a scan of the
+        key columns). Each tuple: the row's and the record's positions (``seq``), what it is (0: an
         outcome, i.e. a pair that differs, a row alone or a succeeded record alone; 1: a residue row; 2: a residue
         record), the row's columns, the record's (what ``_row_of`` / ``_record_of`` read)."""
         residue = "hash(kind, object_id) IN (SELECT k FROM residue)"
@@ -346,7 +351,9 @@ class Workspace:
             LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq""")  # noqa: S608 - our column lists
 
     def release(self) -> None:
-        """Drop every relation of the day: DuckDB gives their memory back."""
+        """Drop every relation of the day: DuckDB gives their memory back, and the stored ones' files go."""
+        for name in list(self.stored):
+            self.drop_stored(name)
         for name, kind in self.con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall():
             self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
         self.vetted.clear()
@@ -428,8 +435,8 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-# Positions in a fetched outcome: the row's and the record's positions (seq), the part, then a row's ROW_COLUMNS,
-# then a record's RECORD_COLUMNS.
+# Positions in a fetched outcome: the row's and the record's positions (seq), what it is (``_outcomes``), then a
+# row's ROW_COLUMNS, then a record's RECORD_COLUMNS.
 _ROW_AT: Final = slice(3, 3 + len(ROW_COLUMNS))
 _RECORD_AT: Final = slice(3 + len(ROW_COLUMNS), 3 + len(ROW_COLUMNS) + len(RECORD_COLUMNS))
 

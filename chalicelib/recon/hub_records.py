@@ -233,7 +233,7 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
             SELECT kind = 'refund' AS refund, object_id,
                    CASE WHEN kind = 'payment' THEN transaction_ref ELSE refund_ref END AS channel_ref,
                    amount, currency, status, occurred_at, CASE WHEN kind = 'refund' THEN attempt END AS attempt_id,
-                   (bare OR sk IS NULL OR pk IS NULL OR NOT cut OR kind NOT IN ('payment', 'refund') OR object_id = ''
+                   (bare OR sk IS NULL OR pk IS NULL OR NOT has_sep OR kind NOT IN ('payment', 'refund') OR object_id = ''
                     OR coalesce(CAST(amount AS VARCHAR) <> amount_text, true)
                     OR currency IS NULL OR status IS NULL
                     OR NOT regexp_matches(coalesce(occurred_at, ''), '{_PLAIN_TIME}')
@@ -242,7 +242,7 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
             FROM (SELECT it IS NULL AS bare, it.recon_sk.S AS sk, it.recon_pk.S AS pk,
                          split_part(it.recon_sk.S, '#', 1) AS kind,
                          substr(it.recon_sk.S, strpos(it.recon_sk.S, '#') + 1) AS object_id,
-                         contains(it.recon_pk.S, '#') AS cut,
+                         contains(it.recon_pk.S, '#') AS has_sep,
                          it.amount.N AS amount_text, TRY_CAST(it.amount.N AS BIGINT) AS amount,
                          it.currency.S AS currency, it.status.S AS status,
                          it.recon_at.S AS occurred_at, it.channel_transaction_id.S AS transaction_ref,
@@ -259,7 +259,7 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
                   FROM (SELECT Item AS it FROM read_json($paths, format='newline_delimited',
                                                          maximum_object_size=16777216, columns={{'Item': '{_ITEM}'}}))
                   WHERE it.recon_sk IS NOT NULL OR it IS NULL)
-            WHERE pk IS NULL OR NOT cut OR bare OR {wanted}""",  # noqa: S608 - names of our own; values go as parameters
+            WHERE pk IS NULL OR NOT has_sep OR bare OR {wanted}""",  # noqa: S608 - names of our own; values go as parameters
                     {"paths": paths, "account": account_id, "day": wanted_day})
     except duckdb.Error:  # broken JSON, a value of another shape...: the Python reader words it
         space.drop_stored("export_lines")

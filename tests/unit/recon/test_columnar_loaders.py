@@ -73,8 +73,8 @@ def test_export_read_by_duckdb_gives_the_python_readers_records(tmp_path: Path) 
 
 
 def test_a_readers_relation_is_a_file_in_the_workspace_not_a_table(tmp_path: Path) -> None:
-    """What a reader loads waits in a Parquet file of the workspace's directory (no DuckDB memory held); dropping it
-    removes the file. A directory whose name holds a quote is no trouble."""
+    """What a reader loads waits in a Parquet file of the workspace's directory (no DuckDB memory held); dropping it,
+    or releasing the day, removes the file. A directory whose name holds a quote is no trouble."""
     export = _export(tmp_path, [{"Item": _item("payment", f"att_{n}")} for n in range(20)])
     statement = _bill(tmp_path, DETAIL)
     odd = tmp_path / "it's here"
@@ -89,6 +89,8 @@ def test_a_readers_relation_is_a_file_in_the_workspace_not_a_table(tmp_path: Pat
         assert space.count("records") == 20 and len(list(space.fetch_rows())) == len(DETAIL)
         space.drop_stored("export_lines")
         assert not os.path.exists(stored["export_lines"]) and os.path.exists(stored["bill_rows"])
+        space.release()  # the day's relations dropped: the remaining file goes with them
+        assert not os.path.exists(stored["bill_rows"]) and space.count("rows") == 0
     assert not odd.joinpath(os.path.basename(space.directory)).exists()  # the workspace's directory went with it
 
 
