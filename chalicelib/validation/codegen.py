@@ -48,6 +48,8 @@ TARGETS = (
            ("Candidate", "Gray", "Rule", "Failover", "RoutingRules", "StoredRouting")),
     Target("chalicelib.routing.method_definition_model", "chalicelib.routing.method_definition",
            "chalicelib.routing.method_definition_schema", ("MethodDefinition",)),
+    Target("chalicelib.config.account_model", "chalicelib.config.accounts", "chalicelib.config.account_schema",
+           ("ChannelAccountConfig",)),
 )
 
 

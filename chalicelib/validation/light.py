@@ -137,6 +137,9 @@ class LightModel:
         self.__dict__[name] = value
 
     def __delattr__(self, name: str) -> None:
+        if self._frozen:  # as a frozen BaseModel refuses it
+            raise ValidationError.from_exception_data(self.__class__.__name__, [
+                {"type": "frozen_instance", "loc": (name,), "input": None}])
         raise AttributeError(name)
 
     def __eq__(self, other: object) -> bool:

@@ -35,7 +35,7 @@ SM2_LIBRARIES = ("gmssl", "Cryptodome")  # what chalicelib.crypto.sm and the vau
 # pydantic's model machinery (BaseModel and the schema generator behind it, ~30 ms of CPU for the first model: the whole
 # cold-start budget): no function loads it, on import or on its first request. Request bodies, routing rules and
 # configured methods are validated by pydantic-core running the core schemas generated from the pydantic models
-# (chalicelib/validation), as channel accounts are (chalicelib/config/accounts.py); only the route serving the OpenAPI
+# (chalicelib/validation), channel accounts included (chalicelib/config/accounts.py); only the route serving the OpenAPI
 # document builds the models. pydantic's package itself is imported by nothing at cold start either; pydantic-core
 # loads it (``pydantic.version``, for the errors' links) when it first reports an invalid document.
 PYDANTIC = ("pydantic",)

@@ -81,8 +81,9 @@ def test_channel_account_exposes_settings() -> None:
 
 
 # --- the same as the pydantic BaseModel it replaced -------------------------------------------------------------
-# ChannelAccountConfig runs pydantic-core directly (no BaseModel, for the cold start of the functions that only read
-# accounts). This is the model it was, so every document is held to the very same validation and output.
+# ChannelAccountConfig is a light class (chalicelib/validation/light.py) running the core schema generated from
+# account_model.py, for the cold start of the functions that only read accounts. This is the BaseModel it was before
+# either existed, written out here on its own, so every document is held to the very same validation and output.
 
 
 def _as_base_model() -> type[Any]:

@@ -73,6 +73,9 @@ VALID: dict[str, dict[str, Any]] = {
     "StoredRouting": {"merchant_id": "m_1", "version": 3, "created_at": "2026-12-07T00:00:00Z", "rules": {}},
     "MethodDefinition": {"method": "wechat.native_hk", "protocol_method": "wechat.native", "settings": {"a": "b"},
                          "title": {"en": "WeChat Pay HK"}},
+    "ChannelAccountConfig": {"account_id": "wx_main-1", "channel": "wechatpay", "methods": ["wechat.native"],
+                             "currencies": ["CNY", "HKD"], "api_base_url": "https://api.mch.weixin.qq.com",
+                             "merchant_ids": ["m1"], "settings": {"mchid": "1900000001"}},
 }
 # Edge cases the models' own tests care about: coercions, the validators' errors, the API's errors, what strict refuses.
 CASES: dict[str, list[dict[str, Any]]] = {
@@ -108,6 +111,10 @@ CASES: dict[str, list[dict[str, Any]]] = {
              {**RULE, "candidates": [{"account_id": "a1"}, {"account_id": "a1"}]}, {**RULE, "methods": []}],
     "RoutingRules": [{"rules": [RULE, RULE]}, {"failover": {"create_timeout_ms": 100}}, {"rules": "x"}],
     "MethodDefinition": [{"method": "Bad Method", "protocol_method": "wechat.native"}],
+    "ChannelAccountConfig": [{"account_id": "A", "channel": "", "methods": [], "currencies": ["XXX", "CNY"],
+                              "api_base_url": "ftp://x", "priority": "high", "apiv3_key": "not here"},
+                             {"account_id": "ab", "channel": "x", "methods": ["a"], "currencies": [],
+                              "api_base_url": "http://x", "priority": "7", "enabled": "yes", "settings": {"k": 1}}],
 }
 
 
@@ -200,6 +207,11 @@ def test_construct_copy_and_assignment_behave_as_the_model(light: type[LightMode
             setattr(parsed, name, None)
         with pytest.raises(ValidationError) as model_refusal:
             setattr(reference, name, None)
+        assert json.loads(light_refusal.value.json()) == json.loads(model_refusal.value.json())
+        with pytest.raises(ValidationError) as light_refusal:
+            delattr(parsed, name)
+        with pytest.raises(ValidationError) as model_refusal:
+            delattr(reference, name)
         assert json.loads(light_refusal.value.json()) == json.loads(model_refusal.value.json())
     else:
         setattr(parsed, name, None)
