@@ -205,9 +205,11 @@ def match_shard(day: date, directory: str, shard: int, pool: Iterable[Pooled] = 
     with Workspace(memory_limit=memory_limit, threads=threads) as space:
         for relation, columns in (("rows", ROW_COLUMNS), ("records", RECORD_COLUMNS)):
             files = sorted(glob.glob(os.path.join(directory, relation, f"shard={int(shard)}", "*.parquet")))
-            if files:
-                space.con.execute(f"INSERT INTO {relation} SELECT {', '.join(columns)}, seq FROM read_parquet(?)",  # noqa: S608
-                                  [files])
+            if files:  # read where they are, as a reader's relation is (Workspace.store): nothing copied into memory
+                listed = ", ".join(f"'{_quoted(path)}'" for path in files)
+                space.con.execute(f"DROP TABLE {relation}")
+                space.con.execute(f"CREATE VIEW {relation} AS SELECT {', '.join(columns)}, seq "  # noqa: S608 - our names and paths
+                                  f"FROM read_parquet([{listed}])")
         return space.match(day, pool, near_midnight=near_midnight)
 
 
