@@ -78,6 +78,8 @@ def fetch_trade_bill(client: WeChatPayClient, credentials: WeChatCredentials, da
 
 def _blocks(chunks: Iterable[bytes]) -> Iterator[list[str]]:
     """Decode a possibly gzip-compressed UTF-8 stream (BOM, CRLF or LF) into lists of lines without loading it whole.
+    gzip members one after another are one stream, as ``gzip -d`` reads them; a stream cut inside a member raises
+    ``zlib.error``.
 
     Every ``\n``-terminated line comes out (blank ones too: they count in line numbers); after the last newline,
     only lines with content. A BOM is dropped at the start of any line, trailing carriage returns at the end.
@@ -91,7 +93,15 @@ def _blocks(chunks: Iterable[bytes]) -> Iterator[list[str]]:
             first = False
             if chunk[:2] == b"\x1f\x8b":
                 decompressor = zlib.decompressobj(wbits=31)
-        pending += decompressor.decompress(chunk) if decompressor else chunk
+        if decompressor:
+            data = decompressor.decompress(chunk)
+            while decompressor.eof and decompressor.unused_data:  # members one after another are one stream
+                rest = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits=31)
+                data += decompressor.decompress(rest)
+            pending += data
+        else:
+            pending += chunk
         cut = pending.rfind(b"\n")
         if cut >= 0:
             block, pending = pending[:cut], pending[cut + 1 :]
@@ -108,6 +118,8 @@ def _blocks(chunks: Iterable[bytes]) -> Iterator[list[str]]:
             yield lines
     if decompressor:
         pending += decompressor.flush()
+        if not decompressor.eof:
+            raise zlib.error("the gzip stream ends inside a member")
     yield from _line_by_line([raw for raw in pending.split(b"\n") if raw.strip()])
 
 

@@ -452,3 +452,16 @@ def test_the_bill_file_is_the_one_unsigned_answer_accepted(kit: WeChatKit, signe
     transport = FakeTransport([signed_response(200, _answer(data)), _file(data)])
     assert "wechatpay-signature" not in _file(data).headers
     assert b"".join(WeChatPayAdapter(transport, clock=lambda: NOW).fetch_statement(kit.account(), "2024-05-19")) == data
+
+
+def test_gzip_members_one_after_another_are_one_bill_and_a_cut_stream_is_refused() -> None:
+    """``gzip -d`` reads concatenated members as one stream: so does the parser (it once read the first member only,
+    and a bill cut at a member's end lost its other rows). A stream cut inside a member names the line it reached."""
+    plain = _bill()
+    expected = list(parse_trade_bill_rows([plain]))
+    at = plain.index(b"\n", len(plain) // 2) + 1  # members split at a line's end and inside a line
+    for cut in (at, at + 7):
+        members = gzip.compress(plain[:cut]) + gzip.compress(plain[cut:])
+        assert list(parse_trade_bill_rows([members[i:i + 50] for i in range(0, len(members), 50)])) == expected
+    with pytest.raises(ChannelError, match="trade bill line"):
+        list(parse_trade_bill_rows([gzip.compress(plain)[:-20]]))

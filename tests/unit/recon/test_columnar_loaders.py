@@ -14,6 +14,7 @@ import pytest
 
 from chalicelib.channels.base import StatementSummary
 from chalicelib.channels.wechatpay import bill, bill_columnar
+from chalicelib.domain.errors import ChannelError
 from chalicelib.recon import columnar, hub_records
 
 DAY = date(2024, 5, 19)
@@ -454,3 +455,25 @@ def test_where_the_records_order_decides_the_export_is_read_again_in_order(tmp_p
     records = [*_both([first])[1], *_both([second])[1]]
     assert got == match_day_compact(DAY, [row], records)
     assert got != match_day_compact(DAY, [row], records[::-1])  # the order does decide this day
+
+
+def test_a_bill_in_several_gzip_members_or_cut_short_is_read_as_the_parser_reads_it(tmp_path: Path) -> None:
+    """The bill is inflated by ISA-L, not zlib: members written one after the other by Python's own gzip module
+    read as one file, and a stream cut short is left to the parser, which names it."""
+    whole = Path(_bill(tmp_path, DETAIL, gz=False)).read_bytes()
+    middle = len(whole) // 2
+    members = tmp_path / "members.csv.gz"
+    members.write_bytes(gzip.compress(whole[:middle]) + gzip.compress(whole[middle:]))
+    with columnar.Workspace() as space:
+        summary = bill_columnar.load_trade_bill(space, str(members))
+        got = list(space.fetch_rows())
+    rows, expected_summary = _python(str(members))
+    assert summary == expected_summary and got == rows and len(got) == len(DETAIL)
+
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(gzip.compress(whole)[:-20])
+    with columnar.Workspace() as space:
+        assert bill_columnar.load_trade_bill(space, str(cut)) is None
+        assert space.count("rows") == 0
+    with open(cut, "rb") as stream, pytest.raises(ChannelError, match="trade bill"):
+        list(bill.parse_trade_bill_rows([stream.read()]))
