@@ -4,6 +4,7 @@ near midnight, failed refunds without a row) at a small size."""
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import os
 from datetime import date
@@ -102,3 +103,44 @@ def test_a_statement_part_out_of_shape_is_not_sharded(tmp_path: Path) -> None:
     with pytest.raises(shards.NotShardable):
         shards.partition_statement_part(cut.parts[0], str(cut.header), str(tmp_path / "out"), "s0", 2)
     assert os.path.exists(cut.parts[0])
+
+
+def _cut_line_by_line(data: bytes, lines: int) -> tuple[list[bytes], list[bytes]]:
+    """What ``chunk_lines`` writes, by its rules read literally, a line at a time: every ``\\n``-terminated line
+    numbered (a last line without one only when it has content), a part closed once it holds ``lines`` lines and its
+    last line starts with a backtick; and the last two lines with content."""
+    *complete, last = data.split(b"\n")
+    found = complete + ([last] if last.strip() else [])
+    parts, part, tail = [], [], [b"", b""]
+    for number, line in enumerate(found, start=1):
+        part.append(b"%d\x01%s\n" % (number, line))
+        if len(part) >= lines and line[:1] == b"`":
+            parts.append(b"".join(part))
+            part = []
+        if line.strip():
+            tail = [tail[1], line]
+    if part:
+        parts.append(b"".join(part))
+    return parts, [line for line in tail if line]
+
+
+@pytest.mark.parametrize("lines", [1, 2, 3, 7, 1_000])
+def test_chunk_lines_cuts_as_its_rules_say_in_blocks_or_line_by_line(tmp_path: Path, lines: int) -> None:
+    """The cut works on whole blocks of lines (one join per block, ISA-L inflating and compressing); it must give the
+    parts a line-at-a-time cut gives: blank lines numbered, CRLF kept, the summary's header never ending a part, a
+    last line without its newline, gzip members one after another, reads that end inside a line."""
+    detail = [b"`2024-05-19 10:00:%02d,`att_%d,`SUCCESS,`1.00\r" % (n % 60, n) for n in range(40)]
+    text = b"\n".join([b"\xef\xbb\xbf\xe4\xba\xa4\xe6\x98\x93\xe6\x97\xb6\xe9\x97\xb4,a,b,c\r", *detail[:9], b"", b"  \r",
+                       *detail[9:], "总交易单数,x\r".encode(), b"`40,`40.00", b"", b""]) + b"`tail without newline"
+    source = tmp_path / "bill.csv.gz"
+    source.write_bytes(gzip.compress(text[:333]) + gzip.compress(text[333:]))
+    for read in (64, 1 << 20):  # a read buffer that ends inside lines, and one that holds the file
+        shards._READ = read
+        try:
+            cut = shards.chunk_lines(str(source), str(tmp_path / f"parts-{lines}-{read}"), lines)
+        finally:
+            shards._READ = 1 << 20
+        expected, tail = _cut_line_by_line(text, lines)
+        assert [gzip.decompress(Path(part).read_bytes()) for part in cut.parts] == expected
+        assert cut.lines == text.count(b"\n") + 1 and cut.header == "交易时间,a,b,c"
+        assert cut.tail == [line.decode().rstrip("\r") for line in tail] == ["`40,`40.00", "`tail without newline"]
