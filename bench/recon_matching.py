@@ -47,7 +47,10 @@ The counts of every class, the carried items, matched pairs and matched totals m
 or the script exits 1. The VERDICT line compares the headline with pandas end to end (CPU time) and its
 peak against the 512 MB budget.
 
-    python bench/recon_matching.py [--rows 1000000] [--data DIR] [--skip-pandas]
+    python bench/recon_matching.py [--rows 1000000] [--data DIR] [--skip-pandas] [--duckdb-only] [--per-class-bp 100]
+
+``--per-class-bp`` sets how much of the day each class of difference is, in basis points (100: the benchmark's
+1 % a class, 7 % in all; 1: a real day's share). A ``--data`` directory holds one day: give each its own.
 """
 
 from __future__ import annotations
@@ -113,13 +116,14 @@ def _bill_line(columns: list[str], cells: dict[str, str]) -> str:
     return ",".join("`" + cells.get(column, "") for column in columns)
 
 
-def generate(directory: str, rows: int, seed: int) -> dict[str, Any]:
-    """Write the statement and the hub export; return what was injected."""
+def generate(directory: str, rows: int, seed: int, per_class_bp: int = 100) -> dict[str, Any]:
+    """Write the statement and the hub export; return what was injected (``per_class_bp``: basis points of the
+    day per class of difference)."""
     from sandbox.wechatpay.bill import HEADERS, SUMMARY_HEADERS, fee_yuan, yuan
     from sandbox.wechatpay.state import fee_millifen
 
     rng = random.Random(seed)
-    per_class = max(1, rows // 100)
+    per_class = max(1, rows * per_class_bp // 10_000)
     plan = ["ok"] * rows
     chosen = rng.sample(range(rows), per_class * len(CLASSES))
     for position, index in enumerate(chosen):
@@ -204,7 +208,8 @@ def generate(directory: str, rows: int, seed: int) -> dict[str, Any]:
     with gzip.open(os.path.join(directory, EXPORT), "wb", compresslevel=6) as out:
         for start in range(0, len(export_lines), 10_000):
             out.write(("\n".join(export_lines[start : start + 10_000]) + "\n").encode())
-    meta = {"rows": rows, "seed": seed, "statement_rows": statement_rows, "hub_records": len(export_lines),
+    meta = {"rows": rows, "seed": seed, "per_class_bp": per_class_bp, "statement_rows": statement_rows,
+            "hub_records": len(export_lines),
             "injected_per_class": per_class}
     with open(os.path.join(directory, META), "w", encoding="utf-8") as out:
         json.dump(meta, out)
@@ -549,20 +554,20 @@ def child_duckdb(directory: str) -> dict[str, Any]:
             "matched": int(found[8]), "matched_amount": {str(k): int(v) for k, v in totals}}
 
 
-def child_generate(directory: str, rows: int) -> dict[str, Any]:
+def child_generate(directory: str, rows: int, per_class_bp: int) -> dict[str, Any]:
     started = time.perf_counter()
-    return {**generate(directory, rows, SEED), "seconds": time.perf_counter() - started}
+    return {**generate(directory, rows, SEED, per_class_bp), "seconds": time.perf_counter() - started}
 
 
 CHILDREN = {"duckdb": child_duckdb, "columnar": child_columnar, "engine": child_engine, "dataclasses": child_dataclasses,
             "phases": child_phases, "pandas": child_pandas, "generate": child_generate}
 
 
-def run_child(mode: str, directory: str, rows: int) -> dict[str, Any]:
+def run_child(mode: str, directory: str, rows: int, per_class_bp: int = 100) -> dict[str, Any]:
     # A child starts with the peak RSS of this process (Linux keeps ru_maxrss across fork and exec), so this
     # process stays small: it generates nothing and loads nothing itself.
     done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", mode, "--data", directory,
-                           "--rows", str(rows)],
+                           "--rows", str(rows), "--per-class-bp", str(per_class_bp)],
                           cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"child {mode} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
@@ -584,11 +589,14 @@ def main() -> int:
     parser.add_argument("--skip-pandas", action="store_true", help="no pandas baseline")
     parser.add_argument("--duckdb-only", action="store_true",
                         help="the DuckDB engine, plain DuckDB and the Python engine end to end only")
+    parser.add_argument("--per-class-bp", type=int, default=100,
+                        help="differences injected per class, in basis points of the day (default 100: 1 %%, 7 %% in all)")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         measure = CHILDREN[args.child]
-        print(json.dumps(child_generate(args.data, args.rows) if measure is child_generate else measure(args.data)))
+        print(json.dumps(child_generate(args.data, args.rows, args.per_class_bp) if measure is child_generate
+                         else measure(args.data)))
         return 0
 
     started = time.perf_counter()
@@ -600,8 +608,9 @@ def main() -> int:
         if os.path.exists(meta_path):
             with open(meta_path, encoding="utf-8") as stream:
                 meta = json.load(stream)
-        if not meta or meta.get("rows") != args.rows or meta.get("seed") != SEED:
-            meta = run_child("generate", directory, args.rows)
+        if (not meta or meta.get("rows") != args.rows or meta.get("seed") != SEED
+                or meta.get("per_class_bp", 100) != args.per_class_bp):
+            meta = run_child("generate", directory, args.rows, args.per_class_bp)
             print(f"generated in {meta['seconds']:.1f} s", flush=True)
         sizes = {name: os.path.getsize(os.path.join(directory, name)) / 2**20 for name in (STATEMENT, EXPORT)}
         print(f"## Reconciliation matching: {meta['statement_rows']:,} statement rows x {meta['hub_records']:,} hub "

@@ -319,7 +319,7 @@ WORKERS: tuple[Worker, ...] = (
         handler="functions.recon_shards.plan",
         access=Access(tables={"ConfigTable": READ, "ReconTable": WRITE}, channel_secrets=True,
                       buckets={"ReconBucket": WRITE}),
-        memory_mb=1769,  # one full vCPU: zlib and bytes.split over the statement, no parsing
+        memory_mb=1769,  # one full vCPU: ISA-L and bytes.split over the statement, no parsing
         timeout_s=900,
         engine=True,
         ephemeral_mb=10_240,  # the statement and its parts pass through /tmp
