@@ -249,8 +249,13 @@ class Workspace:
         with _collector_paused():
             for outcome in self._outcomes():
                 what = outcome[2]
-                if what:  # a residue key's row or record, kept with its position
-                    if what == 1:
+                if what:
+                    if what == _REPEAT:  # a repeated row (DayMatcher._duplicate): its first row's line is known
+                        built += 1
+                        row = _row_of(outcome)
+                        found.append(Discrepancy(DiscrepancyKind.DUPLICATE_ROW, row.kind, row.object_id,
+                                                 (FieldDiff("duplicate_of", None, f"line {outcome[3]}"),), row=row))
+                    elif what == _RESIDUE_ROW:  # a residue key's row or record, kept with its position
                         residue_rows.append((outcome[0], outcome[_ROW_AT]))
                     else:
                         residue_records.append((outcome[1], outcome[_RECORD_AT]))
@@ -301,22 +306,39 @@ class Workspace:
             return matcher.result(found)
 
     def _decide(self) -> tuple[list[tuple[Any, ...]], int]:
-        """The keys decided in SQL: the residue keys (``residue``: hashes of the keys two or more rows carry, or
-        two or more records, or a pooled item), then one narrow join deciding every other key (``decided``).
-        Returns the matched pairs' counts and sums per currency, and how many residue keys."""
+        """The keys decided in SQL. First the keys that are not one row and one record: ``residue`` (hashes of
+        the keys two or more records carry, or a pooled item) and ``repeats`` (the rows after the first of a
+        key two or more rows carry and the residue does not hold, each with its first row's line). Then one
+        narrow join decides every other key, and each repeated key by its first row (``decided``). Returns the
+        matched pairs' counts and sums per currency, and how many residue keys."""
         con = self.con
         con.execute("""
+            CREATE OR REPLACE TABLE many AS
+            SELECT k, count(*) FILTER (WHERE NOT is_row) > 1 AS records_many
+            FROM (SELECT hash(kind, object_id) AS k, true AS is_row FROM rows
+                  UNION ALL SELECT hash(kind, object_id), false FROM records)
+            GROUP BY k HAVING count(*) FILTER (WHERE is_row) > 1 OR count(*) FILTER (WHERE NOT is_row) > 1""")
+        con.execute("""
             CREATE OR REPLACE TABLE residue AS
-            SELECT k FROM (SELECT hash(kind, object_id) AS k, true AS is_row FROM rows
-                           UNION ALL SELECT hash(kind, object_id), false FROM records)
-            GROUP BY k HAVING count(*) FILTER (WHERE is_row) > 1 OR count(*) FILTER (WHERE NOT is_row) > 1
-            UNION SELECT hash(kind, object_id) FROM pool_keys""")
-        # The keys each side has once and the pool does not touch; a key's rows and records are joined on the
-        # strings, filtered on a 64-bit hash of the key first (a hash shared by two keys only makes both residue).
-        # Only the outcome flags, the matched amounts and each side's position are kept (no key text: the
-        # differences are fetched by position). Each side's judged values are narrowed before the join (the kind
-        # as a flag, whether money moved, the fee's currency resolved): a smaller hash table. ``_acceptable`` has
-        # made sure every kind is payment or refund.
+            SELECT k FROM many WHERE records_many UNION SELECT hash(kind, object_id) FROM pool_keys""")
+        # A key only rows repeat is what DayMatcher makes of it: its first row (in file order) is judged like a
+        # key's only row, and each later one is a duplicate_row naming the first one's line. The window runs on
+        # the repeated hashes' rows alone, by the key's text (two keys sharing a hash are told apart here).
+        con.execute("""
+            CREATE OR REPLACE TABLE repeats AS
+            SELECT seq, first_line FROM (
+                SELECT seq, row_number() OVER by_key AS nth, first_value(line) OVER by_key AS first_line
+                FROM rows
+                WHERE hash(kind, object_id) IN (SELECT k FROM many WHERE NOT records_many
+                                                EXCEPT SELECT k FROM residue)
+                WINDOW by_key AS (PARTITION BY kind, object_id ORDER BY seq))
+            WHERE nth > 1""")
+        # The keys each side has once (a repeated key's first row included) and the pool does not touch; a key's
+        # row and record are joined on the strings, filtered on a 64-bit hash of the key first (a hash two keys
+        # with records share only makes both residue). Only the outcome flags, the matched amounts and each side's
+        # position are kept (no key text: the differences are fetched by position). Each side's judged values are
+        # narrowed before the join (the kind as a flag, whether money moved, the fee's currency resolved): a
+        # smaller hash table. ``_acceptable`` has made sure every kind is payment or refund.
         judged = """SELECT kind = 'refund' AS refund, object_id, amount, currency, status = 'succeeded' AS moved, fee,
                            coalesce(nullif(fee_currency, ''), currency) AS fee_currency, seq"""
         single = "WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)"
@@ -327,7 +349,7 @@ class Workspace:
                             AND (h.fee IS NULL OR (r.fee = h.fee AND r.fee_currency = h.fee_currency)), false) AS agree,
                    r.currency, r.moved, h.moved AS record_moved,
                    CASE WHEN r.refund THEN -r.amount ELSE r.amount END AS signed, r.seq AS r_seq, h.seq AS h_seq
-            FROM ({judged} FROM rows {single}) r
+            FROM ({judged} FROM rows {single} AND seq NOT IN (SELECT seq FROM repeats)) r
             FULL JOIN ({judged} FROM records {single}) h ON r.refund = h.refund AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
         totals = con.execute("""
             SELECT currency, count(*), count(*) FILTER (WHERE moved), coalesce(sum(signed) FILTER (WHERE moved), 0)
@@ -335,19 +357,21 @@ class Workspace:
         return totals, self.count("residue")
 
     def _outcomes(self) -> Iterator[tuple[Any, ...]]:
-        """What ``decided`` leaves to Python, streamed in batches (DuckDB finds the next batch on its threads
-        while this one becomes values), with the residue keys' rows and records: one query, in which each side's
-        columns are read in full once and joined by position (the residue's positions come from a scan of the
-        key columns). Each tuple: the row's and the record's positions (``seq``), what it is (0: an
-        outcome, i.e. a pair that differs, a row alone or a succeeded record alone; 1: a residue row; 2: a residue
-        record), the row's columns, the record's (what ``_row_of`` / ``_record_of`` read)."""
+        """What ``decided`` leaves to Python, streamed in batches, with the repeated rows and the residue keys'
+        rows and records: one query, in which each side's columns are read in full once and joined by position
+        (the residue's positions come from a scan of the key columns). Each tuple: the row's and the record's
+        positions (``seq``), what it is (``_OUTCOME``: a pair that differs, a row alone or a succeeded record
+        alone; ``_REPEAT``: a repeated row; ``_RESIDUE_ROW``, ``_RESIDUE_RECORD``), a repeated row's first
+        line, the row's columns, the record's (what ``_row_of`` / ``_record_of`` read)."""
         residue = "hash(kind, object_id) IN (SELECT k FROM residue)"
         return self._fetch(f"""
-            SELECT d.r_seq, d.h_seq, d.what, {", ".join(f"r.{c}" for c in ROW_COLUMNS)},
+            SELECT d.r_seq, d.h_seq, d.what, d.first_line, {", ".join(f"r.{c}" for c in ROW_COLUMNS)},
                    {", ".join(f"h.{c}" for c in RECORD_COLUMNS)}
-            FROM (SELECT r_seq, h_seq, 0 AS what FROM decided WHERE NOT agree AND (has_row OR record_moved)
-                  UNION ALL SELECT seq, NULL, 1 FROM rows WHERE {residue}
-                  UNION ALL SELECT NULL, seq, 2 FROM records WHERE {residue}) d
+            FROM (SELECT r_seq, h_seq, {_OUTCOME} AS what, NULL AS first_line FROM decided
+                  WHERE NOT agree AND (has_row OR record_moved)
+                  UNION ALL SELECT seq, NULL, {_REPEAT}, first_line FROM repeats
+                  UNION ALL SELECT seq, NULL, {_RESIDUE_ROW}, NULL FROM rows WHERE {residue}
+                  UNION ALL SELECT NULL, seq, {_RESIDUE_RECORD}, NULL FROM records WHERE {residue}) d
             LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq""")  # noqa: S608 - our column lists
 
     def release(self) -> None:
@@ -396,7 +420,7 @@ class Workspace:
         bad_rows = 0 if "rows" in self.vetted else self.one(f"""
             SELECT count(*) FROM rows WHERE kind IS NULL OR kind NOT IN ('payment', 'refund')
                 OR coalesce(object_id, '') = '' OR amount IS NULL OR currency IS NULL OR status IS NULL
-                OR currency NOT IN ({marks}) OR occurred_at IS NULL
+                OR currency NOT IN ({marks}) OR occurred_at IS NULL OR line IS NULL
                 OR (fee IS NOT NULL AND coalesce(nullif(fee_currency, ''), currency) NOT IN ({marks}))""",  # noqa: S608 - placeholders only
                             [*currencies, *currencies])[0]
         return bad_records == 0 and statuses < 256 and bad_rows == 0
@@ -435,10 +459,11 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-# Positions in a fetched outcome: the row's and the record's positions (seq), what it is (``_outcomes``), then a
-# row's ROW_COLUMNS, then a record's RECORD_COLUMNS.
-_ROW_AT: Final = slice(3, 3 + len(ROW_COLUMNS))
-_RECORD_AT: Final = slice(3 + len(ROW_COLUMNS), 3 + len(ROW_COLUMNS) + len(RECORD_COLUMNS))
+# What a fetched outcome is (``_outcomes``), and where its parts are: the row's and the record's positions (seq),
+# what it is, a repeated row's first line, then a row's ROW_COLUMNS, then a record's RECORD_COLUMNS.
+_OUTCOME, _REPEAT, _RESIDUE_ROW, _RESIDUE_RECORD = 0, 1, 2, 3
+_ROW_AT: Final = slice(4, 4 + len(ROW_COLUMNS))
+_RECORD_AT: Final = slice(4 + len(ROW_COLUMNS), 4 + len(ROW_COLUMNS) + len(RECORD_COLUMNS))
 
 
 def _row_of(outcome: tuple[Any, ...]) -> StatementRow:

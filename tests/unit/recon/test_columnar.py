@@ -126,7 +126,9 @@ def test_only_differences_become_python_values(monkeypatch: pytest.MonkeyPatch) 
     rows = [cases.row(f"att_{n}", ref=f"wx_{n}", line=n) for n in range(1, 501)]
     records = [cases.record(f"att_{n}", ref=f"wx_{n}") for n in range(1, 501)]
     rows[7] = cases.row("att_8", ref="wx_8", line=8, amount=1)  # one amount difference
-    rows.append(cases.row("att_9", ref="wx_9", line=501))  # a repeat of line 9: its key is residue
+    rows.append(cases.row("att_9", ref="wx_9", line=501))  # a repeat of line 9
+    rows.append(cases.row("att_9", ref="wx_9", line=502))  # and another
+    records.append(cases.record("att_20", ref="wx_20"))  # the same record twice: its key is residue
     built: list[str] = []
     real = columnar._row_of
 
@@ -139,10 +141,15 @@ def test_only_differences_become_python_values(monkeypatch: pytest.MonkeyPatch) 
         space.add_record_tuples(compact_record(record) for record in records)
         space.add_row_tuples(compact_row(row) for row in rows)
         result = space.match(DAY)
-        assert space.count("residue") == 1
+        assert space.count("residue") == 1 and space.count("repeats") == 2
+        assert space.stats == {"matched_in_sql": 498, "residue_keys": 1, "python_values": 3}
     assert result == match_day(DAY, rows, records)
-    assert result.matched == 499 and [found.object_id for found in result.discrepancies] == ["att_8", "att_9"]
-    assert built == ["att_8"]  # the 498 agreeing pairs stayed in SQL; the residue key went through DayMatcher
+    assert result.matched == 499
+    assert [(str(found.kind), found.object_id, found.reasons[0].channel) for found in result.discrepancies] == [
+        ("amount", "att_8", "0.01"), ("duplicate_row", "att_9", "line 9"), ("duplicate_row", "att_9", "line 9")]
+    # The 497 agreeing pairs and att_9's first row stayed in SQL; the repeats became values with their first line;
+    # the residue key went through DayMatcher (which built nothing: its pair agrees).
+    assert built == ["att_8", "att_9", "att_9"]
 
 
 def test_text_survives_the_spool_exactly() -> None:
@@ -212,7 +219,7 @@ def test_what_the_paused_block_allocated_is_not_left_for_the_young_generation() 
     assert id(kept[0]) in oldest and id(kept[-1]) in oldest
     with pytest.raises(ValueError, match="unknown kind"):  # and an error on the way still gives it back
         with columnar._collector_paused():
-            columnar._row_of((1, None, 0, "transfer", "x", None, 1, "CNY", "succeeded", None, None,
+            columnar._row_of((1, None, 0, None, "transfer", "x", None, 1, "CNY", "succeeded", None, None,
                               "2024-05-19T10:00:00+08:00", None, 7))
     assert gc.isenabled()
 
@@ -221,20 +228,20 @@ def test_outcome_values_are_the_engine_functions_values_sharing_equal_money() ->
     row = ("payment", "att_1", "wx_1", 1000, "CNY", "succeeded", 6, "CNY", "2024-05-19T10:00:00+08:00", None, 3)
     same = ("payment", "att_1", "wx_1", 1000, "CNY", "failed", "2024-05-19T02:00:00Z", None, 6, "CNY")
     other = ("refund", "re_1", None, 999, "USD", "succeeded", "2024-05-19T02:00:00.5Z", "att_0", None, None)
-    built_row = columnar._row_of((1, 1, 0, *row, *same))
+    built_row = columnar._row_of((1, 1, 0, None, *row, *same))
     assert built_row == statement_row(row)
-    record = columnar._record_of((1, 1, 0, *row, *same), built_row)
+    record = columnar._record_of((1, 1, 0, None, *row, *same), built_row)
     assert record == hub_record(same)
     assert record.amount is built_row.amount and record.expected_fee is built_row.fee  # one Money each, not two
-    alone = columnar._record_of((None, 1, 0, *([None] * len(row)), *other), None)
+    alone = columnar._record_of((None, 1, 0, None, *([None] * len(row)), *other), None)
     assert alone == hub_record(other) and alone.expected_fee is None
-    differing = columnar._record_of((1, 1, 0, *row, *other), built_row)
+    differing = columnar._record_of((1, 1, 0, None, *row, *other), built_row)
     assert differing == hub_record(other) and differing.amount is not built_row.amount
     for bad in (("transfer", *row[1:]),):  # an unknown kind: the engine's own error, naming the line
         with pytest.raises(ValueError, match="statement line 3: unknown kind 'transfer'"):
-            columnar._row_of((1, None, 0, *bad, *([None] * len(same))))
+            columnar._row_of((1, None, 0, None, *bad, *([None] * len(same))))
     with pytest.raises(ValueError):
-        columnar._record_of((None, 1, 0, *([None] * len(row)), "transfer", *other[1:]), None)
+        columnar._record_of((None, 1, 0, None, *([None] * len(row)), "transfer", *other[1:]), None)
     with pytest.raises(ValueError, match="unsupported currency"):  # Money still checks what it is given
-        columnar._record_of((None, 1, 0, *([None] * len(row)), "refund", "re_1", None, 1, "XXX", "succeeded",
+        columnar._record_of((None, 1, 0, None, *([None] * len(row)), "refund", "re_1", None, 1, "XXX", "succeeded",
                              "2024-05-19T02:00:00Z", None, None, None), None)
