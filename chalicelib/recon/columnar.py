@@ -49,6 +49,7 @@ import duckdb
 
 from chalicelib.channels.base import StatementRow
 from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money
+from chalicelib.domain.value_class import builder
 from chalicelib.recon.hub_records import hub_record
 from chalicelib.recon.matching import (
     _KIND_BY_FIELD,
@@ -245,24 +246,28 @@ class Workspace:
             matched += int(count)
             if moved:
                 matched_amount[currency] = int(total)
-        # Python's cyclic collector is paused while the differences become values (``_collector_paused``).
+        # Python's cyclic collector is paused while the differences become values (``_collector_paused``). Equal
+        # amounts share one Money (``_money_cache``); the values without checks of their own are built field by
+        # field (``builder``).
+        money = _money_cache()
         with _collector_paused():
             for outcome in self._outcomes():
                 what = outcome[2]
                 if what:
                     if what == _REPEAT:  # a repeated row (DayMatcher._duplicate): its first row's line is known
                         built += 1
-                        row = _row_of(outcome)
-                        found.append(Discrepancy(DiscrepancyKind.DUPLICATE_ROW, row.kind, row.object_id,
-                                                 (FieldDiff("duplicate_of", None, f"line {outcome[3]}"),), row=row))
+                        repeat = _row_of(outcome, money)
+                        found.append(_discrepancy(DiscrepancyKind.DUPLICATE_ROW, repeat.kind, repeat.object_id,
+                                                  (_field_diff("duplicate_of", None, f"line {outcome[3]}"),), repeat,
+                                                  None, None))
                     elif what == _RESIDUE_ROW:  # a residue key's row or record, kept with its position
                         residue_rows.append((outcome[0], outcome[_ROW_AT]))
                     else:
                         residue_records.append((outcome[1], outcome[_RECORD_AT]))
                     continue
                 built += 1
-                row = _row_of(outcome) if outcome[0] is not None else None
-                record = _record_of(outcome, row) if outcome[1] is not None else None
+                row = _row_of(outcome, money) if outcome[0] is not None else None
+                record = _record_of(outcome, money) if outcome[1] is not None else None
                 if row is not None and record is not None:  # a pair: what DayMatcher._judge_pair decides
                     reasons = differences(row, record)
                     if not reasons:  # SQL's three-valued logic was stricter than the engine: a match
@@ -273,20 +278,20 @@ class Workspace:
                             currency = row.amount.currency
                             matched_amount[currency] = matched_amount.get(currency, 0) + signed
                         continue
-                    found.append(Discrepancy(_KIND_BY_FIELD[reasons[0].field], row.kind, row.object_id,
-                                             reasons, row=row, record=record))
+                    found.append(_discrepancy(_KIND_BY_FIELD[reasons[0].field], row.kind, row.object_id, reasons,
+                                              row, record, None))
                 elif row is not None:  # a row no record pairs with (DayMatcher._judge_row)
                     if is_near_midnight(row.occurred_at, near_midnight):
-                        carried.append(Pooled(since=day, row=row))
+                        carried.append(_pooled(day, row, None))
                     else:
-                        found.append(Discrepancy(DiscrepancyKind.CHANNEL_ONLY, row.kind, row.object_id,
-                                                 (FieldDiff("status", None, row.status),), row=row))
+                        found.append(_discrepancy(DiscrepancyKind.CHANNEL_ONLY, row.kind, row.object_id,
+                                                  (_field_diff("status", None, row.status),), row, None, None))
                 elif record is not None:  # a succeeded record no row pairs with (DayMatcher.finish)
                     if is_near_midnight(record.occurred_at, near_midnight):
-                        carried.append(Pooled(since=day, record=record))
+                        carried.append(_pooled(day, None, record))
                     else:
-                        found.append(Discrepancy(DiscrepancyKind.HUB_ONLY, record.kind, record.object_id,
-                                                 (FieldDiff("status", record.status, None),), record=record))
+                        found.append(_discrepancy(DiscrepancyKind.HUB_ONLY, record.kind, record.object_id,
+                                                  (_field_diff("status", record.status, None),), None, record, None))
             if release:
                 self.release()
             # The residue: DayMatcher on its keys' rows and records, in their original order, with the pool.
@@ -466,7 +471,32 @@ _ROW_AT: Final = slice(4, 4 + len(ROW_COLUMNS))
 _RECORD_AT: Final = slice(4 + len(ROW_COLUMNS), 4 + len(ROW_COLUMNS) + len(RECORD_COLUMNS))
 
 
-def _row_of(outcome: tuple[Any, ...]) -> StatementRow:
+_discrepancy = builder(Discrepancy)
+_field_diff = builder(FieldDiff)
+_pooled = builder(Pooled)
+_statement_row = builder(StatementRow)
+_hub_record = builder(HubRecord)
+
+
+def _money_cache() -> Callable[[int, str], Money]:
+    """``Money(minor, currency)``, each distinct value built (and checked) once and then shared: a day's
+    differences repeat the same fees and amounts (a pair that differs in one field has the other equal on both
+    sides), and equal frozen values are interchangeable."""
+    made: dict[tuple[int, str], Money] = {}
+
+    def money(minor: int, currency: str) -> Money:
+        if minor.__class__ is not int:  # (a bool would find its int's Money): Money's own error
+            return Money(minor, currency)
+        key = (minor, currency)
+        value = made.get(key)
+        if value is None:
+            value = made[key] = Money(minor, currency)
+        return value
+
+    return money
+
+
+def _row_of(outcome: tuple[Any, ...], money: Callable[[int, str], Money] = Money) -> StatementRow:
     """``statement_row`` of the outcome's row: the same value (and, for an unknown kind, the same error), built
     with fewer calls (the kind looked up, not parsed; positional fields)."""
     values = outcome[_ROW_AT]
@@ -474,31 +504,20 @@ def _row_of(outcome: tuple[Any, ...]) -> StatementRow:
     object_kind = _KIND_OF.get(kind)
     if object_kind is None:
         return statement_row(values)
-    money = Money(amount, currency)
-    return StatementRow(object_kind, object_id, channel_ref, money, status, _moment(occurred_at),
-                        None if fee is None else Money(fee, fee_currency or currency), attempt_id, line)
+    return _statement_row(object_kind, object_id, channel_ref, money(amount, currency), status, _moment(occurred_at),
+                          None if fee is None else money(fee, fee_currency or currency), attempt_id, line)
 
 
-def _record_of(outcome: tuple[Any, ...], row: StatementRow | None) -> HubRecord:
-    """``hub_record`` of the outcome's record: the same value, built with fewer calls. Its amount and expected
-    fee are the row's own ``Money`` values when they are equal (most pairs differ in one field only): equal
-    frozen values, one construction fewer each."""
+def _record_of(outcome: tuple[Any, ...], money: Callable[[int, str], Money] = Money) -> HubRecord:
+    """``hub_record`` of the outcome's record: the same value, built with fewer calls."""
     values = outcome[_RECORD_AT]
     kind, object_id, channel_ref, amount, currency, status, occurred_at, attempt_id, fee, fee_currency = values
     object_kind = _KIND_OF.get(kind)
     if object_kind is None:
         return hub_record(values)
-    money = _same_money(row.amount if row is not None else None, amount, currency)
-    expected = None if fee is None else _same_money(row.fee if row is not None else None, fee, fee_currency or currency)
-    return HubRecord(object_kind, object_id, channel_ref, money, status,
-                     datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at,
-                     attempt_id, expected)
-
-
-def _same_money(known: Money | None, minor: Any, currency: Any) -> Money:
-    if known is not None and type(minor) is int and known.minor == minor and known.currency == currency:
-        return known
-    return Money(minor, currency)
+    return _hub_record(object_kind, object_id, channel_ref, money(amount, currency), status,
+                       datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at,
+                       attempt_id, None if fee is None else money(fee, fee_currency or currency))
 
 
 def _quoted(path: str) -> str:

@@ -126,9 +126,12 @@ def differences(row: StatementRow, record: HubRecord) -> tuple[FieldDiff, ...]:
         found.append(FieldDiff("currency", record.amount.currency, row.amount.currency))
     if row.amount.minor != record.amount.minor:
         found.append(FieldDiff("amount", record.amount.to_decimal_string(), row.amount.to_decimal_string()))
-    if record.expected_fee is not None and row.fee != record.expected_fee:
-        found.append(FieldDiff("fee", _fee_text(record.expected_fee, record.amount),
-                               _fee_text(row.fee, row.amount) if row.fee is not None else None))
+    fee, expected = row.fee, record.expected_fee
+    # ``fee != expected``, read field by field (one Money shared by both sides is equal at once)
+    if expected is not None and fee is not expected and (
+            fee is None or fee.minor != expected.minor or fee.currency != expected.currency):
+        found.append(FieldDiff("fee", _fee_text(expected, record.amount),
+                               _fee_text(fee, row.amount) if fee is not None else None))
     return tuple(found)
 
 

@@ -15,6 +15,7 @@ import pytest
 import test_matching as cases  # the matching cases, from this directory (pytest puts it on sys.path)
 
 from chalicelib.channels.base import StatementKind, StatementRow
+from chalicelib.domain.money import Money
 from chalicelib.recon import columnar
 from chalicelib.recon.hub_records import hub_record
 from chalicelib.recon.matching import (
@@ -132,9 +133,9 @@ def test_only_differences_become_python_values(monkeypatch: pytest.MonkeyPatch) 
     built: list[str] = []
     real = columnar._row_of
 
-    def counted(outcome: Any) -> StatementRow:
+    def counted(outcome: Any, money: Any) -> StatementRow:
         built.append(outcome[columnar._ROW_AT][1])  # the row's object_id
-        return real(outcome)
+        return real(outcome, money)
 
     monkeypatch.setattr(columnar, "_row_of", counted)
     with columnar.Workspace() as space:
@@ -191,9 +192,9 @@ def test_differences_are_built_with_the_collector_paused_and_it_comes_back(monke
     seen: list[bool] = []
     real = columnar._row_of
 
-    def watched(outcome: Any) -> StatementRow:
+    def watched(outcome: Any, money: Any) -> StatementRow:
         seen.append(gc.isenabled())
-        return real(outcome)
+        return real(outcome, money)
 
     monkeypatch.setattr(columnar, "_row_of", watched)
     assert gc.isenabled()
@@ -228,20 +229,24 @@ def test_outcome_values_are_the_engine_functions_values_sharing_equal_money() ->
     row = ("payment", "att_1", "wx_1", 1000, "CNY", "succeeded", 6, "CNY", "2024-05-19T10:00:00+08:00", None, 3)
     same = ("payment", "att_1", "wx_1", 1000, "CNY", "failed", "2024-05-19T02:00:00Z", None, 6, "CNY")
     other = ("refund", "re_1", None, 999, "USD", "succeeded", "2024-05-19T02:00:00.5Z", "att_0", None, None)
-    built_row = columnar._row_of((1, 1, 0, None, *row, *same))
-    assert built_row == statement_row(row)
-    record = columnar._record_of((1, 1, 0, None, *row, *same), built_row)
+    money = columnar._money_cache()
+    built_row = columnar._row_of((1, 1, 0, None, *row, *same), money)
+    assert built_row == statement_row(row) and repr(built_row) == repr(statement_row(row))
+    record = columnar._record_of((1, 1, 0, None, *row, *same), money)
     assert record == hub_record(same)
     assert record.amount is built_row.amount and record.expected_fee is built_row.fee  # one Money each, not two
-    alone = columnar._record_of((None, 1, 0, None, *([None] * len(row)), *other), None)
+    alone = columnar._record_of((None, 1, 0, None, *([None] * len(row)), *other), money)
     assert alone == hub_record(other) and alone.expected_fee is None
-    differing = columnar._record_of((1, 1, 0, None, *row, *other), built_row)
+    differing = columnar._record_of((1, 1, 0, None, *row, *other), money)
     assert differing == hub_record(other) and differing.amount is not built_row.amount
     for bad in (("transfer", *row[1:]),):  # an unknown kind: the engine's own error, naming the line
         with pytest.raises(ValueError, match="statement line 3: unknown kind 'transfer'"):
             columnar._row_of((1, None, 0, None, *bad, *([None] * len(same))))
     with pytest.raises(ValueError):
-        columnar._record_of((None, 1, 0, None, *([None] * len(row)), "transfer", *other[1:]), None)
+        columnar._record_of((None, 1, 0, None, *([None] * len(row)), "transfer", *other[1:]), money)
     with pytest.raises(ValueError, match="unsupported currency"):  # Money still checks what it is given
         columnar._record_of((None, 1, 0, None, *([None] * len(row)), "refund", "re_1", None, 1, "XXX", "succeeded",
-                             "2024-05-19T02:00:00Z", None, None, None), None)
+                             "2024-05-19T02:00:00Z", None, None, None), money)
+    assert money(1000, "CNY") is money(1000, "CNY") == Money(1000, "CNY")
+    with pytest.raises(TypeError):  # a bool is no amount, even one equal to a cached int
+        money(True, "CNY")
