@@ -251,7 +251,7 @@ class Workspace:
         # field (``builder``).
         money = _money_cache()
         with _collector_paused():
-            for outcome in self._outcomes():
+            for outcome in self._outcomes(residue_keys):
                 what = outcome[2]
                 if what:
                     if what == _REPEAT:  # a repeated row (DayMatcher._duplicate): its first row's line is known
@@ -326,6 +326,7 @@ class Workspace:
         con.execute("""
             CREATE OR REPLACE TABLE residue AS
             SELECT k FROM many WHERE records_many UNION SELECT hash(kind, object_id) FROM pool_keys""")
+        residue_keys = self.count("residue")
         # A key only rows repeat is what DayMatcher makes of it: its first row (in file order) is judged like a
         # key's only row, and each later one is a duplicate_row naming the first one's line. The window runs on
         # the repeated hashes' rows alone, by the key's text (two keys sharing a hash are told apart here).
@@ -346,7 +347,8 @@ class Workspace:
         # smaller hash table. ``_acceptable`` has made sure every kind is payment or refund.
         judged = """SELECT kind = 'refund' AS refund, object_id, amount, currency, status = 'succeeded' AS moved, fee,
                            coalesce(nullif(fee_currency, ''), currency) AS fee_currency, seq"""
-        single = "WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)"
+        # (without residue keys, as on most days, nothing is filtered out: no key is hashed)
+        single = "WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)" if residue_keys else "WHERE true"
         con.execute(f"""
             CREATE OR REPLACE TABLE decided AS
             SELECT r.refund IS NOT NULL AS has_row,
@@ -359,24 +361,26 @@ class Workspace:
         totals = con.execute("""
             SELECT currency, count(*), count(*) FILTER (WHERE moved), coalesce(sum(signed) FILTER (WHERE moved), 0)
             FROM decided WHERE agree GROUP BY currency""").fetchall()
-        return totals, self.count("residue")
+        return totals, residue_keys
 
-    def _outcomes(self) -> Iterator[tuple[Any, ...]]:
+    def _outcomes(self, residue_keys: int) -> Iterator[tuple[Any, ...]]:
         """What ``decided`` leaves to Python, streamed in batches, with the repeated rows and the residue keys'
         rows and records: one query, in which each side's columns are read in full once and joined by position
         (the residue's positions come from a scan of the key columns). Each tuple: the row's and the record's
         positions (``seq``), what it is (``_OUTCOME``: a pair that differs, a row alone or a succeeded record
         alone; ``_REPEAT``: a repeated row; ``_RESIDUE_ROW``, ``_RESIDUE_RECORD``), a repeated row's first
-        line, the row's columns, the record's (what ``_row_of`` / ``_record_of`` read)."""
+        line, the row's columns, the record's (what ``_row_of`` / ``_record_of`` read). Without residue keys no
+        side is scanned for them."""
         residue = "hash(kind, object_id) IN (SELECT k FROM residue)"
+        residue_sides = f"""
+                  UNION ALL SELECT seq, NULL, {_RESIDUE_ROW}, NULL FROM rows WHERE {residue}
+                  UNION ALL SELECT NULL, seq, {_RESIDUE_RECORD}, NULL FROM records WHERE {residue}""" if residue_keys else ""
         return self._fetch(f"""
             SELECT d.r_seq, d.h_seq, d.what, d.first_line, {", ".join(f"r.{c}" for c in ROW_COLUMNS)},
                    {", ".join(f"h.{c}" for c in RECORD_COLUMNS)}
             FROM (SELECT r_seq, h_seq, {_OUTCOME} AS what, NULL AS first_line FROM decided
                   WHERE NOT agree AND (has_row OR record_moved)
-                  UNION ALL SELECT seq, NULL, {_REPEAT}, first_line FROM repeats
-                  UNION ALL SELECT seq, NULL, {_RESIDUE_ROW}, NULL FROM rows WHERE {residue}
-                  UNION ALL SELECT NULL, seq, {_RESIDUE_RECORD}, NULL FROM records WHERE {residue}) d
+                  UNION ALL SELECT seq, NULL, {_REPEAT}, first_line FROM repeats{residue_sides}) d
             LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq""")  # noqa: S608 - our column lists
 
     def release(self) -> None:
