@@ -381,7 +381,8 @@ class Workspace:
             FROM (SELECT r_seq, h_seq, {_OUTCOME} AS what, NULL AS first_line FROM decided
                   WHERE NOT agree AND (has_row OR record_moved)
                   UNION ALL SELECT seq, NULL, {_REPEAT}, first_line FROM repeats{residue_sides}) d
-            LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq""")  # noqa: S608 - our column lists
+            LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq
+            ORDER BY coalesce(r.kind, h.kind), coalesce(r.object_id, h.object_id), d.what, r.line""")  # noqa: S608 - our column lists
 
     def release(self) -> None:
         """Drop every relation of the day: DuckDB gives their memory back, and the stored ones' files go."""
