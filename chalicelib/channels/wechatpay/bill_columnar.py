@@ -208,19 +208,20 @@ def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
     con = space.con
     try:
         space.store("bill_rows", f"""
+            SELECT *, coalesce(object_id, '') = '' AS unkeyed FROM (
             {_rows_sql(cell, "shaped")}
             FROM (SELECT n, coalesce({shaped}, false) AS shaped, {_picks(cell)}
                   FROM read_csv(?, columns={{{columns}}}, header=false, delim=',`', quote='', escape='',
                                 nullstr=?, auto_detect=false, strict_mode=false, null_padding=true,
                                 buffer_size={_CSV_BUFFER})
-                  WHERE starts_with(c0, '`') AND n < {int(copied.summary_at)}))""", [numbered, _NO_CELL])  # noqa: S608 - names and ints of our own; values go as parameters
+                  WHERE starts_with(c0, '`') AND n < {int(copied.summary_at)})))""", [numbered, _NO_CELL])  # noqa: S608 - names and ints of our own; values go as parameters
     except duckdb.Error:  # not UTF-8...: the Python parser words it
         space.drop_stored("bill_rows")
         return False
-    # One scan: whether every row is regular, and whether every one has an object_id (a payment may lack its
-    # order number: the engine then pairs by channel_ref, which the SQL path leaves to the Python engine).
-    irregular, unkeyed = space.one("SELECT count(*) FILTER (WHERE irregular), "
-                                   "count(*) FILTER (WHERE coalesce(object_id, '') = '') FROM bill_rows")
+    # One scan of flags: whether every row is regular, and whether every one has an object_id (a payment may lack
+    # its order number: the engine then pairs by channel_ref, which the SQL path leaves to the Python engine).
+    irregular, unkeyed = space.one("SELECT count(*) FILTER (WHERE irregular), count(*) FILTER (WHERE unkeyed) "
+                                   "FROM bill_rows")
     if irregular:
         space.drop_stored("bill_rows")
         return False
