@@ -64,6 +64,9 @@ BEIJING: Final = timezone(timedelta(hours=8))
 NEAR_MIDNIGHT: Final = timedelta(minutes=30)
 SUCCEEDED: Final = "succeeded"
 _DAY = timedelta(days=1)
+_BEIJING_OFFSET = timedelta(hours=8)
+_MICROSECOND = timedelta(microseconds=1)
+_DAY_US = 86_400 * 1_000_000
 
 # Plain tuples for callers that read files (no dataclass per row). Times may be datetimes or ISO 8601 text
 # (with an offset); a fee currency of None means the amount's currency.
@@ -110,11 +113,12 @@ class _Codes(dict[str, int]):
 
 def is_near_midnight(moment: datetime, window: timedelta = NEAR_MIDNIGHT) -> bool:
     """Whether ``moment`` lies within ``window`` of a Beijing midnight, before or after it."""
-    if moment.utcoffset() is None:
+    offset = moment.utcoffset()
+    if offset is None:
         raise ValueError(f"naive time {moment.isoformat()}: statement and hub times must carry an offset")
-    local = moment.astimezone(BEIJING)
-    since_midnight = local - local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return min(since_midnight, _DAY - since_midnight) <= window
+    local = moment + (_BEIJING_OFFSET - offset)  # its wall clock moved to Beijing's (the tzinfo is not read again)
+    since_midnight = ((local.hour * 60 + local.minute) * 60 + local.second) * 1_000_000 + local.microsecond
+    return min(since_midnight, _DAY_US - since_midnight) <= window // _MICROSECOND
 
 
 def differences(row: StatementRow, record: HubRecord) -> tuple[FieldDiff, ...]:
