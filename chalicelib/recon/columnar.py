@@ -7,14 +7,18 @@ A day's statement rows and hub records are in two relations, ``rows`` and ``reco
 
 ``match`` gives ``match_day_compact``'s result, difference for difference, like this:
 
-* **Residue keys** are those whose outcome depends on more than one row and one record: a (kind, object_id)
-  that two or more statement rows carry, or that a pooled row or record carries. Their rows and records (in
-  their original order) go through ``DayMatcher`` with the pool: the engine's own rules, on a few keys.
-* Every other key has at most one row and at most one record, so its outcome is its own: one full outer join
-  in SQL decides it. A pair that agrees on every field the engine judges (money moved on both sides or
-  neither, currency, amount, the expected fee) is **matched**: counted, and its moved amount summed, in SQL.
-  Everything else (a pair that differs, a row alone, a ``succeeded`` record alone) comes back as one joined
-  tuple and becomes the engine's ``Discrepancy`` or ``Pooled`` value by the engine's functions
+* **Residue keys**: a (kind, object_id) that two or more hub records carry, or that a pooled row or record
+  carries. Their rows and records (in their original order) go through ``DayMatcher`` with the pool: the
+  engine's own rules, on a few keys.
+* **Repeated rows**: of a key that two or more statement rows carry (and no residue), every row after the first
+  (in file order) is a ``duplicate_row`` naming the first one's line, as ``DayMatcher`` makes it; the first row
+  is judged like a key's only row.
+* Every other key, and each repeated key by its first row, has at most one row and at most one record, so its
+  outcome is its own: one full outer join in SQL decides it. A pair that agrees on every field the engine
+  judges (money moved on both sides or neither, currency, amount, the expected fee) is **matched**: counted,
+  and its moved amount summed, in SQL.
+  Everything else (a pair that differs, a row alone, a ``succeeded`` record alone, a repeated row) comes back as
+  one joined tuple and becomes the engine's ``Discrepancy`` or ``Pooled`` value by the engine's functions
   (``differences``, ``statement_row``, ``is_near_midnight``). A record alone that did not succeed is no
   difference and never leaves SQL.
 
