@@ -388,9 +388,12 @@ class Workspace:
         return totals, residue_keys
 
     def _outcomes(self, residue_keys: int) -> Iterator[tuple[Any, ...]]:
-        """What ``decided`` leaves to Python, streamed in batches, with the repeated rows and the residue keys'
-        rows and records: one query, in which each side's columns are read in full once and joined by position
-        (the residue's positions come from a scan of the key columns). Each tuple: the row's and the record's
+        """What ``decided`` leaves to Python, with the repeated rows and the residue keys' rows and records: one
+        query, in which each side's columns are read in full once and joined by position (the residue's positions
+        come from a scan of the key columns), fetched in batches. It is ordered as the day's differences sort (kind,
+        object_id, then a key's repeats by line): DuckDB runs it to the end on its own threads before the first
+        batch is fetched, rather than streaming it through the fetching thread, and the final sort finds them in
+        order. Each tuple: the row's and the record's
         positions (``seq``), what it is (``_OUTCOME``: a pair that differs, a row alone or a succeeded record
         alone; ``_REPEAT``: a repeated row; ``_RESIDUE_ROW``, ``_RESIDUE_RECORD``), a repeated row's first
         line, the row's columns, the record's (what ``_row_of`` / ``_record_of`` read). Without residue keys no
