@@ -391,13 +391,13 @@ class Workspace:
         """What ``decided`` leaves to Python, with the repeated rows and the residue keys' rows and records: one
         query, in which each side's columns are read in full once and joined by position (the residue's positions
         come from a scan of the key columns), fetched in batches. It is ordered as the day's differences sort (kind,
-        object_id, then a key's repeats by line): DuckDB runs it to the end on its own threads before the first
-        batch is fetched, rather than streaming it through the fetching thread, and the final sort finds them in
-        order. Each tuple: the row's and the record's
-        positions (``seq``), what it is (``_OUTCOME``: a pair that differs, a row alone or a succeeded record
-        alone; ``_REPEAT``: a repeated row; ``_RESIDUE_ROW``, ``_RESIDUE_RECORD``), a repeated row's first
-        line, the row's columns, the record's (what ``_row_of`` / ``_record_of`` read). Without residue keys no
-        side is scanned for them."""
+        object_id, then a key's repeats by line, and by position where two carry the same line, as DayMatcher
+        reports them): DuckDB runs it to the end on its own threads before the first batch is fetched, rather than
+        streaming it through the fetching thread, and the final (stable) sort finds them in order. Each tuple: the
+        row's and the record's positions (``seq``), what it is (``_OUTCOME``: a pair that differs, a row alone or a
+        succeeded record alone; ``_REPEAT``: a repeated row; ``_RESIDUE_ROW``, ``_RESIDUE_RECORD``), a repeated
+        row's first line, the row's columns, the record's (what ``_row_of`` / ``_record_of`` read). Without residue
+        keys no side is scanned for them."""
         residue = "hash(kind, object_id) IN (SELECT k FROM residue)"
         residue_sides = f"""
                   UNION ALL SELECT seq, NULL, {_RESIDUE_ROW}, NULL FROM rows WHERE {residue}
@@ -409,7 +409,7 @@ class Workspace:
                   WHERE NOT agree AND (has_row OR record_moved)
                   UNION ALL SELECT seq, NULL, {_REPEAT}, first_line FROM repeats{residue_sides}) d
             LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq
-            ORDER BY coalesce(r.kind, h.kind), coalesce(r.object_id, h.object_id), d.what, r.line""")  # noqa: S608 - our column lists
+            ORDER BY coalesce(r.kind, h.kind), coalesce(r.object_id, h.object_id), d.what, r.line, d.r_seq""")  # noqa: S608 - our column lists
 
     def _columns(self, relation: str, alias: str, columns: tuple[str, ...]) -> str:
         late = self.late.get(relation, {})
@@ -552,8 +552,7 @@ def _record_of(outcome: tuple[Any, ...], money: Callable[[int, str], Money] = Mo
     object_kind = _KIND_OF.get(kind)
     if object_kind is None:
         return hub_record(values)
-    return _hub_record(object_kind, object_id, channel_ref, money(amount, currency), status,
-                       datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at,
+    return _hub_record(object_kind, object_id, channel_ref, money(amount, currency), status, _moment(occurred_at),
                        attempt_id, None if fee is None else money(fee, fee_currency or currency))
 
 

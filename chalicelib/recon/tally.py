@@ -93,7 +93,7 @@ class Tally:
         # One scan, per (kind, currency): rows, succeeded rows, fees, the amount, the succeeded amount.
         groups = space.con.execute("""
             SELECT kind, currency, count(*), count(*) FILTER (WHERE status = 'succeeded'), coalesce(sum(fee), 0),
-                   coalesce(sum(amount), 0), coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0)
+                   sum(amount), coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0)
             FROM rows GROUP BY kind, currency ORDER BY currency, kind""").fetchall()
         for kind_name, currency, rows, succeeded, fees, total, succeeded_total in groups:
             kind = _KINDS.get(kind_name)
