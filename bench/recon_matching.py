@@ -48,9 +48,12 @@ or the script exits 1. The VERDICT line compares the headline with pandas end to
 peak against the 512 MB budget.
 
     python bench/recon_matching.py [--rows 1000000] [--data DIR] [--skip-pandas] [--duckdb-only] [--per-class-bp 100]
+                                   [--pairs 1]
 
 ``--per-class-bp`` sets how much of the day each class of difference is, in basis points (100: the benchmark's
 1 % a class, 7 % in all; 1: a real day's share). A ``--data`` directory holds one day: give each its own.
+``--pairs N`` runs the DuckDB engine and plain DuckDB N times each, one after the other, and adds a verdict on their
+median wall times (a single run of each moves by a few per cent with the machine).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -591,6 +595,9 @@ def main() -> int:
                         help="the DuckDB engine, plain DuckDB and the Python engine end to end only")
     parser.add_argument("--per-class-bp", type=int, default=100,
                         help="differences injected per class, in basis points of the day (default 100: 1 %%, 7 %% in all)")
+    parser.add_argument("--pairs", type=int, default=1,
+                        help="run the DuckDB engine and plain DuckDB this many times each, alternately, and compare "
+                             "their median wall times too (one run each by default)")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -619,6 +626,8 @@ def main() -> int:
               flush=True)
         columnar = run_child("columnar", directory, args.rows)
         duck = run_child("duckdb", directory, args.rows)
+        paired = [(columnar, duck)] + [(run_child("columnar", directory, args.rows), run_child("duckdb", directory, args.rows))
+                                       for _ in range(args.pairs - 1)]
         engine = run_child("engine", directory, args.rows)
         pandas = None if args.skip_pandas or args.duckdb_only else run_child("pandas", directory, args.rows)
         dataclasses = None if args.duckdb_only else run_child("dataclasses", directory, args.rows)
@@ -695,6 +704,16 @@ def main() -> int:
               f"{'FASTER' if by_cpu >= 1 else 'SLOWER'} by CPU ({by_cpu:.2f}x); peak {run_peak:.0f} MB against "
               f"{duck['peak_mb']:.0f} MB, {'under' if run_peak < PEAK_BUDGET_MB else 'OVER'} the {PEAK_BUDGET_MB} MB "
               f"budget; {columnar['clean']:,} of {rows:,} rows matched in SQL")
+        if len(paired) > 1:
+            engine_walls = [wall([run["laps"]["total"]]) for run, _ in paired]
+            plain_walls = [wall(list(run["laps"].values())) for _, run in paired]
+            ratios = [plain / mine for mine, plain in zip(engine_walls, plain_walls, strict=True)]
+            ratio = statistics.median(plain_walls) / statistics.median(engine_walls)
+            peaks = [run["peak_mb"] for run, _ in paired]
+            print(f"VERDICT over {len(paired)} alternating runs each: median wall {statistics.median(engine_walls):.2f} s "
+                  f"against {statistics.median(plain_walls):.2f} s, {'FASTER' if ratio >= 1 else 'SLOWER'} by wall "
+                  f"({ratio:.2f}x; per run {', '.join(f'{r:.2f}' for r in ratios)}); the engine's peak "
+                  f"{min(peaks):.0f}-{max(peaks):.0f} MB")
         headline, peak = [engine["laps"]["total"]], engine["peak_mb"]
         budget = f"{'under' if peak < PEAK_BUDGET_MB else 'OVER'} the {PEAK_BUDGET_MB} MB budget"
         if pandas and dataclasses:

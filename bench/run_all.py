@@ -68,7 +68,8 @@ def main() -> int:
                         help=f"recon_matching.py on {RECON_ROWS_QUICK:,} rows instead of {RECON_ROWS:,} (for CI)")
     args = parser.parse_args()
     recon_rows = ["--rows", str(RECON_ROWS_QUICK if args.quick else RECON_ROWS)]
-    script_args = {"recon_matching.py": recon_rows, "recon_shards.py": recon_rows}
+    # recon_matching.py: the DuckDB engine and plain DuckDB three times each, alternately, compared by median
+    script_args = {"recon_matching.py": [*recon_rows, "--pairs", "3"], "recon_shards.py": recon_rows}
     if args.quick:  # moto_transactions.py: 10,000 payments take several minutes
         script_args["moto_transactions.py"] = ["--payments", "2000", "--before", "100", "--put-anchor", "500"]
     print(machine_header(), flush=True)

@@ -74,3 +74,24 @@ def value_class(cls: Any = None, /, *, slots: bool = False) -> Any:
         return made
 
     return wrap if cls is None else wrap(cls)
+
+
+def builder(cls: type[T]) -> Callable[..., T]:
+    """A positional constructor of a slotted value class that has no ``__post_init__``: ``builder(C)(*values)`` is
+    the instance ``C(*values)`` would be (every field given, in order), made by storing each field through its
+    slot instead of through the frozen class's ``__init__`` (which goes through ``object.__setattr__`` per field):
+    ~0.5 us instead of ~1 us for a class of nine fields on CPython 3.11. For loops that make tens of thousands of
+    values (the DuckDB engine's differences). A class with a ``__post_init__`` is refused: its checks would be
+    skipped."""
+    if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__qualname__} is not a slotted value class")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__qualname__} checks its values in __post_init__: construct it")
+    names = [f.name for f in dataclasses.fields(cls)]
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls,
+                             **{f"set_{name}": cls.__dict__[name].__set__ for name in names}}
+    body = "".join(f"    set_{name}(value, {name})\n" for name in names)
+    exec(f"def build({', '.join(names)}):\n    value = new(cls)\n{body}    return value\n", scope)  # noqa: S102 - field names of a dataclass
+    built: Callable[..., T] = scope["build"]
+    built.__qualname__ = f"builder({cls.__qualname__})"
+    return built

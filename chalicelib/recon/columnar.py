@@ -7,14 +7,18 @@ A day's statement rows and hub records are in two relations, ``rows`` and ``reco
 
 ``match`` gives ``match_day_compact``'s result, difference for difference, like this:
 
-* **Residue keys** are those whose outcome depends on more than one row and one record: a (kind, object_id)
-  that two or more statement rows carry, or that a pooled row or record carries. Their rows and records (in
-  their original order) go through ``DayMatcher`` with the pool: the engine's own rules, on a few keys.
-* Every other key has at most one row and at most one record, so its outcome is its own: one full outer join
-  in SQL decides it. A pair that agrees on every field the engine judges (money moved on both sides or
-  neither, currency, amount, the expected fee) is **matched**: counted, and its moved amount summed, in SQL.
-  Everything else (a pair that differs, a row alone, a ``succeeded`` record alone) comes back as one joined
-  tuple and becomes the engine's ``Discrepancy`` or ``Pooled`` value by the engine's functions
+* **Residue keys**: a (kind, object_id) that two or more hub records carry, or that a pooled row or record
+  carries. Their rows and records (in their original order) go through ``DayMatcher`` with the pool: the
+  engine's own rules, on a few keys.
+* **Repeated rows**: of a key that two or more statement rows carry (and no residue), every row after the first
+  (in file order) is a ``duplicate_row`` naming the first one's line, as ``DayMatcher`` makes it; the first row
+  is judged like a key's only row.
+* Every other key, and each repeated key by its first row, has at most one row and at most one record, so its
+  outcome is its own: one full outer join in SQL decides it. A pair that agrees on every field the engine
+  judges (money moved on both sides or neither, currency, amount, the expected fee) is **matched**: counted,
+  and its moved amount summed, in SQL.
+  Everything else (a pair that differs, a row alone, a ``succeeded`` record alone, a repeated row) comes back as
+  one joined tuple and becomes the engine's ``Discrepancy`` or ``Pooled`` value by the engine's functions
   (``differences``, ``statement_row``, ``is_near_midnight``). A record alone that did not succeed is no
   difference and never leaves SQL.
 
@@ -49,6 +53,7 @@ import duckdb
 
 from chalicelib.channels.base import StatementRow
 from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money
+from chalicelib.domain.value_class import builder
 from chalicelib.recon.hub_records import hub_record
 from chalicelib.recon.matching import (
     _KIND_BY_FIELD,
@@ -118,6 +123,9 @@ class Workspace:
         self.in_order: dict[str, Callable[[], Iterable[Any]]] = {}
         # What ``store`` kept in files (shared with the workspace's cursors): ``release`` removes them.
         self.stored: set[str] = set()
+        # Columns a reader's view computes that the outcome query computes itself, from other columns of the view,
+        # after its join (``late``): shared with the workspace's cursors.
+        self.late: dict[str, dict[str, str]] = {}
         self.stats: dict[str, int] = {}  # what the last match decided where (for the bench)
 
     def __enter__(self) -> Workspace:
@@ -183,6 +191,13 @@ class Workspace:
         pass over the lines, everything ``match`` asks of that relation before deciding in SQL (no second scan)."""
         self.vetted.add(relation)
 
+    def compute_late(self, relation: str, column: str, expression: str) -> None:
+        """A reader's view says how ``column`` is computed from its other columns (``expression``, a SQL expression
+        with ``{t}`` for the relation's alias): the outcome query computes it after its join, on the few rows it
+        keeps, instead of reading the view's column, which the view computes for every row it scans (the bill's
+        time formatted as text: ~0.03 s on 1M rows)."""
+        self.late.setdefault(relation, {})[column] = expression
+
     def load_concurrently(self, *loads: Callable[[Workspace], Any]) -> list[Any]:
         """Run readers at once, each on its own connection (DuckDB releases the GIL while it reads): a gzip
         file is decompressed by one thread, so the statement and the export are read side by side."""
@@ -245,19 +260,28 @@ class Workspace:
             matched += int(count)
             if moved:
                 matched_amount[currency] = int(total)
-        # Python's cyclic collector is paused while the differences become values (``_collector_paused``).
+        # Python's cyclic collector is paused while the differences become values (``_collector_paused``). Equal
+        # amounts share one Money (``_money_cache``); the values without checks of their own are built field by
+        # field (``builder``).
+        money = _money_cache()
         with _collector_paused():
-            for outcome in self._outcomes():
+            for outcome in self._outcomes(residue_keys):
                 what = outcome[2]
-                if what:  # a residue key's row or record, kept with its position
-                    if what == 1:
+                if what:
+                    if what == _REPEAT:  # a repeated row (DayMatcher._duplicate): its first row's line is known
+                        built += 1
+                        repeat = _row_of(outcome, money)
+                        found.append(_discrepancy(DiscrepancyKind.DUPLICATE_ROW, repeat.kind, repeat.object_id,
+                                                  (_field_diff("duplicate_of", None, f"line {outcome[3]}"),), repeat,
+                                                  None, None))
+                    elif what == _RESIDUE_ROW:  # a residue key's row or record, kept with its position
                         residue_rows.append((outcome[0], outcome[_ROW_AT]))
                     else:
                         residue_records.append((outcome[1], outcome[_RECORD_AT]))
                     continue
                 built += 1
-                row = _row_of(outcome) if outcome[0] is not None else None
-                record = _record_of(outcome, row) if outcome[1] is not None else None
+                row = _row_of(outcome, money) if outcome[0] is not None else None
+                record = _record_of(outcome, money) if outcome[1] is not None else None
                 if row is not None and record is not None:  # a pair: what DayMatcher._judge_pair decides
                     reasons = differences(row, record)
                     if not reasons:  # SQL's three-valued logic was stricter than the engine: a match
@@ -268,20 +292,20 @@ class Workspace:
                             currency = row.amount.currency
                             matched_amount[currency] = matched_amount.get(currency, 0) + signed
                         continue
-                    found.append(Discrepancy(_KIND_BY_FIELD[reasons[0].field], row.kind, row.object_id,
-                                             reasons, row=row, record=record))
+                    found.append(_discrepancy(_KIND_BY_FIELD[reasons[0].field], row.kind, row.object_id, reasons,
+                                              row, record, None))
                 elif row is not None:  # a row no record pairs with (DayMatcher._judge_row)
                     if is_near_midnight(row.occurred_at, near_midnight):
-                        carried.append(Pooled(since=day, row=row))
+                        carried.append(_pooled(day, row, None))
                     else:
-                        found.append(Discrepancy(DiscrepancyKind.CHANNEL_ONLY, row.kind, row.object_id,
-                                                 (FieldDiff("status", None, row.status),), row=row))
+                        found.append(_discrepancy(DiscrepancyKind.CHANNEL_ONLY, row.kind, row.object_id,
+                                                  (_field_diff("status", None, row.status),), row, None, None))
                 elif record is not None:  # a succeeded record no row pairs with (DayMatcher.finish)
                     if is_near_midnight(record.occurred_at, near_midnight):
-                        carried.append(Pooled(since=day, record=record))
+                        carried.append(_pooled(day, None, record))
                     else:
-                        found.append(Discrepancy(DiscrepancyKind.HUB_ONLY, record.kind, record.object_id,
-                                                 (FieldDiff("status", record.status, None),), record=record))
+                        found.append(_discrepancy(DiscrepancyKind.HUB_ONLY, record.kind, record.object_id,
+                                                  (_field_diff("status", record.status, None),), None, record, None))
             if release:
                 self.release()
             # The residue: DayMatcher on its keys' rows and records, in their original order, with the pool.
@@ -301,54 +325,95 @@ class Workspace:
             return matcher.result(found)
 
     def _decide(self) -> tuple[list[tuple[Any, ...]], int]:
-        """The keys decided in SQL: the residue keys (``residue``: hashes of the keys two or more rows carry, or
-        two or more records, or a pooled item), then one narrow join deciding every other key (``decided``).
-        Returns the matched pairs' counts and sums per currency, and how many residue keys."""
+        """The keys decided in SQL. First the keys that are not one row and one record: ``residue`` (hashes of
+        the keys two or more records carry, or a pooled item) and ``repeats`` (the rows after the first of a
+        key two or more rows carry and the residue does not hold, each with its first row's line). Then one
+        narrow join decides every other key, and each repeated key by its first row (``decided``). Returns the
+        matched pairs' counts and sums per currency, and how many residue keys."""
         con = self.con
         con.execute("""
+            CREATE OR REPLACE TABLE many AS
+            SELECT k, count(*) FILTER (WHERE NOT is_row) > 1 AS records_many
+            FROM (SELECT hash(kind, object_id) AS k, true AS is_row FROM rows
+                  UNION ALL SELECT hash(kind, object_id), false FROM records)
+            GROUP BY k HAVING count(*) FILTER (WHERE is_row) > 1 OR count(*) FILTER (WHERE NOT is_row) > 1""")
+        con.execute("""
             CREATE OR REPLACE TABLE residue AS
-            SELECT k FROM (SELECT hash(kind, object_id) AS k, true AS is_row FROM rows
-                           UNION ALL SELECT hash(kind, object_id), false FROM records)
-            GROUP BY k HAVING count(*) FILTER (WHERE is_row) > 1 OR count(*) FILTER (WHERE NOT is_row) > 1
-            UNION SELECT hash(kind, object_id) FROM pool_keys""")
-        # The keys each side has once and the pool does not touch; a key's rows and records are joined on the
-        # strings, filtered on a 64-bit hash of the key first (a hash shared by two keys only makes both residue).
-        # Only the outcome flags, the matched amounts and each side's position are kept (no key text: the
-        # differences are fetched by position). Each side's judged values are narrowed before the join (the kind
-        # as a flag, whether money moved, the fee's currency resolved): a smaller hash table. ``_acceptable`` has
-        # made sure every kind is payment or refund.
+            SELECT k FROM many WHERE records_many UNION SELECT hash(kind, object_id) FROM pool_keys""")
+        residue_keys = self.count("residue")
+        # A key only rows repeat is what DayMatcher makes of it: its first row (in file order) is judged like a
+        # key's only row, and each later one is a duplicate_row naming the first one's line. The window runs on
+        # the repeated hashes' rows alone, by the key's text (two keys sharing a hash are told apart here).
+        con.execute("""
+            CREATE OR REPLACE TABLE repeats AS
+            SELECT seq, first_line FROM (
+                SELECT seq, row_number() OVER by_key AS nth, first_value(line) OVER by_key AS first_line
+                FROM rows
+                WHERE hash(kind, object_id) IN (SELECT k FROM many WHERE NOT records_many
+                                                EXCEPT SELECT k FROM residue)
+                WINDOW by_key AS (PARTITION BY kind, object_id ORDER BY seq))
+            WHERE nth > 1""")
+        # The keys each side has once (a repeated key's first row included) and the pool does not touch; a key's
+        # row and record are joined on the strings, filtered on a 64-bit hash of the key first (a hash two keys
+        # with records share only makes both residue). Only the outcome flags, the matched amounts and each side's
+        # position are kept (no key text: the differences are fetched by position). Each side's judged values are
+        # narrowed before the join (the kind as a flag, whether money moved, the fee's currency resolved): a
+        # smaller hash table. ``_acceptable`` has made sure every kind is payment or refund.
         judged = """SELECT kind = 'refund' AS refund, object_id, amount, currency, status = 'succeeded' AS moved, fee,
                            coalesce(nullif(fee_currency, ''), currency) AS fee_currency, seq"""
-        single = "WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)"
+        # (without residue keys, as on most days, nothing is filtered out: no key is hashed)
+        single = "WHERE hash(kind, object_id) NOT IN (SELECT k FROM residue)" if residue_keys else "WHERE true"
+        # A pair that agrees is only counted and summed: ``decided`` keeps one row per currency for them (``agree``)
+        # and one per pair or side left alone that does not (a table of ~60,000 rows on the benchmark's day, not
+        # of 1M: less memory beside the differences' Python values).
         con.execute(f"""
             CREATE OR REPLACE TABLE decided AS
-            SELECT r.refund IS NOT NULL AS has_row,
-                   coalesce(r.amount = h.amount AND r.currency = h.currency AND r.moved = h.moved
-                            AND (h.fee IS NULL OR (r.fee = h.fee AND r.fee_currency = h.fee_currency)), false) AS agree,
-                   r.currency, r.moved, h.moved AS record_moved,
-                   CASE WHEN r.refund THEN -r.amount ELSE r.amount END AS signed, r.seq AS r_seq, h.seq AS h_seq
-            FROM ({judged} FROM rows {single}) r
-            FULL JOIN ({judged} FROM records {single}) h ON r.refund = h.refund AND r.object_id = h.object_id""")  # noqa: S608 - our own SQL
-        totals = con.execute("""
-            SELECT currency, count(*), count(*) FILTER (WHERE moved), coalesce(sum(signed) FILTER (WHERE moved), 0)
-            FROM decided WHERE agree GROUP BY currency""").fetchall()
-        return totals, self.count("residue")
+            SELECT agree, CASE WHEN agree THEN currency END AS currency,
+                   CASE WHEN NOT agree THEN has_row END AS has_row,
+                   CASE WHEN NOT agree THEN record_moved END AS record_moved,
+                   CASE WHEN NOT agree THEN r_seq END AS r_seq, CASE WHEN NOT agree THEN h_seq END AS h_seq,
+                   count(*) AS pairs, count(*) FILTER (WHERE moved) AS moved_pairs,
+                   coalesce(sum(signed) FILTER (WHERE moved), 0) AS moved_sum
+            FROM (SELECT r.refund IS NOT NULL AS has_row,
+                         coalesce(r.amount = h.amount AND r.currency = h.currency AND r.moved = h.moved
+                                  AND (h.fee IS NULL OR (r.fee = h.fee AND r.fee_currency = h.fee_currency)),
+                                  false) AS agree,
+                         r.currency, r.moved, h.moved AS record_moved,
+                         CASE WHEN r.refund THEN -r.amount ELSE r.amount END AS signed, r.seq AS r_seq, h.seq AS h_seq
+                  FROM ({judged} FROM rows {single} AND seq NOT IN (SELECT seq FROM repeats)) r
+                  FULL JOIN ({judged} FROM records {single}) h ON r.refund = h.refund AND r.object_id = h.object_id)
+            GROUP BY ALL""")  # noqa: S608 - our own SQL
+        totals = con.execute(
+            "SELECT currency, pairs, moved_pairs, moved_sum FROM decided WHERE agree ORDER BY currency").fetchall()
+        return totals, residue_keys
 
-    def _outcomes(self) -> Iterator[tuple[Any, ...]]:
-        """What ``decided`` leaves to Python, streamed in batches (DuckDB finds the next batch on its threads
-        while this one becomes values), with the residue keys' rows and records: one query, in which each side's
-        columns are read in full once and joined by position (the residue's positions come from a scan of the
-        key columns). Each tuple: the row's and the record's positions (``seq``), what it is (0: an
-        outcome, i.e. a pair that differs, a row alone or a succeeded record alone; 1: a residue row; 2: a residue
-        record), the row's columns, the record's (what ``_row_of`` / ``_record_of`` read)."""
+    def _outcomes(self, residue_keys: int) -> Iterator[tuple[Any, ...]]:
+        """What ``decided`` leaves to Python, with the repeated rows and the residue keys' rows and records: one
+        query, in which each side's columns are read in full once and joined by position (the residue's positions
+        come from a scan of the key columns), fetched in batches. It is ordered as the day's differences sort (kind,
+        object_id, then a key's repeats by line, and by position where two carry the same line, as DayMatcher
+        reports them): DuckDB runs it to the end on its own threads before the first batch is fetched, rather than
+        streaming it through the fetching thread, and the final (stable) sort finds them in order. Each tuple: the
+        row's and the record's positions (``seq``), what it is (``_OUTCOME``: a pair that differs, a row alone or a
+        succeeded record alone; ``_REPEAT``: a repeated row; ``_RESIDUE_ROW``, ``_RESIDUE_RECORD``), a repeated
+        row's first line, the row's columns, the record's (what ``_row_of`` / ``_record_of`` read). Without residue
+        keys no side is scanned for them."""
         residue = "hash(kind, object_id) IN (SELECT k FROM residue)"
+        residue_sides = f"""
+                  UNION ALL SELECT seq, NULL, {_RESIDUE_ROW}, NULL FROM rows WHERE {residue}
+                  UNION ALL SELECT NULL, seq, {_RESIDUE_RECORD}, NULL FROM records WHERE {residue}""" if residue_keys else ""  # noqa: S608 - our own SQL
         return self._fetch(f"""
-            SELECT d.r_seq, d.h_seq, d.what, {", ".join(f"r.{c}" for c in ROW_COLUMNS)},
-                   {", ".join(f"h.{c}" for c in RECORD_COLUMNS)}
-            FROM (SELECT r_seq, h_seq, 0 AS what FROM decided WHERE NOT agree AND (has_row OR record_moved)
-                  UNION ALL SELECT seq, NULL, 1 FROM rows WHERE {residue}
-                  UNION ALL SELECT NULL, seq, 2 FROM records WHERE {residue}) d
-            LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq""")  # noqa: S608 - our column lists
+            SELECT d.r_seq, d.h_seq, d.what, d.first_line, {self._columns("rows", "r", ROW_COLUMNS)},
+                   {self._columns("records", "h", RECORD_COLUMNS)}
+            FROM (SELECT r_seq, h_seq, {_OUTCOME} AS what, NULL AS first_line FROM decided
+                  WHERE NOT agree AND (has_row OR record_moved)
+                  UNION ALL SELECT seq, NULL, {_REPEAT}, first_line FROM repeats{residue_sides}) d
+            LEFT JOIN rows r ON r.seq = d.r_seq LEFT JOIN records h ON h.seq = d.h_seq
+            ORDER BY coalesce(r.kind, h.kind), coalesce(r.object_id, h.object_id), d.what, r.line, d.r_seq""")  # noqa: S608 - our column lists
+
+    def _columns(self, relation: str, alias: str, columns: tuple[str, ...]) -> str:
+        late = self.late.get(relation, {})
+        return ", ".join(late[c].format(t=alias) if c in late else f"{alias}.{c}" for c in columns)
 
     def release(self) -> None:
         """Drop every relation of the day: DuckDB gives their memory back, and the stored ones' files go."""
@@ -358,6 +423,7 @@ class Workspace:
             self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
         self.vetted.clear()
         self.in_order.clear()
+        self.late.clear()
         for name in ("rows", "records"):
             self.con.execute(f"CREATE TABLE {name} ({ROWS_SCHEMA if name == 'rows' else RECORDS_SCHEMA})")
 
@@ -396,7 +462,7 @@ class Workspace:
         bad_rows = 0 if "rows" in self.vetted else self.one(f"""
             SELECT count(*) FROM rows WHERE kind IS NULL OR kind NOT IN ('payment', 'refund')
                 OR coalesce(object_id, '') = '' OR amount IS NULL OR currency IS NULL OR status IS NULL
-                OR currency NOT IN ({marks}) OR occurred_at IS NULL
+                OR currency NOT IN ({marks}) OR occurred_at IS NULL OR line IS NULL
                 OR (fee IS NOT NULL AND coalesce(nullif(fee_currency, ''), currency) NOT IN ({marks}))""",  # noqa: S608 - placeholders only
                             [*currencies, *currencies])[0]
         return bad_records == 0 and statuses < 256 and bad_rows == 0
@@ -435,13 +501,39 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-# Positions in a fetched outcome: the row's and the record's positions (seq), what it is (``_outcomes``), then a
-# row's ROW_COLUMNS, then a record's RECORD_COLUMNS.
-_ROW_AT: Final = slice(3, 3 + len(ROW_COLUMNS))
-_RECORD_AT: Final = slice(3 + len(ROW_COLUMNS), 3 + len(ROW_COLUMNS) + len(RECORD_COLUMNS))
+# What a fetched outcome is (``_outcomes``), and where its parts are: the row's and the record's positions (seq),
+# what it is, a repeated row's first line, then a row's ROW_COLUMNS, then a record's RECORD_COLUMNS.
+_OUTCOME, _REPEAT, _RESIDUE_ROW, _RESIDUE_RECORD = 0, 1, 2, 3
+_ROW_AT: Final = slice(4, 4 + len(ROW_COLUMNS))
+_RECORD_AT: Final = slice(4 + len(ROW_COLUMNS), 4 + len(ROW_COLUMNS) + len(RECORD_COLUMNS))
 
 
-def _row_of(outcome: tuple[Any, ...]) -> StatementRow:
+_discrepancy = builder(Discrepancy)
+_field_diff = builder(FieldDiff)
+_pooled = builder(Pooled)
+_statement_row = builder(StatementRow)
+_hub_record = builder(HubRecord)
+
+
+def _money_cache() -> Callable[[int, str], Money]:
+    """``Money(minor, currency)``, each distinct value built (and checked) once and then shared: a day's
+    differences repeat the same fees and amounts (a pair that differs in one field has the other equal on both
+    sides), and equal frozen values are interchangeable."""
+    made: dict[tuple[int, str], Money] = {}
+
+    def money(minor: int, currency: str) -> Money:
+        if minor.__class__ is not int:  # (a bool would find its int's Money): Money's own error
+            return Money(minor, currency)
+        key = (minor, currency)
+        value = made.get(key)
+        if value is None:
+            value = made[key] = Money(minor, currency)
+        return value
+
+    return money
+
+
+def _row_of(outcome: tuple[Any, ...], money: Callable[[int, str], Money] = Money) -> StatementRow:
     """``statement_row`` of the outcome's row: the same value (and, for an unknown kind, the same error), built
     with fewer calls (the kind looked up, not parsed; positional fields)."""
     values = outcome[_ROW_AT]
@@ -449,31 +541,19 @@ def _row_of(outcome: tuple[Any, ...]) -> StatementRow:
     object_kind = _KIND_OF.get(kind)
     if object_kind is None:
         return statement_row(values)
-    money = Money(amount, currency)
-    return StatementRow(object_kind, object_id, channel_ref, money, status, _moment(occurred_at),
-                        None if fee is None else Money(fee, fee_currency or currency), attempt_id, line)
+    return _statement_row(object_kind, object_id, channel_ref, money(amount, currency), status, _moment(occurred_at),
+                          None if fee is None else money(fee, fee_currency or currency), attempt_id, line)
 
 
-def _record_of(outcome: tuple[Any, ...], row: StatementRow | None) -> HubRecord:
-    """``hub_record`` of the outcome's record: the same value, built with fewer calls. Its amount and expected
-    fee are the row's own ``Money`` values when they are equal (most pairs differ in one field only): equal
-    frozen values, one construction fewer each."""
+def _record_of(outcome: tuple[Any, ...], money: Callable[[int, str], Money] = Money) -> HubRecord:
+    """``hub_record`` of the outcome's record: the same value, built with fewer calls."""
     values = outcome[_RECORD_AT]
     kind, object_id, channel_ref, amount, currency, status, occurred_at, attempt_id, fee, fee_currency = values
     object_kind = _KIND_OF.get(kind)
     if object_kind is None:
         return hub_record(values)
-    money = _same_money(row.amount if row is not None else None, amount, currency)
-    expected = None if fee is None else _same_money(row.fee if row is not None else None, fee, fee_currency or currency)
-    return HubRecord(object_kind, object_id, channel_ref, money, status,
-                     datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at,
-                     attempt_id, expected)
-
-
-def _same_money(known: Money | None, minor: Any, currency: Any) -> Money:
-    if known is not None and type(minor) is int and known.minor == minor and known.currency == currency:
-        return known
-    return Money(minor, currency)
+    return _hub_record(object_kind, object_id, channel_ref, money(amount, currency), status, _moment(occurred_at),
+                       attempt_id, None if fee is None else money(fee, fee_currency or currency))
 
 
 def _quoted(path: str) -> str:

@@ -228,8 +228,16 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
     else:
         wanted = ("(($account IS NULL OR left(pk, length(pk) - strpos(reverse(pk), '#')) = $account)"
                   " AND ($day IS NULL OR right(pk, strpos(reverse(pk), '#') - 1) = $day))")
-    try:  # one pass: the fields of every wanted recon-indexed line, and whether SQL reads it exactly
+    currencies = ", ".join(f"'{currency}'" for currency in sorted(SUPPORTED_CURRENCIES))
+    separator = f"chr({ord(_SEP)})"
+    # One pass: the fields of every wanted recon-indexed line; whether SQL reads it exactly (``irregular``); and
+    # whether it is what the engine asks of records (``unacceptable``: an unsupported currency, the index's separator
+    # in a text it joins), checked while the text is at hand rather than by reading it back.
+    try:
         space.store("export_lines", f"""
+          SELECT *, (currency NOT IN ({currencies}) OR contains(coalesce(channel_ref, ''), {separator})
+                     OR contains(coalesce(attempt_id, ''), {separator})) AS unacceptable
+          FROM (
             SELECT kind = 'refund' AS refund, object_id,
                    CASE WHEN kind = 'payment' THEN transaction_ref ELSE refund_ref END AS channel_ref,
                    amount, currency, status, occurred_at, CASE WHEN kind = 'refund' THEN attempt END AS attempt_id,
@@ -259,20 +267,16 @@ def load_export(space: Any, paths: list[str], *, account_id: str | None = None, 
                   FROM (SELECT Item AS it FROM read_json($paths, format='newline_delimited',
                                                          maximum_object_size=16777216, columns={{'Item': '{_ITEM}'}}))
                   WHERE it.recon_sk IS NOT NULL OR it IS NULL)
-            WHERE pk IS NULL OR NOT has_sep OR bare OR {wanted}""",  # noqa: S608 - names of our own; values go as parameters
+            WHERE pk IS NULL OR NOT has_sep OR bare OR {wanted})""",  # noqa: S608 - names and currency codes of our own; values go as parameters
                     {"paths": paths, "account": account_id, "day": wanted_day})
     except duckdb.Error:  # broken JSON, a value of another shape...: the Python reader words it
         space.drop_stored("export_lines")
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)
-    # One scan: whether every line is regular, and what else the engine asks of records (``Workspace.vouch``):
-    # a supported currency, no separator in a text it joins, fewer than 256 status words.
-    currencies = sorted(SUPPORTED_CURRENCIES)
-    irregular, unacceptable, statuses = space.one(f"""
-        SELECT count(*) FILTER (WHERE irregular),
-               count(*) FILTER (WHERE currency NOT IN ({", ".join("?" for _ in currencies)})
-                                OR contains(coalesce(channel_ref, ''), ?) OR contains(coalesce(attempt_id, ''), ?)),
-               count(DISTINCT status)
-        FROM export_lines""", [*currencies, _SEP, _SEP])  # noqa: S608 - placeholders only
+    # One scan of flags: whether every line is regular, and what else the engine asks of records
+    # (``Workspace.vouch``): no unacceptable line, fewer than 256 status words.
+    irregular, unacceptable, statuses = space.one("""
+        SELECT count(*) FILTER (WHERE irregular), count(*) FILTER (WHERE unacceptable), count(DISTINCT status)
+        FROM export_lines""")
     if irregular:
         space.drop_stored("export_lines")
         return _load_export_in_python(space, paths, account_id, day, fee_rate_bps)

@@ -64,6 +64,9 @@ BEIJING: Final = timezone(timedelta(hours=8))
 NEAR_MIDNIGHT: Final = timedelta(minutes=30)
 SUCCEEDED: Final = "succeeded"
 _DAY = timedelta(days=1)
+_BEIJING_OFFSET = timedelta(hours=8)
+_MICROSECOND = timedelta(microseconds=1)
+_DAY_US = 86_400 * 1_000_000
 
 # Plain tuples for callers that read files (no dataclass per row). Times may be datetimes or ISO 8601 text
 # (with an offset); a fee currency of None means the amount's currency.
@@ -110,11 +113,12 @@ class _Codes(dict[str, int]):
 
 def is_near_midnight(moment: datetime, window: timedelta = NEAR_MIDNIGHT) -> bool:
     """Whether ``moment`` lies within ``window`` of a Beijing midnight, before or after it."""
-    if moment.utcoffset() is None:
+    offset = moment.utcoffset()
+    if offset is None:
         raise ValueError(f"naive time {moment.isoformat()}: statement and hub times must carry an offset")
-    local = moment.astimezone(BEIJING)
-    since_midnight = local - local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return min(since_midnight, _DAY - since_midnight) <= window
+    local = moment + (_BEIJING_OFFSET - offset)  # its wall clock moved to Beijing's (the tzinfo is not read again)
+    since_midnight = ((local.hour * 60 + local.minute) * 60 + local.second) * 1_000_000 + local.microsecond
+    return min(since_midnight, _DAY_US - since_midnight) <= window // _MICROSECOND
 
 
 def differences(row: StatementRow, record: HubRecord) -> tuple[FieldDiff, ...]:
@@ -126,9 +130,12 @@ def differences(row: StatementRow, record: HubRecord) -> tuple[FieldDiff, ...]:
         found.append(FieldDiff("currency", record.amount.currency, row.amount.currency))
     if row.amount.minor != record.amount.minor:
         found.append(FieldDiff("amount", record.amount.to_decimal_string(), row.amount.to_decimal_string()))
-    if record.expected_fee is not None and row.fee != record.expected_fee:
-        found.append(FieldDiff("fee", _fee_text(record.expected_fee, record.amount),
-                               _fee_text(row.fee, row.amount) if row.fee is not None else None))
+    fee, expected = row.fee, record.expected_fee
+    # ``fee != expected``, read field by field (one Money shared by both sides is equal at once)
+    if expected is not None and fee is not expected and (
+            fee is None or fee.minor != expected.minor or fee.currency != expected.currency):
+        found.append(FieldDiff("fee", _fee_text(expected, record.amount),
+                               _fee_text(fee, row.amount) if fee is not None else None))
     return tuple(found)
 
 

@@ -90,27 +90,25 @@ class Tally:
         reader), added up by DuckDB: the same counts and totals."""
         if summary is not None:
             self._keep(summary)
-        con = space.con
-        (rows, succeeded, fees), = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), coalesce(sum(fee), 0) FROM rows").fetchall()
-        kinds = con.execute("SELECT kind, sum(amount), coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0) "
-                            "FROM rows GROUP BY kind").fetchall()
-        for kind_name, total, succeeded_total in kinds:
+        # One scan, per (kind, currency): rows, succeeded rows, fees, the amount, the succeeded amount.
+        groups = space.con.execute("""
+            SELECT kind, currency, count(*), count(*) FILTER (WHERE status = 'succeeded'), coalesce(sum(fee), 0),
+                   sum(amount), coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0)
+            FROM rows GROUP BY kind, currency ORDER BY currency, kind""").fetchall()
+        for kind_name, currency, rows, succeeded, fees, total, succeeded_total in groups:
             kind = _KINDS.get(kind_name)
             if kind is None:
                 raise StatementInvalid(f"unknown kind {kind_name!r} in the statement rows")
+            self.rows += int(rows)
+            self.succeeded_rows += int(succeeded)
+            self.fees += int(fees)
             self.totals[kind] += int(total)
             self.succeeded_totals[kind] += int(succeeded_total)
-        for currency, kind_name, total in con.execute(
-                "SELECT currency, kind, sum(amount) FROM rows WHERE status = 'succeeded' GROUP BY ALL ORDER BY ALL"
-        ).fetchall():
-            payment = kind_name == str(StatementKind.PAYMENT)
-            self.settled[currency] += int(total) if payment else -int(total)
-            side = self.gross.setdefault(currency, {"payments": 0, "refunds": 0})
-            side["payments" if payment else "refunds"] += int(total)
-        self.rows += int(rows)
-        self.succeeded_rows += int(succeeded)
-        self.fees += int(fees)
+            if succeeded:
+                payment = kind is StatementKind.PAYMENT
+                self.settled[currency] += int(succeeded_total) if payment else -int(succeeded_total)
+                side = self.gross.setdefault(currency, {"payments": 0, "refunds": 0})
+                side["payments" if payment else "refunds"] += int(succeeded_total)
 
     def _keep(self, summary: StatementSummary) -> None:
         if self.summary is not None:

@@ -30,6 +30,8 @@ _FIELD = "\x01"  # a byte no bill line holds: a numbered part (shards.chunk_line
 # DuckDB's NULL text in those copies: text no cell can hold (a line ends at its newline), so an empty cell reads as
 # '' and only a missing one (a line short of cells, padded) as NULL.
 _NO_CELL = "\n"
+# A detail line's time (Beijing, no offset in the bill) as the parser's text: ISO 8601 with the +08:00 offset.
+_TIME_TEXT = "'%Y-%m-%dT%H:%M:%S+08:00'"
 
 
 # The bill is inflated by ISA-L (python-isal: zlib's interface, Intel's inflate; it releases the GIL as zlib does),
@@ -208,29 +210,32 @@ def _load_cells(space: Any, numbered: str, copied: CellsCopy) -> bool:
     con = space.con
     try:
         space.store("bill_rows", f"""
+            SELECT *, coalesce(object_id, '') = '' AS unkeyed FROM (
             {_rows_sql(cell, "shaped")}
             FROM (SELECT n, coalesce({shaped}, false) AS shaped, {_picks(cell)}
                   FROM read_csv(?, columns={{{columns}}}, header=false, delim=',`', quote='', escape='',
                                 nullstr=?, auto_detect=false, strict_mode=false, null_padding=true,
                                 buffer_size={_CSV_BUFFER})
-                  WHERE starts_with(c0, '`') AND n < {int(copied.summary_at)}))""", [numbered, _NO_CELL])  # noqa: S608 - names and ints of our own; values go as parameters
+                  WHERE starts_with(c0, '`') AND n < {int(copied.summary_at)})))""", [numbered, _NO_CELL])  # noqa: S608 - names and ints of our own; values go as parameters
     except duckdb.Error:  # not UTF-8...: the Python parser words it
         space.drop_stored("bill_rows")
         return False
-    # One scan: whether every row is regular, and whether every one has an object_id (a payment may lack its
-    # order number: the engine then pairs by channel_ref, which the SQL path leaves to the Python engine).
-    irregular, unkeyed = space.one("SELECT count(*) FILTER (WHERE irregular), "
-                                   "count(*) FILTER (WHERE coalesce(object_id, '') = '') FROM bill_rows")
+    # One scan of flags: whether every row is regular, and whether every one has an object_id (a payment may lack
+    # its order number: the engine then pairs by channel_ref, which the SQL path leaves to the Python engine).
+    irregular, unkeyed = space.one("SELECT count(*) FILTER (WHERE irregular), count(*) FILTER (WHERE unkeyed) "
+                                   "FROM bill_rows")
     if irregular:
         space.drop_stored("bill_rows")
         return False
     con.execute("DROP TABLE rows")
-    con.execute("""
+    # ``moment`` is there for the outcome query, which formats the time of the rows it keeps (``compute_late``).
+    con.execute(f"""
         CREATE VIEW rows AS
         SELECT CASE WHEN refund THEN 'refund' ELSE 'payment' END AS kind, object_id, channel_ref, amount, currency,
                status, fee, CASE WHEN fee IS NOT NULL THEN currency END AS fee_currency,
-               strftime(moment, '%Y-%m-%dT%H:%M:%S+08:00') AS occurred_at, attempt_id, n AS line, n AS seq
-        FROM bill_rows""")
+               strftime(moment, {_TIME_TEXT}) AS occurred_at, attempt_id, n AS line, n AS seq, moment
+        FROM bill_rows""")  # noqa: S608 - a format of ours
+    space.compute_late("rows", "occurred_at", f"strftime({{t}}.moment, {_TIME_TEXT})")
     if not unkeyed:  # the rest of what the engine asks of rows (kind, amount, a supported currency...) is regular
         space.vouch("rows")
     return True

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.value_class import value_class
+from chalicelib.domain.value_class import builder, value_class
 
 
 def _pair(body: dict[str, Any], annotations: dict[str, Any], slots: bool = False) -> tuple[type, type]:
@@ -50,6 +50,38 @@ def test_equality_hash_and_repr_are_dataclasses(shape: str, slots: bool, left: t
     if names:
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(mine[0], names[0], 1)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+@given(values=VALUES)
+def test_a_builder_makes_the_instance_the_constructor_makes(shape: str, values: tuple) -> None:
+    cls, _ = _pair(*SHAPES[shape], slots=True)
+    names = [f.name for f in dataclasses.fields(cls)]
+    given_values = (*values, 7)[:len(names)]  # a builder takes every field
+    built, made = builder(cls)(*given_values), cls(*given_values)
+    assert type(built) is cls and built == made and hash(built) == hash(made) and repr(built) == repr(made)
+    assert [getattr(built, name) for name in names] == list(given_values)
+    if names:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(built, names[0], 1)
+
+
+def test_a_builder_is_refused_for_a_class_that_checks_its_values_or_has_no_slots() -> None:
+    @value_class(slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    @value_class
+    class Unslotted:
+        a: int
+
+    for cls in (Checked, Unslotted, dict):
+        with pytest.raises(TypeError):
+            builder(cls)
 
 
 def test_a_class_keeps_its_own_methods_and_hashes_its_fields_when_it_only_defines_eq() -> None:

@@ -15,6 +15,7 @@ import pytest
 import test_matching as cases  # the matching cases, from this directory (pytest puts it on sys.path)
 
 from chalicelib.channels.base import StatementKind, StatementRow
+from chalicelib.domain.money import Money
 from chalicelib.recon import columnar
 from chalicelib.recon.hub_records import hub_record
 from chalicelib.recon.matching import (
@@ -60,7 +61,11 @@ def test_every_match_day_case_is_rerun_here() -> None:
 # --- random days -------------------------------------------------------------------------------------------
 
 
-def _day(seed: int) -> tuple[list[StatementRow], list[HubRecord], list[Pooled]]:
+def _day(seed: int, *, unkeyed: float = 0.1, same_line: float = 0.0,
+         repeats: tuple[int, ...] = (1, 1, 1, 1, 2)) -> tuple[list[StatementRow], list[HubRecord], list[Pooled]]:
+    """A random day. ``unkeyed``: the share of rows without an object_id (such a day goes whole to the Python
+    engine); ``same_line``: the share of rows that carry the line number of the row before; ``repeats``: how many
+    rows a key may have."""
     rng = random.Random(seed)
     rows: list[StatementRow] = []
     records: list[HubRecord] = []
@@ -76,9 +81,9 @@ def _day(seed: int) -> tuple[list[StatementRow], list[HubRecord], list[Pooled]]:
             records.append(cases.record(key, kind=kind, amount=amount, ref=ref, fee=fee, when=when,
                                         status=rng.choice(["succeeded"] * 6 + ["failed", "processing"])))
         if shape > 0.1:
-            for _ in range(rng.choice([1, 1, 1, 1, 2])):
-                line += 1
-                rows.append(cases.row("" if rng.random() < 0.1 else key, kind=kind, line=line,
+            for _ in range(rng.choice(repeats)):
+                line += 0 if line and rng.random() < same_line else 1
+                rows.append(cases.row("" if rng.random() < unkeyed else key, kind=kind, line=line,
                                       amount=amount + rng.choice([0] * 8 + [1, -1]),
                                       currency=rng.choice(["CNY"] * 15 + ["HKD"]),
                                       status=rng.choice(["succeeded"] * 8 + ["processing"]),
@@ -90,7 +95,7 @@ def _day(seed: int) -> tuple[list[StatementRow], list[HubRecord], list[Pooled]]:
                 pool.append(Pooled(since=since, record=cases.record(key, kind=kind, amount=amount, ref=ref,
                                                                     when=cases.at(23, 50, day=since))))
             else:
-                pool.append(Pooled(since=since, row=cases.row(key if rng.random() < 0.7 else "", kind=kind,
+                pool.append(Pooled(since=since, row=cases.row(key if unkeyed == 0 or rng.random() < 0.7 else "", kind=kind,
                                                               amount=amount, ref=ref, line=rng.randint(1, 9),
                                                               when=cases.at(0, 5, day=since))))
     # the Python engine refuses two different records for one key, and two pooled records for one key
@@ -122,27 +127,67 @@ def test_random_days_give_the_python_engines_result(seed: int) -> None:
     assert got == expected
 
 
+@pytest.mark.parametrize("seed", range(60))
+def test_random_days_with_every_row_keyed_are_decided_in_sql_as_the_python_engine_decides(seed: int) -> None:
+    """The days above mostly hold a row without an object_id, which sends the whole day to the Python engine.
+    These do not: repeated rows (some sharing a line number), pairs, rows and records alone near midnight and
+    not, pooled items, all through the SQL path, difference for difference and in the same order."""
+    rows, records, pool = _day(seed, unkeyed=0.0, same_line=0.3, repeats=(1, 1, 1, 2, 3))
+    expected = match_day(DAY, rows, records, pool)
+    assert any(found.kind == "duplicate_row" for found in expected.discrepancies)
+    with columnar.Workspace() as space:
+        space.add_record_tuples(compact_record(record) for record in records)
+        space.add_row_tuples(compact_row(row) for row in rows)
+        got = space.match(DAY, pool)
+        assert space.stats["python_values"] > 0  # the SQL path decided the day (the fallback sets no stats)
+    assert got == expected
+
+
+def test_repeats_that_share_a_line_come_back_in_file_order() -> None:
+    """Two keys, each a first row on line 1 and many repeats on line 2 (tuples from an adapter may repeat a line
+    number): the repeats' order is the file's, as DayMatcher reports them, not whatever order a sort leaves ties."""
+    rows = [cases.row(f"att_{key}", line=1, ref="wx") for key in range(2)]
+    rows += [cases.row(f"att_{key}", line=2, ref="wx", amount=100 + n) for n in range(1, 120) for key in range(2)]
+    assert columnar_match_day(DAY, rows, []) == match_day(DAY, rows, [])
+
+
+def test_a_record_time_without_an_offset_is_refused_as_the_python_engine_refuses_it() -> None:
+    row = compact_row(cases.row("att_1", amount=100))
+    naive = (*compact_record(cases.record("att_1", amount=200))[:6], "2024-05-19T12:00:00", None, None, None)
+    with pytest.raises(ValueError, match="naive time"):
+        match_day_compact(DAY, [row], [naive])
+    with pytest.raises(ValueError, match="naive time"):
+        columnar.match_day_columnar(DAY, [row], [naive])
+
+
 def test_only_differences_become_python_values(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [cases.row(f"att_{n}", ref=f"wx_{n}", line=n) for n in range(1, 501)]
     records = [cases.record(f"att_{n}", ref=f"wx_{n}") for n in range(1, 501)]
     rows[7] = cases.row("att_8", ref="wx_8", line=8, amount=1)  # one amount difference
-    rows.append(cases.row("att_9", ref="wx_9", line=501))  # a repeat of line 9: its key is residue
+    rows.append(cases.row("att_9", ref="wx_9", line=501))  # a repeat of line 9
+    rows.append(cases.row("att_9", ref="wx_9", line=502))  # and another
+    records.append(cases.record("att_20", ref="wx_20"))  # the same record twice: its key is residue
     built: list[str] = []
     real = columnar._row_of
 
-    def counted(outcome: Any) -> StatementRow:
+    def counted(outcome: Any, money: Any) -> StatementRow:
         built.append(outcome[columnar._ROW_AT][1])  # the row's object_id
-        return real(outcome)
+        return real(outcome, money)
 
     monkeypatch.setattr(columnar, "_row_of", counted)
     with columnar.Workspace() as space:
         space.add_record_tuples(compact_record(record) for record in records)
         space.add_row_tuples(compact_row(row) for row in rows)
         result = space.match(DAY)
-        assert space.count("residue") == 1
+        assert space.count("residue") == 1 and space.count("repeats") == 2
+        assert space.stats == {"matched_in_sql": 498, "residue_keys": 1, "python_values": 3}
     assert result == match_day(DAY, rows, records)
-    assert result.matched == 499 and [found.object_id for found in result.discrepancies] == ["att_8", "att_9"]
-    assert built == ["att_8"]  # the 498 agreeing pairs stayed in SQL; the residue key went through DayMatcher
+    assert result.matched == 499
+    assert [(str(found.kind), found.object_id, found.reasons[0].channel) for found in result.discrepancies] == [
+        ("amount", "att_8", "0.01"), ("duplicate_row", "att_9", "line 9"), ("duplicate_row", "att_9", "line 9")]
+    # The 497 agreeing pairs and att_9's first row stayed in SQL; the repeats became values with their first line;
+    # the residue key went through DayMatcher (which built nothing: its pair agrees).
+    assert built == ["att_8", "att_9", "att_9"]
 
 
 def test_text_survives_the_spool_exactly() -> None:
@@ -184,9 +229,9 @@ def test_differences_are_built_with_the_collector_paused_and_it_comes_back(monke
     seen: list[bool] = []
     real = columnar._row_of
 
-    def watched(outcome: Any) -> StatementRow:
+    def watched(outcome: Any, money: Any) -> StatementRow:
         seen.append(gc.isenabled())
-        return real(outcome)
+        return real(outcome, money)
 
     monkeypatch.setattr(columnar, "_row_of", watched)
     assert gc.isenabled()
@@ -212,7 +257,7 @@ def test_what_the_paused_block_allocated_is_not_left_for_the_young_generation() 
     assert id(kept[0]) in oldest and id(kept[-1]) in oldest
     with pytest.raises(ValueError, match="unknown kind"):  # and an error on the way still gives it back
         with columnar._collector_paused():
-            columnar._row_of((1, None, 0, "transfer", "x", None, 1, "CNY", "succeeded", None, None,
+            columnar._row_of((1, None, 0, None, "transfer", "x", None, 1, "CNY", "succeeded", None, None,
                               "2024-05-19T10:00:00+08:00", None, 7))
     assert gc.isenabled()
 
@@ -221,20 +266,24 @@ def test_outcome_values_are_the_engine_functions_values_sharing_equal_money() ->
     row = ("payment", "att_1", "wx_1", 1000, "CNY", "succeeded", 6, "CNY", "2024-05-19T10:00:00+08:00", None, 3)
     same = ("payment", "att_1", "wx_1", 1000, "CNY", "failed", "2024-05-19T02:00:00Z", None, 6, "CNY")
     other = ("refund", "re_1", None, 999, "USD", "succeeded", "2024-05-19T02:00:00.5Z", "att_0", None, None)
-    built_row = columnar._row_of((1, 1, 0, *row, *same))
-    assert built_row == statement_row(row)
-    record = columnar._record_of((1, 1, 0, *row, *same), built_row)
+    money = columnar._money_cache()
+    built_row = columnar._row_of((1, 1, 0, None, *row, *same), money)
+    assert built_row == statement_row(row) and repr(built_row) == repr(statement_row(row))
+    record = columnar._record_of((1, 1, 0, None, *row, *same), money)
     assert record == hub_record(same)
     assert record.amount is built_row.amount and record.expected_fee is built_row.fee  # one Money each, not two
-    alone = columnar._record_of((None, 1, 0, *([None] * len(row)), *other), None)
+    alone = columnar._record_of((None, 1, 0, None, *([None] * len(row)), *other), money)
     assert alone == hub_record(other) and alone.expected_fee is None
-    differing = columnar._record_of((1, 1, 0, *row, *other), built_row)
+    differing = columnar._record_of((1, 1, 0, None, *row, *other), money)
     assert differing == hub_record(other) and differing.amount is not built_row.amount
     for bad in (("transfer", *row[1:]),):  # an unknown kind: the engine's own error, naming the line
         with pytest.raises(ValueError, match="statement line 3: unknown kind 'transfer'"):
-            columnar._row_of((1, None, 0, *bad, *([None] * len(same))))
+            columnar._row_of((1, None, 0, None, *bad, *([None] * len(same))))
     with pytest.raises(ValueError):
-        columnar._record_of((None, 1, 0, *([None] * len(row)), "transfer", *other[1:]), None)
+        columnar._record_of((None, 1, 0, None, *([None] * len(row)), "transfer", *other[1:]), money)
     with pytest.raises(ValueError, match="unsupported currency"):  # Money still checks what it is given
-        columnar._record_of((None, 1, 0, *([None] * len(row)), "refund", "re_1", None, 1, "XXX", "succeeded",
-                             "2024-05-19T02:00:00Z", None, None, None), None)
+        columnar._record_of((None, 1, 0, None, *([None] * len(row)), "refund", "re_1", None, 1, "XXX", "succeeded",
+                             "2024-05-19T02:00:00Z", None, None, None), money)
+    assert money(1000, "CNY") is money(1000, "CNY") == Money(1000, "CNY")
+    with pytest.raises(TypeError):  # a bool is no amount, even one equal to a cached int
+        money(True, "CNY")

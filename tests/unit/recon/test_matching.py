@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -232,6 +232,31 @@ def test_window_edges_and_width() -> None:
     assert not match_day(DAY, [row(when=at(23, 50))], [], near_midnight=timedelta(minutes=5)).carried
     with pytest.raises(ValueError, match="naive"):
         is_near_midnight(datetime(2024, 5, 19, 23, 50))
+
+
+def _near_midnight_by_the_clock(moment: datetime, window: timedelta) -> bool:
+    """The rule read plainly: the time on a Beijing clock, measured from its last midnight and to its next."""
+    local = moment.astimezone(timezone(timedelta(hours=8)))
+    since_midnight = local - local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return min(since_midnight, timedelta(days=1) - since_midnight) <= window
+
+
+@given(moment=st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30),
+                           timezones=st.builds(timezone, st.timedeltas(min_value=timedelta(hours=-23, minutes=59),
+                                                                       max_value=timedelta(hours=23, minutes=59)))),
+       window=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=13)))
+def test_near_midnight_is_the_beijing_clocks_rule_for_any_offset_and_window(moment: datetime, window: timedelta) -> None:
+    assert is_near_midnight(moment, window) == _near_midnight_by_the_clock(moment, window)
+
+
+@given(window=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=11)), after=st.booleans(),
+       nudge=st.sampled_from([-1, 0, 1]), offset=st.timedeltas(min_value=timedelta(hours=-12),
+                                                              max_value=timedelta(hours=14)))
+def test_near_midnight_at_the_windows_edge_to_the_microsecond(window: timedelta, after: bool, nudge: int,
+                                                               offset: timedelta) -> None:
+    midnight = datetime(2024, 5, 20, tzinfo=timezone(timedelta(hours=8)))
+    moment = (midnight + (window if after else -window) + timedelta(microseconds=nudge)).astimezone(timezone(offset))
+    assert is_near_midnight(moment, window) == _near_midnight_by_the_clock(moment, window)
 
 
 def test_pooled_row_already_taken_today_is_a_duplicate_naming_its_day() -> None:
