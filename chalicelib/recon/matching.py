@@ -63,8 +63,7 @@ from chalicelib.recon.model import CARRY_DAYS, DayResult, Discrepancy, Discrepan
 BEIJING: Final = timezone(timedelta(hours=8))
 NEAR_MIDNIGHT: Final = timedelta(minutes=30)
 SUCCEEDED: Final = "succeeded"
-_DAY = timedelta(days=1)
-_BEIJING_OFFSET = timedelta(hours=8)
+_BEIJING_OFFSET = BEIJING.utcoffset(None)
 _MICROSECOND = timedelta(microseconds=1)
 _DAY_US = 86_400 * 1_000_000
 
