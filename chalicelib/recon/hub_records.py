@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from chalicelib.channels.base import StatementKind
 from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money
+from chalicelib.gzip_members import GzipCutShort, inflate_members
 from chalicelib.recon.matching import _SEP, CompactRecord
 from chalicelib.recon.model import HubRecord
 
@@ -142,22 +143,12 @@ def _chunks(stream: IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    inflater, fed = zlib.decompressobj(wbits=31), False
-    for chunk in chunks:
-        while chunk:
-            try:
-                out = inflater.decompress(chunk)
-            except zlib.error as exc:
-                raise ExportMalformed(f"hub export: broken gzip stream ({exc})") from exc
-            fed = True
-            if out:
-                yield out
-            if inflater.eof:  # one member ended; another may follow (exports concatenate them)
-                chunk, inflater, fed = inflater.unused_data, zlib.decompressobj(wbits=31), False
-            else:
-                chunk = b""
-    if fed:
-        raise ExportMalformed("hub export: gzip stream ends in the middle of a member")
+    try:
+        yield from inflate_members(chunks)  # exports concatenate members
+    except GzipCutShort as exc:
+        raise ExportMalformed("hub export: gzip stream ends in the middle of a member") from exc
+    except zlib.error as exc:
+        raise ExportMalformed(f"hub export: broken gzip stream ({exc})") from exc
 
 
 def _lines(stream: IO[bytes] | Iterable[bytes]) -> Iterator[str]:

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.gzip_members import GzipCutShort, inflate_members
 from chalicelib.recon.matching import NEAR_MIDNIGHT, _discrepancy_order, _pooled_order
 from chalicelib.recon.model import DayResult, Pooled
 from chalicelib.recon.tally import Tally
@@ -119,20 +120,16 @@ def chunk_lines(path: str, directory: str, lines: int) -> Cut:
         tail[:] = [*tail, *content][-2:]
 
     with open(path, "rb") as source:
-        inflate = isal_zlib.decompressobj(wbits=31) if gzipped else None
-        while chunk := source.read(_READ):
-            data = inflate.decompress(chunk) if inflate is not None else chunk
-            while inflate is not None and inflate.eof and inflate.unused_data:  # another gzip member
-                rest = inflate.unused_data
-                inflate = isal_zlib.decompressobj(wbits=31)
-                data += inflate.decompress(rest)
-            found = (pending + data).split(b"\n")
-            pending = found.pop()
-            if cut.header is None and found:
-                cut.header = found[0].decode("utf-8-sig", errors="replace").rstrip("\r")
-            take(found)
-        if inflate is not None and not inflate.eof:
-            raise NotShardable("the statement's gzip stream is cut short")
+        read: Iterator[bytes] = iter(lambda: source.read(_READ), b"")
+        try:
+            for data in inflate_members(read, isal_zlib.decompressobj) if gzipped else read:
+                found = (pending + data).split(b"\n")
+                pending = found.pop()
+                if cut.header is None and found:
+                    cut.header = found[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+                take(found)
+        except GzipCutShort as exc:
+            raise NotShardable("the statement's gzip stream is cut short") from exc
     if pending.strip():
         take([pending])
     if part:

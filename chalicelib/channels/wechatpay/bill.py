@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from chalicelib.channels.base import StatementKind, StatementRow, StatementSummary
@@ -31,6 +31,7 @@ from chalicelib.channels.wechatpay.credentials import WeChatCredentials
 from chalicelib.channels.wechatpay.orders import BEIJING
 from chalicelib.domain.errors import ChannelError, InvalidRequest
 from chalicelib.domain.money import Money, minor_units
+from chalicelib.gzip_members import inflate_members
 
 CHUNK_BYTES = 64 * 1024
 # WeChat answers 400 NO_STATEMENT_EXIST for a day without any movement: an empty statement, not an error.
@@ -79,29 +80,16 @@ def fetch_trade_bill(client: WeChatPayClient, credentials: WeChatCredentials, da
 def _blocks(chunks: Iterable[bytes]) -> Iterator[list[str]]:
     """Decode a possibly gzip-compressed UTF-8 stream (BOM, CRLF or LF) into lists of lines without loading it whole.
     gzip members one after another are one stream, as ``gzip -d`` reads them; a stream cut inside a member raises
-    ``zlib.error``.
+    ``GzipCutShort`` (a ``ValueError``).
 
     Every ``\n``-terminated line comes out (blank ones too: they count in line numbers); after the last newline,
     only lines with content. A BOM is dropped at the start of any line, trailing carriage returns at the end.
     Each list holds the complete lines of what arrived so far, decoded at once; bytes that are not UTF-8 raise
     ``ValueError``, after a list of the lines before the bad one.
     """
-    decompressor: Any = None
-    pending, first = b"", True
-    for chunk in chunks:
-        if first and chunk:
-            first = False
-            if chunk[:2] == b"\x1f\x8b":
-                decompressor = zlib.decompressobj(wbits=31)
-        if decompressor:
-            data = decompressor.decompress(chunk)
-            while decompressor.eof and decompressor.unused_data:  # members one after another are one stream
-                rest = decompressor.unused_data
-                decompressor = zlib.decompressobj(wbits=31)
-                data += decompressor.decompress(rest)
-            pending += data
-        else:
-            pending += chunk
+    pending = b""
+    for data in _unzipped(chunks):
+        pending += data
         cut = pending.rfind(b"\n")
         if cut >= 0:
             block, pending = pending[:cut], pending[cut + 1 :]
@@ -116,11 +104,17 @@ def _blocks(chunks: Iterable[bytes]) -> Iterator[list[str]]:
             if "\ufeff" in text:
                 lines = [line[1:] if line.startswith("\ufeff") else line for line in lines]
             yield lines
-    if decompressor:
-        pending += decompressor.flush()
-        if not decompressor.eof:
-            raise zlib.error("the gzip stream ends inside a member")
     yield from _line_by_line([raw for raw in pending.split(b"\n") if raw.strip()])
+
+
+def _unzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The stream's bytes, inflated when its first bytes are gzip's."""
+    chunks = iter(chunks)
+    for first in chunks:
+        if first:
+            stream = itertools.chain([first], chunks)
+            yield from inflate_members(stream) if first[:2] == b"\x1f\x8b" else stream
+            return
 
 
 def _line_by_line(raws: list[bytes]) -> Iterator[list[str]]:

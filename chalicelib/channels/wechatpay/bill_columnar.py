@@ -12,9 +12,10 @@ a second header...) makes ``load_trade_bill`` return ``None`` with nothing loade
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import duckdb
@@ -24,6 +25,7 @@ from chalicelib.channels.base import StatementSummary
 from chalicelib.channels.wechatpay import bill
 from chalicelib.domain.errors import ChannelError
 from chalicelib.domain.money import SUPPORTED_CURRENCIES, exponent
+from chalicelib.gzip_members import GzipCutShort, inflate_members
 
 _TWO_DECIMALS = sorted(currency for currency in SUPPORTED_CURRENCIES if exponent(currency) == 2)
 _FIELD = "\x01"  # a byte no bill line holds: a numbered part (shards.chunk_lines) is read as one text column
@@ -116,16 +118,11 @@ def cells_copy(path: str, target: str) -> CellsCopy | None:
     seen, number, pending = CellsCopy(), 0, b""
     try:
         with open(path, "rb") as source, open(target, "wb") as out:
-            inflate = isal_zlib.decompressobj(wbits=31) if gzipped else None
-            while True:
-                chunk = source.read(_READ)
-                data = inflate.decompress(chunk) if inflate is not None and chunk else chunk
-                while inflate is not None and inflate.eof and inflate.unused_data:  # another gzip member
-                    rest = inflate.unused_data
-                    inflate = isal_zlib.decompressobj(wbits=31)
-                    data += inflate.decompress(rest)
-                block = pending + data
-                if not chunk:  # the end: what follows the last newline is a line when it has content
+            read: Iterator[bytes] = iter(lambda: source.read(_READ), b"")
+            # None after the last bytes: the end (a cut gzip stream raises GzipCutShort before it)
+            for data in itertools.chain(inflate_members(read, isal_zlib.decompressobj) if gzipped else read, [None]):
+                block = pending + (data or b"")
+                if data is None:  # the end: what follows the last newline is a line when it has content
                     block, pending = (block + b"\n" if block.strip() else b""), b""
                 else:
                     cut = block.rfind(b"\n") + 1
@@ -157,11 +154,7 @@ def cells_copy(path: str, target: str) -> CellsCopy | None:
                         first = max(0, seen.summary_at - number)  # the lines after the summary header
                         seen.tail += [line.decode().rstrip("\r") for line in lines[first:] if line.strip()][:3 - len(seen.tail)]
                     number += len(lines)
-                if not chunk:
-                    break
-            if inflate is not None and not inflate.eof:
-                return None  # a cut gzip stream: the parser words it
-    except (OSError, _INFLATE_ERROR, UnicodeDecodeError):
+    except (OSError, _INFLATE_ERROR, GzipCutShort, UnicodeDecodeError):  # the parser words what is wrong
         return None
     if not seen.others or seen.others[0][0] != 1:
         return None
