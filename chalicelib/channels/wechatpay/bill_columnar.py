@@ -135,13 +135,10 @@ def cells_copy(path: str, target: str) -> CellsCopy | None:
                         return None
                     lines = block.split(b"\n")
                     lines.pop()
-                    # "\n<number>,`" before each line: the ",`" after the number is the cut DuckDB splits the
-                    # cells on (the parser's, not ",": a comma inside a product name stays in its cell); the
-                    # line's own backtick stays in the first cell. The empty first line DuckDB skips.
-                    parts: list[bytes] = [b""] * (2 * len(lines))
-                    parts[0::2] = [b"\n%d,`" % at for at in range(number + 1, number + 1 + len(lines))]
-                    parts[1::2] = lines
-                    out.write(b"".join(parts))
+                    # "<number>,`" before each line: the ",`" after the number is the cut DuckDB splits the cells
+                    # on (the parser's, not ",": a comma inside a product name stays in its cell); the line's own
+                    # backtick stays in the first cell.
+                    out.write(numbered(lines, number + 1, b",`"))
                     for index in [i for i, line in enumerate(lines) if line[:1] != b"`"]:
                         text = lines[index].decode("utf-8-sig" if number + index == 0 else "utf-8").rstrip("\r")
                         seen.others.append((number + 1 + index, text))
@@ -160,6 +157,21 @@ def cells_copy(path: str, target: str) -> CellsCopy | None:
         return None
     seen.header, seen.lines = seen.others[0][1], number
     return seen
+
+
+def numbered(lines: list[bytes], first: int, separator: bytes) -> bytes:
+    """``lines`` as ``<number><separator><line>\n`` each, numbered from ``first``: one join of the numbers and the
+    lines, no formatting per line (a million lines in ~0.3 s of CPU). The bill's cells copy uses it, and so does
+    the shard plan's cut (``shards.chunk_lines``)."""
+    if not lines:
+        return b""
+    template = b"\n%d" + separator  # each number after the line before it ends
+    parts: list[bytes] = [b""] * (2 * len(lines) + 1)
+    parts[0:-1:2] = [template % at for at in range(first, first + len(lines))]
+    parts[0] = parts[0][1:]
+    parts[1::2] = lines
+    parts[-1] = b"\n"
+    return b"".join(parts)
 
 
 def _summary_of(copied: CellsCopy) -> StatementSummary | None:
