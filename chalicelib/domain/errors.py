@@ -97,6 +97,12 @@ class RefundExceedsCaptured(Unprocessable):
     code = "refund_exceeds_captured"
 
 
+class DayNotOver(Unprocessable):
+    """A Beijing day that has not ended yet cannot be reconciled or settled: its statement would be partial."""
+
+    code = "day_not_over"
+
+
 class NoChannelAvailable(Unprocessable):
     """No enabled channel account supports the requested method and currency."""
 

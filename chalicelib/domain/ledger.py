@@ -1,10 +1,25 @@
 """Double-entry journal. Entries are append-only; every journal sums to zero per currency.
 
-Sign convention: positive = debit, negative = credit. Accounts:
-- ``channel_clearing:<account_id>:<CCY>`` (asset): money the channel holds for us.
-- ``merchant_payable:<merchant_id>:<CCY>`` (liability): money we owe the merchant.
-A payment success debits clearing and credits the merchant; a refund reverses that. Corrections are new
-journals, never edits.
+Sign convention: positive = debit, negative = credit. Accounts (docs/settlement.md draws the flow):
+- ``channel_clearing:<account_id>:<CCY>`` (asset): money the channel holds for us, not yet in the reserve.
+- ``reserve:<reserve_id>:<CCY>`` (asset): the reserve bank account (备付金账户) the channels settle into and
+  merchants are paid from.
+- ``channel_fee:<account_id>:<CCY>`` (expense, debit balance): what the channel kept as its fee.
+- ``merchant_payable:<merchant_id>:<CCY>`` (liability): money we owe the merchant, not yet settled.
+- ``settlement_hold:<merchant_id>:<CCY>`` (liability): owed to the merchant but held back from settlement (by
+  reconciliation when a channel disowns a payment, or by an operator), until released.
+- ``merchant_settling:<merchant_id>:<CCY>`` (liability): a settlement instructed to the bank and not yet
+  confirmed paid (money in flight out of the reserve).
+- ``fee_income:<CCY>`` (income, credit balance): the hub's own fee, charged when a merchant is settled.
+
+A payment success debits clearing and credits the merchant; a refund reverses that. The channel's fee moves
+from clearing to the fee expense; its settlement moves what is left from clearing to the reserve. Settling a
+merchant moves its payable to settling less the hub's fee; the bank's confirmation moves settling out of the
+reserve, a returned transfer moves it back to the payable. Corrections are new journals, never edits.
+
+So at every moment, since every journal balances, reserve + clearing = payables + holds + settling + (fee income -
+channel fees): the reserve and what the channels still hold are exactly what is owed to merchants, what is in
+flight to them, and the hub's margin (tests/unit/test_ledger_invariants.py holds that over random sequences).
 """
 
 from __future__ import annotations
@@ -53,6 +68,32 @@ def merchant_payable_account(merchant_id: str, currency: str) -> str:
     return f"merchant_payable:{merchant_id}:{currency}"
 
 
+def merchant_settling_account(merchant_id: str, currency: str) -> str:
+    return f"merchant_settling:{merchant_id}:{currency}"
+
+
+def settlement_hold_account(merchant_id: str, currency: str) -> str:
+    return f"settlement_hold:{merchant_id}:{currency}"
+
+
+def reserve_account(reserve_id: str, currency: str) -> str:
+    return f"reserve:{reserve_id}:{currency}"
+
+
+def channel_fee_account(channel_account_id: str, currency: str) -> str:
+    return f"channel_fee:{channel_account_id}:{currency}"
+
+
+def fee_income_account(currency: str) -> str:
+    return f"fee_income:{currency}"
+
+
+def _pair(purpose: str, reference: str, debit: str, credit: str, amount: Money) -> Journal:
+    """A two-line journal moving ``amount`` from ``credit`` to ``debit``; a negative amount moves it back."""
+    return Journal(journal_id=journal_id(purpose, reference), purpose=purpose, reference=reference, entries=(
+        Entry(debit, amount.minor, amount.currency), Entry(credit, -amount.minor, amount.currency)))
+
+
 def journal_id(purpose: str, reference: str) -> str:
     return "jrn_" + hashlib.sha256(f"{purpose}:{reference}".encode()).hexdigest()[:24]
 
@@ -79,3 +120,59 @@ def refund_paid(refund_id: str, channel_account_id: str, merchant_id: str, amoun
             Entry(clearing_account(channel_account_id, amount.currency), -amount.minor, amount.currency),
         ),
     )
+
+
+def channel_fees_booked(reference: str, channel_account_id: str, fee: Money) -> Journal:
+    """The channel's fees of one statement day and currency (the sum of its rows' fees), or a later
+    correction of them: clearing pays the fee expense. A negative fee (refunds' fees returned) reverses it.
+    ``reference``: ``<account>:<day>:<currency>:<fees booked before>``, so a re-run books each change once."""
+    return _pair("channel_fees", reference, channel_fee_account(channel_account_id, fee.currency),
+                 clearing_account(channel_account_id, fee.currency), fee)
+
+
+def channel_settled(reference: str, channel_account_id: str, reserve_id: str, net: Money) -> Journal:
+    """The channel's settlement credited to the reserve bank account: clearing becomes reserve."""
+    return _pair("channel_settled", reference, reserve_account(reserve_id, net.currency),
+                 clearing_account(channel_account_id, net.currency), net)
+
+
+def merchant_settled(settlement_id: str, merchant_id: str, gross: Money, fee: Money) -> Journal:
+    """A settlement instructed: ``gross`` leaves the merchant's payable, the hub keeps ``fee``, the rest is in
+    flight to the merchant's bank account."""
+    if fee.currency != gross.currency or not 0 <= fee.minor < gross.minor:
+        raise ValueError(f"settlement {settlement_id}: fee {fee} must be at least 0 and less than {gross}")
+    entries = [Entry(merchant_payable_account(merchant_id, gross.currency), gross.minor, gross.currency),
+               Entry(merchant_settling_account(merchant_id, gross.currency), -(gross.minor - fee.minor), gross.currency)]
+    if fee.minor:
+        entries.append(Entry(fee_income_account(fee.currency), -fee.minor, fee.currency))
+    return Journal(journal_id=journal_id("merchant_settled", settlement_id), purpose="merchant_settled",
+                   reference=settlement_id, entries=tuple(entries))
+
+
+def settlement_paid(settlement_id: str, merchant_id: str, reserve_id: str, net: Money) -> Journal:
+    """The bank confirmed the transfer to the merchant: the money left the reserve."""
+    return _pair("settlement_paid", settlement_id, merchant_settling_account(merchant_id, net.currency),
+                 reserve_account(reserve_id, net.currency), net)
+
+
+def settlement_returned(settlement_id: str, merchant_id: str, gross: Money, fee: Money) -> Journal:
+    """The transfer failed or came back: the settlement is undone. The merchant is owed ``gross`` again and the
+    hub's fee is given back, so the next settlement charges it once."""
+    entries = [Entry(merchant_settling_account(merchant_id, gross.currency), gross.minor - fee.minor, gross.currency),
+               Entry(merchant_payable_account(merchant_id, gross.currency), -gross.minor, gross.currency)]
+    if fee.minor:
+        entries.append(Entry(fee_income_account(fee.currency), fee.minor, fee.currency))
+    return Journal(journal_id=journal_id("settlement_returned", settlement_id), purpose="settlement_returned",
+                   reference=settlement_id, entries=tuple(entries))
+
+
+def settlement_held(reference: str, merchant_id: str, amount: Money) -> Journal:
+    """Money held back from the merchant's settlement: an attempt's (reconciliation) or an operator's hold."""
+    return _pair("settlement_held", reference, merchant_payable_account(merchant_id, amount.currency),
+                 settlement_hold_account(merchant_id, amount.currency), amount)
+
+
+def hold_released(reference: str, merchant_id: str, amount: Money) -> Journal:
+    """A hold released by an operator: the money is the merchant's to be settled again."""
+    return _pair("hold_released", reference, settlement_hold_account(merchant_id, amount.currency),
+                 merchant_payable_account(merchant_id, amount.currency), amount)

@@ -12,7 +12,7 @@ import logging
 
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.ledger import Entry, Journal, journal_id, merchant_payable_account
+from chalicelib.domain.ledger import Journal, settlement_held
 from chalicelib.domain.models import Attempt
 from chalicelib.observability import alert
 from chalicelib.storage import records, state_repo
@@ -23,19 +23,8 @@ log = logging.getLogger(__name__)
 PURPOSE = "settlement_held"
 
 
-def settlement_hold_account(merchant_id: str, currency: str) -> str:
-    return f"settlement_hold:{merchant_id}:{currency}"
-
-
 def hold_journal(attempt: Attempt) -> Journal:
-    money = attempt.money
-    return Journal(
-        journal_id=journal_id(PURPOSE, attempt.attempt_id), purpose=PURPOSE, reference=attempt.attempt_id,
-        entries=(
-            Entry(merchant_payable_account(attempt.merchant_id, money.currency), money.minor, money.currency),
-            Entry(settlement_hold_account(attempt.merchant_id, money.currency), -money.minor, money.currency),
-        ),
-    )
+    return settlement_held(attempt.attempt_id, attempt.merchant_id, attempt.money)
 
 
 def hold_settlement(attempt: Attempt, *, reason: str, run_id: str, channel_status: str) -> bool:

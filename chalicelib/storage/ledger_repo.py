@@ -128,11 +128,13 @@ def balance(account: str) -> int:
     })
 
 
-def day_movement(account: str, day: str) -> int:
+def day_movement(account: str, day: str, *, consistent: bool = False) -> int:
     """Sum of the account's entries value-dated to ``day``: its day totals, plus entries indexed under the
-    pre-sharding ``value_key``. Eventually consistent (read hours after the day, by reconciliation)."""
+    pre-sharding ``value_key``. Eventually consistent by default (read hours after the day, by reconciliation);
+    ``consistent`` reads the day totals strongly (settlement reads the current day against the balance).
+    The pre-sharding index part is a GSI, never strongly consistent, and holds only days before sharding."""
     keys = [day_total_key(account, day, shard) for shard in shards.all_shards(shards.counts().ledger)]
-    return _sum_items(keys, "amount", consistent=False) + _sum_query({
+    return _sum_items(keys, "amount", consistent=consistent) + _sum_query({
         "IndexName": "value_day", "KeyConditionExpression": "value_key = :key",
         "ExpressionAttributeValues": {":key": {"S": f"{account}#{day}"}}, "ProjectionExpression": "amount",
     })
@@ -172,16 +174,17 @@ def move_legacy_entries(accounts: Iterable[str]) -> int:
     return moved
 
 
-def journals_for(reference: str) -> list[dict[str, object]]:
-    """All journals posted for an attempt or refund (scan-free: journals are keyed by purpose+reference)."""
+def journal(purpose: str, reference: str) -> dict[str, object] | None:
+    """The journal posted for ``purpose`` and ``reference``, if any (journals are keyed by both: no scan)."""
     from chalicelib.domain.ledger import journal_id
 
-    found = []
-    for purpose in ("payment_captured", "refund_paid"):
-        item = client("dynamodb").get_item(
-            TableName=ledger_table(), Key={"pk": {"S": f"JRN#{journal_id(purpose, reference)}"}, "sk": {"S": "JOURNAL"}},
-            ConsistentRead=True,
-        ).get("Item")
-        if item:
-            found.append(from_item(item))
-    return found
+    item = client("dynamodb").get_item(
+        TableName=ledger_table(), Key={"pk": {"S": f"JRN#{journal_id(purpose, reference)}"}, "sk": {"S": "JOURNAL"}},
+        ConsistentRead=True,
+    ).get("Item")
+    return from_item(item) if item else None
+
+
+def journals_for(reference: str) -> list[dict[str, object]]:
+    """All journals posted for an attempt or refund."""
+    return [found for purpose in ("payment_captured", "refund_paid") if (found := journal(purpose, reference))]

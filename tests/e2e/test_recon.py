@@ -20,9 +20,8 @@ import pytest
 import requests
 
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus
-from chalicelib.domain.ledger import journal_id
+from chalicelib.domain.ledger import journal_id, settlement_hold_account
 from chalicelib.recon import fanout, repo
-from chalicelib.recon.holds import settlement_hold_account
 from chalicelib.recon.run import RunResult, StatementNotReady, run_day
 from chalicelib.service.operators import create_operator_key
 from chalicelib.service.outcomes import apply_attempt_status

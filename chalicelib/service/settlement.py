@@ -1,0 +1,288 @@
+"""Paying merchants from the reserve: settlement terms, holds, and the settlement of one Beijing day.
+
+  MERCHANT#<m> / SETTLEMENT_TERMS     delay_days, minimum_minor, fee_bps, reserve_id, paused (config table)
+  SETTLE#<m>#<CCY> / STATE            version, through: the last day settled (ledger table)
+  SETTLEMENT#<id> / RECORD            one settlement day's decision and, when it pays, its status (ledger table)
+  HOLD#<hold_id> / RECORD             an operator's hold: amount, reason, status held | released (ledger table)
+
+A settlement day is one transaction: the state's version guard (so two runs for the same merchant and currency
+never both pay the same money), the record, and the ``merchant_settled`` journal. Its id is a hash of
+(merchant, currency, day): a repeat of the same day returns the first record. Days are settled in order; a day
+skipped is covered by the next one, which pays everything matured by then (chalicelib/domain/settlement.py).
+
+Every operator action (terms, holds, releases) is audited in the transaction that makes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from chalicelib.config.settings import settings
+from chalicelib.domain import ledger
+from chalicelib.domain.clock import beijing_today, iso, require_day_over, utcnow
+from chalicelib.domain.errors import Conflict, InvalidRequest, NotFound
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money
+from chalicelib.domain.settlement import Decision, SettlementTerms, decide, owed_matured, unmatured_days
+from chalicelib.service import audit
+from chalicelib.storage import config_repo, ledger_repo, records, state_repo
+from chalicelib.storage.aws import client
+from chalicelib.storage.codec import from_item
+from chalicelib.storage.transaction import Transaction, TransactionConflict
+
+log = logging.getLogger(__name__)
+
+
+def _config_table() -> str:
+    return settings().names.config_table
+
+
+def _get(table: str, pk: str, sk: str) -> dict[str, Any] | None:
+    item = client("dynamodb").get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                                       ConsistentRead=True).get("Item")
+    return from_item(item) if item else None
+
+
+def _merchant(merchant_id: str) -> None:
+    if config_repo.load_merchant(merchant_id, consistent=True) is None:
+        raise NotFound(f"no merchant {merchant_id}", param="merchant_id")
+
+
+def _currency(currency: str) -> str:
+    if currency not in SUPPORTED_CURRENCIES:
+        raise InvalidRequest(f"currency {currency!r} is not supported", param="currency")
+    return currency
+
+
+# --- Terms -----------------------------------------------------------------------------------------------
+
+
+def terms_of(merchant_id: str) -> SettlementTerms | None:
+    item = _get(_config_table(), f"MERCHANT#{merchant_id}", "SETTLEMENT_TERMS")
+    if item is None:
+        return None
+    return SettlementTerms(delay_days=int(item["delay_days"]), minimum_minor=int(item["minimum_minor"]),
+                           fee_bps=int(item["fee_bps"]), reserve_id=str(item["reserve_id"]),
+                           paused=bool(item.get("paused", False)))
+
+
+def _terms_record(terms: SettlementTerms) -> dict[str, Any]:
+    return {"delay_days": terms.delay_days, "minimum_minor": terms.minimum_minor, "fee_bps": terms.fee_bps,
+            "reserve_id": terms.reserve_id, "paused": terms.paused}
+
+
+def set_terms(actor: audit.Actor, merchant_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Put a merchant's settlement terms (every field; ``paused`` defaults to false). Audited."""
+    _merchant(merchant_id)
+    fields = ("delay_days", "minimum_minor", "fee_bps", "reserve_id", "paused")
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]}", param=unknown[0])
+    for name in fields[:4]:
+        if name not in values:
+            raise InvalidRequest(f"{name} is required", param=name)
+    for name in fields[:3]:
+        if not isinstance(values[name], int) or isinstance(values[name], bool):
+            raise InvalidRequest(f"{name} must be an integer", param=name)
+    if not isinstance(values["reserve_id"], str) or not isinstance(values.get("paused", False), bool):
+        name = "reserve_id" if not isinstance(values["reserve_id"], str) else "paused"
+        raise InvalidRequest(f"{name} has the wrong type", param=name)
+    try:
+        terms = SettlementTerms(**{name: values[name] for name in fields if name in values})
+    except ValueError as exc:
+        param = next((name for name in fields if str(exc).startswith(name)), None)
+        raise InvalidRequest(str(exc), param=param) from exc
+    before = terms_of(merchant_id)
+    tx = Transaction()
+    tx.put("terms", _config_table(), {"pk": f"MERCHANT#{merchant_id}", "sk": "SETTLEMENT_TERMS",
+                                      **_terms_record(terms), "updated_at": iso(utcnow())})
+    audit.add(tx, actor, "settlement.terms", merchant_id, before=_terms_record(before) if before else None,
+              after=_terms_record(terms))
+    tx.commit()
+    return {"merchant_id": merchant_id, **_terms_record(terms)}
+
+
+# --- Holds -----------------------------------------------------------------------------------------------
+
+
+def _hold_key(hold_id: str) -> dict[str, str]:
+    return {"pk": f"HOLD#{hold_id}", "sk": "RECORD"}
+
+
+def place_hold(actor: audit.Actor, merchant_id: str, amount: int, currency: str, reason: str) -> dict[str, Any]:
+    """Hold ``amount`` of the merchant's money back from settlement (a dispute, a review). Audited."""
+    _merchant(merchant_id)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidRequest("amount must be a positive integer (minor units)", param="amount")
+    if not reason.strip():
+        raise InvalidRequest("reason is required", param="reason")
+    money = Money(amount, _currency(currency))
+    hold_id, now = new_id("hld"), iso(utcnow())
+    record = {"hold_id": hold_id, "merchant_id": merchant_id, "amount": amount, "currency": currency,
+              "reason": reason, "status": "held", "placed_at": now, "placed_by": actor.as_record()}
+    tx = Transaction()
+    tx.put_new("hold", state_repo.ledger_table(), {**_hold_key(hold_id), **record})
+    ledger_repo.add_journal(tx, ledger.settlement_held(hold_id, merchant_id, money), now=now)
+    audit.add(tx, actor, "settlement.hold", merchant_id, after={"hold_id": hold_id, "amount": amount,
+                                                                 "currency": currency, "reason": reason})
+    tx.commit()
+    return record
+
+
+def release_hold(actor: audit.Actor, hold_id: str, reason: str) -> dict[str, Any]:
+    """Release a hold: an operator's (``hld_…``) or one reconciliation placed on an attempt whose money the
+    channel disowned (``att_…``, once the channel has paid it after all). The money is the merchant's to be
+    settled again. Audited; a hold is released once."""
+    if not reason.strip():
+        raise InvalidRequest("reason is required", param="reason")
+    now = iso(utcnow())
+    tx = Transaction()
+    if hold_id.startswith("hld_"):
+        held = _get(state_repo.ledger_table(), **_hold_key(hold_id))
+        if held is None:
+            raise NotFound(f"no hold {hold_id}", param="hold_id")
+        merchant_id, money = str(held["merchant_id"]), Money(int(held["amount"]), str(held["currency"]))
+        tx.update("hold", state_repo.ledger_table(), _hold_key(hold_id),
+                  {"status": "released", "released_at": now, "released_by": actor.as_record(),
+                   "release_reason": reason}, condition="#status = :held", condition_values={":held": "held"})
+    else:
+        attempt = state_repo.get_attempt(hold_id)
+        if attempt is None or ledger_repo.journal("settlement_held", hold_id) is None:
+            raise NotFound(f"no settlement hold on {hold_id}", param="hold_id")
+        merchant_id, money = attempt.merchant_id, attempt.money
+        tx.update("hold", state_repo.state_table(), records.payment_key(attempt.payment_id), {"updated_at": now},
+                  remove=("settlement_hold",), condition="settlement_hold.attempt_id = :attempt",
+                  condition_values={":attempt": hold_id})
+    ledger_repo.add_journal(tx, ledger.hold_released(hold_id, merchant_id, money), now=now)
+    audit.add(tx, actor, "settlement.release", hold_id, before={"status": "held"},
+              after={"status": "released", "amount": money.minor, "currency": money.currency, "reason": reason})
+    try:
+        tx.commit()
+    except TransactionConflict as exc:
+        raise Conflict(f"hold {hold_id} was already released") from exc
+    return {"hold_id": hold_id, "merchant_id": merchant_id, "amount": money.minor, "currency": money.currency,
+            "status": "released", "released_at": now}
+
+
+# --- Settling a day --------------------------------------------------------------------------------------
+
+
+def settlement_id(merchant_id: str, currency: str, day: date) -> str:
+    return "stl_" + hashlib.sha256(f"{merchant_id}:{currency}:{day.isoformat()}".encode()).hexdigest()[:24]
+
+
+def _state_key(merchant_id: str, currency: str) -> dict[str, str]:
+    return {"pk": f"SETTLE#{merchant_id}#{currency}", "sk": "STATE"}
+
+
+def _record_key(settlement: str) -> dict[str, str]:
+    return {"pk": f"SETTLEMENT#{settlement}", "sk": "RECORD"}
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("pk", "sk")}
+
+
+def get_settlement(settlement: str) -> dict[str, Any]:
+    found = _get(state_repo.ledger_table(), **_record_key(settlement))
+    if found is None:
+        raise NotFound(f"no settlement {settlement}", param="settlement_id")
+    return _public(found)
+
+
+def owed_now(merchant_id: str, currency: str, day: date, delay_days: int, today: date) -> int:
+    """What the merchant is owed for money matured by ``day`` (T+N). The payable balance and the unmatured days'
+    totals are separate reads while payments keep arriving, so the unmatured days are read before and after
+    the balance and the smaller answer is taken: a capture or refund landing between two reads can then only
+    make a settlement smaller (the rest is paid the next day), never pay money twice or too early."""
+    payable = ledger.merchant_payable_account(merchant_id, currency)
+    days = unmatured_days(day, delay_days, today)
+
+    def unmatured() -> int:
+        return sum(ledger_repo.day_movement(payable, d.isoformat(), consistent=True) for d in days)
+
+    before = unmatured()
+    balance = ledger_repo.balance(payable)
+    after = unmatured()
+    return min(owed_matured(balance, before), owed_matured(balance, after))
+
+
+def settle_day(merchant_id: str, currency: str, day: date, *, now: datetime | None = None) -> dict[str, Any]:
+    """Settle a merchant's ``currency`` for the Beijing day ``day`` (which must have ended) under its terms.
+    Returns the day's settlement record; a repeat returns the first one. Raises ``Conflict`` for a day before
+    the last one settled, or when another run settled meanwhile (run again)."""
+    moment = now or utcnow()
+    require_day_over(day, now=moment)
+    _currency(currency)
+    terms = terms_of(merchant_id)
+    if terms is None:
+        raise NotFound(f"merchant {merchant_id} has no settlement terms", param="merchant_id")
+    sid = settlement_id(merchant_id, currency, day)
+    state = _get(state_repo.ledger_table(), **_state_key(merchant_id, currency))
+    through = str(state["through"]) if state else None
+    if through is not None and day.isoformat() <= through:
+        existing = _get(state_repo.ledger_table(), **_record_key(sid))
+        if existing is not None:
+            return _public(existing)
+        raise Conflict(f"{merchant_id} {currency} is settled through {through}; {day.isoformat()} comes before")
+    owed = owed_now(merchant_id, currency, day, terms.delay_days, beijing_today(moment))
+    decision = decide(terms, owed)
+    return _commit(merchant_id, currency, day, sid, terms, decision, state, iso(moment))
+
+
+def _commit(merchant_id: str, currency: str, day: date, sid: str, terms: SettlementTerms, decision: Decision,
+            state: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "settlement_id": sid, "merchant_id": merchant_id, "currency": currency, "day": day.isoformat(),
+        "outcome": decision.outcome, "owed": decision.owed_minor, "gross": decision.gross_minor,
+        "fee": decision.fee_minor, "net": decision.net_minor, "terms": _terms_record(terms), "created_at": now,
+        "status": "instructed" if decision.settles else "none",
+    }
+    version = int(state["version"]) if state else 0
+    tx = Transaction()
+    tx.update("state", state_repo.ledger_table(), _state_key(merchant_id, currency),
+              {"through": day.isoformat(), "version": version + 1, "updated_at": now},
+              condition="attribute_not_exists(pk)" if state is None else "version = :version",
+              condition_values={} if state is None else {":version": version})
+    tx.put_new("record", state_repo.ledger_table(), {**_record_key(sid), **record})
+    if decision.settles:
+        ledger_repo.add_journal(tx, ledger.merchant_settled(sid, merchant_id, Money(decision.gross_minor, currency),
+                                                            Money(decision.fee_minor, currency)), now=now)
+    try:
+        tx.commit()
+    except TransactionConflict as exc:
+        raise Conflict(f"another settlement of {merchant_id} {currency} ran meanwhile; run {day} again") from exc
+    if decision.settles:
+        log.info("settlement %s: %s %s %s to %s (fee %s)", sid, day, decision.net_minor, currency, merchant_id,
+                 decision.fee_minor)
+    return record
+
+
+def finish_settlement(settlement: str, *, paid: bool, bank_reference: str, value_day: date) -> dict[str, Any]:
+    """The bank's answer to an instructed settlement: paid on ``value_day`` (the money left the reserve, as the
+    reserve's bank statement will show that day) or returned (the merchant is owed it again, fee included, due
+    at once: the return is not value-dated, so no T+N applies twice). Once: a second answer is refused by the
+    status condition."""
+    record = get_settlement(settlement)
+    if record["status"] != "instructed":
+        raise Conflict(f"settlement {settlement} is {record['status']}, not instructed")
+    merchant_id, currency = str(record["merchant_id"]), str(record["currency"])
+    gross, fee = Money(int(record["gross"]), currency), Money(int(record["fee"]), currency)
+    now = iso(utcnow())
+    journal = (ledger.settlement_paid(settlement, merchant_id, str(record["terms"]["reserve_id"]),
+                                      Money(gross.minor - fee.minor, currency)) if paid
+               else ledger.settlement_returned(settlement, merchant_id, gross, fee))
+    status = "paid" if paid else "returned"
+    tx = Transaction()
+    tx.update("record", state_repo.ledger_table(), _record_key(settlement),
+              {"status": status, "bank_reference": bank_reference, "finished_at": now},
+              condition="#status = :instructed", condition_values={":instructed": "instructed"})
+    ledger_repo.add_journal(tx, journal, now=now, value_day=value_day.isoformat() if paid else None)
+    try:
+        tx.commit()
+    except TransactionConflict as exc:
+        raise Conflict(f"settlement {settlement} was answered meanwhile") from exc
+    return {**record, "status": status, "bank_reference": bank_reference, "finished_at": now}

@@ -1,0 +1,166 @@
+"""The reserve's invariants over random sequences of payments, refunds, channel fees, channel settlements, holds,
+merchant settlements and their payouts or returns, built from the ledger's own journal constructors.
+
+After every step:
+- every journal balances (its constructor refuses one that does not) and the whole book sums to zero;
+- reserve + clearing = payables + holds + settling + (fee income - channel fees): the reserve and what the
+  channels still hold are exactly what is owed to merchants, what is in flight to them, and the hub's margin;
+- each merchant's settling account is the net of its settlements neither paid nor returned, and fee income
+  the fees of settlements not returned;
+- what each merchant has received plus what it is still owed equals its captures less its refunds less the
+  hub's fees (no money appears or disappears on the way to it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from chalicelib.domain import ledger
+from chalicelib.domain.ledger import Journal, settlement_hold_account
+from chalicelib.domain.money import Money
+from chalicelib.domain.settlement import SettlementTerms, decide
+
+MERCHANTS = ("m1", "m2")
+CHANNELS = ("wx", "ali")
+RESERVE = "rsv"
+CCY = "CNY"
+amounts = st.integers(min_value=1, max_value=5_000_000)
+
+
+class Reserve(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.balances: dict[str, int] = defaultdict(int)
+        self.posted: set[str] = set()
+        self.captured: dict[tuple[str, str], int] = defaultdict(int)  # (merchant, channel) -> refundable
+        self.net_by_merchant: dict[str, int] = defaultdict(int)  # captures - refunds
+        self.fees_charged: dict[str, int] = defaultdict(int)  # hub's fees per merchant, not returned
+        self.received: dict[str, int] = defaultdict(int)  # paid out to each merchant
+        self.open_settlements: dict[str, tuple[str, int, int]] = {}  # id -> (merchant, gross, fee)
+        self.holds: dict[str, tuple[str, int]] = {}
+        self.sequence = 0
+
+    def post(self, journal: Journal) -> None:
+        assert journal.journal_id not in self.posted, "a fact is posted once"
+        self.posted.add(journal.journal_id)
+        for entry in journal.entries:
+            self.balances[entry.account] += entry.amount
+
+    def next_id(self, prefix: str) -> str:
+        self.sequence += 1
+        return f"{prefix}{self.sequence}"
+
+    def sum_of(self, prefix: str) -> int:
+        return sum(amount for account, amount in self.balances.items() if account.startswith(prefix))
+
+    @initialize(terms=st.builds(SettlementTerms, delay_days=st.just(0), minimum_minor=st.integers(0, 10_000),
+                                fee_bps=st.integers(0, 1_000), reserve_id=st.just(RESERVE)))
+    def terms_set(self, terms: SettlementTerms) -> None:
+        self.terms = terms
+
+    @rule(merchant=st.sampled_from(MERCHANTS), channel=st.sampled_from(CHANNELS), amount=amounts)
+    def payment(self, merchant: str, channel: str, amount: int) -> None:
+        self.post(ledger.payment_captured(self.next_id("att"), channel, merchant, Money(amount, CCY)))
+        self.captured[(merchant, channel)] += amount
+        self.net_by_merchant[merchant] += amount
+
+    @rule(data=st.data())
+    @precondition(lambda self: any(self.captured.values()))
+    def refund(self, data: st.DataObject) -> None:
+        merchant, channel = data.draw(st.sampled_from(sorted(k for k, v in self.captured.items() if v)))
+        amount = data.draw(st.integers(1, self.captured[(merchant, channel)]))
+        self.post(ledger.refund_paid(self.next_id("ref"), channel, merchant, Money(amount, CCY)))
+        self.captured[(merchant, channel)] -= amount
+        self.net_by_merchant[merchant] -= amount
+
+    @rule(channel=st.sampled_from(CHANNELS), fee=st.integers(-5_000, 50_000).filter(bool), day=st.integers(1, 28))
+    def channel_fees(self, channel: str, fee: int, day: int) -> None:
+        booked_before = self.balances[ledger.channel_fee_account(channel, CCY)]
+        reference = f"{channel}:{date(2026, 11, day)}:{CCY}:{booked_before}"
+        journal = ledger.channel_fees_booked(reference, channel, Money(fee, CCY))
+        if journal.journal_id not in self.posted:  # the same day and prior total: the same fact, booked once
+            self.post(journal)
+
+    @rule(channel=st.sampled_from(CHANNELS), share=st.integers(1, 100))
+    @precondition(lambda self: any(self.balances[ledger.clearing_account(c, CCY)] > 0 for c in CHANNELS))
+    def channel_settles(self, channel: str, share: int) -> None:
+        held = self.balances[ledger.clearing_account(channel, CCY)]
+        if held <= 0:
+            return
+        net = max(1, held * share // 100)
+        self.post(ledger.channel_settled(self.next_id("stl_ch"), channel, RESERVE, Money(net, CCY)))
+
+    @rule(merchant=st.sampled_from(MERCHANTS), amount=amounts)
+    def hold(self, merchant: str, amount: int) -> None:
+        hold_id = self.next_id("hld")
+        self.post(ledger.settlement_held(hold_id, merchant, Money(amount, CCY)))
+        self.holds[hold_id] = (merchant, amount)
+
+    @rule(data=st.data())
+    @precondition(lambda self: bool(self.holds))
+    def release(self, data: st.DataObject) -> None:
+        hold_id = data.draw(st.sampled_from(sorted(self.holds)))
+        merchant, amount = self.holds.pop(hold_id)
+        self.post(ledger.hold_released(hold_id, merchant, Money(amount, CCY)))
+
+    @rule(merchant=st.sampled_from(MERCHANTS))
+    def settle(self, merchant: str) -> None:
+        decision = decide(self.terms, -self.balances[ledger.merchant_payable_account(merchant, CCY)])
+        if not decision.settles:
+            assert decision.net_minor == 0
+            return
+        assert decision.net_minor >= max(self.terms.minimum_minor, 1)
+        assert decision.gross_minor == decision.net_minor + decision.fee_minor
+        settlement_id = self.next_id("stl")
+        self.post(ledger.merchant_settled(settlement_id, merchant, Money(decision.gross_minor, CCY),
+                                          Money(decision.fee_minor, CCY)))
+        self.open_settlements[settlement_id] = (merchant, decision.gross_minor, decision.fee_minor)
+        self.fees_charged[merchant] += decision.fee_minor
+        assert self.balances[ledger.merchant_payable_account(merchant, CCY)] == 0
+
+    @rule(data=st.data(), paid=st.booleans())
+    @precondition(lambda self: bool(self.open_settlements))
+    def payout_ends(self, data: st.DataObject, paid: bool) -> None:
+        settlement_id = data.draw(st.sampled_from(sorted(self.open_settlements)))
+        merchant, gross, fee = self.open_settlements.pop(settlement_id)
+        if paid:
+            self.post(ledger.settlement_paid(settlement_id, merchant, RESERVE, Money(gross - fee, CCY)))
+            self.received[merchant] += gross - fee
+        else:
+            self.post(ledger.settlement_returned(settlement_id, merchant, Money(gross, CCY), Money(fee, CCY)))
+            self.fees_charged[merchant] -= fee
+
+    @invariant()
+    def the_book_sums_to_zero(self) -> None:
+        assert sum(self.balances.values()) == 0
+
+    @invariant()
+    def the_reserve_holds_what_it_owes(self) -> None:
+        assets = self.sum_of("reserve:") + self.sum_of("channel_clearing:")
+        owed = -(self.sum_of("merchant_payable:") + self.sum_of("settlement_hold:") + self.sum_of("merchant_settling:"))
+        margin = -self.sum_of("fee_income:") - self.sum_of("channel_fee:")
+        assert assets == owed + margin
+
+    @invariant()
+    def settling_is_the_open_settlements(self) -> None:
+        for merchant in MERCHANTS:
+            in_flight = sum(g - f for m, g, f in self.open_settlements.values() if m == merchant)
+            assert -self.balances[ledger.merchant_settling_account(merchant, CCY)] == in_flight
+        assert -self.sum_of("fee_income:") == sum(self.fees_charged.values())
+
+    @invariant()
+    def each_merchant_gets_exactly_its_money(self) -> None:
+        for merchant in MERCHANTS:
+            still_owed = -(self.balances[ledger.merchant_payable_account(merchant, CCY)]
+                           + self.balances[settlement_hold_account(merchant, CCY)]
+                           + self.balances[ledger.merchant_settling_account(merchant, CCY)])
+            assert self.received[merchant] + still_owed == self.net_by_merchant[merchant] - self.fees_charged[merchant]
+
+
+Reserve.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestReserve = Reserve.TestCase
