@@ -20,9 +20,12 @@ import pytest
 import requests
 
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus
-from chalicelib.domain.ledger import journal_id, settlement_hold_account
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.ledger import journal_id, merchant_payable_account, settlement_hold_account
 from chalicelib.recon import fanout, repo
 from chalicelib.recon.run import RunResult, StatementNotReady, run_day
+from chalicelib.service import audit as operator_audit
+from chalicelib.service import settlement
 from chalicelib.service.operators import create_operator_key
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.storage import ledger_repo, state_repo
@@ -250,6 +253,21 @@ def test_a_payment_the_channel_lost_is_flagged_and_its_settlement_held_once(reco
     assert state_of(again) == state_of(result)
     assert ledger_repo.balance(settlement_hold_account(recon.merchant.merchant_id, "CNY")) == -2500
     assert [a.get("action") for a in audit(lost["attempt_id"])].count("settlement_held") == 1
+
+    # An operator who has found the money (the channel paid it after all) releases the hold, once, audited.
+    operator = operator_audit.Actor("cli", "ops-recon", "ops-recon")
+    payable = ledger_repo.balance(merchant_payable_account(recon.merchant.merchant_id, "CNY"))
+    released = settlement.release_hold(operator, lost["attempt_id"], "channel confirmed the payment by phone")
+    assert released["amount"] == 2500 and released["status"] == "released"
+    assert ledger_repo.balance(settlement_hold_account(recon.merchant.merchant_id, "CNY")) == 0
+    assert ledger_repo.balance(merchant_payable_account(recon.merchant.merchant_id, "CNY")) == payable - 2500
+    assert "settlement_hold" not in (state_repo.get_item({"pk": f"PAY#{lost['id']}", "sk": "PAYMENT"}) or {})
+    with pytest.raises(Conflict):
+        settlement.release_hold(operator, lost["attempt_id"], "twice")
+    with pytest.raises(NotFound):
+        settlement.release_hold(operator, kept["attempt_id"], "never held")
+    records, _ = operator_audit.list_records(action="settlement.release", target=lost["attempt_id"])
+    assert [r["after"]["reason"] for r in records] == ["channel confirmed the payment by phone"]
 
 
 def test_a_row_the_statement_dropped_but_the_channel_confirms_is_not_held(recon: Recon) -> None:
