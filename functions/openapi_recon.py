@@ -13,7 +13,8 @@ from chalicelib.service.operator_inputs import CreateApiKeyInput, RotateInput, W
 
 SECURITY = {"operator": {"type": "http", "scheme": "bearer", "description": "an operator key, op_<stage>_..."}}
 _ITEM_STATUSES = ["repaired", "needs_review", "waiting", "retry", "resolved", "repairing"]
-_KINDS = ["channel_only", "hub_only", "amount", "currency", "status", "fee", "duplicate_row", "ledger_mismatch"]
+_KINDS = ["channel_only", "hub_only", "amount", "currency", "status", "fee", "duplicate_row", "ledger_mismatch",
+          "settlement_mismatch"]
 SCHEMAS: dict[str, Any] = {
     "ReconRun": {"type": "object", "required": ["id", "account_id", "day", "status"], "properties": {
         "id": {"type": "string", "description": "rr_<YYYYMMDD>_<account>"}, "object": {"const": "recon_run"},

@@ -26,6 +26,7 @@ from payhub_cli import listing as listing_cli
 from payhub_cli import recon as recon_cli
 from payhub_cli import risk as risk_cli
 from payhub_cli import routing as routing_cli
+from payhub_cli import settlement as settlement_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoices_cli.register(groups)
     risk_cli.register(groups)
     listing_cli.register(groups)
+    settlement_cli.register(groups)
     return parser
 
 

@@ -20,6 +20,13 @@ from chalicelib.recon.repairs import FINAL, ItemStatus, Outcome
 
 REPAIRING = "repairing"
 LEDGER_MISMATCH = "ledger_mismatch"
+SETTLEMENT_MISMATCH = "settlement_mismatch"
+_GAP_TEXT = {
+    LEDGER_MISMATCH: ("clearing_movement", "the ledger's clearing movement for the day differs from what the statement's "
+                                       "rows settle, net of their fees; see this run's other differences"),
+    SETTLEMENT_MISMATCH: ("net_settlement", "the net settlement the channel states for the day differs from the "
+                                               "ledger's clearing movement: money withheld or added outside the rows"),
+}
 
 
 def discrepancy_key(d: Discrepancy) -> str:
@@ -89,16 +96,16 @@ class ItemBook:
                   "action": "near midnight: waits up to 3 days for its counterpart on a neighbouring day"}
         repo.put_new_item(self.run_id, key, values)
 
-    def ledger_gap(self, gap: LedgerGap) -> None:
-        key = repo.item_key("ledger", gap.currency, LEDGER_MISMATCH)
+    def ledger_gap(self, gap: LedgerGap, kind: str = LEDGER_MISMATCH) -> None:
+        """A ``ledger_mismatch`` (ledger against the rows) or ``settlement_mismatch`` (against the stated net)."""
+        key = repo.item_key("ledger", gap.currency, kind)
         self.seen.add(key)
-        values = {**self._base(LEDGER_MISMATCH, "ledger", f"{self.account_id}:{gap.currency}"),
+        field, action = _GAP_TEXT[kind]
+        values = {**self._base(kind, "ledger", f"{self.account_id}:{gap.currency}"),
                   "status": str(ItemStatus.NEEDS_REVIEW), "amount_minor": gap.unexplained_minor, "currency": gap.currency,
-                  "reasons": [{"field": "clearing_movement", "hub": str(gap.ledger_minor),
-                               "channel": str(gap.statement_minor)},
+                  "reasons": [{"field": field, "hub": str(gap.ledger_minor), "channel": str(gap.statement_minor)},
                               {"field": "explained_by_pool", "hub": str(gap.pool_minor), "channel": None}],
-                  "action": "the ledger's clearing movement for the day differs from the statement's settled total; "
-                            "see this run's other differences"}
+                  "action": action}
         prior = self.existing.get(key)
         if prior is None:
             repo.put_new_item(self.run_id, key, values)

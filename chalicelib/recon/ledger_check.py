@@ -1,7 +1,9 @@
 """Does the ledger agree with the channel? Per account, currency and day, the clearing account's movement
-(entries value-dated to that Beijing day) must equal what the statement settled: succeeded payments minus
-succeeded refunds, gross of fees (the hub's ledger does not book channel fees; fee differences are checked
-row by row against the account's fee schedule instead).
+(entries value-dated to that Beijing day) must equal what the statement's rows settle: succeeded payments
+minus succeeded refunds, less the rows' fees (which the run books first, chalicelib/recon/fees.py; fee
+differences are also checked row by row against the account's fee schedule). Where the channel states the
+net it settles for the day, that figure must equal the ledger too, not only the rows' own sum: a channel
+that withholds or adds money outside the rows shows up as a ``settlement_mismatch``.
 
 Money waiting in the cross-day pool is on one side only, so the expected gap is computed from the pool:
 a row pooled today is in the statement but not (yet) in today's ledger; a record pooled today the reverse;
@@ -17,6 +19,7 @@ from datetime import date
 
 from chalicelib.channels.base import StatementRow
 from chalicelib.domain.ledger import clearing_account
+from chalicelib.domain.money import Money
 from chalicelib.domain.value_class import value_class
 from chalicelib.recon.model import DayResult, HubRecord, Pooled
 from chalicelib.recon.repo import pool_entry_key
@@ -30,7 +33,7 @@ VALUE_DAY_INDEX = "value_day"
 class LedgerGap:
     currency: str
     ledger_minor: int  # clearing movement value-dated to the day
-    statement_minor: int  # succeeded payments - succeeded refunds on the statement
+    statement_minor: int  # the statement's net: its rows' (payments - refunds - fees), or its stated settlement
     pool_minor: int  # the part of (ledger - statement) explained by entries waiting in the pool
 
     @property
@@ -78,6 +81,19 @@ def _discrepancy_keys(row: StatementRow | None, record: HubRecord | None) -> lis
 
 def ledger_movements(account_id: str, day: date, currencies: Iterable[str]) -> dict[str, int]:
     return {currency: clearing_movement(account_id, currency, day) for currency in sorted(set(currencies))}
+
+
+def statement_net(settled: dict[str, int], fees: dict[str, int]) -> dict[str, int]:
+    """Per currency, what the rows settle once their fees are taken."""
+    return {currency: settled.get(currency, 0) - fees.get(currency, 0) for currency in set(settled) | set(fees)}
+
+
+def settlement_gap(ledger: dict[str, int], stated: Money | None, pool: dict[str, int]) -> LedgerGap | None:
+    """The channel's stated net settlement against the ledger's clearing movement (with the pool's part)."""
+    if stated is None:
+        return None
+    gap = LedgerGap(stated.currency, ledger.get(stated.currency, 0), stated.minor, pool.get(stated.currency, 0))
+    return gap if gap.unexplained_minor != 0 else None
 
 
 def gaps(ledger: dict[str, int], statement_settled: dict[str, int], pool: dict[str, int]) -> list[LedgerGap]:

@@ -31,10 +31,10 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
 from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
-from chalicelib.recon import ledger_check, metrics, repo, report, statement_store
+from chalicelib.recon import fees, ledger_check, metrics, repo, report, statement_store
 from chalicelib.recon.day_records import fee_rate_bps, hub_record_tuples
 from chalicelib.recon.fetch import StatementNotReady, fetch
-from chalicelib.recon.items import ItemBook, follow_up_pool
+from chalicelib.recon.items import SETTLEMENT_MISMATCH, ItemBook, follow_up_pool
 from chalicelib.recon.matching import NEAR_MIDNIGHT, CompactRecord, CompactRow, compact_row, match_day_compact
 from chalicelib.recon.model import DayResult, Pooled
 from chalicelib.recon.repairs import UNRESOLVED, Repairer
@@ -258,20 +258,30 @@ def complete(account: ChannelAccount, day: date, rid: str, token: str, stored: s
     for earlier in sorted(follow_up_pool(account_id, day, pool, result.carried, result.discrepancies)):
         _refresh(account, earlier)
     repo.save_pool(account_id, day, result.carried)
-    progress("checking the ledger")
-    ledger = ledger_check.ledger_movements(account_id, day, set(account.config.currencies) | set(tally.settled))
-    for gap in ledger_check.gaps(ledger, dict(tally.settled), ledger_check.pool_gap(day, pool, result)):
+    progress("booking the channel's fees and checking the ledger")
+    fees.book(account_id, day, dict(tally.fees_by_currency))
+    currencies = set(account.config.currencies) | set(tally.settled) | set(tally.fees_by_currency)
+    ledger = ledger_check.ledger_movements(account_id, day, currencies)
+    pool_gap = ledger_check.pool_gap(day, pool, result)
+    for gap in ledger_check.gaps(ledger, ledger_check.statement_net(tally.settled, tally.fees_by_currency), pool_gap):
         book.ledger_gap(gap)
+    stated = ledger_check.settlement_gap(ledger, tally.summary.settlement if tally.summary else None, pool_gap)
+    if stated is not None:
+        book.ledger_gap(stated, SETTLEMENT_MISMATCH)
     book.close_unseen()
     return _finish(account, day, rid, token, stored, tally, hub_count, result, ledger, pool_day, progress)
 
 
 def _totals(tally: Tally, hub_count: int, result: DayResult, ledger: dict[str, int], items: int) -> dict[str, Any]:
-    by_currency: dict[str, dict[str, int]] = {}
-    for currency in sorted(set(ledger) | set(tally.settled)):
+    by_currency: dict[str, dict[str, int | None]] = {}
+    stated = tally.summary.settlement if tally.summary else None
+    for currency in sorted(set(ledger) | set(tally.settled) | set(tally.fees_by_currency)):
         gross = tally.gross.get(currency, {"payments": 0, "refunds": 0})
         by_currency[currency] = {"statement_payments": gross["payments"], "statement_refunds": gross["refunds"],
                                  "statement_settled": tally.settled.get(currency, 0),
+                                 "statement_fees": tally.fees_by_currency.get(currency, 0),
+                                 "statement_net_settlement": stated.minor if stated and stated.currency == currency
+                                 else None,
                                  "ledger_clearing": ledger.get(currency, 0),
                                  "matched": result.matched_amount.get(currency, 0)}
     return {"statement_rows": tally.rows, "hub_records": hub_count, "matched": result.matched, "items": items,

@@ -254,7 +254,8 @@ def tally_values(tally: Tally) -> dict[str, Any]:
     return {"rows": tally.rows, "succeeded_rows": tally.succeeded_rows, "fees": tally.fees,
             "totals": {str(kind): total for kind, total in tally.totals.items()},
             "succeeded_totals": {str(kind): total for kind, total in tally.succeeded_totals.items()},
-            "settled": dict(tally.settled), "gross": {currency: dict(side) for currency, side in tally.gross.items()}}
+            "settled": dict(tally.settled), "fees_by_currency": dict(tally.fees_by_currency),
+            "gross": {currency: dict(side) for currency, side in tally.gross.items()}}
 
 
 def add_tally(tally: Tally, values: dict[str, Any]) -> None:
@@ -269,6 +270,8 @@ def add_tally(tally: Tally, values: dict[str, Any]) -> None:
         tally.succeeded_totals[StatementKind(kind)] += int(total)
     for currency, total in values["settled"].items():
         tally.settled[currency] += int(total)
+    for currency, total in values["fees_by_currency"].items():
+        tally.fees_by_currency[currency] += int(total)
     for currency, side in values["gross"].items():
         mine = tally.gross.setdefault(currency, {"payments": 0, "refunds": 0})
         mine["payments"] += int(side["payments"])

@@ -4,8 +4,8 @@ The summary is a checksum of the file: its count and totals must equal what the 
 rows, or over the succeeded ones, since channels differ in what they total). A file that disagrees with
 itself is malformed and fails the run before anything is changed. Fees are stated per row more precisely
 than minor units on some channels and rounded by the adapter, so the fee total may differ by half a minor
-unit per row. The per-currency settled totals (succeeded payments minus succeeded refunds) feed the ledger
-check.
+unit per row. The per-currency settled totals (succeeded payments minus succeeded refunds) and the
+succeeded rows' fees per fee currency (what the run books as the channel's fees) feed the ledger check.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Tally:
     totals: dict[StatementKind, int] = field(default_factory=lambda: defaultdict(int))  # all rows, minor units
     succeeded_totals: dict[StatementKind, int] = field(default_factory=lambda: defaultdict(int))
     fees: int = 0
+    fees_by_currency: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # succeeded rows' fees
     settled: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # currency -> net minor units
     gross: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> {"payments", "refunds"}
     summary: StatementSummary | None = None
@@ -55,6 +56,7 @@ class Tally:
         """``rows_of`` for the engine's ``CompactRow`` tuples (what a run streams): the same counts and totals.
         The row counts and the fee total are added up as the rows pass and stored when the stream ends."""
         totals, succeeded_totals, settled, gross = self.totals, self.succeeded_totals, self.settled, self.gross
+        fees_by_currency = self.fees_by_currency
         payment = StatementKind.PAYMENT
         rows = succeeded_rows = fees = 0
         try:
@@ -72,6 +74,8 @@ class Tally:
                     fees += fee
                 if item[5] == "succeeded":
                     currency = item[4]
+                    if fee:
+                        fees_by_currency[item[7] or currency] += fee
                     succeeded_rows += 1
                     succeeded_totals[kind] += amount
                     settled[currency] += amount if kind is payment else -amount
@@ -90,12 +94,15 @@ class Tally:
         reader), added up by DuckDB: the same counts and totals."""
         if summary is not None:
             self._keep(summary)
-        # One scan, per (kind, currency): rows, succeeded rows, fees, the amount, the succeeded amount.
+        # One scan, per (kind, currency, fee currency): rows, succeeded rows, fees, the amount, the succeeded
+        # amount, the succeeded rows' fees.
         groups = space.con.execute("""
-            SELECT kind, currency, count(*), count(*) FILTER (WHERE status = 'succeeded'), coalesce(sum(fee), 0),
-                   sum(amount), coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0)
-            FROM rows GROUP BY kind, currency ORDER BY currency, kind""").fetchall()
-        for kind_name, currency, rows, succeeded, fees, total, succeeded_total in groups:
+            SELECT kind, currency, coalesce(nullif(fee_currency, ''), currency), count(*),
+                   count(*) FILTER (WHERE status = 'succeeded'), coalesce(sum(fee), 0), sum(amount),
+                   coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0),
+                   coalesce(sum(fee) FILTER (WHERE status = 'succeeded'), 0)
+            FROM rows GROUP BY ALL ORDER BY 2, 1, 3""").fetchall()
+        for kind_name, currency, fee_currency, rows, succeeded, fees, total, succeeded_total, succeeded_fees in groups:
             kind = _KINDS.get(kind_name)
             if kind is None:
                 raise StatementInvalid(f"unknown kind {kind_name!r} in the statement rows")
@@ -104,6 +111,8 @@ class Tally:
             self.fees += int(fees)
             self.totals[kind] += int(total)
             self.succeeded_totals[kind] += int(succeeded_total)
+            if succeeded_fees:
+                self.fees_by_currency[fee_currency] += int(succeeded_fees)
             if succeeded:
                 payment = kind is StatementKind.PAYMENT
                 self.settled[currency] += int(succeeded_total) if payment else -int(succeeded_total)
@@ -120,6 +129,8 @@ class Tally:
         self.totals[row.kind] += row.amount.minor
         self.fees += row.fee.minor if row.fee else 0
         if row.status == "succeeded":
+            if row.fee is not None and row.fee.minor:
+                self.fees_by_currency[row.fee.currency] += row.fee.minor
             self.succeeded_rows += 1
             self.succeeded_totals[row.kind] += row.amount.minor
             self.settled[row.amount.currency] += signed(row.kind, row.amount)

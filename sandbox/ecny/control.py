@@ -243,9 +243,9 @@ class ControlApi:
         kind = _required_str(body, "kind")
         if kind not in statement.FAULT_KINDS:
             raise ControlError(400, "PARAM_ERROR", f"kind must be one of {sorted(statement.FAULT_KINDS)}")
-        if kind != "corrupt" and not (body.get("out_trade_no") or body.get("out_refund_no")):
+        if kind not in ("corrupt", "withhold") and not (body.get("out_trade_no") or body.get("out_refund_no")):
             raise ControlError(400, "PARAM_ERROR", "out_trade_no (or out_refund_no) is required")
-        needs = {"extra_row": "amount", "amount": "delta", "fee": "fee"}
+        needs = {"extra_row": "amount", "amount": "delta", "fee": "fee", "withhold": "amount"}
         if kind in needs:
             _int(body, needs[kind])
         if kind in ("currency", "status"):

@@ -18,7 +18,8 @@ from .state import LedgerEntry
 ENCODING = "gbk"
 COLUMNS = ("交易类型", "商户订单号", "银行订单号", "交易流水号", "商户退款单号", "银行退款单号", "交易金额", "手续费",
            "币种", "交易状态", "交易时间", "入账时间", "离线标识", "付款钱包")
-FAULT_KINDS = frozenset({"drop_row", "extra_row", "amount", "currency", "status", "fee", "duplicate_row", "corrupt"})
+FAULT_KINDS = frozenset({"drop_row", "extra_row", "amount", "currency", "status", "fee", "duplicate_row", "corrupt",
+                         "withhold"})  # withhold: the trailer's 结算金额 is short by ``amount`` fen, the rows unchanged
 
 Row = dict[str, str]
 
@@ -70,6 +71,8 @@ def apply_faults(rows: list[Row], faults: Iterable[Mapping[str, Any]], day: date
         kind, target = fault["kind"], str(fault.get("out_trade_no") or fault.get("out_refund_no") or "")
         if kind == "corrupt":
             corrupt = True
+        elif kind == "withhold":
+            continue  # a trailer fault: ``render`` takes it off the stated settlement
         elif kind == "extra_row":
             rows.append(_extra_row(fault, day))
         elif kind == "drop_row":
@@ -93,7 +96,9 @@ def apply_faults(rows: list[Row], faults: Iterable[Mapping[str, Any]], day: date
 
 def render(merchant_id: str, day: date, entries: Iterable[LedgerEntry],
            faults: Iterable[Mapping[str, Any]] = ()) -> bytes:
+    faults = list(faults)
     rows, corrupt = apply_faults([_row(entry) for entry in entries], faults, day)
+    withheld = sum(int(fault["amount"]) for fault in faults if fault["kind"] == "withhold")
     lines = [f"ECNYRECON|1.0|{merchant_id}|{day:%Y%m%d}|{beijing(now_utc())}", "|".join(COLUMNS)]
     lines += ["|".join(row[column] for column in COLUMNS) for row in rows]
     if corrupt:  # a row cut short, the way a truncated write at the bank leaves it
@@ -106,6 +111,7 @@ def render(merchant_id: str, day: date, entries: Iterable[LedgerEntry],
     refund_fen = sum(_fen(row["交易金额"]) for row in refund)
     fee_fen = sum(_fen(row["手续费"]) for row in rows)
     trailer = (f"合计|总笔数={len(rows)}|支付笔数={len(pay)}|支付金额={yuan(pay_fen)}|退款笔数={len(refund)}"
-               f"|退款金额={yuan(refund_fen)}|手续费={yuan(fee_fen)}|结算金额={yuan(pay_fen - refund_fen - fee_fen)}"
+               f"|退款金额={yuan(refund_fen)}|手续费={yuan(fee_fen)}"
+               f"|结算金额={yuan(pay_fen - refund_fen - fee_fen - withheld)}"
                f"|SM3={sm3_hex(content)}")
     return content + (trailer + "\r\n").encode(ENCODING)

@@ -21,7 +21,7 @@ import requests
 
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus
 from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.ledger import journal_id, merchant_payable_account, settlement_hold_account
+from chalicelib.domain.ledger import channel_fee_account, journal_id, merchant_payable_account, settlement_hold_account
 from chalicelib.recon import fanout, repo
 from chalicelib.recon.run import RunResult, StatementNotReady, run_day
 from chalicelib.service import audit as operator_audit
@@ -136,14 +136,37 @@ def test_a_clean_day_matches_every_payment_and_refund_and_the_ledger_agrees(reco
     assert result.ok and result.unresolved == 0 and recon.items() == {}
     totals = result.run["totals"]
     assert (totals["statement_rows"], totals["hub_records"], totals["matched"]) == (3, 3, 3)
+    # Fees at 0.6 %, per row rounded: 53 + 1 on the payments, 5 returned with the refund. The run books them:
+    # clearing moves by what the rows settle net of their fees, and the ledger agrees.
     assert totals["by_currency"]["CNY"] == {"statement_payments": 8988, "statement_refunds": 888,
-                                            "statement_settled": 8100, "ledger_clearing": 8100, "matched": 8100}
+                                            "statement_settled": 8100, "statement_fees": 49,
+                                            "statement_net_settlement": None, "ledger_clearing": 8051, "matched": 8100}
+    fee_account = channel_fee_account(recon.account_id, "CNY")
+    assert ledger_repo.balance(fee_account) == 49
     statement = result.run["statement"]
     stored = client("s3").get_object(Bucket="payhub-local-recon", Key=statement["key"])["Body"].read()
     assert len(stored) == statement["size_bytes"] and stored.startswith("交易时间".encode())
     again = recon.run()
     assert state_of(again) == state_of(result)
     assert repo.get_run(recon.account_id, today())["executions"] == 2
+    assert ledger_repo.balance(fee_account) == 49  # booked once
+
+
+def test_a_corrected_statement_books_only_the_change_in_fees_once(recon: Recon) -> None:
+    recon.payment(5000)
+    second = recon.payment(2000)  # fees 30 and 12 at 0.6 %
+    fee_account = channel_fee_account(recon.account_id, "CNY")
+    assert recon.run().unresolved == 0 and ledger_repo.balance(fee_account) == 42
+    recon.fault("fee", out_trade_no=second["attempt_id"], fee=20)  # the channel now says it took 20, not 12
+    corrected = recon.run()
+    assert ledger_repo.balance(fee_account) == 50
+    assert ledger_repo.day_movement(fee_account, today().isoformat(), consistent=True) == 50
+    # The ledger follows the statement's fees, so the day still balances; the row's fee differs from the
+    # account's schedule, which is left to a person.
+    assert corrected.run["items_by_kind"] == {"fee": 1} and corrected.unresolved == 1
+    assert corrected.run["totals"]["by_currency"]["CNY"]["ledger_clearing"] == 7000 - 50
+    recon.run()
+    assert ledger_repo.balance(fee_account) == 50  # the same change is booked once
 
 
 def test_report_files_and_the_metric_are_published(recon: Recon, published_metrics) -> None:

@@ -201,3 +201,32 @@ def test_a_day_that_has_not_ended_is_refused_and_bad_terms_name_their_field(shop
     with pytest.raises(NotFound):
         settlement.settle_day(f"mer_{secrets.token_hex(8)}", "CNY", yesterday())
     assert settlement.terms_of(shop.merchant_id) == settlement.SettlementTerms(**TERMS)
+
+
+def test_the_operator_cli_sets_terms_holds_settles_and_releases(shop: Shop, capsys: Any) -> None:
+    import json
+
+    from payhub_cli.main import main as payhub
+
+    def cli(*argv: str) -> tuple[int, Any, str]:
+        code = payhub(list(argv))
+        out, err = capsys.readouterr()
+        return code, (json.loads(out) if code == 0 else None), err
+
+    code, terms, _ = cli("settlement", "terms", shop.merchant_id, "--delay-days", "0", "--minimum", "100",
+                         "--fee-bps", "30", "--reserve", "rsv-icbc-1")
+    assert code == 0 and terms["fee_bps"] == 30
+    shop.paid(50_000, on=yesterday())
+    code, held, _ = cli("settlement", "hold", shop.merchant_id, "--amount", "10000", "--reason", "KYC review")
+    assert code == 0 and held["status"] == "held"
+    code, record, _ = cli("settlement", "run", "--merchant", shop.merchant_id, "--date", yesterday().isoformat())
+    assert code == 0 and (record["gross"], record["fee"], record["net"]) == (40_000, 120, 39_880)
+    code, shown, _ = cli("settlement", "show", record["settlement_id"])
+    assert code == 0 and shown == record
+    code, _, err = cli("settlement", "run", "--merchant", shop.merchant_id, "--date", beijing_today().isoformat())
+    assert code == 1 and "has not ended in Beijing yet" in err
+    code, released, _ = cli("settlement", "release", held["hold_id"], "--reason", "KYC passed")
+    assert code == 0 and released["status"] == "released" and shop.payable == 10_000
+    code, _, err = cli("settlement", "terms", shop.merchant_id, "--delay-days", "0", "--fee-bps", "9999",
+                       "--reserve", "rsv-icbc-1")
+    assert code == 1 and "fee_bps" in err

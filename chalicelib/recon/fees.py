@@ -1,0 +1,46 @@
+"""The channel's fees, booked from its statement: per account, Beijing day and fee currency, the sum of the
+succeeded rows' fees (refund rows carry the fee returned, negative) moves from clearing to the channel fee
+expense, value-dated to the statement's day.
+
+One journal per day and currency, not per row: a run of a million rows would otherwise be a million ledger
+transactions. The rows' own fees stay in the stored statement and each is checked against the account's fee
+schedule (a ``fee`` difference names the row). A re-run that reads different fees (a corrected statement)
+books only the change: the journal's reference carries the total already booked for that day, so the same
+change is booked once however many runs race to book it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.ledger import channel_fee_account, channel_fees_booked
+from chalicelib.domain.money import Money
+from chalicelib.storage import ledger_repo
+from chalicelib.storage.transaction import Transaction, TransactionConflict
+
+
+def booked(account_id: str, currency: str, day: date) -> int:
+    return ledger_repo.day_movement(channel_fee_account(account_id, currency), day.isoformat(), consistent=True)
+
+
+def book(account_id: str, day: date, fees_by_currency: dict[str, int]) -> dict[str, int]:
+    """Bring the day's booked fees to the statement's; returns, per currency, what this call added."""
+    added: dict[str, int] = {}
+    for currency in sorted(fees_by_currency):
+        before = booked(account_id, currency, day)
+        change = fees_by_currency[currency] - before
+        if change == 0:
+            continue
+        journal = channel_fees_booked(f"{account_id}:{day.isoformat()}:{currency}:{before}", account_id,
+                                      Money(change, currency))
+        tx = Transaction()
+        ledger_repo.add_journal(tx, journal, now=iso(utcnow()), value_day=day.isoformat())
+        try:
+            tx.commit()
+        except TransactionConflict as conflict:
+            if f"journal:{journal.journal_id}" not in conflict.failed_labels:
+                raise
+            continue  # another execution of this run booked the same change
+        added[currency] = change
+    return added
