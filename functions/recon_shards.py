@@ -68,7 +68,7 @@ def _stored(key: str) -> statement_store.StoredStatement:
 def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"account_id", "day", "execution", "export_keys", "shards"[, "part_lines", "statement_key"]}`` -> the state the maps
     run on (``export_keys``: the data files a DynamoDB export's ``manifest-files.json`` lists)."""
-    from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.domain.clock import iso, require_day_over, utcnow
     from chalicelib.recon import repo, shards
     from chalicelib.recon.day_records import fee_rate_bps
     from chalicelib.recon.fetch import fetch
@@ -79,6 +79,7 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise ValueError(f"shards must be 1..{MAX_SHARDS}")
     account = _account(str(event["account_id"]))
     day, prefix = date.fromisoformat(str(event["day"])), _prefix(event)
+    require_day_over(day)  # a day still running has a partial statement: refused before the run is begun
     token = repo.begin_run(account.account_id, account.config.channel, day, now=iso(utcnow()), lease_s=RUN_LEASE_S)
     s3, bucket = client("s3"), statement_store.bucket()
     # The statement: fetched from the channel as a run fetches it, or already in the bucket (a channel that

@@ -64,3 +64,14 @@ def make_merchant(stack: Any, *, late_success_policy: str = "refund") -> Any:
     created = create_merchant("Test Merchant", webhook_url=url, late_success_policy=late_success_policy)
     stack.receiver.trust(url, created.webhook_secret)
     return MerchantClient(stack.api_url, created.merchant.merchant_id, created.api_key, created.webhook_secret, url)
+
+
+def morning_after(day: Any) -> Any:
+    """A moment in the Beijing morning after ``day`` (10:30, when the channels' statements are out): the time
+    a run reconciling ``day`` happens, for tests whose payments were made today."""
+    from datetime import datetime, time, timedelta
+
+    from chalicelib.domain.clock import BEIJING
+
+    return datetime.combine(day + timedelta(days=1), time(10, 30), tzinfo=BEIJING)
+

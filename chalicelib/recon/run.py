@@ -21,13 +21,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import ChannelAdapter, StatementSummary
 from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
-from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.clock import iso, require_day_over, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
 from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
@@ -68,9 +68,11 @@ def _quiet(message: str) -> None:
 
 
 def run_day(account_id: str, day: date, *, progress: Progress = _quiet,
-            near_midnight: timedelta = NEAR_MIDNIGHT) -> RunResult:
-    """Reconcile one account and day. Raises ``StatementNotReady`` (retry later) and ``RunInProgress``.
-    ``near_midnight``: how close to a Beijing midnight an unmatched item waits in the pool (the engine's)."""
+            near_midnight: timedelta = NEAR_MIDNIGHT, now: datetime | None = None) -> RunResult:
+    """Reconcile one account and day. Raises ``DayNotOver`` for a Beijing day that has not ended at ``now``
+    (default: the clock), before anything is read or written; ``StatementNotReady`` (retry later) and
+    ``RunInProgress``. ``near_midnight``: how close to a Beijing midnight an unmatched item waits in the pool."""
+    require_day_over(day, now=now)
     account = config_repo.channel_account(account_id)
     if account is None:
         raise NotFound(f"no channel account {account_id}", param="account")

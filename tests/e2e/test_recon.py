@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, DayNotOver, NotFound
 from chalicelib.domain.ledger import channel_fee_account, journal_id, merchant_payable_account, settlement_hold_account
 from chalicelib.recon import fanout, repo
 from chalicelib.recon.run import RunResult, StatementNotReady, run_day
@@ -30,7 +30,7 @@ from chalicelib.service.operators import create_operator_key
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.storage import ledger_repo, state_repo
 from chalicelib.storage.aws import client
-from tests.helpers import MerchantClient, make_merchant, wait_for
+from tests.helpers import MerchantClient, make_merchant, morning_after, wait_for
 
 BEIJING = timezone(timedelta(hours=8))
 NO_POOL = timedelta(0)  # tests outside the pool's: nothing waits, whatever the time of day the suite runs
@@ -38,6 +38,11 @@ NO_POOL = timedelta(0)  # tests outside the pool's: nothing waits, whatever the 
 
 def today() -> date:
     return datetime.now(BEIJING).date()
+
+
+def reconcile(account_id: str, day: date, **options: Any) -> RunResult:
+    """``run_day`` as the next morning's run would do it: the day's payments are made today, in the test."""
+    return run_day(account_id, day, now=morning_after(day), **options)
 
 
 @dataclass
@@ -87,7 +92,7 @@ class Recon:
     # --- reconciliation ------------------------------------------------------------------------------------
 
     def run(self, day: date | None = None, *, near_midnight: timedelta = NO_POOL) -> RunResult:
-        return run_day(self.account_id, day or today(), near_midnight=near_midnight)
+        return reconcile(self.account_id, day or today(), near_midnight=near_midnight)
 
     def items(self, day: date | None = None) -> dict[str, dict[str, Any]]:
         """The run's items by ``<object id>:<kind>``."""
@@ -373,18 +378,18 @@ def test_a_payment_just_before_midnight_listed_the_next_day_waits_in_the_pool_an
     recon.fault("drop_row", day=day, out_trade_no=payment["attempt_id"])  # the channel cut its day earlier
     recon.fault("extra_row", day=next_day, out_trade_no=payment["attempt_id"], amount=4200,
                 occurred_at=f"{next_day.isoformat()} 00:00:01")
-    first = run_day(recon.account_id, day)
+    first = reconcile(recon.account_id, day)
     waiting = recon.items(day)[f"{payment['attempt_id']}:hub_only"]
     assert waiting["status"] == "waiting" and first.unresolved == 1
     assert f"{recon.account_id}:CNY:ledger_mismatch" not in recon.items(day)  # the pool explains the gap
-    second = run_day(recon.account_id, next_day)
+    second = reconcile(recon.account_id, next_day)
     assert second.ok and second.unresolved == 0 and recon.items(next_day) == {}
     assert second.run["totals"]["matched"] == 1 and second.run["pool_from"] == day.isoformat()
     resolved = recon.items(day)[f"{payment['attempt_id']}:hub_only"]
     assert resolved["status"] == "resolved" and resolved["action"] == f"matched its counterpart on {next_day}"
     earlier = repo.get_run(recon.account_id, day)  # the earlier run's figures follow
     assert (earlier["unresolved"], earlier["items_by_status"]) == (0, {"resolved": 1})
-    assert state_of(run_day(recon.account_id, next_day)) == state_of(second)
+    assert state_of(reconcile(recon.account_id, next_day)) == state_of(second)
 
 
 def test_a_day_waits_until_the_day_before_is_reconciled(recon: Recon) -> None:
@@ -392,14 +397,14 @@ def test_a_day_waits_until_the_day_before_is_reconciled(recon: Recon) -> None:
     pool it will leave is neither skipped now nor matched twice later."""
     yesterday = today() - timedelta(days=1)
     recon.fault("corrupt", day=yesterday)
-    assert not run_day(recon.account_id, yesterday).ok
+    assert not reconcile(recon.account_id, yesterday).ok
     with pytest.raises(StatementNotReady, match=f"{yesterday} is not reconciled yet"):
-        run_day(recon.account_id, today())
+        reconcile(recon.account_id, today())
     waiting = repo.get_run(recon.account_id, today())
     assert waiting["status"] == "failed" and waiting["retryable"] is True
     requests.delete(f"{recon.stack.sandbox_url}/_sandbox/statement-faults?mchid={recon.mchid}", timeout=10)
-    assert run_day(recon.account_id, yesterday).ok
-    after = run_day(recon.account_id, today())
+    assert reconcile(recon.account_id, yesterday).ok
+    after = reconcile(recon.account_id, today())
     assert after.ok and after.run["pool_from"] == yesterday.isoformat()
 
 
@@ -407,9 +412,9 @@ def test_an_item_that_waits_three_days_becomes_a_difference(recon: Recon) -> Non
     day = today() - timedelta(days=3)
     recon.fault("extra_row", day=day, out_trade_no="att_lonelynearmidnight", amount=321,
                 occurred_at=f"{day.isoformat()} 23:59:50")
-    assert run_day(recon.account_id, day).unresolved == 1
+    assert reconcile(recon.account_id, day).unresolved == 1
     assert recon.items(day)["att_lonelynearmidnight:channel_only"]["status"] == "waiting"
-    result = run_day(recon.account_id, today())
+    result = reconcile(recon.account_id, today())
     assert result.run["pool_from"] == day.isoformat()
     assert recon.items()["att_lonelynearmidnight:channel_only"]["status"] == "needs_review"
     assert recon.items(day)["att_lonelynearmidnight:channel_only"]["status"] == "resolved"
@@ -419,12 +424,32 @@ def test_an_item_that_waits_three_days_becomes_a_difference(recon: Recon) -> Non
 # --- how runs are started -------------------------------------------------------------------------------------
 
 
-def test_the_recon_queue_worker_runs_a_day(recon: Recon) -> None:
-    recon.payment(600)
-    fanout.enqueue(recon.account_id, today())
+def yesterday_noon() -> str:
+    return datetime.combine(today() - timedelta(days=1), datetime.min.time().replace(hour=12),
+                            tzinfo=BEIJING).isoformat()
+
+
+def test_the_recon_queue_worker_runs_a_day_and_refuses_one_not_over(recon: Recon) -> None:
+    recon.payment(600, paid_at=yesterday_noon())
+    fanout.enqueue(recon.account_id, today() - timedelta(days=1))
+    fanout.enqueue(recon.account_id, today())  # a day still running: its statement would be partial
     recon.drain()
-    run = repo.get_run(recon.account_id, today())
+    run = repo.get_run(recon.account_id, today() - timedelta(days=1))
     assert run is not None and run["status"] == "completed" and run["totals"]["matched"] == 1
+    assert repo.get_run(recon.account_id, today()) is None  # refused before anything was begun or written
+
+
+def test_a_day_that_has_not_ended_in_beijing_is_refused_before_anything_is_written(recon: Recon) -> None:
+    recon.payment(700)
+    with pytest.raises(DayNotOver) as refused:
+        run_day(recon.account_id, today())
+    assert refused.value.param == "day" and refused.value.http_status == 422
+    assert repo.get_run(recon.account_id, today()) is None
+    just_before = datetime.combine(today(), datetime.max.time(), tzinfo=BEIJING)  # 23:59:59.999999 Beijing
+    with pytest.raises(DayNotOver):
+        run_day(recon.account_id, today(), now=just_before)
+    midnight = datetime.combine(today() + timedelta(days=1), datetime.min.time(), tzinfo=BEIJING)
+    assert run_day(recon.account_id, today(), now=midnight).ok  # from the next Beijing midnight on
 
 
 def test_the_schedule_fans_out_one_message_per_enabled_account_for_yesterday(recon: Recon) -> None:
@@ -448,19 +473,22 @@ def test_the_schedule_fans_out_one_message_per_enabled_account_for_yesterday(rec
 def test_the_cli_runs_a_day_shows_progress_and_fails_loudly(recon: Recon, capsys: pytest.CaptureFixture[str]) -> None:
     from payhub_cli.main import main
 
-    recon.payment(350)
-    assert main(["recon", "run", "--account", recon.account_id, "--date", today().isoformat()]) == 0
+    day = today() - timedelta(days=1)
+    recon.payment(350, paid_at=yesterday_noon())
+    assert main(["recon", "run", "--account", recon.account_id, "--date", day.isoformat()]) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert summary["status"] == "completed" and summary["totals"]["matched"] == 1
     assert "recon: fetching the wechatpay statement" in captured.err and "completed" in captured.err
-    recon.fault("corrupt")
-    assert main(["recon", "run", "--account", recon.account_id, "--date", today().isoformat()]) == 1
+    recon.fault("corrupt", day=day)
+    assert main(["recon", "run", "--account", recon.account_id, "--date", day.isoformat()]) == 1
     captured = capsys.readouterr()
     assert "malformed statement" in captured.err and json.loads(captured.out)["status"] == "failed"
+    assert main(["recon", "run", "--account", recon.account_id, "--date", today().isoformat()]) == 1
+    assert "has not ended in Beijing yet" in capsys.readouterr().err
     assert main(["recon", "list", "--account", recon.account_id]) == 0
-    assert [run["run_id"] for run in json.loads(capsys.readouterr().out)] == [repo.run_id(recon.account_id, today())]
-    assert main(["recon", "run", "--account", "no-such-account", "--date", today().isoformat()]) == 1
+    assert [run["run_id"] for run in json.loads(capsys.readouterr().out)] == [repo.run_id(recon.account_id, day)]
+    assert main(["recon", "run", "--account", "no-such-account", "--date", day.isoformat()]) == 1
     capsys.readouterr()
     assert main(["operator-key", "create", "--name", "cli test"]) == 0
     created = json.loads(capsys.readouterr().out)

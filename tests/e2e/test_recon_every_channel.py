@@ -15,7 +15,7 @@ import requests
 from chalicelib.recon.run import run_day
 from chalicelib.storage import config_repo
 from payhub_cli.main import main as payhub
-from tests.helpers import wait_for
+from tests.helpers import morning_after, wait_for
 
 BEIJING = timezone(timedelta(hours=8))
 NO_POOL = timedelta(0)  # nothing waits in the cross-day pool, whatever the time of day the suite runs
@@ -68,7 +68,7 @@ def test_a_day_on_the_channel_reconciles_then_a_changed_row_is_a_difference(stac
     capsys.readouterr()
 
     day = datetime.now(BEIJING).date()
-    clean = run_day(local.account_id, day, near_midnight=NO_POOL)
+    clean = run_day(local.account_id, day, now=morning_after(day), near_midnight=NO_POOL)
     assert clean.ok, clean.failure_reason
     assert clean.unresolved == 0, json.dumps(clean.run.get("items_by_kind"))
 
@@ -77,7 +77,7 @@ def test_a_day_on_the_channel_reconciles_then_a_changed_row_is_a_difference(stac
         changed = requests.post(f"{sandbox}/_sandbox/statement-faults", timeout=10, json={
             "day": day.isoformat(), "kind": "amount", "out_trade_no": payments[0]["attempt_id"], "delta": 100})
         assert changed.status_code == 200, changed.text
-        differing = run_day(local.account_id, day, near_midnight=NO_POOL)
+        differing = run_day(local.account_id, day, now=morning_after(day), near_midnight=NO_POOL)
         assert differing.ok, differing.failure_reason
         # The row's amount differs, and so the statement's settled total no longer equals the ledger's; a channel
         # that states its net settlement states it from the changed rows, so that differs from the ledger too.
@@ -91,7 +91,7 @@ def test_a_day_on_the_channel_reconciles_then_a_changed_row_is_a_difference(stac
             short = requests.post(f"{sandbox}/_sandbox/statement-faults", timeout=10,
                                   json={"day": day.isoformat(), "kind": "withhold", "amount": 321})
             assert short.status_code == 200, short.text
-            withheld = run_day(local.account_id, day, near_midnight=NO_POOL)
+            withheld = run_day(local.account_id, day, now=morning_after(day), near_midnight=NO_POOL)
             open_items = [i for i in _items(withheld.run_id) if i["status"] == "needs_review"]
             assert [i["kind"] for i in open_items] == ["settlement_mismatch"] and withheld.unresolved == 1, open_items
             [item] = open_items
@@ -102,7 +102,7 @@ def test_a_day_on_the_channel_reconciles_then_a_changed_row_is_a_difference(stac
         corrupt = requests.post(f"{sandbox}/_sandbox/statement-faults", timeout=10,
                                 json={"day": day.isoformat(), "kind": "corrupt"})
         assert corrupt.status_code == 200, corrupt.text
-        broken = run_day(local.account_id, day, near_midnight=NO_POOL)
+        broken = run_day(local.account_id, day, now=morning_after(day), near_midnight=NO_POOL)
         assert not broken.ok and "malformed statement" in (broken.failure_reason or "")
     finally:
         requests.delete(f"{sandbox}/_sandbox/statement-faults", timeout=10)

@@ -19,7 +19,7 @@ from chalicelib.storage.codec import to_item
 from infra.local.provision.unionpay import provision, register
 from sandbox.unionpay import UnionPaySandbox
 from sandbox.unionpay.pki import leaf, new_ca, sign, unionpay_cn
-from tests.helpers import wait_for
+from tests.helpers import morning_after, wait_for
 
 DEBIT = {"number": "6217000000000000012", "exp_month": 12, "exp_year": 2029, "phone": "13800138000",
          "holder_name": "张三", "id_type": "01", "id_number": "110101199001011234"}
@@ -402,7 +402,7 @@ def test_reconciliation_matches_a_clean_day_then_classifies_a_changed_row(dedica
     drain()
     wait_for(lambda: merchant.get(f"/v1/refunds/{refund_id}")["status"] == "succeeded", timeout_s=15)
 
-    clean = run_day(local.account_id, today, near_midnight=timedelta(0))
+    clean = run_day(local.account_id, today, now=morning_after(today), near_midnight=timedelta(0))
     assert clean.ok and clean.unresolved == 0, clean
     totals = clean.run["totals"]
     assert (totals["statement_rows"], totals["hub_records"], totals["matched"]) == (3, 3, 3)
@@ -411,7 +411,7 @@ def test_reconciliation_matches_a_clean_day_then_classifies_a_changed_row(dedica
     requests.post(f"{local.sandbox_url}/_sandbox/statement-faults", timeout=10, json={
         "day": today.isoformat(), "kind": "amount", "out_trade_no": second["attempt_id"], "delta": 5,
         "merchant_id": mer_id})
-    changed = run_day(local.account_id, today, near_midnight=timedelta(0))
+    changed = run_day(local.account_id, today, now=morning_after(today), near_midnight=timedelta(0))
     items = {f"{i['object_id']}:{i['kind']}": i for i in repo.items(changed.run_id).values()}
     item = items[f"{second['attempt_id']}:amount"]
     assert item["status"] == "needs_review"
@@ -419,5 +419,5 @@ def test_reconciliation_matches_a_clean_day_then_classifies_a_changed_row(dedica
 
     requests.post(f"{local.sandbox_url}/_sandbox/statement-faults", timeout=10, json={
         "day": today.isoformat(), "kind": "corrupt", "merchant_id": mer_id})
-    broken = run_day(local.account_id, today, near_midnight=timedelta(0))
+    broken = run_day(local.account_id, today, now=morning_after(today), near_midnight=timedelta(0))
     assert not broken.ok and "line 2" in (broken.failure_reason or "")
