@@ -10,6 +10,8 @@ Sign convention: positive = debit, negative = credit. Accounts (docs/settlement.
   reconciliation when a channel disowns a payment, or by an operator), until released.
 - ``merchant_settling:<merchant_id>:<CCY>`` (liability): a settlement instructed to the bank and not yet
   confirmed paid (money in flight out of the reserve).
+- ``merchant_payout:<merchant_id>:<CCY>`` (liability): the merchant's own payouts (batch payouts to its payees)
+  reserved from its payable and not yet confirmed by the bank.
 - ``fee_income:<CCY>`` (income, credit balance): the hub's own fee, charged when a merchant is settled.
 
 A payment success debits clearing and credits the merchant; a refund reverses that. The channel's fee moves
@@ -17,9 +19,10 @@ from clearing to the fee expense; its settlement moves what is left from clearin
 merchant moves its payable to settling less the hub's fee; the bank's confirmation moves settling out of the
 reserve, a returned transfer moves it back to the payable. Corrections are new journals, never edits.
 
-So at every moment, since every journal balances, reserve + clearing = payables + holds + settling + (fee income -
-channel fees): the reserve and what the channels still hold are exactly what is owed to merchants, what is in
-flight to them, and the hub's margin (tests/unit/test_ledger_invariants.py holds that over random sequences).
+So at every moment, since every journal balances,
+    reserve + clearing = payables + holds + settling + payouts + (fee income - channel fees):
+the reserve and what the channels still hold are exactly what is owed to merchants, what is in flight to them or
+their payees, and the hub's margin (tests/unit/domain/test_ledger_invariants.py holds that over random sequences).
 """
 
 from __future__ import annotations
@@ -82,6 +85,10 @@ def reserve_account(reserve_id: str, currency: str) -> str:
 
 def channel_fee_account(channel_account_id: str, currency: str) -> str:
     return f"channel_fee:{channel_account_id}:{currency}"
+
+
+def merchant_payout_account(merchant_id: str, currency: str) -> str:
+    return f"merchant_payout:{merchant_id}:{currency}"
 
 
 def fee_income_account(currency: str) -> str:
@@ -175,4 +182,22 @@ def settlement_held(reference: str, merchant_id: str, amount: Money) -> Journal:
 def hold_released(reference: str, merchant_id: str, amount: Money) -> Journal:
     """A hold released by an operator: the money is the merchant's to be settled again."""
     return _pair("hold_released", reference, settlement_hold_account(merchant_id, amount.currency),
+                 merchant_payable_account(merchant_id, amount.currency), amount)
+
+
+def payout_reserved(reference: str, merchant_id: str, amount: Money) -> Journal:
+    """A payout batch's funds set aside from the merchant's payable before anything is sent."""
+    return _pair("payout_reserved", reference, merchant_payable_account(merchant_id, amount.currency),
+                 merchant_payout_account(merchant_id, amount.currency), amount)
+
+
+def payout_paid(reference: str, merchant_id: str, reserve_id: str, amount: Money) -> Journal:
+    """One payout item confirmed by the bank: the money left the reserve."""
+    return _pair("payout_paid", reference, merchant_payout_account(merchant_id, amount.currency),
+                 reserve_account(reserve_id, amount.currency), amount)
+
+
+def payout_released(reference: str, merchant_id: str, amount: Money) -> Journal:
+    """One payout item failed or came back: its funds are the merchant's again."""
+    return _pair("payout_released", reference, merchant_payout_account(merchant_id, amount.currency),
                  merchant_payable_account(merchant_id, amount.currency), amount)

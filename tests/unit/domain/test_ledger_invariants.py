@@ -3,12 +3,13 @@ merchant settlements and their payouts or returns, built from the ledger's own j
 
 After every step:
 - every journal balances (its constructor refuses one that does not) and the whole book sums to zero;
-- reserve + clearing = payables + holds + settling + (fee income - channel fees): the reserve and what the
-  channels still hold are exactly what is owed to merchants, what is in flight to them, and the hub's margin;
+- reserve + clearing = payables + holds + settling + payouts + (fee income - channel fees): the reserve and what
+  the channels still hold are exactly what is owed to merchants, what is in flight to them or their payees, and
+  the hub's margin;
 - each merchant's settling account is the net of its settlements neither paid nor returned, and fee income
   the fees of settlements not returned;
-- what each merchant has received plus what it is still owed equals its captures less its refunds less the
-  hub's fees (no money appears or disappears on the way to it).
+- what each merchant has received (settlements and its own payouts paid) plus what it is still owed equals its
+  captures less its refunds less the hub's fees (no money appears or disappears on the way to it).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Reserve(RuleBasedStateMachine):
         self.received: dict[str, int] = defaultdict(int)  # paid out to each merchant
         self.open_settlements: dict[str, tuple[str, int, int]] = {}  # id -> (merchant, gross, fee)
         self.holds: dict[str, tuple[str, int]] = {}
+        self.open_payouts: dict[str, tuple[str, int]] = {}  # item reference -> (merchant, amount)
         self.sequence = 0
 
     def post(self, journal: Journal) -> None:
@@ -135,6 +137,27 @@ class Reserve(RuleBasedStateMachine):
             self.post(ledger.settlement_returned(settlement_id, merchant, Money(gross, CCY), Money(fee, CCY)))
             self.fees_charged[merchant] -= fee
 
+    @rule(merchant=st.sampled_from(MERCHANTS), items=st.lists(st.integers(1, 300_000), min_size=1, max_size=5))
+    def payout_batch(self, merchant: str, items: list[int]) -> None:
+        owed = -self.balances[ledger.merchant_payable_account(merchant, CCY)]
+        if sum(items) > owed:
+            return  # refused before anything moves: the merchant does not have it
+        batch = self.next_id("pob")
+        self.post(ledger.payout_reserved(batch, merchant, Money(sum(items), CCY)))
+        for n, amount in enumerate(items):
+            self.open_payouts[f"{batch}:{n}"] = (merchant, amount)
+
+    @rule(data=st.data(), paid=st.booleans())
+    @precondition(lambda self: bool(self.open_payouts))
+    def payout_item_ends(self, data: st.DataObject, paid: bool) -> None:
+        reference = data.draw(st.sampled_from(sorted(self.open_payouts)))
+        merchant, amount = self.open_payouts.pop(reference)
+        if paid:
+            self.post(ledger.payout_paid(reference, merchant, RESERVE, Money(amount, CCY)))
+            self.received[merchant] += amount
+        else:
+            self.post(ledger.payout_released(reference, merchant, Money(amount, CCY)))
+
     @invariant()
     def the_book_sums_to_zero(self) -> None:
         assert sum(self.balances.values()) == 0
@@ -142,7 +165,8 @@ class Reserve(RuleBasedStateMachine):
     @invariant()
     def the_reserve_holds_what_it_owes(self) -> None:
         assets = self.sum_of("reserve:") + self.sum_of("channel_clearing:")
-        owed = -(self.sum_of("merchant_payable:") + self.sum_of("settlement_hold:") + self.sum_of("merchant_settling:"))
+        owed = -(self.sum_of("merchant_payable:") + self.sum_of("settlement_hold:") + self.sum_of("merchant_settling:")
+                 + self.sum_of("merchant_payout:"))
         margin = -self.sum_of("fee_income:") - self.sum_of("channel_fee:")
         assert assets == owed + margin
 
@@ -151,6 +175,8 @@ class Reserve(RuleBasedStateMachine):
         for merchant in MERCHANTS:
             in_flight = sum(g - f for m, g, f in self.open_settlements.values() if m == merchant)
             assert -self.balances[ledger.merchant_settling_account(merchant, CCY)] == in_flight
+            paying = sum(amount for m, amount in self.open_payouts.values() if m == merchant)
+            assert -self.balances[ledger.merchant_payout_account(merchant, CCY)] == paying
         assert -self.sum_of("fee_income:") == sum(self.fees_charged.values())
 
     @invariant()
@@ -158,7 +184,8 @@ class Reserve(RuleBasedStateMachine):
         for merchant in MERCHANTS:
             still_owed = -(self.balances[ledger.merchant_payable_account(merchant, CCY)]
                            + self.balances[settlement_hold_account(merchant, CCY)]
-                           + self.balances[ledger.merchant_settling_account(merchant, CCY)])
+                           + self.balances[ledger.merchant_settling_account(merchant, CCY)]
+                           + self.balances[ledger.merchant_payout_account(merchant, CCY)])
             assert self.received[merchant] + still_owed == self.net_by_merchant[merchant] - self.fees_charged[merchant]
 
 
