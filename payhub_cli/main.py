@@ -23,6 +23,7 @@ from payhub_cli import checkout as checkout_cli
 from payhub_cli import invoices as invoices_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import listing as listing_cli
+from payhub_cli import payouts as payouts_cli
 from payhub_cli import recon as recon_cli
 from payhub_cli import risk as risk_cli
 from payhub_cli import routing as routing_cli
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     risk_cli.register(groups)
     listing_cli.register(groups)
     settlement_cli.register(groups)
+    payouts_cli.register(groups)
     return parser
 
 
@@ -223,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
         print(f"payhub: {message}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    if result is not None:  # a command that writes a file's text itself (payouts result) returns nothing
+        print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 

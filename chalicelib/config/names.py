@@ -9,7 +9,7 @@ from __future__ import annotations
 from chalicelib.domain.value_class import value_class
 
 STAGES = ("local", "dev", "test", "prod")
-QUEUES = ("webhooks", "status-sync", "refunds", "recon", "invoices")
+QUEUES = ("webhooks", "status-sync", "refunds", "recon", "invoices", "payouts")
 
 
 @value_class

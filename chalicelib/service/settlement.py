@@ -210,6 +210,24 @@ def owed_now(merchant_id: str, currency: str, day: date, delay_days: int, today:
     return min(owed_matured(balance, before), owed_matured(balance, after))
 
 
+def draw_state(merchant_id: str, currency: str) -> dict[str, Any] | None:
+    """The merchant-and-currency state every draw on the payable (a settlement, a payout batch) is guarded by."""
+    return _get(state_repo.ledger_table(), **_state_key(merchant_id, currency))
+
+
+def guard_draw(tx: Transaction, merchant_id: str, currency: str, state: dict[str, Any] | None, now: str,
+               *, through: str | None = None) -> None:
+    """Add the state's version guard to ``tx``: it commits only if no other draw committed since ``state`` was
+    read, so two draws computed from the same balance cannot both take the same money."""
+    version = int(state["version"]) if state else 0
+    changes: dict[str, Any] = {"version": version + 1, "updated_at": now}
+    if through is not None:
+        changes["through"] = through
+    tx.update("state", state_repo.ledger_table(), _state_key(merchant_id, currency), changes,
+              condition="attribute_not_exists(pk)" if state is None else "version = :version",
+              condition_values={} if state is None else {":version": version})
+
+
 def settle_day(merchant_id: str, currency: str, day: date, *, now: datetime | None = None) -> dict[str, Any]:
     """Settle a merchant's ``currency`` for the Beijing day ``day`` (which must have ended) under its terms.
     Returns the day's settlement record; a repeat returns the first one. Raises ``Conflict`` for a day before
@@ -221,8 +239,8 @@ def settle_day(merchant_id: str, currency: str, day: date, *, now: datetime | No
     if terms is None:
         raise NotFound(f"merchant {merchant_id} has no settlement terms", param="merchant_id")
     sid = settlement_id(merchant_id, currency, day)
-    state = _get(state_repo.ledger_table(), **_state_key(merchant_id, currency))
-    through = str(state["through"]) if state else None
+    state = draw_state(merchant_id, currency)
+    through = str(state["through"]) if state and state.get("through") else None
     if through is not None and day.isoformat() <= through:
         existing = _get(state_repo.ledger_table(), **_record_key(sid))
         if existing is not None:
@@ -241,12 +259,8 @@ def _commit(merchant_id: str, currency: str, day: date, sid: str, terms: Settlem
         "fee": decision.fee_minor, "net": decision.net_minor, "terms": _terms_record(terms), "created_at": now,
         "status": "instructed" if decision.settles else "none",
     }
-    version = int(state["version"]) if state else 0
     tx = Transaction()
-    tx.update("state", state_repo.ledger_table(), _state_key(merchant_id, currency),
-              {"through": day.isoformat(), "version": version + 1, "updated_at": now},
-              condition="attribute_not_exists(pk)" if state is None else "version = :version",
-              condition_values={} if state is None else {":version": version})
+    guard_draw(tx, merchant_id, currency, state, now, through=day.isoformat())
     tx.put_new("record", state_repo.ledger_table(), {**_record_key(sid), **record})
     if decision.settles:
         ledger_repo.add_journal(tx, ledger.merchant_settled(sid, merchant_id, Money(decision.gross_minor, currency),

@@ -30,6 +30,7 @@ CONSUMERS = {
     "refunds": "functions.refund_worker.handler",
     "recon": "functions.recon_worker.handler",
     "invoices": "functions.invoice_worker.handler",
+    "payouts": "functions.payout_worker.handler",
 }
 # table logical id -> handler of its stream consumer (the outbox relay), as infra wires them
 STREAM_CONSUMERS = {"StateTable": "functions.outbox_relay.handler"}

@@ -69,6 +69,14 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/operator/risk/rules"): "operator",
     ("POST", "/v1/operator/risk/rules"): "operator",
     ("GET", "/v1/operator/payments/{payment_id}/risk"): "operator",
+    ("POST", "/v1/operator/payout_batches/{batch_id}/approve"): "operator",
+    ("POST", "/v1/operator/payout_batches/{batch_id}/reject"): "operator",
+    ("POST", "/v1/payout_batches"): "payouts",
+    ("POST", "/v1/payout_batches/validate"): "payouts",
+    ("GET", "/v1/payout_batches/{batch_id}"): "payouts",
+    ("GET", "/v1/payout_batches/{batch_id}/items"): "payouts",
+    ("GET", "/v1/payout_batches/{batch_id}/result"): "payouts",
+    ("POST", "/v1/payout_batches/{batch_id}/retry"): "payouts",
 }
 GROUP_HANDLERS = {
     "payments": "functions.payments.app",
@@ -79,6 +87,7 @@ GROUP_HANDLERS = {
     "bills": "functions.bills.app",
     "checkout": "functions.checkout.app",
     "invoices": "functions.invoices.app",
+    "payouts": "functions.payouts.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
@@ -86,6 +95,7 @@ QUEUE_WORKER_HANDLERS = {
     "refunds": "functions.refund_worker.handler",
     "recon": "functions.recon_worker.handler",
     "invoices": "functions.invoice_worker.handler",
+    "payouts": "functions.payout_worker.handler",
 }
 RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
@@ -374,7 +384,8 @@ def test_each_route_is_served_by_its_own_groups_function(dev):
     actual = {(method, path): target for method, path, target in integrations(dev)}
     expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
     assert actual == expected
-    assert len(set(expected.values())) == 8  # payments, refunds, callbacks, recon, operator, bills, checkout, invoices
+    assert len(set(expected.values())) == 9  # payments, refunds, callbacks, recon, operator, bills, checkout, invoices,
+    # payouts
 
 
 def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):
@@ -473,7 +484,7 @@ def test_secret_access_is_exactly_this_stages_prefixes(dev):
                 secret_resources.add(json.dumps(resource))
     assert secret_resources
     for resource in secret_resources:
-        assert re.search(r"secret:payhub/dev/(channels|merchants|invoicing|risk)/\*", resource), resource
+        assert re.search(r"secret:payhub/dev/(channels|merchants|invoicing|risk|banks)/\*", resource), resource
 
 
 def test_only_the_payments_refunds_and_checkout_functions_read_the_risk_providers_secret(dev):
@@ -624,7 +635,7 @@ def test_ledger_entries_can_only_be_added_and_only_running_totals_updated(dev):
         assert not actions & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}, statement
         if "dynamodb:UpdateItem" in actions:
             assert actions == {"dynamodb:UpdateItem"}, statement
-            assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["BAL#*", "DAY#*"]}}
+            assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["BAL#*", "DAY#*", "SETTLE#*"]}}
             updaters += 1
     assert updaters >= 3  # the functions that post journals: payments, callbacks, refund and status-sync workers...
 
