@@ -33,6 +33,8 @@ SCHEMAS: dict[str, Any] = {
         "items": {"type": "integer"}, "total": {"type": "integer"}, "valid": {"type": "boolean"},
         "problems": {"type": "array", "items": {"type": "object", "properties": {
             "line": {"type": "integer"}, "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+    "PayoutDecision": {"type": "object", "required": ["reason"], "additionalProperties": False, "properties": {
+        "reason": {"type": "string", "minLength": 1, "description": "recorded in the audit trail"}}},
     "PayoutItemList": {"type": "object", "required": ["data", "has_more"], "properties": {
         "data": {"type": "array", "items": {"type": "object", "properties": {
             "line": {"type": "integer"}, "state": {"enum": _ITEM_STATES}}}},
@@ -44,7 +46,16 @@ def paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     result = op("The batch's result file: one CSV line per item with how it ended", 200, "PayoutBatch",
                 params=("batch_id",))
     result["responses"]["200"] = {"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}}
+
+    def checker(summary: str) -> dict[str, Any]:
+        operation = op(summary, 200, "PayoutBatch", body="PayoutDecision", params=("batch_id",), errors=(400, 409, 422))
+        return {**operation, "security": [{"operator": []}], "tags": ["payouts (operators)"]}
+
     return {
+        "/v1/operator/payout_batches/{batch_id}/approve": {"post": checker(
+            "Approve a batch awaiting approval (not its maker): its funds are reserved and it is sent")},
+        "/v1/operator/payout_batches/{batch_id}/reject": {"post": checker(
+            "Reject a batch awaiting approval (not its maker): nothing moves")},
         "/v1/payout_batches": {"post": op(
             "Create a batch of up to 10,000 payouts: validated whole, sent at once or after approval", 201,
             "PayoutBatch", body="CreatePayoutBatch", idempotent=True)},
