@@ -67,6 +67,16 @@ def main() -> int:
         log.info("%s sandbox on %s; channel account %s (%s) ready", name, sandbox_url, account.account_id,
                  ", ".join(account.methods))
 
+    # The reserve account's bank (CMB direct connect) beside the channels: rsv-cmb-1, docs/banks/cmb.md.
+    from infra.local.provision import cmbbank as bank_provision
+    from sandbox.cmbbank.server import CMBBankSandbox
+
+    bank_box = CMBBankSandbox()
+    sandboxes.append(bank_box)
+    bank_account = bank_provision.provision(bank_box.start(port=bank_provision.PORT))
+    log.info("CMB bank sandbox on %s; reserve account %s (%s)", bank_box.api_url, bank_account.reserve_id,
+             bank_account.account_no)
+
     from infra.local.provision import risk as risk_provision
     from sandbox.riskproviders.server import RiskProvidersSandbox
 

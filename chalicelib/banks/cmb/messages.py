@@ -25,7 +25,7 @@ SUCCESS = "SUC0000"
 BUS_COD_PAY = "N02030"  # 业务类型: 支付
 CCY_CNY = "10"  # CMB's currency number for RMB
 BEIJING = timezone(timedelta(hours=8))
-_AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,2})?$")
+_AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,2})?$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9]{1,30}$")
 
 
@@ -49,7 +49,7 @@ def parse_amount(text: Any, field: str) -> Money:
 
 
 def parse_day(text: Any, field: str) -> date:
-    if not isinstance(text, str) or not re.fullmatch(r"\d{8}", text):
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{8}", text):
         raise MessageError(f"{field} is not a yyyyMMdd day")
     try:
         return datetime.strptime(text, "%Y%m%d").date()
@@ -58,7 +58,7 @@ def parse_day(text: Any, field: str) -> date:
 
 
 def parse_time(text: Any, field: str) -> time:
-    if not isinstance(text, str) or not re.fullmatch(r"\d{6}", text):
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{6}", text):
         raise MessageError(f"{field} is not an HHmmss time")
     try:
         return datetime.strptime(text, "%H%M%S").time()
@@ -168,7 +168,7 @@ def sub_account_answer(body: Any) -> tuple[str, str, str]:
     row = rows[0]
     errcod = _text(row, "errcod", required=True)
     dmanbr = _text(row, "dmanbr")
-    if errcod == SUCCESS and not re.fullmatch(r"\d{1,10}", dmanbr):
+    if errcod == SUCCESS and not re.fullmatch(r"[0-9]{1,10}", dmanbr):
         raise MessageError("dmanbr must be 1-10 digits")
     return errcod, _text(row, "errtxt"), dmanbr
 
@@ -189,7 +189,7 @@ def detail_page(body: Any, account_no: str) -> tuple[list[dict[str, Any]], int, 
     if more not in ("Y", "N"):
         raise MessageError("cotflg must be Y or N")
     seq_text = _text(summary[0], "trsseq")
-    if not re.fullmatch(r"\d{1,12}", seq_text or "0"):
+    if not re.fullmatch(r"[0-9]{1,12}", seq_text or "0"):
         raise MessageError("trsseq must be digits")
     return _rows(body, "ntqactrsz2", required=False), int(seq_text or "0"), more == "Y"
 
@@ -237,7 +237,7 @@ def sub_history_page(body: Any, account_no: str) -> tuple[dict[str, str], str]:
         if _text(row, "trxdir") != "C":
             continue
         dmanbr = _text(row, "dmanbr", required=True)
-        if not re.fullmatch(r"\d{1,10}", dmanbr):
+        if not re.fullmatch(r"[0-9]{1,10}", dmanbr):
             raise MessageError("dmanbr must be 1-10 digits")
         credited[_text(row, "trxnbr", required=True)] = account_no + dmanbr
     keys = _rows(body, "ntdmthlsy", required=False)
