@@ -83,7 +83,7 @@ class Funcodes:
                        ("nusAge", "bnkFlg", "stlChn", "crtBnk", "brdNbr", "busNar", "dmaNbr") if name in item})
         if fields["ccyNbr"] != "10":
             raise BankRefusal("ERR_PARAM", "ccyNbr must be 10 (RMB)")
-        if not _YURREF.match(fields["yurRef"]):
+        if not _YURREF.fullmatch(fields["yurRef"]):
             raise BankRefusal("ERR_PARAM", "yurRef must be 1-30 letters or digits")
         if fields.get("bnkFlg") == "N" and not (fields.get("crtBnk") or fields.get("brdNbr")):
             raise BankRefusal("ERR_PARAM", "crtBnk or brdNbr is required for a payee at another bank (bnkFlg N)")
@@ -134,7 +134,7 @@ class Funcodes:
         account_no, name, yurref = _field(row, "accnbr"), _field(row, "dmanam"), _field(row, "yurref")
         if _field(row, "dmanbr", required=False):
             raise BankRefusal("ERR_PARAM", "this sandbox numbers sub-accounts itself: dmanbr must be empty")
-        if len(name) > 100 or not _YURREF.match(yurref):
+        if len(name) > 100 or not _YURREF.fullmatch(yurref):
             raise BankRefusal("ERR_PARAM", "dmanam must be at most 100 characters, yurref 1-30 letters or digits")
         self._state.owned_account(user.uid, account_no)
         sub = self._state.add_sub_account(account_no, name, yurref)

@@ -90,7 +90,7 @@ def _text(row: dict[str, Any], name: str, *, required: bool = False) -> str:
 
 
 def check_reference(reference: str) -> str:
-    if not _REFERENCE.match(reference):
+    if not _REFERENCE.fullmatch(reference):
         raise ValueError("reference must be 1-30 letters or digits (CMB's yurRef)")
     return reference
 
