@@ -1,7 +1,8 @@
 """`make run`: the whole local stack in one foreground process.
 
 moto (AWS) → tables, queues, KMS from infra/resources.py → one sandbox per channel (WeChat Pay, Alipay,
-UnionPay, e-CNY, Stripe, PayPal) → a channel account with fresh keys on each → demo merchant (credentials in
+UnionPay, e-CNY, Stripe, PayPal) → a channel account with fresh keys on each → the reserve's bank (CMB direct
+connect sandbox, :8120) with the bank account rsv-cmb-1 → demo merchant (credentials in
 .local/demo-merchant.json), set up for e-invoices on the Nuonuo sandbox (:8110) → a merchant webhook endpoint that
 verifies signatures → the API on http://127.0.0.1:8000 → SQS consumers and schedules. Ctrl-C stops it all.
 """

@@ -114,6 +114,12 @@ class CMBAdapter:
             ctnkey = next_key
         entries = tuple(self._parsed("DCTRSINF", messages.entry_from_detail, row, config.account_no, credited)
                         for row in rows)
+        if any(e.booked_at.date() != day for e in entries):
+            raise ChannelError(f"CMB DCTRSINF: an entry booked on another day than {day}",
+                               channel_code="STATEMENT_INCONSISTENT")
+        if len({e.bank_reference for e in entries}) != len(entries):
+            raise ChannelError("CMB DCTRSINF: one refnbr on two entries (a page repeated?)",
+                               channel_code="STATEMENT_INCONSISTENT")
         closing = self._parsed("NTQABINF", messages.closing_balance,
                                self._client.call(bank, "NTQABINF",
                                                  messages.balance_body(config.branch_no, config.account_no, day)),
