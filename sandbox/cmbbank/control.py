@@ -113,7 +113,7 @@ class ControlApi:
             raise ControlError(400, "PARAM_ERROR", "return_after_s must be a non-negative number")
         fault = PayeeFault(_required_str(body, "payee_account_no"), outcome, _required_str(body, "reason"), count,
                            float(delay))
-        self._state.faults.append(fault)
+        self._state.add_fault(fault)
         return json_response(200, {"armed": fault.__dict__})
 
     def return_now(self, request: Request) -> Response:

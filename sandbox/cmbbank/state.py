@@ -122,8 +122,9 @@ class BankState:
 
     def register_user(self, uid: str, public_hex: str, accounts: list[tuple[str, str, str, int]]) -> User:
         with self._lock:
+            already_ours = self.users[uid].accounts if uid in self.users else set()
             for account_no, name, branch_no, balance_fen in accounts:
-                if account_no in self.accounts and account_no not in self.users.get(uid, User(uid, "", "", set())).accounts:
+                if account_no in self.accounts and account_no not in already_ours:
                     raise BankRefusal("ERR_ACCOUNT", f"account {account_no} belongs to another user")
                 self.accounts.setdefault(account_no, Account(account_no, name, branch_no, balance_fen, balance_fen))
                 self.entries.setdefault(account_no, [])
@@ -206,6 +207,10 @@ class BankState:
             account_no, dmanbr = self.resolve_credit_target(target)
             return copy.deepcopy(self._book(account_no, "C", amount_fen, (payer_account_no, payer_name), "转账汇款",
                                             postscript, dmanbr=dmanbr))
+
+    def add_fault(self, fault: PayeeFault) -> None:
+        with self._lock:
+            self.faults.append(fault)
 
     def take_fault(self, payee_account_no: str) -> PayeeFault | None:
         with self._lock:
