@@ -85,6 +85,10 @@ class StageNames:
     def channel_secret(self, account_id: str) -> str:
         return f"payhub/{self.stage}/channels/{account_id}"
 
+    def bank_secret(self, reserve_id: str) -> str:
+        """Keys for one of our accounts at a bank (chalicelib/banks/accounts.py)."""
+        return f"payhub/{self.stage}/banks/{reserve_id}"
+
     def merchant_webhook_secret(self, merchant_id: str) -> str:
         return f"payhub/{self.stage}/merchants/{merchant_id}/webhook"
 
