@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from chalicelib.banks.base import BankAccountRef
+from chalicelib.banks.base import BankAccountRef, BankAdapter
 from chalicelib.config.secret import Secret
 from chalicelib.config.settings import settings
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.money import known_currencies
 from chalicelib.domain.value_class import value_class
 from chalicelib.storage import config_repo
@@ -113,3 +114,13 @@ def bank_account(reserve_id: str) -> BankAccount | None:
     if missing:
         raise KeyError(f"bank account {reserve_id} secrets missing: {', '.join(missing)}")
     return BankAccount(config, BankSecrets(*(Secret(values[name]) for name in _SECRET_NAMES)))
+
+
+def bank_for(reserve_id: str) -> tuple[BankAdapter, BankAccountRef]:
+    """The adapter and the account a reserve is reached through (what the payout worker sends with)."""
+    found = bank_account(reserve_id)
+    if found is None:
+        raise NotFound(f"no bank account is configured for reserve {reserve_id}", param="reserve_id")
+    from chalicelib.banks.registry import adapter_for
+
+    return adapter_for(found.config.bank), found.config.ref()
