@@ -26,6 +26,7 @@ from functions import (
     recon_worker,
     refund_worker,
     refunds,
+    settlement_fanout,
     statements,
     status_sync_worker,
     sweeps,
@@ -83,6 +84,11 @@ def recon_fanout_fn(event, context):
 @app.lambda_function(name="archive_sweep")
 def archive_sweep_fn(event, context):
     return archive_sweep.handler(event, context)
+
+
+@app.lambda_function(name="settlement_fanout")
+def settlement_fanout_fn(event, context):
+    return settlement_fanout.fan_out(event, context)
 
 
 @app.lambda_function(name="statements")

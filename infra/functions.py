@@ -390,6 +390,14 @@ WORKERS += (
         memory_mb=1024,
         timeout_s=900,
     ),
+    Worker(
+        name="settlement_fanout",
+        handler="functions.settlement_fanout.fan_out",
+        # Lists merchants (the small config table, as `payhub merchant list`) and their settlement terms, and
+        # queues one settlement per merchant and currency: the payout worker settles and sends.
+        access=Access(tables={"ConfigTable": READ}, scans=("ConfigTable",), sends_to=("payouts",)),
+        timeout_s=300,
+    ),
 )
 
 WORKERS += (

@@ -20,13 +20,15 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
+from chalicelib.banks.base import BankAccountRef, BankAdapter, Transfer, TransferState, TransferStatus
 from chalicelib.config.settings import settings
 from chalicelib.domain import ledger
 from chalicelib.domain.clock import beijing_today, iso, require_day_over, utcnow
-from chalicelib.domain.errors import Conflict, InvalidRequest, NotFound
+from chalicelib.domain.errors import ChannelError, Conflict, InvalidRequest, NotFound
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money
 from chalicelib.domain.settlement import Decision, SettlementTerms, decide, owed_matured, unmatured_days
+from chalicelib.observability import alert
 from chalicelib.service import audit
 from chalicelib.storage import config_repo, ledger_repo, records, state_repo
 from chalicelib.storage.aws import client
@@ -60,24 +62,31 @@ def _currency(currency: str) -> str:
 # --- Terms -----------------------------------------------------------------------------------------------
 
 
+_PAYEE = ("payee_account_no", "payee_name", "payee_bank_name", "payee_bank_code")
+
+
 def terms_of(merchant_id: str) -> SettlementTerms | None:
     item = _get(_config_table(), f"MERCHANT#{merchant_id}", "SETTLEMENT_TERMS")
     if item is None:
         return None
     return SettlementTerms(delay_days=int(item["delay_days"]), minimum_minor=int(item["minimum_minor"]),
                            fee_bps=int(item["fee_bps"]), reserve_id=str(item["reserve_id"]),
-                           paused=bool(item.get("paused", False)))
+                           paused=bool(item.get("paused", False)),
+                           currencies=tuple(item.get("currencies") or ("CNY",)),
+                           **{name: item.get(name) for name in _PAYEE})
 
 
 def _terms_record(terms: SettlementTerms) -> dict[str, Any]:
     return {"delay_days": terms.delay_days, "minimum_minor": terms.minimum_minor, "fee_bps": terms.fee_bps,
-            "reserve_id": terms.reserve_id, "paused": terms.paused}
+            "reserve_id": terms.reserve_id, "paused": terms.paused, "currencies": list(terms.currencies),
+            **{name: value for name in _PAYEE if (value := getattr(terms, name)) is not None}}
 
 
 def set_terms(actor: audit.Actor, merchant_id: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Put a merchant's settlement terms (every field; ``paused`` defaults to false). Audited."""
+    """Put a merchant's settlement terms (``paused`` defaults to false, ``currencies`` to CNY; the payee
+    account, where settlements are sent, to none: settlements then wait for one). Audited."""
     _merchant(merchant_id)
-    fields = ("delay_days", "minimum_minor", "fee_bps", "reserve_id", "paused")
+    fields = ("delay_days", "minimum_minor", "fee_bps", "reserve_id", "paused", "currencies", *_PAYEE)
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]}", param=unknown[0])
@@ -90,8 +99,17 @@ def set_terms(actor: audit.Actor, merchant_id: str, values: dict[str, Any]) -> d
     if not isinstance(values["reserve_id"], str) or not isinstance(values.get("paused", False), bool):
         name = "reserve_id" if not isinstance(values["reserve_id"], str) else "paused"
         raise InvalidRequest(f"{name} has the wrong type", param=name)
+    currencies = values.get("currencies", ["CNY"])
+    if not isinstance(currencies, list) or not all(isinstance(c, str) and c in SUPPORTED_CURRENCIES for c in currencies):
+        raise InvalidRequest("currencies must list supported ISO 4217 codes", param="currencies")
+    for name in _PAYEE:
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise InvalidRequest(f"{name} must be text", param=name)
+    if values.get("payee_account_no") and not values.get("payee_name"):
+        raise InvalidRequest("payee_name is required with payee_account_no", param="payee_name")
     try:
-        terms = SettlementTerms(**{name: values[name] for name in fields if name in values})
+        terms = SettlementTerms(**{name: values[name] for name in fields if name in values and name != "currencies"},
+                                currencies=tuple(currencies))
     except ValueError as exc:
         param = next((name for name in fields if str(exc).startswith(name)), None)
         raise InvalidRequest(str(exc), param=param) from exc
@@ -300,3 +318,45 @@ def finish_settlement(settlement: str, *, paid: bool, bank_reference: str, value
     except TransactionConflict as exc:
         raise Conflict(f"settlement {settlement} was answered meanwhile") from exc
     return {**record, "status": status, "bank_reference": bank_reference, "finished_at": now}
+
+
+# --- Sending to the bank ---------------------------------------------------------------------------------
+
+
+def transfer_reference(settlement: str) -> str:
+    """The bank reference of a settlement's transfer: at most 30 letters and digits, the same on every resend."""
+    return "S" + hashlib.sha256(settlement.encode()).hexdigest()[:29].upper()
+
+
+def send(settlement: str, bank: tuple[BankAdapter, BankAccountRef]) -> str:
+    """Send an instructed settlement to the merchant's bank account (a resend is answered with the first
+    transfer's outcome, so this is also how its end is asked for) and record how it ended. Returns the
+    settlement's status: ``instructed`` while the bank has not finished (the caller asks again later)."""
+    record = get_settlement(settlement)
+    if record["status"] != "instructed":
+        return str(record["status"])
+    terms = record["terms"]
+    if not terms.get("payee_account_no"):
+        log.warning("settlement %s waits: merchant %s has no payee account in its terms", settlement,
+                    record["merchant_id"], extra=alert("settlement_no_payee", settlement_id=settlement))
+        return "instructed"
+    adapter, account = bank
+    net = Money(int(record["net"]), str(record["currency"]))
+    try:
+        status = adapter.submit_transfer(account, Transfer(
+            reference=transfer_reference(settlement), amount=net, payee_account_no=str(terms["payee_account_no"]),
+            payee_name=str(terms["payee_name"]), payee_bank_name=terms.get("payee_bank_name"),
+            payee_bank_code=terms.get("payee_bank_code"), purpose=f"结算 {record['day']}"))
+    except ChannelError as exc:
+        if exc.retryable:
+            return "instructed"
+        status = TransferStatus(transfer_reference(settlement), TransferState.FAILED, failure_reason=exc.message)
+    if status.state is TransferState.PROCESSING:
+        return "instructed"
+    paid = status.state is TransferState.SUCCEEDED
+    finished = finish_settlement(settlement, paid=paid, bank_reference=status.bank_reference or "",
+                                 value_day=status.value_day or beijing_today())
+    if not paid:
+        log.warning("settlement %s came back from the bank: %s", settlement, status.failure_reason,
+                    extra=alert("settlement_returned", settlement_id=settlement))
+    return str(finished["status"])

@@ -101,3 +101,36 @@ def test_a_large_batch_waits_for_an_operator_on_the_operator_api(shop: Shop, ban
     shop.drain()
     assert payouts.get_batch(batch["id"])["items_by_state"] == {"succeeded": 1}
     assert shop.payable == 150_000
+
+
+def test_the_daily_schedule_settles_each_merchant_and_the_bank_pays_it_from_the_reserve(
+        stack: Any, drain: Any, bank: tuple[CMBBankSandbox, str]) -> None:
+    from functions.settlement_fanout import fan_out
+
+    box, reserve_id = bank
+    paid_shop, refused_shop = Shop(stack, drain), Shop(stack, drain)
+    for shop, account_no in ((paid_shop, "6225880100000001"), (refused_shop, "6225880100000002")):
+        settlement.set_terms(OPERATOR, shop.merchant_id, {
+            "delay_days": 0, "minimum_minor": 100, "fee_bps": 50, "reserve_id": reserve_id,
+            "payee_account_no": account_no, "payee_name": f"商户{account_no[-1]}", "payee_bank_name": "招商银行深圳分行",
+            "payee_bank_code": "308584000013"})
+        shop.paid(40_000, on=yesterday())
+    assert requests.post(f"{box.base_url}/_sandbox/payee-faults", timeout=10, json={
+        "payee_account_no": "6225880100000002", "outcome": "fail", "reason": "户名不符"}).status_code == 200
+    reserve = ledger.reserve_account(reserve_id, "CNY")
+    reserve_before = paid_shop.balance(reserve)
+
+    assert fan_out({}, None)["enqueued"] >= 2
+    drain()
+
+    paid = settlement.get_settlement(settlement.settlement_id(paid_shop.merchant_id, "CNY", yesterday()))
+    assert (paid["status"], paid["gross"], paid["fee"], paid["net"]) == ("paid", 40_000, 200, 39_800)
+    assert paid_shop.payable == 0 and paid_shop.settling == 0
+    assert paid_shop.balance(reserve) - reserve_before == -39_800  # out of the reserve, and nothing else
+    refused = settlement.get_settlement(settlement.settlement_id(refused_shop.merchant_id, "CNY", yesterday()))
+    assert refused["status"] == "returned" and refused_shop.payable == 40_000 and refused_shop.settling == 0
+    adapter, account = bank_for(reserve_id)
+    debits = {e.transfer_reference: e.amount.minor for e in adapter.statement(account, beijing_today()).entries
+              if e.direction == "debit"}
+    assert debits[settlement.transfer_reference(paid["settlement_id"])] == 39_800
+    assert settlement.transfer_reference(refused["settlement_id"]) not in debits

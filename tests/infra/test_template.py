@@ -101,6 +101,7 @@ RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
 OUTBOX_RELAY_HANDLER = "functions.outbox_relay.handler"  # docs/outbox.md
 STATEMENTS_HANDLER = "functions.statements.handler"  # docs/bills.md#monthly-statements
+SETTLEMENT_HANDLER = "functions.settlement_fanout.fan_out"  # docs/settlement.md
 RECON_SHARD_HANDLERS = {"functions.recon_shards.plan", "functions.recon_shards.partition", "functions.recon_shards.match",
                         "functions.recon_shards.combine"}
 SWEEP_HANDLERS = {
@@ -227,6 +228,13 @@ def test_statements_are_made_daily_at_15_beijing_by_their_function(dev):
     assert [rule["ScheduleExpression"] for rule in rules] == ["cron(0 7 * * ? *)"]
 
 
+def test_merchants_are_settled_daily_at_16_beijing_by_their_function(dev):
+    fan_out = functions_by_handler(dev)[SETTLEMENT_HANDLER]
+    rules = [rule["Properties"] for rule in of_type(dev, "AWS::Events::Rule").values()
+             if any(ref_target(t["Arn"]) == fan_out for t in rule["Properties"]["Targets"])]
+    assert [rule["ScheduleExpression"] for rule in rules] == ["cron(0 8 * * ? *)"]
+
+
 def test_documents_bucket_is_private_encrypted_and_given_to_the_functions_that_write_it(dev):
     (bucket_id, bucket), = [(lid, b) for lid, b in of_type(dev, "AWS::S3::Bucket").items()
                             if "payhub-dev-documents-" in json.dumps(b["Properties"]["BucketName"])]
@@ -346,7 +354,8 @@ def test_schedules_invoke_the_sweeps(dev):
                  if p["Properties"]["Principal"] == "events.amazonaws.com"}
     assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()} | {handlers[RECON_FANOUT_HANDLER],
                                                                     handlers[ARCHIVE_SWEEP_HANDLER],
-                                                                    handlers[STATEMENTS_HANDLER]}
+                                                                    handlers[STATEMENTS_HANDLER],
+                                                                    handlers[SETTLEMENT_HANDLER]}
 
 
 def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
@@ -434,7 +443,8 @@ def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
     functions = of_type(dev, "AWS::Serverless::Function")
     assert set(functions_by_handler(dev)) == (
         set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values())
-        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER, STATEMENTS_HANDLER} | RECON_SHARD_HANDLERS)
+        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER, STATEMENTS_HANDLER, SETTLEMENT_HANDLER}
+        | RECON_SHARD_HANDLERS)
     for function in functions.values():
         props = function["Properties"]
         # DuckDB's layer only where the engine runs: every other function's package and cold start stay as they were
