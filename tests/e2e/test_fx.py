@@ -15,6 +15,8 @@ import requests
 
 from chalicelib.domain import ledger
 from chalicelib.domain.clock import BEIJING, beijing_today, utcnow
+from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.money import Money
 from chalicelib.service import audit, fx_rates, settlement
 from chalicelib.storage import ledger_repo
 from tests.helpers import wait_for
@@ -158,3 +160,60 @@ def test_rates_loaded_from_a_file_and_a_cny_payment_settled_in_hkd_is_paid_out_i
     assert balance(ledger.merchant_payable_account(merchant.merchant_id, "HKD")) == 3_613  # the refund, owed back
     assert balance(ledger.merchant_payable_account(merchant.merchant_id, "CNY")) == 0
     assert balance(ledger.merchant_settling_account(merchant.merchant_id, "HKD")) == -10_842
+
+
+def test_the_channel_converting_at_its_own_rate_books_the_difference(stack, stripe, merchant, drain):
+    from chalicelib.service import fx_conversions
+
+    fx_rates.put_rate(OPERATOR, "USDSGD", "1.3412", "mas-reference", 60)
+    payments = [merchant.create_payment(method="stripe.card", currency="USD", amount=amount, settlement_currency="SGD")
+                for amount in (10_000, 3_333)]
+    assert [p["settlement_amount"] for p in payments] == [13_412, 4_470]  # 44.70222 truncated
+    for payment in payments:
+        requests.post(f"{stripe.sandbox_url}/_sandbox/pay", json={"out_trade_no": payment["attempt_id"],
+                                                                  "result": "success"}, timeout=10)
+        wait_for(lambda p=payment: merchant.get(f"/v1/payments/{p['id']}")["status"] == "succeeded")
+    drain()
+    assert fx_conversions.open_position("USDSGD") == (13_333, 17_882)
+
+    # Stripe converts 100.00 USD of it at its own rate (1.3390) into the reserve: 0.22 SGD less than locked.
+    first = fx_conversions.book_conversion("stripe:2026-12-01:USD", stripe.account_id, "rsv-sg-1",
+                                           Money(10_000, "USD"), Money(13_390, "SGD"))
+    assert (first["locked"], first["difference"]) == (10_000 * 17_882 // 13_333, 10_000 * 17_882 // 13_333 - 13_390)
+    again = fx_conversions.book_conversion("stripe:2026-12-01:USD", stripe.account_id, "rsv-sg-1",
+                                           Money(10_000, "USD"), Money(13_390, "SGD"))
+    assert again["already_booked"] is True
+    # The rest, converted at a better rate: the position closes at exactly what the payments locked.
+    rest = fx_conversions.book_conversion("stripe:2026-12-02:USD", stripe.account_id, "rsv-sg-1",
+                                          Money(3_333, "USD"), Money(4_480, "SGD"))
+    assert first["locked"] + rest["locked"] == 17_882
+    assert fx_conversions.open_position("USDSGD") == (0, 0)
+    assert balance(ledger.fx_difference_account("SGD")) == first["difference"] + rest["difference"] == 17_882 - 17_870
+    assert balance(ledger.reserve_account("rsv-sg-1", "SGD")) == 17_870
+    assert balance(ledger.merchant_payable_account(merchant.merchant_id, "SGD")) == -17_882  # owed what was locked
+
+    with pytest.raises(InvalidRequest) as refused:
+        fx_conversions.book_conversion("stripe:2026-12-03:USD", stripe.account_id, "rsv-sg-1", Money(1, "USD"),
+                                       Money(1, "SGD"))
+    assert refused.value.param == "amount"
+
+
+def test_the_merchants_statement_is_in_the_settlement_currency(stack, stripe, merchant, drain):
+    from chalicelib.bills import statements
+    from chalicelib.storage import config_repo
+
+    fx_rates.put_rate(OPERATOR, "USDAUD", "1.5311", "rba", 60)
+    payment = merchant.create_payment(method="stripe.card", currency="USD", amount=4_000, settlement_currency="AUD")
+    assert payment["settlement_amount"] == 6_124  # 61.244 truncated
+    requests.post(f"{stripe.sandbox_url}/_sandbox/pay", json={"out_trade_no": payment["attempt_id"],
+                                                              "result": "success"}, timeout=10)
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")
+    drain()
+    back = refund(merchant, drain, payment["id"], 1_000)  # 1000 * 6124 / 4000 = 1531
+    account = config_repo.get_merchant(merchant.merchant_id)
+    assert account is not None
+    statement = statements.build(account, utcnow().astimezone(BEIJING).strftime("%Y-%m"), "AUD")
+    assert [(line.kind, line.amount, line.currency) for line in statement.lines] == [
+        ("payment", 6_124, "AUD"), ("refund", -back["settlement_amount"], "AUD")]
+    assert back["settlement_amount"] == 1_531 and statement.net == 6_124 - 1_531
+    assert statements.build(account, utcnow().astimezone(BEIJING).strftime("%Y-%m"), "USD").lines == ()
