@@ -25,6 +25,18 @@ def show_rates(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [snapshot.record() for snapshot in fx_rates.rates(args.pair, limit=args.limit)]
 
 
+def book_conversion(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.domain.money import Money, minor_units
+    from chalicelib.service import audit, fx_conversions
+
+    cleared_amount, cleared_currency = args.cleared
+    received_amount, received_currency = args.received
+    return fx_conversions.book_conversion(
+        args.reference, args.account, args.reserve, Money(minor_units(cleared_amount, cleared_currency), cleared_currency),
+        Money(minor_units(received_amount, received_currency), received_currency), value_day=args.value_day,
+        actor=audit.Actor.cli())
+
+
 def register(groups: Any) -> None:
     group = groups.add_parser("fx", help="currency rates for payments settled in another currency").add_subparsers(
         dest="command", required=True)
@@ -41,3 +53,14 @@ def register(groups: Any) -> None:
     listed.add_argument("pair")
     listed.add_argument("--limit", type=int, default=20)
     listed.set_defaults(run=show_rates)
+    book = group.add_parser("book-conversion", help="a channel's conversion credited to the reserve: closes the "
+                                                    "position at the locked rates, books the difference (audited)")
+    book.add_argument("--reference", required=True, help="the bank statement line or channel report, booked once")
+    book.add_argument("--account", required=True, help="the channel account whose clearing is converted")
+    book.add_argument("--reserve", required=True, help="the reserve account credited")
+    book.add_argument("--cleared", nargs=2, required=True, metavar=("AMOUNT", "CCY"),
+                      help="presentment money leaving clearing, major units: 100.00 USD")
+    book.add_argument("--received", nargs=2, required=True, metavar=("AMOUNT", "CCY"),
+                      help="settlement money credited to the reserve, major units: 713.90 CNY")
+    book.add_argument("--value-day", help="YYYY-MM-DD the credit is value-dated")
+    book.set_defaults(run=book_conversion)

@@ -21,6 +21,7 @@ from chalicelib.domain import fx, ledger
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.money import Money
+from chalicelib.service import audit
 from chalicelib.storage import ledger_repo
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
@@ -36,10 +37,11 @@ def open_position(pair: str) -> tuple[int, int]:
 
 
 def book_conversion(reference: str, channel_account_id: str, reserve_id: str, cleared: Money, received: Money, *,
-                    value_day: str | None = None) -> dict[str, Any]:
+                    value_day: str | None = None, actor: audit.Actor | None = None) -> dict[str, Any]:
     """Book ``cleared`` (presentment currency) leaving the channel's clearing and ``received`` (settlement
     currency) arriving in the reserve. Returns what was booked: the locked equivalent and the difference
-    (positive: a loss, the channel paid less than the payments locked)."""
+    (positive: a loss, the channel paid less than the payments locked). ``actor``: an operator booking it by
+    hand (from the bank's statement line), audited in the journal's own transaction."""
     pair = cleared.currency + received.currency
     try:
         fx.parse_pair(pair)
@@ -64,6 +66,9 @@ def book_conversion(reference: str, channel_account_id: str, reserve_id: str, cl
     ledger_repo.add_journal(tx, journal, now=iso(utcnow()), value_day=value_day)
     booked = {"journal_id": journal.journal_id, "pair": pair, "cleared": cleared.minor, "locked": locked,
               "received": received.minor, "difference": locked - received.minor}
+    if actor is not None:
+        audit.add(tx, actor, "fx.book_conversion", reference, after={**booked, "channel_account": channel_account_id,
+                                                                     "reserve": reserve_id})
     try:
         tx.commit()
     except TransactionConflict:

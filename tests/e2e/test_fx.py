@@ -162,7 +162,7 @@ def test_rates_loaded_from_a_file_and_a_cny_payment_settled_in_hkd_is_paid_out_i
     assert balance(ledger.merchant_settling_account(merchant.merchant_id, "HKD")) == -10_842
 
 
-def test_the_channel_converting_at_its_own_rate_books_the_difference(stack, stripe, merchant, drain):
+def test_the_channel_converting_at_its_own_rate_books_the_difference(stack, stripe, merchant, drain, capsys):
     from chalicelib.service import fx_conversions
 
     fx_rates.put_rate(OPERATOR, "USDSGD", "1.3412", "mas-reference", 60)
@@ -183,9 +183,14 @@ def test_the_channel_converting_at_its_own_rate_books_the_difference(stack, stri
     again = fx_conversions.book_conversion("stripe:2026-12-01:USD", stripe.account_id, "rsv-sg-1",
                                            Money(10_000, "USD"), Money(13_390, "SGD"))
     assert again["already_booked"] is True
-    # The rest, converted at a better rate: the position closes at exactly what the payments locked.
-    rest = fx_conversions.book_conversion("stripe:2026-12-02:USD", stripe.account_id, "rsv-sg-1",
-                                          Money(3_333, "USD"), Money(4_480, "SGD"))
+    # The rest, converted at a better rate and booked by an operator from the bank's statement line: the
+    # position closes at exactly what the payments locked.
+    code, rest, _ = cli(capsys, "fx", "book-conversion", "--reference", "stripe:2026-12-02:USD", "--account",
+                        stripe.account_id, "--reserve", "rsv-sg-1", "--cleared", "33.33", "USD", "--received", "44.80",
+                        "SGD")
+    assert code == 0 and rest["already_booked"] is False
+    records, _ = audit.list_records(action="fx.book_conversion", target="stripe:2026-12-02:USD")
+    assert len(records) == 1 and records[0]["after"]["difference"] == rest["difference"]
     assert first["locked"] + rest["locked"] == 17_882
     assert fx_conversions.open_position("USDSGD") == (0, 0)
     assert balance(ledger.fx_difference_account("SGD")) == first["difference"] + rest["difference"] == 17_882 - 17_870
