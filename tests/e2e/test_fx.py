@@ -1,7 +1,9 @@
 """Payments presented in one currency and settled in another, over HTTP against the channel sandboxes: a rate
 published by the operator CLI (audited), locked at creation, a Stripe USD payment settled in CNY paid and
 refunded partially then fully at the locked rate while a newer rate is in force, the ledger checked in both
-currencies; refusals naming their field; a WeChat Pay CNY payment settled in HKD paid out to the merchant in HKD."""
+currencies; refusals naming their field; a WeChat Pay CNY payment settled in HKD paid out to the merchant in HKD;
+a PayPal JPY payment settled in KWD (zero and three decimals); the channel converting at its own rate (the
+difference booked); the merchant's statement in the settlement currency."""
 
 from __future__ import annotations
 
@@ -222,3 +224,29 @@ def test_the_merchants_statement_is_in_the_settlement_currency(stack, stripe, me
         ("payment", 6_124, "AUD"), ("refund", -back["settlement_amount"], "AUD")]
     assert back["settlement_amount"] == 1_531 and statement.net == 6_124 - 1_531
     assert statements.build(account, utcnow().astimezone(BEIJING).strftime("%Y-%m"), "USD").lines == ()
+
+
+def test_a_paypal_jpy_payment_settled_in_kwd_keeps_both_exponents(stack, channel_account, merchant, drain):
+    """Zero decimals presented (PayPal sends JPY without any), three settled: 15000 JPY at 0.00205 is 30.750 KWD."""
+    paypal = channel_account("paypal")
+    fx_rates.put_rate(OPERATOR, "JPYKWD", "0.00205", "cbk", 60)
+    payment = merchant.create_payment(method="paypal.wallet", amount=15_000, currency="JPY", description="Matcha",
+                                      return_url="https://shop.example/paypal/return", settlement_currency="KWD")
+    assert (payment["amount"], payment["settlement_amount"], payment["settlement_currency"]) == (15_000, 30_750, "KWD")
+    approved = requests.post(f"{paypal.sandbox_url}/_sandbox/pay", json={"out_trade_no": payment["attempt_id"],
+                                                                         "result": "success"}, timeout=10)
+    assert approved.status_code == 200, approved.text
+
+    def captured() -> bool:
+        drain()  # the approval's webhook makes status sync capture the order
+        return merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded"
+
+    wait_for(captured, timeout_s=20, every_s=0.1)
+    payable = ledger.merchant_payable_account(merchant.merchant_id, "KWD")
+    assert balance(payable) == -30_750
+    first = refund(merchant, drain, payment["id"], 4_999)  # 4999 * 30750 / 15000 = 10247.95 -> 10.247 KWD
+    last = refund(merchant, drain, payment["id"], 10_001)
+    assert (first["settlement_amount"], last["settlement_amount"]) == (10_247, 20_503)
+    assert balance(payable) == 0
+    done = merchant.get(f"/v1/payments/{payment['id']}")
+    assert (done["amount_refunded"], done["settlement_amount_refunded"]) == (15_000, 30_750)
