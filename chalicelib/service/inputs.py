@@ -55,6 +55,7 @@ class CreatePaymentInput(LightModel):
     metadata: dict[str, str]
     card: CardInput | None
     payment_method: str | None
+    settlement_currency: str | None
 
 
 class CreateRefundInput(LightModel):

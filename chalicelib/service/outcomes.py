@@ -10,7 +10,6 @@ import enum
 import logging
 
 from chalicelib.channels.base import PaymentStatus
-from chalicelib.domain import ledger
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.decisions import Plan, decide
 from chalicelib.domain.errors import NotFound
@@ -20,6 +19,7 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, PaymentState, RefundState
 from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
+from chalicelib.service import fx_payments
 from chalicelib.storage import config_repo, outbox, recon_index, records, state_repo
 from chalicelib.storage.ledger_repo import add_journal
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
@@ -130,8 +130,8 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
             payment_changes["amount_refund_pending"] = payment.amount_refund_pending + attempt.amount
         else:
             payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
-        add_journal(tx, ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
-                                                attempt.money), now=now, value_day=recon_index.beijing_day(moved_at))
+        payment_changes.update(fx_payments.capture_changes(payment, auto_refund=plan.auto_refund))
+        add_journal(tx, fx_payments.captured(payment, attempt), now=now, value_day=recon_index.beijing_day(moved_at))
     updated = payment.evolve(**{k: v for k, v in payment_changes.items() if k != "status"},
                              status=plan.payment_to or payment.status, version=payment.version + 1)
     state_repo.guard_version(tx, "payment", records.payment_key(payment.payment_id), status=str(payment.status),
@@ -170,6 +170,7 @@ def _add_auto_refund(tx: Transaction, payment: Payment, attempt: Attempt, reason
         amount=attempt.amount, currency=attempt.currency, status=RefundState.PENDING, version=0,
         # ":" is outside the merchant_refund_no alphabet, so a merchant's number can never take this one.
         created_at=now, updated_at=now, merchant_refund_no=f"auto:{attempt.attempt_id}", reason=reason, automatic=True,
+        **fx_payments.auto_refund_fields(payment),
     )
     tx.put_new("auto_refund", state_repo.state_table(),
                {**records.refund_item(refund), **first_sync(utcnow(), refund.refund_id, after_s=PENDING_REFUND_RESUBMIT_S)})

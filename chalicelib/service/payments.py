@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.channels.base import CardDetails, CreateRequest, CreateResult, Payer, PaymentOutcome
 from chalicelib.channels.registry import adapter
@@ -30,7 +30,7 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
 from chalicelib.domain.value_class import value_class
 from chalicelib.routing.decide import Context
-from chalicelib.service import routing, status_sync
+from chalicelib.service import fx_payments, routing, status_sync
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import Admitted, account_or_error, callback_url
 from chalicelib.service.webhook_targets import check_notify_url
@@ -72,6 +72,8 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     """
     _check_card_for_method(body)
     money = Money(body.amount, body.currency)
+    # FX: the rate is locked before anything else is decided; no valid rate, no payment (a 422, nothing written).
+    settled = fx_payments.settlement_fields(money, body.settlement_currency, utcnow())
     if body.notify_url:
         check_notify_url(body.notify_url, param="notify_url")
     first, backups, _ = routing.choose(Context(
@@ -80,7 +82,7 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     from chalicelib.stepup.hooks import assess_create  # risk control (chalicelib/risk): deny raises here
 
     risk = assess_create(merchant, body, money)
-    intent = _record_intent(merchant, body, money, first.account, claim, risk)
+    intent = _record_intent(merchant, body, money, first.account, claim, risk, settled=settled)
     if intent.opened:  # a retry of a request whose work is done: the same payment again
         return intent.payment
     if intent.payment.status is PaymentState.REQUIRES_STEP_UP:  # the channel is asked once the payer passed it
@@ -109,7 +111,8 @@ class _Intent:
 
 
 def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, account: ChannelAccount,
-                   claim: Claim | None, risk: CreateRisk | None = None) -> _Intent:
+                   claim: Claim | None, risk: CreateRisk | None = None, *,
+                   settled: dict[str, Any] | None = None) -> _Intent:
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)
     payment_id = new_id("pay")
@@ -129,7 +132,7 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
         status=PaymentState.PENDING, version=0, created_at=stamp, updated_at=stamp, expires_at=iso(expires_at),
         current_attempt_id=attempt_id, notify_url=body.notify_url or merchant.webhook_url,
         payer=body.payer.model_dump(exclude_none=True), metadata=body.metadata, action=None,
-        card=sealed.summary if sealed else None,
+        card=sealed.summary if sealed else None, **(settled or {}),
     )
     if risk is not None:  # the decision, and (challenge) the payment held for step-up before any channel call
         payment = risk.shape(payment, card_fingerprint=(sealed.summary or {}).get("fingerprint") if sealed else None)
