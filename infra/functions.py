@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 READ = "read"
 APPEND = "append"
 WRITE = "write"
-# The keys an APPEND role may update in place: the ledger's running totals (never its entries), and the draw
-# guard of a merchant's payable (chalicelib/service/settlement.py), versioned in place.
-LEDGER_TOTAL_KEYS = ("BAL#*", "DAY#*", "SETTLE#*")
+# The keys an APPEND role may update in place: the ledger's running totals (never its entries).
+LEDGER_TOTAL_KEYS = ("BAL#*", "DAY#*")
 ARCHIVE = "archive"  # buckets only: write objects under S3 Object Lock retention, read them back
 
 
