@@ -392,8 +392,9 @@ WORKERS += (
     Worker(
         name="settlement_fanout",
         handler="functions.settlement_fanout.fan_out",
-        # Lists merchants (the small config table, as `payhub merchant list`) and their settlement terms, and
-        # queues one settlement per merchant and currency: the payout worker settles and sends.
+        # Lists merchants and bank accounts (the small config table, as `payhub merchant list`) and queues one
+        # settlement per merchant and currency, one reserve reconciliation per bank account: the payout worker
+        # does each.
         access=Access(tables={"ConfigTable": READ}, scans=("ConfigTable",), sends_to=("payouts",)),
         timeout_s=300,
     ),
@@ -426,8 +427,10 @@ WORKERS += (
         name="payout_worker",
         handler="functions.payout_worker.handler",
         queue="payouts",
-        # Sends each item to the bank (bank-direct keys), records its end with its journal, asks again later.
-        access=Access(tables={**_STATE_RW, "LedgerTable": APPEND}, sends_to=("payouts",), bank_secrets=True),
+        # Sends each item and settlement to the bank (bank-direct keys), records its end with its journal, asks again
+        # later; reconciles each reserve's bank statement (its run in the recon table, channel settlements booked).
+        access=Access(tables={**_STATE_RW, "LedgerTable": APPEND, "ReconTable": WRITE}, sends_to=("payouts",),
+                      bank_secrets=True),
     ),
 )
 
