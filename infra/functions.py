@@ -216,9 +216,11 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/recon/runs"),
             ("GET", "/v1/recon/runs/{run_id}"),
             ("GET", "/v1/recon/runs/{run_id}/items"),
+            ("POST", "/v1/recon/runs/{run_id}/items/{item_id}/close"),
         ),
-        # Operators only: reads runs and items, signs links to the report files.
-        access=Access(tables={"ReconTable": READ, "ConfigTable": READ}, buckets={"ReconBucket": READ}),
+        # Operators only: reads runs and items, signs links to the report files; closing a reviewed item writes it,
+        # its audit record (config table) and the run's refreshed counts and report files.
+        access=Access(tables={"ReconTable": WRITE, "ConfigTable": WRITE}, buckets={"ReconBucket": WRITE}),
         sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
     ),
     RouteGroup(

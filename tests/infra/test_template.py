@@ -41,6 +41,7 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/recon/runs"): "recon",
     ("GET", "/v1/recon/runs/{run_id}"): "recon",
     ("GET", "/v1/recon/runs/{run_id}/items"): "recon",
+    ("POST", "/v1/recon/runs/{run_id}/items/{item_id}/close"): "recon",
     ("GET", "/v1/operator/merchants/{merchant_id}/api-keys"): "operator",
     ("POST", "/v1/operator/merchants/{merchant_id}/api-keys"): "operator",
     ("POST", "/v1/operator/merchants/{merchant_id}/api-keys/{key_id}/rotate"): "operator",
