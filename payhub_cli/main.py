@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from payhub_cli import archive as archive_cli
 from payhub_cli import bills as bills_cli
 from payhub_cli import checkout as checkout_cli
+from payhub_cli import instalments as instalments_cli
 from payhub_cli import invoices as invoices_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import listing as listing_cli
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     risk_cli.register(groups)
     listing_cli.register(groups)
     settlement_cli.register(groups)
+    instalments_cli.register(groups)
     return parser
 
 

@@ -102,6 +102,14 @@ class CardDetails:
 
 
 @value_class
+class InstalmentTerms:
+    """Pay by instalments: how many, and whether the seller bears the fee (Alipay ``hb_fq_seller_percent`` 100)."""
+
+    count: int
+    seller_pays_fee: bool
+
+
+@value_class
 class CreateRequest:
     """One attempt to create at the channel, under the hub's own order number."""
 
@@ -118,6 +126,7 @@ class CreateRequest:
     # When the hub recorded this attempt, before asking. A retry of the create sends the same moment, so a channel
     # that keys an order by its send time as well as our id (UnionPay's txnTime) sees the same order again.
     requested_at: datetime | None = None
+    instalments: InstalmentTerms | None = None  # only for methods whose channel takes them (domain/instalments.py)
 
 
 @value_class

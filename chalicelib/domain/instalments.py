@@ -171,6 +171,7 @@ class Schedule:
     buyer_fee_minor: int
     seller_fee_minor: int
     instalments: tuple[Instalment, ...]
+    seller_fee_refundable: bool = True  # a refund gives the seller back the refunded share of its fee
 
     @property
     def buyer_total_minor(self) -> int:
@@ -185,7 +186,8 @@ class Schedule:
     def public(self) -> dict[str, Any]:
         return {"count": self.count, "fee_payer": str(self.fee_payer), "rate_bps": self.rate_bps,
                 "principal": self.principal_minor, "buyer_fee": self.buyer_fee_minor,
-                "seller_fee": self.seller_fee_minor, "buyer_total": self.buyer_total_minor,
+                "seller_fee": self.seller_fee_minor, "seller_fee_refundable": self.seller_fee_refundable,
+                "buyer_total": self.buyer_total_minor,
                 "instalments": [{"number": i.number, "principal": i.principal_minor, "fee": i.fee_minor,
                                  "amount": i.total_minor} for i in self.instalments]}
 
@@ -226,7 +228,8 @@ def schedule(table: FeeTable, principal_minor: int, count: int, fee_payer: FeePa
     parts = zip(split(principal_minor, count), split(buyer_fee, count), strict=True)
     instalments = tuple(Instalment(number, p, f) for number, (p, f) in enumerate(parts, start=1))
     return Schedule(count=count, fee_payer=payer, principal_minor=principal_minor, rate_bps=rate,
-                    buyer_fee_minor=buyer_fee, seller_fee_minor=fee - buyer_fee, instalments=instalments)
+                    buyer_fee_minor=buyer_fee, seller_fee_minor=fee - buyer_fee, instalments=instalments,
+                    seller_fee_refundable=table.refund_returns_seller_fee)
 
 
 def offers(table: FeeTable | None, principal_minor: int) -> list[Schedule]:

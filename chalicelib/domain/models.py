@@ -49,6 +49,8 @@ class Payment:
     risk: dict[str, Any] | None = None
     # The step-up the payer was asked for: methods offered, the challenge, its outcome and how long it took.
     step_up: dict[str, Any] | None = None
+    # Paid by instalments: the schedule the payer was shown (domain/instalments.py ``Schedule.public``).
+    instalments: dict[str, Any] | None = None
 
     @property
     def money(self) -> Money:
@@ -77,6 +79,7 @@ class Payment:
             "failure_reason": self.failure_reason,
             "card": self.card,
             "step_up": self.step_up,
+            "instalments": self.instalments,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "expires_at": self.expires_at,
@@ -105,6 +108,7 @@ class Attempt:
     raw_status: str | None = None
     card_token: str | None = None  # the vaulted card this attempt was made with (``card_...``)
     return_url: str | None = None  # where the payer returns after a redirect step; passed again on confirm
+    instalments: dict[str, Any] | None = None  # the payment's schedule, sent to the channel with every create
 
     @property
     def money(self) -> Money:

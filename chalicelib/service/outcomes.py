@@ -132,6 +132,11 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
             payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
         add_journal(tx, ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
                                                 attempt.money), now=now, value_day=recon_index.beijing_day(moved_at))
+        seller_fee = int((attempt.instalments or {}).get("seller_fee", 0))
+        if seller_fee:  # the seller pays the instalment fee: the channel keeps it (docs/instalments.md#ledger)
+            add_journal(tx, ledger.instalment_fee_charged(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
+                                                          Money(seller_fee, attempt.currency)),
+                        now=now, value_day=recon_index.beijing_day(moved_at))
     updated = payment.evolve(**{k: v for k, v in payment_changes.items() if k != "status"},
                              status=plan.payment_to or payment.status, version=payment.version + 1)
     state_repo.guard_version(tx, "payment", records.payment_key(payment.payment_id), status=str(payment.status),
