@@ -21,7 +21,7 @@ from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, Payment
 from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
 from chalicelib.storage import config_repo, outbox, recon_index, records, state_repo
-from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.ledger_repo import add_journals
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 from chalicelib.vault import card_records
@@ -130,13 +130,13 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
             payment_changes["amount_refund_pending"] = payment.amount_refund_pending + attempt.amount
         else:
             payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
-        add_journal(tx, ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
-                                                attempt.money), now=now, value_day=recon_index.beijing_day(moved_at))
+        journals = [ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
+                                            attempt.money)]
         seller_fee = int((attempt.instalments or {}).get("seller_fee", 0))
         if seller_fee:  # the seller pays the instalment fee: the channel keeps it (docs/instalments.md#ledger)
-            add_journal(tx, ledger.instalment_fee_charged(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
-                                                          Money(seller_fee, attempt.currency)),
-                        now=now, value_day=recon_index.beijing_day(moved_at))
+            journals.append(ledger.instalment_fee_charged(attempt.attempt_id, attempt.account_id,
+                                                          attempt.merchant_id, Money(seller_fee, attempt.currency)))
+        add_journals(tx, journals, now=now, value_day=recon_index.beijing_day(moved_at))
     updated = payment.evolve(**{k: v for k, v in payment_changes.items() if k != "status"},
                              status=plan.payment_to or payment.status, version=payment.version + 1)
     state_repo.guard_version(tx, "payment", records.payment_key(payment.payment_id), status=str(payment.status),

@@ -35,7 +35,7 @@ from chalicelib.service.channel_refs import refund_refs
 from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import outbox, recon_index, records, state_repo
-from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.ledger_repo import add_journals
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
@@ -229,12 +229,11 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
         tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
                   add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1},
                   condition=guard, condition_values=guard_values)
-        add_journal(tx, ledger.refund_paid(refund.refund_id, refund.account_id, refund.merchant_id, refund.money),
-                    now=stamp, value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
+        journals = [ledger.refund_paid(refund.refund_id, refund.account_id, refund.merchant_id, refund.money)]
         if fee_back is not None and fee_back[0]:
-            add_journal(tx, ledger.instalment_fee_returned(refund.refund_id, refund.account_id, refund.merchant_id,
-                                                           Money(fee_back[0], refund.currency)),
-                        now=stamp, value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
+            journals.append(ledger.instalment_fee_returned(refund.refund_id, refund.account_id, refund.merchant_id,
+                                                           Money(fee_back[0], refund.currency)))
+        add_journals(tx, journals, now=stamp, value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
         # Invoiced money refunded is reversed by a red invoice (chalicelib/invoices/reversal.py decides how much).
         events.append(outbox.add_command(tx, topic="invoices", object_id=refund.refund_id,
                                          command="invoice.refund", now=stamp))
