@@ -144,3 +144,38 @@ def test_the_operator_cli_puts_shows_and_previews_a_fee_table(stack, merchant, t
     path.write_text(json.dumps({**HUABEI, "terms": [{**HUABEI["terms"][0], "buyer_rate_bps": 99_999}]}))
     assert payhub(["instalments", "put", str(path), "--merchant", merchant.merchant_id]) == 1
     assert "terms[0].buyer_rate_bps" in capsys.readouterr().err
+
+
+CARD_INSTALMENTS = {"channel": "unionpay", "terms": [
+    {"count": 6, "buyer_rate_bps": 360, "seller_rate_bps": 0, "minimum_minor": 10_000},
+    {"count": 12, "buyer_rate_bps": 720, "seller_rate_bps": 0, "minimum_minor": 10_000}]}
+
+
+def test_unionpay_card_instalments_ride_on_the_gateway_consume(stack, channel_account, merchant, drain):
+    unionpay = channel_account("unionpay")
+    instalments.put_table(OPERATOR, CARD_INSTALMENTS, merchant_id=merchant.merchant_id)
+    payment = merchant.create_payment(method="unionpay.gateway", amount=50_000, description="Bike",
+                                      return_url="https://shop.example/return", instalments={"count": 6})
+    assert (payment["instalments"]["buyer_fee"], payment["instalments"]["fee_payer"]) == (1_800, "buyer")
+    fields = payment["action"]["fields"]
+    assert (fields["txnType"], fields["txnSubType"], fields["bizType"], fields["instalTransInfo"]) == (
+        "01", "03", "000201", "{numberOfInstallments=06}")
+    cashier = requests.post(payment["action"]["url"], data=fields, timeout=10)  # the browser's auto-submit
+    assert cashier.status_code == 200, cashier.text
+    shown = requests.get(f"{unionpay.sandbox_url}/_sandbox/orders/{payment['attempt_id']}", timeout=10).json()
+    assert shown["order"]["instalments"] == 6  # arrived, signed, as sent
+    assert requests.post(f"{unionpay.sandbox_url}/_sandbox/pay", json={"out_trade_no": payment["attempt_id"]},
+                         timeout=10).status_code == 200
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded")
+    assert payable(merchant) == 50_000  # the issuer bills its fee to the cardholder
+    refunded(merchant, drain, payment, 50_000, "r1")  # a refund of an instalment consume is an ordinary refund
+    assert payable(merchant) == 0
+
+    body = {"merchant_order_no": "inst-up", "amount": 50_000, "currency": "CNY", "description": "Bike",
+            "method": "unionpay.gateway", "instalments": {"count": 6, "fee_payer": "seller"}}
+    refused = merchant.call("POST", "/v1/payments", body)
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "instalments.fee_payer"
+    body.update(method="unionpay.quickpass", instalments={"count": 6})
+    refused = merchant.call("POST", "/v1/payments", body)
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "instalments"
+

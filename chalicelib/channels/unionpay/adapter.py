@@ -65,7 +65,9 @@ from chalicelib.domain.money import Money
 RETYPE_CODES: Mapping[str, str] = {"62": "card", "63": "cvv", "70": "sms_code"}
 ORDER_PAID = "ORDERPAID"
 ORDER_PAYING = "ORDERPAYING"
-CHALLENGE_FIELD = "challengeUrl"  # modelled: how the sandbox hands over a 3-D Secure style challenge
+CHALLENGE_FIELD = "challengeUrl"
+# Card instalments ride on the payer's gateway consume; the SMS-confirmed card and app methods do not carry them.
+INSTALMENT_METHODS = frozenset({"unionpay.gateway"})  # modelled: how the sandbox hands over a 3-D Secure style challenge
 
 
 def _utc_now() -> datetime:
@@ -91,11 +93,15 @@ class UnionPayAdapter:
         credentials = UnionPayCredentials.from_account(account)
         order_id, fen = _order_id(request.attempt_id), _fen(request.amount)
         txn = txn_time(request.requested_at or self._clock())
+        if request.instalments is not None and request.method not in INSTALMENT_METHODS:
+            raise InvalidRequest(f"{request.method} takes no instalments here: the gateway form does",
+                                 param="instalments")
         if request.method == "unionpay.card":
             return self._create_card(credentials, request, order_id, fen, txn)
         fields = messages.consume(request.method, credentials.merchant_id, order_id, txn, fen,
                                   back_url=request.notify_url, pay_timeout=request.expires_at,
-                                  front_url=request.return_url)
+                                  front_url=request.return_url,
+                                  instalments=request.instalments.count if request.instalments else None)
         if request.method == "unionpay.gateway":
             url = self._client.gateway_url(credentials, FRONT_PATH)
             signed = self._client.sign(credentials, fields)
