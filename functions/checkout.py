@@ -225,7 +225,8 @@ def pay(request: Request, session_id: str, key: str) -> Response:
                 openid, authorise = payer.wechat_authorisation(session, key, remember=remember)
                 if authorise:
                     return _redirect(authorise)  # WeChat's web authorisation first; it comes back to wechat_came_back
-            payer.pay(session, key, method, remember=remember, card=card, in_wechat=_in_wechat(request), openid=openid)
+            payer.pay(session, key, method, remember=remember, card=card, in_wechat=_in_wechat(request), openid=openid,
+                      instalments=_instalments_chosen(form, method))
         except InvalidRequest as exc:
             field = exc.param or "method"
             if method == "unionpay.card" and field.startswith("card"):
@@ -242,6 +243,16 @@ def pay(request: Request, session_id: str, key: str) -> Response:
         return _redirect(_back(session_id, key, form))
 
     return _payer_call(request, session_id, key, run)
+
+
+def _instalments_chosen(form: dict[str, str], method: str) -> int | None:
+    """The instalments the payer picked for ``method``'s channel (``instalments_alipay``, ``instalments_unionpay``):
+    none (pay in full), or a number the fee table then checks."""
+    from chalicelib.domain.instalments import INSTALMENT_METHODS
+
+    channel = INSTALMENT_METHODS.get(method)
+    chosen = form.get(f"instalments_{channel}", "") if channel else ""
+    return int(chosen) if chosen.isdigit() and len(chosen) <= 2 else None
 
 
 def _card(form: dict[str, str]) -> tuple[Any, str | None]:
