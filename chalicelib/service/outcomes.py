@@ -130,13 +130,15 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
             payment_changes["amount_refund_pending"] = payment.amount_refund_pending + attempt.amount
         else:
             payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
-        journals = [ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id,
-                                            attempt.money)]
+        captured = ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id, attempt.money)
+        journals: list[tuple[ledger.Journal, str | None]] = [(captured, recon_index.beijing_day(moved_at))]
         seller_fee = int((attempt.instalments or {}).get("seller_fee", 0))
-        if seller_fee:  # the seller pays the instalment fee: the channel keeps it (docs/instalments.md#ledger)
-            journals.append(ledger.instalment_fee_charged(attempt.attempt_id, attempt.account_id,
-                                                          attempt.merchant_id, Money(seller_fee, attempt.currency)))
-        add_journals(tx, journals, now=now, value_day=recon_index.beijing_day(moved_at))
+        if seller_fee:  # the seller pays the instalment fee: the channel keeps it. No statement row states it, so
+            # it is value-dated to no day's ledger check (docs/instalments.md#ledger)
+            journals.append((ledger.instalment_fee_charged(attempt.attempt_id, attempt.account_id,
+                                                           attempt.merchant_id, Money(seller_fee, attempt.currency)),
+                             None))
+        add_journals(tx, journals, now=now)
     updated = payment.evolve(**{k: v for k, v in payment_changes.items() if k != "status"},
                              status=plan.payment_to or payment.status, version=payment.version + 1)
     state_repo.guard_version(tx, "payment", records.payment_key(payment.payment_id), status=str(payment.status),

@@ -229,11 +229,12 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
         tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
                   add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1},
                   condition=guard, condition_values=guard_values)
-        journals = [ledger.refund_paid(refund.refund_id, refund.account_id, refund.merchant_id, refund.money)]
-        if fee_back is not None and fee_back[0]:
-            journals.append(ledger.instalment_fee_returned(refund.refund_id, refund.account_id, refund.merchant_id,
-                                                           Money(fee_back[0], refund.currency)))
-        add_journals(tx, journals, now=stamp, value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
+        paid = ledger.refund_paid(refund.refund_id, refund.account_id, refund.merchant_id, refund.money)
+        journals: list[tuple[ledger.Journal, str | None]] = [(paid, recon_index.beijing_day(parse_iso(refund.created_at)))]
+        if fee_back is not None and fee_back[0]:  # undated, as the fee it gives back (docs/instalments.md#ledger)
+            journals.append((ledger.instalment_fee_returned(refund.refund_id, refund.account_id, refund.merchant_id,
+                                                            Money(fee_back[0], refund.currency)), None))
+        add_journals(tx, journals, now=stamp)
         # Invoiced money refunded is reversed by a red invoice (chalicelib/invoices/reversal.py decides how much).
         events.append(outbox.add_command(tx, topic="invoices", object_id=refund.refund_id,
                                          command="invoice.refund", now=stamp))

@@ -94,17 +94,17 @@ def add_journal(tx: Transaction, journal: Journal, *, now: str, value_day: str |
                       condition=None, condition_values={})
 
 
-def add_journals(tx: Transaction, journals: Iterable[Journal], *, now: str, value_day: str | None = None) -> None:
-    """Several journals of one transition (a capture and the instalment fee the channel keeps out of it) in one
-    transaction: a running total two of them move in the same shard is one ``ADD`` of their sum, since a
-    transaction may touch an item only once."""
-    journals = list(journals)
-    if len(journals) == 1:  # the common case writes exactly what add_journal writes
-        add_journal(tx, journals[0], now=now, value_day=value_day)
+def add_journals(tx: Transaction, journals: Iterable[tuple[Journal, str | None]], *, now: str) -> None:
+    """Several journals of one transition (a capture and the instalment fee the channel keeps out of it), each with
+    its value day (or None), in one transaction: a running total two of them move in the same shard is one ``ADD``
+    of their sum, since a transaction may touch an item only once."""
+    posted = list(journals)
+    if len(posted) == 1:  # the common case writes exactly what add_journal writes
+        add_journal(tx, posted[0][0], now=now, value_day=posted[0][1])
         return
     table = ledger_table()
     adds: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
-    for journal in journals:
+    for journal, value_day in posted:
         for label, kind, item in journal_writes(journal, now=now, value_day=value_day):
             if kind == "put":
                 tx.put_new(label, table, item)

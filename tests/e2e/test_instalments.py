@@ -179,3 +179,30 @@ def test_unionpay_card_instalments_ride_on_the_gateway_consume(stack, channel_ac
     refused = merchant.call("POST", "/v1/payments", body)
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "instalments"
 
+
+
+def test_a_day_with_seller_paid_instalments_reconciles_clean(stack, channel_account, merchant, drain, capsys):
+    """The statement's rows state the trade and Alipay's ordinary fee; the seller's instalment fee is booked undated,
+    so the day's ledger check compares exactly what the rows state (docs/instalments.md#ledger)."""
+    import secrets
+    from datetime import datetime, timedelta, timezone
+
+    from chalicelib.recon.run import run_day
+    from payhub_cli.main import main as payhub
+    from tests.helpers import morning_after
+
+    local = channel_account("alipay", account_id="alipay-inst-recon", merchant_ids=(merchant.merchant_id,),
+                            merchant_id="2088" + "".join(secrets.choice("0123456789") for _ in range(12)),
+                            appid="2021" + "".join(secrets.choice("0123456789") for _ in range(12)))
+    instalments.put_table(OPERATOR, HUABEI, merchant_id=merchant.merchant_id)
+    payment = merchant.create_payment(method="alipay.qr", amount=30_000, description="Desk",
+                                      instalments={"count": 6, "fee_payer": "seller"})
+    assert payhub(["sandbox", "pay", payment["id"]]) == 0, capsys.readouterr().err
+    drain()
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded", timeout_s=15)
+    refunded(merchant, drain, payment, 10_000, "r1")
+    assert payable(merchant) == 30_000 - 1_350 - 10_000 + 450
+    day = datetime.now(timezone(timedelta(hours=8))).date()
+    result = run_day(local.account_id, day, now=morning_after(day), near_midnight=timedelta(0))
+    assert result.ok, result.failure_reason
+    assert result.unresolved == 0, json.dumps(result.run.get("items_by_kind"))
