@@ -151,6 +151,8 @@ class FeeTable:
 
 @value_class
 class Instalment:
+    """One instalment the payer repays: its share of the principal and of the buyer's fee."""
+
     number: int  # 1..count
     principal_minor: int
     fee_minor: int  # the buyer's fee in this instalment (0 when the seller pays)
