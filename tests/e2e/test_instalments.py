@@ -116,6 +116,8 @@ def test_bad_instalments_are_refused_naming_the_field(stack, alipay, merchant, o
 def test_no_fee_table_no_instalments_and_the_put_is_audited(stack, alipay, merchant):
     body = {"merchant_order_no": "inst-none", "amount": 60_000, "currency": "CNY", "description": "Sofa",
             "method": "alipay.qr", "instalments": {"count": 3}}
+    refused = merchant.call("POST", "/v1/payments", body)  # no table for this merchant (nor a channel default)
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "instalments", refused.text
     other = {**HUABEI, "terms": HUABEI["terms"][:1]}
     instalments.put_table(OPERATOR, other, merchant_id=merchant.merchant_id)
     body["instalments"] = {"count": 6}
