@@ -173,7 +173,7 @@ def page(request: Request, session_id: str, key: str) -> Response:
         rendered = renderer.render(choose=query.get("choose") == "1", step=query.get("step"),
                                    error=query.get("error"), field=query.get("field"),
                                    remember=query.get("remember") == "1", notice=query.get("notice"),
-                                   stepup=query.get("stepup"))
+                                   stepup=query.get("stepup"), instalments=query.get("instalments"))
         return _html(rendered, cookie=cookie)
 
     return _payer_call(request, session_id, key, run)
@@ -213,12 +213,14 @@ def pay(request: Request, session_id: str, key: str) -> Response:
         remember = form.get("remember") == "1"
         card = None
         if method == "unionpay.card":
-            if not form.get("card_number"):
-                return _redirect(_back(session_id, key, form, step="card", remember="1" if remember else ""))
+            if not form.get("card_number"):  # to the card form, keeping the instalment term chosen with the method
+                return _redirect(_back(session_id, key, form, step="card", remember="1" if remember else "",
+                                       instalments=form.get("instalments_unionpay", "")))
             card, bad = _card(form)
             if bad:
                 return _redirect(_back(session_id, key, form, step="card", error="bad_input", field=bad,
-                                       remember="1" if remember else ""))
+                                       remember="1" if remember else "",
+                                       instalments=form.get("instalments_unionpay", "")))
         try:
             openid = None
             if method == wechat.JSAPI and method in payer.view(session, in_wechat=_in_wechat(request)).methods:

@@ -108,6 +108,13 @@ class InstalmentTerms:
     count: int
     seller_pays_fee: bool
 
+    @classmethod
+    def of(cls, schedule: Mapping[str, Any] | None) -> InstalmentTerms | None:
+        """The terms of a stored schedule (an attempt's ``instalments``), or None when paid at once."""
+        if not schedule:
+            return None
+        return cls(count=int(schedule["count"]), seller_pays_fee=schedule["fee_payer"] == "seller")
+
 
 @value_class
 class CreateRequest:
@@ -174,6 +181,7 @@ class ConfirmRequest:
     inputs: Mapping[str, str] = field(default_factory=dict, repr=False)
     card: CardDetails | None = None
     return_url: str | None = None
+    instalments: InstalmentTerms | None = None  # the attempt's, for a channel whose consume goes out at confirm
 
 
 @value_class

@@ -134,7 +134,7 @@ class Renderer:
 
     def render(self, *, choose: bool = False, step: str | None = None, error: str | None = None,
                field: str | None = None, remember: bool = False, notice: str | None = None,
-               stepup: str | None = None) -> Page:
+               stepup: str | None = None, instalments: str | None = None) -> Page:
         state = self.view.state
         if state == "paid":
             return self.paid()
@@ -153,7 +153,7 @@ class Renderer:
         if state == "closed":
             return self.closed()
         if step == "card":
-            return self.card_form(remember=remember, error=error, field=field)
+            return self.card_form(remember=remember, error=error, field=field, instalments=instalments)
         if state == "in_progress" and not choose:
             return self.in_progress()
         return self.choose(error=error, field=field, notice=notice)
@@ -260,7 +260,8 @@ class Renderer:
     def _switch(self) -> str:
         return f'<p class="switch"><a href="{_h(self.base)}?choose=1">{self._t("switch")}</a></p>'
 
-    def card_form(self, *, remember: bool, error: str | None, field: str | None) -> Page:
+    def card_form(self, *, remember: bool, error: str | None, field: str | None,
+                  instalments: str | None = None) -> Page:
         def row(name: str, label: str, *, auto: str, mode: str = "numeric", size: int = 20,
                 required: bool = True) -> str:
             req = " required aria-required=\"true\"" if required else ""
@@ -276,6 +277,8 @@ class Renderer:
                   + row("holder_name", "card_name", auto="cc-name", mode="text", size=64, required=False))
         hidden = '<input type="hidden" name="method" value="unionpay.card">'
         hidden += '<input type="hidden" name="remember" value="1">' if remember else ""
+        if instalments and instalments.isdigit():  # the term chosen with the method, checked again on submit
+            hidden += f'<input type="hidden" name="instalments_unionpay" value="{_h(instalments)}">'
         body = (self._alert(error, field)
                 + f'<form method="post" action="{_h(self.base)}/pay" class="card" aria-labelledby="card-h" novalidate>'
                 f'{self._csrf_field()}{hidden}<h1 id="card-h">{self._t("card_title")}</h1>{fields}'

@@ -35,7 +35,7 @@ CHANNEL_TERMS: Mapping[str, frozenset[int]] = {
 # Methods whose channel takes instalments, and the fee payers the channel can express.
 INSTALMENT_METHODS: Mapping[str, str] = {
     "alipay.page": "alipay", "alipay.wap": "alipay", "alipay.qr": "alipay", "alipay.app": "alipay",
-    "unionpay.gateway": "unionpay",
+    "unionpay.gateway": "unionpay", "unionpay.card": "unionpay",
 }
 CHANNEL_FEE_PAYERS: Mapping[str, frozenset[str]] = {
     "alipay": frozenset({"buyer", "seller"}),

@@ -440,9 +440,7 @@ def _instalment_schedule(merchant: Merchant, body: CreatePaymentInput) -> dict[s
 
 
 def _wire_instalments(stored: dict[str, Any] | None) -> InstalmentTerms | None:
-    if not stored:
-        return None
-    return InstalmentTerms(count=int(stored["count"]), seller_pays_fee=stored["fee_payer"] == "seller")
+    return InstalmentTerms.of(stored)
 
 
 def _check_card_for_method(body: CreatePaymentInput) -> None:

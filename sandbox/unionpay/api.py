@@ -228,7 +228,8 @@ class GatewayApi:
         return {"respCode": "00", "respMsg": "成功[0000000]"}
 
     def _card_consume(self, fields: Mapping[str, str], request: Request) -> dict[str, str]:
-        _expect(fields, txnSubType="01", bizType="000301")
+        _expect(fields, bizType="000301")
+        instalments = _instalments(fields)  # txnSubType 01, or 03 with instalTransInfo
         amount = _consume_basics(fields)
         order = self._state.order(fields["merId"], fields["orderId"], fields["txnTime"])
         if order.kind != "card":
@@ -246,7 +247,7 @@ class GatewayApi:
             raise AcpError("63", "CVN2 输入不正确")
         if card.expired and info.get("expired", "") not in ("", card.expired):
             raise AcpError("62", "有效期输入不正确")
-        self._state.update_order(order.merchant_id, order.order_id, back_url=fields["backUrl"])
+        self._state.update_order(order.merchant_id, order.order_id, back_url=fields["backUrl"], instalments=instalments)
         if card.behaviour == "decline":
             failed = self._state.pay(order.merchant_id, order.order_id, False, "61", allowed=("SMS_SENT",))
             return {"respCode": "61", "respMsg": "余额不足", "queryId": failed.query_id}

@@ -59,3 +59,31 @@ def test_without_a_fee_table_nothing_is_offered(stack, channel_account, merchant
     page = phone.new_page()
     page.goto(session["url"])
     assert methods_on(page) == ["alipay.page"] and page.locator("fieldset.instalments").count() == 0
+
+
+def test_card_instalments_chosen_before_the_card_fields_reach_the_consume(stack, channel_account, merchant, phone):
+    account = channel_account("unionpay", account_id="unionpay-cards", merchant_ids=(merchant.merchant_id,))
+    table = {"channel": "unionpay", "terms": [{"count": 6, "buyer_rate_bps": 360, "seller_rate_bps": 0,
+                                               "minimum_minor": 10_000}]}
+    instalments.put_table(audit.Actor("cli", "ops-test", "ops-test"), table, merchant_id=merchant.merchant_id)
+    session = new_session(merchant, amount=30_000, allowed_methods=["unionpay.card"])
+    page = phone.new_page()
+    page.goto(session["url"])
+    page.get_by_role("group", name="Card instalments (UnionPay)").get_by_label(
+        "6 instalments: 6 × ¥51.80 CNY, fee ¥10.80 CNY in all").check()
+    page.get_by_role("button", name="UnionPay card").click()
+    page.get_by_label("Card number").fill("6225 8800 0000 0035")
+    page.get_by_label("Expiry month").fill("06")
+    page.get_by_label("Expiry year").fill("2030")
+    page.get_by_label("Phone number registered with the card").fill("13700137000")
+    page.get_by_role("button", name="Send code and pay").click()
+    page.get_by_role("heading", name="Enter the SMS code").wait_for()
+    payment = attempt_of(merchant, session)
+    assert (payment["instalments"]["count"], payment["instalments"]["buyer_total"]) == (6, 31_080)
+    code = requests.get(f"{account.sandbox_url}/_sandbox/sms/{payment['attempt_id']}", timeout=10).json()["code"]
+    page.get_by_role("textbox", name="SMS code").fill(code)
+    page.get_by_label("CVV (credit cards)").fill("456")
+    page.get_by_role("button", name="Confirm payment").click()
+    expect_paid(page)
+    order = requests.get(f"{account.sandbox_url}/_sandbox/orders/{payment['attempt_id']}", timeout=10).json()["order"]
+    assert order["instalments"] == 6

@@ -208,3 +208,20 @@ def test_a_day_with_seller_paid_instalments_reconciles_clean(stack, channel_acco
     result = run_day(local.account_id, day, now=morning_after(day), near_midnight=timedelta(0))
     assert result.ok, result.failure_reason
     assert result.unresolved == 0, json.dumps(result.run.get("items_by_kind"))
+
+
+def test_unionpay_card_instalments_go_out_with_the_consume_at_the_sms_confirmation(stack, channel_account, merchant,
+                                                                                    drain):
+    unionpay = channel_account("unionpay")
+    instalments.put_table(OPERATOR, CARD_INSTALMENTS, merchant_id=merchant.merchant_id)
+    card = {"number": "6217000000000000012", "exp_month": 12, "exp_year": 2029, "phone": "13800138000"}
+    payment = merchant.create_payment(method="unionpay.card", amount=24_000, card=card, description="Bike",
+                                      instalments={"count": 12})
+    assert (payment["instalments"]["count"], payment["instalments"]["buyer_fee"]) == (12, 1_728)
+    code = requests.get(f"{unionpay.sandbox_url}/_sandbox/sms/{payment['attempt_id']}", timeout=10).json()["code"]
+    confirmed = merchant.call("POST", f"/v1/payments/{payment['id']}/confirm", {"sms_code": code})
+    assert confirmed.status_code == 200, confirmed.text
+    wait_for(lambda: merchant.get(f"/v1/payments/{payment['id']}")["status"] == "succeeded", timeout_s=15)
+    shown = requests.get(f"{unionpay.sandbox_url}/_sandbox/orders/{payment['attempt_id']}", timeout=10).json()
+    assert shown["order"]["instalments"] == 12  # the consume carried txnSubType 03 and instalTransInfo
+    assert payable(merchant) == 24_000
