@@ -18,12 +18,15 @@ from functions import (
     operator_api,
     outbox_relay,
     payments,
+    payout_worker,
+    payouts,
     recon,
     recon_fanout,
     recon_shards,
     recon_worker,
     refund_worker,
     refunds,
+    settlement_fanout,
     statements,
     status_sync_worker,
     sweeps,
@@ -33,7 +36,7 @@ from functions.standalone import blueprint
 
 configure_logging()
 app = Chalice(app_name="payhub")
-for group in (payments, refunds, callbacks, recon, operator_api, bills, checkout, invoices):
+for group in (payments, refunds, callbacks, recon, operator_api, bills, checkout, invoices, payouts):
     app.register_blueprint(blueprint(group.__name__, group.ROUTES))
 framework_errors.install(app)  # Chalice's own 405/415/500 answers in the hub's error shape
 
@@ -83,9 +86,19 @@ def archive_sweep_fn(event, context):
     return archive_sweep.handler(event, context)
 
 
+@app.lambda_function(name="settlement_fanout")
+def settlement_fanout_fn(event, context):
+    return settlement_fanout.fan_out(event, context)
+
+
 @app.lambda_function(name="statements")
 def statements_fn(event, context):
     return statements.handler(event, context)
+
+
+@app.lambda_function(name="payout_worker")
+def payout_worker_fn(event, context):
+    return payout_worker.handler(event, context)
 
 
 @app.lambda_function(name="invoice_worker")

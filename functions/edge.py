@@ -13,7 +13,7 @@ from chalice import Response
 from chalice.app import Request
 
 from chalicelib.domain.errors import HubError, InvalidRequest, TemporarilyUnavailable
-from chalicelib.service.json_body import read_object
+from chalicelib.service.json_body import MAX_BODY_BYTES, read_object
 from chalicelib.service.merchants import authenticate
 from chalicelib.storage import idempotency
 
@@ -86,13 +86,15 @@ def parse_body(request: Request, model: type[M]) -> M:
 
 
 def merchant_call(request: Request, run: Callable[..., tuple[int, dict[str, Any]]], *,
-                  with_origin: bool = False, claim_status: int | None = None) -> Response:
+                  with_origin: bool = False, claim_status: int | None = None,
+                  max_body_bytes: int = MAX_BODY_BYTES) -> Response:
     """Authenticate, run under the Idempotency-Key for POSTs, and map errors to the API's error body.
 
     ``with_origin``: ``run(merchant, origin)`` is given the request's ``RequestOrigin`` (Idempotency-Key and
     body fingerprint), which a route that creates a record keeps on it so a retry can find its work again.
     ``claim_status``: instead, ``run(merchant, claim)`` takes the key inside its own transactions and stores its
-    ``claim_status`` answer there (``idempotency.Claim``): no write of the edge's own on the way through."""
+    ``claim_status`` answer there (``idempotency.Claim``): no write of the edge's own on the way through.
+    ``max_body_bytes``: the body's limit, for the one route that takes large ones (payout batches)."""
     rid = request_id(request)
     lock: idempotency.Lock | None = None  # set once this request owns the key
     claim: idempotency.Claim | None = None
@@ -105,7 +107,8 @@ def merchant_call(request: Request, run: Callable[..., tuple[int, dict[str, Any]
             # The route pattern plus its parameters: the same key on another payment is another request. A body
             # that is not a JSON object of valid Unicode is refused here, before it is hashed or the key taken.
             fingerprint = idempotency.request_hash(
-                request.method, request.path, [request.uri_params or {}, read_object(request.raw_body)])
+                request.method, request.path,
+                [request.uri_params or {}, read_object(request.raw_body, max_bytes=max_body_bytes)])
             if claim_status is not None:
                 claim = idempotency.Claim(idempotency.new_lock(merchant.merchant_id, key, fingerprint), claim_status)
             else:

@@ -1,5 +1,6 @@
 """Operator API: merchants' API keys (create, rotate with overlap, revoke), suspension, webhook-secret
-rotation, risk rules and the risk decisions on a payment, and the audit trail of every operator action. Operator
+rotation, risk rules and the risk decisions on a payment, the checker's decision on a payout batch awaiting
+approval, and the audit trail of every operator action. Operator
 keys only (``payhub operator-key create``).
 
 Answers that carry a new key or secret show it once; nothing here logs one.
@@ -103,6 +104,30 @@ def list_audit(request: Request) -> Response:
     return operator_call(request, run)
 
 
+def decide_payout_batch(request: Request, batch_id: str, approve: bool) -> Response:
+    def run(op: Operator) -> tuple[int, dict[str, Any]]:
+        from chalicelib.service import payouts  # only a checker's decision loads it
+
+        body = read_object(request.raw_body)
+        unknown = sorted(set(body) - {"reason"})
+        if unknown:
+            raise InvalidRequest(f"unknown field {unknown[0]}", param=unknown[0])
+        reason = body.get("reason")
+        if not isinstance(reason, str):
+            raise InvalidRequest("reason is required", param="reason")
+        return 200, payouts.decide(op.actor(), batch_id, approve=approve, reason=reason)
+
+    return operator_call(request, run)
+
+
+def approve_payout_batch(request: Request, batch_id: str) -> Response:
+    return decide_payout_batch(request, batch_id, True)
+
+
+def reject_payout_batch(request: Request, batch_id: str) -> Response:
+    return decide_payout_batch(request, batch_id, False)
+
+
 _KEYS = "/v1/operator/merchants/{merchant_id}/api-keys"
 ROUTES: list[Route] = [
     (_KEYS, "GET", list_api_keys, JSON),
@@ -116,5 +141,7 @@ ROUTES: list[Route] = [
     ("/v1/operator/risk/rules", "GET", get_risk_rules, JSON),
     ("/v1/operator/risk/rules", "POST", put_risk_rules, JSON),
     ("/v1/operator/payments/{payment_id}/risk", "GET", get_payment_risk, JSON),
+    ("/v1/operator/payout_batches/{batch_id}/approve", "POST", approve_payout_batch, JSON),
+    ("/v1/operator/payout_batches/{batch_id}/reject", "POST", reject_payout_batch, JSON),
 ]
 app = standalone_app("payhub-operator", __name__, ROUTES)

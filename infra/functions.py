@@ -33,6 +33,7 @@ class Access:
     bucket_lists: tuple[str, ...] = ()  # Bucket.logical_ids it may list, under shards/ only (ReconShards' match)
     scans: tuple[str, ...] = ()  # Table.logical_ids it may Scan (the archival sweep only)
     invoicing_secrets: bool = False  # payhub/<stage>/invoicing/*: merchants' invoice-provider credentials
+    bank_secrets: bool = False  # payhub/<stage>/banks/*: the keys of the hub's own bank-direct connections
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,23 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         sizing=_sizes(Sizing(512, 15, 5), Sizing(512, 15, 50)),
     ),
     RouteGroup(
+        name="payouts",
+        handler="functions.payouts.app",
+        routes=(
+            ("POST", "/v1/payout_batches"),
+            ("POST", "/v1/payout_batches/validate"),
+            ("GET", "/v1/payout_batches/{batch_id}"),
+            ("GET", "/v1/payout_batches/{batch_id}/items"),
+            ("GET", "/v1/payout_batches/{batch_id}/result"),
+            ("POST", "/v1/payout_batches/{batch_id}/retry"),
+        ),
+        # A merchant's batches and items (state table), the funds reserved in the ledger under the merchant's draw
+        # guard, the first messages to the payouts queue. The bank is called by the payout worker only.
+        access=Access(tables={**_STATE_RW, "IdempotencyTable": WRITE, "LedgerTable": APPEND}, sends_to=("payouts",)),
+        # Up to 4 MB of batch validated in one request.
+        sizing=_sizes(Sizing(1024, 29, 5), Sizing(1024, 29, 20)),
+    ),
+    RouteGroup(
         name="recon",
         handler="functions.recon.app",
         routes=(
@@ -218,12 +236,16 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/operator/risk/rules"),
             ("POST", "/v1/operator/risk/rules"),
             ("GET", "/v1/operator/payments/{payment_id}/risk"),
+            ("POST", "/v1/operator/payout_batches/{batch_id}/approve"),
+            ("POST", "/v1/operator/payout_batches/{batch_id}/reject"),
         ),
         # Operators only: API keys, merchant status, risk rules and the audit trail live in the config table; a webhook
-        # secret rotation reads the current secret and puts the new version. No state, no channels, no queues.
+        # secret rotation reads the current secret and puts the new version. No channels.
         # Risk: rule versions are config; a payment's decisions are read from the state table, never written.
-        access=Access(tables={"ConfigTable": WRITE, "StateTable": READ}, merchant_webhook_secrets=True,
-                      rotates_merchant_webhook_secrets=True),
+        # A checker's decision on a payout batch: the batch (state table), its funds reserved in the ledger under the
+        # merchant's draw guard, and its first messages to the payouts queue.
+        access=Access(tables={"ConfigTable": WRITE, "StateTable": WRITE, "LedgerTable": APPEND},
+                      sends_to=("payouts",), merchant_webhook_secrets=True, rotates_merchant_webhook_secrets=True),
         sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
     ),
 )
@@ -367,6 +389,15 @@ WORKERS += (
         memory_mb=1024,
         timeout_s=900,
     ),
+    Worker(
+        name="settlement_fanout",
+        handler="functions.settlement_fanout.fan_out",
+        # Lists merchants and bank accounts (the small config table, as `payhub merchant list`) and queues one
+        # settlement per merchant and currency, one reserve reconciliation per bank account: the payout worker
+        # does each.
+        access=Access(tables={"ConfigTable": READ}, scans=("ConfigTable",), sends_to=("payouts",)),
+        timeout_s=300,
+    ),
 )
 
 WORKERS += (
@@ -391,6 +422,15 @@ WORKERS += (
         # Calls the invoice provider with each merchant's credentials, keeps the PDFs, tells merchants.
         access=Access(tables=_STATE_RW, sends_to=("invoices",), invoicing_secrets=True,
                       buckets={"InvoiceBucket": WRITE}),
+    ),
+    Worker(
+        name="payout_worker",
+        handler="functions.payout_worker.handler",
+        queue="payouts",
+        # Sends each item and settlement to the bank (bank-direct keys), records its end with its journal, asks again
+        # later; reconciles each reserve's bank statement (its run in the recon table, channel settlements booked).
+        access=Access(tables={**_STATE_RW, "LedgerTable": APPEND, "ReconTable": WRITE}, sends_to=("payouts",),
+                      bank_secrets=True),
     ),
 )
 

@@ -177,9 +177,13 @@ def resources(stage: str) -> Resources:
     # month's statements that are not published yet (functions/statements.py)
     statement_schedule = DailySchedule("StatementsSchedule", "statements", "cron(0 7 * * ? *)",
                                        {"job": "statements", "after_beijing": "15:00"})
+    # Every day at 16:00 Beijing (after the day's reconciliations have booked the channels' fees): each merchant is
+    # settled for the day before under its terms, and paid from the reserve (functions/settlement_fanout.py)
+    settlement_schedule = DailySchedule("SettlementSchedule", "settlement_fanout", "cron(0 8 * * ? *)",
+                                        {"job": "settlement", "after_beijing": "16:00"})
     return Resources(names=names, tables=tables, queues=queues, schedules=schedules, keys=keys,
                      buckets=(Bucket("ReconBucket", names.recon_bucket),
                               # bills and monthly statements as rendered (chalicelib/bills/store.py)
                               Bucket("DocumentsBucket", names.documents_bucket),
                               Bucket("InvoiceBucket", names.invoice_bucket)),  # issued invoices' PDFs
-                     daily_schedules=(*recon_schedules, statement_schedule))
+                     daily_schedules=(*recon_schedules, statement_schedule, settlement_schedule))

@@ -414,7 +414,8 @@ class PayHubStack(cdk.Stack):
         secret_prefixes = ([f"payhub/{self.stage}/channels/"] if access.channel_secrets else []) + (
             [f"payhub/{self.stage}/merchants/"] if access.merchant_webhook_secrets else []) + (
             [self.res.names.invoicing_secret_prefix()] if access.invoicing_secrets else []) + (
-            [f"payhub/{self.stage}/risk/"] if access.risk_secrets else [])
+            [f"payhub/{self.stage}/risk/"] if access.risk_secrets else []) + (
+            [f"payhub/{self.stage}/banks/"] if access.bank_secrets else [])
         if secret_prefixes:
             statements.append(iam.PolicyStatement(
                 actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],

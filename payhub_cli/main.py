@@ -20,10 +20,12 @@ from pydantic import ValidationError
 from payhub_cli import archive as archive_cli
 from payhub_cli import bills as bills_cli
 from payhub_cli import checkout as checkout_cli
+from payhub_cli import fx as fx_cli
 from payhub_cli import instalments as instalments_cli
 from payhub_cli import invoices as invoices_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import listing as listing_cli
+from payhub_cli import payouts as payouts_cli
 from payhub_cli import recon as recon_cli
 from payhub_cli import risk as risk_cli
 from payhub_cli import routing as routing_cli
@@ -202,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing_cli.register(groups)
     settlement_cli.register(groups)
     instalments_cli.register(groups)
+    payouts_cli.register(groups)
+    fx_cli.register(groups)
     return parser
 
 
@@ -225,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
         print(f"payhub: {message}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    if result is not None:  # a command that writes a file's text itself (payouts result) returns nothing
+        print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 

@@ -46,6 +46,12 @@ def recon_run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def recon_reserve(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.recon import reserve
+
+    return reserve.reconcile(args.reserve, args.date)
+
+
 def recon_list(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chalicelib.recon import repo
 
@@ -87,6 +93,10 @@ def register(groups: Any) -> None:
     run.add_argument("--account", required=True, help="channel account id")
     run.add_argument("--date", required=True, type=_day, help="statement day, YYYY-MM-DD (Beijing)")
     run.set_defaults(run=recon_run)
+    held = recon.add_parser("reserve", help="reconcile a reserve account's bank statement of a Beijing day")
+    held.add_argument("--reserve", required=True, help="reserve id (a bank account configured for it)")
+    held.add_argument("--date", required=True, type=_day, help="statement day, YYYY-MM-DD (Beijing)")
+    held.set_defaults(run=recon_reserve)
     listing = recon.add_parser("list", help="list runs, newest day first")
     listing.add_argument("--account")
     listing.add_argument("--date", type=_day)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from chalicelib.domain.value_class import value_class
 
 STAGES = ("local", "dev", "test", "prod")
-QUEUES = ("webhooks", "status-sync", "refunds", "recon", "invoices")
+QUEUES = ("webhooks", "status-sync", "refunds", "recon", "invoices", "payouts")
 
 
 @value_class
@@ -84,6 +84,10 @@ class StageNames:
 
     def channel_secret(self, account_id: str) -> str:
         return f"payhub/{self.stage}/channels/{account_id}"
+
+    def bank_secret(self, reserve_id: str) -> str:
+        """Keys for one of our accounts at a bank (chalicelib/banks/accounts.py)."""
+        return f"payhub/{self.stage}/banks/{reserve_id}"
 
     def merchant_webhook_secret(self, merchant_id: str) -> str:
         return f"payhub/{self.stage}/merchants/{merchant_id}/webhook"

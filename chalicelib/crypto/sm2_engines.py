@@ -43,16 +43,18 @@ def sm3_digest(data: bytes) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def z_value(point_hex: str) -> bytes:
+def z_value(point_hex: str, user_id: bytes = DEFAULT_USER_ID) -> bytes:
     """Z = SM3(ENTL || user id || a || b || xG || yG || xA || yA) (GM/T 0003.2), per public key ``x||y``."""
-    entl = (len(DEFAULT_USER_ID) * 8).to_bytes(2, "big")
+    if len(user_id) >= 8192:
+        raise ValueError("SM2 user id must be shorter than 8192 bytes (ENTL is 16 bits of bit length)")
+    entl = (len(user_id) * 8).to_bytes(2, "big")
     curve = b"".join(v.to_bytes(32, "big") for v in (A, B, GX, GY))
-    return sm3_digest(entl + DEFAULT_USER_ID + curve + bytes.fromhex(point_hex))
+    return sm3_digest(entl + user_id + curve + bytes.fromhex(point_hex))
 
 
-def message_digest(point_hex: str, message: bytes) -> bytes:
+def message_digest(point_hex: str, message: bytes, user_id: bytes = DEFAULT_USER_ID) -> bytes:
     """e = SM3(Z || message), what SM2 signs (OpenSSL's SM3: gmssl's costs ~2 ms per kilobyte)."""
-    return sm3_digest(z_value(point_hex) + message)
+    return sm3_digest(z_value(point_hex, user_id) + message)
 
 
 class SM2Engine(Protocol):
@@ -66,6 +68,12 @@ class SM2Engine(Protocol):
 
     def verify(self, point: bytes, message: bytes, der_signature: bytes) -> bool:
         """Whether ``der_signature`` signs ``message`` under the public point; False, never an error, if not."""
+
+    def sign_digest(self, scalar: int, point: bytes, digest: bytes) -> bytes:
+        """DER SM2 signature of a digest ``e`` computed by the caller (a user id other than the default)."""
+
+    def verify_digest(self, point: bytes, digest: bytes, der_signature: bytes) -> bool:
+        """``verify`` for a digest ``e`` computed by the caller; False, never an error, if it does not verify."""
 
 
 class TongsuoEngine:
@@ -114,6 +122,34 @@ class TongsuoEngine:
             return False
         return True
 
+    # tongsuopy cannot set an SM2 user id, so a digest made with another id is signed through EVP_PKEY_sign:
+    # on an SM2 key, Tongsuo's EVP_PKEY_sign/verify take ``e`` as it is (no Z, no hashing).
+    def sign_digest(self, scalar: int, point: bytes, digest: bytes) -> bytes:
+        from tongsuopy.backends.tongsuo.backend import backend
+
+        lib, ffi = backend._lib, backend._ffi
+        ctx = ffi.gc(lib.EVP_PKEY_CTX_new(self._private_key(scalar, point)._evp_pkey, ffi.NULL), lib.EVP_PKEY_CTX_free)
+        size = ffi.new("size_t *")
+        if lib.EVP_PKEY_sign_init(ctx) != 1 or lib.EVP_PKEY_sign(ctx, ffi.NULL, size, digest, len(digest)) != 1:
+            backend._consume_errors()
+            raise ValueError("SM2 digest signing could not start")
+        buffer = ffi.new("unsigned char[]", size[0])
+        if lib.EVP_PKEY_sign(ctx, buffer, size, digest, len(digest)) != 1:
+            backend._consume_errors()
+            raise ValueError("SM2 digest signing failed")
+        return bytes(ffi.buffer(buffer)[: size[0]])
+
+    def verify_digest(self, point: bytes, digest: bytes, der_signature: bytes) -> bool:
+        from tongsuopy.backends.tongsuo.backend import backend
+
+        lib, ffi = backend._lib, backend._ffi
+        ctx = ffi.gc(lib.EVP_PKEY_CTX_new(self._public_key(point)._evp_pkey, ffi.NULL), lib.EVP_PKEY_CTX_free)
+        verified = lib.EVP_PKEY_verify_init(ctx) == 1 and \
+            lib.EVP_PKEY_verify(ctx, der_signature, len(der_signature), digest, len(digest)) == 1
+        if not verified:
+            backend._consume_errors()
+        return bool(verified)
+
 
 class PurePythonEngine:
     """gmssl's curve arithmetic (pure Python, ~30x slower): the fallback and the tests' reference."""
@@ -153,6 +189,23 @@ class PurePythonEngine:
         if not (0 < r < N and 0 < s < N):
             return False
         return bool(self._curve(0, point).verify(f"{r:064x}{s:064x}", message_digest(point.hex(), message)))
+
+    def sign_digest(self, scalar: int, point: bytes, digest: bytes) -> bytes:
+        curve = self._curve(scalar, point)
+        while True:  # as ``sign``: the nonce from the OS CSPRNG, drawn again when gmssl finds it degenerate
+            raw = curve.sign(digest, f"{secrets.randbelow(N - 1) + 1:064x}")
+            if raw:
+                half = len(raw) // 2
+                return encode_dss_signature(int(raw[:half], 16), int(raw[half:], 16))
+
+    def verify_digest(self, point: bytes, digest: bytes, der_signature: bytes) -> bool:
+        try:
+            r, s = decode_dss_signature(der_signature)
+        except ValueError:
+            return False
+        if not (0 < r < N and 0 < s < N):
+            return False
+        return bool(self._curve(0, point).verify(f"{r:064x}{s:064x}", digest))
 
 
 def load_engine() -> SM2Engine:

@@ -103,6 +103,12 @@ class DayNotOver(Unprocessable):
     code = "day_not_over"
 
 
+class FxRateUnavailable(Unprocessable):
+    """No rate snapshot of the pair is valid now: a converted payment cannot lock a rate, so it is not created."""
+
+    code = "fx_rate_unavailable"
+
+
 class NoChannelAvailable(Unprocessable):
     """No enabled channel account supports the requested method and currency."""
 

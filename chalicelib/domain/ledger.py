@@ -10,16 +10,25 @@ Sign convention: positive = debit, negative = credit. Accounts (docs/settlement.
   reconciliation when a channel disowns a payment, or by an operator), until released.
 - ``merchant_settling:<merchant_id>:<CCY>`` (liability): a settlement instructed to the bank and not yet
   confirmed paid (money in flight out of the reserve).
+- ``merchant_payout:<merchant_id>:<CCY>`` (liability): the merchant's own payouts (batch payouts to its payees)
+  reserved from its payable and not yet confirmed by the bank.
 - ``fee_income:<CCY>`` (income, credit balance): the hub's own fee, charged when a merchant is settled.
+- ``fx_position:<PAIR>:<CCY>`` (the hub's currency position, one per pair and side): a payment presented in
+  one currency and settled in another books the channel's clearing in the first and the merchant's payable in
+  the second; the position accounts carry the difference, so each currency's journal still sums to zero
+  (docs/fx.md). Refunds at the locked rate reverse it; a fully refunded payment leaves both sides at zero.
+- ``fx_difference:<CCY>`` (gain or loss, debit = loss): what the channel's conversion paid into the reserve
+  differs from the settlement amounts the payments locked.
 
 A payment success debits clearing and credits the merchant; a refund reverses that. The channel's fee moves
 from clearing to the fee expense; its settlement moves what is left from clearing to the reserve. Settling a
 merchant moves its payable to settling less the hub's fee; the bank's confirmation moves settling out of the
 reserve, a returned transfer moves it back to the payable. Corrections are new journals, never edits.
 
-So at every moment, since every journal balances, reserve + clearing = payables + holds + settling + (fee income -
-channel fees): the reserve and what the channels still hold are exactly what is owed to merchants, what is in
-flight to them, and the hub's margin (tests/unit/test_ledger_invariants.py holds that over random sequences).
+So at every moment, since every journal balances,
+    reserve + clearing = payables + holds + settling + payouts + (fee income - channel fees):
+the reserve and what the channels still hold are exactly what is owed to merchants, what is in flight to them or
+their payees, and the hub's margin (tests/unit/domain/test_ledger_invariants.py holds that over random sequences).
 """
 
 from __future__ import annotations
@@ -82,6 +91,10 @@ def reserve_account(reserve_id: str, currency: str) -> str:
 
 def channel_fee_account(channel_account_id: str, currency: str) -> str:
     return f"channel_fee:{channel_account_id}:{currency}"
+
+
+def merchant_payout_account(merchant_id: str, currency: str) -> str:
+    return f"merchant_payout:{merchant_id}:{currency}"
 
 
 def fee_income_account(currency: str) -> str:
@@ -191,3 +204,96 @@ def instalment_fee_returned(refund_id: str, channel_account_id: str, merchant_id
     (``instalments.seller_fee_returned``): the channel returns it to clearing, the merchant is owed it again."""
     return _pair("instalment_fee_returned", refund_id, clearing_account(channel_account_id, fee.currency),
                  merchant_payable_account(merchant_id, fee.currency), fee)
+
+
+def payout_reserved(reference: str, merchant_id: str, amount: Money) -> Journal:
+    """A payout batch's funds set aside from the merchant's payable before anything is sent."""
+    return _pair("payout_reserved", reference, merchant_payable_account(merchant_id, amount.currency),
+                 merchant_payout_account(merchant_id, amount.currency), amount)
+
+
+def payout_paid(reference: str, merchant_id: str, reserve_id: str, amount: Money) -> Journal:
+    """One payout item confirmed by the bank: the money left the reserve."""
+    return _pair("payout_paid", reference, merchant_payout_account(merchant_id, amount.currency),
+                 reserve_account(reserve_id, amount.currency), amount)
+
+
+def payout_released(reference: str, merchant_id: str, amount: Money) -> Journal:
+    """One payout item failed or came back: its funds are the merchant's again."""
+    return _pair("payout_released", reference, merchant_payout_account(merchant_id, amount.currency),
+                 merchant_payable_account(merchant_id, amount.currency), amount)
+
+
+def fx_position_account(pair: str, currency: str) -> str:
+    return f"fx_position:{pair}:{currency}"
+
+
+def fx_difference_account(currency: str) -> str:
+    return f"fx_difference:{currency}"
+
+
+def _fx_lines(pair: str, presentment: Money, settlement: Money, sign: int) -> list[Entry]:
+    """The position lines of a conversion: the presentment side against clearing, the settlement side against
+    the merchant's payable (``sign`` 1 books a capture, -1 a refund). A zero side (a tiny partial refund whose
+    settlement share truncates to nothing) has no line."""
+    lines = [Entry(fx_position_account(pair, presentment.currency), -sign * presentment.minor, presentment.currency)]
+    if settlement.minor:
+        lines.append(Entry(fx_position_account(pair, settlement.currency), sign * settlement.minor, settlement.currency))
+    return lines
+
+
+def _check_fx(reference: str, presentment: Money, settlement: Money) -> str:
+    if presentment.currency == settlement.currency or presentment.minor <= 0 or settlement.minor < 0:
+        raise ValueError(f"{reference}: {presentment} -> {settlement} is not a conversion")
+    return presentment.currency + settlement.currency
+
+
+def fx_payment_captured(attempt_id: str, channel_account_id: str, merchant_id: str, presentment: Money,
+                        settlement: Money) -> Journal:
+    """A capture presented in one currency and settled in another (at the payment's locked rate): the channel
+    holds ``presentment`` for us, we owe the merchant ``settlement``. Same purpose and id as ``payment_captured``:
+    one capture, one journal, whichever constructor books it."""
+    pair = _check_fx(attempt_id, presentment, settlement)
+    if settlement.minor == 0:
+        raise ValueError(f"{attempt_id}: a capture must owe the merchant something")
+    return Journal(journal_id=journal_id("payment_captured", attempt_id), purpose="payment_captured",
+                   reference=attempt_id, entries=(
+                       Entry(clearing_account(channel_account_id, presentment.currency), presentment.minor,
+                             presentment.currency),
+                       *_fx_lines(pair, presentment, settlement, 1),
+                       Entry(merchant_payable_account(merchant_id, settlement.currency), -settlement.minor,
+                             settlement.currency)))
+
+
+def fx_refund_paid(refund_id: str, channel_account_id: str, merchant_id: str, presentment: Money,
+                   settlement: Money) -> Journal:
+    """A refund of a converted payment at its locked rate: ``presentment`` back to the payer through the channel,
+    ``settlement`` (``fx.settlement_side``; may be zero) taken back from the merchant."""
+    pair = _check_fx(refund_id, presentment, settlement)
+    entries = [*_fx_lines(pair, presentment, settlement, -1),
+               Entry(clearing_account(channel_account_id, presentment.currency), -presentment.minor,
+                     presentment.currency)]
+    if settlement.minor:
+        entries.insert(0, Entry(merchant_payable_account(merchant_id, settlement.currency), settlement.minor,
+                                settlement.currency))
+    return Journal(journal_id=journal_id("refund_paid", refund_id), purpose="refund_paid", reference=refund_id,
+                   entries=tuple(entries))
+
+
+def fx_channel_settled(reference: str, channel_account_id: str, reserve_id: str, cleared: Money, locked: Money,
+                       received: Money) -> Journal:
+    """The channel converted what it held and paid the reserve in the settlement currency: ``cleared`` leaves
+    clearing (presentment currency), ``received`` arrives in the reserve, and the position the payments opened is
+    closed at what they locked (``locked``: the settlement amounts of the money cleared). The channel's rate
+    differing from the locked one is the hub's gain or loss, in ``fx_difference``."""
+    pair = _check_fx(reference, cleared, locked)
+    if received.currency != locked.currency or received.minor <= 0 or locked.minor <= 0:
+        raise ValueError(f"{reference}: received {received} against locked {locked}")
+    entries = [Entry(reserve_account(reserve_id, received.currency), received.minor, received.currency),
+               Entry(clearing_account(channel_account_id, cleared.currency), -cleared.minor, cleared.currency),
+               Entry(fx_position_account(pair, cleared.currency), cleared.minor, cleared.currency),
+               Entry(fx_position_account(pair, locked.currency), -locked.minor, locked.currency)]
+    if locked.minor != received.minor:
+        entries.append(Entry(fx_difference_account(locked.currency), locked.minor - received.minor, locked.currency))
+    return Journal(journal_id=journal_id("fx_channel_settled", reference), purpose="fx_channel_settled",
+                   reference=reference, entries=tuple(entries))

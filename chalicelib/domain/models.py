@@ -51,10 +51,31 @@ class Payment:
     step_up: dict[str, Any] | None = None
     # Paid by instalments: the schedule the payer was shown (domain/instalments.py ``Schedule.public``).
     instalments: dict[str, Any] | None = None
+    # Settled to the merchant in another currency than the payer sees (docs/fx.md): ``amount``/``currency`` are
+    # the presentment side, these the settlement side at the rate snapshot locked at creation (``fx_rate``).
+    # None when the payment settles in its own currency. ``settlement_refundable`` is kept like
+    # ``amount_refundable`` so a refund's condition can guard it.
+    settlement_currency: str | None = None
+    settlement_amount: int | None = None
+    settlement_refunded: int = 0
+    settlement_refundable: int = 0
+    fx_rate: dict[str, Any] | None = None
 
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+    @property
+    def converted(self) -> bool:
+        return self.settlement_currency is not None and self.settlement_currency != self.currency
+
+    @property
+    def settlement_money(self) -> Money:
+        """What the merchant is owed for one capture: the locked settlement amount, or the amount itself."""
+        if self.converted:
+            assert self.settlement_currency is not None and self.settlement_amount is not None
+            return Money(self.settlement_amount, self.settlement_currency)
+        return self.money
 
     def evolve(self, **changes: Any) -> Payment:
         return replace(self, **changes)
@@ -80,6 +101,10 @@ class Payment:
             "card": self.card,
             "step_up": self.step_up,
             "instalments": self.instalments,
+            "settlement_amount": self.settlement_money.minor,
+            "settlement_currency": self.settlement_money.currency,
+            "settlement_amount_refunded": self.settlement_refunded if self.converted else self.amount_refunded,
+            "fx_rate": self.fx_rate,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "expires_at": self.expires_at,
@@ -140,10 +165,20 @@ class Refund:
     channel_refund_id: str | None = None
     failure_reason: str | None = None
     risk: dict[str, Any] | None = None  # the risk decision taken on this refund (operators only)
+    # A refund of a converted payment: what it takes back from the merchant, at the payment's locked rate.
+    settlement_amount: int | None = None
+    settlement_currency: str | None = None
 
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+    @property
+    def settlement_money(self) -> Money:
+        if self.settlement_currency is not None and self.settlement_currency != self.currency:
+            assert self.settlement_amount is not None
+            return Money(self.settlement_amount, self.settlement_currency)
+        return self.money
 
     def evolve(self, **changes: Any) -> Refund:
         return replace(self, **changes)
@@ -159,6 +194,8 @@ class Refund:
             "merchant_refund_no": self.merchant_refund_no,
             "reason": self.reason,
             "automatic": self.automatic,
+            "settlement_amount": self.settlement_money.minor,
+            "settlement_currency": self.settlement_money.currency,
             "failure_reason": self.failure_reason,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

@@ -30,6 +30,11 @@ class SettlementTerms:
     fee_bps: int  # the hub's fee on what is settled
     reserve_id: str  # the reserve bank account paying out
     paused: bool = False  # an operator's hold on the whole merchant: nothing is settled while it is set
+    currencies: tuple[str, ...] = ("CNY",)  # the payables the daily settlement looks at
+    payee_account_no: str | None = None  # the merchant's own bank account, where settlements are sent
+    payee_name: str | None = None
+    payee_bank_name: str | None = None  # with the CNAPS code, when the account is at another bank
+    payee_bank_code: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.delay_days <= MAX_DELAY_DAYS:
@@ -40,6 +45,8 @@ class SettlementTerms:
             raise ValueError(f"fee_bps must be 0..{MAX_FEE_BPS}")
         if not self.reserve_id:
             raise ValueError("reserve_id must name a reserve account")
+        if not self.currencies or any(not isinstance(c, str) or len(c) != 3 for c in self.currencies):
+            raise ValueError("currencies must list ISO 4217 codes")
 
 
 @value_class

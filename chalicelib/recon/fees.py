@@ -11,6 +11,7 @@ change is booked once however many runs race to book it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from chalicelib.domain.clock import iso, utcnow
@@ -24,12 +25,14 @@ def booked(account_id: str, currency: str, day: date) -> int:
     return ledger_repo.day_movement(channel_fee_account(account_id, currency), day.isoformat(), consistent=True)
 
 
-def book(account_id: str, day: date, fees_by_currency: dict[str, int]) -> dict[str, int]:
-    """Bring the day's booked fees to the statement's; returns, per currency, what this call added."""
+def book(account_id: str, day: date, fees_by_currency: dict[str, int], currencies: Iterable[str]) -> dict[str, int]:
+    """Bring the day's booked fees to the statement's, in each of ``currencies`` (the account's and the
+    statement's: a corrected statement without fees in a currency takes back what was booked in it); returns,
+    per currency, what this call added."""
     added: dict[str, int] = {}
-    for currency in sorted(fees_by_currency):
+    for currency in sorted(set(currencies) | set(fees_by_currency)):
         before = booked(account_id, currency, day)
-        change = fees_by_currency[currency] - before
+        change = fees_by_currency.get(currency, 0) - before
         if change == 0:
             continue
         journal = channel_fees_booked(f"{account_id}:{day.isoformat()}:{currency}:{before}", account_id,

@@ -134,10 +134,27 @@ def update_run(account_id: str, day: date, values: dict[str, Any]) -> bool:
     return True
 
 
+REFRESH_DAYS = 31  # how far after a re-run of a day later days are refreshed
+
+
 def get_run(account_id: str, day: date) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(TableName=table(), Key=to_item(_run_key(account_id, day)),
                                        ConsistentRead=True).get("Item")
     return from_item(item) if item else None
+
+
+def completed_days_after(account_id: str, day: date, *, until: date) -> list[date]:
+    """The account's days after ``day`` (up to ``until``, at most ``REFRESH_DAYS``) with a completed run, oldest
+    first: the days a re-run of ``day`` refreshes."""
+    days = []
+    for n in range(1, REFRESH_DAYS + 1):
+        later = day + timedelta(days=n)
+        if later >= until:
+            break
+        run = get_run(account_id, later)
+        if run is not None and run.get("completed_at"):
+            days.append(later)
+    return days
 
 
 def list_runs(*, day: date | None, account_id: str | None, limit: int,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.channels.base import ChannelAdapter, StatementSummary
 from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
-from chalicelib.domain.clock import iso, require_day_over, utcnow
+from chalicelib.domain.clock import beijing_today, iso, require_day_over, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
 from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
@@ -68,25 +68,42 @@ def _quiet(message: str) -> None:
 
 
 def run_day(account_id: str, day: date, *, progress: Progress = _quiet,
-            near_midnight: timedelta = NEAR_MIDNIGHT, now: datetime | None = None) -> RunResult:
+            near_midnight: timedelta = NEAR_MIDNIGHT, now: datetime | None = None,
+            refresh_later: bool = True) -> RunResult:
     """Reconcile one account and day. Raises ``DayNotOver`` for a Beijing day that has not ended at ``now``
     (default: the clock), before anything is read or written; ``StatementNotReady`` (retry later) and
-    ``RunInProgress``. ``near_midnight``: how close to a Beijing midnight an unmatched item waits in the pool."""
+    ``RunInProgress``. ``near_midnight``: how close to a Beijing midnight an unmatched item waits in the pool.
+    A completed run is followed by a re-run of every later day already reconciled (``refresh_later``), since
+    each of them started from the pool the days before it left."""
     require_day_over(day, now=now)
     account = config_repo.channel_account(account_id)
     if account is None:
         raise NotFound(f"no channel account {account_id}", param="account")
+    later = repo.completed_days_after(account_id, day, until=beijing_today(now))
     rid = repo.run_id(account_id, day)
     token = repo.begin_run(account_id, account.config.channel, day, now=iso(utcnow()), lease_s=LEASE_S)
     progress(f"run {rid} started")
     try:
-        return _reconcile(account, day, rid, token, progress, near_midnight)
+        result = _reconcile(account, day, rid, token, progress, near_midnight)
     except StatementNotReady as exc:
         _fail(account_id, day, rid, token, f"statement not available yet: {exc}", retryable=True)
         raise
     except Exception as exc:
         _fail(account_id, day, rid, token, f"internal error: {type(exc).__name__}: {exc}", retryable=True)
         raise
+    if result.ok and refresh_later:
+        # Each later day started from the pool this day leaves: run them again, in order, so they start from the
+        # pool as it is now (each one's own re-run refreshes nothing further: this loop does them all).
+        for later_day in later:
+            progress(f"refreshing {later_day}, which started from this day's pool")
+            try:
+                run_day(account_id, later_day, progress=progress, near_midnight=near_midnight, now=now,
+                        refresh_later=False)
+            except Exception as exc:  # noqa: BLE001 - later days would start from a stale pool: stop, say so
+                log.error("refreshing %s after a re-run of %s failed: %s", later_day, day, exc,
+                          extra=alert("recon_refresh_failed", account=account_id, day=later_day.isoformat()))
+                break
+    return result
 
 
 def _fail(account_id: str, day: date, rid: str, token: str, reason: str, *, retryable: bool) -> RunResult:
@@ -261,8 +278,8 @@ def complete(account: ChannelAccount, day: date, rid: str, token: str, stored: s
         _refresh(account, earlier)
     repo.save_pool(account_id, day, result.carried)
     progress("booking the channel's fees and checking the ledger")
-    fees.book(account_id, day, dict(tally.fees_by_currency))
     currencies = set(account.config.currencies) | set(tally.settled) | set(tally.fees_by_currency)
+    fees.book(account_id, day, dict(tally.fees_by_currency), currencies)
     ledger = ledger_check.ledger_movements(account_id, day, currencies)
     pool_gap = ledger_check.pool_gap(day, pool, result)
     for gap in ledger_check.gaps(ledger, ledger_check.statement_net(tally.settled, tally.fees_by_currency), pool_gap):

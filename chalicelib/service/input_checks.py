@@ -37,6 +37,13 @@ def known_currency(value: str) -> str:
     return value
 
 
+def known_settlement_currency(value: str | None) -> str | None:
+    """Absent means settled in the presentment currency; otherwise a currency the hub supports."""
+    if value is not None and value not in SUPPORTED_CURRENCIES:
+        raise ValueError(f"unsupported settlement currency {value!r}")
+    return value
+
+
 def known_method(value: str) -> str:
     # The schema's enum lists the built-in methods; a plugin's methods and methods defined by configuration
     # (chalicelib/routing/methods.py) are taken too, read when needed (configuration is cached).

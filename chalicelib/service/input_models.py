@@ -38,7 +38,7 @@ _METADATA_VALUE = _text(500)
 _PAYER_NEEDS = input_checks.PAYER_NEEDS
 
 
-def _enum(values: list[str]) -> dict[str, Any]:
+def _enum(values: list[Any]) -> dict[str, Any]:
     """A field checked by a validator against a list, stated in the schema as that list."""
     return {"enum": values}
 
@@ -125,8 +125,11 @@ class CreatePaymentInput(BaseModel):
     card: CardInput | None = None
     payment_method: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,255}$")] | None = None
     instalments: InstalmentsInput | None = None
+    # FX (docs/fx.md): the currency the merchant is paid in, converted at a rate locked at creation.
+    settlement_currency: str | None = Field(default=None, json_schema_extra=_enum([*sorted(SUPPORTED_CURRENCIES), None]))
 
     _known_currency = field_validator("currency")(input_checks.known_currency)
+    _known_settlement_currency = field_validator("settlement_currency")(input_checks.known_settlement_currency)
     # The schema's enum lists the built-in methods; a plugin's methods and configured methods are taken too.
     _known_method = field_validator("method")(input_checks.known_method)
     _what_the_method_needs = model_validator(mode="after")(input_checks.what_the_method_needs)

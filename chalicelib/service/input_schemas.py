@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.service.input_checks import integral as _integral
 from chalicelib.service.input_checks import known_currency as _known_currency
 from chalicelib.service.input_checks import known_method as _known_method
+from chalicelib.service.input_checks import known_settlement_currency as _known_settlement_currency
 from chalicelib.service.input_checks import luhn as _luhn
 from chalicelib.service.input_checks import not_expired as _not_expired
 from chalicelib.service.input_checks import what_the_method_needs as _what_the_method_needs
@@ -604,6 +605,18 @@ SCHEMAS: dict[str, Any] = {
                                     'config': {'title': 'InstalmentsInput', 'extra_fields_behavior': 'forbid', 'strict': True},
                                     'ref': 'InstalmentsInput',
                                 },
+                            },
+                            'default': None,
+                        },
+                    },
+                    'settlement_currency': {
+                        'type': 'model-field',
+                        'schema': {
+                            'type': 'default',
+                            'schema': {
+                                'type': 'function-after',
+                                'function': {'type': 'no-info', 'function': _known_settlement_currency},
+                                'schema': {'type': 'nullable', 'schema': {'type': 'str'}},
                             },
                             'default': None,
                         },

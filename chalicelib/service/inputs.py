@@ -65,6 +65,7 @@ class CreatePaymentInput(LightModel):
     card: CardInput | None
     payment_method: str | None
     instalments: InstalmentsInput | None
+    settlement_currency: str | None
 
 
 class CreateRefundInput(LightModel):

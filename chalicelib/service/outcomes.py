@@ -20,6 +20,7 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.states import ATTEMPT_FINAL, PAYMENT_TRANSITIONS, PaymentState, RefundState
 from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
+from chalicelib.service import fx_payments
 from chalicelib.storage import config_repo, outbox, recon_index, records, state_repo
 from chalicelib.storage.ledger_repo import add_journals
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
@@ -130,8 +131,9 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
             payment_changes["amount_refund_pending"] = payment.amount_refund_pending + attempt.amount
         else:
             payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
-        captured = ledger.payment_captured(attempt.attempt_id, attempt.account_id, attempt.merchant_id, attempt.money)
-        journals: list[tuple[ledger.Journal, str | None]] = [(captured, recon_index.beijing_day(moved_at))]
+        payment_changes.update(fx_payments.capture_changes(payment, auto_refund=plan.auto_refund))
+        journals: list[tuple[ledger.Journal, str | None]] = [
+            (fx_payments.captured(payment, attempt), recon_index.beijing_day(moved_at))]
         seller_fee = int((attempt.instalments or {}).get("seller_fee", 0))
         if seller_fee:  # the seller pays the instalment fee: the channel keeps it. No statement row states it, so
             # it is value-dated to no day's ledger check (docs/instalments.md#ledger)
@@ -177,6 +179,7 @@ def _add_auto_refund(tx: Transaction, payment: Payment, attempt: Attempt, reason
         amount=attempt.amount, currency=attempt.currency, status=RefundState.PENDING, version=0,
         # ":" is outside the merchant_refund_no alphabet, so a merchant's number can never take this one.
         created_at=now, updated_at=now, merchant_refund_no=f"auto:{attempt.attempt_id}", reason=reason, automatic=True,
+        **fx_payments.auto_refund_fields(payment),
     )
     tx.put_new("auto_refund", state_repo.state_table(),
                {**records.refund_item(refund), **first_sync(utcnow(), refund.refund_id, after_s=PENDING_REFUND_RESUBMIT_S)})

@@ -37,7 +37,7 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.states import AttemptState, PaymentState
 from chalicelib.domain.value_class import value_class
 from chalicelib.routing.decide import Context
-from chalicelib.service import routing, status_sync
+from chalicelib.service import fx_payments, routing, status_sync
 from chalicelib.service.outcomes import apply_attempt_status
 from chalicelib.service.routing import Admitted, account_or_error, callback_url
 from chalicelib.service.webhook_targets import check_notify_url
@@ -80,6 +80,13 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     _check_card_for_method(body)
     money = Money(body.amount, body.currency)
     instalments = _instalment_schedule(merchant, body)
+    if instalments and body.settlement_currency not in (None, body.currency):
+        # A seller-paid instalment fee is charged in the payer's currency against a payable kept in another: the
+        # two are not offered together (docs/instalments.md).
+        raise InvalidRequest("instalments are not offered on a payment settled in another currency",
+                             param="settlement_currency")
+    # FX: the rate is locked before anything else is decided; no valid rate, no payment (a 422, nothing written).
+    settled = fx_payments.settlement_fields(money, body.settlement_currency, utcnow())
     if body.notify_url:
         check_notify_url(body.notify_url, param="notify_url")
     first, backups, _ = routing.choose(Context(
@@ -88,7 +95,7 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     from chalicelib.stepup.hooks import assess_create  # risk control (chalicelib/risk): deny raises here
 
     risk = assess_create(merchant, body, money)
-    intent = _record_intent(merchant, body, money, first.account, claim, risk, instalments)
+    intent = _record_intent(merchant, body, money, first.account, claim, risk, instalments, settled=settled)
     if intent.opened:  # a retry of a request whose work is done: the same payment again
         return intent.payment
     if intent.payment.status is PaymentState.REQUIRES_STEP_UP:  # the channel is asked once the payer passed it
@@ -118,7 +125,7 @@ class _Intent:
 
 def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, account: ChannelAccount,
                    claim: Claim | None, risk: CreateRisk | None = None,
-                   instalments: dict[str, Any] | None = None) -> _Intent:
+                   instalments: dict[str, Any] | None = None, *, settled: dict[str, Any] | None = None) -> _Intent:
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)
     payment_id = new_id("pay")
@@ -138,7 +145,7 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
         status=PaymentState.PENDING, version=0, created_at=stamp, updated_at=stamp, expires_at=iso(expires_at),
         current_attempt_id=attempt_id, notify_url=body.notify_url or merchant.webhook_url,
         payer=body.payer.model_dump(exclude_none=True), metadata=body.metadata, action=None,
-        card=sealed.summary if sealed else None, instalments=instalments,
+        card=sealed.summary if sealed else None, instalments=instalments, **(settled or {}),
     )
     if risk is not None:  # the decision, and (challenge) the payment held for step-up before any channel call
         payment = risk.shape(payment, card_fingerprint=(sealed.summary or {}).get("fingerprint") if sealed else None)

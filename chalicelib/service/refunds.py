@@ -31,6 +31,7 @@ from chalicelib.domain.models import Merchant, Refund
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundState, refund_can
 from chalicelib.observability import alert
+from chalicelib.service import fx_payments
 from chalicelib.service.channel_refs import refund_refs
 from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
 from chalicelib.service.routing import account_or_error, callback_url
@@ -78,20 +79,22 @@ def create_refund(merchant: Merchant, payment_id: str, body: CreateRefundInput,
     from chalicelib.stepup.hooks import assess_refund  # risk control: a deny reserves nothing
 
     decision = assess_refund(payment, body.amount)
+    side = fx_payments.refund_side(payment, body.amount)  # a converted payment's settlement side, locked ratio
     now = iso(utcnow())
     refund = Refund(
         refund_id=new_id("re"), payment_id=payment_id, attempt_id=attempt.attempt_id, merchant_id=merchant.merchant_id,
         channel=attempt.channel, account_id=attempt.account_id, amount=body.amount, currency=payment.currency,
         status=RefundState.PENDING, version=0, created_at=now, updated_at=now,
-        merchant_refund_no=body.merchant_refund_no, reason=body.reason, risk=decision.record(),
+        merchant_refund_no=body.merchant_refund_no, reason=body.reason, risk=decision.record(), **side.fields,
     )
     table = state_repo.state_table()
     tx = Transaction()
     decision.write(tx, count=True)  # its record and the payer's refunded amount, in the refund's own transaction
     tx.update("payment", table, records.payment_key(payment_id), {"updated_at": now},
-              add_values={"amount_refundable": -body.amount, "amount_refund_pending": body.amount, "version": 1},
-              condition="#status = :succeeded AND amount_refundable >= :amount",
-              condition_values={":succeeded": "succeeded", ":amount": body.amount})
+              add_values={"amount_refundable": -body.amount, "amount_refund_pending": body.amount, "version": 1,
+                          **side.add},
+              condition="#status = :succeeded AND amount_refundable >= :amount" + side.condition,
+              condition_values={":succeeded": "succeeded", ":amount": body.amount, **side.values})
     tx.put_new("refund_no", table, {**records.refund_no_key(payment_id, body.merchant_refund_no),
                                     "refund_id": refund.refund_id, **(origin.item() if origin else {})})
     # If the refund worker's message is lost (DLQ after a long channel outage), status sync resubmits it.
@@ -227,10 +230,11 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
         if fee_back is not None:  # the share returned depends on what was refunded before: it must not move meanwhile
             guard, guard_values = guard + " AND amount_refunded = :before", {**guard_values, ":before": fee_back[1]}
         tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
-                  add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1},
+                  add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1,
+                              **fx_payments.refund_settled(refund, succeeded=True)},
                   condition=guard, condition_values=guard_values)
-        paid = ledger.refund_paid(refund.refund_id, refund.account_id, refund.merchant_id, refund.money)
-        journals: list[tuple[ledger.Journal, str | None]] = [(paid, recon_index.beijing_day(parse_iso(refund.created_at)))]
+        journals: list[tuple[ledger.Journal, str | None]] = [
+            (fx_payments.refund_paid(refund), recon_index.beijing_day(parse_iso(refund.created_at)))]
         if fee_back is not None and fee_back[0]:  # undated, as the fee it gives back (docs/instalments.md#ledger)
             journals.append((ledger.instalment_fee_returned(refund.refund_id, refund.account_id, refund.merchant_id,
                                                             Money(fee_back[0], refund.currency)), None))
@@ -240,7 +244,8 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
                                          command="invoice.refund", now=stamp))
     elif target is RefundState.FAILED:
         tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
-                  add_values={"amount_refund_pending": -refund.amount, "amount_refundable": refund.amount, "version": 1},
+                  add_values={"amount_refund_pending": -refund.amount, "amount_refundable": refund.amount, "version": 1,
+                              **fx_payments.refund_settled(refund, succeeded=False)},
                   condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
     event_type = REFUND_TRANSITIONS[(refund.status, target)]
     if event_type:

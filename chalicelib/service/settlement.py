@@ -1,9 +1,12 @@
 """Paying merchants from the reserve: settlement terms, holds, and the settlement of one Beijing day.
 
-  MERCHANT#<m> / SETTLEMENT_TERMS     delay_days, minimum_minor, fee_bps, reserve_id, paused (config table)
-  SETTLE#<m>#<CCY> / STATE            version, through: the last day settled (ledger table)
-  SETTLEMENT#<id> / RECORD            one settlement day's decision and, when it pays, its status (ledger table)
-  HOLD#<hold_id> / RECORD             an operator's hold: amount, reason, status held | released (ledger table)
+  MERCHANT#<m> / SETTLEMENT_TERMS     delay_days, minimum_minor, fee_bps, reserve_id, paused... (config table)
+  SETTLE#<m>#<CCY> / STATE            version, through: the last day settled (state table)
+  SETTLEMENT#<id> / RECORD            one settlement day's decision and, when it pays, its status (state table)
+  HOLD#<hold_id> / RECORD             an operator's hold: amount, reason, status held | released (state table)
+
+The ledger table holds journals, entries and their running totals only (append-only, docs/design.md); these
+records, which change state, live beside payments and refunds.
 
 A settlement day is one transaction: the state's version guard (so two runs for the same merchant and currency
 never both pay the same money), the record, and the ``merchant_settled`` journal. Its id is a hash of
@@ -20,13 +23,15 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
+from chalicelib.banks.base import BankAccountRef, BankAdapter, Transfer, TransferState, TransferStatus
 from chalicelib.config.settings import settings
 from chalicelib.domain import ledger
 from chalicelib.domain.clock import beijing_today, iso, require_day_over, utcnow
-from chalicelib.domain.errors import Conflict, InvalidRequest, NotFound
+from chalicelib.domain.errors import ChannelError, Conflict, InvalidRequest, NotFound
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money
 from chalicelib.domain.settlement import Decision, SettlementTerms, decide, owed_matured, unmatured_days
+from chalicelib.observability import alert
 from chalicelib.service import audit
 from chalicelib.storage import config_repo, ledger_repo, records, state_repo
 from chalicelib.storage.aws import client
@@ -60,24 +65,31 @@ def _currency(currency: str) -> str:
 # --- Terms -----------------------------------------------------------------------------------------------
 
 
+_PAYEE = ("payee_account_no", "payee_name", "payee_bank_name", "payee_bank_code")
+
+
 def terms_of(merchant_id: str) -> SettlementTerms | None:
     item = _get(_config_table(), f"MERCHANT#{merchant_id}", "SETTLEMENT_TERMS")
     if item is None:
         return None
     return SettlementTerms(delay_days=int(item["delay_days"]), minimum_minor=int(item["minimum_minor"]),
                            fee_bps=int(item["fee_bps"]), reserve_id=str(item["reserve_id"]),
-                           paused=bool(item.get("paused", False)))
+                           paused=bool(item.get("paused", False)),
+                           currencies=tuple(item.get("currencies") or ("CNY",)),
+                           **{name: item.get(name) for name in _PAYEE})
 
 
 def _terms_record(terms: SettlementTerms) -> dict[str, Any]:
     return {"delay_days": terms.delay_days, "minimum_minor": terms.minimum_minor, "fee_bps": terms.fee_bps,
-            "reserve_id": terms.reserve_id, "paused": terms.paused}
+            "reserve_id": terms.reserve_id, "paused": terms.paused, "currencies": list(terms.currencies),
+            **{name: value for name in _PAYEE if (value := getattr(terms, name)) is not None}}
 
 
 def set_terms(actor: audit.Actor, merchant_id: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Put a merchant's settlement terms (every field; ``paused`` defaults to false). Audited."""
+    """Put a merchant's settlement terms (``paused`` defaults to false, ``currencies`` to CNY; the payee
+    account, where settlements are sent, to none: settlements then wait for one). Audited."""
     _merchant(merchant_id)
-    fields = ("delay_days", "minimum_minor", "fee_bps", "reserve_id", "paused")
+    fields = ("delay_days", "minimum_minor", "fee_bps", "reserve_id", "paused", "currencies", *_PAYEE)
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]}", param=unknown[0])
@@ -90,8 +102,17 @@ def set_terms(actor: audit.Actor, merchant_id: str, values: dict[str, Any]) -> d
     if not isinstance(values["reserve_id"], str) or not isinstance(values.get("paused", False), bool):
         name = "reserve_id" if not isinstance(values["reserve_id"], str) else "paused"
         raise InvalidRequest(f"{name} has the wrong type", param=name)
+    currencies = values.get("currencies", ["CNY"])
+    if not isinstance(currencies, list) or not all(isinstance(c, str) and c in SUPPORTED_CURRENCIES for c in currencies):
+        raise InvalidRequest("currencies must list supported ISO 4217 codes", param="currencies")
+    for name in _PAYEE:
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise InvalidRequest(f"{name} must be text", param=name)
+    if values.get("payee_account_no") and not values.get("payee_name"):
+        raise InvalidRequest("payee_name is required with payee_account_no", param="payee_name")
     try:
-        terms = SettlementTerms(**{name: values[name] for name in fields if name in values})
+        terms = SettlementTerms(**{name: values[name] for name in fields if name in values and name != "currencies"},
+                                currencies=tuple(currencies))
     except ValueError as exc:
         param = next((name for name in fields if str(exc).startswith(name)), None)
         raise InvalidRequest(str(exc), param=param) from exc
@@ -124,7 +145,7 @@ def place_hold(actor: audit.Actor, merchant_id: str, amount: int, currency: str,
     record = {"hold_id": hold_id, "merchant_id": merchant_id, "amount": amount, "currency": currency,
               "reason": reason, "status": "held", "placed_at": now, "placed_by": actor.as_record()}
     tx = Transaction()
-    tx.put_new("hold", state_repo.ledger_table(), {**_hold_key(hold_id), **record})
+    tx.put_new("hold", state_repo.state_table(), {**_hold_key(hold_id), **record})
     ledger_repo.add_journal(tx, ledger.settlement_held(hold_id, merchant_id, money), now=now)
     audit.add(tx, actor, "settlement.hold", merchant_id, after={"hold_id": hold_id, "amount": amount,
                                                                  "currency": currency, "reason": reason})
@@ -141,11 +162,11 @@ def release_hold(actor: audit.Actor, hold_id: str, reason: str) -> dict[str, Any
     now = iso(utcnow())
     tx = Transaction()
     if hold_id.startswith("hld_"):
-        held = _get(state_repo.ledger_table(), **_hold_key(hold_id))
+        held = _get(state_repo.state_table(), **_hold_key(hold_id))
         if held is None:
             raise NotFound(f"no hold {hold_id}", param="hold_id")
         merchant_id, money = str(held["merchant_id"]), Money(int(held["amount"]), str(held["currency"]))
-        tx.update("hold", state_repo.ledger_table(), _hold_key(hold_id),
+        tx.update("hold", state_repo.state_table(), _hold_key(hold_id),
                   {"status": "released", "released_at": now, "released_by": actor.as_record(),
                    "release_reason": reason}, condition="#status = :held", condition_values={":held": "held"})
     else:
@@ -187,7 +208,7 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_settlement(settlement: str) -> dict[str, Any]:
-    found = _get(state_repo.ledger_table(), **_record_key(settlement))
+    found = _get(state_repo.state_table(), **_record_key(settlement))
     if found is None:
         raise NotFound(f"no settlement {settlement}", param="settlement_id")
     return _public(found)
@@ -210,6 +231,24 @@ def owed_now(merchant_id: str, currency: str, day: date, delay_days: int, today:
     return min(owed_matured(balance, before), owed_matured(balance, after))
 
 
+def draw_state(merchant_id: str, currency: str) -> dict[str, Any] | None:
+    """The merchant-and-currency state every draw on the payable (a settlement, a payout batch) is guarded by."""
+    return _get(state_repo.state_table(), **_state_key(merchant_id, currency))
+
+
+def guard_draw(tx: Transaction, merchant_id: str, currency: str, state: dict[str, Any] | None, now: str,
+               *, through: str | None = None) -> None:
+    """Add the state's version guard to ``tx``: it commits only if no other draw committed since ``state`` was
+    read, so two draws computed from the same balance cannot both take the same money."""
+    version = int(state["version"]) if state else 0
+    changes: dict[str, Any] = {"version": version + 1, "updated_at": now}
+    if through is not None:
+        changes["through"] = through
+    tx.update("state", state_repo.state_table(), _state_key(merchant_id, currency), changes,
+              condition="attribute_not_exists(pk)" if state is None else "version = :version",
+              condition_values={} if state is None else {":version": version})
+
+
 def settle_day(merchant_id: str, currency: str, day: date, *, now: datetime | None = None) -> dict[str, Any]:
     """Settle a merchant's ``currency`` for the Beijing day ``day`` (which must have ended) under its terms.
     Returns the day's settlement record; a repeat returns the first one. Raises ``Conflict`` for a day before
@@ -221,10 +260,10 @@ def settle_day(merchant_id: str, currency: str, day: date, *, now: datetime | No
     if terms is None:
         raise NotFound(f"merchant {merchant_id} has no settlement terms", param="merchant_id")
     sid = settlement_id(merchant_id, currency, day)
-    state = _get(state_repo.ledger_table(), **_state_key(merchant_id, currency))
-    through = str(state["through"]) if state else None
+    state = draw_state(merchant_id, currency)
+    through = str(state["through"]) if state and state.get("through") else None
     if through is not None and day.isoformat() <= through:
-        existing = _get(state_repo.ledger_table(), **_record_key(sid))
+        existing = _get(state_repo.state_table(), **_record_key(sid))
         if existing is not None:
             return _public(existing)
         raise Conflict(f"{merchant_id} {currency} is settled through {through}; {day.isoformat()} comes before")
@@ -241,13 +280,9 @@ def _commit(merchant_id: str, currency: str, day: date, sid: str, terms: Settlem
         "fee": decision.fee_minor, "net": decision.net_minor, "terms": _terms_record(terms), "created_at": now,
         "status": "instructed" if decision.settles else "none",
     }
-    version = int(state["version"]) if state else 0
     tx = Transaction()
-    tx.update("state", state_repo.ledger_table(), _state_key(merchant_id, currency),
-              {"through": day.isoformat(), "version": version + 1, "updated_at": now},
-              condition="attribute_not_exists(pk)" if state is None else "version = :version",
-              condition_values={} if state is None else {":version": version})
-    tx.put_new("record", state_repo.ledger_table(), {**_record_key(sid), **record})
+    guard_draw(tx, merchant_id, currency, state, now, through=day.isoformat())
+    tx.put_new("record", state_repo.state_table(), {**_record_key(sid), **record})
     if decision.settles:
         ledger_repo.add_journal(tx, ledger.merchant_settled(sid, merchant_id, Money(decision.gross_minor, currency),
                                                             Money(decision.fee_minor, currency)), now=now)
@@ -277,7 +312,7 @@ def finish_settlement(settlement: str, *, paid: bool, bank_reference: str, value
                else ledger.settlement_returned(settlement, merchant_id, gross, fee))
     status = "paid" if paid else "returned"
     tx = Transaction()
-    tx.update("record", state_repo.ledger_table(), _record_key(settlement),
+    tx.update("record", state_repo.state_table(), _record_key(settlement),
               {"status": status, "bank_reference": bank_reference, "finished_at": now},
               condition="#status = :instructed", condition_values={":instructed": "instructed"})
     ledger_repo.add_journal(tx, journal, now=now, value_day=value_day.isoformat() if paid else None)
@@ -286,3 +321,45 @@ def finish_settlement(settlement: str, *, paid: bool, bank_reference: str, value
     except TransactionConflict as exc:
         raise Conflict(f"settlement {settlement} was answered meanwhile") from exc
     return {**record, "status": status, "bank_reference": bank_reference, "finished_at": now}
+
+
+# --- Sending to the bank ---------------------------------------------------------------------------------
+
+
+def transfer_reference(settlement: str) -> str:
+    """The bank reference of a settlement's transfer: at most 30 letters and digits, the same on every resend."""
+    return "S" + hashlib.sha256(settlement.encode()).hexdigest()[:29].upper()
+
+
+def send(settlement: str, bank: tuple[BankAdapter, BankAccountRef]) -> str:
+    """Send an instructed settlement to the merchant's bank account (a resend is answered with the first
+    transfer's outcome, so this is also how its end is asked for) and record how it ended. Returns the
+    settlement's status: ``instructed`` while the bank has not finished (the caller asks again later)."""
+    record = get_settlement(settlement)
+    if record["status"] != "instructed":
+        return str(record["status"])
+    terms = record["terms"]
+    if not terms.get("payee_account_no"):
+        log.warning("settlement %s waits: merchant %s has no payee account in its terms", settlement,
+                    record["merchant_id"], extra=alert("settlement_no_payee", settlement_id=settlement))
+        return "instructed"
+    adapter, account = bank
+    net = Money(int(record["net"]), str(record["currency"]))
+    try:
+        status = adapter.submit_transfer(account, Transfer(
+            reference=transfer_reference(settlement), amount=net, payee_account_no=str(terms["payee_account_no"]),
+            payee_name=str(terms["payee_name"]), payee_bank_name=terms.get("payee_bank_name"),
+            payee_bank_code=terms.get("payee_bank_code"), purpose=f"结算 {record['day']}"))
+    except ChannelError as exc:
+        if exc.retryable:
+            return "instructed"
+        status = TransferStatus(transfer_reference(settlement), TransferState.FAILED, failure_reason=exc.message)
+    if status.state is TransferState.PROCESSING:
+        return "instructed"
+    paid = status.state is TransferState.SUCCEEDED
+    finished = finish_settlement(settlement, paid=paid, bank_reference=status.bank_reference or "",
+                                 value_day=status.value_day or beijing_today())
+    if not paid:
+        log.warning("settlement %s came back from the bank: %s", settlement, status.failure_reason,
+                    extra=alert("settlement_returned", settlement_id=settlement))
+    return str(finished["status"])

@@ -167,6 +167,20 @@ def day_movement(account: str, day: str, *, consistent: bool = False) -> int:
     })
 
 
+def day_entries(account: str, day: str) -> list[dict[str, Any]]:
+    """Every entry of ``account`` value-dated to ``day`` (journal id, purpose, reference, amount), from the
+    ``value_day`` index, shard by shard: for drill-down and for matching a bank statement's lines one by one."""
+    found: list[dict[str, Any]] = []
+    keys = [value_key(account, day, shard) for shard in shards.all_shards(shards.counts().ledger)]
+    for key in [*keys, f"{account}#{day}"]:  # and the pre-sharding key
+        for page in client("dynamodb").get_paginator("query").paginate(
+            TableName=ledger_table(), IndexName="value_day", KeyConditionExpression="value_key = :key",
+            ExpressionAttributeValues={":key": {"S": key}},
+        ):
+            found += [from_item(item) for item in page.get("Items", [])]
+    return found
+
+
 def move_legacy_entries(accounts: Iterable[str]) -> int:
     """One-off migration: move each entry still under ``ACCT#<account>`` into its shard and add it to the running
     totals, one transaction per entry (delete the old item, put the new one, add), so a balance read at any moment

@@ -1,7 +1,8 @@
 """`make run`: the whole local stack in one foreground process.
 
 moto (AWS) → tables, queues, KMS from infra/resources.py → one sandbox per channel (WeChat Pay, Alipay,
-UnionPay, e-CNY, Stripe, PayPal) → a channel account with fresh keys on each → demo merchant (credentials in
+UnionPay, e-CNY, Stripe, PayPal) → a channel account with fresh keys on each → the reserve's bank (CMB direct
+connect sandbox, :8120) with the bank account rsv-cmb-1 → demo merchant (credentials in
 .local/demo-merchant.json), set up for e-invoices on the Nuonuo sandbox (:8110) → a merchant webhook endpoint that
 verifies signatures → the API on http://127.0.0.1:8000 → SQS consumers and schedules. Ctrl-C stops it all.
 """
@@ -66,6 +67,16 @@ def main() -> int:
         account = local.provision(sandbox_url)
         log.info("%s sandbox on %s; channel account %s (%s) ready", name, sandbox_url, account.account_id,
                  ", ".join(account.methods))
+
+    # The reserve account's bank (CMB direct connect) beside the channels: rsv-cmb-1, docs/banks/cmb.md.
+    from infra.local.provision import cmbbank as bank_provision
+    from sandbox.cmbbank.server import CMBBankSandbox
+
+    bank_box = CMBBankSandbox()
+    sandboxes.append(bank_box)
+    bank_account = bank_provision.provision(bank_box.start(port=bank_provision.PORT))
+    log.info("CMB bank sandbox on %s; reserve account %s (%s)", bank_box.api_url, bank_account.reserve_id,
+             bank_account.account_no)
 
     from infra.local.provision import risk as risk_provision
     from sandbox.riskproviders.server import RiskProvidersSandbox

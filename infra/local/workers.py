@@ -30,6 +30,7 @@ CONSUMERS = {
     "refunds": "functions.refund_worker.handler",
     "recon": "functions.recon_worker.handler",
     "invoices": "functions.invoice_worker.handler",
+    "payouts": "functions.payout_worker.handler",
 }
 # table logical id -> handler of its stream consumer (the outbox relay), as infra wires them
 STREAM_CONSUMERS = {"StateTable": "functions.outbox_relay.handler"}
@@ -39,7 +40,8 @@ RETRY_VISIBILITY_S = 2  # locally, a failed message comes back after 2 s instead
 
 # Daily schedules (infra.resources daily_schedules, e.g. each channel's reconciliation fan-out): worker name
 # -> handler. They fire in `make run` at their time of day; `drain` never fires them (tests enqueue runs).
-DAILY = {"recon_fanout": "functions.recon_fanout.fan_out", "statements": "functions.statements.handler"}
+DAILY = {"recon_fanout": "functions.recon_fanout.fan_out", "statements": "functions.statements.handler",
+         "settlement_fanout": "functions.settlement_fanout.fan_out"}
 
 
 class DailySchedules:

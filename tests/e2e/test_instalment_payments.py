@@ -103,6 +103,7 @@ def test_buyer_paid_huabei_qr_payment_books_no_fee_for_the_seller(stack, alipay,
     ({"method": "wechat.native", "instalments": {"count": 3}}, "instalments"),
     ({"amount": 9_999, "instalments": {"count": 3}}, "amount"),
     ({"amount": 59_999, "instalments": {"count": 12}}, "amount"),
+    ({"settlement_currency": "HKD", "instalments": {"count": 3}}, "settlement_currency"),
 ])
 def test_bad_instalments_are_refused_naming_the_field(stack, alipay, merchant, overrides, param):
     instalments.put_table(OPERATOR, HUABEI, merchant_id=merchant.merchant_id)

@@ -23,6 +23,7 @@ from chalicelib.channels.base import PaymentOutcome, PaymentStatus
 from chalicelib.domain.errors import Conflict, DayNotOver, NotFound
 from chalicelib.domain.ledger import channel_fee_account, journal_id, merchant_payable_account, settlement_hold_account
 from chalicelib.recon import fanout, repo
+from chalicelib.recon.matching import NEAR_MIDNIGHT
 from chalicelib.recon.run import RunResult, StatementNotReady, run_day
 from chalicelib.service import audit as operator_audit
 from chalicelib.service import settlement
@@ -419,6 +420,22 @@ def test_an_item_that_waits_three_days_becomes_a_difference(recon: Recon) -> Non
     assert recon.items()["att_lonelynearmidnight:channel_only"]["status"] == "needs_review"
     assert recon.items(day)["att_lonelynearmidnight:channel_only"]["status"] == "resolved"
     assert repo.get_run(recon.account_id, day)["unresolved"] == 0 and result.unresolved == 1
+
+
+def test_a_rerun_of_a_day_refreshes_the_days_after_it(recon: Recon) -> None:
+    """The day after started from the pool this day left: when a corrected statement no longer has the row that
+    was waiting, the next day's run is done again and no longer carries it."""
+    day, next_day = today() - timedelta(days=2), today() - timedelta(days=1)
+    recon.fault("extra_row", day=day, out_trade_no="att_waitingnearmidnight", amount=555,
+                occurred_at=f"{day.isoformat()} 23:59:40")
+    assert recon.run(day, near_midnight=NEAR_MIDNIGHT).unresolved == 1
+    assert recon.run(next_day, near_midnight=NEAR_MIDNIGHT).run["totals"]["waiting"] == 1  # carried on
+    executions = repo.get_run(recon.account_id, next_day)["executions"]
+    requests.delete(f"{recon.stack.sandbox_url}/_sandbox/statement-faults?mchid={recon.mchid}", timeout=10)
+    corrected = run_day(recon.account_id, day)  # now: both days have ended
+    assert corrected.unresolved == 0
+    refreshed = repo.get_run(recon.account_id, next_day)
+    assert refreshed["executions"] == executions + 1 and refreshed["totals"]["waiting"] == 0
 
 
 # --- how runs are started -------------------------------------------------------------------------------------

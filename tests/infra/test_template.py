@@ -69,6 +69,14 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/operator/risk/rules"): "operator",
     ("POST", "/v1/operator/risk/rules"): "operator",
     ("GET", "/v1/operator/payments/{payment_id}/risk"): "operator",
+    ("POST", "/v1/operator/payout_batches/{batch_id}/approve"): "operator",
+    ("POST", "/v1/operator/payout_batches/{batch_id}/reject"): "operator",
+    ("POST", "/v1/payout_batches"): "payouts",
+    ("POST", "/v1/payout_batches/validate"): "payouts",
+    ("GET", "/v1/payout_batches/{batch_id}"): "payouts",
+    ("GET", "/v1/payout_batches/{batch_id}/items"): "payouts",
+    ("GET", "/v1/payout_batches/{batch_id}/result"): "payouts",
+    ("POST", "/v1/payout_batches/{batch_id}/retry"): "payouts",
 }
 GROUP_HANDLERS = {
     "payments": "functions.payments.app",
@@ -79,6 +87,7 @@ GROUP_HANDLERS = {
     "bills": "functions.bills.app",
     "checkout": "functions.checkout.app",
     "invoices": "functions.invoices.app",
+    "payouts": "functions.payouts.app",
 }
 QUEUE_WORKER_HANDLERS = {
     "webhooks": "functions.webhook_worker.handler",
@@ -86,11 +95,13 @@ QUEUE_WORKER_HANDLERS = {
     "refunds": "functions.refund_worker.handler",
     "recon": "functions.recon_worker.handler",
     "invoices": "functions.invoice_worker.handler",
+    "payouts": "functions.payout_worker.handler",
 }
 RECON_FANOUT_HANDLER = "functions.recon_fanout.fan_out"
 ARCHIVE_SWEEP_HANDLER = "functions.archive_sweep.handler"  # docs/alerts-and-retention.md#retention-policy
 OUTBOX_RELAY_HANDLER = "functions.outbox_relay.handler"  # docs/outbox.md
 STATEMENTS_HANDLER = "functions.statements.handler"  # docs/bills.md#monthly-statements
+SETTLEMENT_HANDLER = "functions.settlement_fanout.fan_out"  # docs/settlement.md
 RECON_SHARD_HANDLERS = {"functions.recon_shards.plan", "functions.recon_shards.partition", "functions.recon_shards.match",
                         "functions.recon_shards.combine"}
 SWEEP_HANDLERS = {
@@ -217,6 +228,13 @@ def test_statements_are_made_daily_at_15_beijing_by_their_function(dev):
     assert [rule["ScheduleExpression"] for rule in rules] == ["cron(0 7 * * ? *)"]
 
 
+def test_merchants_are_settled_daily_at_16_beijing_by_their_function(dev):
+    fan_out = functions_by_handler(dev)[SETTLEMENT_HANDLER]
+    rules = [rule["Properties"] for rule in of_type(dev, "AWS::Events::Rule").values()
+             if any(ref_target(t["Arn"]) == fan_out for t in rule["Properties"]["Targets"])]
+    assert [rule["ScheduleExpression"] for rule in rules] == ["cron(0 8 * * ? *)"]
+
+
 def test_documents_bucket_is_private_encrypted_and_given_to_the_functions_that_write_it(dev):
     (bucket_id, bucket), = [(lid, b) for lid, b in of_type(dev, "AWS::S3::Bucket").items()
                             if "payhub-dev-documents-" in json.dumps(b["Properties"]["BucketName"])]
@@ -336,7 +354,8 @@ def test_schedules_invoke_the_sweeps(dev):
                  if p["Properties"]["Principal"] == "events.amazonaws.com"}
     assert permitted == {handlers[h] for h in SWEEP_HANDLERS.values()} | {handlers[RECON_FANOUT_HANDLER],
                                                                     handlers[ARCHIVE_SWEEP_HANDLER],
-                                                                    handlers[STATEMENTS_HANDLER]}
+                                                                    handlers[STATEMENTS_HANDLER],
+                                                                    handlers[SETTLEMENT_HANDLER]}
 
 
 def test_an_alarm_fires_on_any_message_in_any_dead_letter_queue(dev):
@@ -374,7 +393,8 @@ def test_each_route_is_served_by_its_own_groups_function(dev):
     actual = {(method, path): target for method, path, target in integrations(dev)}
     expected = {route: handlers[GROUP_HANDLERS[group]] for route, group in ROUTE_TO_GROUP.items()}
     assert actual == expected
-    assert len(set(expected.values())) == 8  # payments, refunds, callbacks, recon, operator, bills, checkout, invoices
+    assert len(set(expected.values())) == 9  # payments, refunds, callbacks, recon, operator, bills, checkout, invoices,
+    # payouts
 
 
 def test_one_invoke_permission_per_route_scoped_to_method_and_path(dev):
@@ -423,7 +443,8 @@ def test_every_function_has_layer_stage_env_and_no_fixed_name(dev):
     functions = of_type(dev, "AWS::Serverless::Function")
     assert set(functions_by_handler(dev)) == (
         set(GROUP_HANDLERS.values()) | set(QUEUE_WORKER_HANDLERS.values()) | set(SWEEP_HANDLERS.values())
-        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER, STATEMENTS_HANDLER} | RECON_SHARD_HANDLERS)
+        | {RECON_FANOUT_HANDLER, ARCHIVE_SWEEP_HANDLER, OUTBOX_RELAY_HANDLER, STATEMENTS_HANDLER, SETTLEMENT_HANDLER}
+        | RECON_SHARD_HANDLERS)
     for function in functions.values():
         props = function["Properties"]
         # DuckDB's layer only where the engine runs: every other function's package and cold start stay as they were
@@ -473,7 +494,7 @@ def test_secret_access_is_exactly_this_stages_prefixes(dev):
                 secret_resources.add(json.dumps(resource))
     assert secret_resources
     for resource in secret_resources:
-        assert re.search(r"secret:payhub/dev/(channels|merchants|invoicing|risk)/\*", resource), resource
+        assert re.search(r"secret:payhub/dev/(channels|merchants|invoicing|risk|banks)/\*", resource), resource
 
 
 def test_only_the_payments_refunds_and_checkout_functions_read_the_risk_providers_secret(dev):

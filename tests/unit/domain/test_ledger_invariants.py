@@ -4,12 +4,19 @@ merchant settlements and their payouts or returns, built from the ledger's own j
 
 After every step:
 - every journal balances (its constructor refuses one that does not) and the whole book sums to zero;
-- reserve + clearing = payables + holds + settling + (fee income - channel fees): the reserve and what the
-  channels still hold are exactly what is owed to merchants, what is in flight to them, and the hub's margin;
+- reserve + clearing = payables + holds + settling + payouts + (fee income - channel fees): the reserve and what
+  the channels still hold are exactly what is owed to merchants, what is in flight to them or their payees, and
+  the hub's margin;
 - each merchant's settling account is the net of its settlements neither paid nor returned, and fee income
   the fees of settlements not returned;
-- what each merchant has received plus what it is still owed equals its captures less its refunds less the
-  hub's fees (no money appears or disappears on the way to it).
+- what each merchant has received (settlements and its own payouts paid) plus what it is still owed equals its
+  captures less its refunds less the hub's fees (no money appears or disappears on the way to it).
+
+FX payments (presented in USD or JPY through one channel, settled to the merchant in CNY at a locked rate) and
+their refunds at that rate run alongside: every currency balances on its own at every step, a merchant is owed
+exactly each FX payment's locked settlement amount less what its refunds took back, the position of each pair
+mirrors the channel's clearing in the presentment currency, and a channel settling at its own rate leaves the
+difference (and only it) in ``fx_difference``.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from chalicelib.domain import ledger
+from chalicelib.domain import fx, ledger
 from chalicelib.domain.instalments import fee_of, seller_fee_returned
 from chalicelib.domain.ledger import Journal, settlement_hold_account
 from chalicelib.domain.money import Money
@@ -32,6 +39,10 @@ CHANNELS = ("wx", "ali")
 RESERVE = "rsv"
 CCY = "CNY"
 amounts = st.integers(min_value=1, max_value=5_000_000)
+FX_CHANNEL = "stripe"
+FX_PRESENTMENT = ("USD", "JPY")
+fx_rates = {"USD": st.sampled_from(["7.1234", "7.0011", "6.9", "7.25"]),
+            "JPY": st.sampled_from(["0.048", "0.0471", "0.05123"])}
 
 
 class Reserve(RuleBasedStateMachine):
@@ -47,6 +58,9 @@ class Reserve(RuleBasedStateMachine):
         self.received: dict[str, int] = defaultdict(int)  # paid out to each merchant
         self.open_settlements: dict[str, tuple[str, int, int]] = {}  # id -> (merchant, gross, fee)
         self.holds: dict[str, tuple[str, int]] = {}
+        self.open_payouts: dict[str, tuple[str, int]] = {}  # item reference -> (merchant, amount)
+        self.fx_payments: dict[str, tuple[str, fx.Locked]] = {}  # attempt -> (merchant, locked + refunded)
+        self.fx_differences = 0  # locked - received over the channel's conversions (CNY)
         self.sequence = 0
 
     def post(self, journal: Journal) -> None:
@@ -111,6 +125,45 @@ class Reserve(RuleBasedStateMachine):
         self.captured[(merchant, channel)] -= amount
         self.net_by_merchant[merchant] -= amount
 
+    @rule(merchant=st.sampled_from(MERCHANTS), currency=st.sampled_from(FX_PRESENTMENT), amount=amounts, data=st.data())
+    def fx_payment(self, merchant: str, currency: str, amount: int, data: st.DataObject) -> None:
+        rate = data.draw(fx_rates[currency])
+        snapshot = fx.RateSnapshot(rate_id="fxr_t", pair=currency + CCY, rate=rate, source="test",
+                                   as_of="2026-12-01T00:00:00.000Z", valid_until="2026-12-01T01:00:00.000Z")
+        locked = fx.lock(Money(amount, currency), snapshot)
+        attempt_id = self.next_id("att")
+        self.post(ledger.fx_payment_captured(attempt_id, FX_CHANNEL, merchant, locked.presentment, locked.settlement))
+        self.fx_payments[attempt_id] = (merchant, locked)
+        self.net_by_merchant[merchant] += locked.settlement.minor
+
+    @rule(data=st.data())
+    @precondition(lambda self: any(lk.refunded_presentment < lk.presentment.minor for _, lk in self.fx_payments.values()))
+    def fx_refund(self, data: st.DataObject) -> None:
+        attempt_id = data.draw(st.sampled_from(sorted(
+            a for a, (_, lk) in self.fx_payments.items() if lk.refunded_presentment < lk.presentment.minor)))
+        merchant, locked = self.fx_payments[attempt_id]
+        left = locked.presentment.minor - locked.refunded_presentment
+        part = data.draw(st.one_of(st.just(left), st.integers(1, left)))
+        after, back = locked.refund(part)
+        self.post(ledger.fx_refund_paid(self.next_id("ref"), FX_CHANNEL, merchant,
+                                        Money(part, locked.presentment.currency), back))
+        self.fx_payments[attempt_id] = (merchant, after)
+        self.net_by_merchant[merchant] -= back.minor
+
+    @rule(currency=st.sampled_from(FX_PRESENTMENT), bps=st.integers(9_500, 10_500))
+    def fx_channel_converts(self, currency: str, bps: int) -> None:
+        """The channel converts everything it holds in ``currency`` and pays the reserve in CNY at its own rate."""
+        cleared = self.balances[ledger.clearing_account(FX_CHANNEL, currency)]
+        locked = self.balances[ledger.fx_position_account(currency + CCY, CCY)]
+        if cleared <= 0 or locked <= 0:
+            return
+        received = max(1, locked * bps // 10_000)
+        self.post(ledger.fx_channel_settled(self.next_id("fxs"), FX_CHANNEL, RESERVE, Money(cleared, currency),
+                                            Money(locked, CCY), Money(received, CCY)))
+        self.fx_differences += locked - received
+        assert self.balances[ledger.fx_position_account(currency + CCY, currency)] == 0
+        assert self.balances[ledger.fx_position_account(currency + CCY, CCY)] == 0
+
     @rule(channel=st.sampled_from(CHANNELS), fee=st.integers(-5_000, 50_000).filter(bool), day=st.integers(1, 28))
     def channel_fees(self, channel: str, fee: int, day: int) -> None:
         booked_before = self.balances[ledger.channel_fee_account(channel, CCY)]
@@ -168,22 +221,69 @@ class Reserve(RuleBasedStateMachine):
             self.post(ledger.settlement_returned(settlement_id, merchant, Money(gross, CCY), Money(fee, CCY)))
             self.fees_charged[merchant] -= fee
 
+    @rule(merchant=st.sampled_from(MERCHANTS), items=st.lists(st.integers(1, 300_000), min_size=1, max_size=5))
+    def payout_batch(self, merchant: str, items: list[int]) -> None:
+        owed = -self.balances[ledger.merchant_payable_account(merchant, CCY)]
+        if sum(items) > owed:
+            return  # refused before anything moves: the merchant does not have it
+        batch = self.next_id("pob")
+        self.post(ledger.payout_reserved(batch, merchant, Money(sum(items), CCY)))
+        for n, amount in enumerate(items):
+            self.open_payouts[f"{batch}:{n}"] = (merchant, amount)
+
+    @rule(data=st.data(), paid=st.booleans())
+    @precondition(lambda self: bool(self.open_payouts))
+    def payout_item_ends(self, data: st.DataObject, paid: bool) -> None:
+        reference = data.draw(st.sampled_from(sorted(self.open_payouts)))
+        merchant, amount = self.open_payouts.pop(reference)
+        if paid:
+            self.post(ledger.payout_paid(reference, merchant, RESERVE, Money(amount, CCY)))
+            self.received[merchant] += amount
+        else:
+            self.post(ledger.payout_released(reference, merchant, Money(amount, CCY)))
+
+    def currency_sum(self, prefix: str, currency: str) -> int:
+        return sum(amount for account, amount in self.balances.items()
+                   if account.startswith(prefix) and account.endswith(f":{currency}"))
+
     @invariant()
-    def the_book_sums_to_zero(self) -> None:
-        assert sum(self.balances.values()) == 0
+    def the_book_sums_to_zero_in_each_currency(self) -> None:
+        for currency in (CCY, *FX_PRESENTMENT):
+            assert self.currency_sum("", currency) == 0, currency
 
     @invariant()
     def the_reserve_holds_what_it_owes(self) -> None:
-        assets = self.sum_of("reserve:") + self.sum_of("channel_clearing:")
-        owed = -(self.sum_of("merchant_payable:") + self.sum_of("settlement_hold:") + self.sum_of("merchant_settling:"))
-        margin = -self.sum_of("fee_income:") - self.sum_of("channel_fee:")
-        assert assets == owed + margin
+        """Per currency; the FX position is what the hub holds in one currency against what it owes in another."""
+        for currency in (CCY, *FX_PRESENTMENT):
+            assets = self.currency_sum("reserve:", currency) + self.currency_sum("channel_clearing:", currency)
+            owed = -(self.currency_sum("merchant_payable:", currency) + self.currency_sum("settlement_hold:", currency)
+                     + self.currency_sum("merchant_settling:", currency)
+                     + self.currency_sum("merchant_payout:", currency))
+            margin = (-self.currency_sum("fee_income:", currency) - self.currency_sum("channel_fee:", currency)
+                      - self.currency_sum("fx_difference:", currency))
+            position = -self.currency_sum("fx_position:", currency)
+            assert assets == owed + margin + position, currency
+
+    @invariant()
+    def fx_positions_mirror_the_channel_and_the_locked_amounts(self) -> None:
+        for currency in FX_PRESENTMENT:
+            pair = currency + CCY
+            # what the channel holds in the presentment currency is exactly the open position in it
+            assert (self.balances[ledger.fx_position_account(pair, currency)]
+                    == -self.balances[ledger.clearing_account(FX_CHANNEL, currency)])
+        assert self.sum_of("fx_difference:") == self.fx_differences
+        for merchant, locked in self.fx_payments.values():
+            assert 0 <= locked.refunded_settlement <= locked.settlement.minor
+            if locked.refunded_presentment == locked.presentment.minor:
+                assert locked.refunded_settlement == locked.settlement.minor
 
     @invariant()
     def settling_is_the_open_settlements(self) -> None:
         for merchant in MERCHANTS:
             in_flight = sum(g - f for m, g, f in self.open_settlements.values() if m == merchant)
             assert -self.balances[ledger.merchant_settling_account(merchant, CCY)] == in_flight
+            paying = sum(amount for m, amount in self.open_payouts.values() if m == merchant)
+            assert -self.balances[ledger.merchant_payout_account(merchant, CCY)] == paying
         assert -self.sum_of("fee_income:") == sum(self.fees_charged.values())
 
     @invariant()
@@ -191,7 +291,8 @@ class Reserve(RuleBasedStateMachine):
         for merchant in MERCHANTS:
             still_owed = -(self.balances[ledger.merchant_payable_account(merchant, CCY)]
                            + self.balances[settlement_hold_account(merchant, CCY)]
-                           + self.balances[ledger.merchant_settling_account(merchant, CCY)])
+                           + self.balances[ledger.merchant_settling_account(merchant, CCY)]
+                           + self.balances[ledger.merchant_payout_account(merchant, CCY)])
             assert self.received[merchant] + still_owed == self.net_by_merchant[merchant] - self.fees_charged[merchant]
 
 

@@ -1,0 +1,445 @@
+"""Batch payouts: a merchant's transfers out of the reserve to its payees, up to 10,000 at once.
+
+    create ──► validate (report; nothing written if any line is refused)
+           ──► items written (keys from the batch id: a resend writes the same items)
+           ──► one transaction: batch number (put once) + batch record [+ funds reserved + day total + guard]
+                 │ large item / large batch / past the daily limit: awaiting_approval (nothing reserved)
+                 ▼
+    approve (an operator, not the maker) ──► funds reserved, processing      reject ──► rejected
+                 ▼
+    payouts queue, 100 lines a message ──► each pending item: bank transfer (idempotent per reference)
+           ──► processing: asked again later │ succeeded: payout_paid │ failed / returned: payout_released
+    retry (failed and returned items only) ──► new attempt, new reference, funds reserved again
+
+Funds come from what the merchant is owed for matured money (its settlement terms' T+N), under the same
+version guard as settlement, so a payout and a settlement never both take the same money. Every item's end is
+one transaction: its state (conditional on the state it was read in) and its journal.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.banks.base import BankAccountRef, BankAdapter, Transfer, TransferState, TransferStatus
+from chalicelib.config.settings import settings
+from chalicelib.domain import ledger
+from chalicelib.domain.clock import beijing_today, iso, utcnow
+from chalicelib.domain.errors import ChannelError, Conflict, InvalidRequest, NotFound, Unprocessable
+from chalicelib.domain.money import Money
+from chalicelib.domain.payouts import (
+    DEFAULT_POLICY,
+    ITEM_FINAL,
+    RETRYABLE,
+    ApprovalPolicy,
+    BatchState,
+    ItemState,
+    PayoutItem,
+    ValidationReport,
+    approval_reasons,
+    content_digest,
+    transfer_reference,
+    validate,
+)
+from chalicelib.service import audit, settlement
+from chalicelib.storage import ledger_repo, outbox, payout_repo, state_repo
+from chalicelib.storage.aws import client
+from chalicelib.storage.codec import from_item
+from chalicelib.storage.transaction import Transaction, TransactionConflict
+
+log = logging.getLogger(__name__)
+QUEUE = "payouts"
+LINES_PER_MESSAGE = 100
+FOLLOW_UP_S = 60  # a transfer the bank is still processing is asked about again after this
+
+
+class InsufficientFunds(Unprocessable):
+    """The merchant is not owed enough matured money for the payouts asked."""
+
+    code = "insufficient_funds"
+
+
+class BatchInvalid(Unprocessable):
+    """A batch with refused lines: nothing was written; the report names each line and field."""
+
+    code = "batch_invalid"
+
+
+def _batch_id(merchant_id: str, merchant_batch_no: str, digest: str) -> str:
+    return "pob_" + hashlib.sha256(f"{merchant_id}:{merchant_batch_no}:{digest}".encode()).hexdigest()[:26]
+
+
+def _config_item(merchant_id: str, sk: str) -> dict[str, Any] | None:
+    item = client("dynamodb").get_item(TableName=settings().names.config_table, ConsistentRead=True,
+                                       Key={"pk": {"S": f"MERCHANT#{merchant_id}"}, "sk": {"S": sk}}).get("Item")
+    return from_item(item) if item else None
+
+
+def policy_of(merchant_id: str) -> ApprovalPolicy:
+    item = _config_item(merchant_id, "PAYOUT_POLICY")
+    if item is None:
+        return DEFAULT_POLICY
+    return ApprovalPolicy(int(item["single_threshold_minor"]), int(item["batch_threshold_minor"]),
+                          int(item["daily_limit_minor"]))
+
+
+def set_policy(actor: audit.Actor, merchant_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A merchant's approval thresholds (minor units). Audited."""
+    fields = ("single_threshold_minor", "batch_threshold_minor", "daily_limit_minor")
+    for name in fields:
+        if not isinstance(values.get(name), int) or isinstance(values.get(name), bool):
+            raise InvalidRequest(f"{name} is required: an integer", param=name)
+    try:
+        policy = ApprovalPolicy(*(int(values[name]) for name in fields))
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param=str(exc).split(" ", 1)[0]) from exc
+    record = {name: getattr(policy, name) for name in fields}
+    tx = Transaction()
+    tx.put("policy", settings().names.config_table, {"pk": f"MERCHANT#{merchant_id}", "sk": "PAYOUT_POLICY", **record})
+    audit.add(tx, actor, "payouts.policy", merchant_id, after=record)
+    tx.commit()
+    return {"merchant_id": merchant_id, **record}
+
+
+# --- Reading a batch's input -----------------------------------------------------------------------------
+
+
+def rows_from_csv(text: str) -> list[dict[str, Any]]:
+    """A payout file: UTF-8 CSV (a BOM is allowed), a header naming the columns, one item per line."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [name for name in ("item_ref", "amount", "payee_account_no", "payee_name")
+               if name not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidRequest(f"the file's header lacks {', '.join(missing)}", param="file")
+    return [{k: v for k, v in row.items() if k is not None and v not in (None, "")} for row in reader]
+
+
+def _input(body: Mapping[str, Any]) -> tuple[str, str, list[Any]]:
+    number, currency, items = body.get("merchant_batch_no"), body.get("currency", "CNY"), body.get("items")
+    if not isinstance(number, str) or not 1 <= len(number) <= 64 or not number.replace("-", "").replace("_", "").isalnum():
+        raise InvalidRequest("merchant_batch_no is required: 1-64 letters, digits, _ or -", param="merchant_batch_no")
+    if not isinstance(currency, str):
+        raise InvalidRequest("currency must be an ISO 4217 code", param="currency")
+    if not isinstance(items, list):
+        raise InvalidRequest("items must be a list", param="items")
+    unknown = sorted(set(body) - {"merchant_batch_no", "currency", "items"})
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]}", param=unknown[0])
+    return number, currency, items
+
+
+def check(body: Mapping[str, Any]) -> ValidationReport:
+    """The validation report alone: nothing is written (``POST /v1/payout_batches/validate``)."""
+    _, currency, rows = _input(body)
+    return validate(rows, currency)[1]
+
+
+# --- Creating, approving, rejecting ----------------------------------------------------------------------
+
+
+def _reserve_id(merchant_id: str) -> tuple[str, int]:
+    terms = settlement.terms_of(merchant_id)
+    if terms is None:
+        raise Unprocessable(f"merchant {merchant_id} has no settlement terms: no reserve account pays its payouts",
+                            param="merchant_id")
+    return terms.reserve_id, terms.delay_days
+
+
+def _available(merchant_id: str, currency: str, delay_days: int) -> int:
+    today = beijing_today()
+    return settlement.owed_now(merchant_id, currency, today - timedelta(days=1), delay_days, today)
+
+
+def _release(tx: Transaction, batch: dict[str, Any], amount: int, reference: str, now: str) -> None:
+    """Reserve ``amount`` from the merchant's payable into the transaction (funds checked under the guard)."""
+    merchant_id, currency = str(batch["merchant_id"]), str(batch["currency"])
+    state = settlement.draw_state(merchant_id, currency)
+    available = _available(merchant_id, currency, int(batch["delay_days"]))
+    if amount > available:
+        raise InsufficientFunds(f"payouts of {amount} {currency} asked; {merchant_id} is owed {max(available, 0)} "
+                                "of matured money", param="items")
+    settlement.guard_draw(tx, merchant_id, currency, state, now)
+    ledger_repo.add_journal(tx, ledger.payout_reserved(reference, merchant_id, Money(amount, currency)), now=now)
+    tx.update("day_total", state_repo.state_table(),
+              payout_repo.day_total_key(merchant_id, currency, beijing_today().isoformat()), {},
+              add_values={"amount": amount}, condition=None, condition_values={})
+
+
+def create_batch(merchant_id: str, body: Mapping[str, Any], *, maker: Mapping[str, str]) -> dict[str, Any]:
+    """Validate and record a batch; send it at once unless it needs approval. A repeat of the same
+    ``merchant_batch_no`` with the same content returns the batch; with other content, 409."""
+    number, currency, rows = _input(body)
+    items, report = validate(rows, currency)
+    if not report.ok:
+        first = report.problems[0]
+        raise BatchInvalid(f"{len(report.problems)} problem(s); line {first.line}, {first.field}: {first.message}",
+                           param=f"items[{first.line}].{first.field}" if first.line else first.field)
+    digest = content_digest(currency, items)
+    existing = payout_repo.get_number(merchant_id, number)
+    if existing is not None:
+        return _same_or_conflict(existing, digest, merchant_id)
+    reserve_id, delay_days = _reserve_id(merchant_id)
+    batch_id, now = _batch_id(merchant_id, number, digest), iso(utcnow())
+    reasons = approval_reasons(policy_of(merchant_id), items,
+                               payout_repo.day_total(merchant_id, currency, beijing_today().isoformat()))
+    batch = {**payout_repo.batch_key(batch_id), "batch_id": batch_id, "merchant_id": merchant_id,
+             "merchant_batch_no": number, "currency": currency, "digest": digest, "reserve_id": reserve_id,
+             "delay_days": delay_days, "items": report.items, "total": report.total_minor, "created_at": now,
+             "maker": dict(maker), "approval": {"required": bool(reasons), "reasons": reasons},
+             "state": str(BatchState.AWAITING_APPROVAL if reasons else BatchState.PROCESSING), "retries": 0}
+    tx = Transaction()
+    tx.put_new("number", state_repo.state_table(), {**payout_repo.number_key(merchant_id, number),
+                                                   "batch_id": batch_id, "digest": digest})
+    tx.put_new("batch", state_repo.state_table(), batch)
+    if not reasons:
+        _release(tx, batch, report.total_minor, f"{batch_id}:0", now)  # refuses before anything is written
+    records = [_item_record(batch_id, item, now) for item in items]
+    payout_repo.put_items(records)  # before the batch: a batch record always has its items
+    try:
+        tx.commit()
+    except TransactionConflict as exc:
+        found = payout_repo.get_number(merchant_id, number)
+        if found is not None:  # the same batch number committed meanwhile
+            return _same_or_conflict(found, digest, merchant_id)
+        payout_repo.delete_items(records)  # nothing half-written stays behind
+        raise Conflict(f"merchant {merchant_id}'s balance changed meanwhile; send the batch again") from exc
+    if not reasons:
+        _enqueue(batch_id, report.items)
+    log.info("payout batch %s: %d items, %d %s, %s", batch_id, report.items, report.total_minor, currency, batch["state"])
+    return public(batch)
+
+
+def _same_or_conflict(number: dict[str, Any], digest: str, merchant_id: str) -> dict[str, Any]:
+    if number["digest"] != digest:
+        raise Conflict("merchant_batch_no was used for a batch with other content", param="merchant_batch_no")
+    return get_batch(str(number["batch_id"]), merchant_id)
+
+
+def _item_record(batch_id: str, item: PayoutItem, now: str) -> dict[str, Any]:
+    return {**payout_repo.item_key(batch_id, item.line), "batch_id": batch_id, "line": item.line,
+            "item_ref": item.item_ref, "amount": item.amount_minor, "payee_account_no": item.payee_account_no,
+            "payee_name": item.payee_name, "payee_bank_name": item.payee_bank_name,
+            "payee_bank_code": item.payee_bank_code, "purpose": item.purpose, "state": str(ItemState.PENDING),
+            "attempt": 1, "reference": transfer_reference(batch_id, item.line, 1), "updated_at": now}
+
+
+def decide(actor: audit.Actor, batch_id: str, *, approve: bool, reason: str) -> dict[str, Any]:
+    """A checker's decision on a batch awaiting approval. The checker may not be the batch's maker. Approving
+    reserves the funds (refused if the merchant is no longer owed enough) and sends the batch. Audited."""
+    batch = _batch(batch_id)
+    if batch["state"] != BatchState.AWAITING_APPROVAL:
+        raise Conflict(f"batch {batch_id} is {batch['state']}, not awaiting approval")
+    if actor.id == batch["maker"].get("id"):
+        raise Conflict("the maker of a batch cannot approve or reject it (maker-checker)", param="actor")
+    if not reason.strip():
+        raise InvalidRequest("reason is required", param="reason")
+    now = iso(utcnow())
+    state = BatchState.PROCESSING if approve else BatchState.REJECTED
+    tx = Transaction()
+    tx.update("batch", state_repo.state_table(), payout_repo.batch_key(batch_id),
+              {"state": str(state), "approval": {**batch["approval"], "checker": actor.as_record(), "approved": approve,
+                                                  "reason": reason, "decided_at": now}},
+              condition="#state = :awaiting", condition_values={":awaiting": str(BatchState.AWAITING_APPROVAL)})
+    if approve:
+        _release(tx, batch, int(batch["total"]), f"{batch_id}:0", now)
+    audit.add(tx, actor, "payouts.approve" if approve else "payouts.reject", batch_id,
+              before={"state": batch["state"]}, after={"state": str(state), "reason": reason})
+    try:
+        tx.commit()
+    except TransactionConflict as exc:
+        raise Conflict(f"batch {batch_id} or its merchant's balance changed meanwhile; decide again") from exc
+    if approve:
+        _enqueue(batch_id, int(batch["items"]))
+    return get_batch(batch_id)
+
+
+def retry_failed(merchant_id: str, batch_id: str) -> dict[str, Any]:
+    """Send the failed and returned items again, each under a new attempt and reference; nothing else."""
+    batch = _batch(batch_id, merchant_id)
+    if batch["state"] not in (BatchState.PROCESSING, BatchState.COMPLETED):
+        raise Conflict(f"batch {batch_id} is {batch['state']}: only a sent batch has items to retry")
+    again = [item for item in payout_repo.items(batch_id) if item["state"] in RETRYABLE]
+    if not again:
+        raise Conflict(f"batch {batch_id} has no failed or returned items")
+    retry = int(batch.get("retries", 0)) + 1
+    now = iso(utcnow())
+    tx = Transaction()
+    tx.update("batch", state_repo.state_table(), payout_repo.batch_key(batch_id),
+              {"state": str(BatchState.PROCESSING), "retries": retry}, condition="retries = :seen",
+              condition_values={":seen": retry - 1})
+    _release(tx, batch, sum(int(item["amount"]) for item in again), f"{batch_id}:{retry}", now)
+    tx.commit()
+    for item in again:  # each moves from the state it was read in: a concurrent change is never overwritten
+        attempt = int(item["attempt"]) + 1
+        _move_item(batch_id, int(item["line"]), str(item["state"]), {
+            "state": str(ItemState.PENDING), "attempt": attempt, "failure_reason": None, "bank_reference": None,
+            "reference": transfer_reference(batch_id, int(item["line"]), attempt), "updated_at": now})
+    for first in range(0, len(again), LINES_PER_MESSAGE):
+        chunk = again[first:first + LINES_PER_MESSAGE]
+        outbox.send(QUEUE, {"batch_id": batch_id, "first_line": int(chunk[0]["line"]), "last_line": int(chunk[-1]["line"])})
+    return get_batch(batch_id, merchant_id)
+
+
+def _enqueue(batch_id: str, count: int) -> None:
+    outbox.send_batch(QUEUE, [{"batch_id": batch_id, "first_line": first, "last_line": min(first + LINES_PER_MESSAGE - 1, count)}
+                              for first in range(1, count + 1, LINES_PER_MESSAGE)])
+
+
+# --- Sending: the worker ---------------------------------------------------------------------------------
+
+
+def _move_item(batch_id: str, line: int, expected: str, changes: dict[str, Any], journal: ledger.Journal | None = None,
+               now: str | None = None) -> bool:
+    tx = Transaction()
+    tx.update("item", state_repo.state_table(), payout_repo.item_key(batch_id, line), changes,
+              condition="#state = :expected", condition_values={":expected": expected})
+    if journal is not None:
+        ledger_repo.add_journal(tx, journal, now=now or iso(utcnow()), value_day=changes.get("value_day"))
+    try:
+        tx.commit()
+    except TransactionConflict:
+        return False  # another delivery of the message moved it first
+    return True
+
+
+def _apply(batch: dict[str, Any], item: dict[str, Any], status: TransferStatus) -> str:
+    """Record what the bank said about an item's transfer; returns the item's state afterwards."""
+    batch_id, line, now = str(batch["batch_id"]), int(item["line"]), iso(utcnow())
+    merchant_id, currency = str(batch["merchant_id"]), str(batch["currency"])
+    money = Money(int(item["amount"]), currency)
+    expected = str(item["state"])
+    if status.state is TransferState.PROCESSING:
+        if expected == ItemState.PENDING:
+            _move_item(batch_id, line, expected, {"state": str(ItemState.PROCESSING), "updated_at": now,
+                                                  "bank_reference": status.bank_reference})
+        return str(ItemState.PROCESSING)
+    day = (status.value_day or beijing_today()).isoformat()
+    if status.state is TransferState.SUCCEEDED:
+        journal = ledger.payout_paid(str(item["reference"]), merchant_id, str(batch["reserve_id"]), money)
+        new = ItemState.SUCCEEDED
+    else:
+        journal = ledger.payout_released(str(item["reference"]), merchant_id, money)
+        new = ItemState.FAILED if status.state is TransferState.FAILED else ItemState.RETURNED
+    _move_item(batch_id, line, expected, {"state": str(new), "updated_at": now, "value_day": day,
+                                          "bank_reference": status.bank_reference,
+                                          "failure_reason": status.failure_reason}, journal, now)
+    return str(new)
+
+
+def process(batch_id: str, first_line: int, last_line: int, bank: tuple[BankAdapter, BankAccountRef]) -> dict[str, int]:
+    """Send the pending items in ``first_line..last_line`` and ask about those still processing. Returns the
+    count per state after; the caller re-queues lines still processing."""
+    batch = _batch(batch_id)
+    adapter, account = bank
+    after: Counter[str] = Counter()
+    for item in payout_repo.items(batch_id, first_line=first_line, last_line=last_line):
+        state = str(item["state"])
+        if state in ITEM_FINAL:
+            after[state] += 1
+            continue
+        try:
+            if state == ItemState.PENDING:
+                status = adapter.submit_transfer(account, Transfer(
+                    reference=str(item["reference"]), amount=Money(int(item["amount"]), str(batch["currency"])),
+                    payee_account_no=str(item["payee_account_no"]), payee_name=str(item["payee_name"]),
+                    payee_bank_name=item.get("payee_bank_name"), payee_bank_code=item.get("payee_bank_code"),
+                    purpose=str(item.get("purpose") or "")))
+            else:
+                status = adapter.transfer_status(account, str(item["reference"]))
+        except ChannelError as exc:
+            if exc.retryable:
+                after[state] += 1  # asked again with the message's next delivery
+                continue
+            status = TransferStatus(str(item["reference"]), TransferState.FAILED, failure_reason=exc.message)
+        after[_apply(batch, item, status)] += 1
+    _complete_if_done(batch_id)
+    return dict(after)
+
+
+def _complete_if_done(batch_id: str) -> None:
+    if any(item["state"] not in ITEM_FINAL for item in payout_repo.items(batch_id)):
+        return
+    tx = Transaction()
+    tx.update("batch", state_repo.state_table(), payout_repo.batch_key(batch_id),
+              {"state": str(BatchState.COMPLETED), "completed_at": iso(utcnow())},
+              condition="#state = :processing", condition_values={":processing": str(BatchState.PROCESSING)})
+    try:
+        tx.commit()
+    except TransactionConflict:
+        return  # another worker completed it first
+
+
+# --- Reading ---------------------------------------------------------------------------------------------
+
+
+def _batch(batch_id: str, merchant_id: str | None = None) -> dict[str, Any]:
+    batch = payout_repo.get_batch(batch_id)
+    if batch is None or (merchant_id is not None and batch["merchant_id"] != merchant_id):
+        raise NotFound(f"no payout batch {batch_id}", param="batch_id")
+    return batch
+
+
+def reserve_of(batch_id: str) -> str:
+    return str(_batch(batch_id)["reserve_id"])
+
+
+def public(batch: dict[str, Any], counts: dict[str, int] | None = None) -> dict[str, Any]:
+    shown = {k: batch.get(k) for k in ("batch_id", "merchant_batch_no", "merchant_id", "currency", "state", "items",
+                                       "total", "created_at", "completed_at", "approval", "retries", "maker")}
+    return {"id": shown.pop("batch_id"), "object": "payout_batch", **shown,
+            **({"items_by_state": counts} if counts is not None else {})}
+
+
+def get_batch(batch_id: str, merchant_id: str | None = None) -> dict[str, Any]:
+    batch = _batch(batch_id, merchant_id)
+    counts = Counter(str(item["state"]) for item in payout_repo.items(batch_id))
+    return public(batch, dict(counts))
+
+
+def _public_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item.get(k) for k in ("line", "item_ref", "amount", "payee_account_no", "payee_name", "payee_bank_name",
+                                     "payee_bank_code", "purpose", "state", "attempt", "reference", "bank_reference",
+                                     "failure_reason", "value_day", "updated_at")}
+
+
+def list_items(batch_id: str, merchant_id: str | None, *, state: str | None = None, after: int | None = None,
+               limit: int = 100) -> dict[str, Any]:
+    _batch(batch_id, merchant_id)
+    if state is not None and state not in {str(s) for s in ItemState}:
+        raise InvalidRequest(f"state must be one of {sorted(str(s) for s in ItemState)}", param="state")
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit must be 1..1000", param="limit")
+    found: list[dict[str, Any]] = []
+    more = False
+    for item in payout_repo.items(batch_id, after=after):
+        if state is not None and item["state"] != state:
+            continue
+        if len(found) == limit:
+            more = True
+            break
+        found.append(_public_item(item))
+    return {"object": "list", "data": found, "has_more": more,
+            "next_after": found[-1]["line"] if more and found else None}
+
+
+RESULT_COLUMNS = ("line", "item_ref", "amount", "payee_account_no", "payee_name", "state", "attempt", "reference",
+                  "bank_reference", "value_day", "failure_reason")
+
+
+def result_csv(batch_id: str, merchant_id: str | None) -> str:
+    """The result file: one line per item with how it ended (or where it stands), UTF-8 with a BOM for Excel."""
+    _batch(batch_id, merchant_id)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(RESULT_COLUMNS)
+    for item in payout_repo.items(batch_id):
+        writer.writerow(["" if item.get(column) is None else item[column] for column in RESULT_COLUMNS])
+    return out.getvalue()
+
