@@ -191,6 +191,21 @@ def hold_released(reference: str, merchant_id: str, amount: Money) -> Journal:
                  merchant_payable_account(merchant_id, amount.currency), amount)
 
 
+def instalment_fee_charged(attempt_id: str, channel_account_id: str, merchant_id: str, fee: Money) -> Journal:
+    """The seller pays the instalment fee (Huabei ``hb_fq_seller_percent`` 100): the channel keeps it out of
+    what it settles, so at capture it leaves clearing and the merchant is owed that much less. Booked with the
+    capture it belongs to (docs/instalments.md#ledger)."""
+    return _pair("instalment_fee", attempt_id, merchant_payable_account(merchant_id, fee.currency),
+                 clearing_account(channel_account_id, fee.currency), fee)
+
+
+def instalment_fee_returned(refund_id: str, channel_account_id: str, merchant_id: str, fee: Money) -> Journal:
+    """A refund of a seller-paid instalment payment gives the seller back the refunded share of the fee
+    (``instalments.seller_fee_returned``): the channel returns it to clearing, the merchant is owed it again."""
+    return _pair("instalment_fee_returned", refund_id, clearing_account(channel_account_id, fee.currency),
+                 merchant_payable_account(merchant_id, fee.currency), fee)
+
+
 def payout_reserved(reference: str, merchant_id: str, amount: Money) -> Journal:
     """A payout batch's funds set aside from the merchant's payable before anything is sent."""
     return _pair("payout_reserved", reference, merchant_payable_account(merchant_id, amount.currency),

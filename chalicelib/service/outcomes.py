@@ -10,6 +10,7 @@ import enum
 import logging
 
 from chalicelib.channels.base import PaymentStatus
+from chalicelib.domain import ledger
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.decisions import Plan, decide
 from chalicelib.domain.errors import NotFound
@@ -21,7 +22,7 @@ from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
 from chalicelib.service import fx_payments
 from chalicelib.storage import config_repo, outbox, recon_index, records, state_repo
-from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.ledger_repo import add_journals
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 from chalicelib.vault import card_records
@@ -131,7 +132,15 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
         else:
             payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
         payment_changes.update(fx_payments.capture_changes(payment, auto_refund=plan.auto_refund))
-        add_journal(tx, fx_payments.captured(payment, attempt), now=now, value_day=recon_index.beijing_day(moved_at))
+        journals: list[tuple[ledger.Journal, str | None]] = [
+            (fx_payments.captured(payment, attempt), recon_index.beijing_day(moved_at))]
+        seller_fee = int((attempt.instalments or {}).get("seller_fee", 0))
+        if seller_fee:  # the seller pays the instalment fee: the channel keeps it. No statement row states it, so
+            # it is value-dated to no day's ledger check (docs/instalments.md#ledger)
+            journals.append((ledger.instalment_fee_charged(attempt.attempt_id, attempt.account_id,
+                                                           attempt.merchant_id, Money(seller_fee, attempt.currency)),
+                             None))
+        add_journals(tx, journals, now=now)
     updated = payment.evolve(**{k: v for k, v in payment_changes.items() if k != "status"},
                              status=plan.payment_to or payment.status, version=payment.version + 1)
     state_repo.guard_version(tx, "payment", records.payment_key(payment.payment_id), status=str(payment.status),
