@@ -135,9 +135,18 @@ def refund_paid(refund_id: str, channel_account_id: str, merchant_id: str, amoun
     )
 
 
+def channel_fee_accrued(attempt_id: str, channel_account_id: str, fee: Money) -> Journal:
+    """One payment's channel fee, booked with its capture from the account's fee schedule (what the channel's
+    statement will state for its row): clearing pays the fee expense. The day's statement then books only what
+    differs (``channel_fees_booked``)."""
+    return _pair("channel_fee", attempt_id, channel_fee_account(channel_account_id, fee.currency),
+                 clearing_account(channel_account_id, fee.currency), fee)
+
+
 def channel_fees_booked(reference: str, channel_account_id: str, fee: Money) -> Journal:
-    """The channel's fees of one statement day and currency (the sum of its rows' fees), or a later
-    correction of them: clearing pays the fee expense. A negative fee (refunds' fees returned) reverses it.
+    """What the channel's fees of one statement day and currency (the sum of its rows' fees) add to those already
+    booked for the day (each payment's fee at capture), or a later correction: clearing pays the fee expense; a
+    negative amount (refunds' fees returned, a fee lower than scheduled) reverses it.
     ``reference``: ``<account>:<day>:<currency>:<fees booked before>``, so a re-run books each change once."""
     return _pair("channel_fees", reference, channel_fee_account(channel_account_id, fee.currency),
                  clearing_account(channel_account_id, fee.currency), fee)

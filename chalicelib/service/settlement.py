@@ -269,6 +269,10 @@ def settle_day(merchant_id: str, currency: str, day: date, *, now: datetime | No
         raise Conflict(f"{merchant_id} {currency} is settled through {through}; {day.isoformat()} comes before")
     owed = owed_now(merchant_id, currency, day, terms.delay_days, beijing_today(moment))
     decision = decide(terms, owed)
+    if decision.settles and not terms.payee_account_no:  # nowhere to send it: the money stays owed, nothing moves
+        log.warning("merchant %s cannot be settled: its terms name no bank account", merchant_id,
+                    extra=alert("settlement_no_payee", merchant_id=merchant_id, day=day.isoformat()))
+        decision = Decision("no_payee_account", owed)
     return _commit(merchant_id, currency, day, sid, terms, decision, state, iso(moment))
 
 
@@ -339,10 +343,6 @@ def send(settlement: str, bank: tuple[BankAdapter, BankAccountRef]) -> str:
     if record["status"] != "instructed":
         return str(record["status"])
     terms = record["terms"]
-    if not terms.get("payee_account_no"):
-        log.warning("settlement %s waits: merchant %s has no payee account in its terms", settlement,
-                    record["merchant_id"], extra=alert("settlement_no_payee", settlement_id=settlement))
-        return "instructed"
     adapter, account = bank
     net = Money(int(record["net"]), str(record["currency"]))
     try:

@@ -150,6 +150,10 @@ def test_a_clean_day_matches_every_payment_and_refund_and_the_ledger_agrees(reco
                                             "statement_net_settlement": None, "ledger_clearing": 8051, "matched": 8100}
     fee_account = channel_fee_account(recon.account_id, "CNY")
     assert ledger_repo.balance(fee_account) == 49
+    # Each payment's fee was booked with its capture, from the account's schedule; the day's statement added only
+    # what the schedule does not predict (the 5 the refund gave back).
+    accrued = ledger_repo.journal("channel_fee", first["attempt_id"])
+    assert accrued is not None and [e["amount"] for e in accrued["entries"]] == [53, -53]
     statement = result.run["statement"]
     stored = client("s3").get_object(Bucket="payhub-local-recon", Key=statement["key"])["Body"].read()
     assert len(stored) == statement["size_bytes"] and stored.startswith("交易时间".encode())
