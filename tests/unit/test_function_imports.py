@@ -293,6 +293,10 @@ assert parsed(CreateApiKeyInput, {"name": "shop"}).name == "shop"
 assert refused(RotateInput, {"overlap_seconds": -1}) == "overlap_seconds"
 """,
     "callbacks": _BODY,  # a channel's notification: the account work above (test_reading_an_account...)
+    "recon": _BODY + """
+from chalicelib.service.json_body import read_object
+assert read_object(b'{"note": "channel confirmed by email"}') == {"note": "channel confirmed by email"}
+""",
     "payouts": _BODY + """
 from chalicelib.service import payouts
 item = {"item_ref": "i1", "amount": 100, "payee_account_no": "6225000000000001", "payee_name": "Li Lei"}
@@ -302,7 +306,7 @@ assert payouts.check({"merchant_batch_no": "b-1", "items": [{"item_ref": "i1"}]}
 }
 
 
-PLAIN_VALIDATION = {"payouts"}
+PLAIN_VALIDATION = {"payouts", "recon"}
 
 
 def test_every_function_taking_bodies_has_its_first_request_checked():
