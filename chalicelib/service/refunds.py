@@ -213,6 +213,10 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
                   condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
         add_journal(tx, fx_payments.refund_paid(refund), now=stamp,
                     value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
+        if refund.channel == "banktransfer":  # the transfer back left the reserve itself (docs/transfers-in.md)
+            from chalicelib.service import transfers_in
+
+            add_journal(tx, transfers_in.refund_sent(refund), now=stamp)
         # Invoiced money refunded is reversed by a red invoice (chalicelib/invoices/reversal.py decides how much).
         events.append(outbox.add_command(tx, topic="invoices", object_id=refund.refund_id,
                                          command="invoice.refund", now=stamp))

@@ -71,6 +71,11 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/operator/payments/{payment_id}/risk"): "operator",
     ("POST", "/v1/operator/payout_batches/{batch_id}/approve"): "operator",
     ("POST", "/v1/operator/payout_batches/{batch_id}/reject"): "operator",
+    ("GET", "/v1/operator/transfers/receipts"): "operator",
+    ("POST", "/v1/operator/transfers/receipts/{receipt_id}/approve"): "operator",
+    ("POST", "/v1/operator/transfers/receipts/{receipt_id}/assign"): "operator",
+    ("POST", "/v1/operator/transfers/receipts/{receipt_id}/return"): "operator",
+    ("POST", "/v1/operator/transfers/receipts/{receipt_id}/keep"): "operator",
     ("POST", "/v1/payout_batches"): "payouts",
     ("POST", "/v1/payout_batches/validate"): "payouts",
     ("GET", "/v1/payout_batches/{batch_id}"): "payouts",
@@ -107,6 +112,7 @@ RECON_SHARD_HANDLERS = {"functions.recon_shards.plan", "functions.recon_shards.p
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",
     "status_sync_sweep": "functions.sweeps.status_sync_sweep",
+    "transfers_sweep": "functions.sweeps.transfers_sweep",
 }
 GUARDED_SERVICES = ("dynamodb:", "sqs:", "secretsmanager:", "kms:")
 
