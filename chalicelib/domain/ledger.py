@@ -292,10 +292,24 @@ def bank_receipts_account(reserve_id: str, currency: str) -> str:
     return f"bank_receipts:{reserve_id}:{currency}"
 
 
-def bank_credit_received(receipt_id: str, reserve_id: str, amount: Money) -> Journal:
-    """A payer's transfer credited to the reserve (or one of its sub-accounts): ours to hold, not yet anyone's."""
-    return _pair("bank_credit_received", receipt_id, reserve_account(reserve_id, amount.currency),
-                 bank_receipts_account(reserve_id, amount.currency), amount)
+def bank_credit_received(receipt_id: str, reserve_id: str, amount: Money, *, applies: tuple[str, Money] | None = None
+                         ) -> Journal:
+    """A payer's transfer credited to the reserve (or one of its sub-accounts): ours to hold, not yet anyone's.
+    ``applies`` (channel account, order amount): the credit completes its order, and the same journal moves the
+    order's amount on to the channel's clearing (one journal: an account is written once per transaction)."""
+    if applies is None:
+        return _pair("bank_credit_received", receipt_id, reserve_account(reserve_id, amount.currency),
+                     bank_receipts_account(reserve_id, amount.currency), amount)
+    channel_account_id, applied = applies
+    if applied.currency != amount.currency or applied.minor <= 0:
+        raise ValueError(f"{receipt_id}: applies {applied} against a credit of {amount}")
+    entries = [Entry(reserve_account(reserve_id, amount.currency), amount.minor, amount.currency)]
+    if applied.minor != amount.minor:  # earlier part payments leave the receipts, or an excess stays in them
+        entries.append(Entry(bank_receipts_account(reserve_id, amount.currency), applied.minor - amount.minor,
+                             amount.currency))
+    entries.append(Entry(clearing_account(channel_account_id, amount.currency), -applied.minor, amount.currency))
+    return Journal(journal_id=journal_id("bank_credit_received", receipt_id), purpose="bank_credit_received",
+                   reference=receipt_id, entries=tuple(entries))
 
 
 def bank_receipts_applied(attempt_id: str, reserve_id: str, channel_account_id: str, amount: Money) -> Journal:
@@ -317,8 +331,9 @@ def bank_receipt_kept(reference: str, reserve_id: str, merchant_id: str, amount:
                  merchant_payable_account(merchant_id, amount.currency), amount)
 
 
-def bank_refund_sent(refund_id: str, channel_account_id: str, reserve_id: str, amount: Money) -> Journal:
-    """A refund of a bank-transfer payment left the reserve (the bank confirmed the transfer back to the payer):
-    booked beside ``refund_paid``, which took it from the merchant into the channel's clearing."""
-    return _pair("bank_refund_sent", refund_id, clearing_account(channel_account_id, amount.currency),
-                 reserve_account(reserve_id, amount.currency), amount)
+def bank_refund_paid(refund_id: str, merchant_id: str, reserve_id: str, amount: Money) -> Journal:
+    """A refund of a bank-transfer payment, confirmed by the bank: the transfer back to the payer left the reserve
+    itself (no channel holds it). The refund's journal (purpose and id of ``refund_paid``: one refund, one journal)."""
+    return Journal(journal_id=journal_id("refund_paid", refund_id), purpose="refund_paid", reference=refund_id,
+                   entries=(Entry(merchant_payable_account(merchant_id, amount.currency), amount.minor, amount.currency),
+                            Entry(reserve_account(reserve_id, amount.currency), -amount.minor, amount.currency)))

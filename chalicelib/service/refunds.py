@@ -25,6 +25,7 @@ from chalicelib.domain.errors import (
     RefundExceedsCaptured,
 )
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.ledger import Journal
 from chalicelib.domain.models import Merchant, Refund
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundState, refund_can
@@ -187,6 +188,14 @@ def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, de
     raise RuntimeError(f"refund {refund_id} kept racing")
 
 
+def _refund_journal(refund: Refund) -> Journal:
+    if refund.channel == "banktransfer":  # the transfer back leaves the reserve itself (docs/transfers-in.md)
+        from chalicelib.service import transfers_in
+
+        return transfers_in.refund_journal(refund)
+    return fx_payments.refund_paid(refund)
+
+
 def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source: str, dedupe: Dedupe | None,
             audit: str | None = None) -> None:
     now = utcnow()
@@ -211,12 +220,8 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
                   add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1,
                               **fx_payments.refund_settled(refund, succeeded=True)},
                   condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
-        add_journal(tx, fx_payments.refund_paid(refund), now=stamp,
+        add_journal(tx, _refund_journal(refund), now=stamp,
                     value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
-        if refund.channel == "banktransfer":  # the transfer back left the reserve itself (docs/transfers-in.md)
-            from chalicelib.service import transfers_in
-
-            add_journal(tx, transfers_in.refund_sent(refund), now=stamp)
         # Invoiced money refunded is reversed by a red invoice (chalicelib/invoices/reversal.py decides how much).
         events.append(outbox.add_command(tx, topic="invoices", object_id=refund.refund_id,
                                          command="invoice.refund", now=stamp))

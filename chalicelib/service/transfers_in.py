@@ -23,7 +23,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.banks.base import BankAccountRef, BankAdapter, BankEntry, Transfer, TransferState, TransferStatus
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus
@@ -57,6 +57,13 @@ class ReceiptState:
 
 
 NEEDS_PERSON = (ReceiptState.AWAITING_APPROVAL, ReceiptState.REVIEW)
+
+
+class _Write(Protocol):
+    """Writes a receipt's new fields into a transaction: a credit's first record (with its arrival journal, which
+    then also applies the order's amount when ``applies`` is given), or an operator's decision on it."""
+
+    def __call__(self, tx: Transaction, fields: dict[str, Any], applies: tuple[str, Money] | None = None) -> None: ...
 
 
 # --- keys --------------------------------------------------------------------------------------------------
@@ -251,28 +258,32 @@ def apply_credit(reserve_id: str, entry: BankEntry) -> str:
     order = get_order(attempt_id) if attempt_id else None
     value_day = entry.value_day.isoformat()
 
-    def first_write(tx: Transaction, fields: dict[str, Any]) -> None:
+    def first_write(tx: Transaction, fields: dict[str, Any], applies: tuple[str, Money] | None = None) -> None:
+        """The credit's record and its arrival in the ledger (when it completes its order, the same journal
+        applies the order's amount)."""
         tx.put_new("receipt", state_repo.state_table(), {**receipt, **fields})
-        ledger_repo.add_journal(tx, ledger.bank_credit_received(rid, reserve_id, entry.amount), now=now,
-                                value_day=value_day)
+        ledger_repo.add_journal(tx, ledger.bank_credit_received(rid, reserve_id, entry.amount, applies=applies),
+                                now=now, value_day=value_day)
 
     if order is None or order["currency"] != entry.amount.currency:
-        return _set_aside(first_write, rid, "unknown", MatchKind.UNKNOWN, attempt_id if order else None)
+        return _set_aside(first_write, rid, entry.amount.minor, "unknown", MatchKind.UNKNOWN, attempt_id if order else None)
     if order["state"] == "closed":
-        return _set_aside(first_write, rid, "late", MatchKind.UNKNOWN, str(order["attempt_id"]))
+        return _set_aside(first_write, rid, entry.amount.minor, "late", MatchKind.UNKNOWN, str(order["attempt_id"]))
     if entry.amount.minor >= _threshold(str(order["merchant_id"])):
         log.info("credit %s of %d for %s waits for approval", rid, entry.amount.minor, attempt_id)
-        return _set_aside(first_write, rid, "large", None, str(order["attempt_id"]),
+        return _set_aside(first_write, rid, entry.amount.minor, "large", None, str(order["attempt_id"]),
                           state=ReceiptState.AWAITING_APPROVAL, result="awaiting_approval")
     return _count(rid, entry.amount.minor, str(order["attempt_id"]), first_write, paid_at=entry.booked_at)
 
 
-def _set_aside(write: Callable[[Transaction, dict[str, Any]], None], rid: str, reason: str, kind: MatchKind | None,
-               attempt_id: str | None, *, state: str = ReceiptState.REVIEW, result: str | None = None) -> str:
+def _set_aside(write: _Write, rid: str, amount: int, reason: str,
+               kind: MatchKind | None, attempt_id: str | None, *, state: str = ReceiptState.REVIEW,
+               result: str | None = None) -> str:
     """A receipt nobody's order takes for now: booked, listed for a person, the whole of it unapplied."""
     now = iso(utcnow())
     tx = Transaction()
-    fields: dict[str, Any] = {"state": state, "reason": reason, "attempt_id": attempt_id, "counted": 0}
+    fields: dict[str, Any] = {"state": state, "reason": reason, "attempt_id": attempt_id, "counted": 0,
+                              "unapplied": amount}
     if kind is not None:
         fields["kind"] = str(kind)
     write(tx, fields)
@@ -286,7 +297,7 @@ def _set_aside(write: Callable[[Transaction, dict[str, Any]], None], rid: str, r
     return result or reason
 
 
-def _count(rid: str, amount: int, attempt_id: str, write: Callable[[Transaction, dict[str, Any]], None], *,
+def _count(rid: str, amount: int, attempt_id: str, write: _Write, *,
            paid_at: datetime | None = None, late_ok: bool = True) -> str:
     """Count a credit for its order under the order's version guard; pay the order when it reaches its amount."""
     for _ in range(MAX_RACE_RETRIES):
@@ -296,25 +307,22 @@ def _count(rid: str, amount: int, attempt_id: str, write: Callable[[Transaction,
         if order["state"] == "closed":
             if not late_ok:
                 raise Conflict(f"the order of attempt {attempt_id} is closed: it takes no more money")
-            return _set_aside(write, rid, "late", MatchKind.UNKNOWN, attempt_id)
+            return _set_aside(write, rid, amount, "late", MatchKind.UNKNOWN, attempt_id)
         amount_due, before = int(order["amount"]), int(order["received"])
         match = classify(amount_due, before, amount)
         pays = match.pays_the_order and before < amount_due
         now = iso(utcnow())
         tx = Transaction()
+        applied = Money(amount_due, str(order["currency"]))
         write(tx, {"state": ReceiptState.REVIEW if match.excess_minor else ReceiptState.APPLIED,
                    "kind": str(match.kind), "attempt_id": attempt_id, "counted": amount - match.excess_minor,
                    "unapplied": match.excess_minor, "reason": "excess" if match.excess_minor else None,
-                   "merchant_id": order["merchant_id"]})
+                   "merchant_id": order["merchant_id"]}, (str(order["account_id"]), applied) if pays else None)
         changes: dict[str, Any] = {"received": match.received_minor, "receipts": [*(order.get("receipts") or []), rid],
                                    "updated_at": now}
         if pays:
             changes.update({"paid_by": rid, "paid_at": iso(paid_at or utcnow())})
         _guard_order(tx, order, changes)
-        if pays:
-            ledger_repo.add_journal(tx, ledger.bank_receipts_applied(
-                attempt_id, str(order["reserve_id"]), str(order["account_id"]),
-                Money(amount_due, str(order["currency"]))), now=now)
         if match.excess_minor:
             tx.put("review", state_repo.state_table(), {"pk": REVIEW_PK, "sk": rid, "since": now})
         tx.update("payment", state_repo.state_table(), records.payment_key(str(order["payment_id"])),
@@ -328,7 +336,7 @@ def _count(rid: str, amount: int, attempt_id: str, write: Callable[[Transaction,
             log.info("credit %s for %s raced (%s); counting again", rid, attempt_id, conflict.failed_labels)
             continue
         if pays:
-            _pay(attempt_id, Money(amount_due, str(order["currency"])), rid, paid_at)
+            _pay(attempt_id, applied, rid, paid_at)
         return str(match.kind)
     raise RuntimeError(f"credit {rid} kept racing for order {attempt_id}")
 
@@ -377,12 +385,15 @@ def _reason(reason: str) -> str:
 
 
 def _decided(rid: str, receipt: dict[str, Any], actor: audit.Actor, action_name: str,
-             after: dict[str, Any]) -> Callable[[Transaction, dict[str, Any]], None]:
+             after: dict[str, Any]) -> _Write:
     """The write of an operator's decision on a receipt: conditional on the state it was read in, out of the
     review list, audited, all in the decision's own transaction."""
 
-    def write(tx: Transaction, fields: dict[str, Any]) -> None:
+    def write(tx: Transaction, fields: dict[str, Any], applies: tuple[str, Money] | None = None) -> None:
         now = iso(utcnow())
+        if applies is not None:  # the money arrived before: the order's amount leaves the receipts now
+            ledger_repo.add_journal(tx, ledger.bank_receipts_applied(
+                str(fields["attempt_id"]), str(receipt["reserve_id"]), applies[0], applies[1]), now=now)
         changes = {**fields, "updated_at": now, "decided_by": actor.as_record()}
         tx.update("receipt", state_repo.state_table(), _receipt_key(rid), changes,
                   condition="#state = :seen", condition_values={":seen": receipt["state"]})
@@ -404,7 +415,7 @@ def _decide(rid: str, run: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
     return _public_receipt(get_receipt(rid))
 
 
-def _count_decided(receipt: dict[str, Any], attempt_id: str, write: Callable[[Transaction, dict[str, Any]], None]
+def _count_decided(receipt: dict[str, Any], attempt_id: str, write: _Write
                    ) -> str:
     result = _count(str(receipt["receipt_id"]), int(receipt["amount"]), attempt_id, write,
                     paid_at=_parse(receipt.get("booked_at")), late_ok=False)
@@ -583,12 +594,12 @@ def refund_payee(attempt_id: str) -> tuple[str, str]:
     return str(paid_by["payer_account_no"]), str(paid_by["payer_name"])
 
 
-def refund_sent(refund: Refund) -> ledger.Journal:
-    """The reserve side of a refund the bank confirmed (booked by the refund's transition beside ``refund_paid``)."""
+def refund_journal(refund: Refund) -> ledger.Journal:
+    """The journal of a bank-transfer refund the bank confirmed (booked by the refund's transition)."""
     order = get_order(refund.attempt_id)
     if order is None:
         raise NotFound(f"no bank-transfer order for attempt {refund.attempt_id}")
-    return ledger.bank_refund_sent(refund.refund_id, refund.account_id, str(order["reserve_id"]), refund.money)
+    return ledger.bank_refund_paid(refund.refund_id, refund.merchant_id, str(order["reserve_id"]), refund.money)
 
 
 # --- the sweep ---------------------------------------------------------------------------------------------
