@@ -276,3 +276,32 @@ def test_a_refund_goes_back_to_the_payers_account_through_the_bank(shop: Busines
     sent = debits[transfers_in.refund_reference(refund["id"])]
     assert sent.amount.minor == 20_000 and sent.counterparty_account_no == PAYER["payer_account_no"]
     assert shop.sweep() == {}  # our own debit is not a credit to match
+
+
+def test_credits_for_one_order_racing_are_each_counted_exactly_once(shop: Business) -> None:
+    """Ten transfers of one order applied by ten processes at once: the order's version guard makes each count on
+    top of the others (none lost, none twice), and exactly one of them completes the order."""
+    created = shop.order(100_000)
+    refs = {shop.transfer(created["action"]["account_no"], 10_000, f"第{n}笔") for n in range(10)}
+    entries = [e for e in _statement(shop).entries if e.bank_reference in refs]
+    assert len(entries) == 10
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(entries))
+
+    def run(entry: Any) -> None:
+        barrier.wait()
+        outcomes.append(transfers_in.apply_credit(shop.reserve_id, entry))
+
+    threads = [threading.Thread(target=run, args=(entry,)) for entry in entries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    shop.drain()
+    assert sorted(outcomes) == ["exact"] + ["partial"] * 9
+    order = transfers_in.get_order(created["attempt_id"])
+    assert order is not None and order["received"] == 100_000 and len(order["receipts"]) == 10
+    assert shop.payment(created["id"])["status"] == "succeeded"
+    assert shop.payable == 100_000 and shop.receipts == 0 and shop.reserve_in == 100_000
+    again = [transfers_in.apply_credit(shop.reserve_id, entry) for entry in entries]
+    assert again == ["duplicate"] * 10 and shop.payable == 100_000
