@@ -290,7 +290,10 @@ def test_credits_for_one_order_racing_are_each_counted_exactly_once(shop: Busine
 
     def run(entry: Any) -> None:
         barrier.wait()
-        outcomes.append(transfers_in.apply_credit(shop.reserve_id, entry))
+        try:
+            outcomes.append(transfers_in.apply_credit(shop.reserve_id, entry))
+        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
+            outcomes.append(repr(exc))
 
     threads = [threading.Thread(target=run, args=(entry,)) for entry in entries]
     for thread in threads:
@@ -305,3 +308,31 @@ def test_credits_for_one_order_racing_are_each_counted_exactly_once(shop: Busine
     assert shop.payable == 100_000 and shop.receipts == 0 and shop.reserve_in == 100_000
     again = [transfers_in.apply_credit(shop.reserve_id, entry) for entry in entries]
     assert again == ["duplicate"] * 10 and shop.payable == 100_000
+
+
+def test_on_the_cli_an_operator_keeps_an_excess_and_returns_an_unknown_credit(shop: Business, capsys: Any,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from payhub_cli.main import main as payhub
+
+    monkeypatch.setenv("PAYHUB_OPERATOR", "carol")
+    created = shop.order(40_000)
+    over = shop.transfer(created["action"]["account_no"], 41_000, "货款")
+    stranger = shop.transfer(bank_for(shop.reserve_id)[1].account_no, 7_700, "?", payer={
+        "payer_account_no": "6214830000000009", "payer_name": "厦门某某物流有限公司"})
+    assert shop.sweep() == {"over": 1, "unknown": 1}
+    assert payhub(["transfers", "waiting"]) == 0
+    waiting = {r["bank_reference"]: r for r in json.loads(capsys.readouterr().out)["data"]}
+    assert waiting[over]["unapplied"] == 1_000 and waiting[stranger]["unapplied"] == 7_700
+
+    assert payhub(["transfers", "keep", waiting[stranger]["id"], "--reason", "x"]) == 1  # only an excess is kept
+    assert "not an excess" in capsys.readouterr().err
+    assert payhub(["transfers", "keep", waiting[over]["id"], "--reason", "付款方同意抵下期货款"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "kept"
+    assert payhub(["transfers", "return", waiting[stranger]["id"], "--reason", "无法识别，退回"]) == 0
+    returned = json.loads(capsys.readouterr().out)
+    assert returned["state"] == "returned" and returned["decided_by"]["id"] == "carol"
+    assert shop.payable == 41_000 and shop.receipts == 0 and shop.reserve_in == 41_000
+    debits = {e.transfer_reference: e for e in _statement(shop).entries if e.direction == "debit"}
+    assert debits[returned["return_reference"]].counterparty_account_no == "6214830000000009"
