@@ -336,3 +336,41 @@ def test_on_the_cli_an_operator_keeps_an_excess_and_returns_an_unknown_credit(sh
     assert shop.payable == 41_000 and shop.receipts == 0 and shop.reserve_in == 41_000
     debits = {e.transfer_reference: e for e in _statement(shop).entries if e.direction == "debit"}
     assert debits[returned["return_reference"]].counterparty_account_no == "6214830000000009"
+
+
+def test_a_closed_order_gives_its_parts_to_a_person_and_a_late_credit_waits_too(shop: Business) -> None:
+    from chalicelib.service.status_sync import close_attempt
+
+    created = shop.order(90_000)
+    to = created["action"]["account_no"]
+    part = shop.transfer(to, 30_000, "首付")
+    assert shop.sweep() == {"partial": 1}
+    close_attempt(created["attempt_id"], source="test:expired")
+    assert shop.payment(created["id"])["status"] not in ("pending", "succeeded")
+    late = shop.transfer(to, 60_000, "尾款")
+    assert shop.sweep() == {"late": 1}
+    waiting = shop.waiting()
+    assert (waiting[part]["reason"], waiting[part]["unapplied"]) == ("order_closed", 30_000)
+    assert (waiting[late]["reason"], waiting[late]["unapplied"]) == ("late", 60_000)
+    assert shop.payable == 0 and shop.receipts == 90_000
+
+    for refnbr in (part, late):
+        answer = shop.operator(f"/{waiting[refnbr]['id']}/return", {"reason": "订单已关闭，退回"})
+        assert answer.status_code == 200 and answer.json()["state"] == "returned", answer.text
+    assert shop.receipts == 0 and shop.reserve_in == 0 and shop.payable == 0
+
+
+def test_a_sweep_stopped_before_the_capture_is_completed_by_status_sync_and_a_paid_order_is_not_closed(
+        shop: Business, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.service.status_sync import close_attempt
+
+    created = shop.order(10_000)
+    shop.transfer(created["action"]["account_no"], 10_000)
+    with monkeypatch.context() as stopped:  # the process dies right after the credit's transaction
+        stopped.setattr(transfers_in, "_pay", lambda *args: None)
+        assert transfers_in.sweep_statement(shop.reserve_id, beijing_today()).get("exact") == 1
+    assert shop.payment(created["id"])["status"] == "pending"
+    assert shop.clearing == -10_000 and shop.payable == 0  # applied, not captured yet
+    close_attempt(created["attempt_id"], source="test:expired")  # ORDERPAID: the success is recorded instead
+    assert shop.payment(created["id"])["status"] == "succeeded"
+    assert shop.payable == 10_000 and shop.clearing == 0 and shop.reserve_in == 10_000
