@@ -20,7 +20,7 @@ from functions import openapi_bills, openapi_invoices, openapi_payouts, openapi_
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification",
-                "step_up")
+                "step_up", "bank_transfer")
 _ERROR_TEXT = {
     400: "invalid request: the error's param names the field", 401: "authentication failed",
     402: "refused by risk control (risk_denied), or the payer must pass a step-up first (step_up_required)",

@@ -374,3 +374,15 @@ def test_a_sweep_stopped_before_the_capture_is_completed_by_status_sync_and_a_pa
     close_attempt(created["attempt_id"], source="test:expired")  # ORDERPAID: the success is recorded instead
     assert shop.payment(created["id"])["status"] == "succeeded"
     assert shop.payable == 10_000 and shop.clearing == 0 and shop.reserve_in == 10_000
+
+
+def test_the_scheduled_sweep_reads_every_reserve_and_answers_what_it_did(shop: Business) -> None:
+    from functions.sweeps import transfers_sweep
+
+    created = shop.order(33_300)
+    shop.transfer(created["action"]["account_no"], 33_300)
+    done = transfers_sweep({"source": "test"}, None)
+    shop.drain()
+    assert done.get("exact") == 1 and shop.payment(created["id"])["status"] == "succeeded"
+    assert transfers_sweep({"source": "test"}, None).get("exact") is None  # read again: nothing new
+    assert shop.payable == 33_300
