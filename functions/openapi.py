@@ -16,7 +16,7 @@ from chalicelib.service.inputs import (
     StartStepUpInput,
     VerifyStepUpInput,
 )
-from functions import openapi_bills, openapi_invoices, openapi_payouts, openapi_recon
+from functions import openapi_bills, openapi_invoices, openapi_payouts, openapi_recon, openapi_transfers
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification",
@@ -126,6 +126,7 @@ def openapi_document() -> dict[str, Any]:
     schemas.update(openapi_bills.SCHEMAS)
     schemas.update(openapi_invoices.schemas())
     schemas.update(openapi_payouts.SCHEMAS)
+    schemas.update(openapi_transfers.SCHEMAS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payment hub merchant API", "version": "1"},
@@ -178,5 +179,6 @@ def openapi_document() -> dict[str, Any]:
             **openapi_bills.paths(_op),
             **openapi_invoices.paths(_op),
             **openapi_payouts.paths(_op),
+            **openapi_transfers.paths(_op),
         },
     }
