@@ -33,7 +33,7 @@ def paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
 
     def decision(summary: str, body: str = "ReceiptDecision") -> dict[str, Any]:
         return {"post": operator(op(summary, 200, "BankReceipt", body=body, params=("receipt_id",),
-                                    errors=(400, 409), upstream=True))}
+                                    errors=(400, 409, 422), upstream=True))}
 
     base = "/v1/operator/transfers/receipts"
     return {
