@@ -330,9 +330,10 @@ def _count(rid: str, amount: int, attempt_id: str, write: _Write, *,
         _guard_order(tx, order, changes)
         if match.excess_minor:
             tx.put("review", state_repo.state_table(), {"pk": REVIEW_PK, "sk": rid, "since": now})
-        tx.update("payment", state_repo.state_table(), records.payment_key(str(order["payment_id"])),
-                  {"action": {**payer_action(order), "amount_received": match.received_minor}, "updated_at": now},
-                  condition="attribute_exists(pk)", condition_values={})
+        if before < amount_due:  # what the payer sees while paying; a paid payment's answer stays as it was paid
+            tx.update("payment", state_repo.state_table(), records.payment_key(str(order["payment_id"])),
+                      {"action": {**payer_action(order), "amount_received": match.received_minor}, "updated_at": now},
+                      condition="attribute_exists(pk)", condition_values={})
         try:
             tx.commit()
         except TransactionConflict as conflict:

@@ -179,6 +179,12 @@ def test_an_overpayment_is_listed_and_an_operator_returns_the_excess_through_the
     again = shop.operator(f"/{listed['id']}/return", {"reason": "again"})
     assert again.status_code == 409
 
+    # A transfer to an order already paid: all of it is an excess; the paid payment's answer does not change.
+    second = shop.transfer(created["action"]["account_no"], 10_000, "重复付款")
+    assert shop.sweep() == {"over": 1}
+    assert (shop.waiting()[second]["unapplied"], shop.receipts, shop.payable) == (10_000, 10_000, 200_000)
+    assert shop.payment(created["id"])["action"]["amount_received"] == 250_000
+
 
 def test_a_transfer_to_the_main_account_quoting_the_remittance_code_pays_the_order(shop: Business) -> None:
     created = shop.order(88_800)
