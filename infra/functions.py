@@ -112,6 +112,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             sends_to=("webhooks",),
             channel_secrets=True,
             risk_secrets=True,
+            bank_secrets=True,  # a bank.transfer payment opens its sub-account at the reserve's bank
             # Seal a card (new data key), open it for confirm (unwrap), fingerprint it and key the hash of
             # requests that carry it (HMAC). Nothing else: no Encrypt, no ReEncrypt, no key management.
             kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",),
@@ -292,6 +293,7 @@ WORKERS: tuple[Worker, ...] = (
             tables={**_STATE_RW, "LedgerTable": APPEND},
             sends_to=("refunds",),  # resubmits a refund whose submit message was lost
             channel_secrets=True,
+            bank_secrets=True,  # a bank-transfer refund's status is its transfer's, asked at the reserve's bank
         ),
     ),
     Worker(
@@ -301,6 +303,7 @@ WORKERS: tuple[Worker, ...] = (
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND},
             channel_secrets=True,
+            bank_secrets=True,  # a bank-transfer refund is a transfer out of the reserve through its bank
         ),
     ),
     Worker(

@@ -693,3 +693,13 @@ def test_a_plugin_layer_that_is_not_a_versioned_layer_arn_fails_the_synth():
     for bad in ("arn:aws:lambda:ap-east-1:123456789012:layer:mybank-channel", "mybank", f"{PLUGIN_LAYER},{PLUGIN_LAYER}"):
         with pytest.raises(ValueError, match="plugin_layers"):
             plugin_layers(bad)
+
+
+def test_only_what_talks_to_the_reserves_bank_reads_the_bank_keys():
+    from infra.functions import ROUTE_GROUPS, WORKERS
+
+    granted = {unit.name for unit in (*ROUTE_GROUPS, *WORKERS) if unit.access.bank_secrets}
+    # payouts and settlements; bank transfers in: orders opened (payments), credits read (the sweep), returns
+    # decided (operator), refunds sent and followed (refund and status-sync workers)
+    assert granted == {"payout_worker", "transfers_sweep", "payments", "operator", "refund_worker",
+                       "status_sync_worker"}
