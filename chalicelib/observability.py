@@ -53,6 +53,11 @@ ALERTS: dict[str, str] = {
     "recon_run_failed": "a reconciliation run could not complete (statement missing or malformed)",
     "webhook_target_refused": "a merchant's webhook URL points at an address the hub will not call",
     "statement_mismatch": "a monthly statement does not add up with the ledger's totals; not published",
+    "recon_refresh_failed": "a re-run of a day could not refresh a later day; the days after it keep a stale pool",
+    "reserve_recon_unresolved": "the reserve's bank statement of a day left differences with the ledger",
+    "settlement_returned": "the bank refused or sent back a merchant's settlement; it is owed again",
+    "settlement_no_payee": "a merchant's settlement waits: its terms name no bank account to pay",
+    "payout_no_bank": "payouts or settlements wait: their reserve has no bank account configured",
 }
 SECURITY_EVENTS: dict[str, str] = {
     "callback_rejected": "a callback failed verification (signature, timestamp, decryption, envelope)",

@@ -173,7 +173,7 @@ def page(request: Request, session_id: str, key: str) -> Response:
         rendered = renderer.render(choose=query.get("choose") == "1", step=query.get("step"),
                                    error=query.get("error"), field=query.get("field"),
                                    remember=query.get("remember") == "1", notice=query.get("notice"),
-                                   stepup=query.get("stepup"))
+                                   stepup=query.get("stepup"), instalments=query.get("instalments"))
         return _html(rendered, cookie=cookie)
 
     return _payer_call(request, session_id, key, run)
@@ -213,19 +213,22 @@ def pay(request: Request, session_id: str, key: str) -> Response:
         remember = form.get("remember") == "1"
         card = None
         if method == "unionpay.card":
-            if not form.get("card_number"):
-                return _redirect(_back(session_id, key, form, step="card", remember="1" if remember else ""))
+            if not form.get("card_number"):  # to the card form, keeping the instalment term chosen with the method
+                return _redirect(_back(session_id, key, form, step="card", remember="1" if remember else "",
+                                       instalments=form.get("instalments_unionpay", "")))
             card, bad = _card(form)
             if bad:
                 return _redirect(_back(session_id, key, form, step="card", error="bad_input", field=bad,
-                                       remember="1" if remember else ""))
+                                       remember="1" if remember else "",
+                                       instalments=form.get("instalments_unionpay", "")))
         try:
             openid = None
             if method == wechat.JSAPI and method in payer.view(session, in_wechat=_in_wechat(request)).methods:
                 openid, authorise = payer.wechat_authorisation(session, key, remember=remember)
                 if authorise:
                     return _redirect(authorise)  # WeChat's web authorisation first; it comes back to wechat_came_back
-            payer.pay(session, key, method, remember=remember, card=card, in_wechat=_in_wechat(request), openid=openid)
+            payer.pay(session, key, method, remember=remember, card=card, in_wechat=_in_wechat(request), openid=openid,
+                      instalments=_instalments_chosen(form, method))
         except InvalidRequest as exc:
             field = exc.param or "method"
             if method == "unionpay.card" and field.startswith("card"):
@@ -242,6 +245,16 @@ def pay(request: Request, session_id: str, key: str) -> Response:
         return _redirect(_back(session_id, key, form))
 
     return _payer_call(request, session_id, key, run)
+
+
+def _instalments_chosen(form: dict[str, str], method: str) -> int | None:
+    """The instalments the payer picked for ``method``'s channel (``instalments_alipay``, ``instalments_unionpay``):
+    none (pay in full), or a number the fee table then checks."""
+    from chalicelib.domain.instalments import INSTALMENT_METHODS
+
+    channel = INSTALMENT_METHODS.get(method)
+    chosen = form.get(f"instalments_{channel}", "") if channel else ""
+    return int(chosen) if chosen.isdigit() and len(chosen) <= 2 else None
 
 
 def _card(form: dict[str, str]) -> tuple[Any, str | None]:

@@ -35,6 +35,8 @@ SCHEMAS: dict[str, Any] = {
         "amount_minor": {"type": ["integer", "null"]}, "currency": {"type": ["string", "null"]},
         "action": {"type": "string"},
         "row": {"type": ["object", "null"]}, "record": {"type": ["object", "null"]}, "details": {"type": ["object", "null"]}}},
+    "CloseReconItem": {"type": "object", "required": ["note"], "additionalProperties": False, "properties": {
+        "note": {"type": "string", "minLength": 1, "description": "what was found and done"}}},
     "ReconItemList": {"type": "object", "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/ReconItem"}}, "has_more": {"type": "boolean"},
         "next_starting_after": {"type": ["string", "null"]}}},
@@ -129,6 +131,9 @@ def paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         "/v1/operator/payments/{payment_id}/risk": {"get": operator(op(
             "A payment's risk decisions (create, confirm, refunds, denied requests) and its step-up", 200,
             "PaymentRisk", params=("payment_id",)), "risk (operators)")},
+        "/v1/recon/runs/{run_id}/items/{item_id}/close": {"post": operator(op(
+            "Close an item a person has reviewed, with what was found and done (audited)", 200, "ReconItem",
+            body="CloseReconItem", params=("run_id", "item_id"), errors=(400, 409)))},
         "/v1/recon/runs": {"get": operator(op("List reconciliation runs, newest day first", 200, "ReconRunList",
                                                query={"account": _TEXT, "date": _DATE, "limit": _LIMIT,
                                                       "starting_after": _TEXT}))},

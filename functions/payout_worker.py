@@ -3,6 +3,7 @@
   {"command": "settle", "merchant_id", "currency", "day"}   settle a merchant's day, then send it
   {"command": "send_settlement", "settlement_id"}           send a settlement (or ask how it ended)
   {"batch_id", "first_line", "last_line"}                   send a payout batch's items, 100 lines a message
+  {"command": "reconcile_reserve", "reserve_id", "day"}     the reserve's bank statement of a day vs the ledger
 
 Whatever the bank has not finished is asked about again later: the message goes back with a delay.
 """
@@ -73,8 +74,17 @@ def _send_batch_lines(body: dict[str, Any]) -> str:
     return "done"
 
 
+def _reconcile_reserve(body: dict[str, Any]) -> str:
+    from chalicelib.recon import reserve
+
+    run = reserve.reconcile(str(body["reserve_id"]), date.fromisoformat(str(body["day"])))
+    return f"{run['unresolved']} to review"
+
+
 def _run(body: dict[str, Any]) -> str:
     command = body.get("command")
+    if command == "reconcile_reserve":
+        return _reconcile_reserve(body)
     if command == "settle":
         return _settle(body)
     if command == "send_settlement":

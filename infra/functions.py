@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 READ = "read"
 APPEND = "append"
 WRITE = "write"
-# The keys an APPEND role may update in place: the ledger's running totals (never its entries), and the draw
-# guard of a merchant's payable (chalicelib/service/settlement.py), versioned in place.
-LEDGER_TOTAL_KEYS = ("BAL#*", "DAY#*", "SETTLE#*")
+# The keys an APPEND role may update in place: the ledger's running totals (never its entries).
+LEDGER_TOTAL_KEYS = ("BAL#*", "DAY#*")
 ARCHIVE = "archive"  # buckets only: write objects under S3 Object Lock retention, read them back
 
 
@@ -218,9 +217,11 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/recon/runs"),
             ("GET", "/v1/recon/runs/{run_id}"),
             ("GET", "/v1/recon/runs/{run_id}/items"),
+            ("POST", "/v1/recon/runs/{run_id}/items/{item_id}/close"),
         ),
-        # Operators only: reads runs and items, signs links to the report files.
-        access=Access(tables={"ReconTable": READ, "ConfigTable": READ}, buckets={"ReconBucket": READ}),
+        # Operators only: reads runs and items, signs links to the report files; closing a reviewed item writes it,
+        # its audit record (config table) and the run's refreshed counts and report files.
+        access=Access(tables={"ReconTable": WRITE, "ConfigTable": WRITE}, buckets={"ReconBucket": WRITE}),
         sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
     ),
     RouteGroup(
@@ -404,8 +405,9 @@ WORKERS += (
     Worker(
         name="settlement_fanout",
         handler="functions.settlement_fanout.fan_out",
-        # Lists merchants (the small config table, as `payhub merchant list`) and their settlement terms, and
-        # queues one settlement per merchant and currency: the payout worker settles and sends.
+        # Lists merchants and bank accounts (the small config table, as `payhub merchant list`) and queues one
+        # settlement per merchant and currency, one reserve reconciliation per bank account: the payout worker
+        # does each.
         access=Access(tables={"ConfigTable": READ}, scans=("ConfigTable",), sends_to=("payouts",)),
         timeout_s=300,
     ),
@@ -448,8 +450,10 @@ WORKERS += (
         name="payout_worker",
         handler="functions.payout_worker.handler",
         queue="payouts",
-        # Sends each item to the bank (bank-direct keys), records its end with its journal, asks again later.
-        access=Access(tables={**_STATE_RW, "LedgerTable": APPEND}, sends_to=("payouts",), bank_secrets=True),
+        # Sends each item and settlement to the bank (bank-direct keys), records its end with its journal, asks again
+        # later; reconciles each reserve's bank statement (its run in the recon table, channel settlements booked).
+        access=Access(tables={**_STATE_RW, "LedgerTable": APPEND, "ReconTable": WRITE}, sends_to=("payouts",),
+                      bank_secrets=True),
     ),
 )
 

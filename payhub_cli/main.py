@@ -21,6 +21,7 @@ from payhub_cli import archive as archive_cli
 from payhub_cli import bills as bills_cli
 from payhub_cli import checkout as checkout_cli
 from payhub_cli import fx as fx_cli
+from payhub_cli import instalments as instalments_cli
 from payhub_cli import invoices as invoices_cli
 from payhub_cli import keys as keys_cli
 from payhub_cli import listing as listing_cli
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     risk_cli.register(groups)
     listing_cli.register(groups)
     settlement_cli.register(groups)
+    instalments_cli.register(groups)
     payouts_cli.register(groups)
     transfers_cli.register(groups)
     fx_cli.register(groups)

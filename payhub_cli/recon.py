@@ -46,6 +46,19 @@ def recon_run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def recon_close(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.recon import review
+    from chalicelib.service import audit
+
+    return review.close_item(audit.Actor.cli(), args.run_id, args.item_id, args.note)
+
+
+def recon_reserve(args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.recon import reserve
+
+    return reserve.reconcile(args.reserve, args.date)
+
+
 def recon_list(args: argparse.Namespace) -> list[dict[str, Any]]:
     from chalicelib.recon import repo
 
@@ -87,6 +100,15 @@ def register(groups: Any) -> None:
     run.add_argument("--account", required=True, help="channel account id")
     run.add_argument("--date", required=True, type=_day, help="statement day, YYYY-MM-DD (Beijing)")
     run.set_defaults(run=recon_run)
+    close = recon.add_parser("close", help="close an item a person has reviewed (audited)")
+    close.add_argument("run_id")
+    close.add_argument("item_id", help="the item's id as `recon items` shows it")
+    close.add_argument("--note", required=True, help="what was found and done")
+    close.set_defaults(run=recon_close)
+    held = recon.add_parser("reserve", help="reconcile a reserve account's bank statement of a Beijing day")
+    held.add_argument("--reserve", required=True, help="reserve id (a bank account configured for it)")
+    held.add_argument("--date", required=True, type=_day, help="statement day, YYYY-MM-DD (Beijing)")
+    held.set_defaults(run=recon_reserve)
     listing = recon.add_parser("list", help="list runs, newest day first")
     listing.add_argument("--account")
     listing.add_argument("--date", type=_day)

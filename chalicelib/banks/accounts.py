@@ -124,3 +124,14 @@ def bank_for(reserve_id: str) -> tuple[BankAdapter, BankAccountRef]:
     from chalicelib.banks.registry import adapter_for
 
     return adapter_for(found.config.bank), found.config.ref()
+
+
+def reserve_ids() -> list[str]:
+    """Every reserve with a bank account configured (one filtered Scan of the small config table)."""
+    found: list[str] = []
+    for page in client("dynamodb").get_paginator("scan").paginate(
+        TableName=settings().names.config_table, FilterExpression="begins_with(pk, :pk) AND sk = :sk",
+        ExpressionAttributeValues={":pk": {"S": "BANK_ACCOUNT#"}, ":sk": {"S": _SK}}, ProjectionExpression="pk",
+    ):
+        found += [str(item["pk"]["S"]).removeprefix("BANK_ACCOUNT#") for item in page.get("Items", [])]
+    return sorted(found)

@@ -102,6 +102,21 @@ class CardDetails:
 
 
 @value_class
+class InstalmentTerms:
+    """Pay by instalments: how many, and whether the seller bears the fee (Alipay ``hb_fq_seller_percent`` 100)."""
+
+    count: int
+    seller_pays_fee: bool
+
+    @classmethod
+    def of(cls, schedule: Mapping[str, Any] | None) -> InstalmentTerms | None:
+        """The terms of a stored schedule (an attempt's ``instalments``), or None when paid at once."""
+        if not schedule:
+            return None
+        return cls(count=int(schedule["count"]), seller_pays_fee=schedule["fee_payer"] == "seller")
+
+
+@value_class
 class CreateRequest:
     """One attempt to create at the channel, under the hub's own order number."""
 
@@ -118,6 +133,7 @@ class CreateRequest:
     # When the hub recorded this attempt, before asking. A retry of the create sends the same moment, so a channel
     # that keys an order by its send time as well as our id (UnionPay's txnTime) sees the same order again.
     requested_at: datetime | None = None
+    instalments: InstalmentTerms | None = None  # only for methods whose channel takes them (domain/instalments.py)
 
 
 @value_class
@@ -165,6 +181,7 @@ class ConfirmRequest:
     inputs: Mapping[str, str] = field(default_factory=dict, repr=False)
     card: CardDetails | None = None
     return_url: str | None = None
+    instalments: InstalmentTerms | None = None  # the attempt's, for a channel whose consume goes out at confirm
 
 
 @value_class

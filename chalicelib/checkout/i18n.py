@@ -31,6 +31,10 @@ TEXT: dict[str, dict[str, str]] = {
         "wx_cancelled": "您已取消付款。可以再付一次，或换一种支付方式。",
         "wx_failed": "微信未能完成付款。可以再试一次，或换一种支付方式。",
         "wx_auth_failed": "未能通过微信确认您的身份，请重试或换一种支付方式。",
+        "instalments_alipay": "花呗分期（支付宝）", "instalments_unionpay": "信用卡分期（银联）",
+        "in_full": "不分期，一次付清", "instalment_term": "{count}期：{plan}，手续费共{fee}",
+        "instalments_note": "手续费由您承担，已计入每期还款。选好期数后点击上方对应的付款方式。",
+        "instalment_chosen": "分{count}期付款，共还{total}（含手续费{fee}）",
     },
     "en": {
         "title": "Checkout", "pay_to": "Pay to", "amount": "Amount", "order": "Order", "expires": "Pay before {time}",
@@ -58,6 +62,11 @@ TEXT: dict[str, dict[str, str]] = {
         "sms_title": "Enter the SMS code", "sms_code": "SMS code", "cvv": "CVV (credit cards)",
         "sms_submit": "Confirm payment", "challenge": "Continue to your bank's check", "language": "中文",
         "processing": "Your bank is processing the payment…", "bad_input": "Please check: {field}",
+        "instalments_alipay": "Huabei instalments (Alipay)", "instalments_unionpay": "Card instalments (UnionPay)",
+        "in_full": "Pay in full", "instalment_term": "{count} instalments: {plan}, fee {fee} in all",
+        "instalments_note": "You pay the instalment fee; it is included in each instalment. Choose a term, then the "
+                            "payment method above.",
+        "instalment_chosen": "In {count} instalments: {total} in all, fee {fee} included",
         "method_unavailable": "This method is not available right now; please use another.",
         "wx_pay": "Pay {amount} with WeChat", "wx_checking": "Checking your payment…",
         "wx_cancelled": "You cancelled the payment. Pay again, or use another method.",

@@ -19,7 +19,7 @@ from chalicelib.domain.value_class import value_class
 if TYPE_CHECKING:  # the payment flow's modules (risk control, step-up) load with the page's routes, not the session API
     from chalicelib.checkout.payer import View
 
-ASSET_VERSION = "3"  # bump with the assets: the page links them with this, so caches never mix versions
+ASSET_VERSION = "4"  # bump with the assets: the page links them with this, so caches never mix versions
 
 
 @value_class
@@ -134,7 +134,7 @@ class Renderer:
 
     def render(self, *, choose: bool = False, step: str | None = None, error: str | None = None,
                field: str | None = None, remember: bool = False, notice: str | None = None,
-               stepup: str | None = None) -> Page:
+               stepup: str | None = None, instalments: str | None = None) -> Page:
         state = self.view.state
         if state == "paid":
             return self.paid()
@@ -153,7 +153,7 @@ class Renderer:
         if state == "closed":
             return self.closed()
         if step == "card":
-            return self.card_form(remember=remember, error=error, field=field)
+            return self.card_form(remember=remember, error=error, field=field, instalments=instalments)
         if state == "in_progress" and not choose:
             return self.in_progress()
         return self.choose(error=error, field=field, notice=notice)
@@ -209,12 +209,48 @@ class Renderer:
                         f'<label for="remember">{self._t("remember")}</label></p>')
         form = (f'<form method="post" action="{_h(self.base)}/pay" class="methods" aria-labelledby="choose-h">'
                 f'{self._csrf_field()}<h1 id="choose-h">{self._t("choose")}</h1><ul role="list">{"".join(buttons)}'
-                f'</ul>{remember}</form>')
+                f'</ul>{self._instalments(methods)}{remember}</form>')
         forget = ""
         if self.view.remembered_method:
             forget = (f'<form method="post" action="{_h(self.base)}/forget" class="forget">{self._csrf_field()}'
                       f'<button type="submit" class="link">{self._t("forget")}</button></form>')
         return self._page(t(self.lang, "title"), head + form + forget + self._cancel(), targets=self.view.form_targets)
+
+    def _instalments(self, methods: list[str]) -> str:
+        """A choice of instalment terms per channel that offers them for this amount (the merchant's fee table):
+        each term with what every instalment comes to and the fee in all. The term chosen goes with the method
+        button the payer then presses (``instalments_<channel>``); "pay in full" is the default."""
+        from chalicelib.checkout.payer import instalment_offers
+
+        groups = []
+        for channel, offers in instalment_offers(self.session, methods).items():
+            ccy = self.session.currency
+            options = [f'<p class="check"><input type="radio" id="inst-{channel}-0" name="instalments_{channel}" '
+                       f'value="" checked><label for="inst-{channel}-0">{self._t("in_full")}</label></p>']
+            for offer in offers:
+                parts = offer["instalments"]
+                first, rest = parts[0]["amount"], parts[-1]["amount"]
+                plan = (f'{len(parts)} × {money_text(self.lang, rest, ccy)}' if first == rest else
+                        f'{money_text(self.lang, first, ccy)} + {len(parts) - 1} × {money_text(self.lang, rest, ccy)}')
+                label = self._t("instalment_term", count=str(offer["count"]), plan=plan,
+                                fee=money_text(self.lang, offer["buyer_fee"], ccy))
+                options.append(f'<p class="check"><input type="radio" id="inst-{channel}-{offer["count"]}" '
+                               f'name="instalments_{channel}" value="{offer["count"]}" data-fee="{offer["buyer_fee"]}">'
+                               f'<label for="inst-{channel}-{offer["count"]}">{label}</label></p>')
+            groups.append(f'<fieldset class="instalments" id="instalments-{channel}" '
+                          f'aria-describedby="inst-note-{channel}"><legend>{self._t("instalments_" + channel)}'
+                          f'</legend>{"".join(options)}<p class="note" id="inst-note-{channel}">'
+                          f'{self._t("instalments_note")}</p></fieldset>')
+        return "".join(groups)
+
+    def _chosen_instalments(self) -> str:
+        plan = self.view.payment.instalments
+        if not plan:
+            return ""
+        ccy = self.session.currency
+        text = self._t("instalment_chosen", count=str(plan["count"]), total=money_text(self.lang, plan["buyer_total"], ccy),
+                       fee=money_text(self.lang, plan["buyer_fee"], ccy))
+        return f'<p class="note" id="instalment-plan">{text}</p>'
 
     def _cancel(self) -> str:
         if not self.session.cancel_url:
@@ -224,7 +260,8 @@ class Renderer:
     def _switch(self) -> str:
         return f'<p class="switch"><a href="{_h(self.base)}?choose=1">{self._t("switch")}</a></p>'
 
-    def card_form(self, *, remember: bool, error: str | None, field: str | None) -> Page:
+    def card_form(self, *, remember: bool, error: str | None, field: str | None,
+                  instalments: str | None = None) -> Page:
         def row(name: str, label: str, *, auto: str, mode: str = "numeric", size: int = 20,
                 required: bool = True) -> str:
             req = " required aria-required=\"true\"" if required else ""
@@ -240,6 +277,8 @@ class Renderer:
                   + row("holder_name", "card_name", auto="cc-name", mode="text", size=64, required=False))
         hidden = '<input type="hidden" name="method" value="unionpay.card">'
         hidden += '<input type="hidden" name="remember" value="1">' if remember else ""
+        if instalments and instalments.isdigit():  # the term chosen with the method, checked again on submit
+            hidden += f'<input type="hidden" name="instalments_unionpay" value="{_h(instalments)}">'
         body = (self._alert(error, field)
                 + f'<form method="post" action="{_h(self.base)}/pay" class="card" aria-labelledby="card-h" novalidate>'
                 f'{self._csrf_field()}{hidden}<h1 id="card-h">{self._t("card_title")}</h1>{fields}'
@@ -291,8 +330,8 @@ class Renderer:
         else:
             screen = f'<section class="go"><h1>{_h(name)}</h1><p role="status" aria-live="polite" id="live">' \
                      f'{self._t("processing")}</p></section>'
-        return self._page(t(self.lang, "title"), screen + self._switch() + self._cancel(), poll=True,
-                          targets=targets, scripts=scripts)
+        return self._page(t(self.lang, "title"), self._chosen_instalments() + screen + self._switch() + self._cancel(),
+                          poll=True, targets=targets, scripts=scripts)
 
     def _jsapi(self, action: dict[str, Any], name: str, status: str) -> str:
         """WeChat's in-app browser: the signed parameters go to ``WeixinJSBridge`` (``assets/wechat-jsapi.js``). What

@@ -109,9 +109,11 @@ def return_url(session: CheckoutSession, key: str) -> str:
 
 
 def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card: CardInput | None,
-        in_wechat: bool = False, openid: wechat.Openid | None = None) -> Payment:
+        in_wechat: bool = False, openid: wechat.Openid | None = None, instalments: int | None = None) -> Payment:
     """Open ``method`` as the payment's attempt (closing the open one at its channel first). With ``openid`` (JSAPI),
-    the attempt goes to the account that openid belongs to, not to whatever routing chooses by then."""
+    the attempt goes to the account that openid belongs to, not to whatever routing chooses by then.
+    ``instalments``: the number of instalments the payer chose on the page (the payer pays the fee: the page shows
+    it); refused naming ``instalments.count`` when the merchant's fee table does not offer it for this amount."""
     current = view(session, in_wechat=in_wechat)
     if current.state == "paid":
         return current.payment
@@ -124,12 +126,35 @@ def pay(session: CheckoutSession, key: str, method: str, *, remember: bool, card
     if remember and user_id:
         remembered.remember(session.merchant_id, user_id, method)
     payer_context = {**session.payer, "openid": openid.value} if openid else session.payer
+    schedule = None
+    if instalments is not None:
+        from chalicelib.service import instalments as fee_tables
+
+        schedule = fee_tables.plan(session.merchant_id, method, session.amount, session.currency, instalments,
+                                   "buyer").public()
     return next_attempt.open_next_attempt(
         merchant, session.payment_id, method=method, payer=payer_context, return_url=return_url(session, key),
         card=card, step_ups=on_checkout.usable(session),
         records_with=lambda attempt: [
             sessions.attempt_index_item(session.session_id, attempt.attempt_id, method, attempt.created_at)],
-        account_id=openid.account_id if openid else None)
+        account_id=openid.account_id if openid else None, instalments=schedule)
+
+
+def instalment_offers(session: CheckoutSession, methods: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The instalment terms the page offers, by channel (``alipay`` Huabei, ``unionpay`` card), for the channels of
+    the methods shown: each term's schedule as the payer would repay it. Empty when no fee table offers any."""
+    from chalicelib.domain.instalments import INSTALMENT_METHODS
+    from chalicelib.service import instalments as fee_tables
+
+    found: dict[str, list[dict[str, Any]]] = {}
+    for method in methods:
+        channel = INSTALMENT_METHODS.get(method)
+        if channel is None or channel in found:
+            continue
+        offers = fee_tables.offered(session.merchant_id, method, session.amount, session.currency)
+        if offers:
+            found[channel] = [offer.public() for offer in offers]
+    return found
 
 
 def wechat_authorisation(session: CheckoutSession, key: str, *, remember: bool

@@ -139,9 +139,18 @@ def refund_paid(refund_id: str, channel_account_id: str, merchant_id: str, amoun
     )
 
 
+def channel_fee_accrued(attempt_id: str, channel_account_id: str, fee: Money) -> Journal:
+    """One payment's channel fee, booked with its capture from the account's fee schedule (what the channel's
+    statement will state for its row): clearing pays the fee expense. The day's statement then books only what
+    differs (``channel_fees_booked``)."""
+    return _pair("channel_fee", attempt_id, channel_fee_account(channel_account_id, fee.currency),
+                 clearing_account(channel_account_id, fee.currency), fee)
+
+
 def channel_fees_booked(reference: str, channel_account_id: str, fee: Money) -> Journal:
-    """The channel's fees of one statement day and currency (the sum of its rows' fees), or a later
-    correction of them: clearing pays the fee expense. A negative fee (refunds' fees returned) reverses it.
+    """What the channel's fees of one statement day and currency (the sum of its rows' fees) add to those already
+    booked for the day (each payment's fee at capture), or a later correction: clearing pays the fee expense; a
+    negative amount (refunds' fees returned, a fee lower than scheduled) reverses it.
     ``reference``: ``<account>:<day>:<currency>:<fees booked before>``, so a re-run books each change once."""
     return _pair("channel_fees", reference, channel_fee_account(channel_account_id, fee.currency),
                  clearing_account(channel_account_id, fee.currency), fee)
@@ -193,6 +202,21 @@ def hold_released(reference: str, merchant_id: str, amount: Money) -> Journal:
     """A hold released by an operator: the money is the merchant's to be settled again."""
     return _pair("hold_released", reference, settlement_hold_account(merchant_id, amount.currency),
                  merchant_payable_account(merchant_id, amount.currency), amount)
+
+
+def instalment_fee_charged(attempt_id: str, channel_account_id: str, merchant_id: str, fee: Money) -> Journal:
+    """The seller pays the instalment fee (Huabei ``hb_fq_seller_percent`` 100): the channel keeps it out of
+    what it settles, so at capture it leaves clearing and the merchant is owed that much less. Booked with the
+    capture it belongs to (docs/instalments.md#ledger)."""
+    return _pair("instalment_fee", attempt_id, merchant_payable_account(merchant_id, fee.currency),
+                 clearing_account(channel_account_id, fee.currency), fee)
+
+
+def instalment_fee_returned(refund_id: str, channel_account_id: str, merchant_id: str, fee: Money) -> Journal:
+    """A refund of a seller-paid instalment payment gives the seller back the refunded share of the fee
+    (``instalments.seller_fee_returned``): the channel returns it to clearing, the merchant is owed it again."""
+    return _pair("instalment_fee_returned", refund_id, clearing_account(channel_account_id, fee.currency),
+                 merchant_payable_account(merchant_id, fee.currency), fee)
 
 
 def payout_reserved(reference: str, merchant_id: str, amount: Money) -> Journal:

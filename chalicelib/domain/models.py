@@ -49,6 +49,8 @@ class Payment:
     risk: dict[str, Any] | None = None
     # The step-up the payer was asked for: methods offered, the challenge, its outcome and how long it took.
     step_up: dict[str, Any] | None = None
+    # Paid by instalments: the schedule the payer was shown (domain/instalments.py ``Schedule.public``).
+    instalments: dict[str, Any] | None = None
     # Settled to the merchant in another currency than the payer sees (docs/fx.md): ``amount``/``currency`` are
     # the presentment side, these the settlement side at the rate snapshot locked at creation (``fx_rate``).
     # None when the payment settles in its own currency. ``settlement_refundable`` is kept like
@@ -98,6 +100,7 @@ class Payment:
             "failure_reason": self.failure_reason,
             "card": self.card,
             "step_up": self.step_up,
+            "instalments": self.instalments,
             "settlement_amount": self.settlement_money.minor,
             "settlement_currency": self.settlement_money.currency,
             "settlement_amount_refunded": self.settlement_refunded if self.converted else self.amount_refunded,
@@ -130,6 +133,7 @@ class Attempt:
     raw_status: str | None = None
     card_token: str | None = None  # the vaulted card this attempt was made with (``card_...``)
     return_url: str | None = None  # where the payer returns after a redirect step; passed again on confirm
+    instalments: dict[str, Any] | None = None  # the payment's schedule, sent to the channel with every create
 
     @property
     def money(self) -> Money:

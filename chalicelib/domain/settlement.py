@@ -53,7 +53,7 @@ class SettlementTerms:
 class Decision:
     """What one settlement day does for one merchant and currency."""
 
-    outcome: str  # settle | paused | below_minimum | nothing_due
+    outcome: str  # settle | paused | below_minimum | nothing_due (| no_payee_account: the service's, no account)
     owed_minor: int  # matured money owed (may be negative: the merchant owes the hub)
     gross_minor: int = 0  # taken from the payable
     fee_minor: int = 0  # kept by the hub

@@ -1,8 +1,7 @@
 """The hub's side of a day: indexed attempts and refunds of one account, read page by page as ``HubRecord``
 (``hub_records``) or as the engine's ``CompactRecord`` tuples (``hub_record_tuples``, what a run reads).
 
-``expected_fee`` comes from the account's fee schedule when it has one: the setting ``fee_rate_bps`` (basis
-points of the payment amount, rounded half up to the minor unit, as channels charge). Refund fees are not
+``expected_fee`` comes from the account's fee schedule when it has one (chalicelib/config/fee_schedule.py). Refund fees are not
 predicted (channels differ on returning them), so refund rows are never fee-checked.
 """
 
@@ -10,39 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from chalicelib.channels.base import StatementKind
 from chalicelib.config.accounts import ChannelAccount
+from chalicelib.config.fee_schedule import fee_rate_bps
 from chalicelib.domain.clock import parse_iso
-from chalicelib.domain.money import SUPPORTED_CURRENCIES, Money
+from chalicelib.domain.money import SUPPORTED_CURRENCIES
 from chalicelib.recon.hub_records import expected_fee_minor, hub_record
 from chalicelib.recon.matching import CompactRecord
 from chalicelib.recon.model import HubRecord
 from chalicelib.storage import recon_index, state_repo
-
-FEE_RATE_SETTING = "fee_rate_bps"
-
-
-def fee_rate_bps(account: ChannelAccount) -> int | None:
-    text = account.config.settings.get(FEE_RATE_SETTING)
-    if text is None:
-        return None
-    try:
-        rate = int(text)
-    except ValueError as exc:
-        raise ValueError(f"account {account.account_id}: setting {FEE_RATE_SETTING} must be an integer") from exc
-    if not 0 <= rate <= 10_000:
-        raise ValueError(f"account {account.account_id}: setting {FEE_RATE_SETTING} must be 0..10000")
-    return rate
-
-
-def expected_fee(amount: Money, rate_bps: int | None) -> Money | None:
-    if rate_bps is None:
-        return None
-    fee = (Decimal(amount.minor) * rate_bps / 10_000).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    return Money(int(fee), amount.currency)
 
 
 def record_from_item(item: Mapping[str, Any], rate_bps: int | None = None) -> HubRecord:

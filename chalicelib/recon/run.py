@@ -313,6 +313,13 @@ def _counts(items: list[dict[str, Any]]) -> dict[str, Any]:
             "unresolved": sum(count for status, count in by_status.items() if status in UNRESOLVED)}
 
 
+def refresh_run(account_id: str, day: date) -> None:
+    """A completed run's counts and report files, again (an item was closed by a person)."""
+    account = config_repo.channel_account(account_id)
+    if account is not None:
+        _refresh(account, day)
+
+
 def _refresh(account: ChannelAccount, day: date) -> None:
     """An earlier run whose waiting items this run resolved: its figures and report files follow."""
     run = repo.get_run(account.account_id, day)

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from chalicelib.channels.base import CardDetails, ConfirmRequest, ConfirmResult, PaymentOutcome, PaymentStatus
+from chalicelib.channels.base import (
+    CardDetails,
+    ConfirmRequest,
+    ConfirmResult,
+    InstalmentTerms,
+    PaymentOutcome,
+    PaymentStatus,
+)
 from chalicelib.channels.registry import adapter
 from chalicelib.config.settings import settings
 from chalicelib.domain.clock import iso, utcnow
@@ -94,6 +101,7 @@ def confirm_at_channel(attempt: Attempt, *, inputs: Mapping[str, str], card: Car
         attempt_id=attempt.attempt_id, method=attempt.method, channel_order_ref=attempt.channel_order_ref or "",
         amount=attempt.money, notify_url=callback_url(settings().public_base_url, attempt.channel, attempt.account_id),
         inputs=dict(inputs), card=card, return_url=attempt.return_url,
+        instalments=InstalmentTerms.of(attempt.instalments),
     )
     try:
         result = adapter(attempt.channel).confirm(account, request)

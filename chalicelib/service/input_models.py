@@ -98,6 +98,15 @@ class CardInput(BaseModel):
     _not_expired = field_validator("exp_year")(input_checks.not_expired)
 
 
+class InstalmentsInput(BaseModel):
+    """Pay by instalments (Alipay Huabei, UnionPay card): how many, and who pays the fee (docs/instalments.md)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
+
+    count: Literal[3, 6, 12]
+    fee_payer: Literal["buyer", "seller"] = "buyer"
+
+
 class CreatePaymentInput(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True,
                               json_schema_extra=_method_needs_schema)
@@ -115,6 +124,7 @@ class CreatePaymentInput(BaseModel):
         default_factory=dict, max_length=20, json_schema_extra=_metadata_schema)
     card: CardInput | None = None
     payment_method: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,255}$")] | None = None
+    instalments: InstalmentsInput | None = None
     # FX (docs/fx.md): the currency the merchant is paid in, converted at a rate locked at creation.
     settlement_currency: str | None = Field(default=None, json_schema_extra=_enum([*sorted(SUPPORTED_CURRENCIES), None]))
 

@@ -21,6 +21,7 @@ from chalicelib.service.inputs import (
     ConfirmPaymentInput,
     CreatePaymentInput,
     CreateRefundInput,
+    InstalmentsInput,
     PayerInput,
     RegisterAuthenticatorInput,
     StartStepUpInput,
@@ -213,6 +214,30 @@ SCHEMAS: dict[str, Any] = {
         'root_model': False,
         'config': {'title': 'CardInput', 'extra_fields_behavior': 'forbid', 'strict': True, 'hide_input_in_errors': True},
         'ref': 'CardInput',
+    },
+    'InstalmentsInput': {
+        'type': 'model',
+        'cls': InstalmentsInput,
+        'schema': {
+            'type': 'model-fields',
+            'fields': {
+                'count': {'type': 'model-field', 'schema': {'type': 'literal', 'expected': [3, 6, 12]}},
+                'fee_payer': {
+                    'type': 'model-field',
+                    'schema': {
+                        'type': 'default',
+                        'schema': {'type': 'literal', 'expected': ['buyer', 'seller']},
+                        'default': 'buyer',
+                    },
+                },
+            },
+            'model_name': 'InstalmentsInput',
+            'computed_fields': [],
+        },
+        'custom_init': False,
+        'root_model': False,
+        'config': {'title': 'InstalmentsInput', 'extra_fields_behavior': 'forbid', 'strict': True},
+        'ref': 'InstalmentsInput',
     },
     'CreatePaymentInput': {
         'type': 'function-after',
@@ -547,6 +572,43 @@ SCHEMAS: dict[str, Any] = {
                             'default': None,
                         },
                     },
+                    'instalments': {
+                        'type': 'model-field',
+                        'schema': {
+                            'type': 'default',
+                            'schema': {
+                                'type': 'nullable',
+                                'schema': {
+                                    'type': 'model',
+                                    'cls': InstalmentsInput,
+                                    'schema': {
+                                        'type': 'model-fields',
+                                        'fields': {
+                                            'count': {
+                                                'type': 'model-field',
+                                                'schema': {'type': 'literal', 'expected': [3, 6, 12]},
+                                            },
+                                            'fee_payer': {
+                                                'type': 'model-field',
+                                                'schema': {
+                                                    'type': 'default',
+                                                    'schema': {'type': 'literal', 'expected': ['buyer', 'seller']},
+                                                    'default': 'buyer',
+                                                },
+                                            },
+                                        },
+                                        'model_name': 'InstalmentsInput',
+                                        'computed_fields': [],
+                                    },
+                                    'custom_init': False,
+                                    'root_model': False,
+                                    'config': {'title': 'InstalmentsInput', 'extra_fields_behavior': 'forbid', 'strict': True},
+                                    'ref': 'InstalmentsInput',
+                                },
+                            },
+                            'default': None,
+                        },
+                    },
                     'settlement_currency': {
                         'type': 'model-field',
                         'schema': {
@@ -741,6 +803,7 @@ SCHEMAS: dict[str, Any] = {
 CONFIGS: dict[str, Any] = {
     'PayerInput': {'title': 'PayerInput', 'extra_fields_behavior': 'forbid'},
     'CardInput': {'title': 'CardInput', 'extra_fields_behavior': 'forbid', 'strict': True, 'hide_input_in_errors': True},
+    'InstalmentsInput': {'title': 'InstalmentsInput', 'extra_fields_behavior': 'forbid', 'strict': True},
     'CreatePaymentInput': {'title': 'CreatePaymentInput', 'extra_fields_behavior': 'forbid', 'strict': True, 'hide_input_in_errors': True},
     'CreateRefundInput': {'title': 'CreateRefundInput', 'extra_fields_behavior': 'forbid', 'strict': True},
     'ConfirmPaymentInput': {'title': 'ConfirmPaymentInput', 'extra_fields_behavior': 'forbid', 'strict': True, 'hide_input_in_errors': True},

@@ -40,6 +40,15 @@ class CardInput(LightModel):
     id_number: str | None
 
 
+class InstalmentsInput(LightModel):
+    """Pay by instalments (Alipay Huabei, UnionPay card): how many, and who pays the fee (docs/instalments.md)."""
+
+    _source, _schemas = f"{_MODELS}:InstalmentsInput", _SCHEMAS
+
+    count: Literal[3, 6, 12]
+    fee_payer: Literal["buyer", "seller"]
+
+
 class CreatePaymentInput(LightModel):
     _source, _schemas = f"{_MODELS}:CreatePaymentInput", _SCHEMAS
 
@@ -55,6 +64,7 @@ class CreatePaymentInput(LightModel):
     metadata: dict[str, str]
     card: CardInput | None
     payment_method: str | None
+    instalments: InstalmentsInput | None
     settlement_currency: str | None
 
 

@@ -51,7 +51,7 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
                       return_url: str | None, card: CardInput | None = None, payment_method: str | None = None,
                       records_with: Callable[[Attempt], list[dict[str, Any]]] | None = None,
                       step_ups: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
-                      account_id: str | None = None) -> Payment:
+                      account_id: str | None = None, instalments: dict[str, Any] | None = None) -> Payment:
     """Close the payment's open attempt at its channel and open ``method`` as its new attempt.
 
     ``records_with(attempt)``: items written new in the same transaction as the attempt (the checkout session's
@@ -64,7 +64,10 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
     (``step_ups(offered)``: which of the rule's step-ups this payer can use here).
 
     ``account_id`` pins the account instead of asking routing (``routing.pinned_account``): the checkout's WeChat
-    JSAPI attempt goes to the account whose appid the payer's openid was learnt under."""
+    JSAPI attempt goes to the account whose appid the payer's openid was learnt under.
+
+    ``instalments``: the schedule the payer chose for this attempt (``Schedule.public``), kept on the attempt and the
+    payment (an attempt without one removes the payment's) and sent to the channel."""
     if requires_card(method) and card is None:
         raise InvalidRequest(f"{method} needs the payer's card", param="card")
     item = state_repo.get_item(records.payment_key(payment_id))
@@ -105,6 +108,7 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
         channel=account.config.channel, account_id=account.account_id, method=method, amount=payment.amount,
         currency=payment.currency, status=AttemptState.PENDING, version=0, created_at=stamp, updated_at=stamp,
         expires_at=payment.expires_at, card_token=sealed.token if sealed else None, return_url=return_url,
+        instalments=instalments,
     )
     seq = int(item.get("attempt_seq", 0))
     table = state_repo.state_table()
@@ -132,11 +136,13 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
                                "updated_at": stamp}
     if sealed is not None:
         changes["card"] = sealed.summary  # what may be shown of the card: brand, last4, expiry, fingerprint
+    if instalments is not None:
+        changes["instalments"] = instalments
     changes.update(risk.changes(payment))
     risk.write(tx)  # the decision and the counters' increments: no round trip of their own
     tx.update("payment", table, records.payment_key(payment_id), changes,
               condition=f"{guard} AND #status = :pending",
-              remove=tuple(f for f in ("action", "card") if f not in changes),
+              remove=tuple(f for f in ("action", "card", "instalments") if f not in changes),
               condition_values={":pending": "pending", **({":seq": seq} if seq else {})})
     for i, extra in enumerate(records_with(attempt) if records_with else []):
         tx.put_new(f"extra{i}", table, extra)
@@ -148,7 +154,7 @@ def open_next_attempt(merchant: Merchant, payment_id: str, *, method: str, payer
     log.info("payment %s: attempt %s %s on %s/%s (%s)", payment_id, attempt.attempt_id,
              "recorded" if risk.held else "opened", attempt.channel, attempt.account_id, method)
     opened = payment.evolve(current_attempt_id=attempt.attempt_id, method=method, action=None,
-                            card=sealed.summary if sealed else None, risk=changes["risk"])
+                            card=sealed.summary if sealed else None, risk=changes["risk"], instalments=instalments)
     if risk.held:
         log.info("payment %s: attempt %s held for step-up (%s)", payment_id, attempt.attempt_id,
                  ", ".join(risk.step_ups))
@@ -191,6 +197,7 @@ def _open(payment: Payment, attempt: Attempt, *, payer: dict[str, Any], card: Ca
         expires_at=parse_iso(attempt.expires_at), payer=Payer(**_payer_fields(payer)),
         return_url=attempt.return_url, card=payments._card_details(card) if card else None,
         payment_method=payment_method, requested_at=parse_iso(attempt.created_at),
+        instalments=payments._wire_instalments(attempt.instalments),
     )
     try:
         result = adapter(attempt.channel).create(account, request)

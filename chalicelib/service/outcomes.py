@@ -10,6 +10,8 @@ import enum
 import logging
 
 from chalicelib.channels.base import PaymentStatus
+from chalicelib.config.fee_schedule import expected_fee, fee_rate_bps
+from chalicelib.domain import ledger
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.decisions import Plan, decide
 from chalicelib.domain.errors import NotFound
@@ -21,7 +23,7 @@ from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
 from chalicelib.service import fx_payments
 from chalicelib.storage import config_repo, outbox, recon_index, records, state_repo
-from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.ledger_repo import add_journals
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 from chalicelib.vault import card_records
@@ -98,6 +100,14 @@ def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str,
     raise RuntimeError(f"attempt {attempt_id} kept racing after {MAX_RACE_RETRIES} tries")
 
 
+def _scheduled_fee(attempt: Attempt) -> Money | None:
+    """The fee the account's schedule (setting ``fee_rate_bps``) says the channel takes on this payment; None
+    without a schedule or for a fee of zero (reconciliation then books the statement's fees for the day)."""
+    account = config_repo.channel_account(attempt.account_id)
+    fee = expected_fee(attempt.money, fee_rate_bps(account)) if account is not None else None
+    return fee if fee is not None and fee.minor else None
+
+
 def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Plan, *, source: str,
             dedupe: Dedupe | None) -> None:
     now = iso(utcnow())
@@ -131,7 +141,19 @@ def _commit(payment: Payment, attempt: Attempt, status: PaymentStatus, plan: Pla
         else:
             payment_changes["amount_refundable"] = payment.amount_refundable + attempt.amount
         payment_changes.update(fx_payments.capture_changes(payment, auto_refund=plan.auto_refund))
-        add_journal(tx, fx_payments.captured(payment, attempt), now=now, value_day=recon_index.beijing_day(moved_at))
+        journals: list[tuple[ledger.Journal, str | None]] = [
+            (fx_payments.captured(payment, attempt), recon_index.beijing_day(moved_at))]
+        scheduled = _scheduled_fee(attempt)
+        if scheduled is not None:  # the channel's fee for this payment, as its statement row will state it
+            journals.append((ledger.channel_fee_accrued(attempt.attempt_id, attempt.account_id, scheduled),
+                             recon_index.beijing_day(moved_at)))
+        seller_fee = int((attempt.instalments or {}).get("seller_fee", 0))
+        if seller_fee:  # the seller pays the instalment fee: the channel keeps it. No statement row states it, so
+            # it is value-dated to no day's ledger check (docs/instalments.md#ledger)
+            journals.append((ledger.instalment_fee_charged(attempt.attempt_id, attempt.account_id,
+                                                           attempt.merchant_id, Money(seller_fee, attempt.currency)),
+                             None))
+        add_journals(tx, journals, now=now)
     updated = payment.evolve(**{k: v for k, v in payment_changes.items() if k != "status"},
                              status=plan.payment_to or payment.status, version=payment.version + 1)
     state_repo.guard_version(tx, "payment", records.payment_key(payment.payment_id), status=str(payment.status),

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.channels.base import CardDetails, CreateRequest, CreateResult, Payer, PaymentOutcome
+from chalicelib.channels.base import (
+    CardDetails,
+    CreateRequest,
+    CreateResult,
+    InstalmentTerms,
+    Payer,
+    PaymentOutcome,
+)
 from chalicelib.channels.registry import adapter
 from chalicelib.channels.transport import timeout_cap
 from chalicelib.config.accounts import ChannelAccount
@@ -72,6 +79,12 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     """
     _check_card_for_method(body)
     money = Money(body.amount, body.currency)
+    instalments = _instalment_schedule(merchant, body)
+    if instalments and body.settlement_currency not in (None, body.currency):
+        # A seller-paid instalment fee is charged in the payer's currency against a payable kept in another: the
+        # two are not offered together (docs/instalments.md).
+        raise InvalidRequest("instalments are not offered on a payment settled in another currency",
+                             param="settlement_currency")
     # FX: the rate is locked before anything else is decided; no valid rate, no payment (a 422, nothing written).
     settled = fx_payments.settlement_fields(money, body.settlement_currency, utcnow())
     if body.notify_url:
@@ -82,7 +95,7 @@ def create_payment(merchant: Merchant, body: CreatePaymentInput, claim: Claim | 
     from chalicelib.stepup.hooks import assess_create  # risk control (chalicelib/risk): deny raises here
 
     risk = assess_create(merchant, body, money)
-    intent = _record_intent(merchant, body, money, first.account, claim, risk, settled=settled)
+    intent = _record_intent(merchant, body, money, first.account, claim, risk, instalments, settled=settled)
     if intent.opened:  # a retry of a request whose work is done: the same payment again
         return intent.payment
     if intent.payment.status is PaymentState.REQUIRES_STEP_UP:  # the channel is asked once the payer passed it
@@ -111,8 +124,8 @@ class _Intent:
 
 
 def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, account: ChannelAccount,
-                   claim: Claim | None, risk: CreateRisk | None = None, *,
-                   settled: dict[str, Any] | None = None) -> _Intent:
+                   claim: Claim | None, risk: CreateRisk | None = None,
+                   instalments: dict[str, Any] | None = None, *, settled: dict[str, Any] | None = None) -> _Intent:
     now = utcnow()
     expires_at = now + timedelta(seconds=body.expires_in_seconds)
     payment_id = new_id("pay")
@@ -132,7 +145,7 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
         status=PaymentState.PENDING, version=0, created_at=stamp, updated_at=stamp, expires_at=iso(expires_at),
         current_attempt_id=attempt_id, notify_url=body.notify_url or merchant.webhook_url,
         payer=body.payer.model_dump(exclude_none=True), metadata=body.metadata, action=None,
-        card=sealed.summary if sealed else None, **(settled or {}),
+        card=sealed.summary if sealed else None, instalments=instalments, **(settled or {}),
     )
     if risk is not None:  # the decision, and (challenge) the payment held for step-up before any channel call
         payment = risk.shape(payment, card_fingerprint=(sealed.summary or {}).get("fingerprint") if sealed else None)
@@ -142,6 +155,7 @@ def _record_intent(merchant: Merchant, body: CreatePaymentInput, money: Money, a
         method=routing.protocol_method(body.method), amount=money.minor,
         currency=money.currency, status=AttemptState.PENDING, version=0, created_at=stamp, updated_at=stamp,
         expires_at=iso(expires_at), card_token=sealed.token if sealed else None, return_url=body.return_url,
+        instalments=instalments,
     )
     tx = Transaction()
     table = state_repo.state_table()
@@ -218,6 +232,7 @@ def _open_at_channel(intent: _Intent, body: CreatePaymentInput, claim: Claim | N
         expires_at=parse_iso(attempt.expires_at), payer=Payer(**body.payer.model_dump()),
         return_url=attempt.return_url, card=_card_details(body.card) if body.card else None,
         payment_method=body.payment_method, requested_at=parse_iso(attempt.created_at),
+        instalments=_wire_instalments(attempt.instalments),
     )
     try:
         result = _create(account, attempt, request, failover)
@@ -418,6 +433,21 @@ def _withdraw(payment: Payment, attempt: Attempt, *, reason: str) -> None:
         tx.commit()
     except TransactionConflict as conflict:  # it moved on (a callback, status sync): its state is what counts
         log.warning("intent %s not withdrawn: %s", attempt.attempt_id, conflict.failed_labels)
+
+
+def _instalment_schedule(merchant: Merchant, body: CreatePaymentInput) -> dict[str, Any] | None:
+    """The schedule ``body.instalments`` asks for under the merchant's fee table, or a 400 naming the field
+    (service/instalments.py); None when the payment is paid at once."""
+    if body.instalments is None:
+        return None
+    from chalicelib.service import instalments
+
+    return instalments.plan(merchant.merchant_id, body.method, body.amount, body.currency, body.instalments.count,
+                            body.instalments.fee_payer).public()
+
+
+def _wire_instalments(stored: dict[str, Any] | None) -> InstalmentTerms | None:
+    return InstalmentTerms.of(stored)
 
 
 def _check_card_for_method(body: CreatePaymentInput) -> None:

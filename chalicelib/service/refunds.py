@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from chalicelib.channels.base import ChecksAmounts, RefundOutcome, RefundRequest, RefundStatus
 from chalicelib.channels.registry import adapter
 from chalicelib.config.settings import settings
+from chalicelib.domain import ledger
 from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import (
     ChannelError,
@@ -25,6 +26,7 @@ from chalicelib.domain.errors import (
     RefundExceedsCaptured,
 )
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.instalments import CHANNEL_FEE_PAYERS, seller_fee_returned
 from chalicelib.domain.ledger import Journal
 from chalicelib.domain.models import Merchant, Refund
 from chalicelib.domain.money import Money
@@ -35,7 +37,7 @@ from chalicelib.service.channel_refs import refund_refs
 from chalicelib.service.outcomes import Applied, Dedupe, amount_differs
 from chalicelib.service.routing import account_or_error, callback_url
 from chalicelib.storage import outbox, recon_index, records, state_repo
-from chalicelib.storage.ledger_repo import add_journal
+from chalicelib.storage.ledger_repo import add_journals
 from chalicelib.storage.sync_index import PENDING_REFUND_RESUBMIT_S, SYNC_FIELDS, first_sync
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
@@ -196,6 +198,22 @@ def _refund_journal(refund: Refund) -> Journal:
     return fx_payments.refund_paid(refund)
 
 
+def _instalment_fee_returned(refund: Refund) -> tuple[int, int] | None:
+    """For a refund of a payment whose seller paid the instalment fee (Alipay only): the fee returned with it and
+    the amount refunded before it, read now (docs/instalments.md#refunds). None for every other refund."""
+    if "seller" not in CHANNEL_FEE_PAYERS.get(refund.channel, frozenset()):
+        return None
+    payment = state_repo.get_payment(refund.payment_id)
+    plan = payment.instalments if payment is not None else None
+    if payment is None or not plan or not int(plan.get("seller_fee", 0)):
+        return None
+    if not plan.get("seller_fee_refundable", True):  # the merchant's contract keeps the fee with the channel
+        return 0, payment.amount_refunded
+    returned = seller_fee_returned(int(plan["seller_fee"]), int(plan["principal"]), payment.amount_refunded,
+                                   refund.amount)
+    return returned, payment.amount_refunded
+
+
 def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source: str, dedupe: Dedupe | None,
             audit: str | None = None) -> None:
     now = utcnow()
@@ -216,12 +234,20 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
                              version=refund.version, changes=changes,
                              remove=SYNC_FIELDS if target is not RefundState.PROCESSING else ())
     if target is RefundState.SUCCEEDED:
+        fee_back = _instalment_fee_returned(refund)
+        guard, guard_values = "amount_refund_pending >= :amount", {":amount": refund.amount}
+        if fee_back is not None:  # the share returned depends on what was refunded before: it must not move meanwhile
+            guard, guard_values = guard + " AND amount_refunded = :before", {**guard_values, ":before": fee_back[1]}
         tx.update("payment", table, records.payment_key(refund.payment_id), {"updated_at": stamp},
                   add_values={"amount_refund_pending": -refund.amount, "amount_refunded": refund.amount, "version": 1,
                               **fx_payments.refund_settled(refund, succeeded=True)},
-                  condition="amount_refund_pending >= :amount", condition_values={":amount": refund.amount})
-        add_journal(tx, _refund_journal(refund), now=stamp,
-                    value_day=recon_index.beijing_day(parse_iso(refund.created_at)))
+                  condition=guard, condition_values=guard_values)
+        journals: list[tuple[ledger.Journal, str | None]] = [
+            (_refund_journal(refund), recon_index.beijing_day(parse_iso(refund.created_at)))]
+        if fee_back is not None and fee_back[0]:  # undated, as the fee it gives back (docs/instalments.md#ledger)
+            journals.append((ledger.instalment_fee_returned(refund.refund_id, refund.account_id, refund.merchant_id,
+                                                            Money(fee_back[0], refund.currency)), None))
+        add_journals(tx, journals, now=stamp)
         # Invoiced money refunded is reversed by a red invoice (chalicelib/invoices/reversal.py decides how much).
         events.append(outbox.add_command(tx, topic="invoices", object_id=refund.refund_id,
                                          command="invoice.refund", now=stamp))

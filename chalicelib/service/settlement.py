@@ -1,9 +1,12 @@
 """Paying merchants from the reserve: settlement terms, holds, and the settlement of one Beijing day.
 
-  MERCHANT#<m> / SETTLEMENT_TERMS     delay_days, minimum_minor, fee_bps, reserve_id, paused (config table)
-  SETTLE#<m>#<CCY> / STATE            version, through: the last day settled (ledger table)
-  SETTLEMENT#<id> / RECORD            one settlement day's decision and, when it pays, its status (ledger table)
-  HOLD#<hold_id> / RECORD             an operator's hold: amount, reason, status held | released (ledger table)
+  MERCHANT#<m> / SETTLEMENT_TERMS     delay_days, minimum_minor, fee_bps, reserve_id, paused... (config table)
+  SETTLE#<m>#<CCY> / STATE            version, through: the last day settled (state table)
+  SETTLEMENT#<id> / RECORD            one settlement day's decision and, when it pays, its status (state table)
+  HOLD#<hold_id> / RECORD             an operator's hold: amount, reason, status held | released (state table)
+
+The ledger table holds journals, entries and their running totals only (append-only, docs/design.md); these
+records, which change state, live beside payments and refunds.
 
 A settlement day is one transaction: the state's version guard (so two runs for the same merchant and currency
 never both pay the same money), the record, and the ``merchant_settled`` journal. Its id is a hash of
@@ -142,7 +145,7 @@ def place_hold(actor: audit.Actor, merchant_id: str, amount: int, currency: str,
     record = {"hold_id": hold_id, "merchant_id": merchant_id, "amount": amount, "currency": currency,
               "reason": reason, "status": "held", "placed_at": now, "placed_by": actor.as_record()}
     tx = Transaction()
-    tx.put_new("hold", state_repo.ledger_table(), {**_hold_key(hold_id), **record})
+    tx.put_new("hold", state_repo.state_table(), {**_hold_key(hold_id), **record})
     ledger_repo.add_journal(tx, ledger.settlement_held(hold_id, merchant_id, money), now=now)
     audit.add(tx, actor, "settlement.hold", merchant_id, after={"hold_id": hold_id, "amount": amount,
                                                                  "currency": currency, "reason": reason})
@@ -159,11 +162,11 @@ def release_hold(actor: audit.Actor, hold_id: str, reason: str) -> dict[str, Any
     now = iso(utcnow())
     tx = Transaction()
     if hold_id.startswith("hld_"):
-        held = _get(state_repo.ledger_table(), **_hold_key(hold_id))
+        held = _get(state_repo.state_table(), **_hold_key(hold_id))
         if held is None:
             raise NotFound(f"no hold {hold_id}", param="hold_id")
         merchant_id, money = str(held["merchant_id"]), Money(int(held["amount"]), str(held["currency"]))
-        tx.update("hold", state_repo.ledger_table(), _hold_key(hold_id),
+        tx.update("hold", state_repo.state_table(), _hold_key(hold_id),
                   {"status": "released", "released_at": now, "released_by": actor.as_record(),
                    "release_reason": reason}, condition="#status = :held", condition_values={":held": "held"})
     else:
@@ -205,7 +208,7 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_settlement(settlement: str) -> dict[str, Any]:
-    found = _get(state_repo.ledger_table(), **_record_key(settlement))
+    found = _get(state_repo.state_table(), **_record_key(settlement))
     if found is None:
         raise NotFound(f"no settlement {settlement}", param="settlement_id")
     return _public(found)
@@ -230,7 +233,7 @@ def owed_now(merchant_id: str, currency: str, day: date, delay_days: int, today:
 
 def draw_state(merchant_id: str, currency: str) -> dict[str, Any] | None:
     """The merchant-and-currency state every draw on the payable (a settlement, a payout batch) is guarded by."""
-    return _get(state_repo.ledger_table(), **_state_key(merchant_id, currency))
+    return _get(state_repo.state_table(), **_state_key(merchant_id, currency))
 
 
 def guard_draw(tx: Transaction, merchant_id: str, currency: str, state: dict[str, Any] | None, now: str,
@@ -241,7 +244,7 @@ def guard_draw(tx: Transaction, merchant_id: str, currency: str, state: dict[str
     changes: dict[str, Any] = {"version": version + 1, "updated_at": now}
     if through is not None:
         changes["through"] = through
-    tx.update("state", state_repo.ledger_table(), _state_key(merchant_id, currency), changes,
+    tx.update("state", state_repo.state_table(), _state_key(merchant_id, currency), changes,
               condition="attribute_not_exists(pk)" if state is None else "version = :version",
               condition_values={} if state is None else {":version": version})
 
@@ -260,12 +263,16 @@ def settle_day(merchant_id: str, currency: str, day: date, *, now: datetime | No
     state = draw_state(merchant_id, currency)
     through = str(state["through"]) if state and state.get("through") else None
     if through is not None and day.isoformat() <= through:
-        existing = _get(state_repo.ledger_table(), **_record_key(sid))
+        existing = _get(state_repo.state_table(), **_record_key(sid))
         if existing is not None:
             return _public(existing)
         raise Conflict(f"{merchant_id} {currency} is settled through {through}; {day.isoformat()} comes before")
     owed = owed_now(merchant_id, currency, day, terms.delay_days, beijing_today(moment))
     decision = decide(terms, owed)
+    if decision.settles and not terms.payee_account_no:  # nowhere to send it: the money stays owed, nothing moves
+        log.warning("merchant %s cannot be settled: its terms name no bank account", merchant_id,
+                    extra=alert("settlement_no_payee", merchant_id=merchant_id, day=day.isoformat()))
+        decision = Decision("no_payee_account", owed)
     return _commit(merchant_id, currency, day, sid, terms, decision, state, iso(moment))
 
 
@@ -279,7 +286,7 @@ def _commit(merchant_id: str, currency: str, day: date, sid: str, terms: Settlem
     }
     tx = Transaction()
     guard_draw(tx, merchant_id, currency, state, now, through=day.isoformat())
-    tx.put_new("record", state_repo.ledger_table(), {**_record_key(sid), **record})
+    tx.put_new("record", state_repo.state_table(), {**_record_key(sid), **record})
     if decision.settles:
         ledger_repo.add_journal(tx, ledger.merchant_settled(sid, merchant_id, Money(decision.gross_minor, currency),
                                                             Money(decision.fee_minor, currency)), now=now)
@@ -309,7 +316,7 @@ def finish_settlement(settlement: str, *, paid: bool, bank_reference: str, value
                else ledger.settlement_returned(settlement, merchant_id, gross, fee))
     status = "paid" if paid else "returned"
     tx = Transaction()
-    tx.update("record", state_repo.ledger_table(), _record_key(settlement),
+    tx.update("record", state_repo.state_table(), _record_key(settlement),
               {"status": status, "bank_reference": bank_reference, "finished_at": now},
               condition="#status = :instructed", condition_values={":instructed": "instructed"})
     ledger_repo.add_journal(tx, journal, now=now, value_day=value_day.isoformat() if paid else None)
@@ -336,10 +343,6 @@ def send(settlement: str, bank: tuple[BankAdapter, BankAccountRef]) -> str:
     if record["status"] != "instructed":
         return str(record["status"])
     terms = record["terms"]
-    if not terms.get("payee_account_no"):
-        log.warning("settlement %s waits: merchant %s has no payee account in its terms", settlement,
-                    record["merchant_id"], extra=alert("settlement_no_payee", settlement_id=settlement))
-        return "instructed"
     adapter, account = bank
     net = Money(int(record["net"]), str(record["currency"]))
     try:

@@ -94,6 +94,33 @@ def add_journal(tx: Transaction, journal: Journal, *, now: str, value_day: str |
                       condition=None, condition_values={})
 
 
+def add_journals(tx: Transaction, journals: Iterable[tuple[Journal, str | None]], *, now: str) -> None:
+    """Several journals of one transition (a capture and the instalment fee the channel keeps out of it), each with
+    its value day (or None), in one transaction: a running total two of them move in the same shard is one ``ADD``
+    of their sum, since a transaction may touch an item only once."""
+    posted = list(journals)
+    if len(posted) == 1:  # the common case writes exactly what add_journal writes
+        add_journal(tx, posted[0][0], now=now, value_day=posted[0][1])
+        return
+    table = ledger_table()
+    adds: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
+    for journal, value_day in posted:
+        for label, kind, item in journal_writes(journal, now=now, value_day=value_day):
+            if kind == "put":
+                tx.put_new(label, table, item)
+                continue
+            key = (item["pk"], item["sk"])
+            values = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+            if key in adds:
+                merged = adds[key][1]
+                for name, amount in values.items():
+                    merged[name] = merged.get(name, 0) + amount
+            else:
+                adds[key] = (f"{label}:{journal.journal_id}", values)
+    for (pk, sk), (label, values) in adds.items():
+        tx.update(label, table, {"pk": pk, "sk": sk}, {}, add_values=values, condition=None, condition_values={})
+
+
 def _sum_items(keys: list[dict[str, str]], attribute: str, *, consistent: bool) -> int:
     """Sum of ``attribute`` over the items that exist among ``keys``, in BatchGetItem calls of 100 keys."""
     dynamodb = client("dynamodb")
@@ -138,6 +165,20 @@ def day_movement(account: str, day: str, *, consistent: bool = False) -> int:
         "IndexName": "value_day", "KeyConditionExpression": "value_key = :key",
         "ExpressionAttributeValues": {":key": {"S": f"{account}#{day}"}}, "ProjectionExpression": "amount",
     })
+
+
+def day_entries(account: str, day: str) -> list[dict[str, Any]]:
+    """Every entry of ``account`` value-dated to ``day`` (journal id, purpose, reference, amount), from the
+    ``value_day`` index, shard by shard: for drill-down and for matching a bank statement's lines one by one."""
+    found: list[dict[str, Any]] = []
+    keys = [value_key(account, day, shard) for shard in shards.all_shards(shards.counts().ledger)]
+    for key in [*keys, f"{account}#{day}"]:  # and the pre-sharding key
+        for page in client("dynamodb").get_paginator("query").paginate(
+            TableName=ledger_table(), IndexName="value_day", KeyConditionExpression="value_key = :key",
+            ExpressionAttributeValues={":key": {"S": key}},
+        ):
+            found += [from_item(item) for item in page.get("Items", [])]
+    return found
 
 
 def move_legacy_entries(accounts: Iterable[str]) -> int:

@@ -36,7 +36,7 @@ class Target:
 
 TARGETS = (
     Target("chalicelib.service.input_models", "chalicelib.service.inputs", "chalicelib.service.input_schemas",
-           ("PayerInput", "CardInput", "CreatePaymentInput", "CreateRefundInput", "ConfirmPaymentInput",
+           ("PayerInput", "CardInput", "InstalmentsInput", "CreatePaymentInput", "CreateRefundInput", "ConfirmPaymentInput",
             "StartStepUpInput", "VerifyStepUpInput", "RegisterAuthenticatorInput")),
     Target("chalicelib.checkout.input_models", "chalicelib.checkout.inputs", "chalicelib.checkout.input_schemas",
            ("SupportContactInput", "CreateCheckoutSessionInput")),

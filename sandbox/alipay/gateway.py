@@ -154,15 +154,37 @@ def _expire(biz: Mapping[str, Any]) -> datetime | None:
         raise InvalidParameter("isv.invalid-parameter", "time_expire must be yyyy-MM-dd HH:mm:ss") from exc
 
 
+def _huabei(biz: Mapping[str, Any]) -> tuple[int, int]:
+    """``extend_params.hb_fq_num`` (3, 6 or 12, a string) and ``hb_fq_seller_percent`` ("0" or "100"; absent
+    means 0, the payer bears the fee). Anything else is refused: Alipay takes no other term and no shared fee."""
+    extend = biz.get("extend_params")
+    if extend in (None, ""):
+        return 0, 0
+    if not isinstance(extend, dict):
+        raise InvalidParameter("isv.invalid-parameter", "extend_params must be a JSON object")
+    number, percent = extend.get("hb_fq_num"), extend.get("hb_fq_seller_percent")
+    if number in (None, ""):
+        if percent not in (None, ""):
+            raise BusinessError("ACQ.INVALID_PARAMETER", "参数无效: hb_fq_seller_percent without hb_fq_num")
+        return 0, 0
+    # Alipay's JSON reader takes 3 as well as "3" (its SDKs send strings)
+    if isinstance(number, bool) or str(number) not in ("3", "6", "12"):
+        raise BusinessError("ACQ.INVALID_PARAMETER", f"参数无效: hb_fq_num {number!r} (花呗分期数仅支持3、6、12)")
+    if percent not in (None, "") and (isinstance(percent, bool) or str(percent) not in ("0", "100")):
+        raise BusinessError("ACQ.INVALID_PARAMETER", f"参数无效: hb_fq_seller_percent {percent!r} (仅支持0或100)")
+    return int(str(number)), int(str(percent or 0))
+
+
 def order_terms(call: Call, product_code: str) -> OrderTerms:
     given = call.biz.get("product_code")
     if given not in (None, product_code):
         raise InvalidParameter("isv.invalid-parameter", f"product_code must be {product_code} for {call.method}")
+    hb_fq_num, hb_fq_seller_percent = _huabei(call.biz)
     return OrderTerms(
         app_id=call.merchant.app_id, method=call.method, out_trade_no=_out_trade_no(call.biz),
         total_fen=_fen(call.biz, "total_amount"), subject=_text(call.biz, "subject"), product_code=product_code,
         notify_url=call.params.get("notify_url", ""), return_url=call.params.get("return_url", ""),
-        time_expire=_expire(call.biz),
+        time_expire=_expire(call.biz), hb_fq_num=hb_fq_num, hb_fq_seller_percent=hb_fq_seller_percent,
     )
 
 
@@ -171,6 +193,9 @@ def trade_json(order: Order) -> dict[str, Any]:
     body: dict[str, Any] = {"trade_no": order.trade_no, "out_trade_no": order.out_trade_no,
                             "buyer_logon_id": order.buyer_logon_id, "trade_status": order.status, "total_amount": total,
                             "buyer_user_id": order.buyer_id}
+    if order.terms.hb_fq_num:  # the trade query tells the instalments the order was paid with
+        body.update({"hb_fq_num": str(order.terms.hb_fq_num),
+                     "hb_fq_seller_percent": str(order.terms.hb_fq_seller_percent)})
     if order.paid_at is not None:
         body.update({"buyer_pay_amount": total, "receipt_amount": total, "invoice_amount": total, "point_amount": "0.00",
                      "send_pay_date": alipay_time(order.paid_at)})

@@ -76,6 +76,9 @@ class OrderTerms:
     notify_url: str
     return_url: str
     time_expire: datetime | None
+    # Huabei instalments asked for in extend_params (0: none); the percent of the fee the seller bears, 0 or 100.
+    hb_fq_num: int = 0
+    hb_fq_seller_percent: int = 0
 
 
 @dataclass(slots=True)
@@ -354,4 +357,5 @@ def _comparable(stored: OrderTerms, incoming: OrderTerms) -> OrderTerms:
     """The page/wap/app payer may open the same signed order again later; only the order itself must match,
     not the notify/return URLs or the product the same order number was presented through."""
     return OrderTerms(incoming.app_id, stored.method, incoming.out_trade_no, incoming.total_fen, incoming.subject,
-                      stored.product_code, stored.notify_url, stored.return_url, stored.time_expire)
+                      stored.product_code, stored.notify_url, stored.return_url, stored.time_expire,
+                      incoming.hb_fq_num, incoming.hb_fq_seller_percent)

@@ -70,6 +70,28 @@ def _consume_basics(fields: Mapping[str, str]) -> int:
     return int(fields["txnAmt"])
 
 
+_INSTAL = re.compile(r"^\{numberOfInstallments=([0-9]{2})\}$")
+
+
+def _instalments(fields: Mapping[str, str]) -> int:
+    """0 for a plain consume (txnSubType 01); the number of instalments of an instalment consume (03), whose
+    instalTransInfo must be ``{numberOfInstallments=NN}``."""
+    sub_type, info = fields.get("txnSubType"), fields.get("instalTransInfo", "")
+    if sub_type == "01":
+        if info:
+            raise AcpError("10", "报文格式错误: instalTransInfo is for txnSubType 03 (分期付款) only")
+        return 0
+    if sub_type != "03":
+        raise AcpError("10", "报文格式错误: txnSubType must be 01 or 03")
+    found = _INSTAL.match(info)
+    if found is None:
+        raise AcpError("10", "报文格式错误: instalTransInfo must be {numberOfInstallments=NN}")
+    count = int(found.group(1))
+    if not 2 <= count <= 36:
+        raise AcpError("10", f"报文格式错误: numberOfInstallments {count} is not offered")
+    return count
+
+
 def _customer_info(keys: UnionPayKeys, text: str) -> dict[str, str]:
     """``base64("{k=v&...&encryptedInfo=<rsa>}")`` -> all items, the encrypted ones opened."""
     try:
@@ -125,19 +147,23 @@ class GatewayApi:
     # -- front (browser) and app --------------------------------------------------------------------------------
 
     def submit_front(self, fields: Mapping[str, str]) -> Order:
-        """A payer's browser posted the consume form: open the order (a re-post of the same form re-opens it)."""
-        _expect(fields, txnType="01", txnSubType="01", bizType="000201", channelType="07")
+        """A payer's browser posted the consume form: open the order (a re-post of the same form re-opens it).
+        ``txnSubType`` 03 is a card instalment consume and must carry ``instalTransInfo``."""
+        _expect(fields, txnType="01", bizType="000201", channelType="07")
+        instalments = _instalments(fields)
         amount = _consume_basics(fields)
         try:
             existing = self._state.order(fields["merId"], fields["orderId"])
         except AcpError:
             existing = None
         if existing is not None:
-            if (existing.kind, existing.txn_time, existing.amount_fen, existing.status) == (
-                    "gateway", fields["txnTime"], amount, "SUBMITTED"):
+            if (existing.kind, existing.txn_time, existing.amount_fen, existing.status, existing.instalments) == (
+                    "gateway", fields["txnTime"], amount, "SUBMITTED", instalments):
                 return existing
             raise AcpError("12", "重复交易: this orderId was already used")
-        return self._state.add_order(self._new_order(fields, "gateway", amount))
+        order = self._new_order(fields, "gateway", amount)
+        order.instalments = instalments
+        return self._state.add_order(order)
 
     def app_trans(self, fields: Mapping[str, str], request: Request) -> dict[str, str]:
         _expect(fields, txnType="01", txnSubType="01", bizType="000201", channelType="08")
@@ -202,7 +228,8 @@ class GatewayApi:
         return {"respCode": "00", "respMsg": "成功[0000000]"}
 
     def _card_consume(self, fields: Mapping[str, str], request: Request) -> dict[str, str]:
-        _expect(fields, txnSubType="01", bizType="000301")
+        _expect(fields, bizType="000301")
+        instalments = _instalments(fields)  # txnSubType 01, or 03 with instalTransInfo
         amount = _consume_basics(fields)
         order = self._state.order(fields["merId"], fields["orderId"], fields["txnTime"])
         if order.kind != "card":
@@ -220,7 +247,7 @@ class GatewayApi:
             raise AcpError("63", "CVN2 输入不正确")
         if card.expired and info.get("expired", "") not in ("", card.expired):
             raise AcpError("62", "有效期输入不正确")
-        self._state.update_order(order.merchant_id, order.order_id, back_url=fields["backUrl"])
+        self._state.update_order(order.merchant_id, order.order_id, back_url=fields["backUrl"], instalments=instalments)
         if card.behaviour == "decline":
             failed = self._state.pay(order.merchant_id, order.order_id, False, "61", allowed=("SMS_SENT",))
             return {"respCode": "61", "respMsg": "余额不足", "queryId": failed.query_id}
@@ -304,7 +331,8 @@ class GatewayApi:
             return {"respCode": "00", "respMsg": "成功[0000000]", "txnType": "77", "txnSubType": "02", "bizType": "000301",
                     "origRespCode": "00", "origRespMsg": "短信已发送", "txnAmt": str(order.amount_fen),
                     "currencyCode": "156"}
-        answer = {"respCode": "00", "respMsg": "成功[0000000]", "txnType": "01", "txnSubType": "01",
+        answer = {"respCode": "00", "respMsg": "成功[0000000]", "txnType": "01",
+                  "txnSubType": "03" if order.instalments else "01",
                   "bizType": order.biz_type, "queryId": order.query_id, "txnAmt": str(order.amount_fen),
                   "currencyCode": "156", "origRespCode": order.orig_resp_code,
                   "origRespMsg": {"00": "成功", "05": "交易已受理，请稍后查询"}.get(order.orig_resp_code, "交易失败")}
@@ -312,6 +340,8 @@ class GatewayApi:
             answer.update(_trace(order.trace_no, order.paid_at, order.amount_fen))
         if order.card_masked:
             answer["accNo"] = order.card_masked
+        if order.instalments:
+            answer["instalTransInfo"] = f"{{numberOfInstallments={order.instalments:02d}}}"
         return answer
 
     # -- files ------------------------------------------------------------------------------------------------------

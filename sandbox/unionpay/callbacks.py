@@ -39,6 +39,8 @@ def payment_fields(order: Order) -> dict[str, str]:
     }
     if order.card_masked:
         fields.update({"accNo": order.card_masked, "payCardType": "02" if order.card_kind == "credit" else "01"})
+    if order.instalments:  # an instalment consume is told back as one
+        fields.update({"txnSubType": "03", "instalTransInfo": f"{{numberOfInstallments={order.instalments:02d}}}"})
     return fields
 
 

@@ -39,7 +39,7 @@ def order_json(order: Order) -> dict[str, Any]:
         "txn_time": order.txn_time, "kind": order.kind, "status": order.status, "orig_resp_code": order.orig_resp_code,
         "amount_fen": order.amount_fen, "biz_type": order.biz_type, "query_id": order.query_id, "tn": order.tn,
         "back_url": order.back_url, "front_url": order.front_url, "card": order.card_masked, "card_kind": order.card_kind,
-        "phone": order.phone_masked, "refunded_fen": order.refunded_fen,
+        "phone": order.phone_masked, "refunded_fen": order.refunded_fen, "instalments": order.instalments,
         "pay_timeout": order.pay_timeout.isoformat() if order.pay_timeout else None,
         "paid_at": order.paid_at.isoformat() if order.paid_at else None,
     }

@@ -86,6 +86,7 @@ class Order:
     sms_code: str = ""
     sms_failures: int = 0
     challenge_token: str = ""
+    instalments: int = 0  # numberOfInstallments of an instalment consume (txnSubType 03)
     refunded_fen: int = 0  # accepted refunds, processing included, so concurrent refunds cannot overrun
     forgotten: bool = False
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -149,6 +150,10 @@ def test_a_clean_day_matches_every_payment_and_refund_and_the_ledger_agrees(reco
                                             "statement_net_settlement": None, "ledger_clearing": 8051, "matched": 8100}
     fee_account = channel_fee_account(recon.account_id, "CNY")
     assert ledger_repo.balance(fee_account) == 49
+    # Each payment's fee was booked with its capture, from the account's schedule; the day's statement added only
+    # what the schedule does not predict (the 5 the refund gave back).
+    accrued = ledger_repo.journal("channel_fee", first["attempt_id"])
+    assert accrued is not None and [e["amount"] for e in accrued["entries"]] == [53, -53]
     statement = result.run["statement"]
     stored = client("s3").get_object(Bucket="payhub-local-recon", Key=statement["key"])["Body"].read()
     assert len(stored) == statement["size_bytes"] and stored.startswith("交易时间".encode())
@@ -420,6 +425,30 @@ def test_an_item_that_waits_three_days_becomes_a_difference(recon: Recon) -> Non
     assert recon.items()["att_lonelynearmidnight:channel_only"]["status"] == "needs_review"
     assert recon.items(day)["att_lonelynearmidnight:channel_only"]["status"] == "resolved"
     assert repo.get_run(recon.account_id, day)["unresolved"] == 0 and result.unresolved == 1
+
+
+def test_an_operator_closes_a_reviewed_difference_once_and_the_run_follows(recon: Recon) -> None:
+    recon.fault("amount", out_trade_no=recon.payment(700)["attempt_id"], delta=1)
+    result = recon.run()
+    assert result.unresolved == 2  # the amount, and the ledger gap it makes
+    run_id = result.run_id
+    item_id = next(key for key, item in repo.items(run_id).items() if item["kind"] == "amount")
+    key = create_operator_key("recon reviewer").api_key
+    url = f"{recon.stack.api_url}/v1/recon/runs/{run_id}/items/{quote(item_id, safe='')}/close"  # ids hold '#'
+    headers = {"Authorization": f"Bearer {key}"}
+    assert requests.post(url, json={}, headers=headers, timeout=10).json()["error"]["param"] == "note"
+    closed = requests.post(url, json={"note": "channel confirmed 7.00 by email; their file is wrong"}, headers=headers,
+                           timeout=10)
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "resolved" and closed.json()["close_note"].startswith("channel confirmed")
+    assert repo.get_run(recon.account_id, today())["unresolved"] == 1
+    again = requests.post(url, json={"note": "twice"}, headers=headers, timeout=10)
+    assert again.status_code == 409
+    records, _ = operator_audit.list_records(action="recon.close_item", target=f"{run_id}/{item_id}")
+    assert [r["after"]["note"] for r in records] == ["channel confirmed 7.00 by email; their file is wrong"]
+    missing = requests.post(url.replace(quote(item_id, safe=""), quote("payment#att_none#amount", safe="")),
+                            json={"note": "x"}, headers=headers, timeout=10)
+    assert missing.status_code == 404
 
 
 def test_a_rerun_of_a_day_refreshes_the_days_after_it(recon: Recon) -> None:

@@ -18,7 +18,8 @@ from chalicelib.service import audit, settlement
 from tests.e2e.money_kit import Shop, noon, yesterday
 
 OPERATOR = audit.Actor("cli", "ops-test", "ops-test")
-TERMS = {"delay_days": 0, "minimum_minor": 0, "fee_bps": 60, "reserve_id": "rsv-icbc-1"}
+TERMS = {"delay_days": 0, "minimum_minor": 0, "fee_bps": 60, "reserve_id": "rsv-icbc-1",
+         "payee_account_no": "6225880112340001", "payee_name": "Tea House Ltd"}
 
 
 @pytest.fixture
@@ -165,6 +166,10 @@ def test_a_day_that_has_not_ended_is_refused_and_bad_terms_name_their_field(shop
     with pytest.raises(NotFound):
         settlement.settle_day(f"mer_{secrets.token_hex(8)}", "CNY", yesterday())
     assert settlement.terms_of(shop.merchant_id) == settlement.SettlementTerms(**TERMS)
+    settlement.set_terms(OPERATOR, shop.merchant_id, {k: v for k, v in TERMS.items() if not k.startswith("payee")})
+    shop.paid(1_000, on=yesterday())
+    nowhere = settlement.settle_day(shop.merchant_id, "CNY", yesterday())
+    assert (nowhere["outcome"], nowhere["status"]) == ("no_payee_account", "none") and shop.payable == 1_000
 
 
 def test_the_operator_cli_sets_terms_holds_settles_and_releases(shop: Shop, capsys: Any) -> None:

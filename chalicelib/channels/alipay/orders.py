@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 
 from chalicelib.channels.alipay.client import CHARSET
 from chalicelib.channels.alipay.states import beijing_time, money_to_yuan
-from chalicelib.channels.base import ClientAction, CreateRequest
+from chalicelib.channels.base import ClientAction, CreateRequest, InstalmentTerms
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.value_class import value_class
 
 SUBJECT_CHARS_MAX = 256
+HUABEI_TERMS = frozenset({3, 6, 12})
 
 
 @value_class
@@ -55,7 +56,18 @@ def biz_content(request: CreateRequest) -> dict[str, Any]:
     }
     if request.method == "alipay.wap" and request.return_url:
         biz["quit_url"] = request.return_url  # where the payer lands on leaving the cashier unpaid
+    if request.instalments is not None:
+        biz["extend_params"] = huabei_params(request.instalments)
     return biz
+
+
+def huabei_params(terms: InstalmentTerms) -> dict[str, str]:
+    """Huabei instalments (花呗分期) inside ``extend_params``: ``hb_fq_num`` 3, 6 or 12 and
+    ``hb_fq_seller_percent`` 100 (the seller bears the fee) or 0 (the payer does), both as strings, as Alipay
+    documents them; nothing else is accepted (docs/instalments.md#alipay)."""
+    if terms.count not in HUABEI_TERMS:
+        raise InvalidRequest(f"Huabei takes 3, 6 or 12 instalments, not {terms.count}", param="instalments.count")
+    return {"hb_fq_num": str(terms.count), "hb_fq_seller_percent": "100" if terms.seller_pays_fee else "0"}
 
 
 def qr_action(qr_code: str) -> ClientAction:

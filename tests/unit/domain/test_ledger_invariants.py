@@ -1,4 +1,5 @@
-"""The reserve's invariants over random sequences of payments, refunds, channel fees, channel settlements, holds,
+"""The reserve's invariants over random sequences of payments (some by instalments with the seller paying the
+fee), refunds, channel fees, channel settlements, holds,
 merchant settlements and their payouts or returns, built from the ledger's own journal constructors.
 
 After every step:
@@ -35,6 +36,7 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from chalicelib.domain import fx, ledger
+from chalicelib.domain.instalments import fee_of, seller_fee_returned
 from chalicelib.domain.ledger import Journal, settlement_hold_account
 from chalicelib.domain.money import Money
 from chalicelib.domain.settlement import SettlementTerms, decide
@@ -58,6 +60,8 @@ class Reserve(RuleBasedStateMachine):
         self.balances: dict[str, int] = defaultdict(int)
         self.posted: set[str] = set()
         self.captured: dict[tuple[str, str], int] = defaultdict(int)  # (merchant, channel) -> refundable
+        # seller-paid instalment payments still refundable: attempt -> (merchant, channel, principal, fee, refunded)
+        self.instalments: dict[str, tuple[str, str, int, int, int]] = {}
         self.net_by_merchant: dict[str, int] = defaultdict(int)  # captures - refunds
         self.fees_charged: dict[str, int] = defaultdict(int)  # hub's fees per merchant, not returned
         self.received: dict[str, int] = defaultdict(int)  # paid out to each merchant
@@ -96,6 +100,35 @@ class Reserve(RuleBasedStateMachine):
         self.post(ledger.payment_captured(self.next_id("att"), channel, merchant, Money(amount, CCY)))
         self.captured[(merchant, channel)] += amount
         self.net_by_merchant[merchant] += amount
+
+    @rule(merchant=st.sampled_from(MERCHANTS), channel=st.sampled_from(CHANNELS), amount=amounts,
+          rate=st.integers(0, 5_000))
+    def instalment_payment(self, merchant: str, channel: str, amount: int, rate: int) -> None:
+        """A seller-paid instalment payment: the capture, then the fee the channel keeps, in one transaction."""
+        attempt = self.next_id("att")
+        self.post(ledger.payment_captured(attempt, channel, merchant, Money(amount, CCY)))
+        fee = fee_of(amount, rate)
+        if fee:
+            self.post(ledger.instalment_fee_charged(attempt, channel, merchant, Money(fee, CCY)))
+        self.instalments[attempt] = (merchant, channel, amount, fee, 0)
+        self.net_by_merchant[merchant] += amount - fee
+
+    @rule(data=st.data())
+    @precondition(lambda self: bool(self.instalments))
+    def instalment_refund(self, data: st.DataObject) -> None:
+        attempt = data.draw(st.sampled_from(sorted(self.instalments)))
+        merchant, channel, principal, fee, refunded = self.instalments[attempt]
+        amount = data.draw(st.integers(1, principal - refunded))
+        refund_id = self.next_id("ref")
+        self.post(ledger.refund_paid(refund_id, channel, merchant, Money(amount, CCY)))
+        back = seller_fee_returned(fee, principal, refunded, amount)
+        if back:
+            self.post(ledger.instalment_fee_returned(refund_id, channel, merchant, Money(back, CCY)))
+        if refunded + amount == principal:
+            del self.instalments[attempt]
+        else:
+            self.instalments[attempt] = (merchant, channel, principal, fee, refunded + amount)
+        self.net_by_merchant[merchant] -= amount - back
 
     @rule(data=st.data())
     @precondition(lambda self: any(self.captured.values()))

@@ -99,7 +99,7 @@ def test_the_local_stack_fires_each_channel_once_a_day_after_its_time(monkeypatc
     from infra.local import workers
 
     fired: list[str] = []
-    # Each channel's reconciliation fan-out, and the monthly statements' job at 15:00 Beijing.
+    # Each channel's reconciliation fan-out, the monthly statements' job at 15:00 Beijing, the settlement at 16:00.
     monkeypatch.setattr(workers, "_resolve",
                         lambda path: lambda event, context: fired.append(event.get("channel") or event["job"]))
     daily = workers.DailySchedules(datetime(2024, 5, 20, 1, 0, tzinfo=UTC))  # 09:00 Beijing: nothing due yet
@@ -108,8 +108,10 @@ def test_the_local_stack_fires_each_channel_once_a_day_after_its_time(monkeypatc
     assert sorted(fired) == ["alipay", "unionpay", "wechatpay"]
     daily.fire_due(datetime(2024, 5, 20, 2, 45, tzinfo=UTC))
     assert sorted(fired) == ["alipay", "unionpay", "wechatpay"]  # once a day
-    daily.fire_due(datetime(2024, 5, 20, 8, 0, tzinfo=UTC))  # 16:00 Beijing
+    daily.fire_due(datetime(2024, 5, 20, 7, 59, tzinfo=UTC))  # 15:59 Beijing
     assert sorted(fired) == ["alipay", "ecny", "paypal", "statements", "stripe", "unionpay", "wechatpay"]
+    daily.fire_due(datetime(2024, 5, 20, 8, 0, tzinfo=UTC))  # 16:00 Beijing
+    assert sorted(fired) == ["alipay", "ecny", "paypal", "settlement", "statements", "stripe", "unionpay", "wechatpay"]
     daily.fire_due(datetime(2024, 5, 21, 2, 31, tzinfo=UTC))
     assert sorted(fired).count("wechatpay") == 2
     late_start = workers.DailySchedules(datetime(2024, 5, 20, 8, 0, tzinfo=UTC))  # started after every time

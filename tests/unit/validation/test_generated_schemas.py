@@ -45,6 +45,7 @@ RULE = {"rule_id": "gray-sh", "methods": ["wechat.native"], "currencies": ["CNY"
 VALID: dict[str, dict[str, Any]] = {
     "PayerInput": {"user_id": "u1", "openid": "o1", "ip": "10.0.0.1", "city": "Shanghai"},
     "CardInput": CARD,
+    "InstalmentsInput": {"count": 6, "fee_payer": "seller"},
     "CreatePaymentInput": PAYMENT,
     "CreateRefundInput": {"amount": 100, "merchant_refund_no": "r@1", "reason": "size"},
     "ConfirmPaymentInput": {"sms_code": "123456"},
@@ -85,6 +86,8 @@ CASES: dict[str, list[dict[str, Any]]] = {
         {**PAYMENT, "method": "wechat.jsapi"}, {**PAYMENT, "method": "wechat.jsapi", "payer": {"openid": ""}},
         {**PAYMENT, "method": "wechat.h5", "payer": {"ip": "1.2.3.4"}},
         {**PAYMENT, "method": "unionpay.card"}, {**PAYMENT, "card": CARD},
+        {**PAYMENT, "instalments": {"count": 3}}, {**PAYMENT, "instalments": {"count": 5, "fee_payer": "both"}},
+        {**PAYMENT, "instalments": {"count": 3.0, "fee_payer": "seller"}}, {**PAYMENT, "instalments": {"count": "3"}},
         {**PAYMENT, "method": "unionpay.card", "card": CARD},
         {**PAYMENT, "method": "unionpay.card", "card": {**CARD, "number": "6212345678901266", "exp_year": 2020}},
         {**PAYMENT, "method": "unionpay.card", "card": {**CARD, "exp_month": 13, "exp_year": 2020}},
