@@ -68,9 +68,9 @@ def _stored(key: str) -> statement_store.StoredStatement:
 def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"account_id", "day", "execution", "export_keys", "shards"[, "part_lines", "statement_key"]}`` -> the state the maps
     run on (``export_keys``: the data files a DynamoDB export's ``manifest-files.json`` lists)."""
+    from chalicelib.config.fee_schedule import fee_rate_bps
     from chalicelib.domain.clock import iso, require_day_over, utcnow
     from chalicelib.recon import repo, shards
-    from chalicelib.recon.day_records import fee_rate_bps
     from chalicelib.recon.fetch import fetch
 
     configure_logging()

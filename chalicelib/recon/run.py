@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.channels.base import ChannelAdapter, StatementSummary
 from chalicelib.channels.registry import adapter
 from chalicelib.config.accounts import ChannelAccount
+from chalicelib.config.fee_schedule import fee_rate_bps
 from chalicelib.domain.clock import beijing_today, iso, require_day_over, utcnow
 from chalicelib.domain.errors import ChannelError, NotFound
 from chalicelib.domain.value_class import value_class
 from chalicelib.observability import alert
 from chalicelib.recon import fees, ledger_check, metrics, repo, report, statement_store
-from chalicelib.recon.day_records import fee_rate_bps, hub_record_tuples
+from chalicelib.recon.day_records import hub_record_tuples
 from chalicelib.recon.fetch import StatementNotReady, fetch
 from chalicelib.recon.items import SETTLEMENT_MISMATCH, ItemBook, follow_up_pool
 from chalicelib.recon.matching import NEAR_MIDNIGHT, CompactRecord, CompactRow, compact_row, match_day_compact

@@ -14,10 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.channels.base import StatementKind, StatementRow
+from chalicelib.config.fee_schedule import expected_fee
 from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.money import Money
 from chalicelib.recon import hub_records
-from chalicelib.recon.day_records import expected_fee, record_from_item, record_tuple_from_item
+from chalicelib.recon.day_records import record_from_item, record_tuple_from_item
 from chalicelib.recon.hub_records import ExportMalformed, expected_fee_minor, read_export, read_export_compact
 from chalicelib.recon.matching import DayMatcher, compact_row
 from chalicelib.recon.model import DiscrepancyKind

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from chalicelib.channels.base import StatementKind, StatementRow
 from chalicelib.channels.registry import ADAPTERS
+from chalicelib.config.fee_schedule import expected_fee
 from chalicelib.domain.money import Money
 from chalicelib.recon import hub_records
 from chalicelib.recon.codec import pooled_from_dict, pooled_to_dict
-from chalicelib.recon.day_records import expected_fee, record_from_item
+from chalicelib.recon.day_records import record_from_item
 from chalicelib.recon.model import HubRecord, Pooled
 from chalicelib.recon.schedule import due_today, fetch_after, previous_beijing_day, utc_cron
 from chalicelib.storage.recon_index import beijing_day, index_fields
