@@ -71,6 +71,11 @@ def status_sync_sweep_fn(event, context):
     return sweeps.status_sync_sweep(event, context)
 
 
+@app.lambda_function(name="transfers_sweep")
+def transfers_sweep_fn(event, context):
+    return sweeps.transfers_sweep(event, context)
+
+
 @app.lambda_function(name="recon_worker")
 def recon_worker_fn(event, context):
     return recon_worker.handler(event, context)

@@ -16,11 +16,11 @@ from chalicelib.service.inputs import (
     StartStepUpInput,
     VerifyStepUpInput,
 )
-from functions import openapi_bills, openapi_invoices, openapi_payouts, openapi_recon
+from functions import openapi_bills, openapi_invoices, openapi_payouts, openapi_recon, openapi_transfers
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 ACTION_TYPES = ("jsapi_params", "qr_code", "redirect_url", "app_params", "form_post", "three_ds", "sms_verification",
-                "step_up")
+                "step_up", "bank_transfer")
 _ERROR_TEXT = {
     400: "invalid request: the error's param names the field", 401: "authentication failed",
     402: "refused by risk control (risk_denied), or the payer must pass a step-up first (step_up_required)",
@@ -126,6 +126,7 @@ def openapi_document() -> dict[str, Any]:
     schemas.update(openapi_bills.SCHEMAS)
     schemas.update(openapi_invoices.schemas())
     schemas.update(openapi_payouts.SCHEMAS)
+    schemas.update(openapi_transfers.SCHEMAS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payment hub merchant API", "version": "1"},
@@ -178,5 +179,6 @@ def openapi_document() -> dict[str, Any]:
             **openapi_bills.paths(_op),
             **openapi_invoices.paths(_op),
             **openapi_payouts.paths(_op),
+            **openapi_transfers.paths(_op),
         },
     }

@@ -1,7 +1,7 @@
 """Operator API: merchants' API keys (create, rotate with overlap, revoke), suspension, webhook-secret
 rotation, risk rules and the risk decisions on a payment, the checker's decision on a payout batch awaiting
-approval, and the audit trail of every operator action. Operator
-keys only (``payhub operator-key create``).
+approval, the decisions on payer businesses' bank credits that wait for a person (docs/transfers-in.md), and
+the audit trail of every operator action. Operator keys only (``payhub operator-key create``).
 
 Answers that carry a new key or secret show it once; nothing here logs one.
 """
@@ -128,7 +128,58 @@ def reject_payout_batch(request: Request, batch_id: str) -> Response:
     return decide_payout_batch(request, batch_id, False)
 
 
+def list_receipts(request: Request) -> Response:
+    def run(op: Operator) -> tuple[int, dict[str, Any]]:
+        from chalicelib.service import transfers_in
+
+        return 200, {"object": "list", "data": transfers_in.needing_a_person()}
+
+    return operator_call(request, run)
+
+
+def decide_receipt(request: Request, receipt_id: str, decision: str) -> Response:
+    """An operator's decision on a bank credit waiting for a person (audited in the decision's transaction)."""
+
+    def run(op: Operator) -> tuple[int, dict[str, Any]]:
+        from chalicelib.service import transfers_in
+
+        body = read_object(request.raw_body)
+        allowed = {"reason", "payment_id"} if decision == "assign" else {"reason"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise InvalidRequest(f"unknown field {unknown[0]}", param=unknown[0])
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidRequest("reason is required", param="reason")
+        if decision == "assign":
+            payment_id = body.get("payment_id")
+            if not isinstance(payment_id, str) or not payment_id:
+                raise InvalidRequest("payment_id is required", param="payment_id")
+            return 200, transfers_in.assign(op.actor(), receipt_id, payment_id, reason)
+        act = {"approve": transfers_in.approve, "keep": transfers_in.keep, "return": transfers_in.return_to_payer}
+        return 200, act[decision](op.actor(), receipt_id, reason)
+
+    return operator_call(request, run)
+
+
+def approve_receipt(request: Request, receipt_id: str) -> Response:
+    return decide_receipt(request, receipt_id, "approve")
+
+
+def assign_receipt(request: Request, receipt_id: str) -> Response:
+    return decide_receipt(request, receipt_id, "assign")
+
+
+def return_receipt(request: Request, receipt_id: str) -> Response:
+    return decide_receipt(request, receipt_id, "return")
+
+
+def keep_receipt(request: Request, receipt_id: str) -> Response:
+    return decide_receipt(request, receipt_id, "keep")
+
+
 _KEYS = "/v1/operator/merchants/{merchant_id}/api-keys"
+_RECEIPT = "/v1/operator/transfers/receipts/{receipt_id}"
 ROUTES: list[Route] = [
     (_KEYS, "GET", list_api_keys, JSON),
     (_KEYS, "POST", create_api_key, JSON),
@@ -143,5 +194,10 @@ ROUTES: list[Route] = [
     ("/v1/operator/payments/{payment_id}/risk", "GET", get_payment_risk, JSON),
     ("/v1/operator/payout_batches/{batch_id}/approve", "POST", approve_payout_batch, JSON),
     ("/v1/operator/payout_batches/{batch_id}/reject", "POST", reject_payout_batch, JSON),
+    ("/v1/operator/transfers/receipts", "GET", list_receipts, JSON),
+    (_RECEIPT + "/approve", "POST", approve_receipt, JSON),
+    (_RECEIPT + "/assign", "POST", assign_receipt, JSON),
+    (_RECEIPT + "/return", "POST", return_receipt, JSON),
+    (_RECEIPT + "/keep", "POST", keep_receipt, JSON),
 ]
 app = standalone_app("payhub-operator", __name__, ROUTES)

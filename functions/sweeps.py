@@ -37,4 +37,11 @@ def status_sync_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
     return {"enqueued": status_sync.sweep(SWEEP_BUDGET_S)}
 
 
+def transfers_sweep(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """Payer businesses' transfers: each reserve's statement of today, every credit matched once (docs/transfers-in.md)."""
+    from chalicelib.service import transfers_in
+
+    return transfers_in.sweep()
+
+
 imported()

@@ -111,6 +111,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             sends_to=("webhooks",),
             channel_secrets=True,
             risk_secrets=True,
+            bank_secrets=True,  # a bank.transfer payment opens its sub-account at the reserve's bank
             # Seal a card (new data key), open it for confirm (unwrap), fingerprint it and key the hash of
             # requests that carry it (HMAC). Nothing else: no Encrypt, no ReEncrypt, no key management.
             kms={"CardVaultKey": ("kms:GenerateDataKey", "kms:Decrypt"), "CardFingerprintKey": ("kms:GenerateMac",),
@@ -240,14 +241,22 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
             ("GET", "/v1/operator/payments/{payment_id}/risk"),
             ("POST", "/v1/operator/payout_batches/{batch_id}/approve"),
             ("POST", "/v1/operator/payout_batches/{batch_id}/reject"),
+            ("GET", "/v1/operator/transfers/receipts"),
+            ("POST", "/v1/operator/transfers/receipts/{receipt_id}/approve"),
+            ("POST", "/v1/operator/transfers/receipts/{receipt_id}/assign"),
+            ("POST", "/v1/operator/transfers/receipts/{receipt_id}/return"),
+            ("POST", "/v1/operator/transfers/receipts/{receipt_id}/keep"),
         ),
         # Operators only: API keys, merchant status, risk rules and the audit trail live in the config table; a webhook
         # secret rotation reads the current secret and puts the new version. No channels.
         # Risk: rule versions are config; a payment's decisions are read from the state table, never written.
         # A checker's decision on a payout batch: the batch (state table), its funds reserved in the ledger under the
         # merchant's draw guard, and its first messages to the payouts queue.
+        # A decision on a bank credit: its receipt and order (state table), journals, the capture through the state
+        # machine; a return to the payer is a transfer through the bank (bank-direct keys).
         access=Access(tables={"ConfigTable": WRITE, "StateTable": WRITE, "LedgerTable": APPEND},
-                      sends_to=("payouts",), merchant_webhook_secrets=True, rotates_merchant_webhook_secrets=True),
+                      sends_to=("payouts",), merchant_webhook_secrets=True, rotates_merchant_webhook_secrets=True,
+                      bank_secrets=True),
         sizing=_sizes(Sizing(512, 15, 2), Sizing(512, 15, 5)),
     ),
 )
@@ -285,6 +294,7 @@ WORKERS: tuple[Worker, ...] = (
             tables={**_STATE_RW, "LedgerTable": APPEND},
             sends_to=("refunds",),  # resubmits a refund whose submit message was lost
             channel_secrets=True,
+            bank_secrets=True,  # a bank-transfer refund's status is its transfer's, asked at the reserve's bank
         ),
     ),
     Worker(
@@ -294,6 +304,7 @@ WORKERS: tuple[Worker, ...] = (
         access=Access(
             tables={**_STATE_RW, "LedgerTable": APPEND},
             channel_secrets=True,
+            bank_secrets=True,  # a bank-transfer refund is a transfer out of the reserve through its bank
         ),
     ),
     Worker(
@@ -424,6 +435,16 @@ WORKERS += (
         # Calls the invoice provider with each merchant's credentials, keeps the PDFs, tells merchants.
         access=Access(tables=_STATE_RW, sends_to=("invoices",), invoicing_secrets=True,
                       buckets={"InvoiceBucket": WRITE}),
+    ),
+    Worker(
+        name="transfers_sweep",
+        handler="functions.sweeps.transfers_sweep",
+        # Reads each reserve's statement through the bank (bank-direct keys; the bank accounts are found by a
+        # filtered Scan of the small config table), records each credit once with its journal, moves paid payments
+        # through the state machine (its outbox events), follows up the returns to payers.
+        access=Access(tables={**_STATE_RW, "LedgerTable": APPEND, "ConfigTable": READ}, scans=("ConfigTable",),
+                      bank_secrets=True),
+        timeout_s=120,
     ),
     Worker(
         name="payout_worker",

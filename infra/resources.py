@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chalicelib.channels.registry import ADAPTERS
+from chalicelib.channels.registry import ADAPTERS, NO_CHANNEL_STATEMENT
 from chalicelib.config.names import QUEUES, StageNames
 from chalicelib.recon.schedule import utc_cron
 
@@ -155,6 +155,8 @@ def resources(stage: str) -> Resources:
     schedules = (
         Schedule("OutboxSweepSchedule", "outbox_sweep", 1),
         Schedule("StatusSyncSweepSchedule", "status_sync_sweep", 1),
+        # Payer businesses' transfers into the reserve: today's statement read every few minutes.
+        Schedule("TransfersSweepSchedule", "transfers_sweep", 5),
     )
     keys = (
         KmsKey("Key", names.kms_alias, f"payhub {stage}: tables, queues, channel secrets"),
@@ -171,7 +173,7 @@ def resources(stage: str) -> Resources:
     recon_schedules = tuple(
         DailySchedule(f"Recon{''.join(part.title() for part in channel.split('_'))}Schedule", "recon_fanout",
                       utc_cron(channel), {"channel": channel})
-        for channel in ADAPTERS
+        for channel in ADAPTERS if channel not in NO_CHANNEL_STATEMENT
     )
     # Every day at 15:00 Beijing (after the last reconciliation of the day, PayPal's at 14:00): the previous
     # month's statements that are not published yet (functions/statements.py)

@@ -30,6 +30,7 @@ from payhub_cli import recon as recon_cli
 from payhub_cli import risk as risk_cli
 from payhub_cli import routing as routing_cli
 from payhub_cli import settlement as settlement_cli
+from payhub_cli import transfers as transfers_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     settlement_cli.register(groups)
     instalments_cli.register(groups)
     payouts_cli.register(groups)
+    transfers_cli.register(groups)
     fx_cli.register(groups)
     return parser
 

@@ -33,6 +33,7 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "ecny": ("chalicelib.channels.ecny", "ECNYAdapter"),
     "stripe": ("chalicelib.channels.stripe", "StripeAdapter"),
     "paypal": ("chalicelib.channels.paypal", "PayPalAdapter"),
+    "banktransfer": ("chalicelib.channels.banktransfer", "BankTransferAdapter"),
 }
 
 # method prefix (before the dot) -> channel
@@ -43,6 +44,7 @@ METHOD_PREFIXES: dict[str, str] = {
     "ecny": "ecny",
     "stripe": "stripe",
     "paypal": "paypal",
+    "bank": "banktransfer",
 }
 
 # Every payment method a built-in adapter offers, spelled out so request validation (and the OpenAPI enum) need
@@ -52,7 +54,12 @@ METHODS: tuple[str, ...] = (
     "alipay.page", "alipay.wap", "alipay.qr", "alipay.app",
     "unionpay.gateway", "unionpay.quickpass", "unionpay.card",
     "ecny.wallet", "stripe.card", "stripe.checkout", "paypal.wallet",
+    "bank.transfer",
 )
+
+# Channels with no statement of their own: a bank transfer's evidence is the reserve's bank statement (read by the
+# transfers sweep and reconciled daily with the reserve), so no channel reconciliation is scheduled for them.
+NO_CHANNEL_STATEMENT: frozenset[str] = frozenset({"banktransfer"})
 
 
 @cache

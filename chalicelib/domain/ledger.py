@@ -19,6 +19,10 @@ Sign convention: positive = debit, negative = credit. Accounts (docs/settlement.
   (docs/fx.md). Refunds at the locked rate reverse it; a fully refunded payment leaves both sides at zero.
 - ``fx_difference:<CCY>`` (gain or loss, debit = loss): what the channel's conversion paid into the reserve
   differs from the settlement amounts the payments locked.
+- ``bank_receipts:<reserve_id>:<CCY>`` (liability): payer businesses' transfers credited to the reserve and not
+  yet applied to a paid order: part payments still waiting for the rest, excesses, unknown credits, credits
+  waiting for an operator's approval (docs/transfers-in.md). Applied to an order, a receipt moves to the bank
+  transfer channel's clearing, which the capture then owes the merchant; returned, it leaves the reserve.
 
 A payment success debits clearing and credits the merchant; a refund reverses that. The channel's fee moves
 from clearing to the fee expense; its settlement moves what is left from clearing to the reserve. Settling a
@@ -26,7 +30,7 @@ merchant moves its payable to settling less the hub's fee; the bank's confirmati
 reserve, a returned transfer moves it back to the payable. Corrections are new journals, never edits.
 
 So at every moment, since every journal balances,
-    reserve + clearing = payables + holds + settling + payouts + (fee income - channel fees):
+    reserve + clearing = payables + holds + settling + payouts + receipts + (fee income - channel fees):
 the reserve and what the channels still hold are exactly what is owed to merchants, what is in flight to them or
 their payees, and the hub's margin (tests/unit/domain/test_ledger_invariants.py holds that over random sequences).
 """
@@ -306,3 +310,54 @@ def fx_channel_settled(reference: str, channel_account_id: str, reserve_id: str,
         entries.append(Entry(fx_difference_account(locked.currency), locked.minor - received.minor, locked.currency))
     return Journal(journal_id=journal_id("fx_channel_settled", reference), purpose="fx_channel_settled",
                    reference=reference, entries=tuple(entries))
+
+
+def bank_receipts_account(reserve_id: str, currency: str) -> str:
+    return f"bank_receipts:{reserve_id}:{currency}"
+
+
+def bank_credit_received(receipt_id: str, reserve_id: str, amount: Money, *, applies: tuple[str, Money] | None = None
+                         ) -> Journal:
+    """A payer's transfer credited to the reserve (or one of its sub-accounts): ours to hold, not yet anyone's.
+    ``applies`` (channel account, order amount): the credit completes its order, and the same journal moves the
+    order's amount on to the channel's clearing (one journal: an account is written once per transaction)."""
+    if applies is None:
+        return _pair("bank_credit_received", receipt_id, reserve_account(reserve_id, amount.currency),
+                     bank_receipts_account(reserve_id, amount.currency), amount)
+    channel_account_id, applied = applies
+    if applied.currency != amount.currency or applied.minor <= 0:
+        raise ValueError(f"{receipt_id}: applies {applied} against a credit of {amount}")
+    entries = [Entry(reserve_account(reserve_id, amount.currency), amount.minor, amount.currency)]
+    if applied.minor != amount.minor:  # earlier part payments leave the receipts, or an excess stays in them
+        entries.append(Entry(bank_receipts_account(reserve_id, amount.currency), applied.minor - amount.minor,
+                             amount.currency))
+    entries.append(Entry(clearing_account(channel_account_id, amount.currency), -applied.minor, amount.currency))
+    return Journal(journal_id=journal_id("bank_credit_received", receipt_id), purpose="bank_credit_received",
+                   reference=receipt_id, entries=tuple(entries))
+
+
+def bank_receipts_applied(attempt_id: str, reserve_id: str, channel_account_id: str, amount: Money) -> Journal:
+    """An order paid by transfer: its amount leaves the receipts for the bank transfer channel's clearing, where the
+    capture (``payment_captured``, same attempt) takes it for the merchant. One per order, whatever the credits."""
+    return _pair("bank_receipts_applied", attempt_id, bank_receipts_account(reserve_id, amount.currency),
+                 clearing_account(channel_account_id, amount.currency), amount)
+
+
+def bank_receipt_returned(reference: str, reserve_id: str, amount: Money) -> Journal:
+    """An unapplied receipt (an excess, an unknown credit) transferred back to the payer: the bank confirmed it."""
+    return _pair("bank_receipt_returned", reference, bank_receipts_account(reserve_id, amount.currency),
+                 reserve_account(reserve_id, amount.currency), amount)
+
+
+def bank_receipt_kept(reference: str, reserve_id: str, merchant_id: str, amount: Money) -> Journal:
+    """An excess an operator decided the merchant keeps (the payer agreed to leave it): the merchant is owed it."""
+    return _pair("bank_receipt_kept", reference, bank_receipts_account(reserve_id, amount.currency),
+                 merchant_payable_account(merchant_id, amount.currency), amount)
+
+
+def bank_refund_paid(refund_id: str, merchant_id: str, reserve_id: str, amount: Money) -> Journal:
+    """A refund of a bank-transfer payment, confirmed by the bank: the transfer back to the payer left the reserve
+    itself (no channel holds it). The refund's journal (purpose and id of ``refund_paid``: one refund, one journal)."""
+    return Journal(journal_id=journal_id("refund_paid", refund_id), purpose="refund_paid", reference=refund_id,
+                   entries=(Entry(merchant_payable_account(merchant_id, amount.currency), amount.minor, amount.currency),
+                            Entry(reserve_account(reserve_id, amount.currency), -amount.minor, amount.currency)))

@@ -27,6 +27,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.instalments import CHANNEL_FEE_PAYERS, seller_fee_returned
+from chalicelib.domain.ledger import Journal
 from chalicelib.domain.models import Merchant, Refund
 from chalicelib.domain.money import Money
 from chalicelib.domain.states import REFUND_TRANSITIONS, PaymentState, RefundState, refund_can
@@ -189,6 +190,14 @@ def apply_refund_status(refund_id: str, status: RefundStatus, *, source: str, de
     raise RuntimeError(f"refund {refund_id} kept racing")
 
 
+def _refund_journal(refund: Refund) -> Journal:
+    if refund.channel == "banktransfer":  # the transfer back leaves the reserve itself (docs/transfers-in.md)
+        from chalicelib.service import transfers_in
+
+        return transfers_in.refund_journal(refund)
+    return fx_payments.refund_paid(refund)
+
+
 def _instalment_fee_returned(refund: Refund) -> tuple[int, int] | None:
     """For a refund of a payment whose seller paid the instalment fee (Alipay only): the fee returned with it and
     the amount refunded before it, read now (docs/instalments.md#refunds). None for every other refund."""
@@ -234,7 +243,7 @@ def _commit(refund: Refund, target: RefundState, status: RefundStatus, *, source
                               **fx_payments.refund_settled(refund, succeeded=True)},
                   condition=guard, condition_values=guard_values)
         journals: list[tuple[ledger.Journal, str | None]] = [
-            (fx_payments.refund_paid(refund), recon_index.beijing_day(parse_iso(refund.created_at)))]
+            (_refund_journal(refund), recon_index.beijing_day(parse_iso(refund.created_at)))]
         if fee_back is not None and fee_back[0]:  # undated, as the fee it gives back (docs/instalments.md#ledger)
             journals.append((ledger.instalment_fee_returned(refund.refund_id, refund.account_id, refund.merchant_id,
                                                             Money(fee_back[0], refund.currency)), None))

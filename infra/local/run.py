@@ -77,6 +77,11 @@ def main() -> int:
     bank_account = bank_provision.provision(bank_box.start(port=bank_provision.PORT))
     log.info("CMB bank sandbox on %s; reserve account %s (%s)", bank_box.api_url, bank_account.reserve_id,
              bank_account.account_no)
+    from infra.local.provision import banktransfer as transfer_provision
+
+    transfers = transfer_provision.provision(reserve_id=bank_account.reserve_id)
+    log.info("bank transfers (bank.transfer) into %s: channel account %s", bank_account.reserve_id,
+             transfers.account_id)
 
     from infra.local.provision import risk as risk_provision
     from sandbox.riskproviders.server import RiskProvidersSandbox

@@ -35,6 +35,10 @@ CONSUMERS = {
 # table logical id -> handler of its stream consumer (the outbox relay), as infra wires them
 STREAM_CONSUMERS = {"StateTable": "functions.outbox_relay.handler"}
 SCHEDULES = ("functions.sweeps.outbox_sweep", "functions.sweeps.status_sync_sweep")
+# Sweeps on a slower clock (infra.resources schedules of several minutes), run by the `make run` loop only: tests
+# call them when they mean to (a drain would otherwise read every test bank's statement each round).
+SLOW_SCHEDULES = ("functions.sweeps.transfers_sweep",)
+SLOW_EVERY_S = 60.0
 RETRY_VISIBILITY_S = 2  # locally, a failed message comes back after 2 s instead of the deployed timeout
 
 
@@ -204,7 +208,7 @@ class WorkerLoop(threading.Thread):
     def run(self) -> None:
         import time
 
-        next_schedule = 0.0
+        next_schedule = next_slow = 0.0
         daily = DailySchedules(utcnow())
         while not self._stop_event.is_set():
             try:
@@ -213,6 +217,10 @@ class WorkerLoop(threading.Thread):
                     for fired in daily.fire_due(utcnow()):
                         log.info("daily schedule %s fired", fired)
                     next_schedule = time.monotonic() + self._schedule_every_s
+                if time.monotonic() >= next_slow:
+                    for path in SLOW_SCHEDULES:
+                        _resolve(path)({"source": "local.schedule"}, None)
+                    next_slow = time.monotonic() + SLOW_EVERY_S
                 if poll_streams() + sum(poll_once(key, wait_s=0) for key in CONSUMERS) == 0:
                     self._stop_event.wait(0.5)
             except Exception:  # noqa: BLE001 - the loop must survive a bad tick; the error is logged in full

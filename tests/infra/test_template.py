@@ -72,6 +72,11 @@ ROUTE_TO_GROUP = {
     ("GET", "/v1/operator/payments/{payment_id}/risk"): "operator",
     ("POST", "/v1/operator/payout_batches/{batch_id}/approve"): "operator",
     ("POST", "/v1/operator/payout_batches/{batch_id}/reject"): "operator",
+    ("GET", "/v1/operator/transfers/receipts"): "operator",
+    ("POST", "/v1/operator/transfers/receipts/{receipt_id}/approve"): "operator",
+    ("POST", "/v1/operator/transfers/receipts/{receipt_id}/assign"): "operator",
+    ("POST", "/v1/operator/transfers/receipts/{receipt_id}/return"): "operator",
+    ("POST", "/v1/operator/transfers/receipts/{receipt_id}/keep"): "operator",
     ("POST", "/v1/payout_batches"): "payouts",
     ("POST", "/v1/payout_batches/validate"): "payouts",
     ("GET", "/v1/payout_batches/{batch_id}"): "payouts",
@@ -108,6 +113,7 @@ RECON_SHARD_HANDLERS = {"functions.recon_shards.plan", "functions.recon_shards.p
 SWEEP_HANDLERS = {
     "outbox_sweep": "functions.sweeps.outbox_sweep",
     "status_sync_sweep": "functions.sweeps.status_sync_sweep",
+    "transfers_sweep": "functions.sweeps.transfers_sweep",
 }
 GUARDED_SERVICES = ("dynamodb:", "sqs:", "secretsmanager:", "kms:")
 
@@ -688,3 +694,13 @@ def test_a_plugin_layer_that_is_not_a_versioned_layer_arn_fails_the_synth():
     for bad in ("arn:aws:lambda:ap-east-1:123456789012:layer:mybank-channel", "mybank", f"{PLUGIN_LAYER},{PLUGIN_LAYER}"):
         with pytest.raises(ValueError, match="plugin_layers"):
             plugin_layers(bad)
+
+
+def test_only_what_talks_to_the_reserves_bank_reads_the_bank_keys():
+    from infra.functions import ROUTE_GROUPS, WORKERS
+
+    granted = {unit.name for unit in (*ROUTE_GROUPS, *WORKERS) if unit.access.bank_secrets}
+    # payouts and settlements; bank transfers in: orders opened (payments), credits read (the sweep), returns
+    # decided (operator), refunds sent and followed (refund and status-sync workers)
+    assert granted == {"payout_worker", "transfers_sweep", "payments", "operator", "refund_worker",
+                       "status_sync_worker"}

@@ -46,7 +46,7 @@ def test_a_method_without_a_confirmation_step_is_refused_by_its_adapter_too(chan
 def test_the_methods_with_a_confirmation_step() -> None:
     declared = {channel: sorted(_adapter(channel).confirm_methods) for channel in ADAPTERS}
     assert declared == {"wechatpay": [], "alipay": [], "ecny": [], "unionpay": ["unionpay.card"],
-                        "stripe": ["stripe.card"], "paypal": ["paypal.wallet"]}
+                        "stripe": ["stripe.card"], "paypal": ["paypal.wallet"], "banktransfer": []}
 
 
 def test_an_adapter_that_declares_nothing_is_asked_for_every_method(monkeypatch: pytest.MonkeyPatch) -> None:

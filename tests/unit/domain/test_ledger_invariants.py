@@ -17,12 +17,19 @@ their refunds at that rate run alongside: every currency balances on its own at 
 exactly each FX payment's locked settlement amount less what its refunds took back, the position of each pair
 mirrors the channel's clearing in the presentment currency, and a channel settling at its own rate leaves the
 difference (and only it) in ``fx_difference``.
+
+Payer businesses' bank transfers run alongside too: credits arrive in the reserve for orders (in parts, exactly,
+too much) or for nobody; an order's arrival and its capture are two transactions, with any step between; excesses
+and unknown credits are returned to the payer or kept for the merchant; orders closed with parts paid give them
+back to a person; refunds leave the reserve. The receipts account is at every step exactly what the open orders
+have received plus what waits unapplied, and the channel's clearing only the captures not yet booked.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import settings
@@ -33,6 +40,7 @@ from chalicelib.domain.instalments import fee_of, seller_fee_returned
 from chalicelib.domain.ledger import Journal, settlement_hold_account
 from chalicelib.domain.money import Money
 from chalicelib.domain.settlement import SettlementTerms, decide
+from chalicelib.domain.transfers import classify
 
 MERCHANTS = ("m1", "m2")
 CHANNELS = ("wx", "ali")
@@ -41,6 +49,7 @@ CCY = "CNY"
 amounts = st.integers(min_value=1, max_value=5_000_000)
 FX_CHANNEL = "stripe"
 FX_PRESENTMENT = ("USD", "JPY")
+BT_CHANNEL = "banktransfer-acct"
 fx_rates = {"USD": st.sampled_from(["7.1234", "7.0011", "6.9", "7.25"]),
             "JPY": st.sampled_from(["0.048", "0.0471", "0.05123"])}
 
@@ -61,6 +70,11 @@ class Reserve(RuleBasedStateMachine):
         self.open_payouts: dict[str, tuple[str, int]] = {}  # item reference -> (merchant, amount)
         self.fx_payments: dict[str, tuple[str, fx.Locked]] = {}  # attempt -> (merchant, locked + refunded)
         self.fx_differences = 0  # locked - received over the channel's conversions (CNY)
+        self.bt_orders: dict[str, list[Any]] = {}  # attempt -> [merchant, amount, received, open]
+        self.bt_unapplied: dict[str, int] = {}  # receipt -> what of it waits in bank_receipts, unapplied
+        self.bt_excess_of: dict[str, str] = {}  # receipt -> merchant, for excesses (the merchant may keep them)
+        self.bt_uncaptured: dict[str, tuple[str, int]] = {}  # attempt -> (merchant, amount): applied, capture to come
+        self.bt_refundable: dict[str, tuple[str, int]] = {}  # attempt -> (merchant, refundable)
         self.sequence = 0
 
     def post(self, journal: Journal) -> None:
@@ -242,6 +256,82 @@ class Reserve(RuleBasedStateMachine):
         else:
             self.post(ledger.payout_released(reference, merchant, Money(amount, CCY)))
 
+    # --- bank transfers in ------------------------------------------------------------------------------------
+
+    @rule(merchant=st.sampled_from(MERCHANTS), amount=amounts)
+    def bt_order(self, merchant: str, amount: int) -> None:
+        self.bt_orders[self.next_id("att")] = [merchant, amount, 0, True]
+
+    @rule(data=st.data(), amount=amounts, unknown=st.booleans())
+    def bt_credit(self, data: st.DataObject, amount: int, unknown: bool) -> None:
+        receipt = self.next_id("rcp")
+        open_orders = sorted(a for a, o in self.bt_orders.items() if o[3])
+        if unknown or not open_orders:
+            self.post(ledger.bank_credit_received(receipt, RESERVE, Money(amount, CCY)))
+            self.bt_unapplied[receipt] = amount
+            return
+        attempt = data.draw(st.sampled_from(open_orders))
+        order = self.bt_orders[attempt]
+        merchant, due, before = order[0], order[1], order[2]
+        match = classify(due, before, amount)
+        pays = match.pays_the_order and before < due
+        self.post(ledger.bank_credit_received(receipt, RESERVE, Money(amount, CCY),
+                                              applies=(BT_CHANNEL, Money(due, CCY)) if pays else None))
+        order[2] = match.received_minor
+        if match.excess_minor:
+            self.bt_unapplied[receipt] = match.excess_minor
+            self.bt_excess_of[receipt] = merchant
+        if pays:
+            self.bt_uncaptured[attempt] = (merchant, due)
+
+    @rule(data=st.data())
+    @precondition(lambda self: bool(self.bt_uncaptured))
+    def bt_capture(self, data: st.DataObject) -> None:
+        """The state machine's capture, in its own transaction after the order's arrival journal."""
+        attempt = data.draw(st.sampled_from(sorted(self.bt_uncaptured)))
+        merchant, amount = self.bt_uncaptured.pop(attempt)
+        self.post(ledger.payment_captured(attempt, BT_CHANNEL, merchant, Money(amount, CCY)))
+        self.bt_refundable[attempt] = (merchant, amount)
+        self.net_by_merchant[merchant] += amount
+
+    @rule(data=st.data())
+    @precondition(lambda self: any(o[3] and o[2] < o[1] for o in self.bt_orders.values()))
+    def bt_close(self, data: st.DataObject) -> None:
+        """An order closed unpaid: what it received in parts waits for a person, unapplied."""
+        attempt = data.draw(st.sampled_from(sorted(a for a, o in self.bt_orders.items() if o[3] and o[2] < o[1])))
+        order = self.bt_orders[attempt]
+        order[3] = False
+        if order[2]:
+            self.bt_unapplied[f"closed:{attempt}"] = order[2]
+
+    @rule(data=st.data(), keep=st.booleans())
+    @precondition(lambda self: bool(self.bt_unapplied))
+    def bt_unapplied_decided(self, data: st.DataObject, keep: bool) -> None:
+        receipt = data.draw(st.sampled_from(sorted(self.bt_unapplied)))
+        amount = self.bt_unapplied.pop(receipt)
+        merchant = self.bt_excess_of.pop(receipt, None)
+        if keep and merchant is not None:
+            self.post(ledger.bank_receipt_kept(receipt, RESERVE, merchant, Money(amount, CCY)))
+            self.net_by_merchant[merchant] += amount
+        else:
+            self.post(ledger.bank_receipt_returned(self.next_id("ret"), RESERVE, Money(amount, CCY)))
+
+    @rule(data=st.data())
+    @precondition(lambda self: any(left for _, left in self.bt_refundable.values()))
+    def bt_refund(self, data: st.DataObject) -> None:
+        attempt = data.draw(st.sampled_from(sorted(a for a, (_, left) in self.bt_refundable.items() if left)))
+        merchant, left = self.bt_refundable[attempt]
+        amount = data.draw(st.integers(1, left))
+        self.post(ledger.bank_refund_paid(self.next_id("ref"), merchant, RESERVE, Money(amount, CCY)))
+        self.bt_refundable[attempt] = (merchant, left - amount)
+        self.net_by_merchant[merchant] -= amount
+
+    @invariant()
+    def receipts_are_what_waits(self) -> None:
+        waiting = sum(o[2] for o in self.bt_orders.values() if o[3] and o[2] < o[1]) + sum(self.bt_unapplied.values())
+        assert -self.balances[ledger.bank_receipts_account(RESERVE, CCY)] == waiting
+        assert -self.balances[ledger.clearing_account(BT_CHANNEL, CCY)] == sum(a for _, a in self.bt_uncaptured.values())
+
     def currency_sum(self, prefix: str, currency: str) -> int:
         return sum(amount for account, amount in self.balances.items()
                    if account.startswith(prefix) and account.endswith(f":{currency}"))
@@ -258,7 +348,8 @@ class Reserve(RuleBasedStateMachine):
             assets = self.currency_sum("reserve:", currency) + self.currency_sum("channel_clearing:", currency)
             owed = -(self.currency_sum("merchant_payable:", currency) + self.currency_sum("settlement_hold:", currency)
                      + self.currency_sum("merchant_settling:", currency)
-                     + self.currency_sum("merchant_payout:", currency))
+                     + self.currency_sum("merchant_payout:", currency)
+                     + self.currency_sum("bank_receipts:", currency))
             margin = (-self.currency_sum("fee_income:", currency) - self.currency_sum("channel_fee:", currency)
                       - self.currency_sum("fx_difference:", currency))
             position = -self.currency_sum("fx_position:", currency)
