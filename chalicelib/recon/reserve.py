@@ -29,13 +29,15 @@ from chalicelib.domain import ledger
 from chalicelib.domain.clock import iso, require_day_over, utcnow
 from chalicelib.observability import alert
 from chalicelib.recon.repo import table
+from chalicelib.service import transfers_in
 from chalicelib.storage import config_repo, ledger_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
 log = logging.getLogger(__name__)
-PAID_PURPOSES = ("payout_paid", "settlement_paid")
+# Journals that took money out of the reserve by a transfer of ours: their reference is (or names) the transfer's.
+PAID_PURPOSES = ("payout_paid", "settlement_paid", "refund_paid", "bank_receipt_returned")
 CreditHandler = Callable[[str, BankEntry], str]
 
 
@@ -63,7 +65,9 @@ def _our_reference(entry: dict[str, Any]) -> str:
         from chalicelib.service.settlement import transfer_reference
 
         return transfer_reference(str(entry["reference"]))
-    return str(entry["reference"])
+    if entry["purpose"] == "refund_paid":  # a bank-transfer payment refunded to the payer's account
+        return transfers_in.refund_reference(str(entry["reference"]))
+    return str(entry["reference"])  # payout items and returned credits: the journal's reference is the transfer's
 
 
 def _book_channel_settlement(reserve_id: str, account_id: str, entry: BankEntry) -> bool:
@@ -79,17 +83,6 @@ def _book_channel_settlement(reserve_id: str, account_id: str, entry: BankEntry)
     return True
 
 
-def _credit_handler() -> CreditHandler | None:
-    import importlib
-
-    try:
-        transfers_in = importlib.import_module("chalicelib.service.transfers_in")
-    except ImportError:
-        return None
-    handler: CreditHandler = transfers_in.apply_credit
-    return handler
-
-
 def reconcile(reserve_id: str, day: date, *, statement: BankStatement | None = None,
               apply_credit: CreditHandler | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Reconcile the reserve's day (which must have ended). ``statement``: the bank's, when the caller has it
@@ -100,7 +93,7 @@ def reconcile(reserve_id: str, day: date, *, statement: BankStatement | None = N
 
         adapter, account = bank_for(reserve_id)
         statement = adapter.statement(account, day)
-    handler = apply_credit or _credit_handler()
+    handler: CreditHandler = apply_credit or transfers_in.apply_credit
     channels = channel_settlement_accounts(reserve_id)
     currency = statement.opening_balance.currency
     reserve = ledger.reserve_account(reserve_id, currency)
@@ -131,11 +124,9 @@ def reconcile(reserve_id: str, day: date, *, statement: BankStatement | None = N
         elif line.counterparty_account_no in channels:
             counts["channel_settlements"] += 1
             _book_channel_settlement(reserve_id, channels[line.counterparty_account_no], line)
-        elif handler is not None:
-            counts["transfers_in"] += 1
-            handler(reserve_id, line)
         else:
-            items.append(_item("unapplied_credit", line, "no service takes payer businesses' transfers here"))
+            counts["transfers_in"] += 1
+            handler(reserve_id, line)  # applied once: a credit the intraday sweep applied comes back "duplicate"
     for reference, amount in sorted(paid.items()):
         if reference not in seen:
             items.append({"kind": "missing_debit", "reference": reference, "amount_minor": amount,

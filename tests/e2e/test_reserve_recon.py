@@ -89,3 +89,20 @@ def test_a_day_of_the_reserve_reconciles_and_each_disagreement_is_an_item(reserv
     mismatch = next(item for item in odd["items"] if item["kind"] == "reserve_mismatch")
     assert mismatch["amount_minor"] == 5_000  # applied by no one: the ledger's reserve lacks exactly it
     assert reserve.get_run(reserve_id, today)["unresolved"] == 2
+
+
+def test_a_payer_businesss_credit_is_handed_to_transfers_in_once_and_the_day_agrees(reserve_day: Any) -> None:
+    from chalicelib.service import transfers_in
+
+    box, reserve_id, _ = reserve_day
+    today = beijing_today()
+    credit = requests.post(f"{box.base_url}/_sandbox/credits", timeout=10, json={
+        "to": bank_for(reserve_id)[1].account_no, "payer_account_no": "1100220033004411",
+        "payer_name": "闽江茶业有限公司", "amount": "88.00", "postscript": "no code"})
+    credit.raise_for_status()
+    first = reserve.reconcile(reserve_id, today, now=morning_after(today))
+    assert first["items"] == [] and first["totals"]["transfers_in"] == 1, first["items"]
+    receipt = transfers_in.get_receipt(transfers_in.receipt_id(reserve_id, credit.json()["refnbr"]))
+    assert receipt["state"] != "applied" and receipt["unapplied"] == 8_800  # unknown: waits for a person
+    again = reserve.reconcile(reserve_id, today, now=morning_after(today))  # the credit is not booked twice
+    assert again["items"] == [] and again["totals"]["ledger_movement"] == first["totals"]["ledger_movement"]
