@@ -77,12 +77,12 @@ def main() -> int:
     server = create_api_server("127.0.0.1", api_port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     operator = audit.Actor("cli", "bench", "bench")
-    settlement.set_terms(operator, demo.merchant_id, {"delay_days": 0, "minimum_minor": 0, "fee_bps": 0,
+    settlement.set_terms(operator, demo.merchant.merchant_id, {"delay_days": 0, "minimum_minor": 0, "fee_bps": 0,
                                                       "reserve_id": "rsv-bench"})
-    payouts.set_policy(operator, demo.merchant_id, {"single_threshold_minor": 10**12, "batch_threshold_minor": 10**12,
+    payouts.set_policy(operator, demo.merchant.merchant_id, {"single_threshold_minor": 10**12, "batch_threshold_minor": 10**12,
                                                     "daily_limit_minor": 10**13})
     # The merchant is owed money captured a week ago (posted as a capture journal, as the state machine would).
-    funded = ledger.payment_captured(f"att_bench{uuid.uuid4().hex[:12]}", "wechat-demo", demo.merchant_id,
+    funded = ledger.payment_captured(f"att_bench{uuid.uuid4().hex[:12]}", "wechat-demo", demo.merchant.merchant_id,
                                      Money(10**10, "CNY"))
     tx = Transaction()
     ledger_repo.add_journal(tx, funded, now="2026-01-01T00:00:00.000Z",

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SCRIPTS = ("cold_start.py", "dynamodb_calls.py", "callback_verify.py", "sm2.py", "recon_matching.py", "local_http.py",
            "moto_transactions.py", "checkout_page.py", "risk_rules.py", "documents.py",
-           "recon_shards.py")
+           "recon_shards.py", "payout_batch.py")
 RECON_ROWS, RECON_ROWS_QUICK = 1_000_000, 100_000  # recon_matching.py: ~2.5 min at 1M rows, ~20 s with --quick
 
 
