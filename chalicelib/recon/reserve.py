@@ -6,7 +6,8 @@ adapter and every line is accounted for:
   debit carrying our reference     a payout item or a settlement the ledger shows paid that day, same amount
   credit carrying our reference    a transfer of ours that came back (退票): listed for a person
   credit from a channel's account  the channel settling into the reserve: booked (``channel_settled``, once per
-                                   bank line), moving the channel's clearing into the reserve
+                                   bank line), moving the channel's clearing into the reserve; a channel holding
+                                   other currencies converted them: listed, to be booked from its payout report
   any other credit                 a payer business's transfer: handed to ``transfers_in.apply_credit``
                                    (idempotent: the intraday sweep may have applied it already)
 
@@ -51,10 +52,10 @@ def get_run(reserve_id: str, day: date) -> dict[str, Any] | None:
     return from_item(item) if item else None
 
 
-def channel_settlement_accounts(reserve_id: str) -> dict[str, str]:
-    """The channels' paying bank accounts that settle into ``reserve_id`` -> their channel account: a channel
-    account's settings name them (``settlement_account_no``, ``reserve_id``)."""
-    return {str(config.settings["settlement_account_no"]): config.account_id
+def channel_settlement_accounts(reserve_id: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The channels' paying bank accounts that settle into ``reserve_id`` -> (their channel account, its
+    currencies): a channel account's settings name them (``settlement_account_no``, ``reserve_id``)."""
+    return {str(config.settings["settlement_account_no"]): (config.account_id, tuple(config.currencies))
             for config in config_repo.list_channel_accounts()
             if config.settings.get("reserve_id") == reserve_id and config.settings.get("settlement_account_no")}
 
@@ -123,7 +124,12 @@ def reconcile(reserve_id: str, day: date, *, statement: BankStatement | None = N
                                                           "under this reference"))
         elif line.counterparty_account_no in channels:
             counts["channel_settlements"] += 1
-            _book_channel_settlement(reserve_id, channels[line.counterparty_account_no], line)
+            account_id, currencies = channels[line.counterparty_account_no]
+            if currencies == (line.amount.currency,):
+                _book_channel_settlement(reserve_id, account_id, line)
+            else:  # the channel converted what it held in other currencies: how much of each, only it can say
+                items.append(_item("channel_conversion", line, f"{account_id} holds {', '.join(currencies)}: book the "
+                                   "conversion from the channel's payout report (payhub fx book-conversion)"))
         else:
             counts["transfers_in"] += 1
             handler(reserve_id, line)  # applied once: a credit the intraday sweep applied comes back "duplicate"

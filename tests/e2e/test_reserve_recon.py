@@ -106,3 +106,23 @@ def test_a_payer_businesss_credit_is_handed_to_transfers_in_once_and_the_day_agr
     assert receipt["state"] != "applied" and receipt["unapplied"] == 8_800  # unknown: waits for a person
     again = reserve.reconcile(reserve_id, today, now=morning_after(today))  # the credit is not booked twice
     assert again["items"] == [] and again["totals"]["ledger_movement"] == first["totals"]["ledger_movement"]
+
+
+def test_a_channel_that_converted_other_currencies_is_left_to_its_payout_report(stack: Any, reserve_day: Any) -> None:
+    box, reserve_id, _ = reserve_day
+    today = beijing_today()
+    found = config_repo.channel_account(stack.account_id)
+    assert found is not None
+    usd = found.config.model_copy(update={"account_id": f"usd-{secrets.token_hex(3)}", "currencies": ("USD",),
+                                          "enabled": False, "settings": {
+                                              **found.config.settings, "reserve_id": reserve_id,
+                                              "settlement_account_no": "9550880000000099"}})
+    config_repo.put_channel_account(usd, None)
+    requests.post(f"{box.base_url}/_sandbox/credits", timeout=10, json={
+        "to": bank_for(reserve_id)[1].account_no, "payer_account_no": "9550880000000099",
+        "payer_name": "Stripe Payments Singapore", "amount": "712.34", "postscript": "payout"}).raise_for_status()
+    run = reserve.reconcile(reserve_id, today, now=morning_after(today))
+    [item] = [i for i in run["items"] if i["kind"] == "channel_conversion"]
+    assert item["amount_minor"] == 71_234 and "book-conversion" in item["detail"]
+    # nothing was booked against a clearing account the channel does not hold: the reserve's day differs by it
+    assert [i["kind"] for i in run["items"]] == ["channel_conversion", "reserve_mismatch"]
