@@ -58,6 +58,7 @@ ALERTS: dict[str, str] = {
     "settlement_returned": "the bank refused or sent back a merchant's settlement; it is owed again",
     "settlement_no_payee": "a merchant's settlement waits: its terms name no bank account to pay",
     "payout_no_bank": "payouts or settlements wait: their reserve has no bank account configured",
+    "payout_outcome_unknown": "the bank's answer about a transfer out could not be trusted: asked again, never undone",
 }
 SECURITY_EVENTS: dict[str, str] = {
     "callback_rejected": "a callback failed verification (signature, timestamp, decryption, envelope)",

@@ -135,3 +135,12 @@ def reserve_ids() -> list[str]:
     ):
         found += [str(item["pk"]["S"]).removeprefix("BANK_ACCOUNT#") for item in page.get("Items", [])]
     return sorted(found)
+
+
+def channel_paying_accounts(reserve_id: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The channels' own bank accounts that settle into ``reserve_id`` -> (their channel account, its currencies):
+    a channel account's settings name them (``settlement_account_no``, ``reserve_id``). A credit from one of them
+    is the channel settling, never a payer's transfer."""
+    return {str(config.settings["settlement_account_no"]): (config.account_id, tuple(config.currencies))
+            for config in config_repo.list_channel_accounts()
+            if config.settings.get("reserve_id") == reserve_id and config.settings.get("settlement_account_no")}

@@ -25,13 +25,14 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from chalicelib.banks.accounts import channel_paying_accounts
 from chalicelib.banks.base import BankEntry, BankStatement
 from chalicelib.domain import ledger
 from chalicelib.domain.clock import iso, require_day_over, utcnow
 from chalicelib.observability import alert
 from chalicelib.recon.repo import table
 from chalicelib.service import transfers_in
-from chalicelib.storage import config_repo, ledger_repo
+from chalicelib.storage import ledger_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
 from chalicelib.storage.transaction import Transaction, TransactionConflict
@@ -50,14 +51,6 @@ def get_run(reserve_id: str, day: date) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(TableName=table(), Key=to_item(_run_key(reserve_id, day)),
                                        ConsistentRead=True).get("Item")
     return from_item(item) if item else None
-
-
-def channel_settlement_accounts(reserve_id: str) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """The channels' paying bank accounts that settle into ``reserve_id`` -> (their channel account, its
-    currencies): a channel account's settings name them (``settlement_account_no``, ``reserve_id``)."""
-    return {str(config.settings["settlement_account_no"]): (config.account_id, tuple(config.currencies))
-            for config in config_repo.list_channel_accounts()
-            if config.settings.get("reserve_id") == reserve_id and config.settings.get("settlement_account_no")}
 
 
 def _our_reference(entry: dict[str, Any]) -> str:
@@ -95,7 +88,7 @@ def reconcile(reserve_id: str, day: date, *, statement: BankStatement | None = N
         adapter, account = bank_for(reserve_id)
         statement = adapter.statement(account, day)
     handler: CreditHandler = apply_credit or transfers_in.apply_credit
-    channels = channel_settlement_accounts(reserve_id)
+    channels = channel_paying_accounts(reserve_id)
     currency = statement.opening_balance.currency
     reserve = ledger.reserve_account(reserve_id, currency)
     items: list[dict[str, Any]] = []

@@ -47,6 +47,7 @@ from chalicelib.domain.payouts import (
     transfer_reference,
     validate,
 )
+from chalicelib.observability import alert
 from chalicelib.service import audit, settlement
 from chalicelib.storage import ledger_repo, outbox, payout_repo, state_repo
 from chalicelib.storage.aws import client
@@ -353,10 +354,20 @@ def process(batch_id: str, first_line: int, last_line: int, bank: tuple[BankAdap
             else:
                 status = adapter.transfer_status(account, str(item["reference"]))
         except ChannelError as exc:
-            if exc.retryable:
-                after[state] += 1  # asked again with the message's next delivery
+            if exc.refused and state == ItemState.PENDING:  # the bank refused the instruction: nothing left
+                status = TransferStatus(str(item["reference"]), TransferState.FAILED, failure_reason=exc.message)
+            else:
+                # Retryable, or an outcome nobody knows (an answer that failed its checks, a status the bank
+                # would not give): never "failed", which would release the money while the bank may pay it.
+                # The item is asked about again, under the same reference, with the message's next delivery.
+                if not exc.retryable:
+                    log.error("payout %s: the bank's answer leaves its outcome unknown: %s", item["reference"],
+                              exc.message, extra=alert("payout_outcome_unknown", reference=str(item["reference"])))
+                if state == ItemState.PENDING:
+                    _move_item(batch_id, int(item["line"]), state, {"state": str(ItemState.PROCESSING),
+                                                                    "updated_at": iso(utcnow())})
+                after[str(ItemState.PROCESSING)] += 1
                 continue
-            status = TransferStatus(str(item["reference"]), TransferState.FAILED, failure_reason=exc.message)
         after[_apply(batch, item, status)] += 1
     _complete_if_done(batch_id)
     return dict(after)

@@ -351,7 +351,10 @@ def send(settlement: str, bank: tuple[BankAdapter, BankAccountRef]) -> str:
             payee_name=str(terms["payee_name"]), payee_bank_name=terms.get("payee_bank_name"),
             payee_bank_code=terms.get("payee_bank_code"), purpose=f"结算 {record['day']}"))
     except ChannelError as exc:
-        if exc.retryable:
+        if not exc.refused:  # retryable, or the outcome is unknown: never undone while the bank may pay it
+            if not exc.retryable:
+                log.error("settlement %s: the bank's answer leaves its outcome unknown: %s", settlement, exc.message,
+                          extra=alert("payout_outcome_unknown", reference=transfer_reference(settlement)))
             return "instructed"
         status = TransferStatus(transfer_reference(settlement), TransferState.FAILED, failure_reason=exc.message)
     if status.state is TransferState.PROCESSING:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from chalicelib.banks.accounts import channel_paying_accounts
 from chalicelib.banks.base import BankAccountRef, BankAdapter, BankEntry, Transfer, TransferState, TransferStatus
 from chalicelib.channels.base import PaymentOutcome, PaymentStatus
 from chalicelib.domain import ledger
@@ -245,10 +246,13 @@ def _threshold(merchant_id: str) -> int:
 def apply_credit(reserve_id: str, entry: BankEntry) -> str:
     """Book one credit of the reserve's statement and match it: ``exact`` / ``partial`` / ``over`` (counted for its
     order; exact and over pay it), ``unknown`` / ``late`` (no open order: a person decides), ``awaiting_approval``
-    (a large credit: an operator approves before it moves the payment), or ``duplicate`` (read before: nothing
-    changes). Safe to call any number of times for one credit, from any number of processes at once."""
+    (a large credit: an operator approves before it moves the payment), ``duplicate`` (read before: nothing
+    changes), or ``channel_settlement`` (from a channel's own account: not a payer's; nothing booked here).
+    Safe to call any number of times for one credit, from any number of processes at once."""
     if entry.direction != "credit" or entry.amount.minor <= 0:
         raise ValueError(f"entry {entry.bank_reference} is not a credit")
+    if entry.counterparty_account_no in channel_paying_accounts(reserve_id):
+        return "channel_settlement"  # a channel settling into the reserve: the reserve's reconciliation books it
     rid = receipt_id(reserve_id, entry.bank_reference)
     if _get(_receipt_key(rid)) is not None:
         return "duplicate"

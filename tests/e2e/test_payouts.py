@@ -17,7 +17,7 @@ import requests
 from chalicelib.banks.base import BankAccountRef, Transfer, TransferState, TransferStatus
 from chalicelib.domain import ledger
 from chalicelib.domain.clock import beijing_today
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.errors import ChannelError, Conflict
 from chalicelib.service import audit, payouts, settlement
 from chalicelib.storage import payout_repo
 from tests.e2e.money_kit import Shop, yesterday
@@ -35,8 +35,14 @@ class TwinBank:
         self.transfers: dict[str, TransferStatus] = {}
         self.sent: list[Transfer] = []
         self.refuse: set[str] = set()  # payee account numbers whose transfers fail
+        self.garbled = 0  # the next answers fail their checks: the bank's outcome is unknown
 
     def submit_transfer(self, account: BankAccountRef, transfer: Transfer) -> TransferStatus:
+        if self.garbled:
+            self.garbled -= 1
+            self.transfers.setdefault(transfer.reference, TransferStatus(
+                transfer.reference, TransferState.SUCCEEDED, "B" + transfer.reference[-8:], None, beijing_today()))
+            raise ChannelError("the answer's signature does not verify")  # neither refused nor retryable
         if transfer.reference in self.transfers:
             return self.transfers[transfer.reference]
         self.sent.append(transfer)
@@ -50,6 +56,9 @@ class TwinBank:
         return status
 
     def transfer_status(self, account: BankAccountRef, reference: str) -> TransferStatus:
+        if self.garbled:
+            self.garbled -= 1
+            raise ChannelError("the answer's signature does not verify")
         return self.transfers[reference]
 
 
@@ -233,3 +242,15 @@ def test_the_operator_cli_submits_a_file_and_a_second_operator_approves_it(funde
     assert payhub(["payouts", "result", batch["id"]]) == 0
     lines = capsys.readouterr().out.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("line,item_ref,amount") and [line.split(",")[5] for line in lines[1:]] == ["succeeded"] * 2
+
+
+def test_an_answer_that_cannot_be_trusted_never_releases_money_the_bank_may_have_paid(funded: Shop) -> None:
+    bank = TwinBank()
+    bank.garbled = 2  # the bank paid, but its answer to the transfer and to the first query fail their checks
+    batch = payouts.create_batch(funded.merchant_id, {"merchant_batch_no": "G1", "items": items(1, amount=4_000)},
+                                 maker=MAKER)
+    assert send(bank, batch) == {"processing": 1}
+    assert send(bank, batch) == {"processing": 1}
+    assert funded.payable == 96_000 and payout_balance(funded) == 4_000  # still reserved, not released
+    assert send(bank, batch) == {"succeeded": 1} and len(bank.sent) == 0  # asked again: paid, once
+    assert payout_balance(funded) == 0 and funded.payable == 96_000

@@ -67,6 +67,10 @@ def test_a_day_of_the_reserve_reconciles_and_each_disagreement_is_an_item(reserv
 
     with pytest.raises(DayNotOver):
         reserve.reconcile(reserve_id, today, apply_credit=take)
+    from chalicelib.service import transfers_in
+
+    swept = transfers_in.sweep_statement(reserve_id, today)  # the intraday sweep leaves the channel's credit alone
+    assert swept == {"channel_settlement": 1}
     run = reserve.reconcile(reserve_id, today, apply_credit=take, now=morning_after(today))
     assert run["items"] == [] and taken == [], run["items"]
     assert run["totals"]["channel_settlements"] == 1 and run["totals"]["debits"] == 1
