@@ -17,9 +17,12 @@ def _day(text: str) -> date:
 def terms(args: argparse.Namespace) -> dict[str, Any]:
     from chalicelib.service import audit, settlement
 
+    payee = {"payee_account_no": args.payee_account, "payee_name": args.payee_name,
+             "payee_bank_name": args.payee_bank, "payee_bank_code": args.payee_bank_code}
     return settlement.set_terms(audit.Actor.cli(), args.merchant, {
         "delay_days": args.delay_days, "minimum_minor": args.minimum, "fee_bps": args.fee_bps,
-        "reserve_id": args.reserve, "paused": args.paused})
+        "reserve_id": args.reserve, "paused": args.paused, "currencies": args.currencies.split(","),
+        **{k: v for k, v in payee.items() if v is not None}})
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -56,6 +59,11 @@ def register(groups: Any) -> None:
     put.add_argument("--fee-bps", type=int, required=True, help="the hub's fee on what is settled, basis points")
     put.add_argument("--reserve", required=True, help="the reserve account paying out")
     put.add_argument("--paused", action="store_true", help="settle nothing until put again without it")
+    put.add_argument("--currencies", default="CNY", help="comma-separated: the payables settled")
+    put.add_argument("--payee-account", help="the merchant's bank account settlements are sent to")
+    put.add_argument("--payee-name", help="its holder's name")
+    put.add_argument("--payee-bank", help="its bank's name, for an account at another bank")
+    put.add_argument("--payee-bank-code", help="its bank's 12-digit CNAPS code, for an account at another bank")
     put.set_defaults(run=terms)
     day = group.add_parser("run", help="settle one merchant's currency for a Beijing day that has ended")
     day.add_argument("--merchant", required=True)

@@ -1,9 +1,10 @@
 """When and how much a merchant is paid: the settlement terms and the decision of one settlement day.
 
 A merchant on T+N is paid, on the run for Beijing day D, what the ledger owes it for money value-dated up to
-D-N: its payable balance less the movements value-dated after D-N (money that has not matured yet). Holds are
-journals that take money out of the payable (``settlement_hold``), so they are already left out; a paused
-merchant is paid nothing. What is not paid (below the minimum, paused, or negative because refunds outran
+D-N: its payable balance less the credits value-dated after D-N (money that has arrived but not matured yet).
+Only credits wait: a refund, a fee or a hold takes money away from what is owed at once, whichever day it is
+dated. Holds are journals that take money out of the payable (``settlement_hold``), so they are already left
+out; a paused merchant is paid nothing. What is not paid (below the minimum, paused, or negative because refunds outran
 payments) stays in the payable and is simply part of the next day's balance: nothing is carried by hand.
 
 The hub's fee is charged per settlement on the gross paid out, ``fee_bps`` basis points rounded half up to the
@@ -76,9 +77,10 @@ def unmatured_days(day: date, delay_days: int, today: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((today - first).days + 1)]
 
 
-def owed_matured(payable_balance: int, unmatured_movement: int) -> int:
-    """The payable is a liability (credit, negative): what the merchant is owed for matured money."""
-    return -(payable_balance - unmatured_movement)
+def owed_matured(payable_balance: int, unmatured_credits: int) -> int:
+    """The payable is a liability (credit, negative): what the merchant is owed for matured money, given the credits
+    (negative) value-dated to the days not matured yet."""
+    return -(payable_balance - unmatured_credits)
 
 
 def decide(terms: SettlementTerms, owed_minor: int) -> Decision:

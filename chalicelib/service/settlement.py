@@ -215,15 +215,16 @@ def get_settlement(settlement: str) -> dict[str, Any]:
 
 
 def owed_now(merchant_id: str, currency: str, day: date, delay_days: int, today: date) -> int:
-    """What the merchant is owed for money matured by ``day`` (T+N). The payable balance and the unmatured days'
-    totals are separate reads while payments keep arriving, so the unmatured days are read before and after
-    the balance and the smaller answer is taken: a capture or refund landing between two reads can then only
-    make a settlement smaller (the rest is paid the next day), never pay money twice or too early."""
+    """What the merchant is owed for money matured by ``day`` (T+N): the payable balance less the credits of the
+    days not matured yet (refunds, fees and holds of those days count at once: only money arriving waits). The
+    balance and the days' credits are separate reads while payments keep arriving, so the credits are read before
+    and after the balance and the smaller answer is taken: a capture landing between two reads can then only make
+    a settlement smaller (the rest is paid the next day), never pay money twice or early."""
     payable = ledger.merchant_payable_account(merchant_id, currency)
     days = unmatured_days(day, delay_days, today)
 
     def unmatured() -> int:
-        return sum(ledger_repo.day_movement(payable, d.isoformat(), consistent=True) for d in days)
+        return sum(ledger_repo.day_credits(payable, d.isoformat(), consistent=True) for d in days)
 
     before = unmatured()
     balance = ledger_repo.balance(payable)

@@ -3,7 +3,8 @@
   JRN#<journal_id>               / JOURNAL                       the journal (deterministic id: posted once)
   ACCT#<account>#<s>             / <created_at>#<journal>#<n>    the entries, append-only
   BAL#<account>#<s>              / BALANCE    ``balance``: running sum of the account's entries in shard s
-  DAY#<account>#<day>#<s>        / TOTAL      ``amount``: running sum of the entries value-dated to that day
+  DAY#<account>#<day>#<s>        / TOTAL      ``amount``: running sum of the entries value-dated to that day,
+                                              ``credit``: of those below zero alone
   (GSI value_day)  value_key = <account>#<day>#<s>               entries by value day, for drill-down
 
 ``s`` is the journal's shard (a hash of its id, chalicelib/storage/shards.py), the same for all its entries.
@@ -76,7 +77,10 @@ def journal_writes(journal: Journal, *, now: str, value_day: str | None = None,
     for account, amount in moved.items():
         writes.append((f"balance:{account}", "add", {**balance_key(account, shard), "balance": amount}))
         if value_day:
-            writes.append((f"day_total:{account}", "add", {**day_total_key(account, value_day, shard), "amount": amount}))
+            # ``credit``: the day's credits alone (money arriving on the account), so a merchant's money not yet
+            # matured can be told from refunds and holds, which take money away at once (service/settlement.py).
+            total = {"amount": amount, **({"credit": amount} if amount < 0 else {})}
+            writes.append((f"day_total:{account}", "add", {**day_total_key(account, value_day, shard), **total}))
     return writes
 
 
@@ -165,6 +169,13 @@ def day_movement(account: str, day: str, *, consistent: bool = False) -> int:
         "IndexName": "value_day", "KeyConditionExpression": "value_key = :key",
         "ExpressionAttributeValues": {":key": {"S": f"{account}#{day}"}}, "ProjectionExpression": "amount",
     })
+
+
+def day_credits(account: str, day: str, *, consistent: bool = False) -> int:
+    """Sum of the account's credits (entries below zero) value-dated to ``day``, from its day totals. Days written
+    before the totals kept it read as 0 (only a merchant's last T+N days are ever asked)."""
+    keys = [day_total_key(account, day, shard) for shard in shards.all_shards(shards.counts().ledger)]
+    return _sum_items(keys, "credit", consistent=consistent)
 
 
 def day_entries(account: str, day: str) -> list[dict[str, Any]]:

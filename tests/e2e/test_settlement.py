@@ -16,6 +16,7 @@ from chalicelib.domain.clock import beijing_today
 from chalicelib.domain.errors import Conflict, DayNotOver, InvalidRequest, NotFound
 from chalicelib.service import audit, settlement
 from tests.e2e.money_kit import Shop, noon, yesterday
+from tests.helpers import wait_for
 
 OPERATOR = audit.Actor("cli", "ops-test", "ops-test")
 TERMS = {"delay_days": 0, "minimum_minor": 0, "fee_bps": 60, "reserve_id": "rsv-icbc-1",
@@ -183,7 +184,8 @@ def test_the_operator_cli_sets_terms_holds_settles_and_releases(shop: Shop, caps
         return code, (json.loads(out) if code == 0 else None), err
 
     code, terms, _ = cli("settlement", "terms", shop.merchant_id, "--delay-days", "0", "--minimum", "100",
-                         "--fee-bps", "30", "--reserve", "rsv-icbc-1")
+                         "--fee-bps", "30", "--reserve", "rsv-icbc-1", "--payee-account", "6225880112340009",
+                         "--payee-name", "Tea House Ltd")
     assert code == 0 and terms["fee_bps"] == 30
     shop.paid(50_000, on=yesterday())
     code, held, _ = cli("settlement", "hold", shop.merchant_id, "--amount", "10000", "--reason", "KYC review")
@@ -199,3 +201,19 @@ def test_the_operator_cli_sets_terms_holds_settles_and_releases(shop: Shop, caps
     code, _, err = cli("settlement", "terms", shop.merchant_id, "--delay-days", "0", "--fee-bps", "9999",
                        "--reserve", "rsv-icbc-1")
     assert code == 1 and "fee_bps" in err
+
+
+def test_a_refund_today_takes_matured_money_away_at_once(shop: Shop) -> None:
+    """Only money arriving waits for T+N; a refund dated today reduces what is owed now (else the money refunded
+    today would be settled as well)."""
+    settlement.set_terms(OPERATOR, shop.merchant_id, {**TERMS, "delay_days": 1, "fee_bps": 0})
+    payment = shop.paid(10_000, on=yesterday() - timedelta(days=1))
+    shop.paid(2_000, on=beijing_today())  # today's capture: not due
+    answer = shop.client.call("POST", f"/v1/payments/{payment['id']}/refunds",
+                              {"amount": 10_000, "merchant_refund_no": "all-back"})
+    assert answer.status_code == 201, answer.text
+    shop.drain()
+    wait_for(lambda: shop.client.get(f"/v1/refunds/{answer.json()['id']}")["status"] == "succeeded")
+    record = settlement.settle_day(shop.merchant_id, "CNY", yesterday())
+    assert (record["outcome"], record["owed"]) == ("nothing_due", 0)
+    assert shop.payable == 2_000
