@@ -149,6 +149,9 @@ def _reserve_id(merchant_id: str) -> tuple[str, int]:
     if terms is None:
         raise Unprocessable(f"merchant {merchant_id} has no settlement terms: no reserve account pays its payouts",
                             param="merchant_id")
+    if terms.paused:  # an operator stopped the merchant's money going out: payouts stop with settlement
+        raise Unprocessable(f"merchant {merchant_id}'s settlement is paused: no money leaves for it",
+                            param="merchant_id")
     return terms.reserve_id, terms.delay_days
 
 
@@ -240,6 +243,8 @@ def decide(actor: audit.Actor, batch_id: str, *, approve: bool, reason: str) -> 
         raise Conflict("the maker of a batch cannot approve or reject it (maker-checker)", param="actor")
     if not reason.strip():
         raise InvalidRequest("reason is required", param="reason")
+    if approve:
+        _reserve_id(str(batch["merchant_id"]))  # paused since it was made: not approved
     now = iso(utcnow())
     state = BatchState.PROCESSING if approve else BatchState.REJECTED
     tx = Transaction()

@@ -17,7 +17,7 @@ import requests
 from chalicelib.banks.base import BankAccountRef, Transfer, TransferState, TransferStatus
 from chalicelib.domain import ledger
 from chalicelib.domain.clock import beijing_today
-from chalicelib.domain.errors import ChannelError, Conflict
+from chalicelib.domain.errors import ChannelError, Conflict, Unprocessable
 from chalicelib.service import audit, payouts, settlement
 from chalicelib.storage import payout_repo
 from tests.e2e.money_kit import Shop, yesterday
@@ -136,6 +136,13 @@ def test_the_batch_number_is_idempotent_and_other_content_under_it_is_refused(fu
     with pytest.raises(Conflict) as reused:
         payouts.create_batch(funded.merchant_id, {**body, "items": items(3, amount=999)}, maker=MAKER)
     assert reused.value.param == "merchant_batch_no"
+
+
+def test_a_paused_merchant_pays_nothing_out(funded: Shop) -> None:
+    settlement.set_terms(CHECKER, funded.merchant_id, {**TERMS, "paused": True})
+    with pytest.raises(Unprocessable) as refused:
+        payouts.create_batch(funded.merchant_id, {"merchant_batch_no": "P1", "items": items(1)}, maker=MAKER)
+    assert refused.value.param == "merchant_id" and funded.payable == 100_000
 
 
 def test_more_than_the_merchant_is_owed_is_refused_before_anything_is_written(funded: Shop) -> None:
