@@ -1,5 +1,6 @@
 """SQS consumer of the payouts queue: money leaving the reserve through the bank.
 
+  {"command": "dispatch", "batch_id"}                       a batch (or a retry round) committed: queue its lines
   {"command": "settle", "merchant_id", "currency", "day"}   settle a merchant's day, then send it
   {"command": "send_settlement", "settlement_id"}           send a settlement (or ask how it ended)
   {"batch_id", "first_line", "last_line"}                   send a payout batch's items, 100 lines a message
@@ -81,8 +82,16 @@ def _reconcile_reserve(body: dict[str, Any]) -> str:
     return f"{run['unresolved']} to review"
 
 
+def _dispatch(body: dict[str, Any]) -> str:
+    from chalicelib.service import payouts
+
+    return f"{payouts.dispatch(str(body['batch_id']))} messages"
+
+
 def _run(body: dict[str, Any]) -> str:
     command = body.get("command")
+    if command == "dispatch":
+        return _dispatch(body)
     if command == "reconcile_reserve":
         return _reconcile_reserve(body)
     if command == "settle":

@@ -312,14 +312,15 @@ WORKERS: tuple[Worker, ...] = (
         handler="functions.outbox_relay.handler",
         # Reads the state table's stream (granted with the mapping), sends each new outbox event to its queue and
         # marks it sent (UpdateItem). Nothing else: no channels, no ledger, no secrets.
-        access=Access(tables={"StateTable": WRITE}, sends_to=("webhooks", "status-sync", "refunds", "invoices")),
+        access=Access(tables={"StateTable": WRITE},
+                      sends_to=("webhooks", "status-sync", "refunds", "invoices", "payouts")),
         stream="StateTable",
         timeout_s=30,
     ),
     Worker(
         name="outbox_sweep",
         handler="functions.sweeps.outbox_sweep",
-        access=Access(tables=_STATE_RW, sends_to=("webhooks", "status-sync", "refunds", "invoices")),
+        access=Access(tables=_STATE_RW, sends_to=("webhooks", "status-sync", "refunds", "invoices", "payouts")),
         timeout_s=60,
     ),
     Worker(

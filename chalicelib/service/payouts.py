@@ -160,8 +160,11 @@ def _available(merchant_id: str, currency: str, delay_days: int) -> int:
     return settlement.owed_now(merchant_id, currency, today - timedelta(days=1), delay_days, today)
 
 
-def _release(tx: Transaction, batch: dict[str, Any], amount: int, reference: str, now: str) -> None:
-    """Reserve ``amount`` from the merchant's payable into the transaction (funds checked under the guard)."""
+def _release(tx: Transaction, batch: dict[str, Any], amount: int, reference: str, now: str, *,
+             day_room: int | None = None) -> None:
+    """Reserve ``amount`` from the merchant's payable into the transaction (funds checked under the guard).
+    ``day_room``: for a batch sent without approval, what the day's payouts may still take before the daily limit;
+    the day total's update is conditional on it, so two batches read together cannot both slip under the limit."""
     merchant_id, currency = str(batch["merchant_id"]), str(batch["currency"])
     state = settlement.draw_state(merchant_id, currency)
     available = _available(merchant_id, currency, int(batch["delay_days"]))
@@ -172,7 +175,16 @@ def _release(tx: Transaction, batch: dict[str, Any], amount: int, reference: str
     ledger_repo.add_journal(tx, ledger.payout_reserved(reference, merchant_id, Money(amount, currency)), now=now)
     tx.update("day_total", state_repo.state_table(),
               payout_repo.day_total_key(merchant_id, currency, beijing_today().isoformat()), {},
-              add_values={"amount": amount}, condition=None, condition_values={})
+              add_values={"amount": amount},
+              condition=None if day_room is None else "attribute_not_exists(amount) OR amount <= :room",
+              condition_values={} if day_room is None else {":room": day_room - amount})
+
+
+def _dispatch(tx: Transaction, batch_id: str, round_no: int, now: str) -> outbox.OutboxEvent:
+    """The batch's sending, as a command in the transaction that commits the batch (the transactional outbox):
+    a crash after the commit still sends it. Its worker queues the batch's lines."""
+    return outbox.add_command(tx, topic=QUEUE, object_id=f"{batch_id}:{round_no}", command="payouts.dispatch",
+                              now=now, body={"command": "dispatch", "batch_id": batch_id})
 
 
 def create_batch(merchant_id: str, body: Mapping[str, Any], *, maker: Mapping[str, str]) -> dict[str, Any]:
@@ -190,8 +202,9 @@ def create_batch(merchant_id: str, body: Mapping[str, Any], *, maker: Mapping[st
         return _same_or_conflict(existing, digest, merchant_id)
     reserve_id, delay_days = _reserve_id(merchant_id)
     batch_id, now = _batch_id(merchant_id, number, digest), iso(utcnow())
-    reasons = approval_reasons(policy_of(merchant_id), items,
-                               payout_repo.day_total(merchant_id, currency, beijing_today().isoformat()))
+    policy = policy_of(merchant_id)
+    today_total = payout_repo.day_total(merchant_id, currency, beijing_today().isoformat())
+    reasons = approval_reasons(policy, items, today_total)
     batch = {**payout_repo.batch_key(batch_id), "batch_id": batch_id, "merchant_id": merchant_id,
              "merchant_batch_no": number, "currency": currency, "digest": digest, "reserve_id": reserve_id,
              "delay_days": delay_days, "items": report.items, "total": report.total_minor, "created_at": now,
@@ -201,20 +214,33 @@ def create_batch(merchant_id: str, body: Mapping[str, Any], *, maker: Mapping[st
     tx.put_new("number", state_repo.state_table(), {**payout_repo.number_key(merchant_id, number),
                                                    "batch_id": batch_id, "digest": digest})
     tx.put_new("batch", state_repo.state_table(), batch)
-    if not reasons:
-        _release(tx, batch, report.total_minor, f"{batch_id}:0", now)  # refuses before anything is written
+    dispatch = None
+    if not reasons:  # refuses before anything is written
+        _release(tx, batch, report.total_minor, f"{batch_id}:0", now, day_room=policy.daily_limit_minor - today_total)
+        dispatch = _dispatch(tx, batch_id, 0, now)
+    # Only the holder of the batch's claim writes its items (a second submission of the same batch meanwhile
+    # waits): no two requests ever write, or remove, the same items.
+    if not payout_repo.claim(batch_id, now):
+        found = payout_repo.get_number(merchant_id, number)
+        if found is not None:
+            return _same_or_conflict(found, digest, merchant_id)
+        raise Conflict(f"batch {number} is being created by another request; send it again shortly",
+                       param="merchant_batch_no")
     records = [_item_record(batch_id, item, now) for item in items]
     payout_repo.put_items(records)  # before the batch: a batch record always has its items
     try:
         tx.commit()
     except TransactionConflict as exc:
         found = payout_repo.get_number(merchant_id, number)
-        if found is not None:  # the same batch number committed meanwhile
+        if found is None or found["digest"] != digest:  # not ours: nothing half-written stays behind
+            payout_repo.delete_items(records)
+            payout_repo.release_claim(batch_id)
+        if found is not None:  # the batch number committed meanwhile (this content, or other content: 409)
             return _same_or_conflict(found, digest, merchant_id)
-        payout_repo.delete_items(records)  # nothing half-written stays behind
-        raise Conflict(f"merchant {merchant_id}'s balance changed meanwhile; send the batch again") from exc
-    if not reasons:
-        _enqueue(batch_id, report.items)
+        raise Conflict(f"merchant {merchant_id}'s balance or day's payouts changed meanwhile; send the batch again"
+                       ) from exc
+    if dispatch is not None:
+        outbox.publish_after_commit([dispatch])
     log.info("payout batch %s: %d items, %d %s, %s", batch_id, report.items, report.total_minor, currency, batch["state"])
     return public(batch)
 
@@ -252,49 +278,67 @@ def decide(actor: audit.Actor, batch_id: str, *, approve: bool, reason: str) -> 
               {"state": str(state), "approval": {**batch["approval"], "checker": actor.as_record(), "approved": approve,
                                                   "reason": reason, "decided_at": now}},
               condition="#state = :awaiting", condition_values={":awaiting": str(BatchState.AWAITING_APPROVAL)})
+    dispatch = None
     if approve:
         _release(tx, batch, int(batch["total"]), f"{batch_id}:0", now)
+        dispatch = _dispatch(tx, batch_id, 0, now)
     audit.add(tx, actor, "payouts.approve" if approve else "payouts.reject", batch_id,
               before={"state": batch["state"]}, after={"state": str(state), "reason": reason})
     try:
         tx.commit()
     except TransactionConflict as exc:
         raise Conflict(f"batch {batch_id} or its merchant's balance changed meanwhile; decide again") from exc
-    if approve:
-        _enqueue(batch_id, int(batch["items"]))
+    if dispatch is not None:
+        outbox.publish_after_commit([dispatch])
     return get_batch(batch_id)
 
 
 def retry_failed(merchant_id: str, batch_id: str) -> dict[str, Any]:
-    """Send the failed and returned items again, each under a new attempt and reference; nothing else."""
+    """Send the failed and returned items again, each under a new attempt and reference; nothing else. Only a
+    completed batch is retried (its failed items cannot change meanwhile). One transaction opens the round: the
+    batch's round number, the funds reserved again and the round's dispatch; the items themselves move to a new
+    attempt when the worker reaches them, so a crash anywhere leaves nothing reserved twice or sent twice."""
     batch = _batch(batch_id, merchant_id)
-    if batch["state"] not in (BatchState.PROCESSING, BatchState.COMPLETED):
-        raise Conflict(f"batch {batch_id} is {batch['state']}: only a sent batch has items to retry")
-    again = [item for item in payout_repo.items(batch_id) if item["state"] in RETRYABLE]
+    if batch["state"] != BatchState.COMPLETED:
+        raise Conflict(f"batch {batch_id} is {batch['state']}: a batch is retried once every item has ended")
+    retries = int(batch.get("retries", 0))
+    again = [item for item in payout_repo.items(batch_id) if _retryable(item, retries)]
     if not again:
         raise Conflict(f"batch {batch_id} has no failed or returned items")
-    retry = int(batch.get("retries", 0)) + 1
-    now = iso(utcnow())
+    retry, now = retries + 1, iso(utcnow())
     tx = Transaction()
     tx.update("batch", state_repo.state_table(), payout_repo.batch_key(batch_id),
-              {"state": str(BatchState.PROCESSING), "retries": retry}, condition="retries = :seen",
-              condition_values={":seen": retry - 1})
+              {"state": str(BatchState.PROCESSING), "retries": retry},
+              condition="#state = :completed AND retries = :seen",
+              condition_values={":completed": str(BatchState.COMPLETED), ":seen": retries})
     _release(tx, batch, sum(int(item["amount"]) for item in again), f"{batch_id}:{retry}", now)
-    tx.commit()
-    for item in again:  # each moves from the state it was read in: a concurrent change is never overwritten
-        attempt = int(item["attempt"]) + 1
-        _move_item(batch_id, int(item["line"]), str(item["state"]), {
-            "state": str(ItemState.PENDING), "attempt": attempt, "failure_reason": None, "bank_reference": None,
-            "reference": transfer_reference(batch_id, int(item["line"]), attempt), "updated_at": now})
-    for first in range(0, len(again), LINES_PER_MESSAGE):
-        chunk = again[first:first + LINES_PER_MESSAGE]
-        outbox.send(QUEUE, {"batch_id": batch_id, "first_line": int(chunk[0]["line"]), "last_line": int(chunk[-1]["line"])})
+    dispatch = _dispatch(tx, batch_id, retry, now)
+    try:
+        tx.commit()
+    except TransactionConflict as exc:
+        raise Conflict(f"batch {batch_id} or its merchant's balance changed meanwhile; retry again") from exc
+    outbox.publish_after_commit([dispatch])
     return get_batch(batch_id, merchant_id)
 
 
-def _enqueue(batch_id: str, count: int) -> None:
-    outbox.send_batch(QUEUE, [{"batch_id": batch_id, "first_line": first, "last_line": min(first + LINES_PER_MESSAGE - 1, count)}
-                              for first in range(1, count + 1, LINES_PER_MESSAGE)])
+def _retryable(item: dict[str, Any], round_no: int) -> bool:
+    """Failed or returned in the round ``round_no`` (not yet given another attempt)."""
+    return item["state"] in RETRYABLE and int(item.get("round", 0)) == round_no
+
+
+def _due_again(item: dict[str, Any], batch: dict[str, Any]) -> bool:
+    """Failed or returned in an earlier round than the batch's current one: its new attempt is due."""
+    return item["state"] in RETRYABLE and int(item.get("round", 0)) < int(batch.get("retries", 0))
+
+
+def dispatch(batch_id: str) -> int:
+    """Queue the batch's lines, 100 a message (the worker of ``payouts.dispatch``). Returns the messages sent."""
+    batch = _batch(batch_id)
+    count = int(batch["items"])
+    bodies = [{"batch_id": batch_id, "first_line": first, "last_line": min(first + LINES_PER_MESSAGE - 1, count)}
+              for first in range(1, count + 1, LINES_PER_MESSAGE)]
+    outbox.send_batch(QUEUE, bodies)
+    return len(bodies)
 
 
 # --- Sending: the worker ---------------------------------------------------------------------------------
@@ -342,9 +386,13 @@ def process(batch_id: str, first_line: int, last_line: int, bank: tuple[BankAdap
     """Send the pending items in ``first_line..last_line`` and ask about those still processing. Returns the
     count per state after; the caller re-queues lines still processing."""
     batch = _batch(batch_id)
+    if batch["state"] != BatchState.PROCESSING:
+        return {}  # awaiting approval, rejected, or ended: nothing to send
     adapter, account = bank
     after: Counter[str] = Counter()
     for item in payout_repo.items(batch_id, first_line=first_line, last_line=last_line):
+        if _due_again(item, batch):  # a retry round reached it: a new attempt under a new reference
+            item = _next_attempt(batch, item)
         state = str(item["state"])
         if state in ITEM_FINAL:
             after[state] += 1
@@ -378,8 +426,28 @@ def process(batch_id: str, first_line: int, last_line: int, bank: tuple[BankAdap
     return dict(after)
 
 
+def _next_attempt(batch: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """Move a failed or returned item to its next attempt in the batch's current round (once: conditional on the
+    state and round it was read in); returns the item as it stands after."""
+    line, attempt, round_no = int(item["line"]), int(item["attempt"]) + 1, int(batch["retries"])
+    changes = {"state": str(ItemState.PENDING), "attempt": attempt, "round": round_no, "failure_reason": None,
+               "bank_reference": None, "value_day": None, "updated_at": iso(utcnow()),
+               "reference": transfer_reference(str(batch["batch_id"]), line, attempt)}
+    tx = Transaction()
+    tx.update("item", state_repo.state_table(), payout_repo.item_key(str(batch["batch_id"]), line), changes,
+              condition="#state = :state AND attempt = :attempt",
+              condition_values={":state": str(item["state"]), ":attempt": int(item["attempt"])})
+    try:
+        tx.commit()
+    except TransactionConflict:
+        fresh = next(payout_repo.items(str(batch["batch_id"]), first_line=line, last_line=line))
+        return fresh  # another delivery moved it first
+    return {**item, **changes}
+
+
 def _complete_if_done(batch_id: str) -> None:
-    if any(item["state"] not in ITEM_FINAL for item in payout_repo.items(batch_id)):
+    batch = _batch(batch_id)
+    if any(item["state"] not in ITEM_FINAL or _due_again(item, batch) for item in payout_repo.items(batch_id)):
         return
     tx = Transaction()
     tx.update("batch", state_repo.state_table(), payout_repo.batch_key(batch_id),

@@ -4,6 +4,7 @@
   POB#<batch_id> / ITEM#<line:05d>          one item: payee, amount, state, attempt, transfer reference
   POBNO#<merchant_id>#<merchant_batch_no> / BATCHNO   which batch a merchant's batch number names (put once)
   POBDAY#<merchant_id>#<CCY>#<day> / TOTAL  ``amount``: payouts released on that Beijing day (the daily limit)
+  POBCLAIM#<batch_id> / CLAIM               which request writes the batch's items (a lease of CLAIM_S)
 
 A batch's id is a hash of (merchant, batch number, content), so its items can be written before the batch
 record without a second submission of different content ever writing over them: that one has another id.
@@ -45,6 +46,30 @@ def put_items(items: list[dict[str, Any]]) -> None:
                                            for item in items[first:first + WRITE_BATCH]]}
         while request:
             request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+
+CLAIM_S = 300  # a claim older than this (its request died) may be taken over
+
+
+def claim(batch_id: str, now: str) -> bool:
+    """Take the right to write a batch's items: False when another request holds it (and has not died)."""
+    from datetime import timedelta
+
+    from chalicelib.domain.clock import iso, parse_iso
+
+    stale = iso(parse_iso(now) - timedelta(seconds=CLAIM_S))
+    try:
+        client("dynamodb").put_item(
+            TableName=state_table(), Item=to_item({"pk": f"POBCLAIM#{batch_id}", "sk": "CLAIM", "claimed_at": now}),
+            ConditionExpression="attribute_not_exists(pk) OR claimed_at < :stale",
+            ExpressionAttributeValues={":stale": {"S": stale}})
+    except client("dynamodb").exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def release_claim(batch_id: str) -> None:
+    client("dynamodb").delete_item(TableName=state_table(), Key=to_item({"pk": f"POBCLAIM#{batch_id}", "sk": "CLAIM"}))
 
 
 def delete_items(items: list[dict[str, Any]]) -> None:

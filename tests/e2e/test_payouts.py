@@ -97,7 +97,7 @@ def test_a_batch_is_reserved_sent_and_its_failed_items_released_then_retried_alo
     assert -funded.balance(reserve) == 9_000  # paid out of the reserve
     state = payouts.get_batch(batch["id"])
     assert state["state"] == "completed" and state["items_by_state"] == {"succeeded": 3, "failed": 2}
-    assert send(bank, batch) == {"succeeded": 3, "failed": 2} and len(bank.sent) == 5  # nothing sent twice
+    assert send(bank, batch) == {} and len(bank.sent) == 5  # a completed batch: nothing sent again
 
     bank.refuse = set()
     retried = payouts.retry_failed(funded.merchant_id, batch["id"])
@@ -261,3 +261,28 @@ def test_an_answer_that_cannot_be_trusted_never_releases_money_the_bank_may_have
     assert funded.payable == 96_000 and payout_balance(funded) == 4_000  # still reserved, not released
     assert send(bank, batch) == {"succeeded": 1} and len(bank.sent) == 0  # asked again: paid, once
     assert payout_balance(funded) == 0 and funded.payable == 96_000
+
+
+def test_the_same_batch_sent_twice_at_once_is_one_batch_with_its_items_whole(funded: Shop) -> None:
+    body = {"merchant_batch_no": "TWICE", "items": items(60, amount=500)}
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(3)
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(payouts.create_batch(funded.merchant_id, body, maker=MAKER)["id"])
+        except Conflict as exc:  # "being created": the client sends it again
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = {o for o in outcomes if isinstance(o, str)}
+    assert len(ids) == 1, outcomes
+    [batch_id] = ids
+    assert payouts.create_batch(funded.merchant_id, body, maker=MAKER)["id"] == batch_id
+    assert funded.payable == 100_000 - 30_000 and payout_balance(funded) == 30_000  # reserved once
+    assert payouts.get_batch(batch_id)["items_by_state"] == {"pending": 60}
