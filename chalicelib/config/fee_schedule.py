@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from chalicelib.config.accounts import ChannelAccount
+from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig
 from chalicelib.domain.money import Money
 
 FEE_RATE_SETTING = "fee_rate_bps"
 
 
-def fee_rate_bps(account: ChannelAccount) -> int | None:
-    text = account.config.settings.get(FEE_RATE_SETTING)
+def fee_rate_bps(account: ChannelAccount | ChannelAccountConfig) -> int | None:
+    config = account.config if isinstance(account, ChannelAccount) else account
+    text = config.settings.get(FEE_RATE_SETTING)
     if text is None:
         return None
     try:

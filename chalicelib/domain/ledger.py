@@ -151,7 +151,7 @@ def channel_fees_booked(reference: str, channel_account_id: str, fee: Money) -> 
     """What the channel's fees of one statement day and currency (the sum of its rows' fees) add to those already
     booked for the day (each payment's fee at capture), or a later correction: clearing pays the fee expense; a
     negative amount (refunds' fees returned, a fee lower than scheduled) reverses it.
-    ``reference``: ``<account>:<day>:<currency>:<fees booked before>``, so a re-run books each change once."""
+    ``reference``: ``<account>:<day>:<currency>:<fees booked before>:<execution>``: a change booked once per run."""
     return _pair("channel_fees", reference, channel_fee_account(channel_account_id, fee.currency),
                  clearing_account(channel_account_id, fee.currency), fee)
 

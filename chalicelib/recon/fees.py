@@ -5,8 +5,9 @@ expense, value-dated to the statement's day.
 One journal per day and currency, not per row: a run of a million rows would otherwise be a million ledger
 transactions. The rows' own fees stay in the stored statement and each is checked against the account's fee
 schedule (a ``fee`` difference names the row). A re-run that reads different fees (a corrected statement)
-books only the change: the journal's reference carries the total already booked for that day, so the same
-change is booked once however many runs race to book it.
+books only the change: the journal's reference carries the total already booked for that day and the run's
+execution (its lease token), so one execution books a change once, and a later correction back to an earlier
+figure is a new journal, never mistaken for one already booked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def booked(account_id: str, currency: str, day: date) -> int:
     return ledger_repo.day_movement(channel_fee_account(account_id, currency), day.isoformat(), consistent=True)
 
 
-def book(account_id: str, day: date, fees_by_currency: dict[str, int], currencies: Iterable[str]) -> dict[str, int]:
+def book(account_id: str, day: date, fees_by_currency: dict[str, int], currencies: Iterable[str], *,
+         execution: str) -> dict[str, int]:
     """Bring the day's booked fees to the statement's, in each of ``currencies`` (the account's and the
     statement's: a corrected statement without fees in a currency takes back what was booked in it); returns,
     per currency, what this call added."""
@@ -35,7 +37,7 @@ def book(account_id: str, day: date, fees_by_currency: dict[str, int], currencie
         change = fees_by_currency.get(currency, 0) - before
         if change == 0:
             continue
-        journal = channel_fees_booked(f"{account_id}:{day.isoformat()}:{currency}:{before}", account_id,
+        journal = channel_fees_booked(f"{account_id}:{day.isoformat()}:{currency}:{before}:{execution}", account_id,
                                       Money(change, currency))
         tx = Transaction()
         ledger_repo.add_journal(tx, journal, now=iso(utcnow()), value_day=day.isoformat())
@@ -44,6 +46,6 @@ def book(account_id: str, day: date, fees_by_currency: dict[str, int], currencie
         except TransactionConflict as conflict:
             if f"journal:{journal.journal_id}" not in conflict.failed_labels:
                 raise
-            continue  # another execution of this run booked the same change
+            continue  # booked by this execution already (the message delivered twice)
         added[currency] = change
     return added

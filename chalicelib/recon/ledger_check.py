@@ -44,7 +44,8 @@ class LedgerGap:
 def clearing_movement(account_id: str, currency: str, day: date) -> int:
     """Sum of the clearing account's entries value-dated to ``day``: its sharded day totals (running sums kept
     by every journal), not a read of the day's entries."""
-    return ledger_repo.day_movement(clearing_account(account_id, currency), day.isoformat())
+    # read strongly: the run has just booked the day's fee difference, and a stale total would show it as a gap
+    return ledger_repo.day_movement(clearing_account(account_id, currency), day.isoformat(), consistent=True)
 
 
 def _moved(entry: Pooled) -> tuple[str, int] | None:

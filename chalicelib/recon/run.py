@@ -276,11 +276,11 @@ def complete(account: ChannelAccount, day: date, rid: str, token: str, stored: s
         if entry.since == day:
             book.waiting(entry)
     for earlier in sorted(follow_up_pool(account_id, day, pool, result.carried, result.discrepancies)):
-        _refresh(account, earlier)
+        _refresh(account_id, channel, earlier)
     repo.save_pool(account_id, day, result.carried)
     progress("booking the channel's fees and checking the ledger")
     currencies = set(account.config.currencies) | set(tally.settled) | set(tally.fees_by_currency)
-    fees.book(account_id, day, dict(tally.fees_by_currency), currencies)
+    fees.book(account_id, day, dict(tally.fees_by_currency), currencies, execution=token)
     ledger = ledger_check.ledger_movements(account_id, day, currencies)
     pool_gap = ledger_check.pool_gap(day, pool, result)
     for gap in ledger_check.gaps(ledger, ledger_check.statement_net(tally.settled, tally.fees_by_currency), pool_gap):
@@ -316,20 +316,20 @@ def _counts(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def refresh_run(account_id: str, day: date) -> None:
     """A completed run's counts and report files, again (an item was closed by a person)."""
-    account = config_repo.channel_account(account_id)
-    if account is not None:
-        _refresh(account, day)
+    run = repo.get_run(account_id, day)
+    if run is not None:
+        _refresh(account_id, str(run["channel"]), day)
 
 
-def _refresh(account: ChannelAccount, day: date) -> None:
+def _refresh(account_id: str, channel: str, day: date) -> None:
     """An earlier run whose waiting items this run resolved: its figures and report files follow."""
-    run = repo.get_run(account.account_id, day)
+    run = repo.get_run(account_id, day)
     if run is None or run.get("status") != "completed":
         return
     items = [item for _, item in sorted(repo.items(run["run_id"]).items())]
     counts = _counts(items)
-    if repo.update_run(account.account_id, day, counts):
-        _write_reports(account, day, {**run, **counts}, items)
+    if repo.update_run(account_id, day, counts):
+        _write_reports(account_id, channel, day, {**run, **counts}, items)
 
 
 def _finish(account: ChannelAccount, day: date, rid: str, token: str, stored: statement_store.StoredStatement,
@@ -349,17 +349,18 @@ def _finish(account: ChannelAccount, day: date, rid: str, token: str, stored: st
     }
     run = {**(repo.get_run(account_id, day) or {}), **values}
     progress("writing the report files")
-    values["reports"] = _write_reports(account, day, run, items)
+    values["reports"] = _write_reports(account_id, account.config.channel, day, run, items)
     repo.finish_run(account_id, day, token, values)
     metrics.publish_run(account_id, unresolved=unresolved, failed=False)
     progress(f"run {rid} completed: {len(items)} differences, {unresolved} unresolved")
     return RunResult(rid, "completed", unresolved, by_status, run={**run, **values})
 
 
-def _write_reports(account: ChannelAccount, day: date, run: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, str]:
+def _write_reports(account_id: str, channel: str, day: date, run: dict[str, Any],
+                   items: list[dict[str, Any]]) -> dict[str, str]:
     from chalicelib.storage.aws import client
 
-    prefix = f"reports/{account.config.channel}/{account.account_id}/{day.isoformat()}"
+    prefix = f"reports/{channel}/{account_id}/{day.isoformat()}"
     files = {"csv": (f"{prefix}/differences.csv", report.differences_csv(items), "text/csv; charset=utf-8"),
              "html": (f"{prefix}/summary.html", report.summary_html(run, items), "text/html; charset=utf-8")}
     for key, body, content_type in files.values():

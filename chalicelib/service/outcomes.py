@@ -103,8 +103,8 @@ def apply_attempt_status(attempt_id: str, status: PaymentStatus, *, source: str,
 def _scheduled_fee(attempt: Attempt) -> Money | None:
     """The fee the account's schedule (setting ``fee_rate_bps``) says the channel takes on this payment; None
     without a schedule or for a fee of zero (reconciliation then books the statement's fees for the day)."""
-    account = config_repo.channel_account(attempt.account_id)
-    fee = expected_fee(attempt.money, fee_rate_bps(account)) if account is not None else None
+    config = config_repo.channel_account_config(attempt.account_id)  # its settings only: no channel key is read
+    fee = expected_fee(attempt.money, fee_rate_bps(config)) if config is not None else None
     return fee if fee is not None and fee.minor else None
 
 

@@ -188,16 +188,24 @@ def list_channel_accounts() -> list[ChannelAccountConfig]:
     return list(_cache.get("accounts", load))
 
 
-def channel_account(account_id: str) -> ChannelAccount | None:
-    """One account by id: a single GetItem (callbacks and workers need exactly one), cached with its secrets."""
-    from chalicelib.config.accounts import ChannelAccount, ChannelAccountConfig, ChannelSecrets
-
+def channel_account_config(account_id: str) -> ChannelAccountConfig | None:
+    """One account's document by id, without its secrets (a single GetItem, cached): for what needs its settings
+    only (the fee schedule a capture books from, a report's channel), and so no channel key."""
+    from chalicelib.config.accounts import ChannelAccountConfig
 
     def load() -> ChannelAccountConfig | None:
         item = _get(_ACCOUNTS_PK, account_id)
         return ChannelAccountConfig.model_validate_json(item["document"]) if item else None
 
-    config = _cache.get(f"account:{account_id}", load)
+    found: ChannelAccountConfig | None = _cache.get(f"account:{account_id}", load)
+    return found
+
+
+def channel_account(account_id: str) -> ChannelAccount | None:
+    """One account by id: a single GetItem (callbacks and workers need exactly one), cached with its secrets."""
+    from chalicelib.config.accounts import ChannelAccount, ChannelSecrets
+
+    config = channel_account_config(account_id)
     if config is None:
         return None
     name = settings().names.channel_secret(account_id)

@@ -54,6 +54,17 @@ def value_key(account: str, day: str, shard: str) -> str:
     return f"{account}#{day}#{shard}"
 
 
+# A channel's settlement leaving its clearing account is value-dated to the day the money reached the reserve
+# (the reserve's side counts in that day's bank check), but it is no movement of the channel's own statement
+# day: the clearing side is kept out of the day totals and the value-day index, so the channel's daily ledger
+# check (recon/ledger_check.py) sees only what its statement covers, however often a day is re-run.
+SETTLING_PURPOSES = frozenset({"channel_settled", "fx_channel_settled"})
+
+
+def _settles_clearing(purpose: str, account: str) -> bool:
+    return purpose in SETTLING_PURPOSES and account.startswith("channel_clearing:")
+
+
 def journal_writes(journal: Journal, *, now: str, value_day: str | None = None,
                    count: int | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """What posting ``journal`` writes, as (label, kind, item) with kind ``put`` (a new item) or ``add`` (the
@@ -67,16 +78,17 @@ def journal_writes(journal: Journal, *, now: str, value_day: str | None = None,
     })]
     moved: dict[str, int] = defaultdict(int)  # one running-total update per account (an item once per transaction)
     for n, entry in enumerate(journal.entries):
+        dated = value_day if value_day and not _settles_clearing(journal.purpose, entry.account) else None
         writes.append((f"entry:{journal.journal_id}:{n}", "put", {
             **entry_key(entry.account, shard, now, journal.journal_id, n),
             "journal_id": journal.journal_id, "amount": entry.amount, "currency": entry.currency,
             "purpose": journal.purpose, "reference": journal.reference,
-            "value_key": value_key(entry.account, value_day, shard) if value_day else None,
+            "value_key": value_key(entry.account, dated, shard) if dated else None,
         }))
         moved[entry.account] += entry.amount
     for account, amount in moved.items():
         writes.append((f"balance:{account}", "add", {**balance_key(account, shard), "balance": amount}))
-        if value_day:
+        if value_day and not _settles_clearing(journal.purpose, account):
             # ``credit``: the day's credits alone (money arriving on the account), so a merchant's money not yet
             # matured can be told from refunds and holds, which take money away at once (service/settlement.py).
             total = {"amount": amount, **({"credit": amount} if amount < 0 else {})}
