@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chalice import Response
@@ -43,7 +44,7 @@ def list_items(request: Request, batch_id: str) -> Response:
     def run(merchant: Merchant) -> tuple[int, dict[str, Any]]:
         query = dict(request.query_params or {})
         after, limit = query.get("after"), query.get("limit", "100")
-        if (after is not None and not after.isdigit()) or not limit.isdigit():
+        if (after is not None and not re.fullmatch(r"[0-9]{1,9}", after)) or not re.fullmatch(r"[0-9]{1,9}", limit):
             raise InvalidRequest("after and limit are whole numbers", param="after" if after else "limit")
         return 200, payouts.list_items(batch_id, merchant.merchant_id, state=query.get("state"),
                                        after=int(after) if after else None, limit=int(limit))

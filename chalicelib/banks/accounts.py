@@ -102,6 +102,13 @@ def put_bank_account(config: BankAccountConfig, secrets: Mapping[str, str]) -> N
     }))
 
 
+def bank_account_config(reserve_id: str) -> BankAccountConfig | None:
+    """The account's document alone, without its keys (what may be sent from it, in which currencies)."""
+    item = client("dynamodb").get_item(TableName=settings().names.config_table,
+                                       Key=to_item({"pk": _pk(reserve_id), "sk": _SK})).get("Item")
+    return BankAccountConfig.from_document(json.loads(from_item(item)["document"])) if item else None
+
+
 def bank_account(reserve_id: str) -> BankAccount | None:
     """The account and its secrets, or None when no such account is configured."""
     item = client("dynamodb").get_item(TableName=settings().names.config_table,

@@ -96,7 +96,7 @@ def _amount(raw: Any) -> int | None:
         return None
     if isinstance(raw, int):
         return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,15}", raw.strip()):  # ASCII digits only ("²" is a digit too)
         return int(raw.strip())
     return None
 

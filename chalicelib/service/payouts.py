@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from chalicelib.banks.accounts import bank_account_config
 from chalicelib.banks.base import BankAccountRef, BankAdapter, Transfer, TransferState, TransferStatus
 from chalicelib.config.settings import settings
 from chalicelib.domain import ledger
@@ -201,6 +202,11 @@ def create_batch(merchant_id: str, body: Mapping[str, Any], *, maker: Mapping[st
     if existing is not None:
         return _same_or_conflict(existing, digest, merchant_id)
     reserve_id, delay_days = _reserve_id(merchant_id)
+    bank_account = bank_account_config(reserve_id)
+    if bank_account is None or currency not in bank_account.currencies:
+        raise Unprocessable(f"reserve {reserve_id} cannot send {currency} (its bank account sends "
+                            f"{', '.join(bank_account.currencies) if bank_account else 'nothing: none is configured'})",
+                            param="currency")
     batch_id, now = _batch_id(merchant_id, number, digest), iso(utcnow())
     policy = policy_of(merchant_id)
     today_total = payout_repo.day_total(merchant_id, currency, beijing_today().isoformat())

@@ -71,8 +71,20 @@ def send(bank: TwinBank, batch: dict[str, Any]) -> dict[str, int]:
     return payouts.process(batch["id"], 1, int(batch["items"]), (bank, ACCOUNT))
 
 
+@pytest.fixture(scope="module")
+def twin_reserve(stack: Any) -> None:
+    """The reserve's bank account as configured (what it may send, in which currencies); the twin stands in for
+    the bank itself."""
+    from chalicelib.banks.accounts import BankAccountConfig, put_bank_account
+
+    put_bank_account(BankAccountConfig(reserve_id="rsv-twin", bank="cmb", api_base_url="http://127.0.0.1:9/cdc",
+                                       uid="N000000001", account_no=ACCOUNT.account_no, account_name="PayHub Reserve",
+                                       currencies=("CNY",), our_public_key="04" + "11" * 64),
+                     {"our_private_key": "11" * 32, "sm4_key": "1234567890abcdef", "bank_public_key": "04" + "22" * 64})
+
+
 @pytest.fixture
-def funded(stack: Any, drain: Any) -> Shop:
+def funded(stack: Any, drain: Any, twin_reserve: None) -> Shop:
     shop = Shop(stack, drain)
     settlement.set_terms(CHECKER, shop.merchant_id, TERMS)
     shop.paid(100_000, on=yesterday())
@@ -143,6 +155,13 @@ def test_a_paused_merchant_pays_nothing_out(funded: Shop) -> None:
     with pytest.raises(Unprocessable) as refused:
         payouts.create_batch(funded.merchant_id, {"merchant_batch_no": "P1", "items": items(1)}, maker=MAKER)
     assert refused.value.param == "merchant_id" and funded.payable == 100_000
+
+
+def test_a_currency_the_reserves_bank_cannot_send_is_refused(funded: Shop) -> None:
+    with pytest.raises(Unprocessable) as refused:
+        payouts.create_batch(funded.merchant_id, {"merchant_batch_no": "U1", "currency": "USD", "items": items(1)},
+                             maker=MAKER)
+    assert refused.value.param == "currency" and "sends CNY" in refused.value.message
 
 
 def test_more_than_the_merchant_is_owed_is_refused_before_anything_is_written(funded: Shop) -> None:
@@ -217,6 +236,9 @@ def test_the_merchant_api_creates_reads_and_lists_a_batch(funded: Shop) -> None:
     assert result.text.count("\r\n") == 301
     bad = api.call("POST", "/v1/payout_batches", {"merchant_batch_no": "A2", "items": items(2, amount="ten")})
     assert bad.status_code == 422 and bad.json()["error"]["param"] == "items[1].amount"
+    odd = api.call("POST", "/v1/payout_batches", {"merchant_batch_no": "A3", "items": items(1, amount="²")})
+    assert odd.status_code == 422 and odd.json()["error"]["param"] == "items[1].amount"  # not a 500
+    assert api.call("GET", f"/v1/payout_batches/{batch['id']}/items?after=²").status_code == 400
     assert api.call("GET", f"/v1/payout_batches/pob_{secrets.token_hex(6)}").status_code == 404
 
 
