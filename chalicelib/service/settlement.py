@@ -171,9 +171,12 @@ def release_hold(actor: audit.Actor, hold_id: str, reason: str) -> dict[str, Any
                    "release_reason": reason}, condition="#status = :held", condition_values={":held": "held"})
     else:
         attempt = state_repo.get_attempt(hold_id)
-        if attempt is None or ledger_repo.journal("settlement_held", hold_id) is None:
+        held = ledger_repo.journal("settlement_held", hold_id)
+        if attempt is None or held is None:
             raise NotFound(f"no settlement hold on {hold_id}", param="hold_id")
-        merchant_id, money = attempt.merchant_id, attempt.money
+        # What was held, as its journal booked it (the settlement currency for a converted payment)
+        line = next(e for e in held["entries"] if int(e["amount"]) > 0)  # type: ignore[attr-defined]
+        merchant_id, money = attempt.merchant_id, Money(int(line["amount"]), str(line["currency"]))
         tx.update("hold", state_repo.state_table(), records.payment_key(attempt.payment_id), {"updated_at": now},
                   remove=("settlement_hold",), condition="settlement_hold.attempt_id = :attempt",
                   condition_values={":attempt": hold_id})
