@@ -231,6 +231,13 @@ def payout_paid(reference: str, merchant_id: str, reserve_id: str, amount: Money
                  reserve_account(reserve_id, amount.currency), amount)
 
 
+def transfer_returned(reference: str, merchant_id: str, reserve_id: str, amount: Money) -> Journal:
+    """A transfer the bank confirmed (a payout item, a settlement) came back from the payee's bank later (退票):
+    the money is in the reserve again, and the merchant's again."""
+    return _pair("transfer_returned", reference, reserve_account(reserve_id, amount.currency),
+                 merchant_payable_account(merchant_id, amount.currency), amount)
+
+
 def payout_released(reference: str, merchant_id: str, amount: Money) -> Journal:
     """One payout item failed or came back: its funds are the merchant's again."""
     return _pair("payout_released", reference, merchant_payout_account(merchant_id, amount.currency),

@@ -4,7 +4,8 @@ The bank is the judge of what entered and left the reserve. A day's statement is
 adapter and every line is accounted for:
 
   debit carrying our reference     a payout item or a settlement the ledger shows paid that day, same amount
-  credit carrying our reference    a transfer of ours that came back (退票): listed for a person
+  credit carrying our reference    a transfer of ours that came back (退票): the payout item or settlement it
+                                   paid is marked returned and its money is the merchant's again, once
   credit from a channel's account  the channel settling into the reserve: booked (``channel_settled``, once per
                                    bank line), moving the channel's clearing into the reserve; a channel holding
                                    other currencies converted them: listed, to be booked from its payout report
@@ -31,7 +32,7 @@ from chalicelib.domain import ledger
 from chalicelib.domain.clock import iso, require_day_over, utcnow
 from chalicelib.observability import alert
 from chalicelib.recon.repo import table
-from chalicelib.service import transfers_in
+from chalicelib.service import payouts, settlement, transfers_in
 from chalicelib.storage import ledger_repo
 from chalicelib.storage.aws import client
 from chalicelib.storage.codec import from_item, to_item
@@ -62,6 +63,12 @@ def _our_reference(entry: dict[str, Any]) -> str:
     if entry["purpose"] == "refund_paid":  # a bank-transfer payment refunded to the payer's account
         return transfers_in.refund_reference(str(entry["reference"]))
     return str(entry["reference"])  # payout items and returned credits: the journal's reference is the transfer's
+
+
+def _return_known(reserve: str, line: BankEntry) -> bool:
+    """A return already booked (by an earlier run of the day): its journal is in the day's reserve entries."""
+    return any(entry["purpose"] == "transfer_returned" and entry["reference"] == line.transfer_reference
+               for entry in ledger_repo.day_entries(reserve, line.value_day.isoformat()))
 
 
 def _book_channel_settlement(reserve_id: str, account_id: str, entry: BankEntry) -> bool:
@@ -113,8 +120,14 @@ def reconcile(reserve_id: str, day: date, *, statement: BankStatement | None = N
         counts["credits"] += 1
         if line.transfer_reference:
             counts["returns"] += 1
-            items.append(_item("returned_transfer", line, "a transfer of ours came back: see the payout or settlement "
-                                                          "under this reference"))
+            reason = line.postscript or "returned by the payee's bank"
+            booked = (payouts.returned_after_paid(line.transfer_reference, line.amount, line.value_day.isoformat(),
+                                                  reason)
+                      or settlement.returned_after_paid(line.transfer_reference, line.amount,
+                                                        line.value_day.isoformat(), reason))
+            if not booked and not _return_known(reserve, line):
+                items.append(_item("returned_transfer", line, "a transfer of ours came back and nothing paid under "
+                                   "its reference can take it: see the reference (a refund to a payer, a return)"))
         elif line.counterparty_account_no in channels:
             counts["channel_settlements"] += 1
             account_id, currencies = channels[line.counterparty_account_no]

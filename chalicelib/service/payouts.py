@@ -351,12 +351,16 @@ def dispatch(batch_id: str) -> int:
 
 
 def _move_item(batch_id: str, line: int, expected: str, changes: dict[str, Any], journal: ledger.Journal | None = None,
-               now: str | None = None) -> bool:
+               now: str | None = None, *, lookup: str | None = None, value_day: str | None = None) -> bool:
+    """``lookup``: the transfer reference of an item paid, recorded so the reserve's statement can find the item
+    again when the transfer comes back (docs/settlement.md)."""
     tx = Transaction()
     tx.update("item", state_repo.state_table(), payout_repo.item_key(batch_id, line), changes,
               condition="#state = :expected", condition_values={":expected": expected})
+    if lookup is not None:
+        tx.put("lookup", state_repo.state_table(), {**transfer_key(lookup), "batch_id": batch_id, "line": line})
     if journal is not None:
-        ledger_repo.add_journal(tx, journal, now=now or iso(utcnow()), value_day=changes.get("value_day"))
+        ledger_repo.add_journal(tx, journal, now=now or iso(utcnow()), value_day=value_day or changes.get("value_day"))
     try:
         tx.commit()
     except TransactionConflict:
@@ -384,7 +388,8 @@ def _apply(batch: dict[str, Any], item: dict[str, Any], status: TransferStatus) 
         new = ItemState.FAILED if status.state is TransferState.FAILED else ItemState.RETURNED
     _move_item(batch_id, line, expected, {"state": str(new), "updated_at": now, "value_day": day,
                                           "bank_reference": status.bank_reference,
-                                          "failure_reason": status.failure_reason}, journal, now)
+                                          "failure_reason": status.failure_reason}, journal, now,
+               lookup=str(item["reference"]) if new is ItemState.SUCCEEDED else None)
     return str(new)
 
 
@@ -430,6 +435,26 @@ def process(batch_id: str, first_line: int, last_line: int, bank: tuple[BankAdap
         after[_apply(batch, item, status)] += 1
     _complete_if_done(batch_id)
     return dict(after)
+
+
+def transfer_key(reference: str) -> dict[str, str]:
+    return {"pk": f"XFER#{reference}", "sk": "TRANSFER"}
+
+
+def returned_after_paid(reference: str, amount: Money, value_day: str, reason: str) -> bool:
+    """A paid transfer of ours came back (its credit on the reserve's statement): the payout item it paid becomes
+    ``returned`` and its money the merchant's again, once. False when no paid item is under that reference."""
+    found = state_repo.get_item(transfer_key(reference))
+    if found is None or "batch_id" not in found:
+        return False
+    batch = _batch(str(found["batch_id"]))
+    item = next(payout_repo.items(str(batch["batch_id"]), first_line=int(found["line"]), last_line=int(found["line"])))
+    if item["state"] != ItemState.SUCCEEDED or item["reference"] != reference or int(item["amount"]) != amount.minor:
+        return False
+    journal = ledger.transfer_returned(reference, str(batch["merchant_id"]), str(batch["reserve_id"]), amount)
+    return _move_item(str(batch["batch_id"]), int(item["line"]), str(ItemState.SUCCEEDED),
+                      {"state": str(ItemState.RETURNED), "failure_reason": reason, "updated_at": iso(utcnow())},
+                      journal, value_day=value_day)
 
 
 def _next_attempt(batch: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:

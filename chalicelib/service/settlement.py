@@ -323,6 +323,9 @@ def finish_settlement(settlement: str, *, paid: bool, bank_reference: str, value
     tx.update("record", state_repo.state_table(), _record_key(settlement),
               {"status": status, "bank_reference": bank_reference, "finished_at": now},
               condition="#status = :instructed", condition_values={":instructed": "instructed"})
+    if paid:  # the reserve's statement finds it again by its reference, should the transfer come back
+        tx.put("lookup", state_repo.state_table(), {"pk": f"XFER#{transfer_reference(settlement)}", "sk": "TRANSFER",
+                                                    "settlement_id": settlement})
     ledger_repo.add_journal(tx, journal, now=now, value_day=value_day.isoformat() if paid else None)
     try:
         tx.commit()
@@ -370,3 +373,27 @@ def send(settlement: str, bank: tuple[BankAdapter, BankAccountRef]) -> str:
         log.warning("settlement %s came back from the bank: %s", settlement, status.failure_reason,
                     extra=alert("settlement_returned", settlement_id=settlement))
     return str(finished["status"])
+
+
+def returned_after_paid(reference: str, amount: Money, value_day: str, reason: str) -> bool:
+    """A paid settlement's transfer came back (its credit on the reserve's statement): the settlement is marked
+    ``returned`` and its net is the merchant's again (the hub's fee stays charged: the settlement happened), once.
+    False when no paid settlement is under that reference."""
+    found = state_repo.get_item({"pk": f"XFER#{reference}", "sk": "TRANSFER"})
+    if found is None or "settlement_id" not in found:
+        return False
+    record = get_settlement(str(found["settlement_id"]))
+    if record["status"] != "paid" or int(record["net"]) != amount.minor:
+        return False
+    tx = Transaction()
+    tx.update("record", state_repo.state_table(), _record_key(str(record["settlement_id"])),
+              {"status": "returned", "return_reason": reason, "returned_on": value_day},
+              condition="#status = :paid", condition_values={":paid": "paid"})
+    ledger_repo.add_journal(tx, ledger.transfer_returned(reference, str(record["merchant_id"]),
+                                                         str(record["terms"]["reserve_id"]), amount),
+                            now=iso(utcnow()), value_day=value_day)
+    try:
+        tx.commit()
+    except TransactionConflict:
+        return False  # booked by another run of the day
+    return True

@@ -134,3 +134,26 @@ def test_the_daily_schedule_settles_each_merchant_and_the_bank_pays_it_from_the_
               if e.direction == "debit"}
     assert debits[settlement.transfer_reference(paid["settlement_id"])] == 39_800
     assert settlement.transfer_reference(refused["settlement_id"]) not in debits
+
+
+def test_a_payout_that_comes_back_after_it_was_paid_is_booked_from_the_reserves_statement(
+        shop: Shop, bank: tuple[CMBBankSandbox, str]) -> None:
+    from chalicelib.recon import reserve
+    from tests.helpers import morning_after
+
+    box, reserve_id = bank
+    batch = shop.client.call("POST", "/v1/payout_batches", {"merchant_batch_no": "BANK-R",
+                                                            "items": rows(1, 20_000)}).json()
+    shop.drain()
+    [item] = payouts.list_items(batch["id"], None)["data"]
+    assert item["state"] == "succeeded" and shop.payable == 280_000
+    returned = requests.post(f"{box.base_url}/_sandbox/transfers/{item['reference']}/return", timeout=10, json={
+        "account_no": bank_for(reserve_id)[1].account_no, "reason": "收款账户冻结"})
+    assert returned.status_code == 200, returned.text
+    today = beijing_today()
+    run = reserve.reconcile(reserve_id, today, now=morning_after(today))
+    assert [i for i in run["items"] if i["kind"] in ("returned_transfer", "reserve_mismatch")] == []
+    [after] = payouts.list_items(batch["id"], None)["data"]
+    assert after["state"] == "returned" and shop.payable == 300_000  # the merchant's again
+    again = reserve.reconcile(reserve_id, today, now=morning_after(today))
+    assert again["totals"]["ledger_movement"] == run["totals"]["ledger_movement"] and shop.payable == 300_000

@@ -68,6 +68,7 @@ class Reserve(RuleBasedStateMachine):
         self.open_settlements: dict[str, tuple[str, int, int]] = {}  # id -> (merchant, gross, fee)
         self.holds: dict[str, tuple[str, int]] = {}
         self.open_payouts: dict[str, tuple[str, int]] = {}  # item reference -> (merchant, amount)
+        self.paid_payouts: dict[str, tuple[str, int]] = {}  # paid, and may still come back from the payee's bank
         self.fx_payments: dict[str, tuple[str, fx.Locked]] = {}  # attempt -> (merchant, locked + refunded)
         self.fx_differences = 0  # locked - received over the channel's conversions (CNY)
         self.bt_orders: dict[str, list[Any]] = {}  # attempt -> [merchant, amount, received, open]
@@ -253,6 +254,7 @@ class Reserve(RuleBasedStateMachine):
         if paid:
             self.post(ledger.payout_paid(reference, merchant, RESERVE, Money(amount, CCY)))
             self.received[merchant] += amount
+            self.paid_payouts[reference] = (merchant, amount)
         else:
             self.post(ledger.payout_released(reference, merchant, Money(amount, CCY)))
 
@@ -335,6 +337,14 @@ class Reserve(RuleBasedStateMachine):
     def currency_sum(self, prefix: str, currency: str) -> int:
         return sum(amount for account, amount in self.balances.items()
                    if account.startswith(prefix) and account.endswith(f":{currency}"))
+
+    @rule(data=st.data())
+    @precondition(lambda self: bool(self.paid_payouts))
+    def payout_comes_back(self, data: st.DataObject) -> None:
+        reference = data.draw(st.sampled_from(sorted(self.paid_payouts)))
+        merchant, amount = self.paid_payouts.pop(reference)
+        self.post(ledger.transfer_returned(reference, merchant, RESERVE, Money(amount, CCY)))
+        self.received[merchant] -= amount
 
     @invariant()
     def the_book_sums_to_zero_in_each_currency(self) -> None:
