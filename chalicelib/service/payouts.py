@@ -273,6 +273,10 @@ def decide(actor: audit.Actor, batch_id: str, *, approve: bool, reason: str) -> 
         raise Conflict(f"batch {batch_id} is {batch['state']}, not awaiting approval")
     if actor.id == batch["maker"].get("id"):
         raise Conflict("the maker of a batch cannot approve or reject it (maker-checker)", param="actor")
+    if actor.via == "cli" and settings().is_deployed:
+        # The CLI's name for a person is what its environment says; on a deployed stage a checker is an operator
+        # key the hub authenticates (the operator API), so two people are two keys.
+        raise Conflict("on a deployed stage a batch is approved or rejected through the operator API", param="actor")
     if not reason.strip():
         raise InvalidRequest("reason is required", param="reason")
     if approve:
