@@ -455,6 +455,7 @@ WORKERS += (
         # later; reconciles each reserve's bank statement (its run in the recon table, channel settlements booked).
         access=Access(tables={**_STATE_RW, "LedgerTable": APPEND, "ReconTable": WRITE}, sends_to=("payouts",),
                       bank_secrets=True),
+        timeout_s=300,
     ),
 )
 

@@ -13,6 +13,9 @@ from chalicelib.config.names import QUEUES, StageNames
 from chalicelib.recon.schedule import utc_cron
 
 # A reconciliation run may take the worker's full 15 minutes; SQS wants the visibility timeout at 6x that.
+# A payouts message (100 items, each one or two signed bank calls; a reserve's day statement) takes up to the
+# payout worker's 5 minutes.
+PAYOUTS_VISIBILITY_S = 6 * 300
 RECON_VISIBILITY_S = 6 * 900
 
 
@@ -149,6 +152,7 @@ def resources(stage: str) -> Resources:
             name=names.queue(key),
             dead_letter_name=names.dead_letter_queue(key),
             **({"visibility_timeout_s": RECON_VISIBILITY_S} if key == "recon" else {}),
+            **({"visibility_timeout_s": PAYOUTS_VISIBILITY_S} if key == "payouts" else {}),
         )
         for key in QUEUES
     )

@@ -437,7 +437,8 @@ def process(batch_id: str, first_line: int, last_line: int, bank: tuple[BankAdap
                 after[str(ItemState.PROCESSING)] += 1
                 continue
         after[_apply(batch, item, status)] += 1
-    _complete_if_done(batch_id)
+    if not after.get(str(ItemState.PENDING)) and not after.get(str(ItemState.PROCESSING)):
+        _complete_if_done(batch_id)  # this message's lines have all ended: maybe the whole batch has
     return dict(after)
 
 

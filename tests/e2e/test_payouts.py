@@ -76,11 +76,14 @@ def twin_reserve(stack: Any) -> None:
     """The reserve's bank account as configured (what it may send, in which currencies); the twin stands in for
     the bank itself."""
     from chalicelib.banks.accounts import BankAccountConfig, put_bank_account
+    from chalicelib.crypto.sm import sm2_generate_keypair
 
+    ours, bank = sm2_generate_keypair(), sm2_generate_keypair()
+    # Nothing listens at its address: a sweep reading every reserve finds this one unreachable, and goes on.
     put_bank_account(BankAccountConfig(reserve_id="rsv-twin", bank="cmb", api_base_url="http://127.0.0.1:9/cdc",
                                        uid="N000000001", account_no=ACCOUNT.account_no, account_name="PayHub Reserve",
-                                       currencies=("CNY",), our_public_key="04" + "11" * 64),
-                     {"our_private_key": "11" * 32, "sm4_key": "1234567890abcdef", "bank_public_key": "04" + "22" * 64})
+                                       currencies=("CNY",), our_public_key=ours[1]),
+                     {"our_private_key": ours[0], "sm4_key": "1234567890abcdef", "bank_public_key": bank[1]})
 
 
 @pytest.fixture
