@@ -172,27 +172,16 @@ class PurePythonEngine:
         return scalar, bytes.fromhex(public_hex)
 
     def sign(self, scalar: int, point: bytes, message: bytes) -> bytes:
-        curve, digest = self._curve(scalar, point), message_digest(point.hex(), message)
-        while True:
-            # gmssl's default nonce comes from ``random`` (Mersenne Twister, predictable): a guessable k reveals
-            # the private key, so draw it from the OS CSPRNG. gmssl returns None for a degenerate k; draw again.
-            raw = curve.sign(digest, f"{secrets.randbelow(N - 1) + 1:064x}")
-            if raw:
-                half = len(raw) // 2
-                return encode_dss_signature(int(raw[:half], 16), int(raw[half:], 16))
+        return self.sign_digest(scalar, point, message_digest(point.hex(), message))
 
     def verify(self, point: bytes, message: bytes, der_signature: bytes) -> bool:
-        try:
-            r, s = decode_dss_signature(der_signature)
-        except ValueError:
-            return False
-        if not (0 < r < N and 0 < s < N):
-            return False
-        return bool(self._curve(0, point).verify(f"{r:064x}{s:064x}", message_digest(point.hex(), message)))
+        return self.verify_digest(point, message_digest(point.hex(), message), der_signature)
 
     def sign_digest(self, scalar: int, point: bytes, digest: bytes) -> bytes:
         curve = self._curve(scalar, point)
-        while True:  # as ``sign``: the nonce from the OS CSPRNG, drawn again when gmssl finds it degenerate
+        while True:
+            # gmssl's default nonce comes from ``random`` (Mersenne Twister, predictable): a guessable k reveals
+            # the private key, so draw it from the OS CSPRNG. gmssl returns None for a degenerate k; draw again.
             raw = curve.sign(digest, f"{secrets.randbelow(N - 1) + 1:064x}")
             if raw:
                 half = len(raw) // 2

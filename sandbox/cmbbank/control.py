@@ -12,9 +12,9 @@ from sandbox.common.control import ControlError
 from sandbox.common.control import json_body as _body
 from sandbox.common.control import required_str as _required_str
 from sandbox.common.httpserver import Request, Response, json_response
+from sandbox.common.sm2 import public_key_hex
 
 from .api import _AMOUNT
-from .crypto import public_key_hex
 from .state import BankRefusal, BankState, PayeeFault, yuan
 
 ANSWER_FAULTS = ("wrong_key", "tampered", "unsigned", "replay")

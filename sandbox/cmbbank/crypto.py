@@ -14,18 +14,14 @@ import copy
 import json
 import secrets
 import string
-from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from gmssl import sm2
+
+from sandbox.common import sm2 as common_sm2
 
 PLACEHOLDER = "__signature_sigdat__"
-_ORDER = int(sm2.default_ecc_table["n"], 16)
-_TABLE = sm2.default_ecc_table
-
-
 class BadEnvelope(Exception):
     pass
 
@@ -34,50 +30,12 @@ def padded_uid(uid: str) -> bytes:
     return (uid + "0" * 16)[:16].encode("ascii")
 
 
-def _sm3(data: bytes) -> bytes:
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(data)
-    return digest.finalize()
-
-
-def _digest(public_hex: str, user_id: bytes, message: bytes) -> bytes:
-    fixed = bytes.fromhex(_TABLE["a"] + _TABLE["b"] + _TABLE["g"] + public_hex)
-    z = _sm3((len(user_id) * 8).to_bytes(2, "big") + user_id + fixed)
-    return _sm3(z + message)
-
-
-def _curve(private_hex: str, public_hex: str) -> sm2.CryptSM2:
-    curve = sm2.CryptSM2(private_key=private_hex, public_key="")
-    curve.public_key = public_hex  # after init: gmssl's lstrip("04") would eat leading digits of x
-    return curve
-
-
-def public_key_hex(text: str) -> str:
-    key = text.strip().lower()
-    if len(key) == 130 and key.startswith("04"):
-        key = key[2:]
-    if len(key) != 128:
-        raise ValueError("SM2 public key must be 64 bytes of hex (x||y), optionally prefixed by 04")
-    int(key, 16)
-    return key
-
-
-@dataclass(frozen=True)
-class Sm2Key:
-    private_hex: str = field(repr=False)
-    public_hex: str
-
-    @classmethod
-    def generate(cls) -> Sm2Key:
-        scalar = secrets.randbelow(_ORDER - 2) + 1
-        return cls(f"{scalar:064x}", public_key_hex(_curve("", "")._kg(scalar, _TABLE["g"])))
+class Sm2Key(common_sm2.Sm2Key):
+    """A key of the bank's (or the customer's): signatures as 64 raw bytes ``r||s`` in base64."""
 
     def sign(self, message: bytes, user_id: bytes) -> str:
-        curve = _curve(self.private_hex, self.public_hex)
-        while True:  # gmssl returns None for a degenerate nonce; draw again
-            raw = curve.sign(_digest(self.public_hex, user_id, message), f"{secrets.randbelow(_ORDER - 1) + 1:064x}")
-            if raw:
-                return base64.b64encode(bytes.fromhex(raw.rjust(128, "0"))).decode()
+        r, s = self.sign_rs(message, user_id)
+        return base64.b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode()
 
 
 def verify_raw(public_hex: str, message: bytes, signature_b64: str, user_id: bytes) -> bool:
@@ -87,10 +45,8 @@ def verify_raw(public_hex: str, message: bytes, signature_b64: str, user_id: byt
         return False
     if len(raw) != 64:
         return False
-    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
-    if not (0 < r < _ORDER and 0 < s < _ORDER):
-        return False
-    return bool(_curve("", public_hex).verify(f"{r:064x}{s:064x}", _digest(public_hex, user_id, message)))
+    return common_sm2.verify_rs(public_hex, message, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"),
+                                user_id)
 
 
 def canonical(document: Any) -> bytes:
