@@ -18,12 +18,15 @@ _ITEM = {"type": "object", "required": ["item_ref", "amount", "payee_account_no"
              "payee_bank_code": {"type": "string", "pattern": "^[0-9]{12}$", "description": "CNAPS code"},
              "purpose": {"type": "string", "maxLength": 50}}}
 SCHEMAS: dict[str, Any] = {
-    "CreatePayoutBatch": {"type": "object", "required": ["merchant_batch_no", "items"], "additionalProperties": False,
+    "CreatePayoutBatch": {"type": "object", "required": ["merchant_batch_no"], "additionalProperties": False,
                           "properties": {
                               "merchant_batch_no": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$",
                                                     "description": "yours: the same number and content is one batch"},
                               "currency": {"type": "string", "default": "CNY"},
-                              "items": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": _ITEM}}},
+                              "items": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": _ITEM},
+                              "file": {"type": "string", "description": "instead of items: a CSV payout file's text "
+                                       "(header item_ref,amount,payee_account_no,payee_name[,payee_bank_name,"
+                                       "payee_bank_code,purpose])"}}},
     "PayoutBatch": {"type": "object", "required": ["id", "state", "items", "total"], "properties": {
         "id": {"type": "string"}, "object": {"const": "payout_batch"}, "merchant_batch_no": {"type": "string"},
         "state": {"enum": ["awaiting_approval", "rejected", "processing", "completed"]},

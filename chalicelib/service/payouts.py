@@ -22,6 +22,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 from collections import Counter
 from collections.abc import Mapping
 from datetime import timedelta
@@ -123,16 +124,25 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
 
 
 def _input(body: Mapping[str, Any]) -> tuple[str, str, list[Any]]:
-    number, currency, items = body.get("merchant_batch_no"), body.get("currency", "CNY"), body.get("items")
-    if not isinstance(number, str) or not 1 <= len(number) <= 64 or not number.replace("-", "").replace("_", "").isalnum():
+    """The batch number, currency and rows of a request: ``items`` (a list of objects), or ``file`` (the text of
+    a payout file, CSV with a header row: what a merchant exports from its own system, sent as it is)."""
+    number, currency = body.get("merchant_batch_no"), body.get("currency", "CNY")
+    if not isinstance(number, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", number):
         raise InvalidRequest("merchant_batch_no is required: 1-64 letters, digits, _ or -", param="merchant_batch_no")
     if not isinstance(currency, str):
         raise InvalidRequest("currency must be an ISO 4217 code", param="currency")
-    if not isinstance(items, list):
-        raise InvalidRequest("items must be a list", param="items")
-    unknown = sorted(set(body) - {"merchant_batch_no", "currency", "items"})
+    unknown = sorted(set(body) - {"merchant_batch_no", "currency", "items", "file"})
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]}", param=unknown[0])
+    if ("items" in body) == ("file" in body):
+        raise InvalidRequest("send the batch's items, or its file: one of them", param="items")
+    if "file" in body:
+        if not isinstance(body["file"], str):
+            raise InvalidRequest("file is the text of a CSV payout file", param="file")
+        return number, currency, rows_from_csv(body["file"])
+    items = body["items"]
+    if not isinstance(items, list):
+        raise InvalidRequest("items must be a list", param="items")
     return number, currency, items
 
 

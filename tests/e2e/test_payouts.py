@@ -243,6 +243,14 @@ def test_the_merchant_api_creates_reads_and_lists_a_batch(funded: Shop) -> None:
     assert odd.status_code == 422 and odd.json()["error"]["param"] == "items[1].amount"  # not a 500
     assert api.call("GET", f"/v1/payout_batches/{batch['id']}/items?after=²").status_code == 400
     assert api.call("GET", f"/v1/payout_batches/pob_{secrets.token_hex(6)}").status_code == 404
+    # The same as a file: the CSV a merchant exports, sent as it is.
+    csv_text = "item_ref,amount,payee_account_no,payee_name\r\nf1,700,6225000000000101,Fujian Paper Co.\r\n"
+    filed = api.call("POST", "/v1/payout_batches", {"merchant_batch_no": "A4", "file": csv_text})
+    assert filed.status_code == 201 and filed.json()["total"] == 700, filed.text
+    both = api.call("POST", "/v1/payout_batches", {"merchant_batch_no": "A5", "file": csv_text, "items": items(1)})
+    assert both.status_code == 400 and both.json()["error"]["param"] == "items"
+    headless = api.call("POST", "/v1/payout_batches/validate", {"merchant_batch_no": "A6", "file": "f1,700\r\n"})
+    assert headless.status_code == 400 and headless.json()["error"]["param"] == "file"
 
 
 def test_the_operator_cli_submits_a_file_and_a_second_operator_approves_it(funded: Shop, tmp_path: Any, capsys: Any,
