@@ -172,10 +172,10 @@ def _available(merchant_id: str, currency: str, delay_days: int) -> int:
 
 
 def _release(tx: Transaction, batch: dict[str, Any], amount: int, reference: str, now: str, *,
-             day_room: int | None = None) -> None:
+             day_limit: int | None = None) -> None:
     """Reserve ``amount`` from the merchant's payable into the transaction (funds checked under the guard).
-    ``day_room``: for a batch sent without approval, what the day's payouts may still take before the daily limit;
-    the day total's update is conditional on it, so two batches read together cannot both slip under the limit."""
+    ``day_limit``: for a batch sent without approval, the merchant's daily limit; the day total's update is
+    conditional on staying within it, so two batches read together cannot both slip under the limit."""
     merchant_id, currency = str(batch["merchant_id"]), str(batch["currency"])
     state = settlement.draw_state(merchant_id, currency)
     available = _available(merchant_id, currency, int(batch["delay_days"]))
@@ -187,8 +187,8 @@ def _release(tx: Transaction, batch: dict[str, Any], amount: int, reference: str
     tx.update("day_total", state_repo.state_table(),
               payout_repo.day_total_key(merchant_id, currency, beijing_today().isoformat()), {},
               add_values={"amount": amount},
-              condition=None if day_room is None else "attribute_not_exists(amount) OR amount <= :room",
-              condition_values={} if day_room is None else {":room": day_room - amount})
+              condition=None if day_limit is None else "attribute_not_exists(amount) OR amount <= :room",
+              condition_values={} if day_limit is None else {":room": day_limit - amount})
 
 
 def _dispatch(tx: Transaction, batch_id: str, round_no: int, now: str) -> outbox.OutboxEvent:
@@ -232,7 +232,7 @@ def create_batch(merchant_id: str, body: Mapping[str, Any], *, maker: Mapping[st
     tx.put_new("batch", state_repo.state_table(), batch)
     dispatch = None
     if not reasons:  # refuses before anything is written
-        _release(tx, batch, report.total_minor, f"{batch_id}:0", now, day_room=policy.daily_limit_minor - today_total)
+        _release(tx, batch, report.total_minor, f"{batch_id}:0", now, day_limit=policy.daily_limit_minor)
         dispatch = _dispatch(tx, batch_id, 0, now)
     # Only the holder of the batch's claim writes its items (a second submission of the same batch meanwhile
     # waits): no two requests ever write, or remove, the same items.

@@ -319,3 +319,29 @@ def test_the_same_batch_sent_twice_at_once_is_one_batch_with_its_items_whole(fun
     assert payouts.create_batch(funded.merchant_id, body, maker=MAKER)["id"] == batch_id
     assert funded.payable == 100_000 - 30_000 and payout_balance(funded) == 30_000  # reserved once
     assert payouts.get_batch(batch_id)["items_by_state"] == {"pending": 60}
+
+
+def test_two_batches_read_together_cannot_both_slip_under_the_daily_limit(funded: Shop) -> None:
+    payouts.set_policy(CHECKER, funded.merchant_id, {"single_threshold_minor": 10**9, "batch_threshold_minor": 10**9,
+                                                     "daily_limit_minor": 30_000})
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def create(number: str) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(payouts.create_batch(funded.merchant_id, {"merchant_batch_no": number,
+                                                                      "items": items(1, amount=20_000)}, maker=MAKER))
+        except Conflict as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in ("L1", "L2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = [o for o in outcomes if isinstance(o, dict) and o["state"] == "processing"]
+    assert len(sent) <= 1 and payout_balance(funded) <= 30_000, outcomes  # never 40,000 past a 30,000 limit
+    later = payouts.create_batch(funded.merchant_id, {"merchant_batch_no": "L3", "items": items(1, amount=20_000)},
+                                 maker=MAKER)
+    assert later["state"] == "awaiting_approval" or not sent
