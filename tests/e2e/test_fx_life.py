@@ -134,7 +134,7 @@ def test_refusals_name_their_field(stack, stripe, merchant, capsys):
         assert code == 1 and field in err, (argv, err)
 
 
-def test_rates_loaded_from_a_file_and_a_cny_payment_settled_in_hkd_is_paid_out_in_hkd(stack, merchant, drain,
+def test_rates_loaded_from_a_file_and_a_cny_payment_settled_in_hkd_is_settled_in_hkd(stack, merchant, drain,
                                                                                          tmp_path, capsys):
     rates_file = tmp_path / "rates.json"
     rates_file.write_text(json.dumps({"source": "hkma-fixing", "valid_minutes": 60,
@@ -155,13 +155,14 @@ def test_rates_loaded_from_a_file_and_a_cny_payment_settled_in_hkd_is_paid_out_i
     assert back["settlement_amount"] == 3_613
 
     settlement.set_terms(OPERATOR, merchant.merchant_id, {"delay_days": 0, "minimum_minor": 0, "fee_bps": 0,
-                                                          "reserve_id": "rsv-hk-1"})
-    # The refund is value-dated today (not yet matured): yesterday's HKD capture is what is settled.
+                                                          "reserve_id": "rsv-hk-1", "currencies": ["HKD"],
+                                                          "payee_account_no": "012345678901", "payee_name": "HK Tea"})
+    # Yesterday's HKD capture less today's refund at the locked rate: a refund takes money away at once.
     record = settlement.settle_day(merchant.merchant_id, "HKD", yesterday)
-    assert (record["currency"], record["gross"], record["net"]) == ("HKD", 10_842, 10_842)
-    assert balance(ledger.merchant_payable_account(merchant.merchant_id, "HKD")) == 3_613  # the refund, owed back
+    assert (record["currency"], record["gross"], record["net"]) == ("HKD", 10_842 - 3_613, 10_842 - 3_613)
+    assert balance(ledger.merchant_payable_account(merchant.merchant_id, "HKD")) == 0
     assert balance(ledger.merchant_payable_account(merchant.merchant_id, "CNY")) == 0
-    assert balance(ledger.merchant_settling_account(merchant.merchant_id, "HKD")) == -10_842
+    assert balance(ledger.merchant_settling_account(merchant.merchant_id, "HKD")) == -(10_842 - 3_613)
 
 
 def test_the_channel_converting_at_its_own_rate_books_the_difference(stack, stripe, merchant, drain, capsys):
