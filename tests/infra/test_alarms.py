@@ -15,7 +15,10 @@ import aws_cdk as cdk
 import pytest
 
 ALERTS = {"amount_mismatch", "callback_business_mismatch", "chargeback", "orphan_money", "orphan_amount_unknown",
-          "refund_success_after_failure", "settlement_held", "recon_run_failed", "webhook_target_refused", "statement_mismatch"}
+          "refund_success_after_failure", "settlement_held", "recon_run_failed", "webhook_target_refused", "statement_mismatch",
+          # money out: a re-run's refresh, the reserve's statement, settlements and payouts the bank did not take
+          "recon_refresh_failed", "reserve_recon_unresolved", "settlement_returned", "settlement_no_payee",
+          "payout_no_bank", "payout_outcome_unknown"}
 SECURITY_EVENTS = {"callback_rejected": 5, "callback_unknown_account": 20, "answer_rejected": 0,
                    "bill_link_forged": 20, "invoice_callback_unknown": 20, "oauth_state_refused": 20}
 
