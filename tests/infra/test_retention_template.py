@@ -106,9 +106,11 @@ def test_only_the_sweep_may_scan_and_lock_objects_and_only_where_it_works(dev):
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 text = json.dumps(statement["Resource"])
                 if "dynamodb:Scan" in actions and statement["Resource"] == {"Fn::GetAtt": [state_table, "Arn"]}:
-                    assert lid == role_id  # the state table: the sweep alone (statements scan only the config table)
+                    assert lid == role_id  # the state table: the sweep alone (others scan only the config table)
                 elif "dynamodb:Scan" in actions:
-                    assert lid.startswith("StatementsRole") and "ConfigTable" in text, (lid, text)
+                    # the config table only: statements and settlement list merchants, the transfers sweep reserves
+                    assert lid.startswith(("StatementsRole", "SettlementFanoutRole", "TransfersSweepRole")) and \
+                        "ConfigTable" in text, (lid, text)
                 if "s3:PutObjectRetention" in actions:
                     assert lid == role_id and archive_id in text
                 if archive_id in text:
