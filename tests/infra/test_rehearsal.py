@@ -387,6 +387,25 @@ def test_a_payment_from_creation_to_reconciliation_through_every_function(rehear
     swept = [answer for rule in sorted(archive_rules) for answer in r.sources.fire_all(rule)]
     assert swept and sum(s["scanned"] for s in swept) >= 1 and all(s["archived"] == {} for s in swept), swept
 
+    # Money out: the merchant's settlement terms (the operator CLI), the daily settlement schedule fanning out to
+    # the payouts queue, its worker settling the day (no bank account configured for this reserve: the transfer
+    # waits, alerting), a batch validated by the payouts function, the transfers sweep reading every reserve.
+    r.operator("settlement", "terms", merchant["merchant_id"], "--delay-days", "0", "--fee-bps", "30",
+               "--reserve", "rsv-rehearsal", "--payee-account", "6225880100001234", "--payee-name", "Rehearsal Tea")
+    [fanout_rule] = [rule for rule, _, function, _ in r.sources.schedules if function == "SettlementFanout"]
+    assert r.sources.fire(fanout_rule)["enqueued"] >= 1
+    r.sources.drain()
+    from chalicelib.service.settlement import settlement_id
+
+    settled = r.operator("settlement", "show", settlement_id(merchant["merchant_id"], "CNY", paid_on))
+    assert settled["status"] == "instructed" and settled["net"] > 0, settled
+    status, report = r.call("POST", "/v1/payout_batches/validate", merchant["api_key"], {
+        "merchant_batch_no": "R1", "items": [{"item_ref": "s1", "amount": 100, "payee_account_no": "6225880100009876",
+                                              "payee_name": "Supplier"}]})
+    assert status == 200 and report["valid"] is True, report
+    [sweep_rule] = [rule for rule, _, function, _ in r.sources.schedules if function == "TransfersSweep"]
+    assert isinstance(r.sources.fire(sweep_rule), dict)
+
     # The operator API is a function of its own.
     status, audit = r.call("GET", "/v1/operator/audit", operator_key)
     assert status == 200 and audit["data"], audit
