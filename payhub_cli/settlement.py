@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from typing import Any
 
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError("expected YYYY-MM-DD") from exc
+from payhub_cli.recon import _day  # one reading of a YYYY-MM-DD argument for every command
 
 
 def terms(args: argparse.Namespace) -> dict[str, Any]:

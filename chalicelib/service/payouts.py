@@ -52,8 +52,6 @@ from chalicelib.domain.payouts import (
 from chalicelib.observability import alert
 from chalicelib.service import audit, settlement
 from chalicelib.storage import ledger_repo, outbox, payout_repo, state_repo
-from chalicelib.storage.aws import client
-from chalicelib.storage.codec import from_item
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
 log = logging.getLogger(__name__)
@@ -79,9 +77,7 @@ def _batch_id(merchant_id: str, merchant_batch_no: str, digest: str) -> str:
 
 
 def _config_item(merchant_id: str, sk: str) -> dict[str, Any] | None:
-    item = client("dynamodb").get_item(TableName=settings().names.config_table, ConsistentRead=True,
-                                       Key={"pk": {"S": f"MERCHANT#{merchant_id}"}, "sk": {"S": sk}}).get("Item")
-    return from_item(item) if item else None
+    return state_repo.get_item({"pk": f"MERCHANT#{merchant_id}", "sk": sk}, table=settings().names.config_table)
 
 
 def policy_of(merchant_id: str) -> ApprovalPolicy:

@@ -34,8 +34,6 @@ from chalicelib.domain.settlement import Decision, SettlementTerms, decide, owed
 from chalicelib.observability import alert
 from chalicelib.service import audit
 from chalicelib.storage import config_repo, ledger_repo, records, state_repo
-from chalicelib.storage.aws import client
-from chalicelib.storage.codec import from_item
 from chalicelib.storage.transaction import Transaction, TransactionConflict
 
 log = logging.getLogger(__name__)
@@ -43,12 +41,6 @@ log = logging.getLogger(__name__)
 
 def _config_table() -> str:
     return settings().names.config_table
-
-
-def _get(table: str, pk: str, sk: str) -> dict[str, Any] | None:
-    item = client("dynamodb").get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                                       ConsistentRead=True).get("Item")
-    return from_item(item) if item else None
 
 
 def _merchant(merchant_id: str) -> None:
@@ -69,7 +61,7 @@ _PAYEE = ("payee_account_no", "payee_name", "payee_bank_name", "payee_bank_code"
 
 
 def terms_of(merchant_id: str) -> SettlementTerms | None:
-    item = _get(_config_table(), f"MERCHANT#{merchant_id}", "SETTLEMENT_TERMS")
+    item = state_repo.get_item({"pk": f"MERCHANT#{merchant_id}", "sk": "SETTLEMENT_TERMS"}, table=_config_table())
     if item is None:
         return None
     return SettlementTerms(delay_days=int(item["delay_days"]), minimum_minor=int(item["minimum_minor"]),
@@ -162,7 +154,7 @@ def release_hold(actor: audit.Actor, hold_id: str, reason: str) -> dict[str, Any
     now = iso(utcnow())
     tx = Transaction()
     if hold_id.startswith("hld_"):
-        held = _get(state_repo.state_table(), **_hold_key(hold_id))
+        held = state_repo.get_item(_hold_key(hold_id))
         if held is None:
             raise NotFound(f"no hold {hold_id}", param="hold_id")
         merchant_id, money = str(held["merchant_id"]), Money(int(held["amount"]), str(held["currency"]))
@@ -211,7 +203,7 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_settlement(settlement: str) -> dict[str, Any]:
-    found = _get(state_repo.state_table(), **_record_key(settlement))
+    found = state_repo.get_item(_record_key(settlement))
     if found is None:
         raise NotFound(f"no settlement {settlement}", param="settlement_id")
     return _public(found)
@@ -237,7 +229,7 @@ def owed_now(merchant_id: str, currency: str, day: date, delay_days: int, today:
 
 def draw_state(merchant_id: str, currency: str) -> dict[str, Any] | None:
     """The merchant-and-currency state every draw on the payable (a settlement, a payout batch) is guarded by."""
-    return _get(state_repo.state_table(), **_state_key(merchant_id, currency))
+    return state_repo.get_item(_state_key(merchant_id, currency))
 
 
 def guard_draw(tx: Transaction, merchant_id: str, currency: str, state: dict[str, Any] | None, now: str,
@@ -267,7 +259,7 @@ def settle_day(merchant_id: str, currency: str, day: date, *, now: datetime | No
     state = draw_state(merchant_id, currency)
     through = str(state["through"]) if state and state.get("through") else None
     if through is not None and day.isoformat() <= through:
-        existing = _get(state_repo.state_table(), **_record_key(sid))
+        existing = state_repo.get_item(_record_key(sid))
         if existing is not None:
             return _public(existing)
         raise Conflict(f"{merchant_id} {currency} is settled through {through}; {day.isoformat()} comes before")
